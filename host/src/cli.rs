@@ -1,0 +1,299 @@
+//! The command line: `builder create`, `builder plugin list|inspect`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+use crate::create::{self, CreateRequest};
+use crate::plugins::{Capability, Catalog, Grants, ImageIdentity, Plugin, PluginRuntime, Role, RuntimeLimits};
+
+/// Golden OS images from KIWI descriptions; image types, hooks and baselines
+/// are sandboxed WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "builder", version, about, long_about = None)]
+pub struct Cli {
+    /// Cache directory (compiled plugins, later packages); shared between builds.
+    #[arg(long, global = true, env = "BUILDER_CACHE_DIR", default_value = "/var/cache/builder")]
+    pub cache_dir: PathBuf,
+
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make the image of one type from a prepared root tree (like `kiwi-ng system create`).
+    Create(CreateArgs),
+    /// Inspect the available plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+/// Options shared by every command that loads plugins.
+#[derive(Debug, Args, Clone)]
+pub struct PluginArgs {
+    /// Load this plugin component too (repeatable); it takes precedence over built-ins.
+    #[arg(long = "plugin", value_name = "PATH")]
+    pub plugins: Vec<PathBuf>,
+
+    /// Most memory one plugin may use, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub plugin_memory: usize,
+
+    /// Longest a plugin's build, hook or baseline call may run, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
+    pub plugin_timeout: f64,
+}
+
+/// `builder create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The prepared image root tree.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+
+    /// Directory for the artifacts (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: PathBuf,
+
+    /// Image type to build, as KIWI names it (`tbz`, ...).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub type_name: String,
+
+    /// Image name used in artifact names.
+    #[arg(long, value_name = "NAME", default_value = "image")]
+    pub name: String,
+
+    /// Image version used in artifact names.
+    #[arg(long = "image-version", value_name = "VERSION", default_value = "1.0.0")]
+    pub image_version: String,
+
+    /// Target architecture used in artifact names (defaults to the host's).
+    #[arg(long, value_name = "ARCH", default_value = std::env::consts::ARCH)]
+    pub arch: String,
+
+    /// A type option, `name=value` (repeatable); `builder plugin inspect TYPE` lists them.
+    #[arg(long = "option", short = 'o', value_name = "NAME=VALUE", value_parser = parse_option)]
+    pub options: Vec<(String, String)>,
+
+    /// Grant the image-type plugin a capability beyond the defaults
+    /// (root-read, artifact-write, compression); repeatable.
+    #[arg(long = "grant", value_name = "CAPABILITY")]
+    pub grants: Vec<Capability>,
+
+    #[command(flatten)]
+    pub plugin_args: PluginArgs,
+}
+
+/// `builder plugin ...`.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// List every available plugin: built in, and given with --plugin.
+    List {
+        #[command(flatten)]
+        plugin_args: PluginArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one plugin's contract version, role, capabilities and options.
+    Inspect {
+        /// A plugin name, or the path of a component file.
+        plugin: String,
+        #[command(flatten)]
+        plugin_args: PluginArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_option(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
+}
+
+/// Parse the command line and run it.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match &cli.command {
+        Command::Create(args) => run_create(&cli, args),
+        Command::Plugin(PluginCommand::List { plugin_args, json }) => {
+            let (_, plugins) = load_plugins(&cli, plugin_args)?;
+            print_list(&plugins, *json)
+        }
+        Command::Plugin(PluginCommand::Inspect {
+            plugin,
+            plugin_args,
+            json,
+        }) => {
+            let mut plugin_args = plugin_args.clone();
+            let as_path = Path::new(plugin);
+            let by_path = plugin.ends_with(".wasm") || plugin.contains('/');
+            if by_path {
+                if !as_path.is_file() {
+                    bail!("{plugin}: no such plugin file");
+                }
+                plugin_args.plugins.insert(0, as_path.to_path_buf());
+            }
+            let (_, plugins) = load_plugins(&cli, &plugin_args)?;
+            let found = if by_path {
+                plugins.first()
+            } else {
+                plugins.iter().find(|p| &p.info.name == plugin)
+            };
+            let Some(found) = found else {
+                let names: Vec<_> = plugins.iter().map(|p| p.info.name.as_str()).collect();
+                bail!("no plugin named `{plugin}` (available: {})", names.join(", "));
+            };
+            print_inspect(found, *json)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BUILDER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,builder={level},plugin={level}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+/// The runtime and every plugin of the catalog, loaded and described.
+pub fn load_plugins(cli: &Cli, args: &PluginArgs) -> anyhow::Result<(PluginRuntime, Vec<Plugin>)> {
+    let limits = RuntimeLimits {
+        memory_bytes: args.plugin_memory << 20,
+        call_timeout: Duration::from_secs_f64(args.plugin_timeout.max(0.05)),
+        ..RuntimeLimits::default()
+    };
+    let runtime = PluginRuntime::new(Some(&cli.cache_dir.join("plugins")), limits)?;
+    let catalog = Catalog::discover(&args.plugins, &[]).context("finding plugins")?;
+    let plugins = runtime.load_catalog(&catalog)?;
+    Ok((runtime, plugins))
+}
+
+fn run_create(cli: &Cli, args: &CreateArgs) -> anyhow::Result<()> {
+    let (runtime, plugins) = load_plugins(cli, &args.plugin_args)?;
+    let request = CreateRequest {
+        root: args.root.clone(),
+        target_dir: args.target_dir.clone(),
+        type_name: args.type_name.clone(),
+        image: ImageIdentity {
+            name: args.name.clone(),
+            version: args.image_version.clone(),
+            arch: args.arch.clone(),
+        },
+        options: args.options.clone(),
+        extra_grants: args.grants.iter().copied().collect::<Grants>(),
+        source_date_epoch: create::source_date_epoch_from_env()?,
+    };
+    let outcome = create::create(&runtime, &plugins, &request)?;
+    for artifact in &outcome.artifacts {
+        println!(
+            "{}  {}  {} bytes",
+            args.target_dir.join(&artifact.file_name).display(),
+            artifact.sha256,
+            artifact.size
+        );
+    }
+    Ok(())
+}
+
+fn role_text(role: &Role) -> String {
+    match role {
+        Role::ImageType(types) => format!("image-type: {}", types.join(", ")),
+        Role::Hook(stages) => format!(
+            "hook: {}",
+            stages.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+        ),
+        Role::Baseline => "baseline".into(),
+    }
+}
+
+fn plugin_json(p: &Plugin) -> serde_json::Value {
+    serde_json::json!({
+        "name": p.info.name,
+        "version": p.info.version,
+        "summary": p.info.summary,
+        "api": format!("builder:plugin@{}", p.api_version),
+        "world": p.world,
+        "role": p.info.role,
+        "capabilities": p.info.capabilities,
+        "options": p.info.options,
+        "source": p.source,
+        "sha256": p.digest,
+    })
+}
+
+fn print_list(plugins: &[Plugin], json: bool) -> anyhow::Result<()> {
+    if json {
+        let list: Vec<_> = plugins.iter().map(plugin_json).collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    println!("{:<16} {:<10} {:<8} {:<24} SOURCE", "NAME", "VERSION", "API", "ROLE");
+    for p in plugins {
+        println!(
+            "{:<16} {:<10} {:<8} {:<24} {}",
+            p.info.name,
+            p.info.version,
+            p.api_version,
+            role_text(&p.info.role),
+            p.source
+        );
+    }
+    Ok(())
+}
+
+fn print_inspect(p: &Plugin, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plugin_json(p))?);
+        return Ok(());
+    }
+    println!("name:         {}", p.info.name);
+    println!("version:      {}", p.info.version);
+    println!("summary:      {}", p.info.summary);
+    println!("api:          builder:plugin@{}", p.api_version);
+    println!("world:        {}", p.world);
+    println!("serves:       {}", role_text(&p.info.role));
+    println!("source:       {}", p.source);
+    println!("sha256:       {}", p.digest);
+    let caps: Vec<_> = p.info.capabilities.iter().map(|c| c.name()).collect();
+    println!("capabilities: {}", if caps.is_empty() { "(none)".into() } else { caps.join(", ") });
+    if p.info.options.is_empty() {
+        println!("options:      (none)");
+    } else {
+        println!("options:");
+        for o in &p.info.options {
+            let default = o.default.as_deref().map(|d| format!(", default {d}")).unwrap_or_default();
+            println!("  {:<14} {}{}", o.name, o.kind, default);
+            if !o.doc.is_empty() {
+                println!("  {:<14} {}", "", o.doc);
+            }
+        }
+    }
+    Ok(())
+}

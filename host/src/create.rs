@@ -1,0 +1,121 @@
+//! `builder create`: run an image-type plugin over a prepared root tree and
+//! write its artifacts (with `.sha256` files) into the target directory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context};
+
+use crate::plugins::{BuildRequest, Grants, ImageIdentity, Plugin, PluginRuntime, Role};
+use crate::rootfs::RootTree;
+use crate::toolbox::{ArtifactInfo, TargetDir};
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    /// The prepared root tree.
+    pub root: PathBuf,
+    /// Where artifacts go.
+    pub target_dir: PathBuf,
+    /// The image type (`tbz`, ...).
+    pub type_name: String,
+    /// The image's name, version and arch.
+    pub image: ImageIdentity,
+    /// Type options (`name=value`), checked against the plugin's specs.
+    pub options: Vec<(String, String)>,
+    /// Grants beyond the image-type defaults.
+    pub extra_grants: Grants,
+    /// `SOURCE_DATE_EPOCH`, if set.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// What `create` produced.
+#[derive(Debug, Clone)]
+pub struct CreateOutcome {
+    /// The plugin that built the artifacts, `name version`.
+    pub plugin: String,
+    /// The artifacts.
+    pub artifacts: Vec<ArtifactInfo>,
+}
+
+/// The image-type plugin serving `type_name` among `plugins`.
+pub fn plugin_for_type<'a>(plugins: &'a [Plugin], type_name: &str) -> anyhow::Result<&'a Plugin> {
+    let serves = |p: &&Plugin| matches!(&p.info.role, Role::ImageType(types) if types.iter().any(|t| t == type_name));
+    plugins.iter().find(serves).ok_or_else(|| {
+        let known: Vec<String> = plugins
+            .iter()
+            .filter_map(|p| match &p.info.role {
+                Role::ImageType(types) => Some(types.join(", ")),
+                _ => None,
+            })
+            .collect();
+        anyhow!(
+            "no plugin builds image type `{type_name}` (available: {})",
+            known.join(", ")
+        )
+    })
+}
+
+/// Read `SOURCE_DATE_EPOCH` from the environment, if set.
+pub fn source_date_epoch_from_env() -> anyhow::Result<Option<i64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map(Some)
+            .with_context(|| format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds")),
+        _ => Ok(None),
+    }
+}
+
+/// Build the artifacts of `request.type_name` from `request.root`.
+pub fn create(
+    runtime: &PluginRuntime,
+    plugins: &[Plugin],
+    request: &CreateRequest,
+) -> anyhow::Result<CreateOutcome> {
+    let plugin = plugin_for_type(plugins, &request.type_name)?;
+    if !request.root.is_dir() {
+        bail!("root {}: not a directory", request.root.display());
+    }
+    let root = Arc::new(
+        RootTree::open(&request.root).with_context(|| format!("opening root {}", request.root.display()))?,
+    );
+    let target = TargetDir::create(&request.target_dir)
+        .with_context(|| format!("creating target directory {}", request.target_dir.display()))?;
+    let options = plugin
+        .info
+        .resolve_options(&request.options)
+        .map_err(|e| anyhow!("type `{}`: {e}", request.type_name))?;
+    let build = BuildRequest {
+        image: request.image.clone(),
+        type_name: request.type_name.clone(),
+        options,
+        source_date_epoch: request.source_date_epoch,
+    };
+    let mut grants = Grants::image_type_defaults();
+    for c in request.extra_grants.iter() {
+        grants.insert(c);
+    }
+    tracing::info!(
+        "building {} with plugin {} from {}",
+        request.type_name,
+        plugin.label(),
+        plugin.source
+    );
+    let artifacts = runtime.build_image(plugin, root, &target, &build, &grants)?;
+    for artifact in &artifacts {
+        write_checksum(&target, artifact)?;
+    }
+    Ok(CreateOutcome {
+        plugin: plugin.label(),
+        artifacts,
+    })
+}
+
+/// `<artifact>.sha256` in `sha256sum`'s format.
+fn write_checksum(target: &TargetDir, artifact: &ArtifactInfo) -> anyhow::Result<()> {
+    let path = target.path().join(format!("{}.sha256", artifact.file_name));
+    std::fs::write(&path, format!("{}  {}\n", artifact.sha256, artifact.file_name))
+        .with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,309 @@
+//! What plugins say of themselves and what they return, independent of the
+//! WIT version they were built against.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::grants::Capability;
+
+/// The world a component implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    /// Exports `describe` and `build`.
+    ImageType,
+    /// Exports `describe` and `run`.
+    Hook,
+    /// Exports `describe` and `apply`.
+    Baseline,
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            World::ImageType => "image-type",
+            World::Hook => "hook",
+            World::Baseline => "baseline",
+        })
+    }
+}
+
+/// A pipeline stage where hooks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// After the bootstrap package set.
+    PostBootstrap,
+    /// With `config.sh`.
+    Config,
+    /// With `images.sh`.
+    PreImage,
+    /// After artifacts, checksums and SBOMs.
+    PostImage,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::PostBootstrap => "post-bootstrap",
+            Stage::Config => "config",
+            Stage::PreImage => "pre-image",
+            Stage::PostImage => "post-image",
+        })
+    }
+}
+
+/// What a plugin serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "serves")]
+pub enum Role {
+    /// Image type names.
+    ImageType(Vec<String>),
+    /// Pipeline stages.
+    Hook(Vec<Stage>),
+    /// An organisation baseline.
+    Baseline,
+}
+
+/// The type of value an option takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "type", content = "choices")]
+pub enum OptionKind {
+    /// `true` or `false`.
+    Boolean,
+    /// A signed integer.
+    Integer,
+    /// Free text.
+    Text,
+    /// One of the listed words.
+    Choice(Vec<String>),
+}
+
+impl fmt::Display for OptionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionKind::Boolean => f.write_str("boolean"),
+            OptionKind::Integer => f.write_str("integer"),
+            OptionKind::Text => f.write_str("text"),
+            OptionKind::Choice(choices) => write!(f, "one of {}", choices.join("|")),
+        }
+    }
+}
+
+/// One accepted option.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OptionSpec {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub kind: OptionKind,
+    /// Its default, if any.
+    pub default: Option<String>,
+    /// One sentence for the user.
+    pub doc: String,
+}
+
+impl OptionSpec {
+    /// Check `value` against this spec; the error says what was expected.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        let ok = match &self.kind {
+            OptionKind::Boolean => matches!(value, "true" | "false"),
+            OptionKind::Integer => value.parse::<i64>().is_ok(),
+            OptionKind::Text => true,
+            OptionKind::Choice(choices) => choices.iter().any(|c| c == value),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("`{value}` is not {}", self.kind))
+        }
+    }
+}
+
+/// What `describe` returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginInfo {
+    /// Short unique name.
+    pub name: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// One sentence.
+    pub summary: String,
+    /// What it serves.
+    pub role: Role,
+    /// Options it accepts.
+    pub options: Vec<OptionSpec>,
+    /// Capabilities it needs.
+    pub capabilities: Vec<Capability>,
+}
+
+impl PluginInfo {
+    /// `name version`, as errors and logs name a plugin.
+    pub fn label(&self) -> String {
+        format!("`{}` {}", self.name, self.version)
+    }
+
+    /// Check the plugin's self-description for things the host relies on.
+    pub fn validate(&self) -> Result<(), String> {
+        let name_ok = !self.name.is_empty()
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !name_ok {
+            return Err(format!(
+                "plugin name `{}` must be non-empty and use only a-z, 0-9 and -",
+                self.name
+            ));
+        }
+        if self.version.is_empty() {
+            return Err("plugin version is empty".into());
+        }
+        for option in &self.options {
+            if let Some(default) = &option.default {
+                option
+                    .check(default)
+                    .map_err(|e| format!("default of option `{}`: {e}", option.name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Check `given` options against the specs and fill in defaults; the
+    /// result is in spec order.
+    pub fn resolve_options(
+        &self,
+        given: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, GuestError> {
+        for (name, value) in given {
+            let spec = self
+                .options
+                .iter()
+                .find(|s| &s.name == name)
+                .ok_or_else(|| GuestError::InvalidOption {
+                    name: name.clone(),
+                    reason: format!(
+                        "not an option of plugin `{}` (it accepts: {})",
+                        self.name,
+                        self.options
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
+            spec.check(value).map_err(|reason| GuestError::InvalidOption {
+                name: name.clone(),
+                reason,
+            })?;
+        }
+        Ok(self
+            .options
+            .iter()
+            .filter_map(|spec| {
+                given
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == &spec.name)
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| spec.default.clone())
+                    .map(|v| (spec.name.clone(), v))
+            })
+            .collect())
+    }
+}
+
+/// A typed error a plugin returned (the WIT `error` variant).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuestError {
+    /// An option value the plugin cannot use.
+    #[error("option `{name}`: {reason}")]
+    InvalidOption {
+        /// The option.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A call the plugin was not granted.
+    #[error("capability `{0}` was not granted (grant it with `--grant {0}` or in the description)")]
+    CapabilityDenied(Capability),
+    /// An external tool failed.
+    #[error("{tool} failed{}: {stderr}", exit_code.map(|c| format!(" with exit code {c}")).unwrap_or_default())]
+    ToolFailed {
+        /// The tool.
+        tool: String,
+        /// Its exit code.
+        exit_code: Option<i32>,
+        /// The end of its stderr.
+        stderr: String,
+    },
+    /// A file operation failed.
+    #[error("{path}: {message}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The message.
+        message: String,
+    },
+    /// A bad path.
+    #[error("invalid path: {0}")]
+    InvalidPath(String),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> PluginInfo {
+        PluginInfo {
+            name: "tbz".into(),
+            version: "0.1.0".into(),
+            summary: String::new(),
+            role: Role::ImageType(vec!["tbz".into()]),
+            options: vec![
+                OptionSpec {
+                    name: "compression".into(),
+                    kind: OptionKind::Choice(vec!["xz".into(), "none".into()]),
+                    default: Some("xz".into()),
+                    doc: String::new(),
+                },
+                OptionSpec {
+                    name: "level".into(),
+                    kind: OptionKind::Integer,
+                    default: None,
+                    doc: String::new(),
+                },
+            ],
+            capabilities: vec![],
+        }
+    }
+
+    #[test]
+    fn options_are_checked_and_defaulted() {
+        let info = info();
+        assert_eq!(
+            info.resolve_options(&[]).unwrap(),
+            [("compression".to_string(), "xz".to_string())]
+        );
+        let given = [("level".to_string(), "9".to_string())];
+        assert_eq!(info.resolve_options(&given).unwrap().len(), 2);
+        let bad = [("compression".to_string(), "lz4".to_string())];
+        let err = info.resolve_options(&bad).unwrap_err().to_string();
+        assert_eq!(err, "option `compression`: `lz4` is not one of xz|none");
+        let unknown = [("format".to_string(), "x".to_string())];
+        let err = info.resolve_options(&unknown).unwrap_err().to_string();
+        assert!(err.contains("not an option of plugin `tbz`"), "{err}");
+    }
+
+    #[test]
+    fn names_are_validated() {
+        let mut info = info();
+        assert!(info.validate().is_ok());
+        info.name = "Bad Name".into();
+        assert!(info.validate().is_err());
+    }
+}

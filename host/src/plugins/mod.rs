@@ -1,0 +1,505 @@
+//! The plugin runtime: one wasmtime engine, compiled-code cache, capability
+//! grants, per-call memory and time limits, and calls into the three worlds.
+//!
+//! Every call gets a fresh store: nothing leaks between calls or plugins, and
+//! a trap (a plugin bug), a timeout or an exhausted memory limit ends that call
+//! only, with an error naming the plugin and its version.
+
+pub mod baseline;
+pub mod cache;
+pub mod catalog;
+pub mod grants;
+pub mod info;
+mod state;
+pub mod v0_1_0;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, Resource};
+use wasmtime::{Config, Engine, Store, Trap};
+
+pub use baseline::BaselineAction;
+pub use cache::{CacheOutcome, CompiledCache};
+pub use catalog::{Candidate, Catalog, PluginSource};
+pub use grants::{Capability, Grants};
+pub use info::{GuestError, OptionKind, OptionSpec, PluginInfo, Role, Stage, World};
+use state::{PluginState, RootHandle};
+
+use crate::rootfs::RootTree;
+use crate::toolbox::{ArtifactInfo, TargetDir};
+
+/// How often the epoch advances: the granularity of call deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(50);
+
+/// Limits applied to every plugin call.
+#[derive(Debug, Clone)]
+pub struct RuntimeLimits {
+    /// Most bytes of linear memory one plugin instance may use.
+    pub memory_bytes: usize,
+    /// Deadline for `describe`.
+    pub describe_timeout: Duration,
+    /// Deadline for `build`, `run` and `apply`.
+    pub call_timeout: Duration,
+}
+
+impl Default for RuntimeLimits {
+    fn default() -> Self {
+        RuntimeLimits {
+            memory_bytes: 1 << 30,
+            describe_timeout: Duration::from_secs(10),
+            call_timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The image being built, as every request names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImageIdentity {
+    /// Image name.
+    pub name: String,
+    /// Image version.
+    pub version: String,
+    /// Target architecture.
+    pub arch: String,
+}
+
+/// What an image-type plugin is asked to build.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// The image.
+    pub image: ImageIdentity,
+    /// The type being built.
+    pub type_name: String,
+    /// Options, resolved against the plugin's specs (see [`PluginInfo::resolve_options`]).
+    pub options: Vec<(String, String)>,
+    /// `SOURCE_DATE_EPOCH`, if set.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// Why loading or calling a plugin failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The bytes are not a component of a world this host knows.
+    #[error("{origin}: not a builder plugin: {reason}")]
+    NotAPlugin {
+        /// Where it came from.
+        origin: PluginSource,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The plugin's `describe` result is unusable.
+    #[error("{origin}: plugin describes itself wrongly: {reason}")]
+    BadDescription {
+        /// Where it came from.
+        origin: PluginSource,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A declared capability was not granted; nothing was run.
+    #[error("plugin {plugin} needs capability `{capability}`, which was not granted (grant it with `--grant {capability}` or in the description)")]
+    NotGranted {
+        /// The plugin.
+        plugin: String,
+        /// The capability.
+        capability: Capability,
+    },
+    /// The plugin returned an error.
+    #[error("plugin {plugin} failed: {error}")]
+    Failed {
+        /// The plugin.
+        plugin: String,
+        /// Its error.
+        error: GuestError,
+    },
+    /// The call ran past its deadline and was stopped.
+    #[error("plugin {plugin} did not finish within {seconds:.1} s and was stopped (a plugin bug, or raise --plugin-timeout)")]
+    Timeout {
+        /// The plugin.
+        plugin: String,
+        /// The deadline.
+        seconds: f64,
+    },
+    /// The plugin wanted more memory than allowed.
+    #[error("plugin {plugin} exceeded its memory limit of {mib} MiB and was stopped{stderr}")]
+    OutOfMemory {
+        /// The plugin.
+        plugin: String,
+        /// The limit.
+        mib: usize,
+        /// What it printed.
+        stderr: String,
+    },
+    /// The plugin trapped: a bug in the plugin.
+    #[error("plugin {plugin} crashed (a bug in the plugin): {trap}{stderr}")]
+    Crashed {
+        /// The plugin.
+        plugin: String,
+        /// The trap.
+        trap: String,
+        /// What it printed.
+        stderr: String,
+    },
+    /// The host itself failed around the call.
+    #[error("plugin {plugin}: host error: {message}")]
+    Host {
+        /// The plugin.
+        plugin: String,
+        /// What failed.
+        message: String,
+    },
+    /// Reading a plugin file failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// A loaded plugin: compiled, its world known, its `describe` answered.
+#[derive(Clone)]
+pub struct Plugin {
+    /// What it says of itself.
+    pub info: PluginInfo,
+    /// The world it implements.
+    pub world: World,
+    /// The contract version it was built against.
+    pub api_version: &'static str,
+    /// SHA-256 of the component.
+    pub digest: String,
+    /// Where it came from.
+    pub source: PluginSource,
+    /// Whether it was compiled now or came from the cache.
+    pub cache: CacheOutcome,
+    component: Component,
+}
+
+impl Plugin {
+    /// `` `name` version ``.
+    pub fn label(&self) -> String {
+        self.info.label()
+    }
+}
+
+/// Advances the engine's epoch until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> EpochTicker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.clone();
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        EpochTicker { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The plugin host.
+pub struct PluginRuntime {
+    engine: Engine,
+    linkers: v0_1_0::Linkers,
+    cache: Option<CompiledCache>,
+    limits: RuntimeLimits,
+    _ticker: EpochTicker,
+}
+
+impl PluginRuntime {
+    /// A runtime caching compiled plugins in `cache_dir` (none: no cache).
+    pub fn new(cache_dir: Option<&Path>, limits: RuntimeLimits) -> anyhow::Result<PluginRuntime> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let linkers = v0_1_0::Linkers::new(&engine).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        Ok(PluginRuntime {
+            _ticker: EpochTicker::start(&engine),
+            engine,
+            linkers,
+            cache: cache_dir.map(CompiledCache::new),
+            limits,
+        })
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &RuntimeLimits {
+        &self.limits
+    }
+
+    /// Compile (or fetch from the cache) a component, find its world and
+    /// contract version, and ask it to describe itself.
+    pub fn load(&self, bytes: &[u8], source: PluginSource) -> Result<Plugin, PluginError> {
+        let digest = crate::toolbox::sha256_hex(bytes);
+        let not_a_plugin = |reason: String| PluginError::NotAPlugin {
+            origin: source.clone(),
+            reason,
+        };
+        let (component, cache) = match &self.cache {
+            Some(cache) => cache.load(&self.engine, bytes, &digest),
+            None => Component::new(&self.engine, bytes).map(|c| (c, CacheOutcome::Compiled)),
+        }
+        .map_err(|e| not_a_plugin(format!("{e:#}")))?;
+        let (api_version, world) = identify(&self.engine, &component).map_err(not_a_plugin)?;
+        let label = format!("{source}");
+        let mut store = self.store(label.clone(), Grants::none(), self.limits.describe_timeout);
+        let info = match world {
+            World::ImageType => {
+                let pre = self
+                    .linkers
+                    .image_type
+                    .instantiate_pre(&component)
+                    .map_err(|e| not_a_plugin(format!("{e:#}")))?;
+                v0_1_0::image_type::ImageTypePre::new(pre)
+                    .and_then(|pre| pre.instantiate(&mut store))
+                    .and_then(|b| b.call_describe(&mut store))
+            }
+            World::Hook => {
+                let pre = self
+                    .linkers
+                    .hook
+                    .instantiate_pre(&component)
+                    .map_err(|e| not_a_plugin(format!("{e:#}")))?;
+                v0_1_0::hook::HookPre::new(pre)
+                    .and_then(|pre| pre.instantiate(&mut store))
+                    .and_then(|b| b.call_describe(&mut store))
+            }
+            World::Baseline => {
+                let pre = self
+                    .linkers
+                    .baseline
+                    .instantiate_pre(&component)
+                    .map_err(|e| not_a_plugin(format!("{e:#}")))?;
+                v0_1_0::baseline::BaselinePre::new(pre)
+                    .and_then(|pre| pre.instantiate(&mut store))
+                    .and_then(|b| b.call_describe(&mut store))
+            }
+        };
+        let info = info
+            .map(v0_1_0::info_from)
+            .map_err(|e| self.classify(&label, &store, e, self.limits.describe_timeout))?;
+        info.validate().map_err(|reason| PluginError::BadDescription {
+            origin: source.clone(),
+            reason,
+        })?;
+        let role_matches = matches!(
+            (&info.role, world),
+            (Role::ImageType(_), World::ImageType)
+                | (Role::Hook(_), World::Hook)
+                | (Role::Baseline, World::Baseline)
+        );
+        if !role_matches {
+            return Err(PluginError::BadDescription {
+                origin: source,
+                reason: format!("it implements the {world} world but describes another role"),
+            });
+        }
+        Ok(Plugin {
+            info,
+            world,
+            api_version,
+            digest,
+            source,
+            cache,
+            component,
+        })
+    }
+
+    /// Load every candidate of `catalog`; the first plugin of each name wins.
+    pub fn load_catalog(&self, catalog: &Catalog) -> Result<Vec<Plugin>, PluginError> {
+        let mut plugins: Vec<Plugin> = Vec::new();
+        for candidate in catalog.candidates() {
+            let bytes = candidate.bytes()?;
+            let plugin = self.load(&bytes, candidate.source.clone())?;
+            if let Some(first) = plugins.iter().find(|p| p.info.name == plugin.info.name) {
+                tracing::info!(
+                    "plugin `{}` from {} is shadowed by the one from {}",
+                    plugin.info.name,
+                    plugin.source,
+                    first.source
+                );
+                continue;
+            }
+            plugins.push(plugin);
+        }
+        Ok(plugins)
+    }
+
+    fn store(&self, label: String, grants: Grants, timeout: Duration) -> Store<PluginState> {
+        let mut store = Store::new(
+            &self.engine,
+            PluginState::new(label, grants, self.limits.memory_bytes),
+        );
+        store.limiter(|s| &mut s.limiter);
+        let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Check grants before anything runs: every declared capability must be granted.
+    fn check_grants(&self, plugin: &Plugin, granted: &Grants) -> Result<Grants, PluginError> {
+        if let Some(capability) = granted.first_missing(&plugin.info.capabilities) {
+            return Err(PluginError::NotGranted {
+                plugin: plugin.label(),
+                capability,
+            });
+        }
+        Ok(granted.effective(&plugin.info.capabilities))
+    }
+
+    /// Run an image-type plugin's `build` over `root`, writing into `target`.
+    /// On any failure, artifacts this call published are removed again.
+    pub fn build_image(
+        &self,
+        plugin: &Plugin,
+        root: Arc<RootTree>,
+        target: &TargetDir,
+        request: &BuildRequest,
+        granted: &Grants,
+    ) -> Result<Vec<ArtifactInfo>, PluginError> {
+        let effective = self.check_grants(plugin, granted)?;
+        if plugin.world != World::ImageType {
+            return Err(PluginError::Host {
+                plugin: plugin.label(),
+                message: format!("it is a {} plugin, not an image type", plugin.world),
+            });
+        }
+        let label = plugin.label();
+        let started = Instant::now();
+        let mut store = self.store(label.clone(), effective, self.limits.call_timeout);
+        store.data_mut().target = Some(target.clone());
+        let outcome = (|| {
+            let root = store.data_mut().table.push(RootHandle(root))?;
+            let root_borrow = Resource::<RootHandle>::new_borrow(root.rep());
+            let pre = v0_1_0::image_type::ImageTypePre::new(
+                self.linkers.image_type.instantiate_pre(&plugin.component)?,
+            )?;
+            let bindings = pre.instantiate(&mut store)?;
+            let result = bindings.call_build(
+                &mut store,
+                root_borrow,
+                &v0_1_0::build_request_to(request),
+            )?;
+            store.data_mut().table.delete(root)?;
+            wasmtime::Result::Ok(result)
+        })();
+        let result = match outcome {
+            Ok(Ok(artifacts)) => Ok(artifacts.into_iter().map(v0_1_0::artifact_from).collect()),
+            Ok(Err(error)) => Err(self.guest_failure(&label, &store, v0_1_0::error_from(error))),
+            Err(e) => Err(self.classify(&label, &store, e, self.limits.call_timeout)),
+        };
+        if result.is_err() {
+            for path in &store.data().published {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        tracing::debug!("plugin {label} build took {:?}", started.elapsed());
+        result
+    }
+
+    /// A plugin's own error, or, when it hid a denied capability behind
+    /// another error, the denial.
+    fn guest_failure(&self, label: &str, store: &Store<PluginState>, error: GuestError) -> PluginError {
+        let error = match (&error, store.data().denied.first()) {
+            (GuestError::CapabilityDenied(_), _) | (_, None) => error,
+            (_, Some(capability)) => GuestError::CapabilityDenied(*capability),
+        };
+        PluginError::Failed {
+            plugin: label.to_string(),
+            error,
+        }
+    }
+
+    /// Turn a wasmtime error (trap, interrupt, host failure) into a report.
+    fn classify(
+        &self,
+        label: &str,
+        store: &Store<PluginState>,
+        error: wasmtime::Error,
+        timeout: Duration,
+    ) -> PluginError {
+        let plugin = label.to_string();
+        let stderr = match store.data().stderr_text() {
+            s if s.is_empty() => String::new(),
+            s => format!("; it printed: {s}"),
+        };
+        if store.data().limiter.exceeded {
+            return PluginError::OutOfMemory {
+                plugin,
+                mib: self.limits.memory_bytes >> 20,
+                stderr,
+            };
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => PluginError::Timeout {
+                plugin,
+                seconds: timeout.as_secs_f64(),
+            },
+            Some(trap) => PluginError::Crashed {
+                plugin,
+                trap: trap.to_string(),
+                stderr,
+            },
+            None => PluginError::Host {
+                plugin,
+                message: format!("{error:#}"),
+            },
+        }
+    }
+}
+
+/// Which contract version and world a component implements, from its
+/// imports (`builder:plugin/*@X.Y.Z`) and exports (`build`, `run`, `apply`).
+fn identify(engine: &Engine, component: &Component) -> Result<(&'static str, World), String> {
+    let ty = component.component_type();
+    let mut versions: Vec<String> = ty
+        .imports(engine)
+        .filter_map(|(name, _)| {
+            name.strip_prefix("builder:plugin/")
+                .and_then(|rest| rest.split_once('@'))
+                .map(|(_, version)| version.to_string())
+        })
+        .collect();
+    versions.sort();
+    versions.dedup();
+    let api_version = match versions.as_slice() {
+        [v] if v == v0_1_0::VERSION => v0_1_0::VERSION,
+        [] => return Err("it imports no `builder:plugin` interface".into()),
+        [v] => {
+            return Err(format!(
+                "it was built for contract builder:plugin@{v}; this host speaks {}",
+                v0_1_0::VERSION
+            ))
+        }
+        many => return Err(format!("it mixes contract versions {}", many.join(", "))),
+    };
+    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+    let has = |n: &str| exports.iter().any(|e| e == n);
+    if !has("describe") {
+        return Err("it does not export `describe`".into());
+    }
+    let world = if has("build") {
+        World::ImageType
+    } else if has("run") {
+        World::Hook
+    } else if has("apply") {
+        World::Baseline
+    } else {
+        return Err("it exports none of `build`, `run`, `apply`".into());
+    };
+    Ok((api_version, world))
+}

@@ -1,0 +1,135 @@
+//! The host-side state of one plugin call: WASI context, resource table,
+//! granted capabilities, memory accounting, and what the call produced.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::baseline::BaselineAction;
+use super::grants::{Capability, Grants};
+use crate::rootfs::{RootTree, Walk};
+use crate::toolbox::{ArtifactWriter, TargetDir};
+
+/// How much of a plugin's stderr is kept for error reports.
+const STDERR_CAPACITY: usize = 64 * 1024;
+
+/// The image root, as a plugin holds it.
+pub struct RootHandle(pub Arc<RootTree>);
+/// A walk a plugin started.
+pub struct WalkHandle(pub Walk);
+/// A file a plugin opened.
+pub struct ReaderHandle(pub File);
+/// An artifact a plugin is writing.
+pub struct ArtifactHandle(pub ArtifactWriter);
+
+/// Denies memory growth past a limit and remembers that it did.
+pub struct MemoryLimiter {
+    /// Most bytes of linear memory a plugin may have.
+    pub limit: usize,
+    /// Set once a growth was denied.
+    pub exceeded: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// Everything a plugin call can reach on the host.
+pub struct PluginState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) stderr: MemoryOutputPipe,
+    /// `` `name` version `` for logs and errors.
+    pub(crate) label: String,
+    /// What the plugin declared and was granted.
+    pub(crate) grants: Grants,
+    /// Where artifacts go, when the call may write any.
+    pub(crate) target: Option<TargetDir>,
+    /// Capabilities the plugin tried to use without a grant.
+    pub(crate) denied: Vec<Capability>,
+    /// Artifacts published during this call (removed if the call fails).
+    pub(crate) published: Vec<PathBuf>,
+    /// A baseline's requests, in order.
+    pub(crate) baseline_actions: Vec<BaselineAction>,
+}
+
+impl PluginState {
+    /// A fresh state: no files, no network, no environment; stderr captured.
+    pub fn new(label: String, grants: Grants, memory_limit: usize) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .allow_blocking_current_thread(true)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        PluginState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                limit: memory_limit,
+                exceeded: false,
+            },
+            stderr,
+            label,
+            grants,
+            target: None,
+            denied: Vec::new(),
+            published: Vec::new(),
+            baseline_actions: Vec::new(),
+        }
+    }
+
+    /// Check a capability; a denial is logged and remembered.
+    pub fn require(&mut self, capability: Capability) -> Result<(), Capability> {
+        if self.grants.contains(capability) {
+            return Ok(());
+        }
+        tracing::warn!(
+            "plugin {} called a function needing capability `{capability}`, which it was not granted",
+            self.label
+        );
+        self.denied.push(capability);
+        Err(capability)
+    }
+
+    /// What the plugin wrote to stderr (a panic message, usually).
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

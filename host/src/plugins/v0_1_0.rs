@@ -1,0 +1,624 @@
+//! Bindings for contract `builder:plugin@0.1.0` (wit/0.1.0): the host side of
+//! its imports, and conversions between its types and the host's own.
+//!
+//! A later contract version gets a sibling module; plugins built against this
+//! one keep loading through this module.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker, Resource};
+
+use super::baseline::BaselineAction;
+use super::grants::Capability;
+use super::info::{self, GuestError, OptionKind, PluginInfo, Role, Stage};
+use super::state::{ArtifactHandle, PluginState, ReaderHandle, RootHandle, WalkHandle};
+use super::BuildRequest;
+use crate::rootfs::{FileKind, RootTree};
+use crate::toolbox;
+
+/// The contract version this module speaks.
+pub const VERSION: &str = "0.1.0";
+
+/// Largest single read a plugin may ask for.
+const MAX_READ: u32 = 16 << 20;
+/// Largest walk batch a plugin may ask for.
+const MAX_BATCH: u32 = 65536;
+
+/// `image-type` world bindings (also the home of the shared interfaces).
+pub mod image_type {
+    wasmtime::component::bindgen!({
+        path: "../wit/0.1.0",
+        world: "builder:plugin/image-type@0.1.0",
+        imports: { default: trappable },
+        with: {
+            "builder:plugin/rootfs@0.1.0.root-tree": crate::plugins::state::RootHandle,
+            "builder:plugin/rootfs@0.1.0.walker": crate::plugins::state::WalkHandle,
+            "builder:plugin/rootfs@0.1.0.file-reader": crate::plugins::state::ReaderHandle,
+            "builder:plugin/toolbox@0.1.0.artifact-writer": crate::plugins::state::ArtifactHandle,
+        },
+    });
+}
+
+/// `hook` world bindings.
+pub mod hook {
+    wasmtime::component::bindgen!({
+        path: "../wit/0.1.0",
+        world: "builder:plugin/hook@0.1.0",
+        imports: { default: trappable },
+        with: {
+            "builder:plugin/types@0.1.0": super::image_type::builder::plugin::types,
+            "builder:plugin/host@0.1.0": super::image_type::builder::plugin::host,
+            "builder:plugin/rootfs@0.1.0": super::image_type::builder::plugin::rootfs,
+            "builder:plugin/toolbox@0.1.0": super::image_type::builder::plugin::toolbox,
+        },
+    });
+}
+
+/// `baseline` world bindings.
+pub mod baseline {
+    wasmtime::component::bindgen!({
+        path: "../wit/0.1.0",
+        world: "builder:plugin/baseline@0.1.0",
+        imports: { default: trappable },
+        with: {
+            "builder:plugin/types@0.1.0": super::image_type::builder::plugin::types,
+            "builder:plugin/host@0.1.0": super::image_type::builder::plugin::host,
+            "builder:plugin/rootfs@0.1.0": super::image_type::builder::plugin::rootfs,
+        },
+    });
+}
+
+use baseline::builder::plugin::baseline_host;
+use image_type::builder::plugin::{host, rootfs, toolbox as wit_toolbox, types};
+
+/// Linkers for the three worlds of this version, WASI included.
+pub struct Linkers {
+    pub image_type: Linker<PluginState>,
+    pub hook: Linker<PluginState>,
+    pub baseline: Linker<PluginState>,
+}
+
+impl Linkers {
+    /// Link every import of every world.
+    pub fn new(engine: &wasmtime::Engine) -> wasmtime::Result<Linkers> {
+        let base = || -> wasmtime::Result<Linker<PluginState>> {
+            let mut linker = Linker::new(engine);
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+            Ok(linker)
+        };
+        let mut image_type = base()?;
+        image_type::ImageType::add_to_linker::<_, HasSelf<_>>(&mut image_type, |s| s)?;
+        let mut hook = base()?;
+        hook::Hook::add_to_linker::<_, HasSelf<_>>(&mut hook, |s| s)?;
+        let mut baseline = base()?;
+        baseline::Baseline::add_to_linker::<_, HasSelf<_>>(&mut baseline, |s| s)?;
+        Ok(Linkers {
+            image_type,
+            hook,
+            baseline,
+        })
+    }
+}
+
+// ---- conversions -------------------------------------------------------
+
+pub fn capability_from(c: types::Capability) -> Capability {
+    use types::Capability as W;
+    match c {
+        W::RootRead => Capability::RootRead,
+        W::RootWrite => Capability::RootWrite,
+        W::RootExec => Capability::RootExec,
+        W::ArtifactWrite => Capability::ArtifactWrite,
+        W::Compression => Capability::Compression,
+        W::Filesystems => Capability::Filesystems,
+        W::Partitioning => Capability::Partitioning,
+        W::Bootloader => Capability::Bootloader,
+        W::Iso => Capability::Iso,
+        W::Network => Capability::Network,
+    }
+}
+
+fn capability_to(c: Capability) -> types::Capability {
+    use types::Capability as W;
+    match c {
+        Capability::RootRead => W::RootRead,
+        Capability::RootWrite => W::RootWrite,
+        Capability::RootExec => W::RootExec,
+        Capability::ArtifactWrite => W::ArtifactWrite,
+        Capability::Compression => W::Compression,
+        Capability::Filesystems => W::Filesystems,
+        Capability::Partitioning => W::Partitioning,
+        Capability::Bootloader => W::Bootloader,
+        Capability::Iso => W::Iso,
+        Capability::Network => W::Network,
+    }
+}
+
+pub fn stage_from(s: types::Stage) -> Stage {
+    match s {
+        types::Stage::PostBootstrap => Stage::PostBootstrap,
+        types::Stage::Config => Stage::Config,
+        types::Stage::PreImage => Stage::PreImage,
+        types::Stage::PostImage => Stage::PostImage,
+    }
+}
+
+pub fn stage_to(s: Stage) -> types::Stage {
+    match s {
+        Stage::PostBootstrap => types::Stage::PostBootstrap,
+        Stage::Config => types::Stage::Config,
+        Stage::PreImage => types::Stage::PreImage,
+        Stage::PostImage => types::Stage::PostImage,
+    }
+}
+
+pub fn info_from(i: types::PluginInfo) -> PluginInfo {
+    PluginInfo {
+        name: i.name,
+        version: i.version,
+        summary: i.summary,
+        role: match i.role {
+            types::Role::ImageType(names) => Role::ImageType(names),
+            types::Role::Hook(stages) => Role::Hook(stages.into_iter().map(stage_from).collect()),
+            types::Role::Baseline => Role::Baseline,
+        },
+        options: i
+            .options
+            .into_iter()
+            .map(|o| info::OptionSpec {
+                name: o.name,
+                kind: match o.kind {
+                    types::OptionKind::Boolean => OptionKind::Boolean,
+                    types::OptionKind::Integer => OptionKind::Integer,
+                    types::OptionKind::Text => OptionKind::Text,
+                    types::OptionKind::Choice(c) => OptionKind::Choice(c),
+                },
+                default: o.default,
+                doc: o.doc,
+            })
+            .collect(),
+        capabilities: i.capabilities.into_iter().map(capability_from).collect(),
+    }
+}
+
+pub fn error_from(e: types::Error) -> GuestError {
+    match e {
+        types::Error::InvalidOption(o) => GuestError::InvalidOption {
+            name: o.name,
+            reason: o.reason,
+        },
+        types::Error::CapabilityDenied(c) => GuestError::CapabilityDenied(capability_from(c)),
+        types::Error::ToolFailed(t) => GuestError::ToolFailed {
+            tool: t.tool,
+            exit_code: t.exit_code,
+            stderr: t.stderr,
+        },
+        types::Error::Io(io) => GuestError::Io {
+            path: io.path,
+            message: io.message,
+        },
+        types::Error::InvalidPath(p) => GuestError::InvalidPath(p),
+        types::Error::Other(o) => GuestError::Other(o),
+    }
+}
+
+pub fn identity_to(request: &BuildRequest) -> types::ImageIdentity {
+    types::ImageIdentity {
+        name: request.image.name.clone(),
+        version: request.image.version.clone(),
+        arch: request.image.arch.clone(),
+    }
+}
+
+pub fn options_to(options: &[(String, String)]) -> Vec<types::OptionValue> {
+    options
+        .iter()
+        .map(|(name, value)| types::OptionValue {
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+pub fn build_request_to(request: &BuildRequest) -> types::BuildRequest {
+    types::BuildRequest {
+        image: identity_to(request),
+        type_name: request.type_name.clone(),
+        options: options_to(&request.options),
+        source_date_epoch: request.source_date_epoch,
+    }
+}
+
+pub fn artifact_from(a: types::Artifact) -> toolbox::ArtifactInfo {
+    toolbox::ArtifactInfo {
+        file_name: a.file_name,
+        size: a.size,
+        sha256: a.sha256,
+    }
+}
+
+fn artifact_to(a: toolbox::ArtifactInfo) -> types::Artifact {
+    types::Artifact {
+        file_name: a.file_name,
+        size: a.size,
+        sha256: a.sha256,
+    }
+}
+
+fn io_err(path: &str, e: std::io::Error) -> types::Error {
+    types::Error::Io(types::IoError {
+        path: path.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn denied(c: Capability) -> types::Error {
+    types::Error::CapabilityDenied(capability_to(c))
+}
+
+fn metadata_to(m: crate::rootfs::EntryMeta) -> rootfs::Metadata {
+    rootfs::Metadata {
+        file_type: match m.kind {
+            FileKind::Regular => rootfs::FileType::Regular,
+            FileKind::Directory => rootfs::FileType::Directory,
+            FileKind::Symlink => rootfs::FileType::Symlink,
+            FileKind::CharDevice => rootfs::FileType::CharDevice,
+            FileKind::BlockDevice => rootfs::FileType::BlockDevice,
+            FileKind::Fifo => rootfs::FileType::Fifo,
+            FileKind::Socket => rootfs::FileType::Socket,
+        },
+        mode: m.mode,
+        uid: m.uid,
+        gid: m.gid,
+        size: m.size,
+        mtime_seconds: m.mtime,
+        mtime_nanoseconds: m.mtime_nsec,
+        nlink: m.nlink,
+        inode: m.inode,
+        device: m.device,
+        rdev_major: m.rdev_major,
+        rdev_minor: m.rdev_minor,
+        xattrs: m
+            .xattrs
+            .into_iter()
+            .map(|(name, value)| rootfs::Xattr { name, value })
+            .collect(),
+    }
+}
+
+// ---- imports: host ------------------------------------------------------
+
+impl types::Host for PluginState {}
+
+impl host::Host for PluginState {
+    fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
+        let plugin = &self.label;
+        match level {
+            host::Level::Trace => tracing::trace!(target: "plugin", "{plugin}: {message}"),
+            host::Level::Debug => tracing::debug!(target: "plugin", "{plugin}: {message}"),
+            host::Level::Info => tracing::info!(target: "plugin", "{plugin}: {message}"),
+            host::Level::Warn => tracing::warn!(target: "plugin", "{plugin}: {message}"),
+            host::Level::Error => tracing::error!(target: "plugin", "{plugin}: {message}"),
+        }
+        Ok(())
+    }
+
+    fn progress(&mut self, step: String, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
+        match total {
+            Some(total) => tracing::debug!(target: "plugin", "{}: {step} {done}/{total}", self.label),
+            None => tracing::debug!(target: "plugin", "{}: {step} {done}", self.label),
+        }
+        Ok(())
+    }
+}
+
+// ---- imports: rootfs ----------------------------------------------------
+
+impl rootfs::Host for PluginState {}
+
+impl PluginState {
+    fn root(&mut self, handle: &Resource<RootHandle>) -> wasmtime::Result<Result<Arc<RootTree>, types::Error>> {
+        if let Err(c) = self.require(Capability::RootRead) {
+            return Ok(Err(denied(c)));
+        }
+        Ok(Ok(self.table.get(handle)?.0.clone()))
+    }
+}
+
+/// Return the guest error from a `Result<_, types::Error>` early.
+macro_rules! guest_try {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+}
+
+impl rootfs::HostRootTree for PluginState {
+    fn walk(
+        &mut self,
+        handle: Resource<RootHandle>,
+        path: String,
+    ) -> wasmtime::Result<Result<Resource<WalkHandle>, types::Error>> {
+        let root = guest_try!(self.root(&handle)?);
+        let walk = guest_try!(root.walk(&path).map_err(|e| io_err(&path, e)));
+        Ok(Ok(self.table.push(WalkHandle(walk))?))
+    }
+
+    fn stat(
+        &mut self,
+        handle: Resource<RootHandle>,
+        path: String,
+    ) -> wasmtime::Result<Result<rootfs::Metadata, types::Error>> {
+        let root = guest_try!(self.root(&handle)?);
+        Ok(root.stat(&path).map(metadata_to).map_err(|e| io_err(&path, e)))
+    }
+
+    fn read_link(
+        &mut self,
+        handle: Resource<RootHandle>,
+        path: String,
+    ) -> wasmtime::Result<Result<String, types::Error>> {
+        let root = guest_try!(self.root(&handle)?);
+        Ok(root.read_link(&path).map_err(|e| io_err(&path, e)))
+    }
+
+    fn open(
+        &mut self,
+        handle: Resource<RootHandle>,
+        path: String,
+    ) -> wasmtime::Result<Result<Resource<ReaderHandle>, types::Error>> {
+        let root = guest_try!(self.root(&handle)?);
+        let file = guest_try!(root.open_file(&path).map_err(|e| io_err(&path, e)));
+        Ok(Ok(self.table.push(ReaderHandle(file))?))
+    }
+
+    fn read_file(
+        &mut self,
+        handle: Resource<RootHandle>,
+        path: String,
+    ) -> wasmtime::Result<Result<Vec<u8>, types::Error>> {
+        let root = guest_try!(self.root(&handle)?);
+        let mut file = guest_try!(root.open_file(&path).map_err(|e| io_err(&path, e)));
+        let mut data = Vec::new();
+        guest_try!(file.read_to_end(&mut data).map_err(|e| io_err(&path, e)));
+        Ok(Ok(data))
+    }
+
+    fn drop(&mut self, handle: Resource<RootHandle>) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        Ok(())
+    }
+}
+
+impl rootfs::HostWalker for PluginState {
+    fn next(
+        &mut self,
+        handle: Resource<WalkHandle>,
+        max: u32,
+    ) -> wasmtime::Result<Result<Vec<rootfs::Entry>, types::Error>> {
+        let walk = &mut self.table.get_mut(&handle)?.0;
+        let batch = guest_try!(walk
+            .next_batch(max.clamp(1, MAX_BATCH) as usize)
+            .map_err(|e| io_err("", e)));
+        Ok(Ok(batch
+            .into_iter()
+            .map(|e| rootfs::Entry {
+                path: e.path,
+                metadata: metadata_to(e.meta),
+            })
+            .collect()))
+    }
+
+    fn drop(&mut self, handle: Resource<WalkHandle>) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        Ok(())
+    }
+}
+
+impl rootfs::HostFileReader for PluginState {
+    fn read(
+        &mut self,
+        handle: Resource<ReaderHandle>,
+        max: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, types::Error>> {
+        let file = &mut self.table.get_mut(&handle)?.0;
+        let max = max.min(MAX_READ) as usize;
+        let mut data = vec![0u8; max];
+        let mut filled = 0;
+        // Fill the buffer unless at end of file: fewer, larger calls.
+        while filled < max {
+            match file.read(&mut data[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Ok(Err(io_err("", e))),
+            }
+        }
+        data.truncate(filled);
+        Ok(Ok(data))
+    }
+
+    fn drop(&mut self, handle: Resource<ReaderHandle>) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        Ok(())
+    }
+}
+
+// ---- imports: toolbox ---------------------------------------------------
+
+impl wit_toolbox::Host for PluginState {
+    fn create_artifact(
+        &mut self,
+        file_name: String,
+        compression: wit_toolbox::Compression,
+    ) -> wasmtime::Result<Result<Resource<ArtifactHandle>, types::Error>> {
+        guest_try!(self.require(Capability::ArtifactWrite).map_err(denied));
+        let compression = match compression {
+            wit_toolbox::Compression::None => toolbox::Compression::None,
+            wit_toolbox::Compression::Gzip => toolbox::Compression::Gzip,
+            wit_toolbox::Compression::Xz => toolbox::Compression::Xz,
+            wit_toolbox::Compression::Zstd => toolbox::Compression::Zstd,
+        };
+        if compression != toolbox::Compression::None {
+            guest_try!(self.require(Capability::Compression).map_err(denied));
+        }
+        let Some(target) = &self.target else {
+            return Ok(Err(types::Error::Other(
+                "no target directory in this call".into(),
+            )));
+        };
+        let writer = guest_try!(target
+            .create_artifact(&file_name, compression)
+            .map_err(|e| io_err(&file_name, e)));
+        Ok(Ok(self.table.push(ArtifactHandle(writer))?))
+    }
+
+    fn sha256(&mut self, data: Vec<u8>) -> wasmtime::Result<String> {
+        Ok(toolbox::sha256_hex(&data))
+    }
+
+    fn sha256_artifact(&mut self, file_name: String) -> wasmtime::Result<Result<String, types::Error>> {
+        guest_try!(self.require(Capability::ArtifactWrite).map_err(denied));
+        let Some(target) = &self.target else {
+            return Ok(Err(types::Error::Other("no target directory in this call".into())));
+        };
+        Ok(target.sha256_of(&file_name).map_err(|e| io_err(&file_name, e)))
+    }
+}
+
+impl wit_toolbox::HostArtifactWriter for PluginState {
+    fn write(
+        &mut self,
+        handle: Resource<ArtifactHandle>,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), types::Error>> {
+        let writer = &mut self.table.get_mut(&handle)?.0;
+        let name = writer.file_name().to_string();
+        Ok(writer.write_all(&data).map_err(|e| io_err(&name, e)))
+    }
+
+    fn finish(
+        &mut self,
+        handle: Resource<ArtifactHandle>,
+    ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
+        let writer = self.table.delete(handle)?.0;
+        let name = writer.file_name().to_string();
+        let info = guest_try!(writer.finish().map_err(|e| io_err(&name, e)));
+        if let Some(target) = &self.target {
+            self.published.push(target.path().join(&info.file_name));
+        }
+        Ok(Ok(artifact_to(info)))
+    }
+
+    fn drop(&mut self, handle: Resource<ArtifactHandle>) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        Ok(())
+    }
+}
+
+// ---- imports: baseline-host --------------------------------------------
+
+impl PluginState {
+    fn record(
+        &mut self,
+        capability: Capability,
+        action: BaselineAction,
+    ) -> wasmtime::Result<Result<(), types::Error>> {
+        guest_try!(self.require(capability).map_err(denied));
+        self.baseline_actions.push(action);
+        Ok(Ok(()))
+    }
+}
+
+/// A path a baseline names: inside the root, no `..`, stored without the leading `/`.
+fn root_path(path: &str) -> Result<String, types::Error> {
+    let trimmed = path.trim_start_matches('/');
+    if trimmed.is_empty() || trimmed.split('/').any(|c| c == ".." || c.is_empty()) || path.contains('\0') {
+        return Err(types::Error::InvalidPath(format!(
+            "`{path}` must name a file inside the root, without `..` or empty components"
+        )));
+    }
+    Ok(trimmed.to_string())
+}
+
+impl baseline_host::Host for PluginState {
+    fn install_packages(&mut self, names: Vec<String>) -> wasmtime::Result<Result<(), types::Error>> {
+        self.record(Capability::RootWrite, BaselineAction::InstallPackages { names })
+    }
+
+    fn remove_packages(&mut self, names: Vec<String>) -> wasmtime::Result<Result<(), types::Error>> {
+        self.record(Capability::RootWrite, BaselineAction::RemovePackages { names })
+    }
+
+    fn write_file(
+        &mut self,
+        path: String,
+        content: Vec<u8>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> wasmtime::Result<Result<(), types::Error>> {
+        let path = guest_try!(root_path(&path));
+        self.record(
+            Capability::RootWrite,
+            BaselineAction::WriteFile {
+                path,
+                content,
+                mode: mode & 0o7777,
+                uid,
+                gid,
+            },
+        )
+    }
+
+    fn enable_service(&mut self, unit: String) -> wasmtime::Result<Result<(), types::Error>> {
+        self.record(Capability::RootWrite, BaselineAction::EnableService { unit })
+    }
+
+    fn mask_service(&mut self, unit: String) -> wasmtime::Result<Result<(), types::Error>> {
+        self.record(Capability::RootWrite, BaselineAction::MaskService { unit })
+    }
+
+    fn set_default_target(&mut self, target: String) -> wasmtime::Result<Result<(), types::Error>> {
+        self.record(Capability::RootWrite, BaselineAction::SetDefaultTarget { target })
+    }
+
+    fn add_group(&mut self, group: baseline_host::Group) -> wasmtime::Result<Result<(), types::Error>> {
+        self.record(
+            Capability::RootWrite,
+            BaselineAction::AddGroup {
+                name: group.name,
+                gid: group.gid,
+            },
+        )
+    }
+
+    fn add_user(&mut self, user: baseline_host::User) -> wasmtime::Result<Result<(), types::Error>> {
+        self.record(
+            Capability::RootWrite,
+            BaselineAction::AddUser {
+                name: user.name,
+                uid: user.uid,
+                group: user.group,
+                groups: user.groups,
+                home: user.home,
+                shell: user.shell,
+                password_hash: user.password_hash,
+            },
+        )
+    }
+
+    fn set_sysctl(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), types::Error>> {
+        self.record(Capability::RootWrite, BaselineAction::SetSysctl { key, value })
+    }
+
+    fn run_in_root(&mut self, argv: Vec<String>) -> wasmtime::Result<Result<(), types::Error>> {
+        if argv.is_empty() {
+            return Ok(Err(types::Error::Other("run-in-root needs a command".into())));
+        }
+        self.record(Capability::RootExec, BaselineAction::RunInRoot { argv })
+    }
+}

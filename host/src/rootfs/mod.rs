@@ -1,0 +1,8 @@
+//! The image root on the host: safe, chroot-like access to a root tree.
+//!
+//! Later stages (bootstrap, package installation, overlays, scripts) live
+//! beside [`tree`] as the package-manager work lands.
+
+pub mod tree;
+
+pub use tree::{EntryMeta, FileKind, RootTree, TreeEntry, Walk};

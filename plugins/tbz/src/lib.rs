@@ -1,0 +1,263 @@
+//! The `tbz` image type: the whole root tree as one tarball, like KIWI's `tbz`.
+//!
+//! Owners and modes are stored numerically, xattrs as PAX `SCHILY.xattr.*`
+//! records (what GNU tar's `--xattrs` reads), hard links as links to the first
+//! path seen, symlinks as links (never followed), device nodes with their
+//! numbers. Entries come in the walk's byte order and timestamps are clamped to
+//! `SOURCE_DATE_EPOCH`, so the same tree always gives the same bytes.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+
+use builder_sdk::prelude::*;
+use builder_sdk::FileReader;
+use tar::{EntryType, Header};
+
+struct Tbz;
+
+/// Flush to the host in chunks this large: few calls, little memory.
+const FLUSH_AT: usize = 1 << 20;
+
+impl ImageType for Tbz {
+    const NAME: &'static str = "tbz";
+    const SUMMARY: &'static str = "The image root as a tarball, keeping owners, modes, xattrs, links and devices";
+
+    fn options() -> Vec<OptionSpec> {
+        vec![OptionSpec::choice(
+            "compression",
+            &["xz", "zstd", "gzip", "none"],
+            "xz",
+            "How the tarball is compressed (xz gives KIWI's `.tar.xz`)",
+        )]
+    }
+
+    fn capabilities() -> Vec<Capability> {
+        vec![
+            Capability::RootRead,
+            Capability::ArtifactWrite,
+            Capability::Compression,
+        ]
+    }
+
+    fn build(root: &RootTree, request: BuildRequest) -> Result<Vec<Artifact>, Error> {
+        let (compression, extension) = match request.options.value("compression") {
+            None | Some("xz") => (Compression::Xz, "tar.xz"),
+            Some("zstd") => (Compression::Zstd, "tar.zst"),
+            Some("gzip") => (Compression::Gzip, "tar.gz"),
+            Some("none") => (Compression::None, "tar"),
+            Some(other) => {
+                return Err(Error::invalid_option(
+                    "compression",
+                    format!("`{other}` is not one of xz, zstd, gzip, none"),
+                ))
+            }
+        };
+        let name = request.artifact_name(extension);
+        let writer = toolbox::create_artifact(&name, compression)?;
+        let mut archive = tar::Builder::new(HostSink::new(writer));
+        let mut state = ArchiveState {
+            clamp: request.source_date_epoch,
+            first_path_of_inode: HashMap::new(),
+            entries: 0,
+        };
+        for entry in root.walk_all("")? {
+            let entry = entry?;
+            state.append(root, &mut archive, &entry)?;
+        }
+        log::info(&format!("{name}: {} entries", state.entries));
+        archive
+            .finish()
+            .map_err(|e| io_error(&name, e))?;
+        let sink = archive.into_inner().map_err(|e| io_error(&name, e))?;
+        Ok(vec![sink.finish()?])
+    }
+}
+
+builder_sdk::export_image_type!(Tbz);
+
+struct ArchiveState {
+    clamp: Option<i64>,
+    first_path_of_inode: HashMap<(u64, u64), String>,
+    entries: u64,
+}
+
+impl ArchiveState {
+    fn append(
+        &mut self,
+        root: &RootTree,
+        archive: &mut tar::Builder<HostSink>,
+        entry: &Entry,
+    ) -> Result<(), Error> {
+        let meta = &entry.metadata;
+        let path = entry.path.as_str();
+        let fail = |e: io::Error| io_error(path, e);
+        self.entries += 1;
+
+        let mut header = Header::new_gnu();
+        header.set_mode(meta.mode);
+        header.set_uid(meta.uid.into());
+        header.set_gid(meta.gid.into());
+        let mtime = match self.clamp {
+            Some(epoch) => meta.mtime_seconds.min(epoch),
+            None => meta.mtime_seconds,
+        };
+        header.set_mtime(mtime.max(0) as u64);
+        header.set_size(0);
+
+        let xattrs: Vec<(String, &[u8])> = meta
+            .xattrs
+            .iter()
+            .map(|x| (format!("SCHILY.xattr.{}", x.name), x.value.as_slice()))
+            .collect();
+        if !xattrs.is_empty() {
+            archive
+                .append_pax_extensions(xattrs.iter().map(|(k, v)| (k.as_str(), *v)))
+                .map_err(fail)?;
+        }
+
+        if meta.file_type != FileType::Directory && meta.nlink > 1 {
+            let key = (meta.device, meta.inode);
+            if let Some(first) = self.first_path_of_inode.get(&key) {
+                header.set_entry_type(EntryType::Link);
+                return archive.append_link(&mut header, path, first).map_err(fail);
+            }
+            self.first_path_of_inode.insert(key, path.to_string());
+        }
+
+        match meta.file_type {
+            FileType::Regular => {
+                header.set_entry_type(EntryType::Regular);
+                header.set_size(meta.size);
+                let reader = HostReader::new(root.open(path)?, meta.size);
+                archive.append_data(&mut header, path, reader).map_err(fail)
+            }
+            FileType::Directory => {
+                header.set_entry_type(EntryType::Directory);
+                archive
+                    .append_data(&mut header, format!("{path}/"), io::empty())
+                    .map_err(fail)
+            }
+            FileType::Symlink => {
+                header.set_entry_type(EntryType::Symlink);
+                let target = root.read_link(path)?;
+                archive.append_link(&mut header, path, target).map_err(fail)
+            }
+            FileType::CharDevice | FileType::BlockDevice => {
+                header.set_entry_type(if meta.file_type == FileType::CharDevice {
+                    EntryType::Char
+                } else {
+                    EntryType::Block
+                });
+                header.set_device_major(meta.rdev_major).map_err(fail)?;
+                header.set_device_minor(meta.rdev_minor).map_err(fail)?;
+                archive.append_data(&mut header, path, io::empty()).map_err(fail)
+            }
+            FileType::Fifo => {
+                header.set_entry_type(EntryType::Fifo);
+                archive.append_data(&mut header, path, io::empty()).map_err(fail)
+            }
+            // Sockets cannot be archived (GNU tar skips them too).
+            FileType::Socket => {
+                log::warn(&format!("{path}: socket skipped"));
+                Ok(())
+            }
+        }
+    }
+}
+
+fn io_error(path: &str, e: io::Error) -> Error {
+    Error::Io(builder_sdk::IoError {
+        path: path.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Buffers the tar stream and hands it to the host's artifact writer in large chunks.
+struct HostSink {
+    writer: ArtifactWriter,
+    buffer: Vec<u8>,
+}
+
+impl HostSink {
+    fn new(writer: ArtifactWriter) -> Self {
+        HostSink {
+            writer,
+            buffer: Vec::with_capacity(FLUSH_AT * 2),
+        }
+    }
+
+    fn flush_buffer(&mut self) -> Result<(), Error> {
+        if !self.buffer.is_empty() {
+            self.writer.write(&self.buffer)?;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Artifact, Error> {
+        self.flush_buffer()?;
+        ArtifactWriter::finish(self.writer)
+    }
+}
+
+impl Write for HostSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= FLUSH_AT {
+            self.flush_buffer().map_err(to_io)?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads a root file through the host; insists on exactly the size the walk
+/// saw, so a file that changes under the build cannot corrupt the archive.
+struct HostReader {
+    file: FileReader,
+    chunk: Vec<u8>,
+    offset: usize,
+    remaining: u64,
+}
+
+impl HostReader {
+    fn new(file: FileReader, size: u64) -> Self {
+        HostReader {
+            file,
+            chunk: Vec::new(),
+            offset: 0,
+            remaining: size,
+        }
+    }
+}
+
+impl Read for HostReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.offset == self.chunk.len() {
+            if self.remaining == 0 {
+                return Ok(0);
+            }
+            let want = self.remaining.min(FLUSH_AT as u64) as u32;
+            self.chunk = self.file.read(want).map_err(to_io)?;
+            self.offset = 0;
+            if self.chunk.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank while being archived",
+                ));
+            }
+            self.remaining = self.remaining.saturating_sub(self.chunk.len() as u64);
+        }
+        let n = out.len().min(self.chunk.len() - self.offset);
+        out[..n].copy_from_slice(&self.chunk[self.offset..self.offset + n]);
+        self.offset += n;
+        Ok(n)
+    }
+}
+
+fn to_io(e: Error) -> io::Error {
+    io::Error::other(format!("{e:?}"))
+}
