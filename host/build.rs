@@ -19,8 +19,18 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let workspace = manifest_dir.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    for watched in ["wit", "sdk", "plugins", "tests/plugins", "Cargo.toml", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+    for watched in [
+        "wit",
+        "sdk",
+        "plugins",
+        "tests/plugins",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
     println!("cargo:rerun-if-env-changed=BUILDER_GUEST_TARGET_DIR");
 
@@ -40,7 +50,12 @@ fn main() {
     for (package, _) in &first_party {
         let file = artifacts.join(format!("{}.wasm", package.replace('-', "_")));
         let name = package.trim_start_matches("plugin-");
-        writeln!(code, "    ({name:?}, include_bytes!({:?})),", file.display().to_string()).unwrap();
+        writeln!(
+            code,
+            "    ({name:?}, include_bytes!({:?})),",
+            file.display().to_string()
+        )
+        .unwrap();
     }
     code.push_str("];\n");
     std::fs::write(out_dir.join("builtin_plugins.rs"), code).unwrap();
@@ -60,7 +75,12 @@ fn guest_crates(dir: &Path) -> Vec<(String, PathBuf)> {
         };
         let name = text
             .lines()
-            .find_map(|l| l.trim().strip_prefix("name = \"")?.strip_suffix('"').map(str::to_string))
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("name = \"")?
+                    .strip_suffix('"')
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| panic!("{}: no package name", manifest.display()));
         crates.push((name, entry.path()));
     }
@@ -97,7 +117,10 @@ fn linker_tools() -> LinkerTools {
     };
     for tool in [&tools.component_ld, &tools.wasm_ld] {
         if !tool.is_file() {
-            panic!("{} is missing: the rustup toolchain has no wasm linker", tool.display());
+            panic!(
+                "{} is missing: the rustup toolchain has no wasm linker",
+                tool.display()
+            );
         }
     }
     for needed in [GUEST_RUSTC, WASI_LIBC] {
@@ -114,12 +137,32 @@ fn linker_tools() -> LinkerTools {
 /// Variables worth passing to the inner cargo; everything the outer cargo
 /// set for this build script (RUSTC, CARGO_ENCODED_RUSTFLAGS, ...) is dropped.
 const KEEP_ENV: &[&str] = &[
-    "PATH", "HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "TMPDIR", "TERM",
-    "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "no_proxy", "NO_PROXY",
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "CARGO_NET_OFFLINE", "CARGO_HTTP_CAINFO",
+    "PATH",
+    "HOME",
+    "CARGO_HOME",
+    "RUSTUP_HOME",
+    "RUSTUP_TOOLCHAIN",
+    "TMPDIR",
+    "TERM",
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "CARGO_NET_OFFLINE",
+    "CARGO_HTTP_CAINFO",
 ];
 
-fn build_guest(workspace: &Path, target_dir: &Path, tools: &LinkerTools, package: &str, dir: &Path) {
+fn build_guest(
+    workspace: &Path,
+    target_dir: &Path,
+    tools: &LinkerTools,
+    package: &str,
+    dir: &Path,
+) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command.env_clear();

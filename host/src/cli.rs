@@ -7,7 +7,9 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
 use crate::create::{self, CreateRequest};
-use crate::plugins::{Capability, Catalog, Grants, ImageIdentity, Plugin, PluginRuntime, Role, RuntimeLimits};
+use crate::plugins::{
+    Capability, Catalog, Grants, ImageIdentity, Plugin, PluginRuntime, Role, RuntimeLimits,
+};
 
 /// Golden OS images from KIWI descriptions; image types, hooks and baselines
 /// are sandboxed WebAssembly plugins.
@@ -15,7 +17,12 @@ use crate::plugins::{Capability, Catalog, Grants, ImageIdentity, Plugin, PluginR
 #[command(name = "builder", version, about, long_about = None)]
 pub struct Cli {
     /// Cache directory (compiled plugins, later packages); shared between builds.
-    #[arg(long, global = true, env = "BUILDER_CACHE_DIR", default_value = "/var/cache/builder")]
+    #[arg(
+        long,
+        global = true,
+        env = "BUILDER_CACHE_DIR",
+        default_value = "/var/cache/builder"
+    )]
     pub cache_dir: PathBuf,
 
     /// More log output (-v: debug, -vv: trace).
@@ -76,7 +83,11 @@ pub struct CreateArgs {
     pub name: String,
 
     /// Image version used in artifact names.
-    #[arg(long = "image-version", value_name = "VERSION", default_value = "1.0.0")]
+    #[arg(
+        long = "image-version",
+        value_name = "VERSION",
+        default_value = "1.0.0"
+    )]
     pub image_version: String,
 
     /// Target architecture used in artifact names (defaults to the host's).
@@ -158,7 +169,10 @@ pub fn run() -> anyhow::Result<()> {
             };
             let Some(found) = found else {
                 let names: Vec<_> = plugins.iter().map(|p| p.info.name.as_str()).collect();
-                bail!("no plugin named `{plugin}` (available: {})", names.join(", "));
+                bail!(
+                    "no plugin named `{plugin}` (available: {})",
+                    names.join(", ")
+                );
             };
             print_inspect(found, *json)
         }
@@ -172,8 +186,9 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 1) => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BUILDER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,builder={level},plugin={level}")));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BUILDER_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("warn,builder={level},plugin={level}"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -227,7 +242,11 @@ fn role_text(role: &Role) -> String {
         Role::ImageType(types) => format!("image-type: {}", types.join(", ")),
         Role::Hook(stages) => format!(
             "hook: {}",
-            stages.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+            stages
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Role::Baseline => "baseline".into(),
     }
@@ -254,7 +273,10 @@ fn print_list(plugins: &[Plugin], json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
-    println!("{:<16} {:<10} {:<8} {:<24} SOURCE", "NAME", "VERSION", "API", "ROLE");
+    println!(
+        "{:<16} {:<10} {:<8} {:<24} SOURCE",
+        "NAME", "VERSION", "API", "ROLE"
+    );
     for p in plugins {
         println!(
             "{:<16} {:<10} {:<8} {:<24} {}",
@@ -282,13 +304,24 @@ fn print_inspect(p: &Plugin, json: bool) -> anyhow::Result<()> {
     println!("source:       {}", p.source);
     println!("sha256:       {}", p.digest);
     let caps: Vec<_> = p.info.capabilities.iter().map(|c| c.name()).collect();
-    println!("capabilities: {}", if caps.is_empty() { "(none)".into() } else { caps.join(", ") });
+    println!(
+        "capabilities: {}",
+        if caps.is_empty() {
+            "(none)".into()
+        } else {
+            caps.join(", ")
+        }
+    );
     if p.info.options.is_empty() {
         println!("options:      (none)");
     } else {
         println!("options:");
         for o in &p.info.options {
-            let default = o.default.as_deref().map(|d| format!(", default {d}")).unwrap_or_default();
+            let default = o
+                .default
+                .as_deref()
+                .map(|d| format!(", default {d}"))
+                .unwrap_or_default();
             println!("  {:<14} {}{}", o.name, o.kind, default);
             if !o.doc.is_empty() {
                 println!("  {:<14} {}", "", o.doc);

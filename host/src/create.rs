@@ -79,7 +79,8 @@ pub fn create(
         bail!("root {}: not a directory", request.root.display());
     }
     let root = Arc::new(
-        RootTree::open(&request.root).with_context(|| format!("opening root {}", request.root.display()))?,
+        RootTree::open(&request.root)
+            .with_context(|| format!("opening root {}", request.root.display()))?,
     );
     let target = TargetDir::create(&request.target_dir)
         .with_context(|| format!("creating target directory {}", request.target_dir.display()))?;
@@ -116,6 +117,9 @@ pub fn create(
 /// `<artifact>.sha256` in `sha256sum`'s format.
 fn write_checksum(target: &TargetDir, artifact: &ArtifactInfo) -> anyhow::Result<()> {
     let path = target.path().join(format!("{}.sha256", artifact.file_name));
-    std::fs::write(&path, format!("{}  {}\n", artifact.sha256, artifact.file_name))
-        .with_context(|| format!("writing {}", path.display()))
+    std::fs::write(
+        &path,
+        format!("{}  {}\n", artifact.sha256, artifact.file_name),
+    )
+    .with_context(|| format!("writing {}", path.display()))
 }

@@ -10,3 +10,8 @@ pub mod create;
 pub mod plugins;
 pub mod rootfs;
 pub mod toolbox;
+
+/// Where the build put the compiled guest components (first-party plugins
+/// and test fixtures); used by tests and benchmarks.
+#[doc(hidden)]
+pub const GUEST_BUILD_DIR: &str = env!("BUILDER_GUEST_DIR");

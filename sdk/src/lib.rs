@@ -35,7 +35,9 @@
         all(feature = "hook", feature = "baseline")
     )
 ))]
-compile_error!("builder-sdk: enable exactly one of the features `image-type`, `hook`, `baseline` per plugin");
+compile_error!(
+    "builder-sdk: enable exactly one of the features `image-type`, `hook`, `baseline` per plugin"
+);
 
 mod options;
 mod rootfs;
@@ -122,9 +124,9 @@ pub use bindings::builder::plugin::rootfs::{
     Entry, FileReader, FileType, Metadata, RootTree, Walker, Xattr,
 };
 pub use bindings::builder::plugin::types::{
-    Artifact, BaselineRequest, BuildRequest, Capability, Error, Family, HookRequest,
-    ImageIdentity, InvalidOption, IoError, OptionKind, OptionSpec, OptionValue, PluginInfo, Role,
-    Stage, ToolFailure,
+    Artifact, BaselineRequest, BuildRequest, Capability, Error, Family, HookRequest, ImageIdentity,
+    InvalidOption, IoError, OptionKind, OptionSpec, OptionValue, PluginInfo, Role, Stage,
+    ToolFailure,
 };
 pub use options::OptionsExt;
 pub use rootfs::{EntryIter, ReadAll};
@@ -166,16 +168,16 @@ pub mod baseline {
 /// Everything a plugin usually needs, in one `use`.
 pub mod prelude {
     pub use crate::toolbox::{self, ArtifactWriter, Compression};
-    pub use crate::{
-        log, Artifact, BaselineRequest, BuildRequest, Capability, Entry, Error, Family, FileType,
-        HookRequest, Metadata, OptionKind, OptionSpec, OptionsExt, ReadAll, RootTree, Stage,
-    };
     #[cfg(feature = "baseline")]
     pub use crate::Baseline;
     #[cfg(feature = "hook")]
     pub use crate::Hook;
     #[cfg(feature = "image-type")]
     pub use crate::ImageType;
+    pub use crate::{
+        log, Artifact, BaselineRequest, BuildRequest, Capability, Entry, Error, Family, FileType,
+        HookRequest, Metadata, OptionKind, OptionSpec, OptionsExt, ReadAll, RootTree, Stage,
+    };
 }
 
 impl BuildRequest {
@@ -185,6 +187,18 @@ impl BuildRequest {
             "{}.{}-{}.{}",
             self.image.name, self.image.arch, self.image.version, extension
         )
+    }
+}
+
+impl Stage {
+    /// The stage's name as the contract spells it (`pre-image`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::PostBootstrap => "post-bootstrap",
+            Stage::Config => "config",
+            Stage::PreImage => "pre-image",
+            Stage::PostImage => "post-image",
+        }
     }
 }
 

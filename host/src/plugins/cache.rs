@@ -54,10 +54,9 @@ impl CompiledCache {
             // only this tool writes. wasmtime still checks the header.
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                Err(e) => tracing::warn!(
-                    "ignoring unusable compiled plugin {}: {e}",
-                    path.display()
-                ),
+                Err(e) => {
+                    tracing::warn!("ignoring unusable compiled plugin {}: {e}", path.display())
+                }
             }
         }
         let component = Component::new(engine, bytes)?;

@@ -45,7 +45,9 @@ impl Candidate {
                 .iter()
                 .find(|(name, _)| *name == self.hint)
                 .map(|(_, bytes)| std::borrow::Cow::Borrowed(*bytes))
-                .ok_or_else(|| std::io::Error::other(format!("no built-in plugin `{}`", self.hint))),
+                .ok_or_else(|| {
+                    std::io::Error::other(format!("no built-in plugin `{}`", self.hint))
+                }),
             PluginSource::File(path) => std::fs::read(path)
                 .map(std::borrow::Cow::Owned)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))),

@@ -193,10 +193,11 @@ impl PluginInfo {
                             .join(", ")
                     ),
                 })?;
-            spec.check(value).map_err(|reason| GuestError::InvalidOption {
-                name: name.clone(),
-                reason,
-            })?;
+            spec.check(value)
+                .map_err(|reason| GuestError::InvalidOption {
+                    name: name.clone(),
+                    reason,
+                })?;
         }
         Ok(self
             .options
@@ -226,7 +227,9 @@ pub enum GuestError {
         reason: String,
     },
     /// A call the plugin was not granted.
-    #[error("capability `{0}` was not granted (grant it with `--grant {0}` or in the description)")]
+    #[error(
+        "capability `{0}` was not granted (grant it with `--grant {0}` or in the description)"
+    )]
     CapabilityDenied(Capability),
     /// An external tool failed.
     #[error("{tool} failed{}: {stderr}", exit_code.map(|c| format!(" with exit code {c}")).unwrap_or_default())]

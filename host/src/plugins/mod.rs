@@ -79,6 +79,44 @@ pub struct BuildRequest {
     pub source_date_epoch: Option<i64>,
 }
 
+/// What a hook is passed.
+#[derive(Debug, Clone)]
+pub struct HookRequest {
+    /// The image.
+    pub image: ImageIdentity,
+    /// Options, resolved against the plugin's specs.
+    pub options: Vec<(String, String)>,
+    /// At `post-image`, the artifacts written.
+    pub artifacts: Vec<ArtifactInfo>,
+}
+
+/// A distribution family: which package manager and conventions apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// Debian, Ubuntu.
+    Debian,
+    /// RHEL, CentOS, Fedora.
+    Rhel,
+    /// SUSE.
+    Suse,
+}
+
+/// What a baseline is passed.
+#[derive(Debug, Clone)]
+pub struct BaselineRequest {
+    /// The image.
+    pub image: ImageIdentity,
+    /// Its distribution family.
+    pub family: Family,
+    /// Its release (`VERSION_ID`).
+    pub release: String,
+    /// Selected profiles.
+    pub profiles: Vec<String>,
+    /// Options, resolved against the plugin's specs.
+    pub options: Vec<(String, String)>,
+}
+
 /// Why loading or calling a plugin failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
@@ -291,10 +329,11 @@ impl PluginRuntime {
         let info = info
             .map(v0_1_0::info_from)
             .map_err(|e| self.classify(&label, &store, e, self.limits.describe_timeout))?;
-        info.validate().map_err(|reason| PluginError::BadDescription {
-            origin: source.clone(),
-            reason,
-        })?;
+        info.validate()
+            .map_err(|reason| PluginError::BadDescription {
+                origin: source.clone(),
+                reason,
+            })?;
         let role_matches = matches!(
             (&info.role, world),
             (Role::ImageType(_), World::ImageType)
@@ -372,12 +411,7 @@ impl PluginRuntime {
         granted: &Grants,
     ) -> Result<Vec<ArtifactInfo>, PluginError> {
         let effective = self.check_grants(plugin, granted)?;
-        if plugin.world != World::ImageType {
-            return Err(PluginError::Host {
-                plugin: plugin.label(),
-                message: format!("it is a {} plugin, not an image type", plugin.world),
-            });
-        }
+        self.expect_world(plugin, World::ImageType)?;
         let label = plugin.label();
         let started = Instant::now();
         let mut store = self.store(label.clone(), effective, self.limits.call_timeout);
@@ -389,11 +423,8 @@ impl PluginRuntime {
                 self.linkers.image_type.instantiate_pre(&plugin.component)?,
             )?;
             let bindings = pre.instantiate(&mut store)?;
-            let result = bindings.call_build(
-                &mut store,
-                root_borrow,
-                &v0_1_0::build_request_to(request),
-            )?;
+            let result =
+                bindings.call_build(&mut store, root_borrow, &v0_1_0::build_request_to(request))?;
             store.data_mut().table.delete(root)?;
             wasmtime::Result::Ok(result)
         })();
@@ -411,9 +442,94 @@ impl PluginRuntime {
         result
     }
 
+    /// Run a hook plugin at `stage`.
+    pub fn run_hook(
+        &self,
+        plugin: &Plugin,
+        stage: Stage,
+        root: Arc<RootTree>,
+        request: &HookRequest,
+        granted: &Grants,
+    ) -> Result<(), PluginError> {
+        let effective = self.check_grants(plugin, granted)?;
+        self.expect_world(plugin, World::Hook)?;
+        let label = plugin.label();
+        let mut store = self.store(label.clone(), effective, self.limits.call_timeout);
+        let outcome = (|| {
+            let root = store.data_mut().table.push(RootHandle(root))?;
+            let root_borrow = Resource::<RootHandle>::new_borrow(root.rep());
+            let pre =
+                v0_1_0::hook::HookPre::new(self.linkers.hook.instantiate_pre(&plugin.component)?)?;
+            let bindings = pre.instantiate(&mut store)?;
+            let result = bindings.call_run(
+                &mut store,
+                v0_1_0::stage_to(stage),
+                root_borrow,
+                &v0_1_0::hook_request_to(request),
+            )?;
+            store.data_mut().table.delete(root)?;
+            wasmtime::Result::Ok(result)
+        })();
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(self.guest_failure(&label, &store, v0_1_0::error_from(error))),
+            Err(e) => Err(self.classify(&label, &store, e, self.limits.call_timeout)),
+        }
+    }
+
+    /// Run a baseline plugin's `apply`; returns its requests, in order, for
+    /// the host to carry out.
+    pub fn apply_baseline(
+        &self,
+        plugin: &Plugin,
+        root: Arc<RootTree>,
+        request: &BaselineRequest,
+        granted: &Grants,
+    ) -> Result<Vec<BaselineAction>, PluginError> {
+        let effective = self.check_grants(plugin, granted)?;
+        self.expect_world(plugin, World::Baseline)?;
+        let label = plugin.label();
+        let mut store = self.store(label.clone(), effective, self.limits.call_timeout);
+        let outcome = (|| {
+            let root = store.data_mut().table.push(RootHandle(root))?;
+            let root_borrow = Resource::<RootHandle>::new_borrow(root.rep());
+            let pre = v0_1_0::baseline::BaselinePre::new(
+                self.linkers.baseline.instantiate_pre(&plugin.component)?,
+            )?;
+            let bindings = pre.instantiate(&mut store)?;
+            let result = bindings.call_apply(
+                &mut store,
+                root_borrow,
+                &v0_1_0::baseline_request_to(request),
+            )?;
+            store.data_mut().table.delete(root)?;
+            wasmtime::Result::Ok(result)
+        })();
+        match outcome {
+            Ok(Ok(())) => Ok(std::mem::take(&mut store.data_mut().baseline_actions)),
+            Ok(Err(error)) => Err(self.guest_failure(&label, &store, v0_1_0::error_from(error))),
+            Err(e) => Err(self.classify(&label, &store, e, self.limits.call_timeout)),
+        }
+    }
+
+    fn expect_world(&self, plugin: &Plugin, world: World) -> Result<(), PluginError> {
+        if plugin.world == world {
+            return Ok(());
+        }
+        Err(PluginError::Host {
+            plugin: plugin.label(),
+            message: format!("it is a {} plugin, not a {world} plugin", plugin.world),
+        })
+    }
+
     /// A plugin's own error, or, when it hid a denied capability behind
     /// another error, the denial.
-    fn guest_failure(&self, label: &str, store: &Store<PluginState>, error: GuestError) -> PluginError {
+    fn guest_failure(
+        &self,
+        label: &str,
+        store: &Store<PluginState>,
+        error: GuestError,
+    ) -> PluginError {
         let error = match (&error, store.data().denied.first()) {
             (GuestError::CapabilityDenied(_), _) | (_, None) => error,
             (_, Some(capability)) => GuestError::CapabilityDenied(*capability),
@@ -487,7 +603,10 @@ fn identify(engine: &Engine, component: &Component) -> Result<(&'static str, Wor
         }
         many => return Err(format!("it mixes contract versions {}", many.join(", "))),
     };
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
     let has = |n: &str| exports.iter().any(|e| e == n);
     if !has("describe") {
         return Err("it does not export `describe`".into());

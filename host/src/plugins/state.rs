@@ -121,7 +121,9 @@ impl PluginState {
 
     /// What the plugin wrote to stderr (a panic message, usually).
     pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_string()
     }
 }
 

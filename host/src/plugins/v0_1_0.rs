@@ -13,7 +13,7 @@ use super::baseline::BaselineAction;
 use super::grants::Capability;
 use super::info::{self, GuestError, OptionKind, PluginInfo, Role, Stage};
 use super::state::{ArtifactHandle, PluginState, ReaderHandle, RootHandle, WalkHandle};
-use super::BuildRequest;
+use super::{BaselineRequest, BuildRequest, Family, HookRequest, ImageIdentity};
 use crate::rootfs::{FileKind, RootTree};
 use crate::toolbox;
 
@@ -203,11 +203,33 @@ pub fn error_from(e: types::Error) -> GuestError {
     }
 }
 
-pub fn identity_to(request: &BuildRequest) -> types::ImageIdentity {
+pub fn identity_to(image: &ImageIdentity) -> types::ImageIdentity {
     types::ImageIdentity {
-        name: request.image.name.clone(),
-        version: request.image.version.clone(),
-        arch: request.image.arch.clone(),
+        name: image.name.clone(),
+        version: image.version.clone(),
+        arch: image.arch.clone(),
+    }
+}
+
+pub fn hook_request_to(request: &HookRequest) -> types::HookRequest {
+    types::HookRequest {
+        image: identity_to(&request.image),
+        options: options_to(&request.options),
+        artifacts: request.artifacts.iter().cloned().map(artifact_to).collect(),
+    }
+}
+
+pub fn baseline_request_to(request: &BaselineRequest) -> types::BaselineRequest {
+    types::BaselineRequest {
+        image: identity_to(&request.image),
+        family: match request.family {
+            Family::Debian => types::Family::Debian,
+            Family::Rhel => types::Family::Rhel,
+            Family::Suse => types::Family::Suse,
+        },
+        release: request.release.clone(),
+        profiles: request.profiles.clone(),
+        options: options_to(&request.options),
     }
 }
 
@@ -223,7 +245,7 @@ pub fn options_to(options: &[(String, String)]) -> Vec<types::OptionValue> {
 
 pub fn build_request_to(request: &BuildRequest) -> types::BuildRequest {
     types::BuildRequest {
-        image: identity_to(request),
+        image: identity_to(&request.image),
         type_name: request.type_name.clone(),
         options: options_to(&request.options),
         source_date_epoch: request.source_date_epoch,
@@ -306,7 +328,9 @@ impl host::Host for PluginState {
 
     fn progress(&mut self, step: String, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
         match total {
-            Some(total) => tracing::debug!(target: "plugin", "{}: {step} {done}/{total}", self.label),
+            Some(total) => {
+                tracing::debug!(target: "plugin", "{}: {step} {done}/{total}", self.label)
+            }
             None => tracing::debug!(target: "plugin", "{}: {step} {done}", self.label),
         }
         Ok(())
@@ -318,7 +342,10 @@ impl host::Host for PluginState {
 impl rootfs::Host for PluginState {}
 
 impl PluginState {
-    fn root(&mut self, handle: &Resource<RootHandle>) -> wasmtime::Result<Result<Arc<RootTree>, types::Error>> {
+    fn root(
+        &mut self,
+        handle: &Resource<RootHandle>,
+    ) -> wasmtime::Result<Result<Arc<RootTree>, types::Error>> {
         if let Err(c) = self.require(Capability::RootRead) {
             return Ok(Err(denied(c)));
         }
@@ -353,7 +380,10 @@ impl rootfs::HostRootTree for PluginState {
         path: String,
     ) -> wasmtime::Result<Result<rootfs::Metadata, types::Error>> {
         let root = guest_try!(self.root(&handle)?);
-        Ok(root.stat(&path).map(metadata_to).map_err(|e| io_err(&path, e)))
+        Ok(root
+            .stat(&path)
+            .map(metadata_to)
+            .map_err(|e| io_err(&path, e)))
     }
 
     fn read_link(
@@ -480,12 +510,19 @@ impl wit_toolbox::Host for PluginState {
         Ok(toolbox::sha256_hex(&data))
     }
 
-    fn sha256_artifact(&mut self, file_name: String) -> wasmtime::Result<Result<String, types::Error>> {
+    fn sha256_artifact(
+        &mut self,
+        file_name: String,
+    ) -> wasmtime::Result<Result<String, types::Error>> {
         guest_try!(self.require(Capability::ArtifactWrite).map_err(denied));
         let Some(target) = &self.target else {
-            return Ok(Err(types::Error::Other("no target directory in this call".into())));
+            return Ok(Err(types::Error::Other(
+                "no target directory in this call".into(),
+            )));
         };
-        Ok(target.sha256_of(&file_name).map_err(|e| io_err(&file_name, e)))
+        Ok(target
+            .sha256_of(&file_name)
+            .map_err(|e| io_err(&file_name, e)))
     }
 }
 
@@ -536,7 +573,10 @@ impl PluginState {
 /// A path a baseline names: inside the root, no `..`, stored without the leading `/`.
 fn root_path(path: &str) -> Result<String, types::Error> {
     let trimmed = path.trim_start_matches('/');
-    if trimmed.is_empty() || trimmed.split('/').any(|c| c == ".." || c.is_empty()) || path.contains('\0') {
+    if trimmed.is_empty()
+        || trimmed.split('/').any(|c| c == ".." || c.is_empty())
+        || path.contains('\0')
+    {
         return Err(types::Error::InvalidPath(format!(
             "`{path}` must name a file inside the root, without `..` or empty components"
         )));
@@ -545,12 +585,24 @@ fn root_path(path: &str) -> Result<String, types::Error> {
 }
 
 impl baseline_host::Host for PluginState {
-    fn install_packages(&mut self, names: Vec<String>) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(Capability::RootWrite, BaselineAction::InstallPackages { names })
+    fn install_packages(
+        &mut self,
+        names: Vec<String>,
+    ) -> wasmtime::Result<Result<(), types::Error>> {
+        self.record(
+            Capability::RootWrite,
+            BaselineAction::InstallPackages { names },
+        )
     }
 
-    fn remove_packages(&mut self, names: Vec<String>) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(Capability::RootWrite, BaselineAction::RemovePackages { names })
+    fn remove_packages(
+        &mut self,
+        names: Vec<String>,
+    ) -> wasmtime::Result<Result<(), types::Error>> {
+        self.record(
+            Capability::RootWrite,
+            BaselineAction::RemovePackages { names },
+        )
     }
 
     fn write_file(
@@ -575,7 +627,10 @@ impl baseline_host::Host for PluginState {
     }
 
     fn enable_service(&mut self, unit: String) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(Capability::RootWrite, BaselineAction::EnableService { unit })
+        self.record(
+            Capability::RootWrite,
+            BaselineAction::EnableService { unit },
+        )
     }
 
     fn mask_service(&mut self, unit: String) -> wasmtime::Result<Result<(), types::Error>> {
@@ -583,10 +638,16 @@ impl baseline_host::Host for PluginState {
     }
 
     fn set_default_target(&mut self, target: String) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(Capability::RootWrite, BaselineAction::SetDefaultTarget { target })
+        self.record(
+            Capability::RootWrite,
+            BaselineAction::SetDefaultTarget { target },
+        )
     }
 
-    fn add_group(&mut self, group: baseline_host::Group) -> wasmtime::Result<Result<(), types::Error>> {
+    fn add_group(
+        &mut self,
+        group: baseline_host::Group,
+    ) -> wasmtime::Result<Result<(), types::Error>> {
         self.record(
             Capability::RootWrite,
             BaselineAction::AddGroup {
@@ -596,7 +657,10 @@ impl baseline_host::Host for PluginState {
         )
     }
 
-    fn add_user(&mut self, user: baseline_host::User) -> wasmtime::Result<Result<(), types::Error>> {
+    fn add_user(
+        &mut self,
+        user: baseline_host::User,
+    ) -> wasmtime::Result<Result<(), types::Error>> {
         self.record(
             Capability::RootWrite,
             BaselineAction::AddUser {
@@ -611,13 +675,22 @@ impl baseline_host::Host for PluginState {
         )
     }
 
-    fn set_sysctl(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(Capability::RootWrite, BaselineAction::SetSysctl { key, value })
+    fn set_sysctl(
+        &mut self,
+        key: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), types::Error>> {
+        self.record(
+            Capability::RootWrite,
+            BaselineAction::SetSysctl { key, value },
+        )
     }
 
     fn run_in_root(&mut self, argv: Vec<String>) -> wasmtime::Result<Result<(), types::Error>> {
         if argv.is_empty() {
-            return Ok(Err(types::Error::Other("run-in-root needs a command".into())));
+            return Ok(Err(types::Error::Other(
+                "run-in-root needs a command".into(),
+            )));
         }
         self.record(Capability::RootExec, BaselineAction::RunInRoot { argv })
     }

@@ -120,7 +120,12 @@ impl RootTree {
             Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
         )
-        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{rel}: {}", io::Error::from(e))))
+        .map_err(|e| {
+            io::Error::new(
+                io::Error::from(e).kind(),
+                format!("{rel}: {}", io::Error::from(e)),
+            )
+        })
     }
 
     /// Metadata of `rel` itself (symlinks not followed).
@@ -173,7 +178,11 @@ impl RootTree {
     pub fn walk(&self, rel: &str) -> io::Result<Walk> {
         let dir = self.resolve(rel, OFlags::RDONLY | OFlags::DIRECTORY, false)?;
         let prefix = normalise(rel).trim_matches('/');
-        let prefix = if prefix == "." { String::new() } else { prefix.to_string() };
+        let prefix = if prefix == "." {
+            String::new()
+        } else {
+            prefix.to_string()
+        };
         let names = sorted_names(&dir)?;
         Ok(Walk {
             stack: vec![Frame {
@@ -215,7 +224,11 @@ impl Walk {
             let path = if frame.prefix.is_empty() {
                 utf8(name.as_bytes().to_vec(), &frame.prefix)?
             } else {
-                format!("{}/{}", frame.prefix, utf8(name.as_bytes().to_vec(), &frame.prefix)?)
+                format!(
+                    "{}/{}",
+                    frame.prefix,
+                    utf8(name.as_bytes().to_vec(), &frame.prefix)?
+                )
             };
             let stat = rfs::statat(&frame.dir, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
                 .map_err(|e| annotate(Path::new(&path), e.into()))?;
@@ -299,35 +312,46 @@ fn read_xattrs(path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
             rfs::llistxattr(cpath.as_c_str(), buf)
         }
     };
-    let size = match list(&mut []) {
-        Ok(size) => size,
+    let names = match read_growing(list) {
+        Ok(names) => names,
         Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
-    if size == 0 {
-        return Ok(Vec::new());
-    }
-    let mut names = vec![0u8; size];
-    let len = list(&mut names)?;
-    names.truncate(len);
     let mut out = Vec::new();
     for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
         let cname = CString::new(name).map_err(|_| io::Error::other("bad xattr name"))?;
-        let get = |buf: &mut [u8]| -> rustix::io::Result<usize> {
+        let value = read_growing(|buf: &mut [u8]| {
             if via_fd_link {
                 rfs::getxattr(cpath.as_c_str(), cname.as_c_str(), buf)
             } else {
                 rfs::lgetxattr(cpath.as_c_str(), cname.as_c_str(), buf)
             }
-        };
-        let size = get(&mut [])?;
-        let mut value = vec![0u8; size];
-        let len = get(&mut value)?;
-        value.truncate(len);
+        })?;
         out.push((xattr_name(&cname)?, value));
     }
     out.sort();
     Ok(out)
+}
+
+/// Call an xattr syscall with a buffer that grows until the answer fits
+/// (rustix answers 0 for an empty buffer instead of the needed size).
+fn read_growing(
+    mut call: impl FnMut(&mut [u8]) -> rustix::io::Result<usize>,
+) -> rustix::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        match call(&mut buf) {
+            Ok(len) => {
+                buf.truncate(len);
+                return Ok(buf);
+            }
+            Err(rustix::io::Errno::RANGE) if buf.len() < (1 << 24) => {
+                let bigger = buf.len() * 8;
+                buf.resize(bigger, 0);
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn xattr_name(name: &CStr) -> io::Result<String> {
@@ -400,7 +424,11 @@ mod tests {
         std::fs::write(root.join("usr/lib/os-release"), b"ID=test\n").unwrap();
         symlink("../usr/lib/os-release", root.join("etc/os-release")).unwrap();
         symlink("/etc/passwd", root.join("etc/evil")).unwrap();
-        symlink("../../../../../../etc/passwd", root.join("etc/evil-relative")).unwrap();
+        symlink(
+            "../../../../../../etc/passwd",
+            root.join("etc/evil-relative"),
+        )
+        .unwrap();
         std::fs::write(root.join("etc/b"), b"b").unwrap();
         std::fs::write(root.join("etc/a"), b"a").unwrap();
         let tree = RootTree::open(root).unwrap();
@@ -479,7 +507,10 @@ mod tests {
         )
         .unwrap();
         let meta = tree.stat("null").unwrap();
-        assert_eq!((meta.kind, meta.rdev_major, meta.rdev_minor), (FileKind::CharDevice, 1, 3));
+        assert_eq!(
+            (meta.kind, meta.rdev_major, meta.rdev_minor),
+            (FileKind::CharDevice, 1, 3)
+        );
         let err = tree.open_file("null").unwrap_err();
         assert!(err.to_string().contains("not a regular file"), "{err}");
     }

@@ -248,9 +248,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = TargetDir::create(dir.path()).unwrap();
         let mut writer = target.create_artifact("a.bin", compression).unwrap();
-        let data: Vec<u8> = (0..200_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let data: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         writer.write_all(&data).unwrap();
-        assert!(!dir.path().join("a.bin").exists(), "published before finish");
+        assert!(
+            !dir.path().join("a.bin").exists(),
+            "published before finish"
+        );
         let info = writer.finish().unwrap();
         let bytes = fs::read(dir.path().join("a.bin")).unwrap();
         assert_eq!(info.size, bytes.len() as u64);
@@ -260,12 +265,16 @@ mod tests {
             Compression::None => bytes.clone(),
             Compression::Gzip => {
                 let mut out = Vec::new();
-                flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut out).unwrap();
+                flate2::read::GzDecoder::new(&bytes[..])
+                    .read_to_end(&mut out)
+                    .unwrap();
                 out
             }
             Compression::Xz => {
                 let mut out = Vec::new();
-                liblzma::read::XzDecoder::new(&bytes[..]).read_to_end(&mut out).unwrap();
+                liblzma::read::XzDecoder::new(&bytes[..])
+                    .read_to_end(&mut out)
+                    .unwrap();
                 out
             }
             Compression::Zstd => zstd::decode_all(&bytes[..]).unwrap(),
@@ -278,7 +287,12 @@ mod tests {
 
     #[test]
     fn every_compression_round_trips() {
-        for c in [Compression::None, Compression::Gzip, Compression::Xz, Compression::Zstd] {
+        for c in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Xz,
+            Compression::Zstd,
+        ] {
             let (first, _) = roundtrip(c);
             let (second, _) = roundtrip(c);
             assert_eq!(first, second, "{c:?} is not deterministic");
@@ -300,7 +314,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = TargetDir::create(dir.path()).unwrap();
         for bad in ["", "../x", "a/b", ".hidden", "/etc/passwd"] {
-            let err = target.create_artifact(bad, Compression::None).err().unwrap();
+            let err = target
+                .create_artifact(bad, Compression::None)
+                .err()
+                .unwrap();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}");
         }
     }

@@ -20,7 +20,8 @@ const FLUSH_AT: usize = 1 << 20;
 
 impl ImageType for Tbz {
     const NAME: &'static str = "tbz";
-    const SUMMARY: &'static str = "The image root as a tarball, keeping owners, modes, xattrs, links and devices";
+    const SUMMARY: &'static str =
+        "The image root as a tarball, keeping owners, modes, xattrs, links and devices";
 
     fn options() -> Vec<OptionSpec> {
         vec![OptionSpec::choice(
@@ -65,9 +66,7 @@ impl ImageType for Tbz {
             state.append(root, &mut archive, &entry)?;
         }
         log::info(&format!("{name}: {} entries", state.entries));
-        archive
-            .finish()
-            .map_err(|e| io_error(&name, e))?;
+        archive.finish().map_err(|e| io_error(&name, e))?;
         let sink = archive.into_inner().map_err(|e| io_error(&name, e))?;
         Ok(vec![sink.finish()?])
     }
@@ -150,11 +149,15 @@ impl ArchiveState {
                 });
                 header.set_device_major(meta.rdev_major).map_err(fail)?;
                 header.set_device_minor(meta.rdev_minor).map_err(fail)?;
-                archive.append_data(&mut header, path, io::empty()).map_err(fail)
+                archive
+                    .append_data(&mut header, path, io::empty())
+                    .map_err(fail)
             }
             FileType::Fifo => {
                 header.set_entry_type(EntryType::Fifo);
-                archive.append_data(&mut header, path, io::empty()).map_err(fail)
+                archive
+                    .append_data(&mut header, path, io::empty())
+                    .map_err(fail)
             }
             // Sockets cannot be archived (GNU tar skips them too).
             FileType::Socket => {

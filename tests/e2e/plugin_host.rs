@@ -1,0 +1,365 @@
+//! The plugin host with real components: loading, describing, caching,
+//! limits, capability checks, and the three worlds.
+
+use std::fs;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use builder::plugins::{
+    BaselineAction, BaselineRequest, BuildRequest, CacheOutcome, Capability, Catalog, Family,
+    Grants, GuestError, HookRequest, ImageIdentity, OptionKind, PluginError, PluginRuntime,
+    PluginSource, Role, RuntimeLimits, Stage, World,
+};
+use builder::rootfs::RootTree;
+use builder::toolbox::TargetDir;
+use builder_tests::{builtin_plugins, load_fixture, runtime, test_limits};
+
+fn identity() -> ImageIdentity {
+    ImageIdentity {
+        name: "golden".into(),
+        version: "1.2.3".into(),
+        arch: "x86_64".into(),
+    }
+}
+
+fn request(type_name: &str, options: Vec<(String, String)>) -> BuildRequest {
+    BuildRequest {
+        image: identity(),
+        type_name: type_name.into(),
+        options,
+        source_date_epoch: None,
+    }
+}
+
+fn small_root() -> (tempfile::TempDir, Arc<RootTree>) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("etc")).unwrap();
+    fs::write(dir.path().join("etc/hostname"), "golden\n").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("etc/passwd-link")).unwrap();
+    let tree = Arc::new(RootTree::open(dir.path()).unwrap());
+    (dir, tree)
+}
+
+#[test]
+fn every_first_party_plugin_loads_and_describes() {
+    let runtime = runtime(test_limits());
+    let plugins = builtin_plugins(&runtime);
+    let builtin: Vec<&str> = Catalog::builtin_names().collect();
+    assert!(builtin.contains(&"tbz"), "tbz is not built in: {builtin:?}");
+    assert_eq!(plugins.len(), builtin.len());
+    for plugin in &plugins {
+        assert_eq!(plugin.source, PluginSource::BuiltIn);
+        assert_eq!(plugin.api_version, "0.1.0");
+        assert!(
+            builtin.contains(&plugin.info.name.as_str()),
+            "{}",
+            plugin.info.name
+        );
+        assert!(
+            !plugin.info.summary.is_empty(),
+            "{} has no summary",
+            plugin.info.name
+        );
+    }
+    let tbz = plugins.iter().find(|p| p.info.name == "tbz").unwrap();
+    assert_eq!(tbz.world, World::ImageType);
+    assert_eq!(tbz.info.role, Role::ImageType(vec!["tbz".into()]));
+    assert_eq!(
+        tbz.info.capabilities,
+        [
+            Capability::RootRead,
+            Capability::ArtifactWrite,
+            Capability::Compression
+        ]
+    );
+    let compression = &tbz.info.options[0];
+    assert_eq!(compression.name, "compression");
+    assert_eq!(compression.default.as_deref(), Some("xz"));
+    assert!(matches!(&compression.kind, OptionKind::Choice(c) if c.len() == 4));
+}
+
+#[test]
+fn compiled_plugins_come_back_from_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let bytes = fs::read(builder_tests::fixture_plugin("trespass")).unwrap();
+    let first = PluginRuntime::new(Some(cache.path()), test_limits()).unwrap();
+    let cold = first.load(&bytes, PluginSource::BuiltIn).unwrap();
+    assert_eq!(cold.cache, CacheOutcome::Compiled);
+    assert_eq!(fs::read_dir(cache.path()).unwrap().count(), 1);
+    // A new runtime (a new process, in effect) finds the compiled code.
+    let second = PluginRuntime::new(Some(cache.path()), test_limits()).unwrap();
+    let warm = second.load(&bytes, PluginSource::BuiltIn).unwrap();
+    assert_eq!(warm.cache, CacheOutcome::Hit);
+    assert_eq!(warm.info, cold.info);
+    assert_eq!(warm.digest, cold.digest);
+}
+
+#[test]
+fn a_plugin_that_loops_forever_is_stopped_and_named() {
+    let runtime = runtime(test_limits());
+    let spin = load_fixture(&runtime, "spin");
+    let (_dir, root) = small_root();
+    let out = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let err = runtime
+        .build_image(
+            &spin,
+            root,
+            &TargetDir::create(out.path()).unwrap(),
+            &request("spin", vec![]),
+            &Grants::image_type_defaults(),
+        )
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    assert!(matches!(err, PluginError::Timeout { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("plugin `spin` 0.1.0"), "{message}");
+    assert!(message.contains("did not finish within 3.0 s"), "{message}");
+}
+
+#[test]
+fn a_plugin_that_allocates_without_bound_fails_and_the_host_goes_on() {
+    let runtime = runtime(RuntimeLimits {
+        memory_bytes: 64 << 20,
+        ..test_limits()
+    });
+    let hog = load_fixture(&runtime, "hog");
+    let (_dir, root) = small_root();
+    let out = tempfile::tempdir().unwrap();
+    let target = TargetDir::create(out.path()).unwrap();
+    let err = runtime
+        .build_image(
+            &hog,
+            root.clone(),
+            &target,
+            &request("hog", vec![]),
+            &Grants::image_type_defaults(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, PluginError::OutOfMemory { mib: 64, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("plugin `hog` 0.1.0 exceeded its memory limit of 64 MiB"),
+        "{err}"
+    );
+    // The same runtime still builds with another plugin.
+    let plugins = builtin_plugins(&runtime);
+    let tbz = plugins.iter().find(|p| p.info.name == "tbz").unwrap();
+    let options = vec![("compression".to_string(), "none".to_string())];
+    let artifacts = runtime
+        .build_image(
+            tbz,
+            root,
+            &target,
+            &request("tbz", options),
+            &Grants::image_type_defaults(),
+        )
+        .unwrap();
+    assert_eq!(artifacts[0].file_name, "golden.x86_64-1.2.3.tar");
+}
+
+#[test]
+fn an_ungranted_toolbox_call_is_refused_with_plugin_and_capability() {
+    let runtime = runtime(test_limits());
+    let trespass = load_fixture(&runtime, "trespass");
+    assert_eq!(trespass.info.capabilities, [Capability::RootRead]);
+    let (_dir, root) = small_root();
+    let out = tempfile::tempdir().unwrap();
+    // Even with artifact-write on offer, the plugin did not declare it, so it
+    // is not among its effective grants.
+    let err = runtime
+        .build_image(
+            &trespass,
+            root,
+            &TargetDir::create(out.path()).unwrap(),
+            &request("trespass", vec![]),
+            &Grants::image_type_defaults(),
+        )
+        .unwrap_err();
+    match &err {
+        PluginError::Failed { plugin, error } => {
+            assert_eq!(plugin, "`trespass` 0.1.0");
+            assert_eq!(
+                *error,
+                GuestError::CapabilityDenied(Capability::ArtifactWrite)
+            );
+        }
+        other => panic!("unexpected error: {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains("`trespass`") && message.contains("`artifact-write`"),
+        "{message}"
+    );
+    assert_eq!(
+        fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "something was written"
+    );
+}
+
+#[test]
+fn a_declared_capability_that_is_not_granted_stops_the_call_before_it_runs() {
+    let runtime = runtime(test_limits());
+    let plugins = builtin_plugins(&runtime);
+    let tbz = plugins.iter().find(|p| p.info.name == "tbz").unwrap();
+    let (_dir, root) = small_root();
+    let out = tempfile::tempdir().unwrap();
+    let grants: Grants = [Capability::RootRead, Capability::ArtifactWrite]
+        .into_iter()
+        .collect();
+    let err = runtime
+        .build_image(
+            tbz,
+            root,
+            &TargetDir::create(out.path()).unwrap(),
+            &request("tbz", vec![]),
+            &grants,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, PluginError::NotGranted { capability: Capability::Compression, plugin } if plugin == "`tbz` 0.1.0"),
+        "{err:?}"
+    );
+    assert_eq!(fs::read_dir(out.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn hooks_read_the_root_inside_it_and_never_the_host() {
+    let runtime = runtime(test_limits());
+    let hook = load_fixture(&runtime, "probe-hook");
+    assert_eq!(hook.world, World::Hook);
+    assert_eq!(
+        hook.info.role,
+        Role::Hook(vec![Stage::PreImage, Stage::PostImage])
+    );
+    let (_dir, root) = small_root();
+    let grants: Grants = [Capability::RootRead].into_iter().collect();
+    let hook_request = |file: &str| HookRequest {
+        image: identity(),
+        options: hook
+            .info
+            .resolve_options(&[("file".into(), file.into())])
+            .unwrap(),
+        artifacts: vec![],
+    };
+    // The fixture reports what it read by failing with it.
+    let err = runtime
+        .run_hook(
+            &hook,
+            Stage::PreImage,
+            root.clone(),
+            &hook_request("/etc/hostname"),
+            &grants,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plugin `probe-hook` 0.1.0 failed: pre-image saw /etc/hostname=golden for golden"
+    );
+    // A symlink to the host's /etc/passwd resolves inside the root: not found.
+    let err = runtime
+        .run_hook(
+            &hook,
+            Stage::PreImage,
+            root.clone(),
+            &hook_request("etc/passwd-link"),
+            &grants,
+        )
+        .unwrap_err();
+    match err {
+        PluginError::Failed {
+            error: GuestError::Io { path, message },
+            ..
+        } => {
+            assert_eq!(path, "etc/passwd-link");
+            assert!(message.contains("No such file"), "{message}");
+        }
+        other => panic!("unexpected: {other:?}"),
+    }
+    // Without root-read granted, nothing runs.
+    let err = runtime
+        .run_hook(
+            &hook,
+            Stage::PreImage,
+            root,
+            &hook_request("etc/hostname"),
+            &Grants::none(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::NotGranted {
+                capability: Capability::RootRead,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn baselines_state_their_requests_and_are_held_to_their_grants() {
+    let runtime = runtime(test_limits());
+    let baseline = load_fixture(&runtime, "probe-baseline");
+    assert_eq!(baseline.world, World::Baseline);
+    let (_dir, root) = small_root();
+    let grants: Grants = [Capability::RootRead, Capability::RootWrite]
+        .into_iter()
+        .collect();
+    let request = BaselineRequest {
+        image: identity(),
+        family: Family::Debian,
+        release: "12".into(),
+        profiles: vec![],
+        options: vec![],
+    };
+    let actions = runtime
+        .apply_baseline(&baseline, root, &request, &grants)
+        .unwrap();
+    assert_eq!(
+        actions,
+        [
+            BaselineAction::InstallPackages {
+                names: vec!["chrony".into(), "systemd-resolved".into()]
+            },
+            BaselineAction::EnableService {
+                unit: "chronyd.service".into()
+            },
+            BaselineAction::WriteFile {
+                path: "etc/hostname".into(),
+                content: b"localhost\n".to_vec(),
+                mode: 0o644,
+                uid: 0,
+                gid: 0
+            },
+            BaselineAction::SetDefaultTarget {
+                target: "multi-user.target".into()
+            },
+        ]
+    );
+}
+
+#[test]
+fn bytes_that_are_not_a_plugin_are_refused_clearly() {
+    let runtime = runtime(test_limits());
+    let err = runtime
+        .load(b"\0asm\x01\0\0\0", PluginSource::File("junk.wasm".into()))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .starts_with("junk.wasm: not a builder plugin:"),
+        "{err}"
+    );
+    let err = runtime
+        .load(b"not wasm at all", PluginSource::File("text.wasm".into()))
+        .err()
+        .unwrap();
+    assert!(matches!(err, PluginError::NotAPlugin { .. }), "{err:?}");
+}

@@ -1,0 +1,147 @@
+//! Helpers for the end-to-end tests: fixture plugins, runtimes, sample trees.
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use builder::plugins::{Catalog, Plugin, PluginRuntime, PluginSource, RuntimeLimits};
+use rustix::fs::{self as rfs, Mode};
+
+/// The compiled fixture component `name` (`tests/plugins/<name>`).
+pub fn fixture_plugin(name: &str) -> PathBuf {
+    let path = Path::new(builder::GUEST_BUILD_DIR)
+        .join(format!("fixture_{}.wasm", name.replace('-', "_")));
+    assert!(
+        path.is_file(),
+        "fixture plugin {} was not built",
+        path.display()
+    );
+    path
+}
+
+/// A runtime without a compiled-code cache and the given limits.
+pub fn runtime(limits: RuntimeLimits) -> PluginRuntime {
+    PluginRuntime::new(None, limits).expect("creating the plugin runtime")
+}
+
+/// Default limits, with a shorter call deadline for tests.
+pub fn test_limits() -> RuntimeLimits {
+    RuntimeLimits {
+        call_timeout: Duration::from_secs(3),
+        ..RuntimeLimits::default()
+    }
+}
+
+/// Load a fixture plugin.
+pub fn load_fixture(runtime: &PluginRuntime, name: &str) -> Plugin {
+    let path = fixture_plugin(name);
+    let bytes = fs::read(&path).unwrap();
+    runtime
+        .load(&bytes, PluginSource::File(path))
+        .unwrap_or_else(|e| panic!("loading fixture {name}: {e}"))
+}
+
+/// Load the built-in plugins.
+pub fn builtin_plugins(runtime: &PluginRuntime) -> Vec<Plugin> {
+    let catalog = Catalog::discover(&[], &[]).unwrap();
+    runtime
+        .load_catalog(&catalog)
+        .expect("loading built-in plugins")
+}
+
+/// The tree the `tbz` test archives: every kind of file an image root has,
+/// with the metadata that must survive. Needs root (chown, mknod).
+pub fn sample_tree(root: &Path) {
+    let mkdir = |p: &str| fs::create_dir_all(root.join(p)).unwrap();
+    let write = |p: &str, data: &[u8], mode: u32| {
+        fs::write(root.join(p), data).unwrap();
+        fs::set_permissions(root.join(p), fs::Permissions::from_mode(mode)).unwrap();
+    };
+    mkdir("etc");
+    mkdir("usr/bin");
+    mkdir("dev");
+    mkdir("home/user");
+    write("etc/hostname", b"golden\n", 0o644);
+    // An absolute symlink to a file of the build host: must stay a link.
+    symlink("/etc/passwd", root.join("etc/passwd-link")).unwrap();
+    // A hard link pair.
+    write("usr/bin/tool", b"#!/bin/sh\necho tool\n", 0o755);
+    fs::hard_link(root.join("usr/bin/tool"), root.join("usr/bin/tool-alias")).unwrap();
+    // setuid root.
+    write("usr/bin/su", b"pretend setuid binary\n", 0o4755);
+    // Owned by uid/gid 1234.
+    write("home/user/notes", b"owned by 1234\n", 0o600);
+    rfs::chown(
+        &root.join("home/user/notes"),
+        Some(rfs::Uid::from_raw(1234)),
+        Some(rfs::Gid::from_raw(1234)),
+    )
+    .unwrap();
+    rfs::chown(
+        &root.join("home/user"),
+        Some(rfs::Uid::from_raw(1234)),
+        Some(rfs::Gid::from_raw(1234)),
+    )
+    .unwrap();
+    // An xattr.
+    write("usr/bin/ping", b"pretend ping\n", 0o755);
+    rfs::setxattr(
+        &root.join("usr/bin/ping"),
+        "user.comment",
+        b"needs net_raw",
+        rfs::XattrFlags::empty(),
+    )
+    .unwrap();
+    // Device nodes and a fifo.
+    rfs::mknodat(
+        rfs::CWD,
+        &root.join("dev/null"),
+        rfs::FileType::CharacterDevice,
+        Mode::from_bits_truncate(0o666),
+        rfs::makedev(1, 3),
+    )
+    .unwrap();
+    rfs::mknodat(
+        rfs::CWD,
+        &root.join("dev/loop0"),
+        rfs::FileType::BlockDevice,
+        Mode::from_bits_truncate(0o660),
+        rfs::makedev(7, 0),
+    )
+    .unwrap();
+    rfs::mknodat(
+        rfs::CWD,
+        &root.join("dev/initctl"),
+        rfs::FileType::Fifo,
+        Mode::from_bits_truncate(0o600),
+        0,
+    )
+    .unwrap();
+    // mknod's mode went through the umask: set the modes exactly.
+    for (node, mode) in [
+        ("dev/null", 0o666),
+        ("dev/loop0", 0o660),
+        ("dev/initctl", 0o600),
+    ] {
+        fs::set_permissions(root.join(node), fs::Permissions::from_mode(mode)).unwrap();
+    }
+    // A path longer than the 100 bytes of a plain tar header, and a long link target.
+    let deep = "usr/share/doc/a-package-with-a-rather-long-name/examples/and-a-deeply-nested-directory/with-more";
+    mkdir(deep);
+    write(
+        &format!("{deep}/README.with-a-long-file-name.txt"),
+        b"long path\n",
+        0o644,
+    );
+    symlink(
+        format!("/{deep}/README.with-a-long-file-name.txt"),
+        root.join("etc/long-link"),
+    )
+    .unwrap();
+    // A larger file, to cross chunk boundaries.
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    write("usr/bin/big", &big, 0o755);
+}
