@@ -1,12 +1,15 @@
 //! `builder`: golden OS images from KIWI descriptions, with image types,
 //! hooks and baselines as sandboxed WebAssembly plugins.
 //!
-//! Modules follow the pipeline: [`cli`] → [`rootfs`] (the image root) →
+//! Modules follow the pipeline: [`cli`] → [`description`] (KIWI XML/YAML/JSON
+//! into one model) → [`plan`] (profiles, type, validation) → [`rootfs`] (the image root) →
 //! [`plugins`] (the wasm runtime) → [`toolbox`] (host primitives plugins call)
 //! → [`create`] (an image type over a prepared root).
 
 pub mod cli;
 pub mod create;
+pub mod description;
+pub mod plan;
 pub mod plugins;
 pub mod rootfs;
 pub mod toolbox;

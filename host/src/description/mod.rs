@@ -1,0 +1,1 @@
+//! Image descriptions: the typed model and the KIWI XML, YAML and JSON readers.

@@ -1,0 +1,1 @@
+//! The build plan: profiles resolved, build type selected, everything validated.
