@@ -13,7 +13,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use builder::plugins::{BuildRequest, Catalog, Grants, ImageIdentity, PluginRuntime, PluginSource, RuntimeLimits};
+use builder::plugins::{
+    BuildRequest, Catalog, Grants, ImageIdentity, PluginRuntime, PluginSource, RuntimeLimits,
+};
 use builder::rootfs::RootTree;
 use builder::toolbox::TargetDir;
 
@@ -28,7 +30,11 @@ fn ms(d: Duration) -> String {
 
 fn tbz_bytes() -> Vec<u8> {
     let catalog = Catalog::discover(&[], &[]).unwrap();
-    let candidate = catalog.candidates().iter().find(|c| c.hint == "tbz").expect("tbz is built in");
+    let candidate = catalog
+        .candidates()
+        .iter()
+        .find(|c| c.hint == "tbz")
+        .expect("tbz is built in");
     candidate.bytes().unwrap().into_owned()
 }
 
@@ -44,7 +50,10 @@ fn bench_load(runs: usize) {
         cold.push(t.elapsed());
     }
     let cache = tempfile::tempdir().unwrap();
-    PluginRuntime::new(Some(cache.path()), limits()).unwrap().load(&bytes, PluginSource::BuiltIn).unwrap();
+    PluginRuntime::new(Some(cache.path()), limits())
+        .unwrap()
+        .load(&bytes, PluginSource::BuiltIn)
+        .unwrap();
     let (mut warm, mut warm_load_only) = (Vec::new(), Vec::new());
     for _ in 0..runs * 4 {
         let t = Instant::now();
@@ -69,12 +78,26 @@ fn bench_load(runs: usize) {
     };
     let process_cache = tempfile::tempdir().unwrap();
     process(process_cache.path());
-    let process_warm: Vec<_> = (0..runs * 4).map(|_| process(process_cache.path())).collect();
+    let process_warm: Vec<_> = (0..runs * 4)
+        .map(|_| process(process_cache.path()))
+        .collect();
     println!("plugin load + describe (tbz, {} bytes)", bytes.len());
-    println!("  cold, engine + compile + describe:      median {}", ms(median(cold)));
-    println!("  warm, engine + cache load + describe:  median {}", ms(median(warm)));
-    println!("  warm, cache load + describe only:      median {}", ms(median(warm_load_only)));
-    println!("  warm, whole `builder plugin inspect`:  median {}", ms(median(process_warm)));
+    println!(
+        "  cold, engine + compile + describe:      median {}",
+        ms(median(cold))
+    );
+    println!(
+        "  warm, engine + cache load + describe:  median {}",
+        ms(median(warm))
+    );
+    println!(
+        "  warm, cache load + describe only:      median {}",
+        ms(median(warm_load_only))
+    );
+    println!(
+        "  warm, whole `builder plugin inspect`:  median {}",
+        ms(median(process_warm))
+    );
 }
 
 fn tree_bytes(root: &RootTree) -> (u64, u64) {
@@ -98,14 +121,19 @@ fn bench_tbz(runs: usize) {
     let tree = PathBuf::from(std::env::var("BENCH_TREE").unwrap_or_else(|_| "/usr/share".into()));
     let root = Arc::new(RootTree::open(&tree).unwrap());
     let (files, bytes) = tree_bytes(&root);
-    let work = tempfile::Builder::new().prefix("builder-bench-").tempdir_in("/var/tmp").unwrap();
-    let runtime = PluginRuntime::new(None, RuntimeLimits::default()).unwrap();
-    let tbz = runtime
-        .load(&tbz_bytes(), PluginSource::BuiltIn)
+    let work = tempfile::Builder::new()
+        .prefix("builder-bench-")
+        .tempdir_in("/var/tmp")
         .unwrap();
+    let runtime = PluginRuntime::new(None, RuntimeLimits::default()).unwrap();
+    let tbz = runtime.load(&tbz_bytes(), PluginSource::BuiltIn).unwrap();
     let target = TargetDir::create(work.path()).unwrap();
     let request = BuildRequest {
-        image: ImageIdentity { name: "bench".into(), version: "1".into(), arch: "x86_64".into() },
+        image: ImageIdentity {
+            name: "bench".into(),
+            version: "1".into(),
+            arch: "x86_64".into(),
+        },
         type_name: "tbz".into(),
         options: vec![("compression".into(), "none".into())],
         source_date_epoch: None,
@@ -126,7 +154,15 @@ fn bench_tbz(runs: usize) {
     };
     let ours = || {
         let t = Instant::now();
-        runtime.build_image(&tbz, root.clone(), &target, &request, &Grants::image_type_defaults()).unwrap();
+        runtime
+            .build_image(
+                &tbz,
+                root.clone(),
+                &target,
+                &request,
+                &Grants::image_type_defaults(),
+            )
+            .unwrap();
         t.elapsed()
     };
     // Warm the page cache and the code once each.
@@ -140,14 +176,28 @@ fn bench_tbz(runs: usize) {
     let (g, o) = (median(gnu_runs), median(our_runs));
     let mbps = |d: Duration| bytes as f64 / 1e6 / d.as_secs_f64();
     println!("tbz vs GNU tar, uncompressed, {} ({files} entries, {:.0} MB of file data), {runs} runs each", tree.display(), bytes as f64 / 1e6);
-    println!("  GNU tar --xattrs --numeric-owner:  median {} ({:.0} MB/s)", ms(g), mbps(g));
-    println!("  builder tbz (wasm plugin):         median {} ({:.0} MB/s)", ms(o), mbps(o));
-    println!("  tbz throughput / GNU tar throughput: {:.2}", g.as_secs_f64() / o.as_secs_f64());
+    println!(
+        "  GNU tar --xattrs --numeric-owner:  median {} ({:.0} MB/s)",
+        ms(g),
+        mbps(g)
+    );
+    println!(
+        "  builder tbz (wasm plugin):         median {} ({:.0} MB/s)",
+        ms(o),
+        mbps(o)
+    );
+    println!(
+        "  tbz throughput / GNU tar throughput: {:.2}",
+        g.as_secs_f64() / o.as_secs_f64()
+    );
 }
 
 fn main() {
     // `cargo bench` passes --bench; take no other options.
-    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     bench_load(runs);
     bench_tbz(runs);
 }

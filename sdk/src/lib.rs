@@ -14,7 +14,7 @@
 //!     const SUMMARY: &'static str = "A text file listing every path of the root";
 //!
 //!     fn build(root: &RootTree, request: BuildRequest) -> Result<Vec<Artifact>, Error> {
-//!         let mut out = toolbox::create_artifact(&request.artifact_name("txt"), Compression::None)?;
+//!         let out = toolbox::create_artifact(&request.artifact_name("txt"), Compression::None)?;
 //!         for entry in root.walk_all("")? {
 //!             out.write(format!("{}\n", entry?.path).as_bytes())?;
 //!         }

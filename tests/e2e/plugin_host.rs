@@ -363,3 +363,93 @@ fn bytes_that_are_not_a_plugin_are_refused_clearly() {
         .unwrap();
     assert!(matches!(err, PluginError::NotAPlugin { .. }), "{err:?}");
 }
+
+#[test]
+fn the_readme_minimal_plugin_builds_its_listing() {
+    let runtime = runtime(test_limits());
+    let listing = load_fixture(&runtime, "listing");
+    assert_eq!(
+        listing.info.capabilities,
+        [Capability::RootRead, Capability::ArtifactWrite]
+    );
+    let (_dir, root) = small_root();
+    let out = tempfile::tempdir().unwrap();
+    let artifacts = runtime
+        .build_image(
+            &listing,
+            root,
+            &TargetDir::create(out.path()).unwrap(),
+            &request("listing", vec![]),
+            &Grants::image_type_defaults(),
+        )
+        .unwrap();
+    assert_eq!(artifacts[0].file_name, "golden.x86_64-1.2.3.txt");
+    let text = fs::read_to_string(out.path().join("golden.x86_64-1.2.3.txt")).unwrap();
+    assert_eq!(text, "etc\netc/hostname\netc/passwd-link\n");
+}
+
+#[test]
+fn a_trap_is_reported_as_a_plugin_bug_and_leaves_no_artifact() {
+    let runtime = runtime(test_limits());
+    let crash = load_fixture(&runtime, "crash");
+    let (_dir, root) = small_root();
+    let out = tempfile::tempdir().unwrap();
+    let err = runtime
+        .build_image(
+            &crash,
+            root,
+            &TargetDir::create(out.path()).unwrap(),
+            &request("crash", vec![]),
+            &Grants::image_type_defaults(),
+        )
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, PluginError::Crashed { .. }), "{err:?}");
+    assert!(
+        message.starts_with("plugin `crash` 0.1.0 crashed (a bug in the plugin):"),
+        "{message}"
+    );
+    assert!(
+        message.contains("index 7 is out of range for 0 bytes"),
+        "{message}"
+    );
+    assert_eq!(
+        fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "a half-written artifact is left"
+    );
+}
+
+#[test]
+fn plugins_next_to_a_description_and_given_explicitly_take_precedence() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins_dir = dir.path().join("plugins");
+    fs::create_dir(&plugins_dir).unwrap();
+    fs::copy(
+        builder_tests::fixture_plugin("listing"),
+        plugins_dir.join("listing.wasm"),
+    )
+    .unwrap();
+    fs::write(plugins_dir.join("README"), "not a plugin").unwrap();
+    let explicit = builder_tests::fixture_plugin("trespass");
+    let catalog = Catalog::discover(&[explicit.clone()], &[plugins_dir.clone()]).unwrap();
+    let sources: Vec<_> = catalog
+        .candidates()
+        .iter()
+        .map(|c| c.source.clone())
+        .collect();
+    assert_eq!(sources[0], PluginSource::File(explicit));
+    assert_eq!(
+        sources[1],
+        PluginSource::File(plugins_dir.join("listing.wasm"))
+    );
+    assert!(sources[2..].iter().all(|s| *s == PluginSource::BuiltIn));
+    let runtime = runtime(test_limits());
+    let names: Vec<_> = runtime
+        .load_catalog(&catalog)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.info.name)
+        .collect();
+    assert_eq!(&names[..3], ["trespass", "listing", "tbz"]);
+}

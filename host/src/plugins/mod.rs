@@ -247,6 +247,15 @@ impl Drop for EpochTicker {
     }
 }
 
+/// One call into a plugin: who, which world, over what, with which grants.
+struct Call<'a> {
+    plugin: &'a Plugin,
+    world: World,
+    root: Arc<RootTree>,
+    target: Option<&'a TargetDir>,
+    granted: &'a Grants,
+}
+
 /// The plugin host.
 pub struct PluginRuntime {
     engine: Engine,
@@ -294,38 +303,14 @@ impl PluginRuntime {
         let (api_version, world) = identify(&self.engine, &component).map_err(not_a_plugin)?;
         let label = format!("{source}");
         let mut store = self.store(label.clone(), Grants::none(), self.limits.describe_timeout);
-        let info = match world {
-            World::ImageType => {
-                let pre = self
-                    .linkers
-                    .image_type
-                    .instantiate_pre(&component)
-                    .map_err(|e| not_a_plugin(format!("{e:#}")))?;
-                v0_1_0::image_type::ImageTypePre::new(pre)
-                    .and_then(|pre| pre.instantiate(&mut store))
-                    .and_then(|b| b.call_describe(&mut store))
-            }
-            World::Hook => {
-                let pre = self
-                    .linkers
-                    .hook
-                    .instantiate_pre(&component)
-                    .map_err(|e| not_a_plugin(format!("{e:#}")))?;
-                v0_1_0::hook::HookPre::new(pre)
-                    .and_then(|pre| pre.instantiate(&mut store))
-                    .and_then(|b| b.call_describe(&mut store))
-            }
-            World::Baseline => {
-                let pre = self
-                    .linkers
-                    .baseline
-                    .instantiate_pre(&component)
-                    .map_err(|e| not_a_plugin(format!("{e:#}")))?;
-                v0_1_0::baseline::BaselinePre::new(pre)
-                    .and_then(|pre| pre.instantiate(&mut store))
-                    .and_then(|b| b.call_describe(&mut store))
-            }
-        };
+        // `describe` has the same signature in every world of a version.
+        let info = (|| {
+            let linker = self.linkers.for_world(world);
+            let instance = linker.instantiate(&mut store, &component)?;
+            let describe =
+                instance.get_typed_func::<(), (v0_1_0::WitPluginInfo,)>(&mut store, "describe")?;
+            describe.call(&mut store, ()).map(|(info,)| info)
+        })();
         let info = info
             .map(v0_1_0::info_from)
             .map_err(|e| self.classify(&label, &store, e, self.limits.describe_timeout))?;
@@ -410,36 +395,21 @@ impl PluginRuntime {
         request: &BuildRequest,
         granted: &Grants,
     ) -> Result<Vec<ArtifactInfo>, PluginError> {
-        let effective = self.check_grants(plugin, granted)?;
-        self.expect_world(plugin, World::ImageType)?;
-        let label = plugin.label();
-        let started = Instant::now();
-        let mut store = self.store(label.clone(), effective, self.limits.call_timeout);
-        store.data_mut().target = Some(target.clone());
-        let outcome = (|| {
-            let root = store.data_mut().table.push(RootHandle(root))?;
-            let root_borrow = Resource::<RootHandle>::new_borrow(root.rep());
+        let call = Call {
+            plugin,
+            world: World::ImageType,
+            root,
+            target: Some(target),
+            granted,
+        };
+        let (artifacts, _) = self.call(call, |store, root| {
             let pre = v0_1_0::image_type::ImageTypePre::new(
                 self.linkers.image_type.instantiate_pre(&plugin.component)?,
             )?;
-            let bindings = pre.instantiate(&mut store)?;
-            let result =
-                bindings.call_build(&mut store, root_borrow, &v0_1_0::build_request_to(request))?;
-            store.data_mut().table.delete(root)?;
-            wasmtime::Result::Ok(result)
-        })();
-        let result = match outcome {
-            Ok(Ok(artifacts)) => Ok(artifacts.into_iter().map(v0_1_0::artifact_from).collect()),
-            Ok(Err(error)) => Err(self.guest_failure(&label, &store, v0_1_0::error_from(error))),
-            Err(e) => Err(self.classify(&label, &store, e, self.limits.call_timeout)),
-        };
-        if result.is_err() {
-            for path in &store.data().published {
-                let _ = std::fs::remove_file(path);
-            }
-        }
-        tracing::debug!("plugin {label} build took {:?}", started.elapsed());
-        result
+            let bindings = pre.instantiate(&mut *store)?;
+            bindings.call_build(store, root, &v0_1_0::build_request_to(request))
+        })?;
+        Ok(artifacts.into_iter().map(v0_1_0::artifact_from).collect())
     }
 
     /// Run a hook plugin at `stage`.
@@ -451,30 +421,25 @@ impl PluginRuntime {
         request: &HookRequest,
         granted: &Grants,
     ) -> Result<(), PluginError> {
-        let effective = self.check_grants(plugin, granted)?;
-        self.expect_world(plugin, World::Hook)?;
-        let label = plugin.label();
-        let mut store = self.store(label.clone(), effective, self.limits.call_timeout);
-        let outcome = (|| {
-            let root = store.data_mut().table.push(RootHandle(root))?;
-            let root_borrow = Resource::<RootHandle>::new_borrow(root.rep());
+        let call = Call {
+            plugin,
+            world: World::Hook,
+            root,
+            target: None,
+            granted,
+        };
+        self.call(call, |store, root| {
             let pre =
                 v0_1_0::hook::HookPre::new(self.linkers.hook.instantiate_pre(&plugin.component)?)?;
-            let bindings = pre.instantiate(&mut store)?;
-            let result = bindings.call_run(
-                &mut store,
+            let bindings = pre.instantiate(&mut *store)?;
+            bindings.call_run(
+                store,
                 v0_1_0::stage_to(stage),
-                root_borrow,
+                root,
                 &v0_1_0::hook_request_to(request),
-            )?;
-            store.data_mut().table.delete(root)?;
-            wasmtime::Result::Ok(result)
-        })();
-        match outcome {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(self.guest_failure(&label, &store, v0_1_0::error_from(error))),
-            Err(e) => Err(self.classify(&label, &store, e, self.limits.call_timeout)),
-        }
+            )
+        })?;
+        Ok(())
     }
 
     /// Run a baseline plugin's `apply`; returns its requests, in order, for
@@ -486,30 +451,59 @@ impl PluginRuntime {
         request: &BaselineRequest,
         granted: &Grants,
     ) -> Result<Vec<BaselineAction>, PluginError> {
-        let effective = self.check_grants(plugin, granted)?;
-        self.expect_world(plugin, World::Baseline)?;
-        let label = plugin.label();
-        let mut store = self.store(label.clone(), effective, self.limits.call_timeout);
-        let outcome = (|| {
-            let root = store.data_mut().table.push(RootHandle(root))?;
-            let root_borrow = Resource::<RootHandle>::new_borrow(root.rep());
+        let call = Call {
+            plugin,
+            world: World::Baseline,
+            root,
+            target: None,
+            granted,
+        };
+        let ((), mut state) = self.call(call, |store, root| {
             let pre = v0_1_0::baseline::BaselinePre::new(
                 self.linkers.baseline.instantiate_pre(&plugin.component)?,
             )?;
-            let bindings = pre.instantiate(&mut store)?;
-            let result = bindings.call_apply(
-                &mut store,
-                root_borrow,
-                &v0_1_0::baseline_request_to(request),
-            )?;
+            let bindings = pre.instantiate(&mut *store)?;
+            bindings.call_apply(store, root, &v0_1_0::baseline_request_to(request))
+        })?;
+        Ok(std::mem::take(&mut state.baseline_actions))
+    }
+
+    /// The one path every `build`, `run` and `apply` takes: grants checked
+    /// before anything runs, a fresh store with the limits, the root handed
+    /// over as a borrowed resource, and every failure turned into a report
+    /// naming the plugin (with artifacts of a failed call removed).
+    fn call<T>(
+        &self,
+        call: Call<'_>,
+        invoke: impl FnOnce(
+            &mut Store<PluginState>,
+            Resource<RootHandle>,
+        ) -> wasmtime::Result<
+            Result<T, v0_1_0::image_type::builder::plugin::types::Error>,
+        >,
+    ) -> Result<(T, PluginState), PluginError> {
+        let effective = self.check_grants(call.plugin, call.granted)?;
+        self.expect_world(call.plugin, call.world)?;
+        let label = call.plugin.label();
+        let started = Instant::now();
+        let mut store = self.store(label.clone(), effective, self.limits.call_timeout);
+        store.data_mut().target = call.target.cloned();
+        let outcome = (|| {
+            let root = store.data_mut().table.push(RootHandle(call.root))?;
+            let result = invoke(&mut store, Resource::new_borrow(root.rep()))?;
             store.data_mut().table.delete(root)?;
             wasmtime::Result::Ok(result)
         })();
-        match outcome {
-            Ok(Ok(())) => Ok(std::mem::take(&mut store.data_mut().baseline_actions)),
-            Ok(Err(error)) => Err(self.guest_failure(&label, &store, v0_1_0::error_from(error))),
-            Err(e) => Err(self.classify(&label, &store, e, self.limits.call_timeout)),
+        tracing::debug!("plugin {label} ran for {:?}", started.elapsed());
+        let result = match outcome {
+            Ok(Ok(value)) => return Ok((value, store.into_data())),
+            Ok(Err(error)) => self.guest_failure(&label, &store, v0_1_0::error_from(error)),
+            Err(e) => self.classify(&label, &store, e, self.limits.call_timeout),
+        };
+        for path in &store.data().published {
+            let _ = std::fs::remove_file(path);
         }
+        Err(result)
     }
 
     fn expect_world(&self, plugin: &Plugin, world: World) -> Result<(), PluginError> {

@@ -72,6 +72,9 @@ pub mod baseline {
 use baseline::builder::plugin::baseline_host;
 use image_type::builder::plugin::{host, rootfs, toolbox as wit_toolbox, types};
 
+/// `plugin-info` of this version, as `describe` returns it.
+pub type WitPluginInfo = types::PluginInfo;
+
 /// Linkers for the three worlds of this version, WASI included.
 pub struct Linkers {
     pub image_type: Linker<PluginState>,
@@ -80,6 +83,15 @@ pub struct Linkers {
 }
 
 impl Linkers {
+    /// The linker for components of `world`.
+    pub fn for_world(&self, world: super::World) -> &Linker<PluginState> {
+        match world {
+            super::World::ImageType => &self.image_type,
+            super::World::Hook => &self.hook,
+            super::World::Baseline => &self.baseline,
+        }
+    }
+
     /// Link every import of every world.
     pub fn new(engine: &wasmtime::Engine) -> wasmtime::Result<Linkers> {
         let base = || -> wasmtime::Result<Linker<PluginState>> {

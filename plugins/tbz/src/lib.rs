@@ -7,16 +7,16 @@
 //! `SOURCE_DATE_EPOCH`, so the same tree always gives the same bytes.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use builder_sdk::prelude::*;
-use builder_sdk::FileReader;
 use tar::{EntryType, Header};
 
 struct Tbz;
 
-/// Flush to the host in chunks this large: few calls, little memory.
-const FLUSH_AT: usize = 1 << 20;
+/// Flush to the host, and read from it, in chunks this large: few calls,
+/// little memory.
+const CHUNK: usize = 1 << 20;
 
 impl ImageType for Tbz {
     const NAME: &'static str = "tbz";
@@ -127,8 +127,33 @@ impl ArchiveState {
             FileType::Regular => {
                 header.set_entry_type(EntryType::Regular);
                 header.set_size(meta.size);
-                let reader = HostReader::new(root.open(path)?, meta.size);
-                archive.append_data(&mut header, path, reader).map_err(fail)
+                // The tar crate writes the header (and a GNU long-name entry
+                // when needed); with an empty reader it copies no data and
+                // adds no padding, so the content goes straight from the
+                // host's read buffer to the sink, without extra copies.
+                archive
+                    .append_data(&mut header, path, io::empty())
+                    .map_err(fail)?;
+                let sink = archive.get_mut();
+                let file = root.open(path)?;
+                let mut remaining = meta.size;
+                while remaining > 0 {
+                    let want = remaining.min(CHUNK as u64) as u32;
+                    let chunk = file.read(want)?;
+                    if chunk.is_empty() {
+                        return Err(io_error(
+                            path,
+                            io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "file shrank while being archived",
+                            ),
+                        ));
+                    }
+                    remaining -= chunk.len() as u64;
+                    sink.write_owned(chunk)?;
+                }
+                let padding = (512 - (meta.size % 512) as usize) % 512;
+                sink.write_all(&[0u8; 512][..padding]).map_err(fail)
             }
             FileType::Directory => {
                 header.set_entry_type(EntryType::Directory);
@@ -185,7 +210,7 @@ impl HostSink {
     fn new(writer: ArtifactWriter) -> Self {
         HostSink {
             writer,
-            buffer: Vec::with_capacity(FLUSH_AT * 2),
+            buffer: Vec::with_capacity(CHUNK * 2),
         }
     }
 
@@ -197,6 +222,16 @@ impl HostSink {
         Ok(())
     }
 
+    /// Pass a chunk on without copying it into the buffer.
+    fn write_owned(&mut self, chunk: Vec<u8>) -> Result<(), Error> {
+        if self.buffer.len() + chunk.len() < CHUNK {
+            self.buffer.extend_from_slice(&chunk);
+            return Ok(());
+        }
+        self.flush_buffer()?;
+        self.writer.write(&chunk)
+    }
+
     fn finish(mut self) -> Result<Artifact, Error> {
         self.flush_buffer()?;
         ArtifactWriter::finish(self.writer)
@@ -206,7 +241,7 @@ impl HostSink {
 impl Write for HostSink {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buffer.extend_from_slice(data);
-        if self.buffer.len() >= FLUSH_AT {
+        if self.buffer.len() >= CHUNK {
             self.flush_buffer().map_err(to_io)?;
         }
         Ok(data.len())
@@ -214,50 +249,6 @@ impl Write for HostSink {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// Reads a root file through the host; insists on exactly the size the walk
-/// saw, so a file that changes under the build cannot corrupt the archive.
-struct HostReader {
-    file: FileReader,
-    chunk: Vec<u8>,
-    offset: usize,
-    remaining: u64,
-}
-
-impl HostReader {
-    fn new(file: FileReader, size: u64) -> Self {
-        HostReader {
-            file,
-            chunk: Vec::new(),
-            offset: 0,
-            remaining: size,
-        }
-    }
-}
-
-impl Read for HostReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.offset == self.chunk.len() {
-            if self.remaining == 0 {
-                return Ok(0);
-            }
-            let want = self.remaining.min(FLUSH_AT as u64) as u32;
-            self.chunk = self.file.read(want).map_err(to_io)?;
-            self.offset = 0;
-            if self.chunk.is_empty() {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "file shrank while being archived",
-                ));
-            }
-            self.remaining = self.remaining.saturating_sub(self.chunk.len() as u64);
-        }
-        let n = out.len().min(self.chunk.len() - self.offset);
-        out[..n].copy_from_slice(&self.chunk[self.offset..self.offset + n]);
-        self.offset += n;
-        Ok(n)
     }
 }
 

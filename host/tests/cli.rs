@@ -1,0 +1,207 @@
+//! The `builder` command line, run as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn builder(cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_builder"))
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .expect("running builder")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(builder::GUEST_BUILD_DIR).join(format!("fixture_{name}.wasm"))
+}
+
+#[test]
+fn plugin_list_shows_the_built_in_plugins() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = builder(cache.path(), &["plugin", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let tbz = text
+        .lines()
+        .find(|l| l.starts_with("tbz "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        tbz.contains("image-type: tbz") && tbz.contains("built-in"),
+        "{tbz}"
+    );
+    // The compiled component is now cached.
+    assert_eq!(
+        std::fs::read_dir(cache.path().join("plugins"))
+            .unwrap()
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn plugin_inspect_shows_capabilities_and_options() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = builder(cache.path(), &["plugin", "inspect", "tbz"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("api:          builder:plugin@0.1.0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("capabilities: root-read, artifact-write, compression"),
+        "{text}"
+    );
+    assert!(
+        text.contains("compression    one of xz|zstd|gzip|none, default xz"),
+        "{text}"
+    );
+
+    let json = builder(cache.path(), &["plugin", "inspect", "tbz", "--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        value["capabilities"],
+        serde_json::json!(["root-read", "artifact-write", "compression"])
+    );
+    assert_eq!(value["options"][0]["default"], "xz");
+
+    let path = fixture("trespass");
+    let out = builder(cache.path(), &["plugin", "inspect", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("name:         trespass"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn create_writes_the_tarball_and_its_checksum() {
+    let cache = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("etc")).unwrap();
+    std::fs::write(root.path().join("etc/hostname"), "golden\n").unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let out = builder(
+        cache.path(),
+        &[
+            "create",
+            "--root",
+            root.path().to_str().unwrap(),
+            "--target-dir",
+            target.path().to_str().unwrap(),
+            "--type",
+            "tbz",
+            "--name",
+            "golden",
+            "--image-version",
+            "2.0",
+            "--arch",
+            "aarch64",
+            "-o",
+            "compression=gzip",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let artifact = target.path().join("golden.aarch64-2.0.tar.gz");
+    assert!(artifact.is_file());
+    let check = Command::new("sha256sum")
+        .arg("-c")
+        .arg("golden.aarch64-2.0.tar.gz.sha256")
+        .current_dir(target.path())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", stdout(&check));
+    let list = Command::new("tar")
+        .arg("-tzf")
+        .arg(&artifact)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&list), "etc/\netc/hostname\n");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let cache = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "create",
+            "--root",
+            root.path().to_str().unwrap(),
+            "--target-dir",
+            target.path().to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        builder(cache.path(), &args)
+    };
+    let out = create(&["--type", "tbz", "-o", "compression=lz4"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(
+            "error: type `tbz`: option `compression`: `lz4` is not one of xz|zstd|gzip|none"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = create(&["--type", "qcow9"]);
+    assert!(
+        stderr(&out).contains("error: no plugin builds image type `qcow9` (available: tbz)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = create(&["--type", "tbz", "--grant", "everything"]);
+    assert!(
+        stderr(&out).contains("unknown capability `everything`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = builder(cache.path(), &["plugin", "inspect", "nope"]);
+    assert!(
+        stderr(&out).contains("error: no plugin named `nope` (available: tbz)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_dir(target.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_stuck_plugin_given_with_plugin_is_stopped_and_named() {
+    let cache = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let spin = fixture("spin");
+    let out = builder(
+        cache.path(),
+        &[
+            "create",
+            "--root",
+            root.path().to_str().unwrap(),
+            "--target-dir",
+            target.path().to_str().unwrap(),
+            "--type",
+            "spin",
+            "--plugin",
+            spin.to_str().unwrap(),
+            "--plugin-timeout",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("error: plugin `spin` 0.1.0 did not finish within 1.0 s"),
+        "{}",
+        stderr(&out)
+    );
+}
