@@ -562,6 +562,21 @@ impl wit_toolbox::HostArtifactWriter for PluginState {
         Ok(Ok(artifact_to(info)))
     }
 
+    fn append_file(
+        &mut self,
+        handle: Resource<ArtifactHandle>,
+        root: Resource<RootHandle>,
+        path: String,
+        size: u64,
+    ) -> wasmtime::Result<Result<(), types::Error>> {
+        let root = guest_try!(self.root(&root)?);
+        let mut file = guest_try!(root.open_file(&path).map_err(|e| io_err(&path, e)));
+        let writer = &mut self.table.get_mut(&handle)?.0;
+        Ok(writer
+            .copy_from(&mut file, size)
+            .map_err(|e| io_err(&path, e)))
+    }
+
     fn drop(&mut self, handle: Resource<ArtifactHandle>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
         Ok(())

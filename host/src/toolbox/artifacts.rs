@@ -5,6 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use sha2::{Digest, Sha256};
 
@@ -75,11 +76,7 @@ impl TargetDir {
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&partial_path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", partial_path.display())))?;
-        let sink = HashingFile {
-            file,
-            hasher: Sha256::new(),
-            size: 0,
-        };
+        let sink = DiskSink::start(file)?;
         let threads = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
             .unwrap_or(1);
@@ -161,10 +158,10 @@ pub struct ArtifactWriter {
 }
 
 enum Encoder {
-    None(HashingFile),
-    Gzip(flate2::write::GzEncoder<HashingFile>),
-    Xz(liblzma::write::XzEncoder<HashingFile>),
-    Zstd(zstd::stream::write::Encoder<'static, HashingFile>),
+    None(DiskSink),
+    Gzip(flate2::write::GzEncoder<DiskSink>),
+    Xz(liblzma::write::XzEncoder<DiskSink>),
+    Zstd(zstd::stream::write::Encoder<'static, DiskSink>),
 }
 
 impl ArtifactWriter {
@@ -188,6 +185,40 @@ impl ArtifactWriter {
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file_name)))
     }
 
+    /// Append exactly `size` bytes read from `source` (a file of the root);
+    /// a source shorter or longer than `size` is an error. Uncompressed
+    /// artifacts read straight into the disk thread's buffers.
+    pub fn copy_from(&mut self, source: &mut impl Read, size: u64) -> io::Result<()> {
+        let name = self.file_name.clone();
+        let annotate = |e: io::Error| io::Error::new(e.kind(), format!("{name}: {e}"));
+        let encoder = self
+            .encoder
+            .as_mut()
+            .ok_or_else(|| io::Error::other("artifact already finished"))?;
+        let copied = match encoder {
+            Encoder::None(sink) => sink.fill_from(source, size),
+            Encoder::Gzip(w) => copy_exact(source, w, size),
+            Encoder::Xz(w) => copy_exact(source, w, size),
+            Encoder::Zstd(w) => copy_exact(source, w, size),
+        }
+        .map_err(annotate)?;
+        if copied < size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "source ended after {copied} of {size} bytes (it changed while being read)"
+                ),
+            ));
+        }
+        if source.read(&mut [0u8; 1])? != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("source is longer than {size} bytes (it changed while being read)"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Finish compression, sync, and publish the file under its final name.
     pub fn finish(mut self) -> io::Result<ArtifactInfo> {
         let encoder = self
@@ -201,12 +232,17 @@ impl ArtifactWriter {
             Encoder::Zstd(w) => w.finish(),
         }
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file_name)))?;
-        sink.file.sync_all()?;
+        let (size, sha256) = sink
+            .finish()
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file_name)))?;
+        // Published by rename only once complete: an interrupted build never
+        // leaves a file under the final name. (Like tar and KIWI, no fsync:
+        // durability across power loss is the filesystem's business.)
         fs::rename(&self.partial_path, &self.final_path)?;
         Ok(ArtifactInfo {
             file_name: self.file_name.clone(),
-            size: sink.size,
-            sha256: hex::encode(sink.hasher.finalize()),
+            size,
+            sha256,
         })
     }
 }
@@ -220,23 +256,130 @@ impl Drop for ArtifactWriter {
     }
 }
 
-/// The file end of the stream: counts and hashes what reaches the disk.
-struct HashingFile {
-    file: File,
-    hasher: Sha256,
-    size: u64,
+/// Bytes per hand-over to the disk thread.
+const SINK_CHUNK: usize = 1 << 20;
+/// Chunks in flight between the stream and the disk thread.
+const SINK_DEPTH: usize = 4;
+
+/// Copy up to `size` bytes from `source` into `sink`; returns how many.
+fn copy_exact(source: &mut impl Read, sink: &mut impl Write, size: u64) -> io::Result<u64> {
+    io::copy(&mut source.take(size), sink)
 }
 
-impl Write for HashingFile {
+/// The file end of the stream: a thread of its own writes and hashes what
+/// reaches the disk, so hashing and write syscalls overlap with producing the
+/// stream (the plugin, the compressor). Buffers go round between the two.
+struct DiskSink {
+    buffer: Vec<u8>,
+    full: Option<mpsc::SyncSender<Vec<u8>>>,
+    empty: mpsc::Receiver<Vec<u8>>,
+    worker: Option<std::thread::JoinHandle<io::Result<(u64, String)>>>,
+}
+
+impl DiskSink {
+    fn start(mut file: File) -> io::Result<DiskSink> {
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(SINK_DEPTH);
+        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(SINK_DEPTH + 1);
+        let worker = std::thread::Builder::new()
+            .name("artifact-writer".into())
+            .spawn(move || {
+                let mut hasher = Sha256::new();
+                let mut size = 0u64;
+                for mut chunk in full_rx {
+                    file.write_all(&chunk)?;
+                    hasher.update(&chunk);
+                    size += chunk.len() as u64;
+                    chunk.clear();
+                    // The stream may already be gone after an error.
+                    let _ = empty_tx.try_send(chunk);
+                }
+                file.flush()?;
+                Ok((size, hex::encode(hasher.finalize())))
+            })?;
+        Ok(DiskSink {
+            buffer: Vec::with_capacity(SINK_CHUNK),
+            full: Some(full_tx),
+            empty: empty_rx,
+            worker: Some(worker),
+        })
+    }
+
+    fn hand_over(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let next = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(SINK_CHUNK));
+        let chunk = std::mem::replace(&mut self.buffer, next);
+        let sent = self.full.as_ref().map(|tx| tx.send(chunk));
+        if !matches!(sent, Some(Ok(()))) {
+            // The disk thread stopped: its error says why.
+            return Err(self
+                .join()
+                .err()
+                .unwrap_or_else(|| io::Error::other("artifact writer stopped")));
+        }
+        Ok(())
+    }
+
+    fn join(&mut self) -> io::Result<(u64, String)> {
+        self.full = None;
+        match self.worker.take().map(|w| w.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("artifact writer thread panicked")),
+            None => Err(io::Error::other("artifact writer already finished")),
+        }
+    }
+
+    /// Read up to `size` bytes from `source` straight into the buffers;
+    /// returns how many were read before end of file.
+    fn fill_from(&mut self, source: &mut impl Read, size: u64) -> io::Result<u64> {
+        let mut copied = 0;
+        while copied < size {
+            let room = (SINK_CHUNK - self.buffer.len()) as u64;
+            let want = room.min(size - copied);
+            let got = source.take(want).read_to_end(&mut self.buffer)? as u64;
+            copied += got;
+            if self.buffer.len() >= SINK_CHUNK {
+                self.hand_over()?;
+            }
+            if got < want {
+                break;
+            }
+        }
+        Ok(copied)
+    }
+
+    /// Write what is left, wait for the disk thread; returns size and SHA-256.
+    fn finish(mut self) -> io::Result<(u64, String)> {
+        self.hand_over()?;
+        self.join()
+    }
+}
+
+impl Write for DiskSink {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(data)?;
-        self.hasher.update(&data[..n]);
-        self.size += n as u64;
+        let room = SINK_CHUNK - self.buffer.len();
+        let n = data.len().min(room);
+        self.buffer.extend_from_slice(&data[..n]);
+        if self.buffer.len() == SINK_CHUNK {
+            self.hand_over()?;
+        }
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        Ok(())
+    }
+}
+
+impl Drop for DiskSink {
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            let _ = self.join();
+        }
     }
 }
 
@@ -297,6 +440,35 @@ mod tests {
             let (second, _) = roundtrip(c);
             assert_eq!(first, second, "{c:?} is not deterministic");
         }
+    }
+
+    #[test]
+    fn copies_from_a_source_must_match_their_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = TargetDir::create(dir.path()).unwrap();
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| i as u8).collect();
+        for compression in [Compression::None, Compression::Zstd] {
+            let mut writer = target.create_artifact("copy.bin", compression).unwrap();
+            writer.write_all(b"head").unwrap();
+            writer.copy_from(&mut &data[..], data.len() as u64).unwrap();
+            let short = writer.copy_from(&mut &data[..10], 11).unwrap_err();
+            assert!(
+                short.to_string().contains("ended after 10 of 11 bytes"),
+                "{short}"
+            );
+            let long = writer.copy_from(&mut &data[..10], 9).unwrap_err();
+            assert!(long.to_string().contains("longer than 9 bytes"), "{long}");
+            drop(writer);
+        }
+        let mut writer = target
+            .create_artifact("copy.bin", Compression::None)
+            .unwrap();
+        writer.write_all(b"head").unwrap();
+        writer.copy_from(&mut &data[..], data.len() as u64).unwrap();
+        writer.finish().unwrap();
+        let written = fs::read(dir.path().join("copy.bin")).unwrap();
+        assert_eq!(&written[..4], b"head");
+        assert_eq!(&written[4..], &data[..]);
     }
 
     #[test]

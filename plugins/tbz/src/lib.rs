@@ -14,8 +14,7 @@ use tar::{EntryType, Header};
 
 struct Tbz;
 
-/// Flush to the host, and read from it, in chunks this large: few calls,
-/// little memory.
+/// Flush to the host in chunks this large: few calls, little memory.
 const CHUNK: usize = 1 << 20;
 
 impl ImageType for Tbz {
@@ -129,29 +128,13 @@ impl ArchiveState {
                 header.set_size(meta.size);
                 // The tar crate writes the header (and a GNU long-name entry
                 // when needed); with an empty reader it copies no data and
-                // adds no padding, so the content goes straight from the
-                // host's read buffer to the sink, without extra copies.
+                // adds no padding. The content then goes from the root to the
+                // artifact inside the host, never through this plugin.
                 archive
                     .append_data(&mut header, path, io::empty())
                     .map_err(fail)?;
                 let sink = archive.get_mut();
-                let file = root.open(path)?;
-                let mut remaining = meta.size;
-                while remaining > 0 {
-                    let want = remaining.min(CHUNK as u64) as u32;
-                    let chunk = file.read(want)?;
-                    if chunk.is_empty() {
-                        return Err(io_error(
-                            path,
-                            io::Error::new(
-                                io::ErrorKind::UnexpectedEof,
-                                "file shrank while being archived",
-                            ),
-                        ));
-                    }
-                    remaining -= chunk.len() as u64;
-                    sink.write_owned(chunk)?;
-                }
+                sink.append_file(root, path, meta.size)?;
                 let padding = (512 - (meta.size % 512) as usize) % 512;
                 sink.write_all(&[0u8; 512][..padding]).map_err(fail)
             }
@@ -222,14 +205,10 @@ impl HostSink {
         Ok(())
     }
 
-    /// Pass a chunk on without copying it into the buffer.
-    fn write_owned(&mut self, chunk: Vec<u8>) -> Result<(), Error> {
-        if self.buffer.len() + chunk.len() < CHUNK {
-            self.buffer.extend_from_slice(&chunk);
-            return Ok(());
-        }
+    /// Append a root file's content after what is buffered.
+    fn append_file(&mut self, root: &RootTree, path: &str, size: u64) -> Result<(), Error> {
         self.flush_buffer()?;
-        self.writer.write(&chunk)
+        self.writer.append_file(root, path, size)
     }
 
     fn finish(mut self) -> Result<Artifact, Error> {
