@@ -1,0 +1,795 @@
+//! Loading descriptions: KIWI XML, YAML and JSON into one model, includes,
+//! schema upgrades, and one-line located errors for malformed input.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use builder::description::{self, DescriptionError, MarkupFormat, PackageManager, UriScheme};
+use builder::plan::{plan, PlanRequest};
+use tempfile::TempDir;
+
+/// A description directory with `files` (name, content) in a temp dir.
+fn description_dir(files: &[(&str, &str)]) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        let path = dir.path().join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
+    }
+    dir
+}
+
+/// A small valid description, schema `version`, with `body` inside `<image>`.
+fn xml(version: &str, body: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<image schemaversion="{version}" name="test-image">
+  <description type="system">
+    <author>Test</author>
+    <contact>test@example.org</contact>
+    <specification>test</specification>
+  </description>
+{body}
+</image>
+"#
+    )
+}
+
+const PREFERENCES: &str = r#"  <preferences>
+    <version>1.0.0</version>
+    <packagemanager>apt</packagemanager>
+    <type image="tbz"/>
+  </preferences>"#;
+
+/// The error `load` gives for `dir`.
+fn load_error(dir: &Path) -> DescriptionError {
+    match description::load(dir) {
+        Ok(d) => panic!("{} loaded but should not: {:?}", dir.display(), d.name),
+        Err(e) => e,
+    }
+}
+
+/// Asserts a one-line message starting with `file:line:column: ` and containing `text`.
+fn assert_located(message: &str, file: &Path, line: u32, column: u32, text: &str) {
+    assert!(!message.contains('\n'), "not one line: {message}");
+    let prefix = format!("{}:{line}:{column}: ", file.display());
+    assert!(
+        message.starts_with(&prefix),
+        "expected prefix {prefix:?} in {message:?}"
+    );
+    assert!(message.contains(text), "expected {text:?} in {message:?}");
+}
+
+fn config(dir: &TempDir) -> PathBuf {
+    dir.path().join("config.xml")
+}
+
+#[test]
+fn unclosed_tag() {
+    let body = format!("{PREFERENCES}\n  <packages type=\"image\">\n    <package name=\"vim\"/>\n");
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let e = load_error(dir.path());
+    assert!(matches!(e, DescriptionError::Syntax { .. }), "{e:?}");
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        16,
+        1,
+        "not well-formed XML: ill-formed document: expected `</packages>`, but `</image>` was found",
+    );
+}
+
+#[test]
+fn never_closed_element_points_at_its_start() {
+    let text = "<image schemaversion=\"8.5\" name=\"x\">\n  <packages type=\"image\">\n";
+    let dir = description_dir(&[("config.xml", text)]);
+    let e = load_error(dir.path());
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:2:3: not well-formed XML: element <packages> is never closed",
+            config(&dir).display()
+        )
+    );
+}
+
+#[test]
+fn schema_version_too_old() {
+    let dir = description_dir(&[("config.xml", &xml("6.9", PREFERENCES))]);
+    let e = load_error(dir.path());
+    assert!(matches!(e, DescriptionError::SchemaTooOld { .. }), "{e:?}");
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        2,
+        8,
+        "/image: schemaversion 6.9 is older than 7.4; expected 7.4 to 8.5",
+    );
+}
+
+#[test]
+fn schema_version_too_new() {
+    let dir = description_dir(&[("config.xml", &xml("9.0", PREFERENCES))]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        2,
+        8,
+        "schemaversion \"9.0\" is not supported, expected 7.4 to 8.5",
+    );
+}
+
+#[test]
+fn missing_include() {
+    let body = format!("{PREFERENCES}\n  <include from=\"this://./platforms/missing.xml\"/>");
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let e = load_error(dir.path());
+    assert!(
+        matches!(e, DescriptionError::IncludeNotFound { .. }),
+        "{e:?}"
+    );
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        13,
+        3,
+        "/image/include: included file",
+    );
+    assert!(e.to_string().contains("missing.xml does not exist"), "{e}");
+}
+
+#[test]
+fn include_loop() {
+    let body = format!("{PREFERENCES}\n  <include from=\"this://a.xml\"/>");
+    let dir = description_dir(&[
+        ("config.xml", &xml("8.5", &body)),
+        (
+            "a.xml",
+            "<image>\n  <include from=\"this://b.xml\"/>\n</image>\n",
+        ),
+        (
+            "b.xml",
+            "<image>\n\n  <include from=\"this://a.xml\"/>\n</image>\n",
+        ),
+    ]);
+    let e = load_error(dir.path());
+    assert!(matches!(e, DescriptionError::IncludeLoop { .. }), "{e:?}");
+    let b = dir.path().join("b.xml");
+    assert_located(&e.to_string(), &b, 3, 3, "/image/include: include loop: ");
+    let a = dir.path().join("a.xml");
+    assert!(
+        e.to_string().ends_with(&format!(
+            "{} -> {} -> {}",
+            a.display(),
+            b.display(),
+            a.display()
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn self_include_is_a_loop() {
+    let body = format!("{PREFERENCES}\n  <include from=\"this://config.xml\"/>");
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let e = load_error(dir.path());
+    assert_located(&e.to_string(), &config(&dir), 13, 3, "include loop");
+}
+
+#[test]
+fn type_without_image() {
+    let body = "  <preferences>\n    <version>1</version>\n    <type filesystem=\"ext4\"/>\n  </preferences>";
+    let dir = description_dir(&[("config.xml", &xml("8.5", body))]);
+    let e = load_error(dir.path());
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:10:5: /image/preferences/type: missing required attribute 'image'",
+            config(&dir).display()
+        )
+    );
+}
+
+#[test]
+fn two_primary_types() {
+    let body = r#"  <preferences>
+    <version>1</version>
+    <type image="tbz" primary="true"/>
+    <type image="oem" filesystem="xfs" primary="true"/>
+  </preferences>"#;
+    let dir = description_dir(&[("config.xml", &xml("8.5", body))]);
+    let d = description::load(dir.path()).unwrap();
+    let e = plan(&d, &PlanRequest::default()).unwrap_err();
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        11,
+        5,
+        "/image/preferences/type: a second primary type \"oem\", the first is \"tbz\" at",
+    );
+    // --type settles it
+    let request = PlanRequest {
+        image_type: Some("oem".into()),
+        ..PlanRequest::default()
+    };
+    assert_eq!(plan(&d, &request).unwrap().image_type.image, "oem");
+}
+
+#[test]
+fn unknown_element() {
+    let body = format!("{PREFERENCES}\n  <packges type=\"image\"/>");
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let e = load_error(dir.path());
+    assert!(
+        matches!(e, DescriptionError::UnknownElement { .. }),
+        "{e:?}"
+    );
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        13,
+        3,
+        "/image: unknown element <packges>, expected \"packages\"? (one of: include, certificates,",
+    );
+}
+
+#[test]
+fn unknown_attribute() {
+    let body = PREFERENCES.replace(
+        "<type image=\"tbz\"/>",
+        "<type image=\"oem\" filesytem=\"xfs\"/>",
+    );
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        11,
+        23,
+        "/image/preferences/type: unknown attribute 'filesytem', expected \"filesystem\"?",
+    );
+}
+
+#[test]
+fn bad_attribute_value() {
+    let body = PREFERENCES.replace(
+        "<type image=\"tbz\"/>",
+        "<type image=\"oem\" filesystem=\"ntfs\"/>",
+    );
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let e = load_error(dir.path());
+    assert!(matches!(e, DescriptionError::InvalidValue { .. }), "{e:?}");
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        11,
+        23,
+        "/image/preferences/type: invalid attribute 'filesystem' \"ntfs\", expected one of: btrfs, ext2, ext3, ext4, squashfs, erofs, xfs",
+    );
+}
+
+#[test]
+fn bad_boolean() {
+    let body = PREFERENCES.replace(
+        "<type image=\"tbz\"/>",
+        "<type image=\"tbz\" primary=\"yes\"/>",
+    );
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        11,
+        23,
+        "invalid attribute 'primary' \"yes\", expected true or false",
+    );
+}
+
+#[test]
+fn bad_arch_attribute() {
+    let body = format!(
+        "{PREFERENCES}\n  <packages type=\"image\">\n    <package name=\"grub\" arch=\"x86-64\"/>\n  </packages>"
+    );
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        14,
+        26,
+        "/image/packages/package: invalid attribute 'arch' \"x86-64\", expected a comma-separated list of: x86_64,",
+    );
+}
+
+#[test]
+fn bad_arch_request() {
+    let dir = description_dir(&[("config.xml", &xml("8.5", PREFERENCES))]);
+    let d = description::load(dir.path()).unwrap();
+    let request = PlanRequest {
+        arch: Some("amd-64".into()),
+        ..PlanRequest::default()
+    };
+    let e = plan(&d, &request).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("unknown architecture \"amd-64\", expected one of: x86_64, i586"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_profile() {
+    let body = format!(
+        "  <profiles>\n    <profile name=\"Azure\" description=\"a\"/>\n  </profiles>\n{PREFERENCES}"
+    );
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let d = description::load(dir.path()).unwrap();
+    let request = PlanRequest {
+        profiles: vec!["AWS".into()],
+        arch: Some("x86_64".into()),
+        ..PlanRequest::default()
+    };
+    let e = plan(&d, &request).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:2:1: /image: unknown profile \"AWS\" for x86_64, expected one of: Azure",
+            config(&dir).display()
+        )
+    );
+}
+
+#[test]
+fn requires_unknown_profile() {
+    let body = format!(
+        "  <profiles>\n    <profile name=\"A\" description=\"a\">\n      <requires profile=\"B\"/>\n    </profile>\n  </profiles>\n{PREFERENCES}"
+    );
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let d = description::load(dir.path()).unwrap();
+    let request = PlanRequest {
+        profiles: vec!["A".into()],
+        ..PlanRequest::default()
+    };
+    let e = plan(&d, &request).unwrap_err();
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        10,
+        7,
+        "/image/profiles/profile/requires: profile \"A\" requires unknown profile \"B\"",
+    );
+}
+
+#[test]
+fn duplicate_profile() {
+    let body = format!(
+        "  <profiles>\n    <profile name=\"A\" description=\"a\"/>\n    <profile name=\"A\" description=\"b\"/>\n  </profiles>\n{PREFERENCES}"
+    );
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        10,
+        5,
+        "/image/profiles/profile: profile \"A\" is declared twice (first at",
+    );
+}
+
+#[test]
+fn missing_description_element() {
+    let text = format!("<image schemaversion=\"8.5\" name=\"x\">\n{PREFERENCES}\n</image>\n");
+    let dir = description_dir(&[("config.xml", &text)]);
+    let e = load_error(dir.path());
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:1:1: /image: missing required element <description>",
+            config(&dir).display()
+        )
+    );
+}
+
+#[test]
+fn repeated_single_element() {
+    let body = PREFERENCES.replace(
+        "<version>1.0.0</version>",
+        "<version>1.0.0</version>\n    <version>2.0.0</version>",
+    );
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        10,
+        5,
+        "/image/preferences: <version> may appear only once here",
+    );
+}
+
+#[test]
+fn text_where_none_belongs() {
+    let body = format!("{PREFERENCES}\n  <packages type=\"image\">vim</packages>");
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        13,
+        26,
+        "/image/packages: unexpected text \"vim\", <packages> holds no text",
+    );
+}
+
+#[test]
+fn repository_source_scheme() {
+    let body = format!(
+        "{PREFERENCES}\n  <repository type=\"rpm-md\">\n    <source path=\"gopher://mirror/os\"/>\n  </repository>"
+    );
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        14,
+        13,
+        "/image/repository/source: invalid attribute 'path' \"gopher://mirror/os\"",
+    );
+}
+
+#[test]
+fn included_file_must_be_an_image() {
+    let body = format!("{PREFERENCES}\n  <include from=\"this://part.xml\"/>");
+    let dir = description_dir(&[
+        ("config.xml", &xml("8.5", &body)),
+        (
+            "part.xml",
+            "<?xml version=\"1.0\"?>\n<packages type=\"image\"/>\n",
+        ),
+    ]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &dir.path().join("part.xml"),
+        2,
+        1,
+        "an included file must have <image> as its root element",
+    );
+}
+
+#[test]
+fn errors_inside_included_files_point_into_them() {
+    let body = format!("{PREFERENCES}\n  <include from=\"this://part.xml\"/>");
+    let dir = description_dir(&[
+        ("config.xml", &xml("8.5", &body)),
+        ("part.xml", "<image>\n  <packages type=\"image\">\n    <pakage name=\"x\"/>\n  </packages>\n</image>\n"),
+    ]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &dir.path().join("part.xml"),
+        3,
+        5,
+        "/image/packages: unknown element <pakage>, expected \"package\"?",
+    );
+}
+
+#[test]
+fn not_utf8() {
+    let mut bytes = xml("8.5", PREFERENCES).into_bytes();
+    let at = bytes.windows(4).position(|w| w == b"Test").unwrap();
+    bytes[at] = 0xff;
+    let dir = description_dir(&[]);
+    fs::write(config(&dir), bytes).unwrap();
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &config(&dir),
+        4,
+        13,
+        "the file is not valid UTF-8",
+    );
+}
+
+#[test]
+fn no_description_in_directory() {
+    let dir = description_dir(&[("notes.txt", "hello")]);
+    let e = load_error(dir.path());
+    assert!(matches!(e, DescriptionError::NotFound { .. }));
+    assert!(
+        e.to_string().contains(
+            "no image description found (looked for config.xml, image/config.xml, *.kiwi"
+        ),
+        "{e}"
+    );
+}
+
+const YAML: &str = r#"image:
+  '@name': yaml-image
+  '@schemaversion': '7.4'
+  description:
+    '@type': system
+    author: Test
+    contact: test@example.org
+    specification: test
+  preferences:
+    version: 1.0.4
+    packagemanager: dnf
+    rpm-check-signatures: false
+    type:
+      '@image': oem
+      '@filesystem': xfs
+      '@primary': true
+      size:
+        '@unit': G
+        '#text': 3
+  repository:
+  - '@alias': base
+    '@type': rpm-md
+    source:
+      '@path': https://example.org/repo
+      signing:
+      - '@key': https://example.org/key1
+      - '@key': https://example.org/key2
+  packages:
+  - '@type': image
+    package:
+    - '@name': vim
+    - '@name': grub2-efi-x64
+      '@arch': x86_64
+  - '@type': bootstrap
+    package:
+      '@name': filesystem
+"#;
+
+#[test]
+fn yaml_description_maps_like_kiwi() {
+    let dir = description_dir(&[("config.yaml", YAML)]);
+    let d = description::load(dir.path()).unwrap();
+    assert_eq!(d.format, MarkupFormat::Yaml);
+    assert_eq!(d.name, "yaml-image");
+    assert_eq!(d.schema_version, "7.4");
+    let prefs = &d.preferences[0];
+    assert_eq!(prefs.version.as_deref(), Some("1.0.4"));
+    assert_eq!(
+        prefs.package_manager,
+        Some(PackageManager::Dnf4),
+        "dnf upgraded to dnf4"
+    );
+    assert_eq!(prefs.rpm_check_signatures, Some(false));
+    let t = &prefs.types[0];
+    assert!(t.primary);
+    assert_eq!(t.size.as_ref().unwrap().mbytes, 3072);
+    let repo = &d.repositories[0];
+    assert_eq!(
+        repo.signing_keys,
+        ["https://example.org/key1", "https://example.org/key2"]
+    );
+    assert_eq!(repo.scheme, UriScheme::Https);
+    assert_eq!(d.packages.len(), 2);
+    assert_eq!(d.packages[0].packages[1].arch, ["x86_64"]);
+    assert_eq!(d.packages[1].packages[0].name, "filesystem");
+}
+
+#[test]
+fn yaml_in_a_kiwi_file_is_detected() {
+    let dir = description_dir(&[("appliance.kiwi", YAML)]);
+    let d = description::load(dir.path()).unwrap();
+    assert_eq!(d.format, MarkupFormat::Yaml);
+}
+
+#[test]
+fn json_description_maps_like_kiwi() {
+    let json = r#"{"image": {
+  "@name": "json-image",
+  "@schemaversion": "8.5",
+  "description": {"@type": "system", "author": "T", "contact": "t@example.org", "specification": "s"},
+  "preferences": {"version": "2.0", "type": [{"@image": "tbz"}, {"@image": "oem", "@filesystem": "ext4", "@primary": "true"}]},
+  "users": {"user": [{"@name": "root", "@password": "x", "@groups": "root,wheel:10"}]},
+  "packages": {"@type": "image", "package": [{"@name": "a"}, {"@name": "b", "@arch": "aarch64"}]}
+}}"#;
+    let dir = description_dir(&[("config.json", json)]);
+    let d = description::load(dir.path()).unwrap();
+    assert_eq!(d.format, MarkupFormat::Json);
+    assert_eq!(d.preferences[0].types.len(), 2);
+    let p = plan(
+        &d,
+        &PlanRequest {
+            arch: Some("x86_64".into()),
+            ..PlanRequest::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(p.image_type.image, "oem");
+    assert_eq!(p.packages.image.packages, ["a"]);
+    assert_eq!(p.groups[1].id, Some(10));
+}
+
+#[test]
+fn yaml_wrong_key() {
+    let text = YAML.replace("  preferences:\n", "  preference:\n");
+    let dir = description_dir(&[("config.yaml", &text)]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &dir.path().join("config.yaml"),
+        9,
+        3,
+        "/image: unknown element <preference>, expected \"preferences\"?",
+    );
+}
+
+#[test]
+fn yaml_wrong_attribute_key() {
+    let text = YAML.replace("'@filesystem': xfs", "'@filesystm': xfs");
+    let dir = description_dir(&[("config.yaml", &text)]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &dir.path().join("config.yaml"),
+        15,
+        7,
+        "/image/preferences/type: unknown attribute 'filesystm'",
+    );
+}
+
+#[test]
+fn yaml_syntax_error() {
+    let text = YAML.replace("    author: Test\n", "    author: [Test\n");
+    let dir = description_dir(&[("config.yaml", &text)]);
+    let e = load_error(dir.path());
+    assert!(
+        matches!(
+            e,
+            DescriptionError::Syntax {
+                format: MarkupFormat::Yaml,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let message = e.to_string();
+    assert!(
+        message.starts_with(&format!("{}:", dir.path().join("config.yaml").display())),
+        "{message}"
+    );
+    assert!(message.contains("not well-formed YAML"), "{message}");
+    assert!(!message.contains('\n'));
+}
+
+#[test]
+fn json_wrong_key() {
+    let json = "{\"image\": {\n  \"@name\": \"j\",\n  \"@schemaversion\": \"8.5\",\n  \"descripton\": {\"@type\": \"system\"}\n}}";
+    let dir = description_dir(&[("config.json", json)]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &dir.path().join("config.json"),
+        4,
+        3,
+        "/image: unknown element <descripton>, expected \"description\"?",
+    );
+}
+
+#[test]
+fn json_syntax_error() {
+    let json = "{\"image\": {\n  \"@name\": \"j\",\n}}";
+    let dir = description_dir(&[("config.json", json)]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &dir.path().join("config.json"),
+        3,
+        1,
+        "not well-formed JSON: key must be a string",
+    );
+}
+
+#[test]
+fn json_attribute_must_be_plain() {
+    let json = "{\"image\": {\"@name\": [\"a\", \"b\"], \"@schemaversion\": \"8.5\"}}";
+    let dir = description_dir(&[("config.json", json)]);
+    let e = load_error(dir.path());
+    assert_located(
+        &e.to_string(),
+        &dir.path().join("config.json"),
+        1,
+        21,
+        "/image: attribute \"@name\" needs a plain value",
+    );
+}
+
+#[test]
+fn lookup_order_follows_kiwi() {
+    let good = xml("8.5", PREFERENCES);
+    let other = good.replace("test-image", "other-image");
+    // config.xml wins over *.kiwi
+    let dir = description_dir(&[("config.xml", &good), ("a.kiwi", &other)]);
+    assert_eq!(description::load(dir.path()).unwrap().name, "test-image");
+    // image/config.xml next; its directory is the description directory
+    let dir = description_dir(&[("image/config.xml", &good), ("a.kiwi", &other)]);
+    let d = description::load(dir.path()).unwrap();
+    assert_eq!(d.name, "test-image");
+    assert_eq!(d.dir, dir.path().join("image"));
+    // then the first *.kiwi in sorted order
+    let dir = description_dir(&[("b.kiwi", &good), ("a.kiwi", &other)]);
+    assert_eq!(description::load(dir.path()).unwrap().name, "other-image");
+}
+
+#[test]
+fn upgrades_follow_kiwi_stylesheets() {
+    let body = r#"  <preferences>
+    <version>1</version>
+    <packagemanager>dnf</packagemanager>
+    <type image="docker" vga="0x318" btrfs_root_is_snapshot="true">
+      <containerconfig name="c" additionaltags="a,b"/>
+    </type>
+    <type image="oem" filesystem="xfs">
+      <bootloader name="grub2" console="gfxterm serial"/>
+    </type>
+  </preferences>
+  <repository type="rpm-dir" use_for_bootstrap="true">
+    <source path="/srv/repo"/>
+  </repository>"#;
+    let dir = description_dir(&[("config.xml", &xml("7.4", body))]);
+    let d = description::load(dir.path()).unwrap();
+    let docker = &d.preferences[0].types[0];
+    assert_eq!(
+        docker.containerconfig.as_ref().unwrap().additional_names,
+        [":a", ":b"]
+    );
+    assert_eq!(
+        docker.attributes.get("btrfs_root_is_snapper_snapshot"),
+        Some("true")
+    );
+    assert_eq!(docker.attributes.get("vga"), None);
+    let oem = &d.preferences[0].types[1];
+    let bootloader = oem.bootloader.as_ref().unwrap();
+    assert_eq!(bootloader.output_console.as_deref(), Some("gfxterm"));
+    assert_eq!(bootloader.input_console.as_deref(), Some("serial"));
+    assert_eq!(d.preferences[0].package_manager, Some(PackageManager::Dnf4));
+    assert_eq!(d.repositories[0].kind, None);
+    assert!(d.repositories[0].use_for_bootstrap);
+    assert_eq!(d.repositories[0].scheme, UriScheme::Dir);
+    assert_eq!(d.upgrades.len(), 7, "{:#?}", d.upgrades);
+
+    // the same attributes in an 8.5 description are unknown, as in KIWI
+    let dir = description_dir(&[("config.xml", &xml("8.5", body))]);
+    let e = load_error(dir.path());
+    assert!(e.to_string().contains("invalid content \"dnf\""), "{e}");
+}
+
+#[test]
+fn every_type_attribute_is_kept_in_order() {
+    let body = r#"  <preferences>
+    <version>1</version>
+    <type image="oem" filesystem="ext4" kernelcmdline="console=ttyS0" firmware="uefi" format="qcow2" bootpartition="true" bootpartsize="512" spare_part="200M" mediacheck="false">
+      <oemconfig><oem-swap>true</oem-swap><oem-systemsize>2048</oem-systemsize></oemconfig>
+      <systemdisk name="vg"><volume name="home" size="1G"/></systemdisk>
+    </type>
+  </preferences>"#;
+    let dir = description_dir(&[("config.xml", &xml("8.5", body))]);
+    let d = description::load(dir.path()).unwrap();
+    let t = &d.preferences[0].types[0];
+    let names: Vec<&str> = t.attributes.iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "image",
+            "filesystem",
+            "kernelcmdline",
+            "firmware",
+            "format",
+            "bootpartition",
+            "bootpartsize",
+            "spare_part",
+            "mediacheck"
+        ]
+    );
+    assert_eq!(t.bootpartsize, Some(512));
+    assert_eq!(t.oemconfig.as_ref().unwrap().systemsize(), Some(2048));
+    assert_eq!(t.oemconfig.as_ref().unwrap().swap(), Some(true));
+    let disk = t.systemdisk.as_ref().unwrap();
+    assert_eq!(disk.volumes[0].attributes.get("size"), Some("1G"));
+}

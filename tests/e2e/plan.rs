@@ -1,0 +1,686 @@
+//! Planning real KIWI descriptions: every fixture for every profile, and the
+//! DevConf.US 2022 golden-image demo (`datto/kiwi-desc`) in detail.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use builder::description::{self, Description, PackageManager, PasswordFormat, UriScheme};
+use builder::plan::{host_arch, plan, BuildPlan, OverlayKind, PlanError, PlanRequest};
+
+/// `shared/` sits beside the repository root (also in CI's clone).
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/kiwi")
+}
+
+/// Fixtures that KIWI 10 and later reject as well, with the error we give.
+/// Everything else under `fixtures()` must load and plan.
+const KIWI_REJECTS: &[(&str, &str)] = &[
+    // schema 7.3: KIWI dropped the upgrade stylesheets below 7.4
+    (
+        "kiwi-descriptions/suse/x86_64/suse-tumbleweed-docker",
+        "/image: schemaversion 7.3 is older than 7.4",
+    ),
+    // `hybrid` left the schema in 6.9 (every ISO is hybrid since)
+    (
+        "kiwi-descriptions/fedora/x86_64/fedora-34.0",
+        "/image/preferences/type: unknown attribute 'hybrid'",
+    ),
+];
+
+/// Every directory under `dir` in which KIWI finds a description.
+fn description_dirs(dir: &Path, found: &mut Vec<PathBuf>) {
+    if description::find_description(dir).is_some() {
+        found.push(dir.to_path_buf());
+    }
+    let mut children: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    children.sort();
+    for child in children {
+        description_dirs(&child, found);
+    }
+}
+
+fn request(profiles: &[&str], arch: &str) -> PlanRequest {
+    PlanRequest {
+        profiles: profiles.iter().map(|p| p.to_string()).collect(),
+        image_type: None,
+        arch: Some(arch.to_string()),
+    }
+}
+
+/// KIWI cannot plan without a profile either when every type sits in a
+/// profile-only preferences section and no profile is imported by default.
+fn needs_a_profile(desc: &Description) -> bool {
+    let untyped_defaults = desc
+        .preferences
+        .iter()
+        .filter(|p| p.profiles.is_empty())
+        .all(|p| p.types.is_empty());
+    untyped_defaults && !desc.profiles.iter().any(|p| p.import)
+}
+
+fn check_plan(plan: &BuildPlan, dir: &Path) {
+    // the JSON form serialises, with its documented keys in order
+    let json = serde_json::to_string(plan).unwrap();
+    let keys = [
+        "plan_version",
+        "description",
+        "description_dir",
+        "format",
+        "schema_version",
+        "included_files",
+        "name",
+        "display_name",
+        "version",
+        "arch",
+        "profiles",
+        "package_manager",
+        "preferences",
+        "type",
+        "repositories",
+        "packages",
+        "users",
+        "groups",
+        "overlays",
+        "scripts",
+        "drivers",
+        "strip",
+        "containers",
+        "certificates",
+        "upgrades",
+        "warnings",
+        "plugins",
+    ];
+    let mut at = 0;
+    for key in keys {
+        let found = json[at..]
+            .find(&format!("\"{key}\":"))
+            .unwrap_or_else(|| panic!("{}: key {key} missing or out of order", dir.display()));
+        at += found;
+    }
+    let text = plan.to_string();
+    assert!(text.lines().count() > 5, "{text}");
+    assert!(!plan.image_type.image.is_empty());
+    assert!(plan.plugins.is_empty());
+}
+
+#[test]
+fn every_fixture_loads_and_plans_for_every_profile() {
+    let root = fixtures();
+    let mut dirs = Vec::new();
+    description_dirs(&root, &mut dirs);
+    assert!(
+        dirs.len() >= 40,
+        "only {} descriptions under {}",
+        dirs.len(),
+        root.display()
+    );
+
+    let mut arches = vec![host_arch(), "x86_64", "aarch64"];
+    arches.sort();
+    arches.dedup();
+    let mut plans = 0;
+    let mut rejected = Vec::new();
+    for dir in &dirs {
+        let relative = dir
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let desc = match description::load(dir) {
+            Ok(desc) => desc,
+            Err(error) => {
+                let expected = KIWI_REJECTS
+                    .iter()
+                    .find(|(path, _)| *path == relative)
+                    .unwrap_or_else(|| panic!("{relative}: {error}"));
+                assert!(
+                    error.to_string().contains(expected.1),
+                    "{relative}: {error}"
+                );
+                assert!(error.location().is_some(), "{error}");
+                rejected.push(relative);
+                continue;
+            }
+        };
+        assert!(
+            !KIWI_REJECTS.iter().any(|(path, _)| *path == relative),
+            "{relative} loads now; take it off KIWI_REJECTS"
+        );
+        for arch in &arches {
+            let profiles: Vec<&str> = desc
+                .profiles
+                .iter()
+                .filter(|p| p.arch.is_empty() || p.arch.iter().any(|a| a == arch))
+                .map(|p| p.name.as_str())
+                .collect();
+            for profile in &profiles {
+                let plan = plan(&desc, &request(&[profile], arch))
+                    .unwrap_or_else(|e| panic!("{relative} --profile {profile} ({arch}): {e}"));
+                assert!(plan.profiles.iter().any(|p| p == profile));
+                check_plan(&plan, dir);
+                plans += 1;
+            }
+            match plan(&desc, &request(&[], arch)) {
+                Ok(plan) => {
+                    check_plan(&plan, dir);
+                    plans += 1;
+                }
+                Err(PlanError::NoType { .. }) if needs_a_profile(&desc) => {}
+                Err(e) => panic!("{relative} without profile ({arch}): {e}"),
+            }
+        }
+    }
+    let mut expected: Vec<String> = KIWI_REJECTS.iter().map(|(p, _)| p.to_string()).collect();
+    expected.sort();
+    rejected.sort();
+    assert_eq!(
+        rejected, expected,
+        "every listed rejection must still exist"
+    );
+    assert!(plans > 200, "only {plans} plans");
+}
+
+fn datto(name: &str) -> Description {
+    description::load(&fixtures().join("datto/kiwi-desc").join(name)).unwrap()
+}
+
+#[test]
+fn ubuntu2004_awsec2() {
+    let desc = datto("ubuntu2004");
+    let plan = plan(&desc, &request(&["AWSEC2"], "x86_64")).unwrap();
+
+    assert_eq!(plan.name, "Ubuntu-2004-Appliance");
+    assert_eq!(plan.version, "0.0.0");
+    assert_eq!(plan.arch, "x86_64");
+    assert_eq!(plan.schema_version, "7.4");
+    assert_eq!(plan.profiles, ["AWSEC2"]);
+    assert_eq!(plan.package_manager, PackageManager::Apt);
+    assert_eq!(plan.preferences.locale.as_deref(), Some("en_US"));
+    assert_eq!(plan.preferences.keytable.as_deref(), Some("us"));
+    assert_eq!(plan.preferences.timezone.as_deref(), Some("UTC"));
+    assert!(!plan.preferences.rpm_check_signatures);
+    // the five this:// includes went through the `platforms` link
+    let included: Vec<String> = plan
+        .included_files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        included,
+        [
+            "generic-base.xml",
+            "generic-ext4.xml",
+            "ubuntu.xml",
+            "generic.xml",
+            "ubuntu.xml"
+        ]
+    );
+
+    // type: from platforms/cloud/generic-ext4.xml, profile AWSEC2
+    let t = &plan.image_type;
+    assert_eq!(t.image, "oem");
+    assert!(!t.primary);
+    assert_eq!(t.filesystem.as_deref(), Some("ext4"));
+    assert_eq!(t.firmware.as_deref(), Some("uefi"));
+    assert_eq!(t.format, None);
+    assert_eq!(t.bootpartition, Some(false));
+    assert_eq!(t.devicepersistency.as_deref(), Some("by-label"));
+    assert_eq!(
+        t.kernelcmdline.as_deref(),
+        Some("console=ttyS0 net.ifnames=0 nvme_core.io_timeout=4294967295 nvme_core.admin_timeout=4294967295 8250.nr_uarts=4 dis_ucode_ldr multipath=off")
+    );
+    let attributes: Vec<&str> = t.attributes.iter().map(|(name, _)| name).collect();
+    assert_eq!(
+        attributes,
+        [
+            "image",
+            "filesystem",
+            "bootpartition",
+            "kernelcmdline",
+            "devicepersistency",
+            "firmware"
+        ]
+    );
+    let size = t.size.as_ref().unwrap();
+    assert_eq!(
+        (size.value, size.unit.as_deref(), size.mbytes),
+        (5, Some("G"), 5120)
+    );
+    let bootloader = t.bootloader.as_ref().unwrap();
+    assert_eq!(bootloader.name, "grub2");
+    assert_eq!(bootloader.timeout, Some(1));
+    assert_eq!(bootloader.output_console, None);
+    assert_eq!(t.oemconfig.as_ref().unwrap().resize(), Some(false));
+    assert!(t.vagrantconfig.is_empty());
+
+    // repositories in document order, with their keys
+    let repos: Vec<(&str, &str, &str)> = plan
+        .repositories
+        .iter()
+        .map(|r| {
+            (
+                r.alias.as_deref().unwrap(),
+                r.kind.as_deref().unwrap(),
+                r.distribution.as_deref().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        repos,
+        [
+            ("ubuntu-security", "apt-deb", "focal-security"),
+            ("ubuntu-updates", "apt-deb", "focal-updates"),
+            ("ubuntu", "apt-deb", "focal"),
+        ]
+    );
+    for repo in &plan.repositories {
+        assert_eq!(repo.uri, "http://archive.ubuntu.com/ubuntu");
+        assert_eq!(repo.scheme, UriScheme::Http);
+        assert_eq!(
+            repo.components,
+            ["main", "restricted", "universe", "multiverse"]
+        );
+        assert_eq!(
+            repo.signing_keys,
+            ["file:///usr/share/keyrings/ubuntu-archive-keyring.gpg"]
+        );
+        assert!(repo.imageinclude);
+        // schema 7.4 use_for_bootstrap survives as a hint on "ubuntu" only
+        assert_eq!(
+            repo.use_for_bootstrap,
+            repo.alias.as_deref() == Some("ubuntu")
+        );
+    }
+
+    // packages: bootstrap plus apt itself, image with the AWSEC2 extras
+    assert_eq!(
+        plan.packages.bootstrap.packages,
+        [
+            "apt",
+            "apt-transport-https",
+            "ca-certificates",
+            "gnupg",
+            "usrmerge"
+        ]
+    );
+    let image = &plan.packages.image.packages;
+    assert_eq!(image.len(), 57);
+    for name in [
+        "cloud-init",
+        "cloud-guest-utils",
+        "gdisk",
+        "grub-efi-amd64-signed",
+        "grub-pc-bin",
+        "shim-signed",
+        "linux-image-generic",
+        "dracut",
+    ] {
+        assert!(image.iter().any(|p| p == name), "{name} missing");
+    }
+    for name in [
+        "grub-efi-arm64-signed",
+        "qemu-guest-agent",
+        "virtualbox-guest-utils",
+    ] {
+        assert!(
+            !image.iter().any(|p| p == name),
+            "{name} should not be there"
+        );
+    }
+    assert_eq!(image.iter().filter(|p| *p == "shim-signed").count(), 1);
+    assert!(plan.packages.delete.is_empty() && plan.packages.uninstall.is_empty());
+
+    // users: root from platforms/cloud/generic-base.xml
+    assert_eq!(plan.users.len(), 1);
+    let root = &plan.users[0];
+    assert_eq!(root.name, "root");
+    assert_eq!(root.password, "linux");
+    assert_eq!(root.password_format, Some(PasswordFormat::Plain));
+    assert_eq!(root.home.as_deref(), Some("/root"));
+    assert_eq!(root.groups.len(), 1);
+    assert_eq!(root.groups[0].name, "root");
+    assert_eq!(plan.groups.len(), 1);
+
+    // overlay: the root/ tree next to config.xml
+    assert_eq!(plan.overlays.len(), 1);
+    assert_eq!(plan.overlays[0].kind, OverlayKind::Directory);
+    assert!(plan.overlays[0].path.ends_with("kiwi-desc/ubuntu2004/root"));
+    assert!(plan.overlays[0]
+        .path
+        .join("etc/netplan/00-default-nm-renderer.yaml")
+        .is_file());
+    assert!(plan.scripts.is_empty());
+
+    // the same profile on aarch64
+    let arm = builder::plan::plan(&desc, &request(&["AWSEC2"], "aarch64")).unwrap();
+    let image = &arm.packages.image.packages;
+    assert_eq!(image.len(), 56);
+    assert!(image.iter().any(|p| p == "grub-efi-arm64-signed"));
+    assert!(image.iter().any(|p| p == "shim-signed"));
+    assert!(!image
+        .iter()
+        .any(|p| p == "grub-pc-bin" || p == "grub-efi-amd64-signed"));
+
+    // JSON form
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["type"]["image"], "oem");
+    assert_eq!(json["type"]["size"]["mbytes"], 5120);
+    assert_eq!(json["type"]["attributes"]["devicepersistency"], "by-label");
+    assert_eq!(json["repositories"][2]["use_for_bootstrap"], true);
+    assert_eq!(json["package_manager"], "apt");
+    assert_eq!(json["plugins"], serde_json::json!([]));
+}
+
+#[test]
+fn centos9_azure() {
+    let desc = datto("centos9");
+    let plan = plan(&desc, &request(&["Azure"], "x86_64")).unwrap();
+
+    assert_eq!(plan.name, "CentOS-9-Appliance");
+    assert_eq!(plan.profiles, ["Azure"]);
+    // <packagemanager>dnf</packagemanager> in schema 7.4 is dnf4 today
+    assert_eq!(plan.package_manager, PackageManager::Dnf4);
+    assert!(plan.preferences.rpm_check_signatures);
+    assert!(plan.upgrades.iter().any(|u| u.contains("dnf became dnf4")));
+
+    // type: from platforms/cloud/generic-xfs.xml, profile Azure
+    let t = &plan.image_type;
+    assert_eq!(t.image, "oem");
+    assert_eq!(t.filesystem.as_deref(), Some("xfs"));
+    assert_eq!(t.format.as_deref(), Some("vhd-fixed"));
+    assert_eq!(t.attributes.get("formatoptions"), Some("force_size"));
+    assert_eq!(t.firmware.as_deref(), Some("uefi"));
+    assert_eq!(t.bootpartition, Some(true));
+    assert_eq!(t.bootpartsize, Some(1024));
+    assert_eq!(t.efipartsize, Some(512));
+    assert_eq!(t.devicepersistency.as_deref(), Some("by-uuid"));
+    assert!(t
+        .kernelcmdline
+        .as_deref()
+        .unwrap()
+        .starts_with("USE_BY_UUID_DEVICE_NAMES=1 earlyprintk=ttyS0"));
+    assert_eq!(t.size.as_ref().unwrap().mbytes, 5120);
+    let bootloader = t.bootloader.as_ref().unwrap();
+    assert_eq!(bootloader.name, "grub2");
+    // console="serial" (schema 7.4) became output_console
+    assert_eq!(bootloader.output_console.as_deref(), Some("serial"));
+    assert_eq!(bootloader.attributes.get("console"), None);
+    assert_eq!(
+        bootloader.attributes.get("timeout_style"),
+        Some("countdown")
+    );
+    assert_eq!(t.oemconfig.as_ref().unwrap().resize(), Some(false));
+
+    // repositories: seven metalinks, keys from distribution-gpg-keys
+    let aliases: Vec<&str> = plan
+        .repositories
+        .iter()
+        .map(|r| r.alias.as_deref().unwrap())
+        .collect();
+    assert_eq!(
+        aliases,
+        [
+            "epel-next",
+            "epel",
+            "centos-kmods",
+            "extras-common",
+            "crb",
+            "appstream",
+            "baseos"
+        ]
+    );
+    for repo in &plan.repositories {
+        assert_eq!(repo.kind.as_deref(), Some("rpm-md"));
+        assert_eq!(repo.source_type.as_deref(), Some("metalink"));
+        assert_eq!(repo.scheme, UriScheme::Https);
+        assert_eq!(repo.signing_keys.len(), 1);
+        assert!(!repo.imageinclude);
+    }
+    assert_eq!(
+        plan.repositories[0].uri,
+        "https://mirrors.fedoraproject.org/metalink?repo=epel-next-9&arch=$basearch"
+    );
+    assert_eq!(
+        plan.repositories[0].signing_keys,
+        ["file:///usr/share/distribution-gpg-keys/epel/RPM-GPG-KEY-EPEL-9"]
+    );
+    assert_eq!(
+        plan.repositories[6].signing_keys,
+        ["file:///usr/share/distribution-gpg-keys/centos/RPM-GPG-KEY-CentOS-Official"]
+    );
+
+    // packages: dnf joins the bootstrap set (KIWI installs the image with it)
+    assert_eq!(
+        plan.packages.bootstrap.packages,
+        ["basesystem", "dnf", "filesystem"]
+    );
+    let image = &plan.packages.image.packages;
+    assert_eq!(image.len(), 80);
+    for name in [
+        "cloud-init",
+        "cloud-utils-growpart",
+        "gdisk",
+        "grub2-efi-x64",
+        "grub2-pc",
+        "shim-signed-x64",
+        "kernel-core",
+        "xfsprogs",
+    ] {
+        assert!(image.iter().any(|p| p == name), "{name} missing");
+    }
+    for name in [
+        "grub2-efi-aa64",
+        "shim-signed-aa64",
+        "qemu-guest-agent",
+        "virtualbox-guest-additions",
+    ] {
+        assert!(
+            !image.iter().any(|p| p == name),
+            "{name} should not be there"
+        );
+    }
+
+    // users and overlay
+    let users: Vec<(&str, &str)> = plan
+        .users
+        .iter()
+        .map(|u| (u.name.as_str(), u.password.as_str()))
+        .collect();
+    assert_eq!(users, [("root", "linux")]);
+    assert_eq!(plan.overlays.len(), 1);
+    assert!(plan.overlays[0]
+        .path
+        .join("etc/cloud/cloud.cfg.d/01_clouduser.cfg")
+        .is_file());
+
+    // aarch64 swaps the boot loader packages
+    let arm = builder::plan::plan(&desc, &request(&["Azure"], "aarch64")).unwrap();
+    let image = &arm.packages.image.packages;
+    assert_eq!(image.len(), 78);
+    assert!(
+        image.iter().any(|p| p == "grub2-efi-aa64")
+            && image.iter().any(|p| p == "shim-signed-aa64")
+    );
+    assert!(!image.iter().any(|p| p == "grub2-pc"));
+}
+
+#[test]
+fn centos9_vagrant_profiles() {
+    let desc = datto("centos9");
+    let plan = plan(&desc, &request(&["Vagrant-libvirt"], "x86_64")).unwrap();
+    assert_eq!(plan.image_type.format.as_deref(), Some("vagrant"));
+    let vagrant = &plan.image_type.vagrantconfig;
+    assert_eq!(
+        (vagrant[0].provider.as_str(), vagrant[0].virtualsize),
+        ("libvirt", 42)
+    );
+    assert_eq!(plan.image_type.size.as_ref().unwrap().mbytes, 42 * 1024);
+    let users: Vec<&str> = plan.users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(users, ["vagrant", "root"]);
+    assert_eq!(
+        plan.users[1].password_format,
+        Some(PasswordFormat::Encrypted)
+    );
+    assert!(plan
+        .packages
+        .image
+        .packages
+        .iter()
+        .any(|p| p == "qemu-guest-agent"));
+    // without a profile there is no type, as in KIWI; the error says which profiles have one
+    let e = builder::plan::plan(&desc, &request(&[], "x86_64")).unwrap_err();
+    let message = e.to_string();
+    assert!(
+        message.contains(
+            "centos9/config.xml:3:1: /image: no <type> in the preferences for profiles []"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(
+            "profiles with a type: Azure, AWSEC2, OpenStack, Vagrant-libvirt, Vagrant-vbox"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn display_form() {
+    let desc = datto("ubuntu2004");
+    let plan = plan(&desc, &request(&["AWSEC2"], "x86_64")).unwrap();
+    let text = plan.to_string();
+    assert!(
+        text.starts_with("Ubuntu-2004-Appliance 0.0.0 for x86_64\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nprofiles:        AWSEC2\n"), "{text}");
+    assert!(text.contains("\ntype:            oem\n"), "{text}");
+    assert!(text.contains("  size:          5120 MiB\n"), "{text}");
+    assert!(text.contains("\npackage manager: apt\n"), "{text}");
+    assert!(text.contains("  ubuntu [apt-deb] http://archive.ubuntu.com/ubuntu focal main restricted universe multiverse +image\n"), "{text}");
+    assert!(
+        text.contains(
+            "  bootstrap (5): apt, apt-transport-https, ca-certificates, gnupg, usrmerge\n"
+        ),
+        "{text}"
+    );
+    assert!(text.ends_with("plugins:         -"), "{text}");
+}
+
+#[test]
+fn overlays_scripts_and_local_repositories() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"<image schemaversion="8.5" name="local">
+  <description type="system"><author>a</author><contact>c</contact><specification>s</specification></description>
+  <profiles>
+    <profile name="dev" description="d"/>
+    <profile name="prod" description="p"/>
+  </profiles>
+  <preferences>
+    <version>1</version>
+    <type image="oem" filesystem="ext4" editbootconfig="fix-boot.sh" editbootinstall="missing.sh"/>
+  </preferences>
+  <repository alias="local"><source path="this://repo"/></repository>
+  <repository alias="abs" profiles="prod"><source path="/srv/repo"/></repository>
+  <repository alias="secret" imageonly="true" username="u" password="p"><source path="https://example.org/r"/></repository>
+</image>"#;
+    fs::write(dir.path().join("config.xml"), text).unwrap();
+    fs::write(dir.path().join("root.tar.gz"), b"").unwrap();
+    fs::create_dir(dir.path().join("dev")).unwrap();
+    for script in ["config.sh", "images.sh", "fix-boot.sh", "post_bootstrap.sh"] {
+        fs::write(dir.path().join(script), "#!/bin/sh\n").unwrap();
+    }
+    let desc = description::load(dir.path()).unwrap();
+    let plan = plan(&desc, &request(&["dev"], "x86_64")).unwrap();
+
+    // root.tar.gz (no root/ directory), then the profile's directory
+    let overlays: Vec<(OverlayKind, Option<&str>)> = plan
+        .overlays
+        .iter()
+        .map(|o| (o.kind, o.profile.as_deref()))
+        .collect();
+    assert_eq!(
+        overlays,
+        [
+            (OverlayKind::Archive, None),
+            (OverlayKind::Directory, Some("dev"))
+        ]
+    );
+
+    // scripts in pipeline order, host-side ones marked
+    let scripts: Vec<(&str, &str, bool)> = plan
+        .scripts
+        .iter()
+        .map(|s| (s.name.as_str(), s.stage.as_str(), s.in_image))
+        .collect();
+    assert_eq!(
+        scripts,
+        [
+            ("post_bootstrap.sh", "post-bootstrap", true),
+            ("config.sh", "config", true),
+            ("images.sh", "pre-image", true),
+            ("fix-boot.sh", "edit-boot-config", false),
+        ]
+    );
+    assert_eq!(plan.warnings.len(), 1);
+    assert!(plan.warnings[0].contains("config.xml:9:5: /image/preferences/type: editbootinstall script \"missing.sh\" does not exist"), "{:?}", plan.warnings);
+
+    // this:// becomes an absolute dir:// path; profile-bound repositories drop out
+    let aliases: Vec<&str> = plan
+        .repositories
+        .iter()
+        .map(|r| r.alias.as_deref().unwrap())
+        .collect();
+    assert_eq!(aliases, ["local", "secret"]);
+    let local = &plan.repositories[0];
+    assert_eq!(local.scheme, UriScheme::Dir);
+    assert_eq!(
+        local.uri,
+        format!("dir://{}", dir.path().join("repo").display())
+    );
+    assert_eq!(local.kind, None);
+    let secret = &plan.repositories[1];
+    assert!(secret.imageonly);
+    assert_eq!(secret.password.as_deref(), Some("******"));
+    assert!(!serde_json::to_string(&plan).unwrap().contains("\"p\""));
+
+    let prod = builder::plan::plan(&desc, &request(&["prod"], "x86_64")).unwrap();
+    assert_eq!(prod.repositories[1].uri, "dir:///srv/repo");
+    assert_eq!(prod.overlays.len(), 1);
+}
+
+#[test]
+fn extension_content_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"<image schemaversion="8.5" name="ext">
+  <description type="system"><author>a</author><contact>c</contact><specification>s</specification></description>
+  <preferences><version>1</version><type image="tbz"/></preferences>
+  <extension xmlns:my="http://example.org/my">
+    <my:settings level="3"><my:item>x</my:item></my:settings>
+  </extension>
+</image>"#;
+    fs::write(dir.path().join("config.xml"), text).unwrap();
+    let desc = description::load(dir.path()).unwrap();
+    let extension = desc.extension.as_ref().unwrap();
+    assert_eq!(
+        extension.attributes.get("xmlns:my"),
+        Some("http://example.org/my")
+    );
+    let settings = &extension.children[0];
+    assert_eq!(settings.name, "my:settings");
+    assert_eq!(settings.attributes.get("level"), Some("3"));
+    assert_eq!(settings.children[0].text.as_deref(), Some("x"));
+
+    // without a namespace the element is not extension content
+    fs::write(
+        dir.path().join("config.xml"),
+        text.replace("my:settings", "settings"),
+    )
+    .unwrap();
+    let e = description::load(dir.path()).unwrap_err();
+    assert!(e.to_string().contains("config.xml:5:5: /image/extension/settings: extension elements must be in an XML namespace"), "{e}");
+}
