@@ -40,6 +40,8 @@ pub struct Cli {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Load, validate and resolve a description without building anything.
+    Plan(PlanArgs),
     /// Make the image of one type from a prepared root tree (like `kiwi-ng system create`).
     Create(CreateArgs),
     /// Inspect the available plugins.
@@ -107,6 +109,34 @@ pub struct CreateArgs {
     pub plugin_args: PluginArgs,
 }
 
+/// `builder plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The description directory (with config.xml, image/config.xml, *.kiwi,
+    /// or config.yaml/config.json).
+    #[arg(value_name = "DESCRIPTION_DIR")]
+    pub description: PathBuf,
+
+    /// Select a profile (repeatable); without one, the profiles marked `import="true"`.
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+
+    /// Build this image type instead of the primary one.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub type_name: Option<String>,
+
+    /// Target architecture (defaults to the host's).
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+
+    /// Print the plan as JSON (the form documented in the README).
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub plugin_args: PluginArgs,
+}
+
 /// `builder plugin ...`.
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -142,6 +172,7 @@ pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     match &cli.command {
+        Command::Plan(args) => run_plan(&cli, args),
         Command::Create(args) => run_create(&cli, args),
         Command::Plugin(PluginCommand::List { plugin_args, json }) => {
             let (_, plugins) = load_plugins(&cli, plugin_args)?;
@@ -199,15 +230,43 @@ fn init_logging(verbose: u8, quiet: bool) {
 
 /// The runtime and every plugin of the catalog, loaded and described.
 pub fn load_plugins(cli: &Cli, args: &PluginArgs) -> anyhow::Result<(PluginRuntime, Vec<Plugin>)> {
+    load_plugins_from(cli, args, &[])
+}
+
+/// Like [`load_plugins`], with `plugins/` folders (next to a description) searched too.
+pub fn load_plugins_from(
+    cli: &Cli,
+    args: &PluginArgs,
+    dirs: &[PathBuf],
+) -> anyhow::Result<(PluginRuntime, Vec<Plugin>)> {
     let limits = RuntimeLimits {
         memory_bytes: args.plugin_memory << 20,
         call_timeout: Duration::from_secs_f64(args.plugin_timeout.max(0.05)),
         ..RuntimeLimits::default()
     };
     let runtime = PluginRuntime::new(Some(&cli.cache_dir.join("plugins")), limits)?;
-    let catalog = Catalog::discover(&args.plugins, &[]).context("finding plugins")?;
+    let catalog = Catalog::discover(&args.plugins, dirs).context("finding plugins")?;
     let plugins = runtime.load_catalog(&catalog)?;
     Ok((runtime, plugins))
+}
+
+fn run_plan(cli: &Cli, args: &PlanArgs) -> anyhow::Result<()> {
+    let description = crate::description::load(&args.description)?;
+    let request = crate::plan::PlanRequest {
+        profiles: args.profiles.clone(),
+        image_type: args.type_name.clone(),
+        arch: args.arch.clone(),
+    };
+    let mut plan = crate::plan::plan(&description, &request)?;
+    let plugin_dir = plan.description_dir.join("plugins");
+    let (_, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
+    crate::plan::attach_plugins(&mut plan, &plugins);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{plan}");
+    }
+    Ok(())
 }
 
 fn run_create(cli: &Cli, args: &CreateArgs) -> anyhow::Result<()> {

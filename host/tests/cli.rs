@@ -205,3 +205,65 @@ fn a_stuck_plugin_given_with_plugin_is_stopped_and_named() {
         stderr(&out)
     );
 }
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/kiwi")
+}
+
+#[test]
+fn plan_resolves_a_kiwi_description_and_names_its_plugins() {
+    let cache = tempfile::tempdir().unwrap();
+    let desc = fixtures().join("datto/kiwi-desc/ubuntu2004");
+    let out = builder(cache.path(), &["plan", desc.to_str().unwrap(), "--profile", "AWSEC2", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["type"]["image"], "oem");
+    assert_eq!(plan["profiles"], serde_json::json!(["AWSEC2"]));
+    assert_eq!(plan["plugins"], serde_json::json!([]));
+    let warnings = plan["warnings"].to_string();
+    assert!(warnings.contains("no plugin builds image type `oem`"), "{warnings}");
+
+    // A description of type tbz plans with the built-in plugin and its grants.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.xml"),
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<image schemaversion="8.5" name="mini">
+  <description type="system">
+    <author>Ops</author>
+    <contact>ops@example.org</contact>
+    <specification>tarball</specification>
+  </description>
+  <preferences>
+    <version>1.0.0</version>
+    <packagemanager>apt</packagemanager>
+    <type image="tbz"/>
+  </preferences>
+  <repository type="apt-deb">
+    <source path="file:///srv/debian"/>
+  </repository>
+  <packages type="bootstrap">
+    <package name="apt"/>
+  </packages>
+</image>
+"#,
+    )
+    .unwrap();
+    let out = builder(cache.path(), &["plan", dir.path().to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        plan["plugins"],
+        serde_json::json!([{
+            "name": "tbz", "version": "0.1.0", "kind": "image-type", "source": "built-in",
+            "grants": ["root-read", "artifact-write", "compression"]
+        }])
+    );
+    let text = builder(cache.path(), &["plan", dir.path().to_str().unwrap()]);
+    assert!(stdout(&text).contains("tbz 0.1.0 (image-type, built-in; grants: root-read, artifact-write, compression)"), "{}", stdout(&text));
+
+    let out = builder(cache.path(), &["plan", desc.to_str().unwrap(), "--profile", "Nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: ") && err.contains("Nope") && err.lines().count() <= 2, "{err}");
+}

@@ -258,7 +258,20 @@ impl fmt::Display for BuildPlan {
                 certificates.target_distribution
             )?;
         }
-        let plugins: Vec<String> = self.plugins.iter().map(|p| p.name.clone()).collect();
+        let plugins: Vec<String> = self
+            .plugins
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {} ({}, {}; grants: {})",
+                    p.name,
+                    p.version,
+                    p.kind,
+                    p.source,
+                    p.grants.join(", ")
+                )
+            })
+            .collect();
         write!(f, "plugins:         {}", list(&plugins))?;
         for warning in &self.warnings {
             write!(f, "\nwarning: {warning}")?;
