@@ -214,14 +214,26 @@ fn fixtures() -> PathBuf {
 fn plan_resolves_a_kiwi_description_and_names_its_plugins() {
     let cache = tempfile::tempdir().unwrap();
     let desc = fixtures().join("datto/kiwi-desc/ubuntu2004");
-    let out = builder(cache.path(), &["plan", desc.to_str().unwrap(), "--profile", "AWSEC2", "--json"]);
+    let out = builder(
+        cache.path(),
+        &[
+            "plan",
+            desc.to_str().unwrap(),
+            "--profile",
+            "AWSEC2",
+            "--json",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["type"]["image"], "oem");
     assert_eq!(plan["profiles"], serde_json::json!(["AWSEC2"]));
     assert_eq!(plan["plugins"], serde_json::json!([]));
     let warnings = plan["warnings"].to_string();
-    assert!(warnings.contains("no plugin builds image type `oem`"), "{warnings}");
+    assert!(
+        warnings.contains("no plugin builds image type `oem`"),
+        "{warnings}"
+    );
 
     // A description of type tbz plans with the built-in plugin and its grants.
     let dir = tempfile::tempdir().unwrap();
@@ -249,7 +261,10 @@ fn plan_resolves_a_kiwi_description_and_names_its_plugins() {
 "#,
     )
     .unwrap();
-    let out = builder(cache.path(), &["plan", dir.path().to_str().unwrap(), "--json"]);
+    let out = builder(
+        cache.path(),
+        &["plan", dir.path().to_str().unwrap(), "--json"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -260,10 +275,22 @@ fn plan_resolves_a_kiwi_description_and_names_its_plugins() {
         }])
     );
     let text = builder(cache.path(), &["plan", dir.path().to_str().unwrap()]);
-    assert!(stdout(&text).contains("tbz 0.1.0 (image-type, built-in; grants: root-read, artifact-write, compression)"), "{}", stdout(&text));
+    assert!(
+        stdout(&text).contains(
+            "tbz 0.1.0 (image-type, built-in; grants: root-read, artifact-write, compression)"
+        ),
+        "{}",
+        stdout(&text)
+    );
 
-    let out = builder(cache.path(), &["plan", desc.to_str().unwrap(), "--profile", "Nope"]);
+    let out = builder(
+        cache.path(),
+        &["plan", desc.to_str().unwrap(), "--profile", "Nope"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.starts_with("error: ") && err.contains("Nope") && err.lines().count() <= 2, "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("Nope") && err.lines().count() <= 2,
+        "{err}"
+    );
 }

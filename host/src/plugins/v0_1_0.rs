@@ -570,7 +570,15 @@ impl wit_toolbox::HostArtifactWriter for PluginState {
         size: u64,
     ) -> wasmtime::Result<Result<(), types::Error>> {
         let root = guest_try!(self.root(&root)?);
-        let mut file = guest_try!(root.open_file(&path).map_err(|e| io_err(&path, e)));
+        let (mut file, actual) = guest_try!(root.open_regular(&path).map_err(|e| io_err(&path, e)));
+        if actual != size {
+            return Ok(Err(io_err(
+                &path,
+                std::io::Error::other(format!(
+                    "is {actual} bytes, not the {size} expected (it changed)"
+                )),
+            )));
+        }
         let writer = &mut self.table.get_mut(&handle)?.0;
         Ok(writer
             .copy_from(&mut file, size)

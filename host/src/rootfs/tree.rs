@@ -155,6 +155,11 @@ impl RootTree {
     /// root. Anything but a regular file (a device node above all) is refused
     /// without being opened.
     pub fn open_file(&self, rel: &str) -> io::Result<File> {
+        self.open_regular(rel).map(|(file, _)| file)
+    }
+
+    /// [`RootTree::open_file`], also returning the file's size.
+    pub fn open_regular(&self, rel: &str) -> io::Result<(File, u64)> {
         let fd = self.resolve(rel, OFlags::PATH, true)?;
         let stat = rfs::fstat(&fd)?;
         if kind_of(stat.st_mode) != FileKind::Regular {
@@ -169,7 +174,7 @@ impl RootTree {
             OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
             Mode::empty(),
         )?;
-        Ok(File::from(file))
+        Ok((File::from(file), stat.st_size as u64))
     }
 
     /// Walk everything below `rel` (not `rel` itself): depth first, each
@@ -184,20 +189,73 @@ impl RootTree {
             prefix.to_string()
         };
         let names = sorted_names(&dir)?;
-        Ok(Walk {
+        let traversal = Traversal {
             stack: vec![Frame {
                 dir,
                 prefix,
                 names: names.into_iter(),
             }],
             device: self.root_device,
-        })
+        };
+        Walk::start(traversal)
     }
 }
 
-/// A walk in progress (see [`RootTree::walk`]).
+/// Entries per hand-over from the walking thread.
+const WALK_BATCH: usize = 256;
+/// Batches the walking thread may run ahead.
+const WALK_AHEAD: usize = 8;
+
+/// A walk in progress (see [`RootTree::walk`]). A thread of its own runs
+/// ahead (getdents, stat, xattrs) while the caller works on what it has.
 #[derive(Debug)]
 pub struct Walk {
+    batches: std::sync::mpsc::Receiver<io::Result<Vec<TreeEntry>>>,
+    pending: std::collections::VecDeque<TreeEntry>,
+    done: bool,
+}
+
+impl Walk {
+    fn start(mut traversal: Traversal) -> io::Result<Walk> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(WALK_AHEAD);
+        std::thread::Builder::new()
+            .name("root-walk".into())
+            .spawn(move || loop {
+                let batch = traversal.next_batch(WALK_BATCH);
+                let last = !matches!(&batch, Ok(b) if !b.is_empty());
+                // A dropped walk closes the channel: stop then too.
+                if tx.send(batch).is_err() || last {
+                    break;
+                }
+            })?;
+        Ok(Walk {
+            batches: rx,
+            pending: Default::default(),
+            done: false,
+        })
+    }
+
+    /// Up to `max` next entries; empty when the walk is over.
+    pub fn next_batch(&mut self, max: usize) -> io::Result<Vec<TreeEntry>> {
+        while self.pending.len() < max && !self.done {
+            match self.batches.recv() {
+                Ok(Ok(batch)) if batch.is_empty() => self.done = true,
+                Ok(Ok(batch)) => self.pending.extend(batch),
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => self.done = true,
+            }
+        }
+        let n = max.min(self.pending.len());
+        Ok(self.pending.drain(..n).collect())
+    }
+}
+
+/// The depth-first traversal a [`Walk`] runs in its thread.
+#[derive(Debug)]
+struct Traversal {
     stack: Vec<Frame>,
     device: u64,
 }
@@ -209,9 +267,9 @@ struct Frame {
     names: std::vec::IntoIter<OsString>,
 }
 
-impl Walk {
-    /// Up to `max` next entries; empty when the walk is over.
-    pub fn next_batch(&mut self, max: usize) -> io::Result<Vec<TreeEntry>> {
+impl Traversal {
+    /// Up to `max` next entries; empty when the traversal is over.
+    fn next_batch(&mut self, max: usize) -> io::Result<Vec<TreeEntry>> {
         let mut out = Vec::with_capacity(max.min(4096));
         while out.len() < max {
             let Some(frame) = self.stack.last_mut() else {
