@@ -65,6 +65,7 @@ fn listing(archive: &Path) -> BTreeMap<String, String> {
         "--list",
         "-vv",
         "--xattrs",
+        "--quoting-style=literal",
         "--numeric-owner",
         "-f",
         archive.to_str().unwrap(),
@@ -155,6 +156,8 @@ fn tbz_keeps_every_kind_of_file_and_gnu_tar_agrees() {
         "etc/long-link",
         &format!("lrwxrwxrwx 0/0 0 {date} etc/long-link -> /{long}"),
     );
+    let unit = r"usr/lib/systemd/system/system-systemd\x2dcryptsetup.slice";
+    expect(unit, &format!("-rw-r--r-- 0/0 7 {date} {unit}"));
 
     // Nothing else, nothing missing: the listing has exactly the tree's paths.
     let root = RootTree::open(tree.path()).unwrap();

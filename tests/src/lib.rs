@@ -139,6 +139,13 @@ pub fn sample_tree(root: &Path) {
         root.join("etc/long-link"),
     )
     .unwrap();
+    // A name with a backslash, as systemd's unit names have.
+    mkdir("usr/lib/systemd/system");
+    write(
+        "usr/lib/systemd/system/system-systemd\\x2dcryptsetup.slice",
+        b"[Unit]\n",
+        0o644,
+    );
     // A larger file, to cross chunk boundaries.
     let big: Vec<u8> = (0..3_000_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)

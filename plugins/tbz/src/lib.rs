@@ -102,78 +102,95 @@ impl ArchiveState {
         header.set_mtime(mtime.max(0) as u64);
         header.set_size(0);
 
-        let xattrs: Vec<(String, &[u8])> = meta
-            .xattrs
-            .iter()
-            .map(|x| (format!("SCHILY.xattr.{}", x.name), x.value.as_slice()))
-            .collect();
-        if !xattrs.is_empty() {
-            archive
-                .append_pax_extensions(xattrs.iter().map(|(k, v)| (k.as_str(), *v)))
-                .map_err(fail)?;
-        }
-
-        if meta.file_type != FileType::Directory && meta.nlink > 1 {
-            let key = (meta.device, meta.inode);
-            if let Some(first) = self.first_path_of_inode.get(&key) {
-                header.set_entry_type(EntryType::Link);
-                return archive.append_link(&mut header, path, first).map_err(fail);
-            }
-            self.first_path_of_inode.insert(key, path.to_string());
-        }
-
-        match meta.file_type {
-            FileType::Regular => {
-                header.set_entry_type(EntryType::Regular);
-                header.set_size(meta.size);
-                // The tar crate writes the header (and a GNU long-name entry
-                // when needed); with an empty reader it copies no data and
-                // adds no padding. The content then goes from the root to the
-                // artifact inside the host, never through this plugin.
-                archive
-                    .append_data(&mut header, path, io::empty())
-                    .map_err(fail)?;
-                let sink = archive.get_mut();
-                sink.append_file(root, path, meta.size)?;
-                let padding = (512 - (meta.size % 512) as usize) % 512;
-                sink.write_all(&[0u8; 512][..padding]).map_err(fail)
-            }
+        // Names are written byte for byte: never through a path API, which
+        // would reinterpret characters such as a backslash (systemd's unit names
+        // are full of them). What does not fit the header goes into PAX
+        // `path`/`linkpath` records, beside the `SCHILY.xattr.*` ones.
+        let mut name = path.to_string();
+        let mut link: Option<String> = None;
+        let mut kind = match meta.file_type {
+            FileType::Regular => EntryType::Regular,
             FileType::Directory => {
-                header.set_entry_type(EntryType::Directory);
-                archive
-                    .append_data(&mut header, format!("{path}/"), io::empty())
-                    .map_err(fail)
+                name.push('/');
+                EntryType::Directory
             }
             FileType::Symlink => {
-                header.set_entry_type(EntryType::Symlink);
-                let target = root.read_link(path)?;
-                archive.append_link(&mut header, path, target).map_err(fail)
+                link = Some(root.read_link(path)?);
+                EntryType::Symlink
             }
-            FileType::CharDevice | FileType::BlockDevice => {
-                header.set_entry_type(if meta.file_type == FileType::CharDevice {
-                    EntryType::Char
-                } else {
-                    EntryType::Block
-                });
-                header.set_device_major(meta.rdev_major).map_err(fail)?;
-                header.set_device_minor(meta.rdev_minor).map_err(fail)?;
-                archive
-                    .append_data(&mut header, path, io::empty())
-                    .map_err(fail)
-            }
-            FileType::Fifo => {
-                header.set_entry_type(EntryType::Fifo);
-                archive
-                    .append_data(&mut header, path, io::empty())
-                    .map_err(fail)
-            }
+            FileType::CharDevice => EntryType::Char,
+            FileType::BlockDevice => EntryType::Block,
+            FileType::Fifo => EntryType::Fifo,
             // Sockets cannot be archived (GNU tar skips them too).
             FileType::Socket => {
                 log::warn(&format!("{path}: socket skipped"));
-                Ok(())
+                return Ok(());
+            }
+        };
+        if meta.file_type != FileType::Directory && meta.nlink > 1 {
+            let key = (meta.device, meta.inode);
+            match self.first_path_of_inode.get(&key) {
+                Some(first) => {
+                    kind = EntryType::Link;
+                    link = Some(first.clone());
+                }
+                None => {
+                    self.first_path_of_inode.insert(key, path.to_string());
+                }
             }
         }
+        header.set_entry_type(kind);
+        if matches!(kind, EntryType::Char | EntryType::Block) {
+            header.set_device_major(meta.rdev_major).map_err(fail)?;
+            header.set_device_minor(meta.rdev_minor).map_err(fail)?;
+        }
+        let mut pax: Vec<(String, &[u8])> = Vec::new();
+        if !put_name(&mut header.as_old_mut().name, &name) {
+            pax.push(("path".into(), name.as_bytes()));
+        }
+        if let Some(link) = &link {
+            if !put_name(&mut header.as_old_mut().linkname, link) {
+                pax.push(("linkpath".into(), link.as_bytes()));
+            }
+        }
+        for x in &meta.xattrs {
+            pax.push((format!("SCHILY.xattr.{}", x.name), x.value.as_slice()));
+        }
+        if !pax.is_empty() {
+            archive
+                .append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), *v)))
+                .map_err(fail)?;
+        }
+        let data = kind == EntryType::Regular;
+        if data {
+            header.set_size(meta.size);
+        }
+        header.set_cksum();
+        // With an empty reader the tar crate writes the header and no data
+        // or padding. File content then goes from the root to the artifact
+        // inside the host, never through this plugin.
+        archive.append(&header, io::empty()).map_err(fail)?;
+        if data {
+            let sink = archive.get_mut();
+            sink.append_file(root, path, meta.size)?;
+            let padding = (512 - (meta.size % 512) as usize) % 512;
+            sink.write_all(&[0u8; 512][..padding]).map_err(fail)?;
+        }
+        Ok(())
     }
+}
+
+/// Put `name` into a header field if it fits (NUL-padded); false if not.
+fn put_name(field: &mut [u8], name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.len() > field.len() {
+        // Keep a truncated name for readers without PAX support.
+        field.copy_from_slice(&bytes[..field.len()]);
+        return false;
+    }
+    field.fill(0);
+    field[..bytes.len()].copy_from_slice(bytes);
+    true
 }
 
 fn io_error(path: &str, e: io::Error) -> Error {
