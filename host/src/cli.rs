@@ -1,4 +1,5 @@
-//! The command line: `builder create`, `builder plugin list|inspect`.
+//! The command line: `builder plan`, `builder prepare`, `builder create`,
+//! `builder plugin list|inspect`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,6 +45,11 @@ pub enum Command {
     Plan(PlanArgs),
     /// Make the image of one type from a prepared root tree (like `kiwi-ng system create`).
     Create(CreateArgs),
+    /// Prepare a root tree from a description (like `kiwi-ng system prepare`).
+    Prepare(PrepareArgs),
+    /// Build the image of a description: prepare + create, with checksums,
+    /// package list, SBOMs and a result manifest (like `kiwi-ng system build`).
+    Run(RunArgs),
     /// Inspect the available plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -137,6 +143,66 @@ pub struct PlanArgs {
     pub plugin_args: PluginArgs,
 }
 
+/// `builder prepare`.
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// The description directory (with config.xml, image/config.xml, *.kiwi,
+    /// or config.yaml/config.json).
+    #[arg(value_name = "DESCRIPTION_DIR")]
+    pub description: PathBuf,
+
+    /// Where to prepare the root tree: an empty or missing directory.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+
+    /// Select a profile (repeatable); without one, the profiles marked `import="true"`.
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+
+    /// Prepare for this image type instead of the primary one.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub type_name: Option<String>,
+
+    /// Use this mirror for every `host://` repository instead of the one the
+    /// build host's apt is configured with.
+    #[arg(long, value_name = "URL", env = "BUILDER_MIRROR")]
+    pub mirror: Option<String>,
+}
+
+/// `builder run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The description directory (with config.xml, image/config.xml, *.kiwi,
+    /// or config.yaml/config.json).
+    #[arg(value_name = "DESCRIPTION_DIR")]
+    pub description: PathBuf,
+
+    /// Directory for the artifacts and the result manifest (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: PathBuf,
+
+    /// Select a profile (repeatable); without one, the profiles marked `import="true"`.
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+
+    /// Build this image type instead of the primary one.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub type_name: Option<String>,
+
+    /// Prepare the root here (must be empty or missing) and keep it;
+    /// by default a temporary directory under /var/tmp is used and removed.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Use this mirror for every `host://` repository instead of the one the
+    /// build host's apt is configured with.
+    #[arg(long, value_name = "URL", env = "BUILDER_MIRROR")]
+    pub mirror: Option<String>,
+
+    #[command(flatten)]
+    pub plugin_args: PluginArgs,
+}
+
 /// `builder plugin ...`.
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -174,6 +240,8 @@ pub fn run() -> anyhow::Result<()> {
     match &cli.command {
         Command::Plan(args) => run_plan(&cli, args),
         Command::Create(args) => run_create(&cli, args),
+        Command::Prepare(args) => run_prepare(args),
+        Command::Run(args) => run_run(&cli, args),
         Command::Plugin(PluginCommand::List { plugin_args, json }) => {
             let (_, plugins) = load_plugins(&cli, plugin_args)?;
             print_list(&plugins, *json)
@@ -269,6 +337,67 @@ fn run_plan(cli: &Cli, args: &PlanArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn run_prepare(args: &PrepareArgs) -> anyhow::Result<()> {
+    let description = crate::description::load(&args.description)?;
+    let request = crate::plan::PlanRequest {
+        profiles: args.profiles.clone(),
+        image_type: args.type_name.clone(),
+        arch: None,
+    };
+    let plan = crate::plan::plan(&description, &request)?;
+    let started = std::time::Instant::now();
+    let report = crate::rootfs::prepare::prepare(
+        &plan,
+        &crate::rootfs::prepare::PrepareRequest {
+            root: args.root.clone(),
+            mirror: crate::packages::MirrorOverride(args.mirror.clone()),
+        },
+    )
+    .with_context(|| format!("preparing {} into {}", plan.name, args.root.display()))?;
+    for (phase, took) in &report.phases {
+        tracing::info!("{phase}: {:.1}s", took.as_secs_f64());
+    }
+    println!(
+        "{} prepared in {:.1}s",
+        report.root.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
+    let plugin_dir = args.description.join("plugins");
+    let (runtime, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
+    let request = crate::run::RunRequest {
+        description: args.description.clone(),
+        target_dir: args.target_dir.clone(),
+        plan: crate::plan::PlanRequest {
+            profiles: args.profiles.clone(),
+            image_type: args.type_name.clone(),
+            arch: None,
+        },
+        mirror: crate::packages::MirrorOverride(args.mirror.clone()),
+        root: args.root.clone(),
+        source_date_epoch: create::source_date_epoch_from_env()?,
+    };
+    let result = crate::run::run(&runtime, &plugins, &request)?;
+    for artifact in &result.artifacts {
+        println!(
+            "{}  {}  {} bytes",
+            args.target_dir.join(&artifact.file_name).display(),
+            artifact.sha256,
+            artifact.size
+        );
+    }
+    if let Some(sbom) = &result.sbom {
+        for file in &sbom.files {
+            println!("{}", args.target_dir.join(file).display());
+        }
+    }
+    println!("{}", args.target_dir.join("builder.result.json").display());
+    Ok(())
+}
+
 fn run_create(cli: &Cli, args: &CreateArgs) -> anyhow::Result<()> {
     let (runtime, plugins) = load_plugins(cli, &args.plugin_args)?;
     let request = CreateRequest {
@@ -281,6 +410,7 @@ fn run_create(cli: &Cli, args: &CreateArgs) -> anyhow::Result<()> {
             arch: args.arch.clone(),
         },
         options: args.options.clone(),
+        options_from_description: false,
         extra_grants: args.grants.iter().copied().collect::<Grants>(),
         source_date_epoch: create::source_date_epoch_from_env()?,
     };

@@ -8,6 +8,7 @@ use anyhow::{anyhow, bail, Context};
 
 use crate::plugins::{BuildRequest, Grants, ImageIdentity, Plugin, PluginRuntime, Role};
 use crate::rootfs::RootTree;
+use crate::sbom::{OsRelease, SbomOutputs, SbomSubject};
 use crate::toolbox::{ArtifactInfo, TargetDir};
 
 /// What to create.
@@ -23,6 +24,10 @@ pub struct CreateRequest {
     pub image: ImageIdentity,
     /// Type options (`name=value`), checked against the plugin's specs.
     pub options: Vec<(String, String)>,
+    /// Options come from a description's `<type>` attributes: those the
+    /// plugin does not declare pass through unchecked (KIWI attributes no
+    /// plugin reads yet); from the command line they are errors.
+    pub options_from_description: bool,
     /// Grants beyond the image-type defaults.
     pub extra_grants: Grants,
     /// `SOURCE_DATE_EPOCH`, if set.
@@ -36,6 +41,8 @@ pub struct CreateOutcome {
     pub plugin: String,
     /// The artifacts.
     pub artifacts: Vec<ArtifactInfo>,
+    /// The package list and SBOMs, when the root has a package database.
+    pub sbom: Option<SbomOutputs>,
 }
 
 /// The image-type plugin serving `type_name` among `plugins`.
@@ -84,10 +91,12 @@ pub fn create(
     );
     let target = TargetDir::create(&request.target_dir)
         .with_context(|| format!("creating target directory {}", request.target_dir.display()))?;
-    let options = plugin
-        .info
-        .resolve_options(&request.options)
-        .map_err(|e| anyhow!("type `{}`: {e}", request.type_name))?;
+    let options = if request.options_from_description {
+        plugin.info.resolve_description_options(&request.options)
+    } else {
+        plugin.info.resolve_options(&request.options)
+    }
+    .map_err(|e| anyhow!("type `{}`: {e}", request.type_name))?;
     let build = BuildRequest {
         image: request.image.clone(),
         type_name: request.type_name.clone(),
@@ -104,14 +113,61 @@ pub fn create(
         plugin.label(),
         plugin.source
     );
-    let artifacts = runtime.build_image(plugin, root, &target, &build, &grants)?;
+    let artifacts = runtime.build_image(plugin, root.clone(), &target, &build, &grants)?;
     for artifact in &artifacts {
         write_checksum(&target, artifact)?;
     }
+    let sbom = write_sbom(&root, &target, request)?;
     Ok(CreateOutcome {
         plugin: plugin.label(),
         artifacts,
+        sbom,
     })
+}
+
+/// `.packages`, SPDX and CycloneDX files of the root's installed packages.
+fn write_sbom(
+    root: &RootTree,
+    target: &TargetDir,
+    request: &CreateRequest,
+) -> anyhow::Result<Option<SbomOutputs>> {
+    let os = match OsRelease::read(root) {
+        Ok(os) => os,
+        Err(_) => return Ok(None),
+    };
+    let created = match request.source_date_epoch {
+        Some(epoch) => epoch,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+    };
+    let subject = SbomSubject {
+        name: &request.image.name,
+        version: &request.image.version,
+        arch: &request.image.arch,
+        os: &os,
+        created,
+    };
+    let base = format!(
+        "{}.{}-{}",
+        request.image.name, request.image.arch, request.image.version
+    );
+    let outputs =
+        crate::sbom::write_outputs(root, target.path(), &base, &subject).with_context(|| {
+            format!(
+                "writing the package list and SBOMs of {}",
+                root.host_path().display()
+            )
+        })?;
+    if let Some(outputs) = &outputs {
+        tracing::info!(
+            "{} packages listed in {}",
+            outputs.packages,
+            outputs.files.join(", ")
+        );
+    }
+    Ok(outputs)
 }
 
 /// `<artifact>.sha256` in `sha256sum`'s format.

@@ -9,9 +9,12 @@
 pub mod cli;
 pub mod create;
 pub mod description;
+pub mod packages;
 pub mod plan;
 pub mod plugins;
 pub mod rootfs;
+pub mod run;
+pub mod sbom;
 pub mod toolbox;
 
 /// Where the build put the compiled guest components (first-party plugins

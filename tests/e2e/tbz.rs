@@ -27,6 +27,7 @@ fn build(root: &Path, out: &Path, compression: &str, epoch: Option<i64>) -> std:
             arch: "x86_64".into(),
         },
         options: vec![("compression".into(), compression.into())],
+        options_from_description: false,
         extra_grants: Grants::none(),
         source_date_epoch: epoch,
     };

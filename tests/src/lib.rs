@@ -73,13 +73,13 @@ pub fn sample_tree(root: &Path) {
     // Owned by uid/gid 1234.
     write("home/user/notes", b"owned by 1234\n", 0o600);
     rfs::chown(
-        &root.join("home/user/notes"),
+        root.join("home/user/notes"),
         Some(rfs::Uid::from_raw(1234)),
         Some(rfs::Gid::from_raw(1234)),
     )
     .unwrap();
     rfs::chown(
-        &root.join("home/user"),
+        root.join("home/user"),
         Some(rfs::Uid::from_raw(1234)),
         Some(rfs::Gid::from_raw(1234)),
     )
@@ -87,7 +87,7 @@ pub fn sample_tree(root: &Path) {
     // An xattr.
     write("usr/bin/ping", b"pretend ping\n", 0o755);
     rfs::setxattr(
-        &root.join("usr/bin/ping"),
+        root.join("usr/bin/ping"),
         "user.comment",
         b"needs net_raw",
         rfs::XattrFlags::empty(),
@@ -96,7 +96,7 @@ pub fn sample_tree(root: &Path) {
     // Device nodes and a fifo.
     rfs::mknodat(
         rfs::CWD,
-        &root.join("dev/null"),
+        root.join("dev/null"),
         rfs::FileType::CharacterDevice,
         Mode::from_bits_truncate(0o666),
         rfs::makedev(1, 3),
@@ -104,7 +104,7 @@ pub fn sample_tree(root: &Path) {
     .unwrap();
     rfs::mknodat(
         rfs::CWD,
-        &root.join("dev/loop0"),
+        root.join("dev/loop0"),
         rfs::FileType::BlockDevice,
         Mode::from_bits_truncate(0o660),
         rfs::makedev(7, 0),
@@ -112,7 +112,7 @@ pub fn sample_tree(root: &Path) {
     .unwrap();
     rfs::mknodat(
         rfs::CWD,
-        &root.join("dev/initctl"),
+        root.join("dev/initctl"),
         rfs::FileType::Fifo,
         Mode::from_bits_truncate(0o600),
         0,
@@ -151,4 +151,65 @@ pub fn sample_tree(root: &Path) {
         .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
         .collect();
     write("usr/bin/big", &big, 0o755);
+}
+
+/// A tool of the Python environment `scripts/setup` makes (`.venv`).
+pub fn venv_tool(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.venv/bin")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup",
+        path.display()
+    );
+    path
+}
+
+/// Check an SPDX JSON document with the SPDX project's validator; the
+/// validator's report on failure.
+pub fn validate_spdx(file: &Path) -> Result<(), String> {
+    let check = std::process::Command::new(venv_tool("pyspdxtools"))
+        .arg("-i")
+        .arg(file)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    if check.status.success() && !report.to_lowercase().contains("invalid") {
+        Ok(())
+    } else {
+        Err(report)
+    }
+}
+
+/// Check a CycloneDX JSON BOM against the official 1.6 schema (strict).
+pub fn validate_cyclonedx(file: &Path) -> Result<(), String> {
+    let script = r#"
+import sys
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())
+if error:
+    print(error)
+    sys.exit(1)
+"#;
+    let check = std::process::Command::new(venv_tool("python"))
+        .arg("-c")
+        .arg(script)
+        .arg(file)
+        .output()
+        .unwrap();
+    if check.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        ))
+    }
 }

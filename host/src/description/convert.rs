@@ -581,7 +581,7 @@ fn repository_entry(r: &Ctx<'_>) -> Result<Repository> {
             path: source.path.clone(),
             what: "attribute 'path'".into(),
             value: shorten(&path),
-            expected: "a URI (http, https, ftp, file, dir, this, obs, obsrepositories) \
+            expected: "a URI (http, https, ftp, file, dir, this, obs, obsrepositories, host) \
                        or an absolute path"
                 .into(),
         });

@@ -634,6 +634,10 @@ pub enum UriScheme {
     Obs,
     /// `obsrepositories:/`: the build service's own repositories.
     Obsrepositories,
+    /// `host://NAME`: a repository of the build host's own package manager
+    /// configuration (`host://debian`: the Debian mirror the host's apt
+    /// uses), resolved at build time; `--mirror` overrides it.
+    Host,
 }
 
 impl UriScheme {
@@ -653,6 +657,7 @@ impl UriScheme {
             "this" => UriScheme::This,
             "obs" => UriScheme::Obs,
             "obsrepositories" => UriScheme::Obsrepositories,
+            "host" => UriScheme::Host,
             _ => return None,
         };
         Some((scheme, rest.strip_prefix("//").unwrap_or(rest)))
@@ -662,7 +667,7 @@ impl UriScheme {
     pub fn is_remote(self) -> bool {
         matches!(
             self,
-            UriScheme::Http | UriScheme::Https | UriScheme::Ftp | UriScheme::Obs
+            UriScheme::Http | UriScheme::Https | UriScheme::Ftp | UriScheme::Obs | UriScheme::Host
         )
     }
 }

@@ -215,6 +215,25 @@ impl PluginInfo {
     }
 }
 
+impl PluginInfo {
+    /// Options from a description's `<type>` element: every attribute reaches
+    /// the plugin (KIWI's attributes no plugin reads yet included); those the
+    /// plugin declares are checked and defaulted, in spec order, the others
+    /// follow as written.
+    pub fn resolve_description_options(
+        &self,
+        attributes: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, GuestError> {
+        let (declared, undeclared): (Vec<_>, Vec<_>) = attributes
+            .iter()
+            .cloned()
+            .partition(|(name, _)| self.options.iter().any(|o| &o.name == name));
+        let mut options = self.resolve_options(&declared)?;
+        options.extend(undeclared);
+        Ok(options)
+    }
+}
+
 /// A typed error a plugin returned (the WIT `error` variant).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GuestError {
@@ -300,6 +319,24 @@ mod tests {
         let unknown = [("format".to_string(), "x".to_string())];
         let err = info.resolve_options(&unknown).unwrap_err().to_string();
         assert!(err.contains("not an option of plugin `tbz`"), "{err}");
+    }
+
+    #[test]
+    fn description_attributes_all_reach_the_plugin() {
+        let info = info();
+        let attrs = [
+            ("image".to_string(), "tbz".to_string()),
+            ("compression".to_string(), "none".to_string()),
+        ];
+        assert_eq!(
+            info.resolve_description_options(&attrs).unwrap(),
+            [
+                ("compression".to_string(), "none".to_string()),
+                ("image".to_string(), "tbz".to_string())
+            ]
+        );
+        let bad = [("compression".to_string(), "lz4".to_string())];
+        assert!(info.resolve_description_options(&bad).is_err());
     }
 
     #[test]

@@ -1,0 +1,249 @@
+//! The apt backend: `mmdebstrap` bootstraps the root from the host, then
+//! apt and dpkg inside the root install and remove packages. apt inside the
+//! root reads the image's own sources, written here as DEB822 files.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+use crate::packages::repository::AptRepository;
+use crate::plan::PackageSet;
+use crate::rootfs::command::{self, chroot};
+use crate::rootfs::files::RootDir;
+use crate::rootfs::mounts::ApiMounts;
+
+/// The Debian architecture name of a KIWI architecture.
+pub fn deb_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" => "amd64",
+        "aarch64" | "arm64" => "arm64",
+        "i686" | "i586" | "i386" => "i386",
+        "armv7l" | "armv7hl" => "armhf",
+        "ppc64le" => "ppc64el",
+        other => other,
+    }
+}
+
+const SOURCES_DIR: &str = "etc/apt/sources.list.d";
+const KEYRINGS_DIR: &str = "etc/apt/keyrings";
+const POLICY_RC_D: &str = "usr/sbin/policy-rc.d";
+
+/// apt driving one image root.
+#[derive(Debug)]
+pub struct Apt<'r> {
+    root: &'r RootDir,
+    repositories: Vec<AptRepository>,
+    arch: String,
+}
+
+/// Keeps services from starting while packages are installed; removed on drop.
+struct NoServices<'r>(&'r RootDir);
+
+impl<'r> NoServices<'r> {
+    fn new(root: &'r RootDir) -> anyhow::Result<Self> {
+        root.write(POLICY_RC_D, b"#!/bin/sh\nexit 101\n", 0o755)
+            .context("writing policy-rc.d")?;
+        Ok(NoServices(root))
+    }
+}
+
+impl Drop for NoServices<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.remove_file(POLICY_RC_D) {
+            tracing::warn!(error = %e, "removing policy-rc.d");
+        }
+    }
+}
+
+impl<'r> Apt<'r> {
+    /// apt for `root`, building from `repositories`, for KIWI architecture `arch`.
+    pub fn new(root: &'r RootDir, repositories: Vec<AptRepository>, arch: &str) -> Self {
+        Apt {
+            root,
+            repositories,
+            arch: deb_arch(arch).to_string(),
+        }
+    }
+
+    fn build_repositories(&self) -> impl Iterator<Item = &AptRepository> {
+        self.repositories.iter().filter(|r| r.for_build)
+    }
+
+    /// Bootstraps `set` into the (empty) root with `mmdebstrap --variant=minbase`.
+    pub fn bootstrap(&self, set: &PackageSet) -> anyhow::Result<()> {
+        let step = "bootstrap";
+        let repos: Vec<&AptRepository> = self.build_repositories().collect();
+        let Some(suite) = repos.iter().find_map(|r| r.suite.clone()) else {
+            bail!("{step}: no repository to build from names a distribution (suite)");
+        };
+        if !set.collections.is_empty() || !set.products.is_empty() {
+            tracing::warn!("{step}: apt has no collections or products; ignored");
+        }
+        let tmp = command::temp_dir().context("bootstrap: creating a temporary directory")?;
+        let mut cmd = Command::new("mmdebstrap");
+        cmd.env("TMPDIR", tmp.path())
+            .arg("--mode=root")
+            .arg("--format=directory")
+            .arg("--variant=minbase")
+            .arg(format!("--architectures={}", self.arch))
+            .arg("--skip=cleanup/apt/lists")
+            .arg("--aptopt=Acquire::Retries \"3\"");
+        if !set.packages.is_empty() {
+            cmd.arg(format!("--include={}", set.packages.join(",")));
+        }
+        let keys: Vec<&Path> = repos
+            .iter()
+            .flat_map(|r| r.keys.iter().map(|k| k.as_path()))
+            .collect();
+        if !keys.is_empty() {
+            // One directory with every key: apt reads them as trusted parts.
+            let dir = tmp.path().join("keyring");
+            std::fs::create_dir(&dir).context("bootstrap: keyring directory")?;
+            for (i, key) in keys.iter().enumerate() {
+                let armored = std::fs::read(key)
+                    .with_context(|| format!("bootstrap: reading key {}", key.display()))?
+                    .starts_with(b"-----BEGIN");
+                let name = format!("key-{i}.{}", if armored { "asc" } else { "gpg" });
+                std::fs::copy(key, dir.join(name))
+                    .with_context(|| format!("bootstrap: copying key {}", key.display()))?;
+            }
+            cmd.arg(format!("--keyring={}", dir.display()));
+        }
+        cmd.arg(&suite).arg(self.root.host_path());
+        for repo in &repos {
+            cmd.arg(repo.one_line());
+        }
+        command::run(step, &mut cmd)?;
+        Ok(())
+    }
+
+    fn write_sources(&self, repos: &[&AptRepository]) -> anyhow::Result<()> {
+        self.root.create_dir_all(SOURCES_DIR, 0o755)?;
+        self.root.create_dir_all(KEYRINGS_DIR, 0o755)?;
+        for repo in repos {
+            for (i, key) in repo.keys.iter().enumerate() {
+                let data = std::fs::read(key)
+                    .with_context(|| format!("reading signing key {}", key.display()))?;
+                self.root.write(
+                    repo.key_path_in_image(i).trim_start_matches('/'),
+                    &data,
+                    0o644,
+                )?;
+            }
+            self.root.write(
+                &format!("{SOURCES_DIR}/{}.sources", repo.alias),
+                repo.deb822().as_bytes(),
+                0o644,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn remove_sources(&self) -> anyhow::Result<()> {
+        self.root.remove_file("etc/apt/sources.list")?;
+        for repo in &self.repositories {
+            self.root
+                .remove_file(&format!("{SOURCES_DIR}/{}.sources", repo.alias))?;
+            for i in 0..repo.keys.len() {
+                self.root
+                    .remove_file(repo.key_path_in_image(i).trim_start_matches('/'))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Points the root's apt at the repositories the build uses (replacing
+    /// the `sources.list` mmdebstrap wrote).
+    pub fn configure_build_sources(&self) -> anyhow::Result<()> {
+        self.remove_sources()
+            .and_then(|_| self.write_sources(&self.build_repositories().collect::<Vec<_>>()))
+            .context("repositories: writing the build sources into the root")
+    }
+
+    /// Leaves the sources the image keeps: `imageinclude`/`imageonly` repositories only.
+    pub fn configure_image_sources(&self) -> anyhow::Result<()> {
+        let keep: Vec<&AptRepository> = self.repositories.iter().filter(|r| r.in_image).collect();
+        self.remove_sources()
+            .and_then(|_| self.write_sources(&keep))
+            .context("repositories: writing the image sources")
+    }
+
+    fn apt_get(&self, step: &str, args: &[&str]) -> anyhow::Result<()> {
+        let mut cmd = chroot(self.root.host_path(), "apt-get");
+        cmd.args([
+            "-y",
+            "-o",
+            "Acquire::Retries=3",
+            "-o",
+            "Dpkg::Options::=--force-confdef",
+            "-o",
+            "Dpkg::Options::=--force-confold",
+        ])
+        .args(args);
+        command::run(step, &mut cmd)?;
+        Ok(())
+    }
+
+    /// Installs the image package set inside the root, with the kernel
+    /// filesystems mounted for this step only and services kept from starting.
+    pub fn install(&self, set: &PackageSet) -> anyhow::Result<()> {
+        let step = "install";
+        if !set.collections.is_empty() || !set.products.is_empty() {
+            tracing::warn!("{step}: apt has no collections or products; ignored");
+        }
+        if !set.ignore.is_empty() {
+            tracing::warn!(ignored = ?set.ignore, "{step}: package ignores are not supported by apt; ignored");
+        }
+        let _mounts = ApiMounts::mount(self.root.host_path()).context(step)?;
+        let _no_services = NoServices::new(self.root)?;
+        self.apt_get(&format!("{step}: apt-get update"), &["update"])?;
+        if set.packages.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["install"];
+        if set.pattern_type != "plusRecommended" {
+            args.push("--no-install-recommends");
+        }
+        args.extend(set.packages.iter().map(String::as_str));
+        self.apt_get(&format!("{step}: apt-get install"), &args)
+    }
+
+    /// Removes `uninstall` (with what only they need) and force-removes `delete`.
+    pub fn remove(&self, uninstall: &[String], delete: &[String]) -> anyhow::Result<()> {
+        if uninstall.is_empty() && delete.is_empty() {
+            return Ok(());
+        }
+        let _mounts = ApiMounts::mount(self.root.host_path()).context("remove")?;
+        let _no_services = NoServices::new(self.root)?;
+        if !uninstall.is_empty() {
+            let mut args = vec!["purge", "--auto-remove"];
+            args.extend(uninstall.iter().map(String::as_str));
+            self.apt_get("uninstall: apt-get purge", &args)?;
+        }
+        if !delete.is_empty() {
+            let mut cmd = chroot(self.root.host_path(), "dpkg");
+            cmd.args(["--purge", "--force-depends", "--force-remove-essential"])
+                .args(delete);
+            command::run("delete: dpkg --purge", &mut cmd)?;
+        }
+        Ok(())
+    }
+
+    /// Drops apt's package lists and caches.
+    pub fn cleanup(&self) -> anyhow::Result<()> {
+        let mut cmd = chroot(self.root.host_path(), "apt-get");
+        cmd.arg("clean");
+        command::run("cleanup: apt-get clean", &mut cmd)?;
+        for dir in ["var/lib/apt/lists", "var/cache/apt"] {
+            self.root
+                .empty_dir(dir)
+                .with_context(|| format!("cleanup: emptying /{dir}"))?;
+        }
+        self.root
+            .create_dir_all("var/lib/apt/lists/partial", 0o700)?;
+        self.root
+            .create_dir_all("var/cache/apt/archives/partial", 0o700)?;
+        Ok(())
+    }
+}

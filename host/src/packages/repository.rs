@@ -1,0 +1,359 @@
+//! Repositories as a build uses them: URIs resolved, keys located, and
+//! rendered as DEB822 `.sources` paragraphs.
+//!
+//! # The `host://` placeholder
+//!
+//! Descriptions in this repository never name a mirror host. A source path
+//! `host://NAME` means "the repository NAME of the build host's own apt
+//! configuration": the host's `apt-get indextargets` URIs are listed and the
+//! one whose last path segment is NAME is taken (`host://debian` gives the
+//! Debian mirror the host uses, `host://debian-security` its security
+//! archive). When no segment matches, the first URI that is not a security
+//! archive is taken. `--mirror URL` replaces the lookup for every `host://`
+//! repository.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::description::UriScheme;
+use crate::plan::PlanRepository;
+
+/// A repository could not be turned into an apt source.
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    /// The URI scheme has no apt equivalent here.
+    #[error(
+        "repository {alias}: source path `{path}` ({scheme:?}) is not supported by the apt backend"
+    )]
+    UnsupportedScheme {
+        /// Repository alias.
+        alias: String,
+        /// The path as written.
+        path: String,
+        /// Its scheme.
+        scheme: UriScheme,
+    },
+    /// The host's apt configuration could not be read.
+    #[error("repository {alias}: resolving `{path}` from the build host's apt configuration: {reason} (give the mirror with --mirror URL)")]
+    HostMirror {
+        /// Repository alias.
+        alias: String,
+        /// The path as written.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A signing key is not a local file.
+    #[error("repository {alias}: signing key `{key}`: {reason}")]
+    SigningKey {
+        /// Repository alias.
+        alias: String,
+        /// The key URI.
+        key: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// What replaces the `host://` lookup.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MirrorOverride(pub Option<String>);
+
+/// One apt repository, ready to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AptRepository {
+    /// Alias: the `.sources` file name and key name in the image.
+    pub alias: String,
+    /// The resolved URI (`http(s)://`, `ftp://` or `file:`).
+    pub uri: String,
+    /// Suite; `None` is a flat repository (`./`).
+    pub suite: Option<String>,
+    /// Components (default `main` for a suite).
+    pub components: Vec<String>,
+    /// Architectures to restrict to (empty: apt's default).
+    pub architectures: Vec<String>,
+    /// Signing keys on the build host.
+    pub keys: Vec<PathBuf>,
+    /// Used to build (not `imageonly`).
+    pub for_build: bool,
+    /// Configured inside the image (`imageinclude` or `imageonly`).
+    pub in_image: bool,
+}
+
+/// The repository URIs the build host's apt uses (`apt-get indextargets`),
+/// without duplicates, in the host's order.
+pub fn host_mirrors() -> Result<Vec<String>, String> {
+    let output = Command::new("apt-get")
+        .args([
+            "indextargets",
+            "--format",
+            "$(REPO_URI)",
+            "Created-By: Packages",
+        ])
+        .output()
+        .map_err(|e| format!("running apt-get indextargets: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "apt-get indextargets failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let mut uris: Vec<String> = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let uri = line.trim();
+        if !uri.is_empty() && !uris.iter().any(|u| u == uri) {
+            uris.push(uri.to_string());
+        }
+    }
+    Ok(uris)
+}
+
+/// The URI among `uris` that `host://name` means (see the module docs).
+pub fn pick_host_mirror<'u>(name: &str, uris: &'u [String]) -> Option<&'u str> {
+    let last_segment = |uri: &str| {
+        uri.trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let name = name.trim_matches('/');
+    uris.iter()
+        .find(|u| last_segment(u) == name)
+        .or_else(|| {
+            if name.contains("security") {
+                uris.iter().find(|u| last_segment(u).contains("security"))
+            } else {
+                uris.iter().find(|u| !last_segment(u).contains("security"))
+            }
+        })
+        .map(String::as_str)
+}
+
+/// The plan's repositories as apt sources. `host://` paths are resolved with
+/// `mirror` or the host's apt configuration (read once, only when needed).
+pub fn resolve(
+    repositories: &[PlanRepository],
+    mirror: &MirrorOverride,
+) -> Result<Vec<AptRepository>, RepositoryError> {
+    let mut host_uris: Option<Result<Vec<String>, String>> = None;
+    let mut out = Vec::new();
+    for (index, r) in repositories.iter().enumerate() {
+        let alias = r
+            .alias
+            .clone()
+            .filter(|a| !a.trim().is_empty())
+            .unwrap_or_else(|| format!("repository-{}", index + 1));
+        let rest = UriScheme::parse(&r.uri).map(|(_, rest)| rest).unwrap_or("");
+        let uri = match r.scheme {
+            UriScheme::Http | UriScheme::Https | UriScheme::Ftp => r.uri.clone(),
+            UriScheme::Dir | UriScheme::File => format!("file:/{}", rest.trim_start_matches('/')),
+            UriScheme::Host => match &mirror.0 {
+                Some(url) => url.clone(),
+                None => {
+                    let uris = host_uris.get_or_insert_with(host_mirrors);
+                    let error = |reason: String| RepositoryError::HostMirror {
+                        alias: alias.clone(),
+                        path: r.path.clone(),
+                        reason,
+                    };
+                    let uris = uris.as_ref().map_err(|e| error(e.clone()))?;
+                    pick_host_mirror(rest, uris)
+                        .ok_or_else(|| error(format!("no match among {uris:?}")))?
+                        .to_string()
+                }
+            },
+            scheme => {
+                return Err(RepositoryError::UnsupportedScheme {
+                    alias,
+                    path: r.path.clone(),
+                    scheme,
+                })
+            }
+        };
+        let keys = r
+            .signing_keys
+            .iter()
+            .map(|key| {
+                let path = key
+                    .strip_prefix("file://")
+                    .or_else(|| key.strip_prefix("file:"))
+                    .unwrap_or(key);
+                if !path.starts_with('/') {
+                    return Err(RepositoryError::SigningKey {
+                        alias: alias.clone(),
+                        key: key.clone(),
+                        reason: "only local files (file:///path) are supported".into(),
+                    });
+                }
+                if !Path::new(path).is_file() {
+                    return Err(RepositoryError::SigningKey {
+                        alias: alias.clone(),
+                        key: key.clone(),
+                        reason: "no such file on the build host".into(),
+                    });
+                }
+                Ok(PathBuf::from(path))
+            })
+            .collect::<Result<_, _>>()?;
+        let suite = r.distribution.clone().filter(|d| !d.trim().is_empty());
+        let components = if r.components.is_empty() && suite.is_some() {
+            vec!["main".to_string()]
+        } else {
+            r.components.clone()
+        };
+        out.push(AptRepository {
+            alias,
+            uri,
+            suite,
+            components,
+            architectures: r.architectures.clone(),
+            keys,
+            for_build: !r.imageonly,
+            in_image: r.imageinclude || r.imageonly,
+        });
+    }
+    Ok(out)
+}
+
+impl AptRepository {
+    /// Where key `index` of this repository lives in the image.
+    pub fn key_path_in_image(&self, index: usize) -> String {
+        let armored = std::fs::read(&self.keys[index])
+            .map(|b| b.starts_with(b"-----BEGIN"))
+            .unwrap_or(false);
+        let ext = if armored { "asc" } else { "gpg" };
+        if index == 0 {
+            format!("/etc/apt/keyrings/{}.{ext}", self.alias)
+        } else {
+            format!("/etc/apt/keyrings/{}-{index}.{ext}", self.alias)
+        }
+    }
+
+    /// The DEB822 paragraph for `/etc/apt/sources.list.d/<alias>.sources`.
+    pub fn deb822(&self) -> String {
+        let mut text = format!("Types: deb\nURIs: {}\n", self.uri);
+        match &self.suite {
+            Some(suite) => {
+                text += &format!("Suites: {suite}\n");
+                text += &format!("Components: {}\n", self.components.join(" "));
+            }
+            None => text += "Suites: ./\n",
+        }
+        if !self.architectures.is_empty() {
+            text += &format!("Architectures: {}\n", self.architectures.join(" "));
+        }
+        if !self.keys.is_empty() {
+            let keys: Vec<String> = (0..self.keys.len())
+                .map(|i| self.key_path_in_image(i))
+                .collect();
+            text += &format!("Signed-By: {}\n", keys.join(" "));
+        }
+        text
+    }
+
+    /// The one-line form mmdebstrap takes (keys come from `--keyring`).
+    pub fn one_line(&self) -> String {
+        let mut line = String::from("deb ");
+        if !self.architectures.is_empty() {
+            line += &format!("[arch={}] ", self.architectures.join(","));
+        }
+        line += &self.uri;
+        match &self.suite {
+            Some(suite) => line += &format!(" {suite} {}", self.components.join(" ")),
+            None => line += " ./",
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uris() -> Vec<String> {
+        vec![
+            "http://mirror.invalid/debian-security/".into(),
+            "http://mirror.invalid/debian/".into(),
+        ]
+    }
+
+    #[test]
+    fn host_scheme_parses() {
+        assert_eq!(
+            UriScheme::parse("host://debian"),
+            Some((UriScheme::Host, "debian"))
+        );
+        assert!(UriScheme::Host.is_remote());
+    }
+
+    #[test]
+    fn host_names_pick_by_last_segment() {
+        let uris = uris();
+        assert_eq!(
+            pick_host_mirror("debian", &uris),
+            Some("http://mirror.invalid/debian/")
+        );
+        assert_eq!(
+            pick_host_mirror("debian-security", &uris),
+            Some("http://mirror.invalid/debian-security/")
+        );
+        assert_eq!(
+            pick_host_mirror("other", &uris),
+            Some("http://mirror.invalid/debian/")
+        );
+    }
+
+    #[test]
+    fn mirror_override_replaces_host_lookup() {
+        let repo = PlanRepository {
+            alias: None,
+            kind: Some("apt-deb".into()),
+            path: "host://debian".into(),
+            uri: "host://debian".into(),
+            scheme: UriScheme::Host,
+            source_type: None,
+            signing_keys: vec![],
+            distribution: Some("bookworm".into()),
+            components: vec![],
+            architectures: vec![],
+            priority: None,
+            imageinclude: false,
+            imageonly: false,
+            use_for_bootstrap: false,
+            repository_gpgcheck: None,
+            package_gpgcheck: None,
+            customize: None,
+            username: None,
+            password: None,
+        };
+        let mirror = MirrorOverride(Some("http://mirror.invalid/debian".into()));
+        let resolved = resolve(&[repo], &mirror).unwrap();
+        assert_eq!(resolved[0].uri, "http://mirror.invalid/debian");
+        assert_eq!(resolved[0].alias, "repository-1");
+        assert_eq!(resolved[0].components, ["main"]);
+        assert!(resolved[0].for_build && !resolved[0].in_image);
+    }
+
+    #[test]
+    fn deb822_paragraph() {
+        let repo = AptRepository {
+            alias: "debian".into(),
+            uri: "http://mirror.invalid/debian/".into(),
+            suite: Some("bookworm".into()),
+            components: vec!["main".into(), "contrib".into()],
+            architectures: vec![],
+            keys: vec![],
+            for_build: true,
+            in_image: true,
+        };
+        assert_eq!(
+            repo.deb822(),
+            "Types: deb\nURIs: http://mirror.invalid/debian/\nSuites: bookworm\nComponents: main contrib\n"
+        );
+        assert_eq!(
+            repo.one_line(),
+            "deb http://mirror.invalid/debian/ bookworm main contrib"
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! Running commands for a build step, on the build host or chrooted into the
+//! image root: output captured (stdout and stderr interleaved), failures
+//! reported with the step, the command line and the tail of its output.
+
+use std::fmt::Write as _;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+
+/// Where builds keep temporary files (never bulk data in `/tmp`).
+pub const TEMP_DIR: &str = "/var/tmp";
+/// Prefix of every temporary file and directory a build creates.
+pub const TEMP_PREFIX: &str = "builder-";
+/// How much of a failed command's output an error carries.
+const TAIL_LINES: usize = 60;
+
+/// A command of a build step that could not run or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The program could not be started.
+    #[error("{step}: could not run `{command}`: {source}")]
+    Spawn {
+        /// The build step.
+        step: String,
+        /// The command line.
+        command: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The program ran and failed.
+    #[error("{step}: `{command}` failed ({status}); last output:\n{tail}")]
+    Failed {
+        /// The build step.
+        step: String,
+        /// The command line.
+        command: String,
+        /// Exit status.
+        status: ExitStatus,
+        /// The last lines of its output (stdout and stderr interleaved).
+        tail: String,
+    },
+}
+
+/// A temporary file under `/var/tmp` with the `builder-` prefix.
+pub fn temp_file() -> std::io::Result<std::fs::File> {
+    tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(TEMP_DIR)
+        .map(|f| f.into_file())
+}
+
+/// A temporary directory under `/var/tmp` with the `builder-` prefix.
+pub fn temp_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempdir_in(TEMP_DIR)
+}
+
+/// `cmd` as a shell-like command line for messages.
+pub fn command_line(cmd: &Command) -> String {
+    let mut line = cmd.get_program().to_string_lossy().into_owned();
+    for arg in cmd.get_args() {
+        let arg = arg.to_string_lossy();
+        if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+            let _ = write!(line, " '{}'", arg.replace('\'', "'\\''"));
+        } else {
+            let _ = write!(line, " {arg}");
+        }
+    }
+    line
+}
+
+/// Runs `cmd` for `step`, stdin closed, output captured; returns the output.
+pub fn run(step: &str, cmd: &mut Command) -> Result<String, CommandError> {
+    let command = command_line(cmd);
+    let spawn_error = |source| CommandError::Spawn {
+        step: step.to_string(),
+        command: command.clone(),
+        source,
+    };
+    // One file for both streams keeps their order.
+    let mut log = temp_file().map_err(spawn_error)?;
+    let out = log.try_clone().map_err(spawn_error)?;
+    let err = log.try_clone().map_err(spawn_error)?;
+    tracing::debug!(step, %command, "running");
+    let started = std::time::Instant::now();
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .status()
+        .map_err(spawn_error)?;
+    let mut output = Vec::new();
+    log.seek(SeekFrom::Start(0))
+        .and_then(|_| log.read_to_end(&mut output))
+        .map_err(spawn_error)?;
+    let output = String::from_utf8_lossy(&output).into_owned();
+    tracing::debug!(step, %command, %status, elapsed = ?started.elapsed(), "finished");
+    if !status.success() {
+        return Err(CommandError::Failed {
+            step: step.to_string(),
+            command,
+            status,
+            tail: tail(&output),
+        });
+    }
+    Ok(output)
+}
+
+/// The last lines of `output`.
+pub fn tail(output: &str) -> String {
+    let lines: Vec<&str> = output.trim_end().lines().collect();
+    let start = lines.len().saturating_sub(TAIL_LINES);
+    lines[start..].join("\n")
+}
+
+/// `chroot ROOT program args...` with a clean, non-interactive environment.
+pub fn chroot(root: &Path, program: &str) -> Command {
+    let mut cmd = Command::new("chroot");
+    cmd.arg(root).arg(program);
+    cmd.env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .env("HOME", "/root")
+        .env("LC_ALL", "C")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .env("DEBCONF_NONINTERACTIVE_SEEN", "true");
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_names_step_command_and_output() {
+        let err = run(
+            "unit",
+            Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("unit: `sh -c 'echo out; echo err >&2; exit 3'` failed"),
+            "{text}"
+        );
+        assert!(text.contains("out\nerr"), "{text}");
+    }
+
+    #[test]
+    fn tail_keeps_last_lines() {
+        let text: String = (0..100).map(|i| format!("{i}\n")).collect();
+        let t = tail(&text);
+        assert!(t.starts_with("40\n") && t.ends_with("99"));
+    }
+}

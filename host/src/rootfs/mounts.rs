@@ -1,0 +1,97 @@
+//! The kernel filesystems a chrooted step needs (`/proc`, `/sys`, `/dev`),
+//! mounted for that step only: [`ApiMounts`] unmounts them in reverse order
+//! when dropped, on success, error and panic alike, detaching lazily when a
+//! plain unmount is refused.
+
+use std::path::{Path, PathBuf};
+
+use rustix::mount::{self as rmount, MountFlags, UnmountFlags};
+
+/// A kernel filesystem could not be mounted into the root.
+#[derive(Debug, thiserror::Error)]
+#[error("mounting {what} on {}: {source}", target.display())]
+pub struct MountError {
+    /// proc, sysfs or /dev.
+    pub what: &'static str,
+    /// The mount point.
+    pub target: PathBuf,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+/// `/proc`, `/sys` and `/dev` mounted into a root; unmounted on drop.
+#[derive(Debug)]
+pub struct ApiMounts {
+    mounted: Vec<PathBuf>,
+}
+
+impl ApiMounts {
+    /// Mounts proc, sysfs (read-only) and a bind of the host's `/dev` into `root`.
+    pub fn mount(root: &Path) -> Result<ApiMounts, MountError> {
+        let mut guard = ApiMounts {
+            mounted: Vec::new(),
+        };
+        let nosuid = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+        guard.one(root, "proc", "proc", |t| {
+            rmount::mount("proc", t, "proc", nosuid, None)
+        })?;
+        guard.one(root, "sys", "sysfs", |t| {
+            rmount::mount("sysfs", t, "sysfs", nosuid | MountFlags::RDONLY, None)
+        })?;
+        guard.one(root, "dev", "/dev", |t| rmount::mount_bind("/dev", t))?;
+        Ok(guard)
+    }
+
+    fn one(
+        &mut self,
+        root: &Path,
+        dir: &str,
+        what: &'static str,
+        mount: impl FnOnce(&Path) -> rustix::io::Result<()>,
+    ) -> Result<(), MountError> {
+        let target = root.join(dir);
+        let error = |source: std::io::Error| MountError {
+            what,
+            target: target.clone(),
+            source,
+        };
+        // Only a real directory of the root: never follow a symlink out of it.
+        match std::fs::symlink_metadata(&target) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(error(std::io::Error::other(
+                    "not a directory (a symlink?) in the image root",
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&target).map_err(error)?;
+            }
+            Err(e) => return Err(error(e)),
+        }
+        mount(&target).map_err(|e| error(e.into()))?;
+        tracing::debug!(target = %target.display(), "mounted {what}");
+        self.mounted.push(target);
+        Ok(())
+    }
+
+    /// The mount points, in mount order.
+    pub fn mount_points(&self) -> &[PathBuf] {
+        &self.mounted
+    }
+}
+
+impl Drop for ApiMounts {
+    fn drop(&mut self) {
+        while let Some(target) = self.mounted.pop() {
+            match rmount::unmount(&target, UnmountFlags::empty()) {
+                Ok(()) => tracing::debug!(target = %target.display(), "unmounted"),
+                Err(e) => {
+                    tracing::warn!(target = %target.display(), error = %e, "unmount refused; detaching lazily");
+                    if let Err(e) = rmount::unmount(&target, UnmountFlags::DETACH) {
+                        tracing::error!(target = %target.display(), error = %e, "could not detach");
+                    }
+                }
+            }
+        }
+    }
+}

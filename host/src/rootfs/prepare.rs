@@ -1,0 +1,323 @@
+//! `builder prepare`: a planned description made into a root tree, following
+//! `kiwi-ng system prepare`: bootstrap, install, overlays, users, locale,
+//! keytable, timezone, `config.sh`, package removal, image repositories,
+//! cleanup. Every chrooted step mounts `/proc`, `/sys` and `/dev` for itself
+//! and unmounts them whatever happens; a failed build leaves the root as it
+//! was at the failure, for inspection.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::description::PackageManager;
+use crate::packages::{repository, Apt, MirrorOverride};
+use crate::plan::{BuildPlan, Overlay, OverlayKind};
+use crate::rootfs::command;
+use crate::rootfs::files::{Ownership, RootDir};
+use crate::rootfs::scripts::{self, ScriptEnv};
+use crate::rootfs::users;
+
+/// What to prepare where.
+#[derive(Debug, Clone)]
+pub struct PrepareRequest {
+    /// The root directory: created if missing, must be empty.
+    pub root: PathBuf,
+    /// Replaces the `host://` repository lookup.
+    pub mirror: MirrorOverride,
+}
+
+/// How a prepare went.
+#[derive(Debug, Clone, Default)]
+pub struct PrepareReport {
+    /// The root that was prepared.
+    pub root: PathBuf,
+    /// Each phase and how long it took, in order.
+    pub phases: Vec<(String, Duration)>,
+}
+
+impl PrepareReport {
+    fn timed<T>(
+        &mut self,
+        phase: &str,
+        f: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let _span = tracing::info_span!("phase", name = phase).entered();
+        tracing::info!("{phase}");
+        let started = Instant::now();
+        let out = f();
+        self.phases.push((phase.to_string(), started.elapsed()));
+        out
+    }
+}
+
+/// Prepares `plan` into `request.root`.
+pub fn prepare(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<PrepareReport> {
+    if plan.package_manager != PackageManager::Apt {
+        bail!(
+            "prepare: package manager {:?} is not supported yet (only apt)",
+            plan.package_manager
+        );
+    }
+    let root_path = empty_root(&request.root)?;
+    let mut report = PrepareReport {
+        root: root_path.clone(),
+        phases: Vec::new(),
+    };
+    let repositories =
+        repository::resolve(&plan.repositories, &request.mirror).context("repositories")?;
+    for repo in &repositories {
+        tracing::info!(alias = %repo.alias, uri = %repo.uri, "repository");
+    }
+    let root = RootDir::open(&root_path)?;
+    let apt = Apt::new(&root, repositories, &plan.arch);
+    let env = ScriptEnv {
+        name: plan.name.clone(),
+        version: plan.version.clone(),
+        profiles: plan.profiles.clone(),
+        image_type: plan.image_type.image.clone(),
+    };
+    let run_scripts = |stage: &str| -> anyhow::Result<()> {
+        for script in plan
+            .scripts
+            .iter()
+            .filter(|s| s.stage == stage && s.in_image)
+        {
+            scripts::run_in_image(&root, script, &env)?;
+        }
+        Ok(())
+    };
+
+    report.timed("bootstrap", || apt.bootstrap(&plan.packages.bootstrap))?;
+    report.timed("post-bootstrap", || run_scripts("post-bootstrap"))?;
+    report.timed("install", || {
+        apt.configure_build_sources()?;
+        apt.install(&plan.packages.image)
+    })?;
+    report.timed("overlay", || apply_overlays(&root, plan))?;
+    report.timed("users", || users::apply(&root, &plan.groups, &plan.users))?;
+    report.timed("settings", || apply_settings(&root, plan))?;
+    report.timed("config", || run_scripts("config"))?;
+    report.timed("remove", || {
+        apt.remove(&plan.packages.uninstall, &plan.packages.delete)
+    })?;
+    report.timed("cleanup", || {
+        apt.configure_image_sources()?;
+        apt.cleanup()?;
+        root.write("etc/machine-id", b"", 0o444)
+            .context("cleanup: emptying /etc/machine-id")?;
+        root.remove_file(".profile")
+            .context("cleanup: removing /.profile")?;
+        drop_host_copies(&root)?;
+        Ok(())
+    })?;
+    for script in &plan.scripts {
+        if !matches!(
+            script.stage.as_str(),
+            "post-bootstrap" | "config" | "pre-image" | "pre-disk-sync" | "disk"
+        ) {
+            tracing::warn!(script = %script.name, "not run by prepare yet");
+        }
+    }
+    Ok(report)
+}
+
+/// Removes the build host's `/etc/resolv.conf` and `/etc/hostname` that the
+/// bootstrap copied in for name resolution during the build, unless
+/// something (a package, the overlay, a script) replaced them since.
+fn drop_host_copies(root: &RootDir) -> anyhow::Result<()> {
+    for rel in ["etc/resolv.conf", "etc/hostname"] {
+        let Ok(host) = std::fs::read(Path::new("/").join(rel)) else {
+            continue;
+        };
+        let in_image = std::fs::symlink_metadata(root.host_path().join(rel));
+        let is_file = in_image.map(|m| m.is_file()).unwrap_or(false);
+        if is_file && root.read_to_string(rel).ok().map(String::into_bytes) == Some(host) {
+            root.remove_file(rel)
+                .with_context(|| format!("cleanup: removing the build host's /{rel}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// `root` made absolute and checked empty (created when missing).
+fn empty_root(root: &Path) -> anyhow::Result<PathBuf> {
+    if !root.exists() {
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("prepare: creating {}", root.display()))?;
+    }
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("prepare: {}", root.display()))?;
+    if root == Path::new("/") {
+        bail!("prepare: refusing to use / as the image root");
+    }
+    let mut entries =
+        std::fs::read_dir(&root).with_context(|| format!("prepare: reading {}", root.display()))?;
+    if entries.next().is_some() {
+        bail!(
+            "prepare: {} is not empty; prepare needs an empty or missing directory",
+            root.display()
+        );
+    }
+    Ok(root)
+}
+
+fn apply_overlays(root: &RootDir, plan: &BuildPlan) -> anyhow::Result<()> {
+    plan.overlays
+        .iter()
+        .try_for_each(|overlay| apply_overlay(root, overlay))
+}
+
+/// Lays one overlay over the root: a directory copied (files owned by
+/// root, modes, mtimes and symlinks kept), an archive unpacked with its
+/// owners.
+pub fn apply_overlay(root: &RootDir, overlay: &Overlay) -> anyhow::Result<()> {
+    let step = format!("overlay {}", overlay.path.display());
+    match overlay.kind {
+        OverlayKind::Directory => root
+            .copy_tree(&overlay.path, Ownership::Root)
+            .with_context(|| step.clone())?,
+        OverlayKind::Archive => {
+            // Unpacked outside the root first: tar would follow the
+            // root's absolute symlinks onto the build host.
+            let tmp = command::temp_dir().with_context(|| step.clone())?;
+            let mut cmd = std::process::Command::new("tar");
+            cmd.arg("--extract")
+                .arg("--gzip")
+                .arg("--numeric-owner")
+                .arg("--same-owner")
+                .arg("--same-permissions")
+                .arg("--file")
+                .arg(&overlay.path)
+                .arg("--directory")
+                .arg(tmp.path());
+            command::run(&step, &mut cmd)?;
+            root.copy_tree(tmp.path(), Ownership::Preserve)
+                .with_context(|| step.clone())?;
+        }
+    }
+    Ok(())
+}
+
+/// The `LANG` value for KIWI's `<locale>` (`en_US` means `en_US.UTF-8`;
+/// a list's first entry counts).
+pub fn lang(locale: &str) -> String {
+    let first = locale.split(',').next().unwrap_or("").trim();
+    if first.contains('.') || first == "POSIX" || first == "C" {
+        first.to_string()
+    } else {
+        format!("{first}.UTF-8")
+    }
+}
+
+/// `/etc/default/keyboard` with `XKBLAYOUT` set for KIWI's `<keytable>`
+/// (`de-latin1-nodeadkeys` gives layout `de`), other settings kept.
+pub fn keyboard_file(existing: Option<&str>, keytable: &str) -> String {
+    let layout = keytable.split(['-', '.']).next().unwrap_or(keytable);
+    let line = format!("XKBLAYOUT=\"{layout}\"");
+    match existing {
+        Some(text) if text.lines().any(|l| l.starts_with("XKBLAYOUT=")) => text
+            .lines()
+            .map(|l| {
+                if l.starts_with("XKBLAYOUT=") {
+                    line.as_str()
+                } else {
+                    l
+                }
+            })
+            .map(|l| format!("{l}\n"))
+            .collect(),
+        Some(text) => format!("{}{line}\n", text),
+        None => format!(
+            "XKBMODEL=\"pc105\"\n{line}\nXKBVARIANT=\"\"\nXKBOPTIONS=\"\"\nBACKSPACE=\"guess\"\n"
+        ),
+    }
+}
+
+fn apply_settings(root: &RootDir, plan: &BuildPlan) -> anyhow::Result<()> {
+    let prefs = &plan.preferences;
+    if let Some(locale) = &prefs.locale {
+        root.write(
+            "etc/default/locale",
+            format!("LANG={}\n", lang(locale)).as_bytes(),
+            0o644,
+        )
+        .context("locale: writing /etc/default/locale")?;
+    }
+    if let Some(keytable) = &prefs.keytable {
+        let existing = root.read_to_string("etc/default/keyboard").ok();
+        root.write(
+            "etc/default/keyboard",
+            keyboard_file(existing.as_deref(), keytable).as_bytes(),
+            0o644,
+        )
+        .context("keytable: writing /etc/default/keyboard")?;
+    }
+    if let Some(zone) = &prefs.timezone {
+        let zone = zone.trim();
+        if zone.is_empty() || zone.split('/').any(|p| p == ".." || p.is_empty()) {
+            bail!("timezone: `{zone}` is not a zone name");
+        }
+        let zoneinfo = format!("usr/share/zoneinfo/{zone}");
+        if !root.exists(&zoneinfo)? {
+            bail!("timezone: /{zoneinfo} does not exist in the image (is tzdata installed?)");
+        }
+        root.symlink("etc/localtime", &format!("/{zoneinfo}"))
+            .context("timezone: linking /etc/localtime")?;
+        root.write("etc/timezone", format!("{zone}\n").as_bytes(), 0o644)
+            .context("timezone: writing /etc/timezone")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_overlay_is_unpacked_inside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        std::fs::create_dir_all(src.join("etc")).unwrap();
+        std::fs::write(src.join("etc/issue"), "hello\n").unwrap();
+        let archive = tmp.path().join("root.tar.gz");
+        let status = std::process::Command::new("tar")
+            .arg("-czf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&src)
+            .arg("etc")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let root_path = tmp.path().join("root");
+        std::fs::create_dir_all(root_path.join("etc")).unwrap();
+        let root = RootDir::open(&root_path).unwrap();
+        let overlay = Overlay {
+            kind: OverlayKind::Archive,
+            path: archive,
+            profile: None,
+        };
+        apply_overlay(&root, &overlay).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root_path.join("etc/issue")).unwrap(),
+            "hello\n"
+        );
+    }
+
+    #[test]
+    fn lang_from_locale() {
+        assert_eq!(lang("en_US"), "en_US.UTF-8");
+        assert_eq!(lang("de_DE.ISO-8859-1,en_US"), "de_DE.ISO-8859-1");
+        assert_eq!(lang("POSIX"), "POSIX");
+    }
+
+    #[test]
+    fn keyboard_layout_replaced_or_written() {
+        let fresh = keyboard_file(None, "de-latin1-nodeadkeys");
+        assert!(fresh.contains("XKBLAYOUT=\"de\"\n"), "{fresh}");
+        let kept = keyboard_file(Some("XKBMODEL=\"pc104\"\nXKBLAYOUT=\"us\"\n"), "fr");
+        assert_eq!(kept, "XKBMODEL=\"pc104\"\nXKBLAYOUT=\"fr\"\n");
+    }
+}

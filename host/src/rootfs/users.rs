@@ -1,0 +1,134 @@
+//! Users and groups of the description, created inside the image with its
+//! own `groupadd`/`useradd`/`usermod`, and passwords hashed per `pwdformat`.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::description::{GroupRef, PasswordFormat, User};
+use crate::rootfs::command::{self, chroot};
+use crate::rootfs::files::RootDir;
+
+/// The crypt(3) hash to store for `user`: `pwdformat="plain"` is hashed with
+/// sha512crypt and a random salt; anything else is a hash already. `None`
+/// when no password is given.
+pub fn password_hash(user: &User) -> anyhow::Result<Option<String>> {
+    if user.password.is_empty() {
+        return Ok(None);
+    }
+    match user.password_format {
+        Some(PasswordFormat::Plain) => {
+            let params = sha_crypt::Sha512Params::default();
+            let hash = sha_crypt::sha512_simple(&user.password, &params)
+                .map_err(|e| anyhow::anyhow!("hashing the password of {}: {e:?}", user.name))?;
+            Ok(Some(hash))
+        }
+        Some(PasswordFormat::Encrypted) | None => Ok(Some(user.password.clone())),
+    }
+}
+
+fn names(root: &RootDir, file: &str) -> anyhow::Result<Vec<String>> {
+    let text = root
+        .read_to_string(file)
+        .with_context(|| format!("reading /{file} of the image"))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .map(str::to_string)
+        .collect())
+}
+
+/// Creates the groups, then creates or updates the users.
+pub fn apply(root: &RootDir, groups: &[GroupRef], users: &[User]) -> anyhow::Result<()> {
+    let path: &Path = root.host_path();
+    let existing_groups = names(root, "etc/group")?;
+    for group in groups {
+        if existing_groups.contains(&group.name) {
+            continue;
+        }
+        let mut cmd = chroot(path, "groupadd");
+        if let Some(id) = group.id {
+            cmd.args(["-g", &id.to_string()]);
+        }
+        cmd.arg(&group.name);
+        command::run(&format!("users: group {}", group.name), &mut cmd)?;
+    }
+    let existing_users = names(root, "etc/passwd")?;
+    for user in users {
+        let exists = existing_users.contains(&user.name);
+        let mut cmd = chroot(path, if exists { "usermod" } else { "useradd" });
+        let hash = password_hash(user)?;
+        if let Some(hash) = &hash {
+            cmd.args(["-p", hash]);
+        }
+        if let Some(shell) = &user.shell {
+            cmd.args(["-s", shell]);
+        }
+        if let Some(realname) = &user.realname {
+            cmd.args(["-c", realname]);
+        }
+        if let Some(id) = user.id {
+            cmd.args(["-u", &id.to_string()]);
+        }
+        if let Some((login, rest)) = user.groups.split_first() {
+            cmd.args(["-g", &login.name]);
+            if !rest.is_empty() {
+                let extra: Vec<&str> = rest.iter().map(|g| g.name.as_str()).collect();
+                cmd.args(["-G", &extra.join(",")]);
+            }
+        }
+        if !exists {
+            match &user.home {
+                Some(home) => cmd.args(["-m", "-d", home]),
+                None => cmd.arg("-m"),
+            };
+        } else if let Some(home) = &user.home {
+            cmd.args(["-d", home]);
+        }
+        cmd.arg(&user.name);
+        // The hash is an argument; keep it out of error messages.
+        command::run(&format!("users: user {}", user.name), &mut cmd).map_err(|e| {
+            let text = e.to_string();
+            match &hash {
+                Some(hash) => anyhow::anyhow!("{}", text.replace(hash.as_str(), "******")),
+                None => anyhow::anyhow!("{text}"),
+            }
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(password: &str, format: Option<PasswordFormat>) -> User {
+        User {
+            name: "demo".into(),
+            password: password.into(),
+            password_format: format,
+            home: None,
+            shell: None,
+            realname: None,
+            id: None,
+            groups: vec![],
+        }
+    }
+
+    #[test]
+    fn plain_passwords_get_salted_sha512() {
+        let u = user("secret", Some(PasswordFormat::Plain));
+        let a = password_hash(&u).unwrap().unwrap();
+        let b = password_hash(&u).unwrap().unwrap();
+        assert!(a.starts_with("$6$"), "{a}");
+        assert_ne!(a, b, "salts must differ");
+        assert!(sha_crypt::sha512_check("secret", &a).is_ok());
+    }
+
+    #[test]
+    fn encrypted_passwords_are_kept() {
+        let u = user("$6$abc$def", None);
+        assert_eq!(password_hash(&u).unwrap().as_deref(), Some("$6$abc$def"));
+        assert_eq!(password_hash(&user("", None)).unwrap(), None);
+    }
+}

@@ -1,0 +1,195 @@
+//! `builder run`: the whole pipeline for one description — plan, prepare the
+//! root with the distribution's package manager, let the image-type plugin
+//! build the artifacts, then checksums, package list, SBOMs and the result
+//! manifest (`builder.result.json`) in the target directory.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use serde::Serialize;
+
+use crate::create::{self, CreateRequest};
+use crate::packages::MirrorOverride;
+use crate::plan::{BuildPlan, PlanRequest};
+use crate::plugins::{Grants, ImageIdentity, Plugin, PluginRuntime};
+use crate::rootfs::prepare::{prepare, PrepareRequest};
+use crate::sbom::SbomOutputs;
+use crate::toolbox::ArtifactInfo;
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The description directory.
+    pub description: PathBuf,
+    /// Where artifacts go.
+    pub target_dir: PathBuf,
+    /// Profiles, type and arch.
+    pub plan: PlanRequest,
+    /// Replaces the `host://` repository lookup.
+    pub mirror: MirrorOverride,
+    /// Keep the prepared root here instead of a temporary directory.
+    pub root: Option<PathBuf>,
+    /// `SOURCE_DATE_EPOCH`, if set.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// The result manifest, written as `builder.result.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    /// Version of this JSON form.
+    pub result_version: u32,
+    /// The builder that made it.
+    pub builder: String,
+    /// The description file.
+    pub description: PathBuf,
+    /// Image name, version, arch.
+    pub image: ImageIdentity,
+    /// The image type built.
+    pub image_type: String,
+    /// Profiles in effect.
+    pub profiles: Vec<String>,
+    /// Artifacts with sizes and digests.
+    pub artifacts: Vec<ArtifactInfo>,
+    /// Package list and SBOM files.
+    pub sbom: Option<SbomOutputs>,
+    /// Plugins that ran: name, version, world, source, sha256.
+    pub plugins: Vec<PluginUse>,
+    /// Each phase and its duration in seconds, in order.
+    pub phases: Vec<PhaseTiming>,
+}
+
+/// A plugin that took part.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginUse {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// World.
+    pub world: String,
+    /// Contract version.
+    pub api: String,
+    /// Where it came from.
+    pub source: String,
+    /// SHA-256 of the component.
+    pub sha256: String,
+}
+
+/// One phase's duration.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseTiming {
+    /// Phase name.
+    pub phase: String,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+fn timing(phase: &str, d: Duration) -> PhaseTiming {
+    PhaseTiming {
+        phase: phase.to_string(),
+        seconds: (d.as_secs_f64() * 1000.0).round() / 1000.0,
+    }
+}
+
+/// Plan, prepare, create: one image from one description.
+pub fn run(
+    runtime: &PluginRuntime,
+    plugins: &[Plugin],
+    request: &RunRequest,
+) -> anyhow::Result<RunResult> {
+    let started = Instant::now();
+    let description = crate::description::load(&request.description)?;
+    let plan: BuildPlan = crate::plan::plan(&description, &request.plan)?;
+    let type_name = plan.image_type.image.clone();
+    // Everything that can be checked is checked before any package is installed.
+    let plugin = create::plugin_for_type(plugins, &type_name)?;
+    let granted = Grants::image_type_defaults();
+    if let Some(missing) = granted.first_missing(&plugin.info.capabilities) {
+        return Err(anyhow!(
+            "plugin {} needs capability `{missing}`, which was not granted; nothing was built",
+            plugin.label()
+        ));
+    }
+    let options = plan.image_type.attributes.0.clone();
+    plugin
+        .info
+        .resolve_description_options(&options)
+        .map_err(|e| anyhow!("type `{type_name}`: {e}"))?;
+    let mut phases = vec![timing("plan", started.elapsed())];
+
+    let work = tempfile::Builder::new()
+        .prefix("builder-")
+        .tempdir_in("/var/tmp")
+        .context("creating a work directory in /var/tmp")?;
+    let root = request
+        .root
+        .clone()
+        .unwrap_or_else(|| work.path().join("root"));
+    let report = prepare(
+        &plan,
+        &PrepareRequest {
+            root: root.clone(),
+            mirror: request.mirror.clone(),
+        },
+    )?;
+    phases.extend(
+        report
+            .phases
+            .iter()
+            .map(|(phase, d)| timing(&format!("prepare: {phase}"), *d)),
+    );
+
+    let create_started = Instant::now();
+    let outcome = create::create(
+        runtime,
+        plugins,
+        &CreateRequest {
+            root: root.clone(),
+            target_dir: request.target_dir.clone(),
+            type_name: type_name.clone(),
+            image: ImageIdentity {
+                name: plan.name.clone(),
+                version: plan.version.clone(),
+                arch: plan.arch.clone(),
+            },
+            options,
+            options_from_description: true,
+            extra_grants: Grants::none(),
+            source_date_epoch: request.source_date_epoch,
+        },
+    )?;
+    phases.push(timing("create", create_started.elapsed()));
+    let result = RunResult {
+        result_version: 1,
+        builder: env!("CARGO_PKG_VERSION").to_string(),
+        description: plan.description.clone(),
+        image: ImageIdentity {
+            name: plan.name.clone(),
+            version: plan.version.clone(),
+            arch: plan.arch.clone(),
+        },
+        image_type: type_name,
+        profiles: plan.profiles.clone(),
+        artifacts: outcome.artifacts,
+        sbom: outcome.sbom,
+        plugins: vec![PluginUse {
+            name: plugin.info.name.clone(),
+            version: plugin.info.version.clone(),
+            world: plugin.world.to_string(),
+            api: format!("builder:plugin@{}", plugin.api_version),
+            source: plugin.source.to_string(),
+            sha256: plugin.digest.clone(),
+        }],
+        phases,
+    };
+    write_manifest(&request.target_dir, &result)?;
+    Ok(result)
+}
+
+fn write_manifest(target_dir: &Path, result: &RunResult) -> anyhow::Result<()> {
+    let path = target_dir.join("builder.result.json");
+    let mut text = serde_json::to_string_pretty(result)?;
+    text.push('\n');
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}

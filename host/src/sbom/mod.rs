@@ -1,0 +1,252 @@
+//! What is installed in an image root, and the package lists and SBOMs that
+//! go beside every artifact: KIWI's `.packages`, SPDX 2.3 JSON, CycloneDX 1.6 JSON.
+
+pub mod cyclonedx;
+pub mod dpkg;
+pub mod kiwi;
+pub mod licenses;
+pub mod spdx;
+
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::rootfs::RootTree;
+
+/// One installed package, as the image's package database records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstalledPackage {
+    /// Package name.
+    pub name: String,
+    /// Full version (`epoch:upstream-revision` for deb).
+    pub version: String,
+    /// Architecture (`amd64`, `all`, ...).
+    pub arch: String,
+    /// Source package name, when it differs from the binary's.
+    pub source: Option<String>,
+    /// Maintainer or packager.
+    pub supplier: Option<String>,
+    /// Upstream homepage.
+    pub homepage: Option<String>,
+    /// One-line summary.
+    pub summary: Option<String>,
+    /// SPDX license expression, when the package declares its licenses in a
+    /// machine-readable way; none otherwise.
+    pub license: Option<String>,
+    /// Lower-case hex SHA-256 of the package file, when the package manager
+    /// still knows it.
+    pub sha256: Option<String>,
+}
+
+/// The operating system of the image, from its `/etc/os-release`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OsRelease {
+    /// `ID` (`debian`, `ubuntu`).
+    pub id: String,
+    /// `VERSION_ID` (`12`), if any.
+    pub version_id: Option<String>,
+    /// `PRETTY_NAME`.
+    pub pretty_name: Option<String>,
+}
+
+impl OsRelease {
+    /// Read `/etc/os-release` (or `/usr/lib/os-release`) of the root.
+    pub fn read(root: &RootTree) -> std::io::Result<OsRelease> {
+        let text =
+            read_text(root, "etc/os-release").or_else(|_| read_text(root, "usr/lib/os-release"))?;
+        let value = |key: &str| {
+            text.lines().find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
+            })
+        };
+        Ok(OsRelease {
+            id: value("ID").unwrap_or_else(|| "linux".into()),
+            version_id: value("VERSION_ID"),
+            pretty_name: value("PRETTY_NAME"),
+        })
+    }
+}
+
+/// The image an SBOM describes.
+#[derive(Debug, Clone)]
+pub struct SbomSubject<'a> {
+    /// Image name.
+    pub name: &'a str,
+    /// Image version.
+    pub version: &'a str,
+    /// Target architecture.
+    pub arch: &'a str,
+    /// Its operating system.
+    pub os: &'a OsRelease,
+    /// Creation time, seconds since the epoch (`SOURCE_DATE_EPOCH` when set).
+    pub created: i64,
+}
+
+/// The package list and SBOM files written beside an image's artifacts.
+#[derive(Debug, Clone, Serialize)]
+pub struct SbomOutputs {
+    /// Packages found.
+    pub packages: usize,
+    /// File names written in the target directory.
+    pub files: Vec<String>,
+}
+
+/// Write `<base>.packages`, `<base>.spdx.json` and `<base>.cdx.json` for the
+/// dpkg database of `root` into `target_dir`; `Ok(None)` when the root has
+/// no package database this host can read yet.
+pub fn write_outputs(
+    root: &RootTree,
+    target_dir: &Path,
+    base: &str,
+    subject: &SbomSubject<'_>,
+) -> std::io::Result<Option<SbomOutputs>> {
+    if root.stat("var/lib/dpkg/status").is_err() {
+        return Ok(None);
+    }
+    let packages = dpkg::installed_packages(root)?;
+    let files = [
+        (
+            format!("{base}.packages"),
+            kiwi::deb_packages_list(&packages),
+        ),
+        (
+            format!("{base}.spdx.json"),
+            pretty(&spdx::document(subject, &packages))?,
+        ),
+        (
+            format!("{base}.cdx.json"),
+            pretty(&cyclonedx::bom(subject, &packages))?,
+        ),
+    ];
+    for (name, text) in &files {
+        write_atomically(&target_dir.join(name), text.as_bytes())?;
+    }
+    Ok(Some(SbomOutputs {
+        packages: packages.len(),
+        files: files.into_iter().map(|(name, _)| name).collect(),
+    }))
+}
+
+fn pretty(value: &serde_json::Value) -> std::io::Result<String> {
+    let mut text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Write beside, then rename: never a half-written file under the final name.
+fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".builder-")
+        .tempfile_in(dir)?;
+    std::io::Write::write_all(&mut tmp, data)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Read a small text file of the root.
+pub(crate) fn read_text(root: &RootTree, path: &str) -> std::io::Result<String> {
+    let mut text = String::new();
+    root.open_file(path)?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// RFC 3339 UTC time of `seconds` since the epoch.
+pub(crate) fn rfc3339(seconds: i64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds.max(0) as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// A UUID (RFC 4122 layout, version 5-style) derived from `parts`: the same
+/// image and package set always give the same document identity.
+pub(crate) fn stable_uuid(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let mut b: [u8; 16] = hasher.finalize()[..16].try_into().unwrap_or([0; 16]);
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// A package URL (purl) for a deb package.
+pub fn deb_purl(os: &OsRelease, package: &InstalledPackage) -> String {
+    let mut purl = format!(
+        "pkg:deb/{}/{}@{}?arch={}",
+        purl_escape(&os.id),
+        purl_escape(&package.name),
+        purl_escape(&package.version),
+        purl_escape(&package.arch)
+    );
+    if let Some(version) = &os.version_id {
+        purl.push_str(&format!(
+            "&distro={}-{}",
+            purl_escape(&os.id),
+            purl_escape(version)
+        ));
+    }
+    purl
+}
+
+fn purl_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_stable_and_well_formed() {
+        let a = stable_uuid(&["img", "1.0"]);
+        assert_eq!(a, stable_uuid(&["img", "1.0"]));
+        assert_ne!(a, stable_uuid(&["img", "1.1"]));
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "5");
+    }
+
+    #[test]
+    fn purls_escape_versions() {
+        let os = OsRelease {
+            id: "debian".into(),
+            version_id: Some("12".into()),
+            pretty_name: None,
+        };
+        let p = InstalledPackage {
+            name: "libstdc++6".into(),
+            version: "1:12.2.0-14+deb12u1".into(),
+            arch: "amd64".into(),
+            source: None,
+            supplier: None,
+            homepage: None,
+            summary: None,
+            license: None,
+            sha256: None,
+        };
+        assert_eq!(
+            deb_purl(&os, &p),
+            "pkg:deb/debian/libstdc%2B%2B6@1%3A12.2.0-14%2Bdeb12u1?arch=amd64&distro=debian-12"
+        );
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+}

@@ -1,0 +1,196 @@
+//! `builder prepare` end to end: a real Debian bookworm root from the mirror
+//! the build host's apt uses, bootstrapped with mmdebstrap and finished
+//! inside the root. Runs as root.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use builder::packages::MirrorOverride;
+use builder::rootfs::mounts::ApiMounts;
+use builder::rootfs::prepare::{prepare, PrepareReport, PrepareRequest};
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debian-minimal")
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("builder-test-")
+        .tempdir_in("/var/tmp")
+        .unwrap()
+}
+
+fn run_prepare(description: &Path, root: &Path) -> anyhow::Result<PrepareReport> {
+    let desc = builder::description::load(description)?;
+    let plan = builder::plan::plan(&desc, &builder::plan::PlanRequest::default())?;
+    prepare(
+        &plan,
+        &PrepareRequest {
+            root: root.to_path_buf(),
+            mirror: MirrorOverride(std::env::var("BUILDER_MIRROR").ok()),
+        },
+    )
+}
+
+/// Mount points at or below `root`.
+fn mounts_below(root: &Path) -> Vec<String> {
+    let out = Command::new("findmnt")
+        .args(["-rn", "-o", "TARGET"])
+        .output()
+        .unwrap();
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let root = root.to_string_lossy().into_owned();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|t| *t == root || t.starts_with(&format!("{root}/")))
+        .map(str::to_string)
+        .collect()
+}
+
+fn read(root: &Path, rel: &str) -> String {
+    std::fs::read_to_string(root.join(rel)).unwrap_or_else(|e| panic!("/{rel}: {e}"))
+}
+
+#[test]
+fn prepares_the_debian_example() {
+    let tmp = temp_dir();
+    let root = tmp.path().join("root");
+    let started = std::time::Instant::now();
+    let report = run_prepare(&example(), &root).unwrap_or_else(|e| panic!("{e:?}"));
+    eprintln!(
+        "prepare took {:.1}s: {:?}",
+        started.elapsed().as_secs_f64(),
+        report.phases
+    );
+
+    // The image package set is installed.
+    let out = Command::new("chroot")
+        .arg(&root)
+        .args(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let installed = String::from_utf8_lossy(&out.stdout);
+    for package in [
+        "systemd",
+        "systemd-sysv",
+        "tzdata",
+        "ca-certificates",
+        "apt",
+    ] {
+        assert!(
+            installed
+                .lines()
+                .any(|l| l == format!("{package} installed")),
+            "{package} not installed:\n{installed}"
+        );
+    }
+
+    // Overlay, user, settings, script.
+    assert_eq!(read(&root, "etc/motd"), read(&example(), "root/etc/motd"));
+    let passwd = read(&root, "etc/passwd");
+    assert!(
+        passwd
+            .lines()
+            .any(|l| l.starts_with("demo:") && l.ends_with(":/home/demo:/bin/bash")),
+        "{passwd}"
+    );
+    let shadow = read(&root, "etc/shadow");
+    let hash = shadow
+        .lines()
+        .find_map(|l| l.strip_prefix("demo:"))
+        .and_then(|l| l.split(':').next())
+        .expect("demo in /etc/shadow");
+    assert!(hash.starts_with("$6$"), "{hash}");
+    assert!(root.join("home/demo").is_dir());
+    assert_eq!(
+        std::fs::read_link(root.join("etc/localtime")).unwrap(),
+        Path::new("/usr/share/zoneinfo/Europe/Berlin")
+    );
+    assert_eq!(read(&root, "etc/timezone"), "Europe/Berlin\n");
+    assert_eq!(read(&root, "etc/default/locale"), "LANG=en_US.UTF-8\n");
+    assert!(read(&root, "etc/default/keyboard").contains("XKBLAYOUT=\"us\""));
+    assert_eq!(read(&root, "etc/image-release"), "debian-minimal-1.0.0\n");
+    assert_eq!(
+        std::fs::read_link(root.join("etc/systemd/system/default.target")).unwrap(),
+        Path::new("/lib/systemd/system/multi-user.target")
+    );
+    assert!(!root.join("config.sh").exists() && !root.join(".profile").exists());
+
+    // Repositories: only the image's, DEB822, signed by a key in the image.
+    let sources = read(&root, "etc/apt/sources.list.d/debian.sources");
+    assert!(sources.contains("Suites: bookworm\n"), "{sources}");
+    let signed_by = sources
+        .lines()
+        .find_map(|l| l.strip_prefix("Signed-By: "))
+        .expect("Signed-By");
+    assert!(root.join(signed_by.trim_start_matches('/')).is_file());
+    assert!(!root.join("etc/apt/sources.list").exists());
+
+    // Cleanup.
+    assert_eq!(
+        std::fs::metadata(root.join("etc/machine-id"))
+            .unwrap()
+            .len(),
+        0
+    );
+    let lists: Vec<_> = std::fs::read_dir(root.join("var/lib/apt/lists"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(lists, ["partial"]);
+    assert!(!root.join("usr/sbin/policy-rc.d").exists());
+    for rel in ["etc/resolv.conf", "etc/hostname"] {
+        if let (Ok(host), Ok(image)) = (
+            std::fs::read(Path::new("/").join(rel)),
+            std::fs::read(root.join(rel)),
+        ) {
+            assert_ne!(host, image, "the build host's /{rel} stayed in the image");
+        }
+    }
+    assert_eq!(mounts_below(&root), Vec::<String>::new());
+}
+
+#[test]
+fn failing_config_sh_stops_the_build_and_unmounts() {
+    let tmp = temp_dir();
+    let description = tmp.path().join("description");
+    std::fs::create_dir(&description).unwrap();
+    std::fs::copy(example().join("config.xml"), description.join("config.xml")).unwrap();
+    std::fs::write(
+        description.join("config.sh"),
+        "#!/bin/sh\necho 'about to fail on purpose'\necho 'err line' >&2\nexit 3\n",
+    )
+    .unwrap();
+    let root = tmp.path().join("root");
+    let err = run_prepare(&description, &root).expect_err("config.sh exits 3");
+    let text = format!("{err:#}");
+    assert!(text.contains("script config.sh"), "{text}");
+    assert!(text.contains("about to fail on purpose"), "{text}");
+    assert!(text.contains("err line"), "{text}");
+    assert!(text.contains("exit status: 3"), "{text}");
+    assert_eq!(mounts_below(&root), Vec::<String>::new());
+    assert!(!root.join("config.sh").exists());
+}
+
+#[test]
+fn mounts_are_released_on_panic() {
+    let tmp = temp_dir();
+    let root = tmp.path().to_path_buf();
+    let result = std::panic::catch_unwind(|| {
+        let mounts = ApiMounts::mount(&root).unwrap();
+        assert_eq!(mounts.mount_points().len(), 3);
+        assert_eq!(mounts_below(&root).len(), 3);
+        panic!("a step panics");
+    });
+    assert!(result.is_err());
+    assert_eq!(mounts_below(&root), Vec::<String>::new());
+}
+
+#[test]
+fn refuses_a_non_empty_root() {
+    let tmp = temp_dir();
+    std::fs::write(tmp.path().join("file"), "x").unwrap();
+    let err = run_prepare(&example(), tmp.path()).unwrap_err();
+    assert!(format!("{err:#}").contains("is not empty"), "{err:#}");
+}

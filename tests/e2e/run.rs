@@ -1,0 +1,202 @@
+//! `builder run` end to end on `examples/debian-minimal`: a real Debian
+//! bookworm build from the mirror the build host's apt uses, its tarball
+//! extracted and checked, its package list and SBOMs checked against dpkg
+//! and the official validators. Runs as root.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use builder::packages::MirrorOverride;
+use builder::plan::PlanRequest;
+use builder::run::{run, RunRequest};
+use builder_tests::{builtin_plugins, runtime, test_limits, validate_cyclonedx, validate_spdx};
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debian-minimal")
+}
+
+fn builder_dirs_in_var_tmp() -> Vec<String> {
+    std::fs::read_dir("/var/tmp")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("builder-") && !n.starts_with("builder-test"))
+        .collect()
+}
+
+#[test]
+fn run_builds_the_debian_minimal_example() {
+    let before = builder_dirs_in_var_tmp();
+    let target = tempfile::Builder::new()
+        .prefix("builder-test-run-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let runtime = runtime(builder::plugins::RuntimeLimits {
+        call_timeout: std::time::Duration::from_secs(1800),
+        ..test_limits()
+    });
+    let plugins = builtin_plugins(&runtime);
+    let request = RunRequest {
+        description: example(),
+        target_dir: target.path().to_path_buf(),
+        plan: PlanRequest::default(),
+        mirror: MirrorOverride(std::env::var("BUILDER_MIRROR").ok()),
+        root: None,
+        source_date_epoch: Some(1_700_000_000),
+    };
+    let result = run(&runtime, &plugins, &request).expect("builder run");
+    let out = target.path();
+    let base = format!("debian-minimal.{}-1.0.0", builder::plan::host_arch());
+
+    // The artifact, its checksum, the manifest.
+    let tarball = out.join(format!("{base}.tar.xz"));
+    assert_eq!(result.artifacts.len(), 1);
+    assert_eq!(result.artifacts[0].file_name, format!("{base}.tar.xz"));
+    let sums = Command::new("sha256sum")
+        .arg("-c")
+        .arg(format!("{base}.tar.xz.sha256"))
+        .current_dir(out)
+        .status()
+        .unwrap();
+    assert!(sums.success());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("builder.result.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["artifacts"][0]["sha256"],
+        result.artifacts[0].sha256
+    );
+    assert_eq!(manifest["plugins"][0]["name"], "tbz");
+    let phases: Vec<&str> = manifest["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert!(
+        phases.contains(&"plan") && phases.contains(&"create"),
+        "{phases:?}"
+    );
+    assert!(
+        phases.iter().any(|p| p.starts_with("prepare: ")),
+        "{phases:?}"
+    );
+
+    // The image, extracted.
+    let image = tempfile::Builder::new()
+        .prefix("builder-test-image-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let untar = Command::new("tar")
+        .args([
+            "--extract",
+            "--numeric-owner",
+            "--same-permissions",
+            "--xattrs",
+            "--xattrs-include=*",
+            "-f",
+        ])
+        .arg(&tarball)
+        .arg("-C")
+        .arg(image.path())
+        .status()
+        .unwrap();
+    assert!(untar.success());
+    let root = image.path();
+
+    // dpkg inside the image agrees with the .packages list (KIWI's format).
+    let query = Command::new("dpkg-query")
+        .arg(format!(
+            "--admindir={}",
+            root.join("var/lib/dpkg").display()
+        ))
+        .args([
+            "-W",
+            "-f",
+            "${db:Status-Status}|${Package}|None|${Version}|None|${Architecture}|None|None\n",
+        ])
+        .output()
+        .unwrap();
+    let mut installed: Vec<String> = String::from_utf8(query.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("installed|").map(str::to_string))
+        .collect();
+    installed.sort();
+    let listed = std::fs::read_to_string(out.join(format!("{base}.packages"))).unwrap();
+    assert_eq!(listed.lines().collect::<Vec<_>>(), installed);
+    for wanted in ["systemd", "systemd-sysv", "tzdata", "ca-certificates"] {
+        assert!(
+            installed
+                .iter()
+                .any(|l| l.starts_with(&format!("{wanted}|"))),
+            "{wanted} missing"
+        );
+    }
+
+    // Repositories, keys, overlay, users, timezone, config.sh.
+    let sources =
+        std::fs::read_to_string(root.join("etc/apt/sources.list.d/debian.sources")).unwrap();
+    assert!(sources.contains("Suites: bookworm"), "{sources}");
+    let signed_by = sources
+        .lines()
+        .find_map(|l| l.strip_prefix("Signed-By:"))
+        .expect("Signed-By")
+        .trim();
+    assert!(
+        root.join(signed_by.trim_start_matches('/')).is_file(),
+        "key {signed_by} missing"
+    );
+    let motd = std::fs::read_to_string(example().join("root/etc/motd")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/motd")).unwrap(),
+        motd
+    );
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+    assert!(
+        passwd
+            .lines()
+            .any(|l| l.starts_with("demo:") && l.ends_with(":/home/demo:/bin/bash")),
+        "{passwd}"
+    );
+    let shadow = std::fs::read_to_string(root.join("etc/shadow")).unwrap();
+    assert!(
+        shadow.lines().any(|l| l.starts_with("demo:$6$")),
+        "demo has no sha512crypt hash"
+    );
+    let localtime = std::fs::read_link(root.join("etc/localtime")).unwrap();
+    assert!(
+        localtime.ends_with("Europe/Berlin"),
+        "{}",
+        localtime.display()
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/image-release"))
+            .unwrap()
+            .trim(),
+        "debian-minimal-1.0.0"
+    );
+    assert_eq!(std::fs::read(root.join("etc/machine-id")).unwrap(), b"");
+
+    // The SBOMs pass the official validators.
+    validate_spdx(&out.join(format!("{base}.spdx.json"))).unwrap_or_else(|r| panic!("SPDX: {r}"));
+    validate_cyclonedx(&out.join(format!("{base}.cdx.json")))
+        .unwrap_or_else(|r| panic!("CycloneDX: {r}"));
+
+    // Nothing mounted, nothing left behind in /var/tmp.
+    let mounts = String::from_utf8(
+        Command::new("findmnt")
+            .args(["-rn", "-o", "TARGET"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        !mounts.lines().any(|m| m.contains("/var/tmp/builder-")),
+        "{mounts}"
+    );
+    let after = builder_dirs_in_var_tmp();
+    let leaked: Vec<_> = after.iter().filter(|d| !before.contains(d)).collect();
+    assert!(leaked.is_empty(), "left behind: {leaked:?}");
+}
