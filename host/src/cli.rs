@@ -237,6 +237,7 @@ fn parse_option(s: &str) -> Result<(String, String), String> {
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    crate::interrupt::install().context("installing the Ctrl-C handler")?;
     match &cli.command {
         Command::Plan(args) => run_plan(&cli, args),
         Command::Create(args) => run_create(&cli, args),

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod create;
 pub mod description;
+pub mod interrupt;
 pub mod packages;
 pub mod plan;
 pub mod plugins;

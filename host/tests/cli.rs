@@ -294,3 +294,129 @@ fn plan_resolves_a_kiwi_description_and_names_its_plugins() {
         "{err}"
     );
 }
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debian-minimal")
+}
+
+fn mounts_below_builder_dirs() -> Vec<String> {
+    let out = Command::new("findmnt")
+        .args(["-rn", "-o", "TARGET"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|m| m.starts_with("/var/tmp/builder-"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn work_dirs() -> Vec<String> {
+    std::fs::read_dir("/var/tmp")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("builder-") && !n.starts_with("builder-test"))
+        .collect()
+}
+
+#[test]
+fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() {
+    let cache = tempfile::tempdir().unwrap();
+    let target = tempfile::Builder::new()
+        .prefix("builder-test-sigint-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let before = work_dirs();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_builder"))
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .arg("run")
+        .arg(example())
+        .arg("--target-dir")
+        .arg(target.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    // Package installation runs with /proc mounted in the root being built.
+    let started = std::time::Instant::now();
+    loop {
+        if mounts_below_builder_dirs()
+            .iter()
+            .any(|m| m.ends_with("/root/proc"))
+        {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "builder ended ({status}) before installing packages: {}",
+                std::fs::read_to_string(log.path()).unwrap()
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(300),
+            "installation never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let kill = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "builder did not stop within 60 s of SIGINT"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let log_text = std::fs::read_to_string(log.path()).unwrap();
+    assert!(!status.success(), "{log_text}");
+    assert!(log_text.contains("interrupted"), "{log_text}");
+    assert_eq!(
+        mounts_below_builder_dirs(),
+        Vec::<String>::new(),
+        "{log_text}"
+    );
+    let written: Vec<_> = std::fs::read_dir(target.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        written.is_empty(),
+        "artifacts after an interrupted build: {written:?}"
+    );
+    let leaked: Vec<_> = work_dirs()
+        .into_iter()
+        .filter(|d| !before.contains(d))
+        .collect();
+    assert!(leaked.is_empty(), "work directories left: {leaked:?}");
+
+    // The next build succeeds.
+    let out = builder(
+        cache.path(),
+        &[
+            "run",
+            example().to_str().unwrap(),
+            "--target-dir",
+            target.path().to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let artifacts: Vec<_> = std::fs::read_dir(target.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tar.xz"))
+        .collect();
+    assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+}

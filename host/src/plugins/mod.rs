@@ -170,6 +170,12 @@ pub enum PluginError {
         /// What it printed.
         stderr: String,
     },
+    /// The build was interrupted (Ctrl-C) while the plugin ran.
+    #[error("plugin {plugin} stopped: the build was interrupted")]
+    Interrupted {
+        /// The plugin.
+        plugin: String,
+    },
     /// The plugin trapped: a bug in the plugin.
     #[error("plugin {plugin} crashed (a bug in the plugin): {trap}{stderr}")]
     Crashed {
@@ -368,9 +374,18 @@ impl PluginRuntime {
             PluginState::new(label, grants, self.limits.memory_bytes),
         );
         store.limiter(|s| &mut s.limiter);
-        let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // Checked at every epoch tick: the call's deadline, and Ctrl-C.
+        let deadline = Instant::now() + timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if crate::interrupt::requested() {
+                return Err(crate::interrupt::Interrupted("a plugin call".into()).into());
+            }
+            if Instant::now() >= deadline {
+                return Err(Trap::Interrupt.into());
+            }
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        });
         store
     }
 
@@ -553,6 +568,12 @@ impl PluginRuntime {
                 mib: self.limits.memory_bytes >> 20,
                 stderr,
             };
+        }
+        if error
+            .downcast_ref::<crate::interrupt::Interrupted>()
+            .is_some()
+        {
+            return PluginError::Interrupted { plugin };
         }
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => PluginError::Timeout {

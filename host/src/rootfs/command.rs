@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 
@@ -26,6 +27,14 @@ pub enum CommandError {
         command: String,
         /// Why.
         source: std::io::Error,
+    },
+    /// The build was asked to stop; the command was terminated.
+    #[error("{step}: `{command}` stopped: the build was interrupted")]
+    Interrupted {
+        /// The build step.
+        step: String,
+        /// The command line.
+        command: String,
     },
     /// The program ran and failed.
     #[error("{step}: `{command}` failed ({status}); last output:\n{tail}")]
@@ -84,12 +93,31 @@ pub fn run(step: &str, cmd: &mut Command) -> Result<String, CommandError> {
     let err = log.try_clone().map_err(spawn_error)?;
     tracing::debug!(step, %command, "running");
     let started = std::time::Instant::now();
-    let status = cmd
+    if crate::interrupt::requested() {
+        return Err(CommandError::Interrupted {
+            step: step.to_string(),
+            command,
+        });
+    }
+    // A process group of its own: an interrupt terminates the whole tree
+    // (apt, dpkg, maintainer scripts), and a terminal's Ctrl-C reaches only
+    // builder, which decides.
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
-        .status()
+        .process_group(0)
+        .spawn()
         .map_err(spawn_error)?;
+    let status = match wait_or_interrupt(&mut child).map_err(spawn_error)? {
+        Some(status) => status,
+        None => {
+            return Err(CommandError::Interrupted {
+                step: step.to_string(),
+                command,
+            })
+        }
+    };
     let mut output = Vec::new();
     log.seek(SeekFrom::Start(0))
         .and_then(|_| log.read_to_end(&mut output))
@@ -105,6 +133,38 @@ pub fn run(step: &str, cmd: &mut Command) -> Result<String, CommandError> {
         });
     }
     Ok(output)
+}
+
+/// Wait for `child`; on an interrupt, terminate its process group (SIGTERM,
+/// then SIGKILL after five seconds), reap it and return `None`.
+fn wait_or_interrupt(child: &mut std::process::Child) -> std::io::Result<Option<ExitStatus>> {
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if crate::interrupt::requested() {
+            let group = rustix::process::Pid::from_raw(child.id() as i32);
+            if let Some(group) = group {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while child.try_wait()?.is_none() {
+                    if std::time::Instant::now() > deadline {
+                        let _ = rustix::process::kill_process_group(
+                            group,
+                            rustix::process::Signal::KILL,
+                        );
+                        child.wait()?;
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+            return Ok(None);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
 }
 
 /// The last lines of `output`.

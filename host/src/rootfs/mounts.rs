@@ -95,3 +95,72 @@ impl Drop for ApiMounts {
         }
     }
 }
+
+/// Unmount everything mounted at or below `root` (deepest first, lazily when
+/// a plain unmount is refused): the sweep after a failed or interrupted
+/// step, which also catches what a killed tool (mmdebstrap) left behind.
+/// Returns the mount points it unmounted.
+pub fn unmount_below(root: &Path) -> Vec<PathBuf> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let mut points: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(unescape_mountinfo(field)))
+        .filter(|point| point.starts_with(root))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    points.dedup();
+    for point in &points {
+        if rmount::unmount(point, UnmountFlags::empty()).is_err() {
+            let _ = rmount::unmount(point, UnmountFlags::DETACH);
+        }
+        tracing::warn!(
+            "unmounted {} left behind by an interrupted step",
+            point.display()
+        );
+    }
+    points
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let value =
+                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
+            out.push(value);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mountinfo("/var/tmp/a\\040b"), "/var/tmp/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
+
+    #[test]
+    fn sweeping_a_tree_with_nothing_mounted_does_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(unmount_below(dir.path()).is_empty());
+    }
+}

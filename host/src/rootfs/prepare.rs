@@ -42,6 +42,7 @@ impl PrepareReport {
         phase: &str,
         f: impl FnOnce() -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
+        crate::interrupt::check(phase)?;
         let _span = tracing::info_span!("phase", name = phase).entered();
         tracing::info!("{phase}");
         let started = Instant::now();
@@ -53,6 +54,16 @@ impl PrepareReport {
 
 /// Prepares `plan` into `request.root`.
 pub fn prepare(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<PrepareReport> {
+    let result = prepare_steps(plan, request);
+    if result.is_err() {
+        // Whatever failed or was interrupted, nothing stays mounted below the root.
+        let root = std::fs::canonicalize(&request.root).unwrap_or_else(|_| request.root.clone());
+        crate::rootfs::mounts::unmount_below(&root);
+    }
+    result
+}
+
+fn prepare_steps(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<PrepareReport> {
     if plan.package_manager != PackageManager::Apt {
         bail!(
             "prepare: package manager {:?} is not supported yet (only apt)",
