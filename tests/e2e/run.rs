@@ -9,7 +9,10 @@ use std::process::Command;
 use builder::packages::MirrorOverride;
 use builder::plan::PlanRequest;
 use builder::run::{run, RunRequest};
-use builder_tests::{builtin_plugins, runtime, test_limits, validate_cyclonedx, validate_spdx};
+use builder_tests::{
+    builtin_plugins, dpkg_installed_kiwi_lines, runtime, test_limits, validate_cyclonedx,
+    validate_spdx,
+};
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debian-minimal")
@@ -105,24 +108,7 @@ fn run_builds_the_debian_minimal_example() {
     let root = image.path();
 
     // dpkg inside the image agrees with the .packages list (KIWI's format).
-    let query = Command::new("dpkg-query")
-        .arg(format!(
-            "--admindir={}",
-            root.join("var/lib/dpkg").display()
-        ))
-        .args([
-            "-W",
-            "-f",
-            "${db:Status-Status}|${Package}|None|${Version}|None|${Architecture}|None|None\n",
-        ])
-        .output()
-        .unwrap();
-    let mut installed: Vec<String> = String::from_utf8(query.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.strip_prefix("installed|").map(str::to_string))
-        .collect();
-    installed.sort();
+    let installed = dpkg_installed_kiwi_lines(&root.join("var/lib/dpkg"));
     let listed = std::fs::read_to_string(out.join(format!("{base}.packages"))).unwrap();
     assert_eq!(listed.lines().collect::<Vec<_>>(), installed);
     for wanted in ["systemd", "systemd-sysv", "tzdata", "ca-certificates"] {

@@ -2,11 +2,10 @@
 //! `/`, read-only), checked against dpkg itself and the official validators.
 
 use std::path::Path;
-use std::process::Command;
 
 use builder::rootfs::RootTree;
 use builder::sbom::{write_outputs, OsRelease, SbomSubject};
-use builder_tests::{validate_cyclonedx, validate_spdx};
+use builder_tests::{dpkg_installed_kiwi_lines, validate_cyclonedx, validate_spdx};
 
 fn host_sbom() -> (tempfile::TempDir, usize) {
     let root = RootTree::open(Path::new("/")).unwrap();
@@ -37,20 +36,7 @@ fn host_sbom() -> (tempfile::TempDir, usize) {
 fn packages_list_agrees_with_dpkg_in_kiwis_format() {
     let (out, count) = host_sbom();
     let ours = std::fs::read_to_string(out.path().join("host.x86_64-1.0.0.packages")).unwrap();
-    let query = Command::new("dpkg-query")
-        .args([
-            "-W",
-            "-f",
-            "${db:Status-Status}|${Package}|None|${Version}|None|${Architecture}|None|None\n",
-        ])
-        .output()
-        .unwrap();
-    let mut expected: Vec<String> = String::from_utf8(query.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.strip_prefix("installed|").map(str::to_string))
-        .collect();
-    expected.sort();
+    let expected = dpkg_installed_kiwi_lines(Path::new("/var/lib/dpkg"));
     assert_eq!(ours.lines().collect::<Vec<_>>(), expected);
     assert_eq!(count, expected.len());
 }

@@ -213,3 +213,23 @@ if error:
         ))
     }
 }
+
+/// What dpkg itself says is installed in the root whose database is
+/// `admin_dir` (`var/lib/dpkg`), in KIWI's `.packages` line format, sorted.
+pub fn dpkg_installed_kiwi_lines(admin_dir: &Path) -> Vec<String> {
+    let query = std::process::Command::new("dpkg-query")
+        .arg(format!("--admindir={}", admin_dir.display()))
+        .args([
+            "-W",
+            "-f",
+            "${db:Status-Status}|${Package}|None|${Version}|None|${Architecture}|None|None\n",
+        ])
+        .output()
+        .expect("running dpkg-query");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&query.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("installed|").map(str::to_string))
+        .collect();
+    lines.sort();
+    lines
+}
