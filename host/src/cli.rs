@@ -329,7 +329,7 @@ fn run_plan(cli: &Cli, args: &PlanArgs) -> anyhow::Result<()> {
     let mut plan = crate::plan::plan(&description, &request)?;
     let plugin_dir = plan.description_dir.join("plugins");
     let (_, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
-    crate::plan::attach_plugins(&mut plan, &plugins);
+    create::attach_plugins(&mut plan, &plugins);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {

@@ -1,28 +1,11 @@
 //! The validated element tree into the typed model.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use super::error::{shorten, DescriptionError, Origin};
 use super::model::*;
 use super::tree::Node;
-
-/// Everything of the description except file bookkeeping.
-pub(crate) struct Parts {
-    pub name: String,
-    pub display_name: Option<String>,
-    pub id: Option<String>,
-    pub info: DescriptionInfo,
-    pub preferences: Vec<Preferences>,
-    pub profiles: Vec<Profile>,
-    pub users: Vec<UsersSection>,
-    pub repositories: Vec<Repository>,
-    pub packages: Vec<PackagesSection>,
-    pub drivers: Vec<DriversSection>,
-    pub strip: Vec<StripSection>,
-    pub containers: Vec<ContainersSection>,
-    pub certificates: Option<CertificatesSection>,
-    pub extension: Option<RawElement>,
-}
 
 type Result<T> = std::result::Result<T, DescriptionError>;
 
@@ -159,8 +142,17 @@ fn parse_id(text: &str) -> Option<u32> {
     text.strip_prefix('+').unwrap_or(text).parse().ok()
 }
 
-/// Converts the validated `<image>` tree.
-pub(crate) fn convert(root: &Node) -> Result<Parts> {
+/// Converts the validated `<image>` tree read from `file` (with what
+/// reading, including and upgrading it found) into the model.
+pub(crate) fn convert(
+    root: &Node,
+    file: &Path,
+    dir: PathBuf,
+    format: MarkupFormat,
+    schema_version: String,
+    upgrades: Vec<String>,
+    included_files: Vec<PathBuf>,
+) -> Result<Description> {
     let image = Ctx::root(root);
     let info = image
         .first("description")
@@ -262,7 +254,17 @@ pub(crate) fn convert(root: &Node) -> Result<Parts> {
         None => None,
     };
 
-    Ok(Parts {
+    Ok(Description {
+        file: file.to_path_buf(),
+        dir,
+        format,
+        schema_version,
+        upgrades,
+        included_files,
+        origin: Origin {
+            location: root.location.clone(),
+            path: "/image".into(),
+        },
         name: image.required("name")?,
         display_name: image.attr("displayname"),
         id: image.attr("id"),

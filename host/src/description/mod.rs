@@ -118,33 +118,15 @@ pub fn from_str(
     let included_files = include::expand(&mut root, file, &dir)?;
     let (schema_version, upgrades) = upgrade::upgrade(&mut root)?;
     schema::validate(&root)?;
-    let parts = convert::convert(&root)?;
-    Ok(Description {
-        file: file.to_path_buf(),
+    convert::convert(
+        &root,
+        file,
         dir,
         format,
         schema_version,
         upgrades,
         included_files,
-        origin: Origin {
-            location: root.location.clone(),
-            path: "/image".into(),
-        },
-        name: parts.name,
-        display_name: parts.display_name,
-        id: parts.id,
-        info: parts.info,
-        preferences: parts.preferences,
-        profiles: parts.profiles,
-        users: parts.users,
-        repositories: parts.repositories,
-        packages: parts.packages,
-        drivers: parts.drivers,
-        strip: parts.strip,
-        containers: parts.containers,
-        certificates: parts.certificates,
-        extension: parts.extension,
-    })
+    )
 }
 
 impl MarkupFormat {

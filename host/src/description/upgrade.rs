@@ -9,17 +9,10 @@ pub const CURRENT_SCHEMA: &str = "8.5";
 /// The oldest schema version KIWI (10 and later) still upgrades.
 pub const OLDEST_SCHEMA: &str = "7.4";
 
-/// Checks `schemaversion` on the root and upgrades the tree to 8.5 in place.
-/// Returns the version as written and notes on what the upgrade changed.
+/// Checks `schemaversion` on the `<image>` root (the caller has checked the
+/// root's name) and upgrades the tree to 8.5 in place. Returns the version as
+/// written and notes on what the upgrade changed.
 pub(crate) fn upgrade(root: &mut Node) -> Result<(String, Vec<String>), DescriptionError> {
-    if root.name != "image" {
-        return Err(DescriptionError::UnknownElement {
-            location: root.location.clone(),
-            path: "/".into(),
-            name: root.name.clone(),
-            expected: "<image> as the root element".into(),
-        });
-    }
     let Some(attr) = root.attr_entry("schemaversion") else {
         return Err(DescriptionError::MissingAttribute {
             location: root.location.clone(),

@@ -209,37 +209,6 @@ pub struct PlannedPlugin {
     pub grants: Vec<String>,
 }
 
-/// Name the plugins the plan needs among `available`: the image-type plugin
-/// serving the selected type (a warning when none does).
-pub fn attach_plugins(plan: &mut BuildPlan, available: &[crate::plugins::Plugin]) {
-    let type_name = plan.image_type.image.clone();
-    match crate::create::plugin_for_type(available, &type_name) {
-        Ok(plugin) => {
-            let granted = crate::plugins::Grants::image_type_defaults();
-            if let Some(missing) = granted.first_missing(&plugin.info.capabilities) {
-                plan.warnings.push(format!(
-                    "plugin {} needs capability `{missing}`, which an image type is not granted by default",
-                    plugin.label()
-                ));
-            }
-            plan.plugins.push(PlannedPlugin {
-                name: plugin.info.name.clone(),
-                version: plugin.info.version.clone(),
-                kind: plugin.world.to_string(),
-                source: plugin.source.to_string(),
-                grants: granted
-                    .effective(&plugin.info.capabilities)
-                    .iter()
-                    .map(|c| c.name().to_string())
-                    .collect(),
-            });
-        }
-        Err(e) => plan
-            .warnings
-            .push(format!("{e}: a build of this plan would stop there")),
-    }
-}
-
 /// Preferences merged over the selected sections: the first section (in
 /// document order) that sets a value wins, as in KIWI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
