@@ -1,9 +1,13 @@
 #!/bin/bash
-# Runs inside the image root after packages, overlay and users are in place.
+# Runs inside the image root after packages, overlay and users are in place,
+# as KIWI's config.sh does: /.profile holds the kiwi_* variables and
+# /.kconfig the helper functions.
 set -euo pipefail
+test -f /.kconfig && . /.kconfig
 test -f /.profile && . /.profile
 
-echo "configuring ${kiwi_iname} ${kiwi_iversion} (type ${kiwi_type})"
+Echo "configuring ${kiwi_iname} ${kiwi_iversion} (type ${kiwi_type}, timezone ${kiwi_timezone})"
 # Leave a trace the tests look for.
 echo "${kiwi_iname}-${kiwi_iversion}" > /etc/image-release
-systemctl set-default multi-user.target
+baseSetRunlevel 3
+baseMaskService systemd-timesyncd.service

@@ -17,7 +17,8 @@ use crate::plugins::{
 #[derive(Debug, Parser)]
 #[command(name = "builder", version, about, long_about = None)]
 pub struct Cli {
-    /// Cache directory (compiled plugins, later packages); shared between builds.
+    /// Cache directory shared between builds: compiled plugins (`plugins/`)
+    /// and downloaded packages (`packages/`).
     #[arg(
         long,
         global = true,
@@ -167,6 +168,10 @@ pub struct PrepareArgs {
     /// build host's apt is configured with.
     #[arg(long, value_name = "URL", env = "BUILDER_MIRROR")]
     pub mirror: Option<String>,
+
+    /// Download every package, neither using nor filling the package cache.
+    #[arg(long)]
+    pub no_package_cache: bool,
 }
 
 /// `builder run`.
@@ -198,6 +203,10 @@ pub struct RunArgs {
     /// build host's apt is configured with.
     #[arg(long, value_name = "URL", env = "BUILDER_MIRROR")]
     pub mirror: Option<String>,
+
+    /// Download every package, neither using nor filling the package cache.
+    #[arg(long)]
+    pub no_package_cache: bool,
 
     #[command(flatten)]
     pub plugin_args: PluginArgs,
@@ -238,13 +247,26 @@ pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     crate::interrupt::install().context("installing the Ctrl-C handler")?;
+    let builds = matches!(
+        cli.command,
+        Command::Prepare(_) | Command::Run(_) | Command::Create(_)
+    );
+    if builds && !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        crate::progress::enable();
+    }
+    let result = run_command(&cli);
+    crate::progress::finish();
+    result
+}
+
+fn run_command(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::Plan(args) => run_plan(&cli, args),
-        Command::Create(args) => run_create(&cli, args),
-        Command::Prepare(args) => run_prepare(args),
-        Command::Run(args) => run_run(&cli, args),
+        Command::Plan(args) => run_plan(cli, args),
+        Command::Create(args) => run_create(cli, args),
+        Command::Prepare(args) => run_prepare(cli, args),
+        Command::Run(args) => run_run(cli, args),
         Command::Plugin(PluginCommand::List { plugin_args, json }) => {
-            let (_, plugins) = load_plugins(&cli, plugin_args)?;
+            let (_, plugins) = load_plugins(cli, plugin_args)?;
             print_list(&plugins, *json)
         }
         Command::Plugin(PluginCommand::Inspect {
@@ -261,7 +283,7 @@ pub fn run() -> anyhow::Result<()> {
                 }
                 plugin_args.plugins.insert(0, as_path.to_path_buf());
             }
-            let (_, plugins) = load_plugins(&cli, &plugin_args)?;
+            let (_, plugins) = load_plugins(cli, &plugin_args)?;
             let found = if by_path {
                 plugins.first()
             } else {
@@ -291,7 +313,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::progress::LogWriter)
         .with_target(false)
         .without_time()
         .init();
@@ -338,7 +360,7 @@ fn run_plan(cli: &Cli, args: &PlanArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_prepare(args: &PrepareArgs) -> anyhow::Result<()> {
+fn run_prepare(cli: &Cli, args: &PrepareArgs) -> anyhow::Result<()> {
     let description = crate::description::load(&args.description)?;
     let request = crate::plan::PlanRequest {
         profiles: args.profiles.clone(),
@@ -352,6 +374,7 @@ fn run_prepare(args: &PrepareArgs) -> anyhow::Result<()> {
         &crate::rootfs::prepare::PrepareRequest {
             root: args.root.clone(),
             mirror: crate::packages::MirrorOverride(args.mirror.clone()),
+            package_cache: package_cache(cli, args.no_package_cache),
         },
     )
     .with_context(|| format!("preparing {} into {}", plan.name, args.root.display()))?;
@@ -366,6 +389,11 @@ fn run_prepare(args: &PrepareArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The package cache directory, unless switched off.
+fn package_cache(cli: &Cli, off: bool) -> Option<PathBuf> {
+    (!off).then(|| cli.cache_dir.join("packages"))
+}
+
 fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
     let plugin_dir = args.description.join("plugins");
     let (runtime, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
@@ -378,6 +406,7 @@ fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
             arch: None,
         },
         mirror: crate::packages::MirrorOverride(args.mirror.clone()),
+        package_cache: package_cache(cli, args.no_package_cache),
         root: args.root.clone(),
         source_date_epoch: create::source_date_epoch_from_env()?,
     };

@@ -13,6 +13,7 @@ pub mod interrupt;
 pub mod packages;
 pub mod plan;
 pub mod plugins;
+pub mod progress;
 pub mod rootfs;
 pub mod run;
 pub mod sbom;

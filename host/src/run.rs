@@ -13,7 +13,7 @@ use crate::create::{self, CreateRequest};
 use crate::packages::MirrorOverride;
 use crate::plan::{BuildPlan, PlanRequest};
 use crate::plugins::{Grants, ImageIdentity, Plugin, PluginRuntime};
-use crate::rootfs::prepare::{prepare, PrepareRequest};
+use crate::rootfs::prepare::{prepare, run_stage_scripts, PrepareRequest};
 use crate::sbom::SbomOutputs;
 use crate::toolbox::ArtifactInfo;
 
@@ -28,6 +28,8 @@ pub struct RunRequest {
     pub plan: PlanRequest,
     /// Replaces the `host://` repository lookup.
     pub mirror: MirrorOverride,
+    /// The package cache directory shared between builds (`None`: no cache).
+    pub package_cache: Option<PathBuf>,
     /// Keep the prepared root here instead of a temporary directory.
     pub root: Option<PathBuf>,
     /// `SOURCE_DATE_EPOCH`, if set.
@@ -131,6 +133,7 @@ pub fn run(
         &PrepareRequest {
             root: root.clone(),
             mirror: request.mirror.clone(),
+            package_cache: request.package_cache.clone(),
         },
     )?;
     phases.extend(
@@ -140,7 +143,14 @@ pub fn run(
             .map(|(phase, d)| timing(&format!("prepare: {phase}"), *d)),
     );
 
+    let pre_image_started = Instant::now();
+    crate::interrupt::check("pre-image")?;
+    crate::progress::phase("pre-image");
+    run_stage_scripts(&plan, &root, "pre-image")?;
+    phases.push(timing("pre-image", pre_image_started.elapsed()));
+
     let create_started = Instant::now();
+    crate::progress::phase("create");
     let outcome = create::create(
         runtime,
         plugins,

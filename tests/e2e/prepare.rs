@@ -21,15 +21,105 @@ fn temp_dir() -> tempfile::TempDir {
 }
 
 fn run_prepare(description: &Path, root: &Path) -> anyhow::Result<PrepareReport> {
+    prepare_with(
+        description,
+        root,
+        MirrorOverride(std::env::var("BUILDER_MIRROR").ok()),
+        None,
+    )
+}
+
+fn prepare_with(
+    description: &Path,
+    root: &Path,
+    mirror: MirrorOverride,
+    package_cache: Option<&Path>,
+) -> anyhow::Result<PrepareReport> {
     let desc = builder::description::load(description)?;
     let plan = builder::plan::plan(&desc, &builder::plan::PlanRequest::default())?;
     prepare(
         &plan,
         &PrepareRequest {
             root: root.to_path_buf(),
-            mirror: MirrorOverride(std::env::var("BUILDER_MIRROR").ok()),
+            mirror,
+            package_cache: package_cache.map(Path::to_path_buf),
         },
     )
+}
+
+/// The Debian mirror: `BUILDER_MIRROR`, or the one the host's apt uses.
+fn debian_mirror() -> String {
+    std::env::var("BUILDER_MIRROR").unwrap_or_else(|_| {
+        let mirrors = builder::packages::host_mirrors().expect("the host's apt mirrors");
+        mirrors
+            .iter()
+            .find(|m| m.trim_end_matches('/').ends_with("/debian"))
+            .or(mirrors.first())
+            .expect("the host's apt has a mirror")
+            .clone()
+    })
+}
+
+/// `tests/support/counting-proxy.py` in front of the Debian mirror: its URL
+/// and the log of every path requested through it.
+struct CountingProxy {
+    child: std::process::Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl CountingProxy {
+    fn start(log: PathBuf) -> Self {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/counting-proxy.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(debian_mirror())
+            .arg(&log)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting the counting proxy");
+        let mut port = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut port)
+            .unwrap();
+        CountingProxy {
+            child,
+            url: format!("http://127.0.0.1:{}/", port.trim()),
+            log,
+        }
+    }
+
+    /// Package files fetched so far.
+    fn debs_fetched(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.ends_with(".deb"))
+            .count()
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn installed_packages(root: &Path) -> Vec<String> {
+    let out = Command::new("chroot")
+        .arg(root)
+        .args(["dpkg-query", "-W", "-f", "${Package} ${Version}\n"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut list: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    list.sort();
+    list
 }
 
 /// Mount points at or below `root`.
@@ -51,16 +141,77 @@ fn read(root: &Path, rel: &str) -> String {
     std::fs::read_to_string(root.join(rel)).unwrap_or_else(|e| panic!("/{rel}: {e}"))
 }
 
+/// The example prepared twice through a proxy that counts downloads, with
+/// one package cache: the first build fills it, the second downloads no
+/// package at all. The first root is then checked in detail.
 #[test]
 fn prepares_the_debian_example() {
     let tmp = temp_dir();
+    let proxy = CountingProxy::start(tmp.path().join("requests.log"));
+    let cache = tmp.path().join("cache");
     let root = tmp.path().join("root");
     let started = std::time::Instant::now();
-    let report = run_prepare(&example(), &root).unwrap_or_else(|e| panic!("{e:?}"));
+    let report = prepare_with(
+        &example(),
+        &root,
+        MirrorOverride(Some(proxy.url.clone())),
+        Some(&cache),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
     eprintln!(
         "prepare took {:.1}s: {:?}",
         started.elapsed().as_secs_f64(),
         report.phases
+    );
+    let cold = proxy.debs_fetched();
+    assert!(cold > 50, "only {cold} packages fetched on a cold cache");
+
+    // Every installed package is in the cache, under apt's own file name.
+    let pooled: Vec<String> = std::fs::read_dir(cache.join("apt"))
+        .unwrap()
+        .flat_map(|pool| std::fs::read_dir(pool.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for line in installed_packages(&root) {
+        let (name, version) = line.split_once(' ').unwrap();
+        let prefix = format!("{name}_{}_", version.replace(':', "%3a"));
+        assert!(
+            pooled
+                .iter()
+                .any(|f| f.starts_with(&prefix) && f.ends_with(".deb")),
+            "{name} {version} is not in the package cache"
+        );
+    }
+
+    // A second build takes every package from the cache.
+    let warm_root = tmp.path().join("warm-root");
+    let started = std::time::Instant::now();
+    prepare_with(
+        &example(),
+        &warm_root,
+        MirrorOverride(Some(proxy.url.clone())),
+        Some(&cache),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    eprintln!("warm prepare took {:.1}s", started.elapsed().as_secs_f64());
+    assert_eq!(
+        proxy.debs_fetched(),
+        cold,
+        "the warm build downloaded packages"
+    );
+    assert_eq!(installed_packages(&warm_root), installed_packages(&root));
+    assert_eq!(
+        std::fs::read_dir(warm_root.join("var/cache/apt/archives"))
+            .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".deb"))
+            .count(),
+        0,
+        "packages left in the image"
     );
 
     // The image package set is installed.

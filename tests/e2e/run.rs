@@ -44,6 +44,7 @@ fn run_builds_the_debian_minimal_example() {
         target_dir: target.path().to_path_buf(),
         plan: PlanRequest::default(),
         mirror: MirrorOverride(std::env::var("BUILDER_MIRROR").ok()),
+        package_cache: None,
         root: None,
         source_date_epoch: Some(1_700_000_000),
     };
@@ -163,6 +164,30 @@ fn run_builds_the_debian_minimal_example() {
         "debian-minimal-1.0.0"
     );
     assert_eq!(std::fs::read(root.join("etc/machine-id")).unwrap(), b"");
+    // config.sh used the /.kconfig helpers; images.sh ran before the image
+    // was made; neither they nor KIWI's environment files stay.
+    assert_eq!(
+        std::fs::read_link(root.join("etc/systemd/system/systemd-timesyncd.service")).unwrap(),
+        Path::new("/dev/null")
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/image-type")).unwrap(),
+        "tbz\n"
+    );
+    assert!(root.join("usr/share/doc/systemd/copyright").is_file());
+    let docs = Command::new("find")
+        .arg(root.join("usr/share/doc"))
+        .args(["!", "-type", "d", "!", "-name", "copyright"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&docs.stdout),
+        "",
+        "baseStripDocs left these"
+    );
+    for gone in ["config.sh", "images.sh", ".profile", ".kconfig"] {
+        assert!(!root.join(gone).exists(), "/{gone} is in the image");
+    }
 
     // The SBOMs pass the official validators.
     validate_spdx(&out.join(format!("{base}.spdx.json"))).unwrap_or_else(|r| panic!("SPDX: {r}"));

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
+use crate::packages::cache::{PackageCache, APT_ARCHIVES, APT_LISTS};
 use crate::packages::repository::AptRepository;
 use crate::plan::PackageSet;
 use crate::rootfs::command::{self, chroot};
@@ -35,6 +36,7 @@ pub struct Apt<'r> {
     root: &'r RootDir,
     repositories: Vec<AptRepository>,
     arch: String,
+    cache: Option<PackageCache>,
 }
 
 /// Keeps services from starting while packages are installed; removed on drop.
@@ -57,13 +59,48 @@ impl Drop for NoServices<'_> {
 }
 
 impl<'r> Apt<'r> {
-    /// apt for `root`, building from `repositories`, for KIWI architecture `arch`.
-    pub fn new(root: &'r RootDir, repositories: Vec<AptRepository>, arch: &str) -> Self {
-        Apt {
+    /// apt for `root`, building from `repositories`, for KIWI architecture
+    /// `arch`, keeping downloaded packages in the pool under `cache_root`
+    /// (none: every build downloads everything).
+    pub fn new(
+        root: &'r RootDir,
+        repositories: Vec<AptRepository>,
+        arch: &str,
+        cache_root: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let arch = deb_arch(arch).to_string();
+        let cache = match cache_root {
+            Some(dir) => {
+                let build: Vec<&AptRepository> =
+                    repositories.iter().filter(|r| r.for_build).collect();
+                Some(PackageCache::apt(dir, &build, &arch)?)
+            }
+            None => None,
+        };
+        Ok(Apt {
             root,
             repositories,
-            arch: deb_arch(arch).to_string(),
-        }
+            arch,
+            cache,
+        })
+    }
+
+    /// Adds what apt downloaded into the root to the package cache.
+    fn collect_downloads(&self, step: &str) -> anyhow::Result<()> {
+        let Some(cache) = &self.cache else {
+            return Ok(());
+        };
+        let root = self.root.host_path();
+        let done = cache
+            .collect(&root.join(APT_ARCHIVES), &root.join(APT_LISTS))
+            .with_context(|| format!("{step}: package cache"))?;
+        tracing::debug!(
+            added = done.added,
+            rejected = done.rejected,
+            pruned = done.pruned,
+            "{step}: package cache updated"
+        );
+        Ok(())
     }
 
     fn build_repositories(&self) -> impl Iterator<Item = &AptRepository> {
@@ -89,6 +126,17 @@ impl<'r> Apt<'r> {
             .arg(format!("--architectures={}", self.arch))
             .arg("--skip=cleanup/apt/lists")
             .arg("--aptopt=Acquire::Retries \"3\"");
+        if let Some(cache) = &self.cache {
+            // The pool goes in first; mmdebstrap must accept the non-empty
+            // root and keep the packages so the new ones can be collected.
+            let seeded = cache
+                .seed(&self.root.host_path().join(APT_ARCHIVES))
+                .with_context(|| format!("{step}: package cache"))?;
+            tracing::debug!(seeded, "{step}: packages from the cache");
+            cmd.arg("--skip=check/empty")
+                .arg("--skip=essential/unlink")
+                .arg("--skip=cleanup/apt/cache");
+        }
         if !set.packages.is_empty() {
             cmd.arg(format!("--include={}", set.packages.join(",")));
         }
@@ -115,7 +163,7 @@ impl<'r> Apt<'r> {
             cmd.arg(repo.one_line());
         }
         command::run(step, &mut cmd)?;
-        Ok(())
+        self.collect_downloads(step)
     }
 
     fn write_sources(&self, repos: &[&AptRepository]) -> anyhow::Result<()> {
@@ -206,6 +254,17 @@ impl<'r> Apt<'r> {
             args.push("--no-install-recommends");
         }
         args.extend(set.packages.iter().map(String::as_str));
+        if self.cache.is_some() {
+            // Download first and collect before any maintainer script of
+            // these packages runs.
+            let mut download = args.clone();
+            download.insert(1, "--download-only");
+            self.apt_get(
+                &format!("{step}: apt-get install --download-only"),
+                &download,
+            )?;
+            self.collect_downloads(step)?;
+        }
         self.apt_get(&format!("{step}: apt-get install"), &args)
     }
 

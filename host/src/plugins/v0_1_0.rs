@@ -339,12 +339,12 @@ impl host::Host for PluginState {
     }
 
     fn progress(&mut self, step: String, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
-        match total {
-            Some(total) => {
-                tracing::debug!(target: "plugin", "{}: {step} {done}/{total}", self.label)
-            }
-            None => tracing::debug!(target: "plugin", "{}: {step} {done}", self.label),
-        }
+        let text = match total {
+            Some(total) => format!("{}: {step} {done}/{total}", self.label),
+            None => format!("{}: {step} {done}", self.label),
+        };
+        tracing::debug!(target: "plugin", "{text}");
+        crate::progress::detail(text);
         Ok(())
     }
 }

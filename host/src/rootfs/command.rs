@@ -92,6 +92,7 @@ pub fn run(step: &str, cmd: &mut Command) -> Result<String, CommandError> {
     let out = log.try_clone().map_err(spawn_error)?;
     let err = log.try_clone().map_err(spawn_error)?;
     tracing::debug!(step, %command, "running");
+    crate::progress::detail(step);
     let started = std::time::Instant::now();
     if crate::interrupt::requested() {
         return Err(CommandError::Interrupted {

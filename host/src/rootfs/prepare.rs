@@ -25,6 +25,8 @@ pub struct PrepareRequest {
     pub root: PathBuf,
     /// Replaces the `host://` repository lookup.
     pub mirror: MirrorOverride,
+    /// The package cache directory shared between builds (`None`: no cache).
+    pub package_cache: Option<PathBuf>,
 }
 
 /// How a prepare went.
@@ -45,6 +47,7 @@ impl PrepareReport {
         crate::interrupt::check(phase)?;
         let _span = tracing::info_span!("phase", name = phase).entered();
         tracing::info!("{phase}");
+        crate::progress::phase(phase);
         let started = Instant::now();
         let out = f();
         self.phases.push((phase.to_string(), started.elapsed()));
@@ -81,13 +84,13 @@ fn prepare_steps(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<P
         tracing::info!(alias = %repo.alias, uri = %repo.uri, "repository");
     }
     let root = RootDir::open(&root_path)?;
-    let apt = Apt::new(&root, repositories, &plan.arch);
-    let env = ScriptEnv {
-        name: plan.name.clone(),
-        version: plan.version.clone(),
-        profiles: plan.profiles.clone(),
-        image_type: plan.image_type.image.clone(),
-    };
+    let apt = Apt::new(
+        &root,
+        repositories,
+        &plan.arch,
+        request.package_cache.as_deref(),
+    )?;
+    let env = ScriptEnv::from_plan(plan);
     let run_scripts = |stage: &str| -> anyhow::Result<()> {
         for script in plan
             .scripts
@@ -117,20 +120,45 @@ fn prepare_steps(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<P
         apt.cleanup()?;
         root.write("etc/machine-id", b"", 0o444)
             .context("cleanup: emptying /etc/machine-id")?;
-        root.remove_file(".profile")
-            .context("cleanup: removing /.profile")?;
         drop_host_copies(&root)?;
         Ok(())
     })?;
     for script in &plan.scripts {
         if !matches!(
             script.stage.as_str(),
-            "post-bootstrap" | "config" | "pre-image" | "pre-disk-sync" | "disk"
+            "post-bootstrap" | "config" | "pre-image"
         ) {
-            tracing::warn!(script = %script.name, "not run by prepare yet");
+            tracing::warn!(script = %script.name, stage = %script.stage, "this script is not run yet");
         }
     }
     Ok(report)
+}
+
+/// Runs the description's in-image scripts of `stage` (`pre-image`:
+/// `images.sh`, which `builder run` runs between prepare and create, as
+/// `kiwi-ng system build` does) in the prepared root.
+pub fn run_stage_scripts(plan: &BuildPlan, root: &Path, stage: &str) -> anyhow::Result<()> {
+    let scripts: Vec<_> = plan
+        .scripts
+        .iter()
+        .filter(|s| s.stage == stage && s.in_image)
+        .collect();
+    if scripts.is_empty() {
+        return Ok(());
+    }
+    let result = (|| {
+        let root = RootDir::open(root)?;
+        let env = ScriptEnv::from_plan(plan);
+        for script in scripts {
+            scripts::run_in_image(&root, script, &env)?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        crate::rootfs::mounts::unmount_below(&root);
+    }
+    result
 }
 
 /// Removes the build host's `/etc/resolv.conf` and `/etc/hostname` that the

@@ -1,42 +1,93 @@
-//! The description's scripts that run chrooted in the image (`post_bootstrap.sh`,
-//! `config.sh`), with KIWI's environment: `/.profile` holding `kiwi_iname`,
-//! `kiwi_iversion`, `kiwi_profiles` and `kiwi_type`, also exported.
+//! The description's scripts that run chrooted in the image
+//! (`post_bootstrap.sh`, `config.sh`, `images.sh`), with KIWI's environment:
+//! `/.profile` holding the `kiwi_*` variables (also exported), and
+//! `/.kconfig` with the helper functions such scripts call (`baseInsertService`,
+//! `baseSetRunlevel`, `baseStripDocs`, ...). Both are removed afterwards.
 
 use anyhow::Context;
 
-use crate::plan::Script;
+use crate::plan::{BuildPlan, Script};
 use crate::rootfs::command::{self, chroot};
 use crate::rootfs::files::RootDir;
 use crate::rootfs::mounts::ApiMounts;
 
-/// The image identity a script sees.
+/// The helper functions, installed as `/.kconfig` while a script runs.
+pub const KCONFIG: &str = include_str!("kconfig.sh");
+
+/// Type attributes KIWI passes to scripts as `kiwi_<name>`.
+const TYPE_VARIABLES: &[(&str, &str)] = &[
+    ("firmware", "kiwi_firmware"),
+    ("bootloader", "kiwi_bootloader"),
+    ("initrd_system", "kiwi_initrd_system"),
+    ("filesystem", "kiwi_filesystem"),
+    ("format", "kiwi_format"),
+    ("kernelcmdline", "kiwi_cmdline"),
+    ("devicepersistency", "kiwi_devicepersistency"),
+    ("btrfs_root_is_snapshot", "kiwi_btrfs_root_is_snapshot"),
+    ("ramonly", "kiwi_ramonly"),
+    ("compressed", "kiwi_compressed"),
+];
+
+/// The `kiwi_*` variables a script sees, in `/.profile` order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptEnv {
-    /// `kiwi_iname`: the image name.
-    pub name: String,
-    /// `kiwi_iversion`: the image version.
-    pub version: String,
-    /// `kiwi_profiles`: the selected profiles, comma separated.
-    pub profiles: Vec<String>,
-    /// `kiwi_type`: the build type.
-    pub image_type: String,
+    vars: Vec<(String, String)>,
 }
 
 impl ScriptEnv {
+    /// The variables KIWI sets for this plan: image identity, profiles,
+    /// type and its boot attributes, locale settings, package sets.
+    pub fn from_plan(plan: &BuildPlan) -> Self {
+        let mut vars: Vec<(String, String)> = Vec::new();
+        let mut set = |name: &str, value: String| vars.push((name.to_string(), value));
+        set("kiwi_iname", plan.name.clone());
+        set("kiwi_iversion", plan.version.clone());
+        if let Some(display) = &plan.display_name {
+            set("kiwi_displayname", display.clone());
+        }
+        set("kiwi_arch", plan.arch.clone());
+        set("kiwi_profiles", plan.profiles.join(","));
+        set("kiwi_type", plan.image_type.image.clone());
+        for (attribute, variable) in TYPE_VARIABLES {
+            if let Some(value) = plan.image_type.attributes.get(attribute) {
+                set(variable, value.to_string());
+            }
+        }
+        let prefs = &plan.preferences;
+        for (variable, value) in [
+            ("kiwi_language", &prefs.locale),
+            ("kiwi_keytable", &prefs.keytable),
+            ("kiwi_timezone", &prefs.timezone),
+        ] {
+            if let Some(value) = value {
+                set(variable, value.clone());
+            }
+        }
+        set("kiwi_delete", plan.packages.delete.join(" "));
+        if !plan.drivers.is_empty() {
+            set("kiwi_drivers", plan.drivers.join(","));
+        }
+        for (variable, list) in [
+            ("kiwi_strip_delete", &plan.strip.delete),
+            ("kiwi_strip_tools", &plan.strip.tools),
+            ("kiwi_strip_libs", &plan.strip.libs),
+        ] {
+            if !list.is_empty() {
+                set(variable, list.join(" "));
+            }
+        }
+        ScriptEnv { vars }
+    }
+
     /// Name/value pairs, in `.profile` order.
-    pub fn vars(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("kiwi_iname", self.name.clone()),
-            ("kiwi_iversion", self.version.clone()),
-            ("kiwi_profiles", self.profiles.join(",")),
-            ("kiwi_type", self.image_type.clone()),
-        ]
+    pub fn vars(&self) -> &[(String, String)] {
+        &self.vars
     }
 
     /// The `/.profile` text: `export name='value'` lines.
     pub fn profile(&self) -> String {
-        self.vars()
-            .into_iter()
+        self.vars
+            .iter()
             .map(|(k, v)| format!("export {k}='{}'\n", v.replace('\'', "'\\''")))
             .collect()
     }
@@ -52,6 +103,8 @@ pub fn run_in_image(root: &RootDir, script: &Script, env: &ScriptEnv) -> anyhow:
         .with_context(|| format!("{step}: reading {}", script.path.display()))?;
     root.write(".profile", env.profile().as_bytes(), 0o644)
         .with_context(|| format!("{step}: writing /.profile"))?;
+    root.write(".kconfig", KCONFIG.as_bytes(), 0o644)
+        .with_context(|| format!("{step}: writing /.kconfig"))?;
     let in_root = script.name.clone();
     root.write(&in_root, &body, 0o755)
         .with_context(|| format!("{step}: copying into the image"))?;
@@ -69,9 +122,15 @@ pub fn run_in_image(root: &RootDir, script: &Script, env: &ScriptEnv) -> anyhow:
         }
         Ok(command::run(&step, &mut cmd)?)
     })();
-    let removed = root.remove_file(&in_root);
+    let removed = [in_root.as_str(), ".profile", ".kconfig"]
+        .into_iter()
+        .map(|file| {
+            root.remove_file(file)
+                .with_context(|| format!("{step}: removing /{file}"))
+        })
+        .collect::<anyhow::Result<Vec<()>>>();
     let output = result?;
-    removed.with_context(|| format!("{step}: removing /{in_root}"))?;
+    removed?;
     for line in output.lines() {
         tracing::info!(target: "builder", "{}: {line}", script.name);
     }
@@ -85,15 +144,30 @@ mod tests {
     #[test]
     fn profile_quotes_values() {
         let env = ScriptEnv {
-            name: "it's".into(),
-            version: "1.0".into(),
-            profiles: vec!["a".into(), "b".into()],
-            image_type: "tbz".into(),
+            vars: vec![
+                ("kiwi_iname".into(), "it's".into()),
+                ("kiwi_profiles".into(), "a,b".into()),
+            ],
         };
         assert_eq!(
             env.profile(),
-            "export kiwi_iname='it'\\''s'\nexport kiwi_iversion='1.0'\n\
-             export kiwi_profiles='a,b'\nexport kiwi_type='tbz'\n"
+            "export kiwi_iname='it'\\''s'\nexport kiwi_profiles='a,b'\n"
         );
+    }
+
+    /// The helper library is valid shell for both shells scripts run with.
+    #[test]
+    fn kconfig_parses_in_sh_and_bash() {
+        for shell in ["sh", "bash"] {
+            let out = std::process::Command::new(shell)
+                .args(["-n", "-c", KCONFIG])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{shell}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 }
