@@ -18,7 +18,7 @@ use crate::plugins::{
 #[command(name = "builder", version, about, long_about = None)]
 pub struct Cli {
     /// Cache directory shared between builds: compiled plugins (`plugins/`)
-    /// and downloaded packages (`packages/`).
+    /// downloaded packages (`packages/`) and prepared roots (`roots/`).
     #[arg(
         long,
         global = true,
@@ -172,6 +172,11 @@ pub struct PrepareArgs {
     /// Download every package, neither using nor filling the package cache.
     #[arg(long)]
     pub no_package_cache: bool,
+
+    /// Always bootstrap and install, neither using nor filling the
+    /// prepared-root cache.
+    #[arg(long)]
+    pub no_root_cache: bool,
 }
 
 /// `builder run`.
@@ -207,6 +212,11 @@ pub struct RunArgs {
     /// Download every package, neither using nor filling the package cache.
     #[arg(long)]
     pub no_package_cache: bool,
+
+    /// Always bootstrap and install, neither using nor filling the
+    /// prepared-root cache.
+    #[arg(long)]
+    pub no_root_cache: bool,
 
     #[command(flatten)]
     pub plugin_args: PluginArgs,
@@ -314,6 +324,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(crate::progress::LogWriter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .init();
@@ -375,9 +386,12 @@ fn run_prepare(cli: &Cli, args: &PrepareArgs) -> anyhow::Result<()> {
             root: args.root.clone(),
             mirror: crate::packages::MirrorOverride(args.mirror.clone()),
             package_cache: package_cache(cli, args.no_package_cache),
+            root_cache: root_cache(cli, args.no_root_cache),
         },
     )
-    .with_context(|| format!("preparing {} into {}", plan.name, args.root.display()))?;
+    .with_context(|| format!("preparing {} into {}", plan.name, args.root.display()));
+    crate::progress::finish();
+    let report = report?;
     for (phase, took) in &report.phases {
         tracing::info!("{phase}: {:.1}s", took.as_secs_f64());
     }
@@ -394,6 +408,11 @@ fn package_cache(cli: &Cli, off: bool) -> Option<PathBuf> {
     (!off).then(|| cli.cache_dir.join("packages"))
 }
 
+/// The prepared-root cache directory, unless switched off.
+fn root_cache(cli: &Cli, off: bool) -> Option<PathBuf> {
+    (!off).then(|| cli.cache_dir.join("roots"))
+}
+
 fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
     let plugin_dir = args.description.join("plugins");
     let (runtime, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
@@ -407,10 +426,13 @@ fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
         },
         mirror: crate::packages::MirrorOverride(args.mirror.clone()),
         package_cache: package_cache(cli, args.no_package_cache),
+        root_cache: root_cache(cli, args.no_root_cache),
         root: args.root.clone(),
         source_date_epoch: create::source_date_epoch_from_env()?,
     };
-    let result = crate::run::run(&runtime, &plugins, &request)?;
+    let result = crate::run::run(&runtime, &plugins, &request);
+    crate::progress::finish();
+    let result = result?;
     for artifact in &result.artifacts {
         println!(
             "{}  {}  {} bytes",
@@ -444,7 +466,9 @@ fn run_create(cli: &Cli, args: &CreateArgs) -> anyhow::Result<()> {
         extra_grants: args.grants.iter().copied().collect::<Grants>(),
         source_date_epoch: create::source_date_epoch_from_env()?,
     };
-    let outcome = create::create(&runtime, &plugins, &request)?;
+    let outcome = create::create(&runtime, &plugins, &request);
+    crate::progress::finish();
+    let outcome = outcome?;
     for artifact in &outcome.artifacts {
         println!(
             "{}  {}  {} bytes",

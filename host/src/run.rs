@@ -30,6 +30,8 @@ pub struct RunRequest {
     pub mirror: MirrorOverride,
     /// The package cache directory shared between builds (`None`: no cache).
     pub package_cache: Option<PathBuf>,
+    /// The prepared-root cache directory (`None`: always bootstrap).
+    pub root_cache: Option<PathBuf>,
     /// Keep the prepared root here instead of a temporary directory.
     pub root: Option<PathBuf>,
     /// `SOURCE_DATE_EPOCH`, if set.
@@ -134,6 +136,7 @@ pub fn run(
             root: root.clone(),
             mirror: request.mirror.clone(),
             package_cache: request.package_cache.clone(),
+            root_cache: request.root_cache.clone(),
         },
     )?;
     phases.extend(

@@ -26,6 +26,7 @@ fn run_prepare(description: &Path, root: &Path) -> anyhow::Result<PrepareReport>
         root,
         MirrorOverride(std::env::var("BUILDER_MIRROR").ok()),
         None,
+        None,
     )
 }
 
@@ -34,6 +35,7 @@ fn prepare_with(
     root: &Path,
     mirror: MirrorOverride,
     package_cache: Option<&Path>,
+    root_cache: Option<&Path>,
 ) -> anyhow::Result<PrepareReport> {
     let desc = builder::description::load(description)?;
     let plan = builder::plan::plan(&desc, &builder::plan::PlanRequest::default())?;
@@ -43,6 +45,7 @@ fn prepare_with(
             root: root.to_path_buf(),
             mirror,
             package_cache: package_cache.map(Path::to_path_buf),
+            root_cache: root_cache.map(Path::to_path_buf),
         },
     )
 }
@@ -156,6 +159,7 @@ fn prepares_the_debian_example() {
         &root,
         MirrorOverride(Some(proxy.url.clone())),
         Some(&cache),
+        None,
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
     eprintln!(
@@ -183,17 +187,28 @@ fn prepares_the_debian_example() {
         );
     }
 
-    // A second build takes every package from the cache.
+    // A second build takes every package from the cache; it stores its
+    // root after installation in the prepared-root cache.
+    let roots = tmp.path().join("roots");
     let warm_root = tmp.path().join("warm-root");
     let started = std::time::Instant::now();
-    prepare_with(
+    let warm = prepare_with(
         &example(),
         &warm_root,
         MirrorOverride(Some(proxy.url.clone())),
         Some(&cache),
+        Some(&roots),
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
     eprintln!("warm prepare took {:.1}s", started.elapsed().as_secs_f64());
+    let phases = |report: &PrepareReport| -> Vec<String> {
+        report.phases.iter().map(|(p, _)| p.clone()).collect()
+    };
+    assert!(
+        phases(&warm).contains(&"cache-root".to_string()),
+        "{:?}",
+        warm.phases
+    );
     assert_eq!(
         proxy.debs_fetched(),
         cold,
@@ -212,6 +227,53 @@ fn prepares_the_debian_example() {
             .count(),
         0,
         "packages left in the image"
+    );
+
+    // A third build starts from the cached root: no bootstrap, no install,
+    // no download, and still every later step.
+    let cached_root = tmp.path().join("cached-root");
+    let cached = prepare_with(
+        &example(),
+        &cached_root,
+        MirrorOverride(Some(proxy.url.clone())),
+        Some(&cache),
+        Some(&roots),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    eprintln!("prepare from the cached root: {:?}", cached.phases);
+    let ran = phases(&cached);
+    assert_eq!(
+        ran.first().map(String::as_str),
+        Some("cached-root"),
+        "{ran:?}"
+    );
+    assert!(
+        !ran.iter().any(|p| p == "bootstrap" || p == "install"),
+        "{ran:?}"
+    );
+    assert_eq!(proxy.debs_fetched(), cold);
+    assert_eq!(installed_packages(&cached_root), installed_packages(&root));
+    assert_eq!(
+        read(&cached_root, "etc/image-release"),
+        "debian-minimal-1.0.0\n"
+    );
+    assert!(read(&cached_root, "etc/passwd").contains("\ndemo:"));
+    assert_ne!(
+        read(&cached_root, "etc/shadow"),
+        read(&warm_root, "etc/shadow"),
+        "password salts must differ between builds"
+    );
+    // Only the root after installation is cached: no user, no overlay.
+    let entry: Vec<PathBuf> = std::fs::read_dir(&roots)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entry.len(), 1, "{entry:?}");
+    assert!(!read(&entry[0], "etc/passwd").contains("\ndemo:"));
+    assert!(
+        !entry[0].join("etc/motd").exists()
+            || read(&entry[0], "etc/motd") != read(&root, "etc/motd")
     );
 
     // The image package set is installed.

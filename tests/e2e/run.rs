@@ -45,6 +45,7 @@ fn run_builds_the_debian_minimal_example() {
         plan: PlanRequest::default(),
         mirror: MirrorOverride(std::env::var("BUILDER_MIRROR").ok()),
         package_cache: None,
+        root_cache: None,
         root: None,
         source_date_epoch: Some(1_700_000_000),
     };

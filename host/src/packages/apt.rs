@@ -109,7 +109,7 @@ impl<'r> Apt<'r> {
 
     /// Bootstraps `set` into the (empty) root with `mmdebstrap --variant=minbase`.
     pub fn bootstrap(&self, set: &PackageSet) -> anyhow::Result<()> {
-        let step = "bootstrap";
+        let step = "bootstrap: mmdebstrap";
         let repos: Vec<&AptRepository> = self.build_repositories().collect();
         let Some(suite) = repos.iter().find_map(|r| r.suite.clone()) else {
             bail!("{step}: no repository to build from names a distribution (suite)");
@@ -125,7 +125,9 @@ impl<'r> Apt<'r> {
             .arg("--variant=minbase")
             .arg(format!("--architectures={}", self.arch))
             .arg("--skip=cleanup/apt/lists")
-            .arg("--aptopt=Acquire::Retries \"3\"");
+            .arg("--aptopt=Acquire::Retries \"3\"")
+            // No fsync per unpacked file: a crashed build is thrown away anyway.
+            .arg("--dpkgopt=force-unsafe-io");
         if let Some(cache) = &self.cache {
             // The pool goes in first; mmdebstrap must accept the non-empty
             // root and keep the packages so the new ones can be collected.
@@ -227,6 +229,8 @@ impl<'r> Apt<'r> {
             "Dpkg::Options::=--force-confdef",
             "-o",
             "Dpkg::Options::=--force-confold",
+            "-o",
+            "Dpkg::Options::=--force-unsafe-io",
         ])
         .args(args);
         command::run(step, &mut cmd)?;

@@ -1,12 +1,13 @@
-//! The image root on the host: safe, chroot-like access to a root tree.
-//!
-//! Later stages (bootstrap, package installation, overlays, scripts) live
-//! beside [`tree`] as the package-manager work lands.
+//! The image root on the host: [`prepare`] makes it (in pipeline order:
+//! bootstrap and install, or a copy from [`root_cache`]; overlays in
+//! [`files`]; [`users`]; [`scripts`]; cleanup), [`mounts`] and [`command`]
+//! run the chrooted steps, [`tree`] gives plugins safe, chroot-like access.
 
 pub mod command;
 pub mod files;
 pub mod mounts;
 pub mod prepare;
+pub mod root_cache;
 pub mod scripts;
 pub mod tree;
 pub mod users;

@@ -15,6 +15,7 @@ use crate::packages::{repository, Apt, MirrorOverride};
 use crate::plan::{BuildPlan, Overlay, OverlayKind};
 use crate::rootfs::command;
 use crate::rootfs::files::{Ownership, RootDir};
+use crate::rootfs::root_cache::RootCache;
 use crate::rootfs::scripts::{self, ScriptEnv};
 use crate::rootfs::users;
 
@@ -27,6 +28,8 @@ pub struct PrepareRequest {
     pub mirror: MirrorOverride,
     /// The package cache directory shared between builds (`None`: no cache).
     pub package_cache: Option<PathBuf>,
+    /// The prepared-root cache directory (`None`: always bootstrap).
+    pub root_cache: Option<PathBuf>,
 }
 
 /// How a prepare went.
@@ -83,6 +86,10 @@ fn prepare_steps(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<P
     for repo in &repositories {
         tracing::info!(alias = %repo.alias, uri = %repo.uri, "repository");
     }
+    let root_cache = match &request.root_cache {
+        Some(dir) => RootCache::lookup(dir, plan, &repositories)?,
+        None => None,
+    };
     let root = RootDir::open(&root_path)?;
     let apt = Apt::new(
         &root,
@@ -102,12 +109,29 @@ fn prepare_steps(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<P
         Ok(())
     };
 
-    report.timed("bootstrap", || apt.bootstrap(&plan.packages.bootstrap))?;
-    report.timed("post-bootstrap", || run_scripts("post-bootstrap"))?;
-    report.timed("install", || {
-        apt.configure_build_sources()?;
-        apt.install(&plan.packages.image)
-    })?;
+    let restored = match &root_cache {
+        Some(cache) if cache.is_stored() => {
+            report.timed("cached-root", || cache.restore(&root_path))?
+        }
+        _ => false,
+    };
+    if !restored {
+        report.timed("bootstrap", || apt.bootstrap(&plan.packages.bootstrap))?;
+        report.timed("post-bootstrap", || run_scripts("post-bootstrap"))?;
+        report.timed("install", || {
+            apt.configure_build_sources()?;
+            apt.install(&plan.packages.image)
+        })?;
+        if let Some(cache) = &root_cache {
+            report.timed("cache-root", || {
+                // A cache that cannot be written costs speed, not the build.
+                if let Err(e) = cache.store(&root_path) {
+                    tracing::warn!("root cache: not stored: {e:#}");
+                }
+                Ok(())
+            })?;
+        }
+    }
     report.timed("overlay", || apply_overlays(&root, plan))?;
     report.timed("users", || users::apply(&root, &plan.groups, &plan.users))?;
     report.timed("settings", || apply_settings(&root, plan))?;

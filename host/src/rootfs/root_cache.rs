@@ -1,0 +1,369 @@
+//! The prepared-root cache: the root as it is once its packages are
+//! installed (bootstrap, `post_bootstrap.sh`, image packages), kept in the
+//! cache directory so that a build whose inputs have not changed starts
+//! from a copy of it instead of bootstrapping again, like mkosi's
+//! incremental mode. Overlays, users, settings, `config.sh` and everything
+//! after them always run.
+//!
+//! An entry is found by two keys. The *description key* hashes what the
+//! description and the build host put into those steps: builder's version,
+//! the architecture, every build repository (URI, suite, components, the
+//! bytes of its signing keys), the bootstrap and image package sets and the
+//! post-bootstrap scripts. The *repository key* hashes each build
+//! repository's current `InRelease` (or `Release`), fetched with apt's own
+//! `apt-helper`, so a repository that published anything new gives a new
+//! entry. When the state cannot be fetched, nothing is cached.
+//!
+//! Entries live at `roots/<description key>/<repository key>/`, written
+//! under a temporary name and renamed into place, so concurrent builds see
+//! whole entries or none. Storing a new repository state removes the older
+//! states of the same description. A copy that fails half-way (an entry
+//! removed by another build meanwhile) is cleared and the build prepares
+//! the root from scratch.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use crate::packages::AptRepository;
+use crate::plan::BuildPlan;
+use crate::rootfs::command;
+
+/// Bumped when the layout or meaning of an entry changes.
+const FORMAT: &str = "builder-root-cache-1";
+
+/// One entry of the cache, hit or not yet stored.
+#[derive(Debug, Clone)]
+pub struct RootCache {
+    base: PathBuf,
+    entry: PathBuf,
+}
+
+impl RootCache {
+    /// The entry for this plan and the repositories' current state, or
+    /// `None` when that state cannot be read (nothing is cached then).
+    pub fn lookup(
+        cache_root: &Path,
+        plan: &BuildPlan,
+        repositories: &[AptRepository],
+    ) -> anyhow::Result<Option<Self>> {
+        let build: Vec<&AptRepository> = repositories.iter().filter(|r| r.for_build).collect();
+        let mut description = Sha256::new();
+        feed(&mut description, "format", FORMAT.as_bytes());
+        feed(
+            &mut description,
+            "builder",
+            env!("CARGO_PKG_VERSION").as_bytes(),
+        );
+        feed(&mut description, "arch", plan.arch.as_bytes());
+        for repo in &build {
+            feed(&mut description, "uri", repo.uri.as_bytes());
+            feed(
+                &mut description,
+                "suite",
+                repo.suite.as_deref().unwrap_or("./").as_bytes(),
+            );
+            feed(
+                &mut description,
+                "components",
+                repo.components.join(",").as_bytes(),
+            );
+            feed(
+                &mut description,
+                "architectures",
+                repo.architectures.join(",").as_bytes(),
+            );
+            for key in &repo.keys {
+                let bytes = fs::read(key)
+                    .with_context(|| format!("root cache: reading key {}", key.display()))?;
+                feed(&mut description, "key", &bytes);
+            }
+        }
+        for (name, set) in [
+            ("bootstrap", &plan.packages.bootstrap),
+            ("image", &plan.packages.image),
+        ] {
+            feed(&mut description, name, set.packages.join("\n").as_bytes());
+            feed(&mut description, "pattern", set.pattern_type.as_bytes());
+        }
+        for script in plan.scripts.iter().filter(|s| s.stage == "post-bootstrap") {
+            let bytes = fs::read(&script.path)
+                .with_context(|| format!("root cache: reading {}", script.path.display()))?;
+            feed(&mut description, "post-bootstrap", &bytes);
+        }
+
+        let mut state = Sha256::new();
+        for repo in &build {
+            match release_file(repo) {
+                Ok(bytes) => feed(&mut state, "release", &bytes),
+                Err(e) => {
+                    tracing::info!(repository = %repo.alias, "root cache off: {e:#}");
+                    return Ok(None);
+                }
+            }
+        }
+        let base = cache_root.join(&hex::encode(description.finalize())[..24]);
+        let entry = base.join(&hex::encode(state.finalize())[..24]);
+        Ok(Some(RootCache { base, entry }))
+    }
+
+    /// Whether the entry exists.
+    pub fn is_stored(&self) -> bool {
+        self.entry.is_dir()
+    }
+
+    /// Copies the entry into the (empty) `root`. On failure the root is
+    /// emptied again and `false` returned.
+    pub fn restore(&self, root: &Path) -> anyhow::Result<bool> {
+        let copied = copy_tree(&self.entry, root);
+        match copied {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                tracing::warn!(
+                    "root cache: restoring {} failed, preparing from scratch: {e:#}",
+                    self.entry.display()
+                );
+                empty_dir(root)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Stores a copy of `root` (no mounts below it) as this entry, without
+    /// the package files apt kept (the package cache has them), and removes
+    /// older repository states of the same description.
+    pub fn store(&self, root: &Path) -> anyhow::Result<()> {
+        fs::create_dir_all(&self.base)
+            .with_context(|| format!("root cache: creating {}", self.base.display()))?;
+        if let Some(parent) = self.base.parent() {
+            let _ = set_private(parent);
+        }
+        let incoming = tempfile::Builder::new()
+            .prefix(".incoming-")
+            .tempdir_in(&self.base)
+            .with_context(|| {
+                format!(
+                    "root cache: creating a directory in {}",
+                    self.base.display()
+                )
+            })?;
+        copy_tree(root, incoming.path())?;
+        let archives = incoming.path().join(crate::packages::cache::APT_ARCHIVES);
+        if let Ok(entries) = fs::read_dir(&archives) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().ends_with(".deb") {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+        let incoming = incoming.keep();
+        if let Err(e) = fs::rename(&incoming, &self.entry) {
+            // Another build stored the same entry first; ours is redundant.
+            tracing::debug!("root cache: {} not stored: {e}", self.entry.display());
+            let _ = fs::remove_dir_all(&incoming);
+            return Ok(());
+        }
+        for old in fs::read_dir(&self.base).into_iter().flatten().flatten() {
+            let path = old.path();
+            let name = old.file_name().to_string_lossy().into_owned();
+            if path != self.entry && !name.starts_with('.') {
+                tracing::debug!(entry = %path.display(), "root cache: removing an older repository state");
+                let _ = fs::remove_dir_all(&path);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds one length-prefixed field to a key.
+fn feed(hasher: &mut Sha256, field: &str, value: &[u8]) {
+    hasher.update((field.len() as u64).to_le_bytes());
+    hasher.update(field.as_bytes());
+    hasher.update((value.len() as u64).to_le_bytes());
+    hasher.update(value);
+}
+
+/// The repository's `InRelease` (or `Release`), as the build host's apt
+/// fetches it.
+fn release_file(repo: &AptRepository) -> anyhow::Result<Vec<u8>> {
+    let dir = command::temp_dir().context("a temporary directory")?;
+    let base = repo.uri.trim_end_matches('/');
+    let prefix = match &repo.suite {
+        Some(suite) => format!("{base}/dists/{suite}"),
+        None => base.to_string(),
+    };
+    let mut last = None;
+    for name in ["InRelease", "Release"] {
+        let target = dir.path().join(name);
+        let mut cmd = Command::new("/usr/lib/apt/apt-helper");
+        cmd.args([
+            "-o",
+            "APT::Sandbox::User=root",
+            "-o",
+            "Acquire::Retries=2",
+            "download-file",
+        ])
+        .arg(format!("{prefix}/{name}"))
+        .arg(&target);
+        match command::run(&format!("root cache: fetching {name}"), &mut cmd) {
+            Ok(_) => {
+                return fs::read(&target).with_context(|| format!("reading {}", target.display()))
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .map(anyhow::Error::from)
+        .unwrap_or_else(|| anyhow::anyhow!("no release file")))
+}
+
+/// `cp -a` of everything in `from` into `to`: owners, modes, times, hard
+/// links, xattrs, device nodes; reflinks where the filesystem has them.
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let mut cmd = Command::new("cp");
+    cmd.args([
+        "-a",
+        "--preserve=all",
+        "--reflink=auto",
+        "--one-file-system",
+        "--no-target-directory",
+    ])
+    .arg(from)
+    .arg(to);
+    command::run("root cache: copying", &mut cmd)?;
+    Ok(())
+}
+
+fn empty_dir(dir: &Path) -> anyhow::Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let meta = fs::symlink_metadata(&path)?;
+        if meta.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        }
+        .with_context(|| format!("removing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn set_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn plan() -> BuildPlan {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debian-minimal");
+        let description = crate::description::load(&dir).unwrap();
+        crate::plan::plan(&description, &crate::plan::PlanRequest::default()).unwrap()
+    }
+
+    fn file_repo(dir: &Path) -> AptRepository {
+        AptRepository {
+            alias: "local".into(),
+            uri: format!("file://{}", dir.display()),
+            suite: Some("x".into()),
+            components: vec!["main".into()],
+            architectures: vec![],
+            keys: vec![],
+            for_build: true,
+            in_image: false,
+        }
+    }
+
+    #[test]
+    fn keys_follow_the_inputs_and_the_repository_state() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mirror = tmp.path().join("mirror");
+        fs::create_dir_all(mirror.join("dists/x")).unwrap();
+        fs::write(mirror.join("dists/x/InRelease"), "state one").unwrap();
+        let cache = tmp.path().join("roots");
+        let repos = [file_repo(&mirror)];
+        let mut plan = plan();
+
+        let first = RootCache::lookup(&cache, &plan, &repos).unwrap().unwrap();
+        let again = RootCache::lookup(&cache, &plan, &repos).unwrap().unwrap();
+        assert_eq!(first.entry, again.entry);
+
+        fs::write(mirror.join("dists/x/InRelease"), "state two").unwrap();
+        let newer = RootCache::lookup(&cache, &plan, &repos).unwrap().unwrap();
+        assert_eq!(newer.base, first.base);
+        assert_ne!(newer.entry, first.entry);
+
+        plan.packages.image.packages.push("vim".into());
+        let other = RootCache::lookup(&cache, &plan, &repos).unwrap().unwrap();
+        assert_ne!(other.base, first.base);
+
+        let gone = [file_repo(&tmp.path().join("nowhere"))];
+        assert!(RootCache::lookup(&cache, &plan, &gone).unwrap().is_none());
+    }
+
+    #[test]
+    fn store_and_restore_keep_the_tree_and_replace_older_states() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::create_dir_all(root.join(crate::packages::cache::APT_ARCHIVES)).unwrap();
+        fs::write(root.join("etc/file"), "content").unwrap();
+        fs::hard_link(root.join("etc/file"), root.join("etc/link")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("etc/abs")).unwrap();
+        fs::write(
+            root.join(crate::packages::cache::APT_ARCHIVES)
+                .join("a_1_all.deb"),
+            "deb",
+        )
+        .unwrap();
+        let base = tmp.path().join("roots/base");
+        let old = RootCache {
+            base: base.clone(),
+            entry: base.join("old"),
+        };
+        old.store(&root).unwrap();
+        let new = RootCache {
+            base: base.clone(),
+            entry: base.join("new"),
+        };
+        assert!(!new.is_stored());
+        new.store(&root).unwrap();
+        assert!(new.is_stored() && !old.is_stored());
+
+        let copy = tmp.path().join("copy");
+        fs::create_dir(&copy).unwrap();
+        assert!(new.restore(&copy).unwrap());
+        assert_eq!(
+            fs::read_to_string(copy.join("etc/file")).unwrap(),
+            "content"
+        );
+        assert_eq!(
+            fs::metadata(copy.join("etc/file")).unwrap().ino(),
+            fs::metadata(copy.join("etc/link")).unwrap().ino()
+        );
+        assert_eq!(
+            fs::read_link(copy.join("etc/abs")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+        assert!(!copy
+            .join(crate::packages::cache::APT_ARCHIVES)
+            .join("a_1_all.deb")
+            .exists());
+
+        // An entry that vanished: the root is left empty, the build goes on.
+        let missing = RootCache {
+            base: base.clone(),
+            entry: base.join("removed-meanwhile"),
+        };
+        let empty = tmp.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        assert!(!missing.restore(&empty).unwrap());
+        assert_eq!(fs::read_dir(&empty).unwrap().count(), 0);
+    }
+}
