@@ -18,7 +18,8 @@ use crate::plugins::{
 #[command(name = "builder", version, about, long_about = None)]
 pub struct Cli {
     /// Cache directory shared between builds: compiled plugins (`plugins/`)
-    /// downloaded packages (`packages/`) and prepared roots (`roots/`).
+    /// downloaded packages (`packages/`), prepared roots (`roots/`) and
+    /// compressed xz chunks (`xz/`).
     #[arg(
         long,
         global = true,
@@ -427,6 +428,7 @@ fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
         mirror: crate::packages::MirrorOverride(args.mirror.clone()),
         package_cache: package_cache(cli, args.no_package_cache),
         root_cache: root_cache(cli, args.no_root_cache),
+        xz_cache: Some(cli.cache_dir.join("xz")),
         root: args.root.clone(),
         source_date_epoch: create::source_date_epoch_from_env()?,
     };
@@ -465,6 +467,7 @@ fn run_create(cli: &Cli, args: &CreateArgs) -> anyhow::Result<()> {
         options_from_description: false,
         extra_grants: args.grants.iter().copied().collect::<Grants>(),
         source_date_epoch: create::source_date_epoch_from_env()?,
+        xz_cache: Some(cli.cache_dir.join("xz")),
     };
     let outcome = create::create(&runtime, &plugins, &request);
     crate::progress::finish();

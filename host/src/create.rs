@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use crate::plugins::{BuildRequest, Grants, ImageIdentity, Plugin, PluginRuntime, Role};
 use crate::rootfs::RootTree;
 use crate::sbom::{OsRelease, SbomOutputs, SbomSubject};
+use crate::toolbox::xz_chunks::ChunkCache;
 use crate::toolbox::{ArtifactInfo, TargetDir};
 
 /// What to create.
@@ -32,6 +33,8 @@ pub struct CreateRequest {
     pub extra_grants: Grants,
     /// `SOURCE_DATE_EPOCH`, if set.
     pub source_date_epoch: Option<i64>,
+    /// Where compressed xz chunks are kept between builds (`None`: no cache).
+    pub xz_cache: Option<PathBuf>,
 }
 
 /// What `create` produced.
@@ -120,8 +123,16 @@ pub fn create(
         RootTree::open(&request.root)
             .with_context(|| format!("opening root {}", request.root.display()))?,
     );
+    let xz_cache = match &request.xz_cache {
+        Some(dir) => Some(
+            ChunkCache::open(dir)
+                .with_context(|| format!("opening the xz chunk cache {}", dir.display()))?,
+        ),
+        None => None,
+    };
     let target = TargetDir::create(&request.target_dir)
-        .with_context(|| format!("creating target directory {}", request.target_dir.display()))?;
+        .with_context(|| format!("creating target directory {}", request.target_dir.display()))?
+        .with_xz_cache(xz_cache);
     let options = if request.options_from_description {
         plugin.info.resolve_description_options(&request.options)
     } else {

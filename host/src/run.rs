@@ -32,6 +32,8 @@ pub struct RunRequest {
     pub package_cache: Option<PathBuf>,
     /// The prepared-root cache directory (`None`: always bootstrap).
     pub root_cache: Option<PathBuf>,
+    /// Where compressed xz chunks are kept between builds (`None`: no cache).
+    pub xz_cache: Option<PathBuf>,
     /// Keep the prepared root here instead of a temporary directory.
     pub root: Option<PathBuf>,
     /// `SOURCE_DATE_EPOCH`, if set.
@@ -170,6 +172,7 @@ pub fn run(
             options_from_description: true,
             extra_grants: Grants::none(),
             source_date_epoch: request.source_date_epoch,
+            xz_cache: request.xz_cache.clone(),
         },
     )?;
     phases.push(timing("create", create_started.elapsed()));

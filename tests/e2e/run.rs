@@ -46,6 +46,7 @@ fn run_builds_the_debian_minimal_example() {
         mirror: MirrorOverride(std::env::var("BUILDER_MIRROR").ok()),
         package_cache: None,
         root_cache: None,
+        xz_cache: None,
         root: None,
         source_date_epoch: Some(1_700_000_000),
     };

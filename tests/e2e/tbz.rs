@@ -30,6 +30,7 @@ fn build(root: &Path, out: &Path, compression: &str, epoch: Option<i64>) -> std:
         options_from_description: false,
         extra_grants: Grants::none(),
         source_date_epoch: epoch,
+        xz_cache: None,
     };
     let outcome = create(&runtime, &plugins, &request).expect("tbz build");
     assert_eq!(outcome.artifacts.len(), 1);

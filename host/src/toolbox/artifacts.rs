@@ -9,6 +9,8 @@ use std::sync::mpsc;
 
 use sha2::{Digest, Sha256};
 
+use super::xz_chunks::{ChunkCache, ChunkedXzWriter};
+
 /// How an artifact stream is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -16,14 +18,12 @@ pub enum Compression {
     None,
     /// gzip, level 6, no timestamp in the header.
     Gzip,
-    /// xz preset 6, multi-threaded with a fixed block size (bytes independent of threads).
+    /// xz preset 6: content-defined chunks compressed in parallel, each an
+    /// xz stream, unchanged chunks taken from a cache ([`super::xz_chunks`]).
     Xz,
     /// zstd level 3, multi-threaded.
     Zstd,
 }
-
-/// xz block size: fixed, so the output does not depend on the thread count.
-const XZ_BLOCK_SIZE: u64 = 24 << 20;
 
 /// A finished artifact.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -40,6 +40,7 @@ pub struct ArtifactInfo {
 #[derive(Debug, Clone)]
 pub struct TargetDir {
     path: PathBuf,
+    xz_cache: Option<ChunkCache>,
 }
 
 impl TargetDir {
@@ -49,7 +50,14 @@ impl TargetDir {
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         Ok(TargetDir {
             path: path.to_path_buf(),
+            xz_cache: None,
         })
+    }
+
+    /// Keep compressed xz chunks in `cache` and reuse them.
+    pub fn with_xz_cache(mut self, cache: Option<ChunkCache>) -> Self {
+        self.xz_cache = cache;
+        self
     }
 
     /// Where it is.
@@ -87,16 +95,7 @@ impl TargetDir {
                     .mtime(0)
                     .write(sink, flate2::Compression::new(6)),
             ),
-            Compression::Xz => {
-                let stream = liblzma::stream::MtStreamBuilder::new()
-                    .preset(6)
-                    .threads(threads)
-                    .block_size(XZ_BLOCK_SIZE)
-                    .check(liblzma::stream::Check::Crc64)
-                    .encoder()
-                    .map_err(io::Error::other)?;
-                Encoder::Xz(liblzma::write::XzEncoder::new_stream(sink, stream))
-            }
+            Compression::Xz => Encoder::Xz(ChunkedXzWriter::new(sink, self.xz_cache.clone())),
             Compression::Zstd => {
                 let mut encoder = zstd::stream::write::Encoder::new(sink, 3)?;
                 encoder.multithread(threads)?;
@@ -160,7 +159,7 @@ pub struct ArtifactWriter {
 enum Encoder {
     None(DiskSink),
     Gzip(flate2::write::GzEncoder<DiskSink>),
-    Xz(liblzma::write::XzEncoder<DiskSink>),
+    Xz(ChunkedXzWriter<DiskSink>),
     Zstd(zstd::stream::write::Encoder<'static, DiskSink>),
 }
 
@@ -223,7 +222,15 @@ impl ArtifactWriter {
         let sink = match encoder {
             Encoder::None(w) => Ok(w),
             Encoder::Gzip(w) => w.finish(),
-            Encoder::Xz(w) => w.finish(),
+            Encoder::Xz(w) => w.finish().map(|(sink, stats)| {
+                tracing::debug!(
+                    chunks = stats.chunks,
+                    cached = stats.cached,
+                    "{}: xz chunks",
+                    self.file_name
+                );
+                sink
+            }),
             Encoder::Zstd(w) => w.finish(),
         }
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file_name)))?;

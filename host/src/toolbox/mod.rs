@@ -1,6 +1,7 @@
 //! Host primitives that plugins orchestrate: artifact files, compression, checksums.
 
 pub mod artifacts;
+pub mod xz_chunks;
 
 pub use artifacts::{ArtifactInfo, ArtifactWriter, Compression, TargetDir};
 
