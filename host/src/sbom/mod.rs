@@ -143,6 +143,11 @@ fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
         .prefix(".builder-")
         .tempfile_in(dir)?;
     std::io::Write::write_all(&mut tmp, data)?;
+    // Readable like the artifact beside it (temporary files start private).
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
