@@ -386,6 +386,39 @@ fn failing_config_sh_stops_the_build_and_unmounts() {
     assert!(!root.join("config.sh").exists());
 }
 
+/// A repository whose signatures the description's key does not verify
+/// stops the build at once, with an error that says so and names the
+/// repository and the key.
+#[test]
+fn a_repository_that_fails_verification_stops_the_build() {
+    let tmp = temp_dir();
+    let description = tmp.path().join("description");
+    std::fs::create_dir(&description).unwrap();
+    // Debian's keyring of retired keys: real keys that do not sign bookworm.
+    let config = std::fs::read_to_string(example().join("config.xml"))
+        .unwrap()
+        .replace(
+            "debian-archive-keyring.gpg",
+            "debian-archive-removed-keys.gpg",
+        );
+    std::fs::write(description.join("config.xml"), config).unwrap();
+    let root = tmp.path().join("root");
+    let err = run_prepare(&description, &root).expect_err("an untrusted repository");
+    let first = err.to_string();
+    assert!(
+        first.starts_with("repository `debian` (")
+            && first.contains("failed signature verification")
+            && first.contains("debian-archive-removed-keys.gpg")
+            && (first.contains("NO_PUBKEY") || first.contains("not signed")),
+        "{first}"
+    );
+    assert_eq!(mounts_below(&root), Vec::<String>::new());
+    assert!(
+        !root.join("usr/bin/apt-get").exists(),
+        "the bootstrap went on"
+    );
+}
+
 #[test]
 fn mounts_are_released_on_panic() {
     let tmp = temp_dir();

@@ -164,8 +164,50 @@ impl<'r> Apt<'r> {
         for repo in &repos {
             cmd.arg(repo.one_line());
         }
-        command::run(step, &mut cmd)?;
+        command::run(step, &mut cmd).map_err(|e| self.explain_verification(e))?;
         self.collect_downloads(step)
+    }
+
+    /// A command error, or when apt refused a repository's signature, an
+    /// error that says so first and names the repository and its keys.
+    fn explain_verification(&self, error: command::CommandError) -> anyhow::Error {
+        let tail = match &error {
+            command::CommandError::Failed { tail, .. } => tail.clone(),
+            _ => return error.into(),
+        };
+        const SIGNS: [&str; 5] = [
+            "NO_PUBKEY",
+            "is not signed",
+            "BADSIG",
+            "EXPKEYSIG",
+            "REVKEYSIG",
+        ];
+        let Some(line) = tail
+            .lines()
+            .find(|l| SIGNS.iter().any(|s| l.contains(s)))
+            .map(str::trim)
+        else {
+            return error.into();
+        };
+        let repo = self.repositories.iter().find(|r| {
+            tail.lines()
+                .filter(|l| SIGNS.iter().any(|s| l.contains(s)))
+                .any(|l| l.contains(r.uri.trim_end_matches('/')))
+        });
+        let which = match repo {
+            Some(r) => format!(
+                "repository `{}` ({}) failed signature verification with the keys its description gives ({})",
+                r.alias,
+                r.uri,
+                r.keys
+                    .iter()
+                    .map(|k| k.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => "a repository failed signature verification".to_string(),
+        };
+        anyhow::Error::from(error).context(format!("{which}: {line}"))
     }
 
     fn write_sources(&self, repos: &[&AptRepository]) -> anyhow::Result<()> {
@@ -249,7 +291,11 @@ impl<'r> Apt<'r> {
         }
         let _mounts = ApiMounts::mount(self.root.host_path()).context(step)?;
         let _no_services = NoServices::new(self.root)?;
-        self.apt_get(&format!("{step}: apt-get update"), &["update"])?;
+        self.apt_get(&format!("{step}: apt-get update"), &["update"])
+            .map_err(|e| match e.downcast::<command::CommandError>() {
+                Ok(e) => self.explain_verification(e),
+                Err(e) => e,
+            })?;
         if set.packages.is_empty() {
             return Ok(());
         }

@@ -344,10 +344,7 @@ mod tests {
         let cache = ChunkCache::open(tmp.path()).unwrap();
         let (_, first) = compress(&input, Some(cache.clone()), 5);
         let mut changed = input.clone();
-        changed.splice(
-            150_000..150_000,
-            b"a few new bytes in /etc".iter().copied(),
-        );
+        changed.splice(150_000..150_000, b"a few new bytes in /etc".iter().copied());
         let (bytes, second) = compress(&changed, Some(cache), 5);
         assert!(
             second.cached + 2 >= first.chunks,
