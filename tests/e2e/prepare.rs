@@ -353,6 +353,12 @@ fn prepares_the_debian_example() {
         .collect();
     assert_eq!(lists, ["partial"]);
     assert!(!root.join("usr/sbin/policy-rc.d").exists());
+    for build_setting in [
+        "etc/apt/apt.conf.d/99mmdebstrap",
+        "etc/dpkg/dpkg.cfg.d/99mmdebstrap",
+    ] {
+        assert!(!root.join(build_setting).exists(), "/{build_setting} stayed");
+    }
     for rel in ["etc/resolv.conf", "etc/hostname"] {
         if let (Ok(host), Ok(image)) = (
             std::fs::read(Path::new("/").join(rel)),

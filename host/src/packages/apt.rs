@@ -107,7 +107,10 @@ impl<'r> Apt<'r> {
         self.repositories.iter().filter(|r| r.for_build)
     }
 
-    /// Bootstraps `set` into the (empty) root with `mmdebstrap --variant=minbase`.
+    /// Bootstraps `set` into the (empty) root with mmdebstrap: the
+    /// distribution's `Essential: yes` packages, apt, and `set`, as KIWI 11
+    /// bootstraps (`--variant=apt`; Priority `required` extras such as
+    /// e2fsprogs come only when the description asks for them).
     pub fn bootstrap(&self, set: &PackageSet) -> anyhow::Result<()> {
         let step = "bootstrap: mmdebstrap";
         let repos: Vec<&AptRepository> = self.build_repositories().collect();
@@ -122,7 +125,7 @@ impl<'r> Apt<'r> {
         cmd.env("TMPDIR", tmp.path())
             .arg("--mode=root")
             .arg("--format=directory")
-            .arg("--variant=minbase")
+            .arg("--variant=apt")
             .arg(format!("--architectures={}", self.arch))
             .arg("--skip=cleanup/apt/lists")
             .arg("--aptopt=Acquire::Retries \"3\"")
@@ -165,6 +168,16 @@ impl<'r> Apt<'r> {
             cmd.arg(repo.one_line());
         }
         command::run(step, &mut cmd).map_err(|e| self.explain_verification(e))?;
+        // mmdebstrap keeps its --aptopt/--dpkgopt settings in the root; they
+        // are build settings (dpkg without fsync!), not the image's.
+        for file in [
+            "etc/apt/apt.conf.d/99mmdebstrap",
+            "etc/dpkg/dpkg.cfg.d/99mmdebstrap",
+        ] {
+            self.root
+                .remove_file(file)
+                .with_context(|| format!("{step}: removing /{file}"))?;
+        }
         self.collect_downloads(step)
     }
 
