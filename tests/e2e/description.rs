@@ -79,6 +79,21 @@ fn unclosed_tag() {
     );
 }
 
+/// `--` inside a comment is not XML (KIWI's lxml rejects such a file too).
+#[test]
+fn double_hyphen_in_a_comment() {
+    let body = format!("  <!-- build with --mirror -->\n{PREFERENCES}");
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let e = load_error(dir.path());
+    assert!(matches!(e, DescriptionError::Syntax { .. }), "{e:?}");
+    let message = e.to_string();
+    assert!(
+        message.starts_with(&format!("{}:8:", config(&dir).display())),
+        "{message}"
+    );
+    assert!(message.contains("not well-formed XML"), "{message}");
+}
+
 #[test]
 fn never_closed_element_points_at_its_start() {
     let text = "<image schemaversion=\"8.5\" name=\"x\">\n  <packages type=\"image\">\n";

@@ -357,7 +357,10 @@ fn prepares_the_debian_example() {
         "etc/apt/apt.conf.d/99mmdebstrap",
         "etc/dpkg/dpkg.cfg.d/99mmdebstrap",
     ] {
-        assert!(!root.join(build_setting).exists(), "/{build_setting} stayed");
+        assert!(
+            !root.join(build_setting).exists(),
+            "/{build_setting} stayed"
+        );
     }
     for rel in ["etc/resolv.conf", "etc/hostname"] {
         if let (Ok(host), Ok(image)) = (

@@ -28,6 +28,7 @@ pub(crate) fn parse(text: &str, file: &Path) -> Result<Node, DescriptionError> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(false);
     reader.config_mut().check_end_names = true;
+    reader.config_mut().check_comments = true;
     reader.config_mut().expand_empty_elements = false;
 
     let mut stack: Vec<Node> = Vec::new();
