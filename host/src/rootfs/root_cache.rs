@@ -132,9 +132,8 @@ impl RootCache {
         }
     }
 
-    /// Stores a copy of `root` (no mounts below it) as this entry, without
-    /// the package files apt kept (the package cache has them), and removes
-    /// older repository states of the same description.
+    /// Stores a copy of `root` (no mounts below it) as this entry, and
+    /// removes older repository states of the same description.
     pub fn store(&self, root: &Path) -> anyhow::Result<()> {
         fs::create_dir_all(&self.base)
             .with_context(|| format!("root cache: creating {}", self.base.display()))?;
@@ -151,10 +150,27 @@ impl RootCache {
                 )
             })?;
         copy_tree(root, incoming.path())?;
-        let archives = incoming.path().join(crate::packages::cache::APT_ARCHIVES);
-        if let Ok(entries) = fs::read_dir(&archives) {
-            for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().ends_with(".deb") {
+        // Left out, to keep restores quick: package files (the package
+        // cache has them), apt's binary caches (apt rebuilds them when it
+        // next runs) and index translations (descriptions only).
+        let unneeded: [(&str, fn(&str) -> bool); 3] = [
+            (crate::packages::cache::APT_ARCHIVES, |n| {
+                n.ends_with(".deb")
+            }),
+            ("var/cache/apt", |n| n.ends_with(".bin")),
+            (crate::packages::cache::APT_LISTS, |n| {
+                n.contains("_i18n_Translation-")
+            }),
+        ];
+        for (dir, matches) in unneeded {
+            for entry in fs::read_dir(incoming.path().join(dir))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if matches(&entry.file_name().to_string_lossy())
+                    && entry.file_type().is_ok_and(|t| t.is_file())
+                {
                     let _ = fs::remove_file(entry.path());
                 }
             }
