@@ -114,21 +114,12 @@ impl TargetDir {
     pub fn sha256_of(&self, file_name: &str) -> io::Result<String> {
         check_file_name(file_name)?;
         let path = self.path.join(file_name);
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("{file_name}: {e}")))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        Ok(hex::encode(hasher.finalize()))
+        super::sha256_reader(file)
     }
 }
 

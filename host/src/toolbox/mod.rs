@@ -7,6 +7,13 @@ pub use artifacts::{ArtifactInfo, ArtifactWriter, Compression, TargetDir};
 
 use sha2::{Digest, Sha256};
 
+/// Lower-case hex SHA-256 of everything `reader` gives.
+pub fn sha256_reader(mut reader: impl std::io::Read) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut reader, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
 /// Lower-case hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
