@@ -432,7 +432,11 @@ fn plugins_next_to_a_description_and_given_explicitly_take_precedence() {
     .unwrap();
     fs::write(plugins_dir.join("README"), "not a plugin").unwrap();
     let explicit = builder_tests::fixture_plugin("trespass");
-    let catalog = Catalog::discover(&[explicit.clone()], &[plugins_dir.clone()]).unwrap();
+    let catalog = Catalog::discover(
+        std::slice::from_ref(&explicit),
+        std::slice::from_ref(&plugins_dir),
+    )
+    .unwrap();
     let sources: Vec<_> = catalog
         .candidates()
         .iter()

@@ -153,7 +153,8 @@ impl RootCache {
         // Left out, to keep restores quick: package files (the package
         // cache has them), apt's binary caches (apt rebuilds them when it
         // next runs) and index translations (descriptions only).
-        let unneeded: [(&str, fn(&str) -> bool); 3] = [
+        type IsUnneeded = fn(&str) -> bool;
+        let unneeded: [(&str, IsUnneeded); 3] = [
             (crate::packages::cache::APT_ARCHIVES, |n| {
                 n.ends_with(".deb")
             }),
