@@ -125,6 +125,8 @@ pub struct ChunkStats {
 }
 
 type Compressed = io::Result<(Vec<u8>, bool)>;
+/// A chunk to compress and where its result goes.
+type Job = (Vec<u8>, mpsc::SyncSender<Compressed>);
 
 /// A writer that xz-compresses into `inner` as described in the module docs.
 pub struct ChunkedXzWriter<W: Write> {
@@ -133,7 +135,8 @@ pub struct ChunkedXzWriter<W: Write> {
     chunk: Vec<u8>,
     hash: u64,
     pending: VecDeque<mpsc::Receiver<Compressed>>,
-    parallel: usize,
+    in_flight: usize,
+    jobs: Option<mpsc::Sender<Job>>,
     stats: ChunkStats,
     cuts: Cuts,
 }
@@ -153,38 +156,62 @@ const CUTS: Cuts = Cuts {
 };
 
 impl<W: Write> ChunkedXzWriter<W> {
-    /// Compresses into `inner`, using and filling `cache` when given.
+    /// Compresses into `inner`, using and filling `cache` when given, on one
+    /// worker thread per core.
     pub fn new(inner: W, cache: Option<ChunkCache>) -> Self {
         let parallel = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for _ in 0..parallel {
+            let queue = queue.clone();
+            let cache = cache.clone();
+            let spawned = std::thread::Builder::new()
+                .name("xz-chunk".into())
+                .spawn(move || loop {
+                    let job = queue.lock().map(|q| q.recv());
+                    let Ok(Ok((data, done))) = job else {
+                        return;
+                    };
+                    let _ = done.send(compress_chunk(&data, cache.as_ref()));
+                });
+            if let Err(e) = spawned {
+                tracing::warn!("xz: starting a compression thread: {e}");
+            }
+        }
         ChunkedXzWriter {
             inner,
             cache,
             chunk: Vec::with_capacity(MAX_CHUNK),
             hash: 0,
             pending: VecDeque::new(),
-            parallel,
+            // Enough queued that no worker waits while the oldest chunk,
+            // which must be written first, is still being compressed.
+            in_flight: 2 * parallel + 2,
+            jobs: Some(jobs),
             stats: ChunkStats::default(),
             cuts: CUTS,
         }
     }
 
-    /// Hands the current chunk to a compressing thread.
+    /// Queues the current chunk for the workers; writes what is done.
     fn cut(&mut self) -> io::Result<()> {
         let data = std::mem::replace(&mut self.chunk, Vec::with_capacity(self.cuts.max));
         self.hash = 0;
-        while self.pending.len() >= self.parallel {
+        while self.pending.len() >= self.in_flight {
             self.write_next()?;
         }
-        let (tx, rx) = mpsc::sync_channel(1);
-        let cache = self.cache.clone();
-        std::thread::Builder::new()
-            .name("xz-chunk".into())
-            .spawn(move || {
-                let _ = tx.send(compress_chunk(&data, cache.as_ref()));
-            })?;
-        self.pending.push_back(rx);
+        let (done, result) = mpsc::sync_channel(1);
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send((data, done)).ok())
+            .ok_or_else(|| io::Error::other("xz compression threads stopped"))?;
+        self.pending.push_back(result);
+        while let Some(Ok(compressed)) = self.pending.front().map(|rx| rx.try_recv()) {
+            self.pending.pop_front();
+            self.write_compressed(compressed)?;
+        }
         Ok(())
     }
 
@@ -193,9 +220,14 @@ impl<W: Write> ChunkedXzWriter<W> {
         let Some(rx) = self.pending.pop_front() else {
             return Ok(());
         };
-        let (bytes, cached) = rx
+        let compressed = rx
             .recv()
-            .map_err(|_| io::Error::other("xz chunk thread stopped"))??;
+            .map_err(|_| io::Error::other("xz chunk thread stopped"))?;
+        self.write_compressed(compressed)
+    }
+
+    fn write_compressed(&mut self, compressed: Compressed) -> io::Result<()> {
+        let (bytes, cached) = compressed?;
         self.stats.chunks += 1;
         self.stats.cached += u64::from(cached);
         self.inner.write_all(&bytes)
@@ -210,6 +242,8 @@ impl<W: Write> ChunkedXzWriter<W> {
         while !self.pending.is_empty() {
             self.write_next()?;
         }
+        // The workers stop once the queue is closed.
+        self.jobs = None;
         if let Some(cache) = &self.cache {
             cache.evict();
         }
