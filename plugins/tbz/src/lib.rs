@@ -63,6 +63,9 @@ impl ImageType for Tbz {
         for entry in root.walk_all("")? {
             let entry = entry?;
             state.append(root, &mut archive, &entry)?;
+            if state.entries % 1000 == 0 {
+                log::progress("entries archived", state.entries, None);
+            }
         }
         log::info(&format!("{name}: {} entries", state.entries));
         archive.finish().map_err(|e| io_error(&name, e))?;
