@@ -5,5 +5,7 @@ set -euo pipefail
 test -f /.kconfig && . /.kconfig
 test -f /.profile && . /.profile
 
-baseStripDocs
+# Documentation, except the copyright files (KIWI 11's baseStripDocs is gone).
+find /usr/share/doc -mindepth 1 ! -type d ! -name copyright -delete
+find /usr/share/doc -mindepth 1 -type d -empty -delete
 echo "${kiwi_type}" > /etc/image-type

@@ -170,4 +170,44 @@ mod tests {
             );
         }
     }
+
+    /// The helpers behave as KIWI's do, in both shells (run here on a
+    /// scratch file; the image-level ones are covered by the e2e build).
+    #[test]
+    fn kconfig_helpers_work() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sysconfig = tmp.path().join("kernel");
+        std::fs::write(&sysconfig, "# comment\nINITRD_MODULES=\"old\"\n").unwrap();
+        let script = format!(
+            "{KCONFIG}\n\
+             Echo hello\n\
+             baseUpdateSysConfig {f} INITRD_MODULES 'a/b & c'\n\
+             baseUpdateSysConfig {f} NEW_VAR yes\n\
+             echo \"profiles=$(baseGetProfilesUsed) delete=$(baseGetPackagesForDeletion)\"\n\
+             if baseService foo sideways; then echo wrong; fi\n",
+            f = sysconfig.display()
+        );
+        for shell in ["sh", "bash"] {
+            std::fs::write(&sysconfig, "# comment\nINITRD_MODULES=\"old\"\n").unwrap();
+            let out = std::process::Command::new(shell)
+                .args(["-c", &script])
+                .env("kiwi_profiles", "cloud,base")
+                .env("kiwi_delete", "man-db")
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(stdout.starts_with("[ * ] hello\n"), "{shell}: {stdout}");
+            assert!(
+                stdout.contains("profiles=cloud,base delete=man-db"),
+                "{shell}: {stdout}"
+            );
+            assert!(stdout.contains("expected on or off"), "{shell}: {stdout}");
+            assert!(!stdout.contains("wrong"), "{shell}: {stdout}");
+            assert_eq!(
+                std::fs::read_to_string(&sysconfig).unwrap(),
+                "# comment\nINITRD_MODULES=\"a/b & c\"\nNEW_VAR=\"yes\"\n",
+                "{shell}"
+            );
+        }
+    }
 }
