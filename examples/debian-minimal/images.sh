@@ -5,7 +5,8 @@ set -euo pipefail
 test -f /.kconfig && . /.kconfig
 test -f /.profile && . /.profile
 
-# Documentation, except the copyright files (KIWI 11's baseStripDocs is gone).
+# Documentation, except the copyright files (plain find: KIWI 11 dropped its
+# doc-stripping helper).
 find /usr/share/doc -mindepth 1 ! -type d ! -name copyright -delete
 find /usr/share/doc -mindepth 1 -type d -empty -delete
 echo "${kiwi_type}" > /etc/image-type
