@@ -120,7 +120,10 @@ impl RootCache {
     pub fn restore(&self, root: &Path) -> anyhow::Result<bool> {
         let copied = copy_tree(&self.entry, root);
         match copied {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                touch(&self.base);
+                Ok(true)
+            }
             Err(e) => {
                 tracing::warn!(
                     "root cache: restoring {} failed, preparing from scratch: {e:#}",
@@ -177,21 +180,68 @@ impl RootCache {
             }
         }
         let incoming = incoming.keep();
-        if let Err(e) = fs::rename(&incoming, &self.entry) {
-            // Another build stored the same entry first; ours is redundant.
-            tracing::debug!("root cache: {} not stored: {e}", self.entry.display());
-            let _ = fs::remove_dir_all(&incoming);
-            return Ok(());
-        }
-        for old in fs::read_dir(&self.base).into_iter().flatten().flatten() {
-            let path = old.path();
-            let name = old.file_name().to_string_lossy().into_owned();
-            if path != self.entry && !name.starts_with('.') {
-                tracing::debug!(entry = %path.display(), "root cache: removing an older repository state");
-                let _ = fs::remove_dir_all(&path);
+        match fs::rename(&incoming, &self.entry) {
+            Ok(()) => {
+                for old in fs::read_dir(&self.base).into_iter().flatten().flatten() {
+                    let path = old.path();
+                    let name = old.file_name().to_string_lossy().into_owned();
+                    if path != self.entry && !name.starts_with('.') {
+                        tracing::debug!(entry = %path.display(), "root cache: removing an older repository state");
+                        let _ = fs::remove_dir_all(&path);
+                    }
+                }
+            }
+            Err(e) => {
+                // Another build stored the same entry first; ours is redundant.
+                tracing::debug!("root cache: {} not stored: {e}", self.entry.display());
+                let _ = fs::remove_dir_all(&incoming);
             }
         }
+        touch(&self.base);
+        if let Some(all) = self.base.parent() {
+            evict_unused(all);
+        }
         Ok(())
+    }
+}
+
+/// Entries of descriptions no build used for this long are removed.
+const KEEP_UNUSED: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Marks a description's entries as used now.
+fn touch(dir: &Path) {
+    if let Ok(file) = fs::File::open(dir) {
+        let _ = file.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Removes the entries of descriptions unused for [`KEEP_UNUSED`], and
+/// copies that interrupted builds left behind.
+fn evict_unused(all: &Path) {
+    let now = std::time::SystemTime::now();
+    let age = |path: &Path| {
+        fs::symlink_metadata(path)
+            .and_then(|m| m.modified())
+            .map(|t| now.duration_since(t).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    for base in fs::read_dir(all).into_iter().flatten().flatten() {
+        let base = base.path();
+        if age(&base) > KEEP_UNUSED {
+            tracing::debug!(entry = %base.display(), "root cache: removing an unused description's roots");
+            let _ = fs::remove_dir_all(&base);
+            continue;
+        }
+        for entry in fs::read_dir(&base).into_iter().flatten().flatten() {
+            let stale = entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".incoming-")
+                && age(&entry.path()) > std::time::Duration::from_secs(24 * 3600);
+            if stale {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
     }
 }
 
@@ -372,6 +422,19 @@ mod tests {
             .join(crate::packages::cache::APT_ARCHIVES)
             .join("a_1_all.deb")
             .exists());
+
+        // Descriptions nobody built for a month go when another is stored.
+        let forgotten = tmp.path().join("roots/forgotten");
+        fs::create_dir_all(forgotten.join("state")).unwrap();
+        let month_ago =
+            std::time::SystemTime::now() - std::time::Duration::from_secs(31 * 24 * 3600);
+        fs::File::open(&forgotten)
+            .unwrap()
+            .set_modified(month_ago)
+            .unwrap();
+        new.store(&root).unwrap();
+        assert!(!forgotten.exists());
+        assert!(new.is_stored());
 
         // An entry that vanished: the root is left empty, the build goes on.
         let missing = RootCache {
