@@ -17,7 +17,8 @@
 //! Entries live at `roots/<description key>/<repository key>/`, written
 //! under a temporary name and renamed into place, so concurrent builds see
 //! whole entries or none. Storing a new repository state removes the older
-//! states of the same description. A copy that fails half-way (an entry
+//! states of the same description, and the entries of descriptions no build
+//! used for 30 days. A copy that fails half-way (an entry
 //! removed by another build meanwhile) is cleared and the build prepares
 //! the root from scratch.
 
