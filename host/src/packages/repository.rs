@@ -171,6 +171,19 @@ pub fn resolve(
                 })
             }
         };
+        for (set, what) in [
+            (r.priority.is_some(), "priority (apt pinning)"),
+            (r.username.is_some() || r.password.is_some(), "credentials"),
+            (
+                r.repository_gpgcheck == Some(false),
+                "repository_gpgcheck=\"false\"",
+            ),
+            (r.customize.is_some(), "customize script"),
+        ] {
+            if set {
+                tracing::warn!(repository = %alias, "{what} is not supported by the apt backend yet and is ignored");
+            }
+        }
         let keys = r
             .signing_keys
             .iter()
