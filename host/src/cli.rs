@@ -17,7 +17,7 @@ use crate::plugins::{
 #[derive(Debug, Parser)]
 #[command(name = "builder", version, about, long_about = None)]
 pub struct Cli {
-    /// Cache directory shared between builds: compiled plugins (`plugins/`)
+    /// Cache directory shared between builds: compiled plugins (`plugins/`),
     /// downloaded packages (`packages/`), prepared roots (`roots/`) and
     /// compressed xz chunks (`xz/`).
     #[arg(
@@ -157,11 +157,18 @@ pub struct PrepareArgs {
     #[arg(long, value_name = "DIR")]
     pub root: PathBuf,
 
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+/// What `prepare` and `run` share: which image, from where, with which caches.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
     /// Select a profile (repeatable); without one, the profiles marked `import="true"`.
     #[arg(long = "profile", value_name = "PROFILE")]
     pub profiles: Vec<String>,
 
-    /// Prepare for this image type instead of the primary one.
+    /// Build for this image type instead of the primary one.
     #[arg(long = "type", value_name = "TYPE")]
     pub type_name: Option<String>,
 
@@ -180,6 +187,16 @@ pub struct PrepareArgs {
     pub no_root_cache: bool,
 }
 
+impl BuildArgs {
+    fn plan_request(&self) -> crate::plan::PlanRequest {
+        crate::plan::PlanRequest {
+            profiles: self.profiles.clone(),
+            image_type: self.type_name.clone(),
+            arch: None,
+        }
+    }
+}
+
 /// `builder run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -192,32 +209,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub target_dir: PathBuf,
 
-    /// Select a profile (repeatable); without one, the profiles marked `import="true"`.
-    #[arg(long = "profile", value_name = "PROFILE")]
-    pub profiles: Vec<String>,
-
-    /// Build this image type instead of the primary one.
-    #[arg(long = "type", value_name = "TYPE")]
-    pub type_name: Option<String>,
-
     /// Prepare the root here (must be empty or missing) and keep it;
     /// by default a temporary directory under /var/tmp is used and removed.
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
-    /// Use this mirror for every `host://` repository instead of the one the
-    /// build host's apt is configured with.
-    #[arg(long, value_name = "URL", env = "BUILDER_MIRROR")]
-    pub mirror: Option<String>,
-
-    /// Download every package, neither using nor filling the package cache.
-    #[arg(long)]
-    pub no_package_cache: bool,
-
-    /// Always bootstrap and install, neither using nor filling the
-    /// prepared-root cache.
-    #[arg(long)]
-    pub no_root_cache: bool,
+    #[command(flatten)]
+    pub build: BuildArgs,
 
     #[command(flatten)]
     pub plugin_args: PluginArgs,
@@ -374,20 +372,15 @@ fn run_plan(cli: &Cli, args: &PlanArgs) -> anyhow::Result<()> {
 
 fn run_prepare(cli: &Cli, args: &PrepareArgs) -> anyhow::Result<()> {
     let description = crate::description::load(&args.description)?;
-    let request = crate::plan::PlanRequest {
-        profiles: args.profiles.clone(),
-        image_type: args.type_name.clone(),
-        arch: None,
-    };
-    let plan = crate::plan::plan(&description, &request)?;
+    let plan = crate::plan::plan(&description, &args.build.plan_request())?;
     let started = std::time::Instant::now();
     let report = crate::rootfs::prepare::prepare(
         &plan,
         &crate::rootfs::prepare::PrepareRequest {
             root: args.root.clone(),
-            mirror: crate::packages::MirrorOverride(args.mirror.clone()),
-            package_cache: package_cache(cli, args.no_package_cache),
-            root_cache: root_cache(cli, args.no_root_cache),
+            mirror: crate::packages::MirrorOverride(args.build.mirror.clone()),
+            package_cache: package_cache(cli, args.build.no_package_cache),
+            root_cache: root_cache(cli, args.build.no_root_cache),
         },
     )
     .with_context(|| format!("preparing {} into {}", plan.name, args.root.display()));
@@ -420,14 +413,10 @@ fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
     let request = crate::run::RunRequest {
         description: args.description.clone(),
         target_dir: args.target_dir.clone(),
-        plan: crate::plan::PlanRequest {
-            profiles: args.profiles.clone(),
-            image_type: args.type_name.clone(),
-            arch: None,
-        },
-        mirror: crate::packages::MirrorOverride(args.mirror.clone()),
-        package_cache: package_cache(cli, args.no_package_cache),
-        root_cache: root_cache(cli, args.no_root_cache),
+        plan: args.build.plan_request(),
+        mirror: crate::packages::MirrorOverride(args.build.mirror.clone()),
+        package_cache: package_cache(cli, args.build.no_package_cache),
+        root_cache: root_cache(cli, args.build.no_root_cache),
         xz_cache: Some(cli.cache_dir.join("xz")),
         root: args.root.clone(),
         source_date_epoch: create::source_date_epoch_from_env()?,
