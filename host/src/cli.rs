@@ -402,6 +402,11 @@ fn package_cache(cli: &Cli, off: bool) -> Option<PathBuf> {
     (!off).then(|| cli.cache_dir.join("packages"))
 }
 
+/// Where compressed xz chunks are kept.
+fn xz_cache(cli: &Cli) -> PathBuf {
+    cli.cache_dir.join("xz")
+}
+
 /// The prepared-root cache directory, unless switched off.
 fn root_cache(cli: &Cli, off: bool) -> Option<PathBuf> {
     (!off).then(|| cli.cache_dir.join("roots"))
@@ -417,21 +422,14 @@ fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
         mirror: crate::packages::MirrorOverride(args.build.mirror.clone()),
         package_cache: package_cache(cli, args.build.no_package_cache),
         root_cache: root_cache(cli, args.build.no_root_cache),
-        xz_cache: Some(cli.cache_dir.join("xz")),
+        xz_cache: Some(xz_cache(cli)),
         root: args.root.clone(),
         source_date_epoch: create::source_date_epoch_from_env()?,
     };
     let result = crate::run::run(&runtime, &plugins, &request);
     crate::progress::finish();
     let result = result?;
-    for artifact in &result.artifacts {
-        println!(
-            "{}  {}  {} bytes",
-            args.target_dir.join(&artifact.file_name).display(),
-            artifact.sha256,
-            artifact.size
-        );
-    }
+    print_artifacts(&args.target_dir, &result.artifacts);
     if let Some(sbom) = &result.sbom {
         for file in &sbom.files {
             println!("{}", args.target_dir.join(file).display());
@@ -439,6 +437,18 @@ fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
     }
     println!("{}", args.target_dir.join("builder.result.json").display());
     Ok(())
+}
+
+/// One line per artifact: path, SHA-256, size (like `sha256sum`, plus the size).
+fn print_artifacts(target_dir: &Path, artifacts: &[crate::toolbox::ArtifactInfo]) {
+    for artifact in artifacts {
+        println!(
+            "{}  {}  {} bytes",
+            target_dir.join(&artifact.file_name).display(),
+            artifact.sha256,
+            artifact.size
+        );
+    }
 }
 
 fn run_create(cli: &Cli, args: &CreateArgs) -> anyhow::Result<()> {
@@ -456,19 +466,12 @@ fn run_create(cli: &Cli, args: &CreateArgs) -> anyhow::Result<()> {
         options_from_description: false,
         extra_grants: args.grants.iter().copied().collect::<Grants>(),
         source_date_epoch: create::source_date_epoch_from_env()?,
-        xz_cache: Some(cli.cache_dir.join("xz")),
+        xz_cache: Some(xz_cache(cli)),
     };
     let outcome = create::create(&runtime, &plugins, &request);
     crate::progress::finish();
     let outcome = outcome?;
-    for artifact in &outcome.artifacts {
-        println!(
-            "{}  {}  {} bytes",
-            args.target_dir.join(&artifact.file_name).display(),
-            artifact.sha256,
-            artifact.size
-        );
-    }
+    print_artifacts(&args.target_dir, &outcome.artifacts);
     Ok(())
 }
 

@@ -124,10 +124,8 @@ pub fn run(
         .map_err(|e| anyhow!("type `{type_name}`: {e}"))?;
     let mut phases = vec![timing("plan", started.elapsed())];
 
-    let work = tempfile::Builder::new()
-        .prefix("builder-")
-        .tempdir_in("/var/tmp")
-        .context("creating a work directory in /var/tmp")?;
+    let work =
+        crate::rootfs::command::temp_dir().context("creating a work directory in /var/tmp")?;
     let root = request
         .root
         .clone()

@@ -312,12 +312,7 @@ fn mounts_below_builder_dirs() -> Vec<String> {
 }
 
 fn work_dirs() -> Vec<String> {
-    std::fs::read_dir("/var/tmp")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("builder-") && !n.starts_with("builder-test"))
-        .collect()
+    builder::rootfs::command::leftovers().unwrap()
 }
 
 #[test]

@@ -19,12 +19,7 @@ fn example() -> PathBuf {
 }
 
 fn builder_dirs_in_var_tmp() -> Vec<String> {
-    std::fs::read_dir("/var/tmp")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("builder-") && !n.starts_with("builder-test"))
-        .collect()
+    builder::rootfs::command::leftovers().unwrap()
 }
 
 #[test]

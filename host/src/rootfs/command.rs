@@ -65,6 +65,20 @@ pub fn temp_dir() -> std::io::Result<tempfile::TempDir> {
         .tempdir_in(TEMP_DIR)
 }
 
+/// The names of builder's temporary files and directories now in
+/// `/var/tmp` (those of tests, `builder-test-*`, left out): what a build
+/// that stopped should not leave behind.
+pub fn leftovers() -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(TEMP_DIR)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with(TEMP_PREFIX) && !name.starts_with("builder-test") {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
 /// `cmd` as a shell-like command line for messages.
 pub fn command_line(cmd: &Command) -> String {
     let mut line = cmd.get_program().to_string_lossy().into_owned();

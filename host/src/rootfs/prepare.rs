@@ -60,10 +60,13 @@ impl PrepareReport {
 
 /// Prepares `plan` into `request.root`.
 pub fn prepare(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<PrepareReport> {
-    let result = prepare_steps(plan, request);
+    unmounted_on_error(&request.root, prepare_steps(plan, request))
+}
+
+/// Whatever failed or was interrupted, nothing stays mounted below `root`.
+fn unmounted_on_error<T>(root: &Path, result: anyhow::Result<T>) -> anyhow::Result<T> {
     if result.is_err() {
-        // Whatever failed or was interrupted, nothing stays mounted below the root.
-        let root = std::fs::canonicalize(&request.root).unwrap_or_else(|_| request.root.clone());
+        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
         crate::rootfs::mounts::unmount_below(&root);
     }
     result
@@ -98,16 +101,7 @@ fn prepare_steps(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<P
         request.package_cache.as_deref(),
     )?;
     let env = ScriptEnv::from_plan(plan);
-    let run_scripts = |stage: &str| -> anyhow::Result<()> {
-        for script in plan
-            .scripts
-            .iter()
-            .filter(|s| s.stage == stage && s.in_image)
-        {
-            scripts::run_in_image(&root, script, &env)?;
-        }
-        Ok(())
-    };
+    let run_scripts = |stage: &str| scripts::run_stage(&root, plan, &env, stage);
 
     let restored = match &root_cache {
         Some(cache) if cache.is_stored() => {
@@ -162,27 +156,13 @@ fn prepare_steps(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<P
 /// `images.sh`, which `builder run` runs between prepare and create, as
 /// `kiwi-ng system build` does) in the prepared root.
 pub fn run_stage_scripts(plan: &BuildPlan, root: &Path, stage: &str) -> anyhow::Result<()> {
-    let scripts: Vec<_> = plan
-        .scripts
-        .iter()
-        .filter(|s| s.stage == stage && s.in_image)
-        .collect();
-    if scripts.is_empty() {
+    if !plan.scripts.iter().any(|s| s.stage == stage && s.in_image) {
         return Ok(());
     }
-    let result = (|| {
-        let root = RootDir::open(root)?;
-        let env = ScriptEnv::from_plan(plan);
-        for script in scripts {
-            scripts::run_in_image(&root, script, &env)?;
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-        crate::rootfs::mounts::unmount_below(&root);
-    }
-    result
+    let result = RootDir::open(root)
+        .map_err(anyhow::Error::from)
+        .and_then(|dir| scripts::run_stage(&dir, plan, &ScriptEnv::from_plan(plan), stage));
+    unmounted_on_error(root, result)
 }
 
 /// Removes the build host's `/etc/resolv.conf` and `/etc/hostname` that the

@@ -93,6 +93,23 @@ impl ScriptEnv {
     }
 }
 
+/// Runs the plan's in-image scripts of `stage`, in order.
+pub fn run_stage(
+    root: &RootDir,
+    plan: &BuildPlan,
+    env: &ScriptEnv,
+    stage: &str,
+) -> anyhow::Result<()> {
+    for script in plan
+        .scripts
+        .iter()
+        .filter(|s| s.stage == stage && s.in_image)
+    {
+        run_in_image(root, script, env)?;
+    }
+    Ok(())
+}
+
 /// Runs `script` inside the root: copied to `/<name>`, run with bash (or
 /// `/bin/sh` when the image has no bash) with `/proc`, `/sys`, `/dev`
 /// mounted, removed afterwards. A non-zero exit fails with its output.
