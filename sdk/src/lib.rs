@@ -53,7 +53,7 @@ pub mod bindings {
                 import builder:plugin/host@0.1.0;
                 import builder:plugin/rootfs@0.1.0;
                 import builder:plugin/toolbox@0.1.0;
-                import builder:plugin/baseline-host@0.1.0;
+                import builder:plugin/changes@0.1.0;
             }
         ",
         world: "builder:sdk/imports",
@@ -94,6 +94,7 @@ pub mod hook_world {
             "builder:plugin/host@0.1.0": crate::bindings::builder::plugin::host,
             "builder:plugin/rootfs@0.1.0": crate::bindings::builder::plugin::rootfs,
             "builder:plugin/toolbox@0.1.0": crate::bindings::builder::plugin::toolbox,
+            "builder:plugin/changes@0.1.0": crate::bindings::builder::plugin::changes,
         },
         pub_export_macro: true,
         export_macro_name: "__export_hook_world",
@@ -112,7 +113,7 @@ pub mod baseline_world {
             "builder:plugin/types@0.1.0": crate::bindings::builder::plugin::types,
             "builder:plugin/host@0.1.0": crate::bindings::builder::plugin::host,
             "builder:plugin/rootfs@0.1.0": crate::bindings::builder::plugin::rootfs,
-            "builder:plugin/baseline-host@0.1.0": crate::bindings::builder::plugin::baseline_host,
+            "builder:plugin/changes@0.1.0": crate::bindings::builder::plugin::changes,
         },
         pub_export_macro: true,
         export_macro_name: "__export_baseline_world",
@@ -160,13 +161,33 @@ pub mod log {
     }
 }
 
-/// Requests a baseline makes of the image (carried out by the host).
-pub mod baseline {
-    pub use crate::bindings::builder::plugin::baseline_host::*;
+/// Changes a baseline or hook asks of the image root: packages, files,
+/// services, users, kernel settings, commands. The host records each request
+/// (checking the grant when it is made) and carries them out in order with
+/// the image's own tools once `apply` or `run` returns.
+pub mod changes {
+    pub use crate::bindings::builder::plugin::changes::*;
+
+    /// The package name for the image's distribution family: one baseline
+    /// names a package once per family (`by_family(family, "chrony",
+    /// "chrony", "chrony")`).
+    pub fn by_family<'a>(
+        family: crate::Family,
+        debian: &'a str,
+        rhel: &'a str,
+        suse: &'a str,
+    ) -> &'a str {
+        match family {
+            crate::Family::Debian => debian,
+            crate::Family::Rhel => rhel,
+            crate::Family::Suse => suse,
+        }
+    }
 }
 
 /// Everything a plugin usually needs, in one `use`.
 pub mod prelude {
+    pub use crate::changes;
     pub use crate::toolbox::{self, ArtifactWriter, Compression};
     #[cfg(feature = "baseline")]
     pub use crate::Baseline;
@@ -258,7 +279,8 @@ pub trait Hook {
     fn capabilities() -> Vec<Capability> {
         vec![Capability::RootRead]
     }
-    /// Do the work at `stage`.
+    /// Do the work at `stage`: read the root, ask for root changes through
+    /// [`changes`] (refused at `post-image`), write artifacts through [`toolbox`].
     fn run(stage: Stage, root: &RootTree, request: HookRequest) -> Result<(), Error>;
 }
 
@@ -277,7 +299,7 @@ pub trait Baseline {
     fn capabilities() -> Vec<Capability> {
         vec![Capability::RootRead, Capability::RootWrite]
     }
-    /// Read the root as needed and make requests through [`baseline`].
+    /// Read the root as needed and make requests through [`changes`].
     fn apply(root: &RootTree, request: BaselineRequest) -> Result<(), Error>;
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use builder::plugins::{
-    BaselineAction, BaselineRequest, BuildRequest, CacheOutcome, Capability, Catalog, Family,
+    RootChange, BaselineRequest, BuildRequest, CacheOutcome, Capability, Catalog, Family,
     Grants, GuestError, HookRequest, ImageIdentity, OptionKind, PluginError, PluginRuntime,
     PluginSource, Role, RuntimeLimits, Stage, World,
 };
@@ -325,20 +325,20 @@ fn baselines_state_their_requests_and_are_held_to_their_grants() {
     assert_eq!(
         actions,
         [
-            BaselineAction::InstallPackages {
+            RootChange::InstallPackages {
                 names: vec!["chrony".into(), "systemd-resolved".into()]
             },
-            BaselineAction::EnableService {
+            RootChange::EnableService {
                 unit: "chronyd.service".into()
             },
-            BaselineAction::WriteFile {
+            RootChange::WriteFile {
                 path: "etc/hostname".into(),
                 content: b"localhost\n".to_vec(),
                 mode: 0o644,
                 uid: 0,
                 gid: 0
             },
-            BaselineAction::SetDefaultTarget {
+            RootChange::SetDefaultTarget {
                 target: "multi-user.target".into()
             },
         ]

@@ -5,7 +5,7 @@
 //! a trap (a plugin bug), a timeout or an exhausted memory limit ends that call
 //! only, with an error naming the plugin and its version.
 
-pub mod baseline;
+pub mod changes;
 pub mod cache;
 pub mod catalog;
 pub mod grants;
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Resource};
 use wasmtime::{Config, Engine, Store, Trap};
 
-pub use baseline::BaselineAction;
+pub use changes::RootChange;
 pub use cache::{CacheOutcome, CompiledCache};
 pub use catalog::{Candidate, Catalog, PluginSource};
 pub use grants::{Capability, Grants};
@@ -260,6 +260,8 @@ struct Call<'a> {
     root: Arc<RootTree>,
     target: Option<&'a TargetDir>,
     granted: &'a Grants,
+    /// Whether the plugin may request root changes.
+    changes_allowed: bool,
 }
 
 /// The plugin host.
@@ -416,6 +418,7 @@ impl PluginRuntime {
             root,
             target: Some(target),
             granted,
+            changes_allowed: false,
         };
         let (artifacts, _) = self.call(call, |store, root| {
             let pre = v0_1_0::image_type::ImageTypePre::new(
@@ -427,7 +430,8 @@ impl PluginRuntime {
         Ok(artifacts.into_iter().map(v0_1_0::artifact_from).collect())
     }
 
-    /// Run a hook plugin at `stage`.
+    /// Run a hook plugin at `stage`; returns the root changes it asked for,
+    /// in order, for the host to carry out (always none at `post-image`).
     pub fn run_hook(
         &self,
         plugin: &Plugin,
@@ -435,15 +439,16 @@ impl PluginRuntime {
         root: Arc<RootTree>,
         request: &HookRequest,
         granted: &Grants,
-    ) -> Result<(), PluginError> {
+    ) -> Result<Vec<RootChange>, PluginError> {
         let call = Call {
             plugin,
             world: World::Hook,
             root,
             target: None,
             granted,
+            changes_allowed: stage != Stage::PostImage,
         };
-        self.call(call, |store, root| {
+        let ((), mut state) = self.call(call, |store, root| {
             let pre =
                 v0_1_0::hook::HookPre::new(self.linkers.hook.instantiate_pre(&plugin.component)?)?;
             let bindings = pre.instantiate(&mut *store)?;
@@ -454,7 +459,7 @@ impl PluginRuntime {
                 &v0_1_0::hook_request_to(request),
             )
         })?;
-        Ok(())
+        Ok(std::mem::take(&mut state.changes))
     }
 
     /// Run a baseline plugin's `apply`; returns its requests, in order, for
@@ -465,13 +470,14 @@ impl PluginRuntime {
         root: Arc<RootTree>,
         request: &BaselineRequest,
         granted: &Grants,
-    ) -> Result<Vec<BaselineAction>, PluginError> {
+    ) -> Result<Vec<RootChange>, PluginError> {
         let call = Call {
             plugin,
             world: World::Baseline,
             root,
             target: None,
             granted,
+            changes_allowed: true,
         };
         let ((), mut state) = self.call(call, |store, root| {
             let pre = v0_1_0::baseline::BaselinePre::new(
@@ -480,7 +486,7 @@ impl PluginRuntime {
             let bindings = pre.instantiate(&mut *store)?;
             bindings.call_apply(store, root, &v0_1_0::baseline_request_to(request))
         })?;
-        Ok(std::mem::take(&mut state.baseline_actions))
+        Ok(std::mem::take(&mut state.changes))
     }
 
     /// The one path every `build`, `run` and `apply` takes: grants checked
@@ -503,6 +509,7 @@ impl PluginRuntime {
         let started = Instant::now();
         let mut store = self.store(label.clone(), effective, self.limits.call_timeout);
         store.data_mut().target = call.target.cloned();
+        store.data_mut().changes_allowed = call.changes_allowed;
         let outcome = (|| {
             let root = store.data_mut().table.push(RootHandle(call.root))?;
             let result = invoke(&mut store, Resource::new_borrow(root.rep()))?;

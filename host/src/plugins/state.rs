@@ -9,7 +9,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::baseline::BaselineAction;
+use super::changes::RootChange;
 use super::grants::{Capability, Grants};
 use crate::rootfs::{RootTree, Walk};
 use crate::toolbox::{ArtifactWriter, TargetDir};
@@ -75,7 +75,9 @@ pub struct PluginState {
     /// Artifacts published during this call (removed if the call fails).
     pub(crate) published: Vec<PathBuf>,
     /// A baseline's requests, in order.
-    pub(crate) baseline_actions: Vec<BaselineAction>,
+    pub(crate) changes: Vec<RootChange>,
+    /// Whether `changes` may be requested (not at `post-image`, not from image types).
+    pub(crate) changes_allowed: bool,
 }
 
 impl PluginState {
@@ -102,7 +104,8 @@ impl PluginState {
             target: None,
             denied: Vec::new(),
             published: Vec::new(),
-            baseline_actions: Vec::new(),
+            changes: Vec::new(),
+            changes_allowed: false,
         }
     }
 

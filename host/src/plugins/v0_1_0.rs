@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker, Resource};
 
-use super::baseline::BaselineAction;
+use super::changes::RootChange;
 use super::grants::Capability;
 use super::info::{self, GuestError, OptionKind, PluginInfo, Role, Stage};
 use super::state::{ArtifactHandle, PluginState, ReaderHandle, RootHandle, WalkHandle};
@@ -65,11 +65,12 @@ pub mod baseline {
             "builder:plugin/types@0.1.0": super::image_type::builder::plugin::types,
             "builder:plugin/host@0.1.0": super::image_type::builder::plugin::host,
             "builder:plugin/rootfs@0.1.0": super::image_type::builder::plugin::rootfs,
+            "builder:plugin/changes@0.1.0": super::hook::builder::plugin::changes,
         },
     });
 }
 
-use baseline::builder::plugin::baseline_host;
+use hook::builder::plugin::changes;
 use image_type::builder::plugin::{host, rootfs, toolbox as wit_toolbox, types};
 
 /// `plugin-info` of this version, as `describe` returns it.
@@ -591,16 +592,21 @@ impl wit_toolbox::HostArtifactWriter for PluginState {
     }
 }
 
-// ---- imports: baseline-host --------------------------------------------
+// ---- imports: changes ---------------------------------------------------
 
 impl PluginState {
     fn record(
         &mut self,
         capability: Capability,
-        action: BaselineAction,
+        action: RootChange,
     ) -> wasmtime::Result<Result<(), types::Error>> {
         guest_try!(self.require(capability).map_err(denied));
-        self.baseline_actions.push(action);
+        if !self.changes_allowed {
+            return Ok(Err(types::Error::Other(
+                "the root is final at this stage: changes are refused".into(),
+            )));
+        }
+        self.changes.push(action);
         Ok(Ok(()))
     }
 }
@@ -619,14 +625,14 @@ fn root_path(path: &str) -> Result<String, types::Error> {
     Ok(trimmed.to_string())
 }
 
-impl baseline_host::Host for PluginState {
+impl changes::Host for PluginState {
     fn install_packages(
         &mut self,
         names: Vec<String>,
     ) -> wasmtime::Result<Result<(), types::Error>> {
         self.record(
             Capability::RootWrite,
-            BaselineAction::InstallPackages { names },
+            RootChange::InstallPackages { names },
         )
     }
 
@@ -636,7 +642,7 @@ impl baseline_host::Host for PluginState {
     ) -> wasmtime::Result<Result<(), types::Error>> {
         self.record(
             Capability::RootWrite,
-            BaselineAction::RemovePackages { names },
+            RootChange::RemovePackages { names },
         )
     }
 
@@ -651,7 +657,7 @@ impl baseline_host::Host for PluginState {
         let path = guest_try!(root_path(&path));
         self.record(
             Capability::RootWrite,
-            BaselineAction::WriteFile {
+            RootChange::WriteFile {
                 path,
                 content,
                 mode: mode & 0o7777,
@@ -664,28 +670,28 @@ impl baseline_host::Host for PluginState {
     fn enable_service(&mut self, unit: String) -> wasmtime::Result<Result<(), types::Error>> {
         self.record(
             Capability::RootWrite,
-            BaselineAction::EnableService { unit },
+            RootChange::EnableService { unit },
         )
     }
 
     fn mask_service(&mut self, unit: String) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(Capability::RootWrite, BaselineAction::MaskService { unit })
+        self.record(Capability::RootWrite, RootChange::MaskService { unit })
     }
 
     fn set_default_target(&mut self, target: String) -> wasmtime::Result<Result<(), types::Error>> {
         self.record(
             Capability::RootWrite,
-            BaselineAction::SetDefaultTarget { target },
+            RootChange::SetDefaultTarget { target },
         )
     }
 
     fn add_group(
         &mut self,
-        group: baseline_host::Group,
+        group: changes::Group,
     ) -> wasmtime::Result<Result<(), types::Error>> {
         self.record(
             Capability::RootWrite,
-            BaselineAction::AddGroup {
+            RootChange::AddGroup {
                 name: group.name,
                 gid: group.gid,
             },
@@ -694,11 +700,11 @@ impl baseline_host::Host for PluginState {
 
     fn add_user(
         &mut self,
-        user: baseline_host::User,
+        user: changes::User,
     ) -> wasmtime::Result<Result<(), types::Error>> {
         self.record(
             Capability::RootWrite,
-            BaselineAction::AddUser {
+            RootChange::AddUser {
                 name: user.name,
                 uid: user.uid,
                 group: user.group,
@@ -717,8 +723,17 @@ impl baseline_host::Host for PluginState {
     ) -> wasmtime::Result<Result<(), types::Error>> {
         self.record(
             Capability::RootWrite,
-            BaselineAction::SetSysctl { key, value },
+            RootChange::SetSysctl { key, value },
         )
+    }
+
+    fn load_kernel_module(&mut self, name: String) -> wasmtime::Result<Result<(), types::Error>> {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Ok(Err(types::Error::Other(format!(
+                "`{name}` is not a kernel module name"
+            ))));
+        }
+        self.record(Capability::RootWrite, RootChange::LoadKernelModule { name })
     }
 
     fn run_in_root(&mut self, argv: Vec<String>) -> wasmtime::Result<Result<(), types::Error>> {
@@ -727,6 +742,6 @@ impl baseline_host::Host for PluginState {
                 "run-in-root needs a command".into(),
             )));
         }
-        self.record(Capability::RootExec, BaselineAction::RunInRoot { argv })
+        self.record(Capability::RootExec, RootChange::RunInRoot { argv })
     }
 }

@@ -1,6 +1,6 @@
 //! Test fixture: a baseline whose requests depend on the distribution family.
 
-use builder_sdk::baseline;
+use builder_sdk::changes;
 use builder_sdk::prelude::*;
 
 struct ProbeBaseline;
@@ -17,12 +17,12 @@ impl Baseline for ProbeBaseline {
             Family::Debian => "systemd-resolved",
             Family::Rhel | Family::Suse => "systemd-resolved",
         };
-        baseline::install_packages(&[chrony.to_string(), resolver.to_string()])?;
-        baseline::enable_service("chronyd.service")?;
-        baseline::write_file("/etc/hostname", b"localhost\n", 0o644, 0, 0)?;
-        baseline::set_default_target("multi-user.target")?;
+        changes::install_packages(&[chrony.to_string(), resolver.to_string()])?;
+        changes::enable_service("chronyd.service")?;
+        changes::write_file("/etc/hostname", b"localhost\n", 0o644, 0, 0)?;
+        changes::set_default_target("multi-user.target")?;
         // Not granted root-exec: this must be refused.
-        match baseline::run_in_root(&["true".to_string()]) {
+        match changes::run_in_root(&["true".to_string()]) {
             Err(Error::CapabilityDenied(Capability::RootExec)) => Ok(()),
             other => Err(Error::other(format!(
                 "run-in-root was not refused: {other:?}"

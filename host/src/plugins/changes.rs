@@ -1,12 +1,13 @@
-//! What baseline plugins ask of an image: recorded during `apply`, carried out
-//! by the host afterwards with the image's own tools.
+//! What baseline and hook plugins ask of an image root: recorded during the
+//! call (grants checked then), carried out by the host afterwards with the
+//! image's own tools (`rootfs::changes`).
 
 use serde::Serialize;
 
 /// One request a baseline made, in the order it was made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "action")]
-pub enum BaselineAction {
+pub enum RootChange {
     /// Install packages with the image's package manager.
     InstallPackages {
         /// Package names.
@@ -75,6 +76,11 @@ pub enum BaselineAction {
         key: String,
         /// Value.
         value: String,
+    },
+    /// Load a kernel module at boot.
+    LoadKernelModule {
+        /// Module name.
+        name: String,
     },
     /// Run a command inside the root.
     RunInRoot {
