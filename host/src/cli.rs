@@ -159,6 +159,9 @@ pub struct PrepareArgs {
 
     #[command(flatten)]
     pub build: BuildArgs,
+
+    #[command(flatten)]
+    pub plugin_args: PluginArgs,
 }
 
 /// What `prepare` and `run` share: which image, from where, with which caches.
@@ -242,6 +245,42 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Scaffold a plugin crate that builds into a component and tests itself
+    /// against this `builder` (`cargo test`).
+    New {
+        /// The plugin's world.
+        #[arg(long, value_enum, value_name = "KIND")]
+        kind: crate::scaffold::PluginKind,
+        /// The plugin's name (`[a-z0-9-]+`, starting with a letter): its crate
+        /// name and the name users see.
+        name: String,
+        /// A new or empty directory for the crate [default: ./NAME].
+        dir: Option<PathBuf>,
+    },
+}
+
+/// `builder plugin new`: write the crate and say what to do next.
+fn run_plugin_new(
+    kind: crate::scaffold::PluginKind,
+    name: &str,
+    dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    let dir = dir.map_or_else(|| PathBuf::from(name), Path::to_path_buf);
+    // The errors name the plugin name or the directory already.
+    let done = crate::scaffold::scaffold(kind, name, &dir)?;
+    println!("created {kind} plugin `{name}` in {}:", done.dir.display());
+    for file in done.files.iter().filter(|f| !f.starts_with("vendor")) {
+        println!("  {}", file.display());
+    }
+    println!("  vendor/  (the builder SDK and the WIT contract it is built against)");
+    let builder = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "builder".into());
+    println!("next:");
+    println!("  cd {}", done.dir.display());
+    println!("  ./build-plugin .                 # compile the component, print its path");
+    println!("  BUILDER={builder} cargo test");
+    Ok(())
 }
 
 fn parse_option(s: &str) -> Result<(String, String), String> {
@@ -307,6 +346,9 @@ fn run_command(cli: &Cli) -> anyhow::Result<()> {
             };
             print_inspect(found, *json)
         }
+        Command::Plugin(PluginCommand::New { kind, name, dir }) => {
+            run_plugin_new(*kind, name, dir.as_deref())
+        }
     }
 }
 
@@ -360,8 +402,8 @@ fn run_plan(cli: &Cli, args: &PlanArgs) -> anyhow::Result<()> {
     };
     let mut plan = crate::plan::plan(&description, &request)?;
     let plugin_dir = plan.description_dir.join("plugins");
-    let (_, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
-    create::attach_plugins(&mut plan, &plugins);
+    let (runtime, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
+    crate::plugins::select::attach(&mut plan, &runtime, &plugins)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
@@ -373,6 +415,15 @@ fn run_plan(cli: &Cli, args: &PlanArgs) -> anyhow::Result<()> {
 fn run_prepare(cli: &Cli, args: &PrepareArgs) -> anyhow::Result<()> {
     let description = crate::description::load(&args.description)?;
     let plan = crate::plan::plan(&description, &args.build.plan_request())?;
+    let plugin_dir = plan.description_dir.join("plugins");
+    let (runtime, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
+    let selected = crate::plugins::select::select(
+        &runtime,
+        &plugins,
+        &plan,
+        crate::plugins::select::Purpose::Prepare,
+    )?;
+    let pipeline = crate::plugins::PipelinePlugins::new(&runtime, &selected, &plan)?;
     let started = std::time::Instant::now();
     let report = crate::rootfs::prepare::prepare(
         &plan,
@@ -382,6 +433,7 @@ fn run_prepare(cli: &Cli, args: &PrepareArgs) -> anyhow::Result<()> {
             package_cache: package_cache(cli, args.build.no_package_cache),
             root_cache: root_cache(cli, args.build.no_root_cache),
         },
+        &pipeline,
     )
     .with_context(|| format!("preparing {} into {}", plan.name, args.root.display()));
     crate::progress::finish();

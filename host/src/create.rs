@@ -66,37 +66,6 @@ pub fn plugin_for_type<'a>(plugins: &'a [Plugin], type_name: &str) -> anyhow::Re
     })
 }
 
-/// Name the plugins the plan needs among `available`: the image-type plugin
-/// serving the selected type (a warning when none does).
-pub fn attach_plugins(plan: &mut crate::plan::BuildPlan, available: &[crate::plugins::Plugin]) {
-    let type_name = plan.image_type.image.clone();
-    match plugin_for_type(available, &type_name) {
-        Ok(plugin) => {
-            let granted = crate::plugins::Grants::image_type_defaults();
-            if let Some(missing) = granted.first_missing(&plugin.info.capabilities) {
-                plan.warnings.push(format!(
-                    "plugin {} needs capability `{missing}`, which an image type is not granted by default",
-                    plugin.label()
-                ));
-            }
-            plan.plugins.push(crate::plan::PlannedPlugin {
-                name: plugin.info.name.clone(),
-                version: plugin.info.version.clone(),
-                kind: plugin.world.to_string(),
-                source: plugin.source.to_string(),
-                grants: granted
-                    .effective(&plugin.info.capabilities)
-                    .iter()
-                    .map(|c| c.name().to_string())
-                    .collect(),
-            });
-        }
-        Err(e) => plan
-            .warnings
-            .push(format!("{e}: a build of this plan would stop there")),
-    }
-}
-
 /// Read `SOURCE_DATE_EPOCH` from the environment, if set.
 pub fn source_date_epoch_from_env() -> anyhow::Result<Option<i64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {

@@ -17,6 +17,7 @@ pub mod progress;
 pub mod rootfs;
 pub mod run;
 pub mod sbom;
+pub mod scaffold;
 pub mod toolbox;
 
 /// Where the build put the compiled guest components (first-party plugins

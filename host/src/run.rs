@@ -6,13 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use serde::Serialize;
 
 use crate::create::{self, CreateRequest};
 use crate::packages::MirrorOverride;
 use crate::plan::{BuildPlan, PlanRequest};
-use crate::plugins::{Grants, ImageIdentity, Plugin, PluginRuntime};
+use crate::plugins::select::{select, Purpose};
+use crate::plugins::{ImageIdentity, PipelinePlugins, Plugin, PluginRuntime, Stage};
+use crate::rootfs::changes::InRootPackages;
+use crate::rootfs::files::RootDir;
 use crate::rootfs::prepare::{prepare, run_stage_scripts, PrepareRequest};
 use crate::sbom::SbomOutputs;
 use crate::toolbox::ArtifactInfo;
@@ -108,20 +111,13 @@ pub fn run(
     let description = crate::description::load(&request.description)?;
     let plan: BuildPlan = crate::plan::plan(&description, &request.plan)?;
     let type_name = plan.image_type.image.clone();
-    // Everything that can be checked is checked before any package is installed.
-    let plugin = create::plugin_for_type(plugins, &type_name)?;
-    let granted = Grants::image_type_defaults();
-    if let Some(missing) = granted.first_missing(&plugin.info.capabilities) {
-        return Err(anyhow!(
-            "plugin {} needs capability `{missing}`, which was not granted; nothing was built",
-            plugin.label()
-        ));
-    }
-    let options = plan.image_type.attributes.0.clone();
-    plugin
-        .info
-        .resolve_description_options(&options)
-        .map_err(|e| anyhow!("type `{type_name}`: {e}"))?;
+    // Everything that can be checked is checked before any package is
+    // installed: every plugin found, pinned, granted, its options valid.
+    let selected = select(runtime, plugins, &plan, Purpose::Build)?;
+    let Some(image_type) = selected.image_type.as_ref() else {
+        anyhow::bail!("no plugin builds image type `{type_name}`");
+    };
+    let pipeline = PipelinePlugins::new(runtime, &selected, &plan)?;
     let mut phases = vec![timing("plan", started.elapsed())];
 
     let work =
@@ -138,6 +134,7 @@ pub fn run(
             package_cache: request.package_cache.clone(),
             root_cache: request.root_cache.clone(),
         },
+        &pipeline,
     )?;
     phases.extend(
         report
@@ -150,55 +147,79 @@ pub fn run(
     crate::interrupt::check("pre-image")?;
     crate::progress::phase("pre-image");
     run_stage_scripts(&plan, &root, "pre-image")?;
+    run_hooks(&pipeline, Stage::PreImage, &root, &[])?;
     phases.push(timing("pre-image", pre_image_started.elapsed()));
 
     let create_started = Instant::now();
     crate::progress::phase("create");
     let outcome = create::create(
         runtime,
-        plugins,
+        std::slice::from_ref(&image_type.plugin),
         &CreateRequest {
             root: root.clone(),
             target_dir: request.target_dir.clone(),
             type_name: type_name.clone(),
-            image: ImageIdentity {
-                name: plan.name.clone(),
-                version: plan.version.clone(),
-                arch: plan.arch.clone(),
-            },
-            options,
+            image: pipeline.image.clone(),
+            options: image_type.options.clone(),
             options_from_description: true,
-            extra_grants: Grants::none(),
+            extra_grants: image_type.grants.clone(),
             source_date_epoch: request.source_date_epoch,
             xz_cache: request.xz_cache.clone(),
         },
     )?;
     phases.push(timing("create", create_started.elapsed()));
+
+    if selected.hooks_at(Stage::PostImage).next().is_some() {
+        let post_image_started = Instant::now();
+        crate::interrupt::check("post-image")?;
+        crate::progress::phase("post-image");
+        run_hooks(&pipeline, Stage::PostImage, &root, &outcome.artifacts)?;
+        phases.push(timing("post-image", post_image_started.elapsed()));
+    }
     let result = RunResult {
         result_version: 1,
         builder: env!("CARGO_PKG_VERSION").to_string(),
         description: plan.description.clone(),
-        image: ImageIdentity {
-            name: plan.name.clone(),
-            version: plan.version.clone(),
-            arch: plan.arch.clone(),
-        },
+        image: pipeline.image.clone(),
         image_type: type_name,
         profiles: plan.profiles.clone(),
         artifacts: outcome.artifacts,
         sbom: outcome.sbom,
-        plugins: vec![PluginUse {
-            name: plugin.info.name.clone(),
-            version: plugin.info.version.clone(),
-            world: plugin.world.to_string(),
-            api: format!("builder:plugin@{}", plugin.api_version),
-            source: plugin.source.to_string(),
-            sha256: plugin.digest.clone(),
-        }],
+        plugins: selected
+            .all()
+            .map(|active| PluginUse {
+                name: active.plugin.info.name.clone(),
+                version: active.plugin.info.version.clone(),
+                world: active.plugin.world.to_string(),
+                api: format!("builder:plugin@{}", active.plugin.api_version),
+                source: active.plugin.source.to_string(),
+                sha256: active.plugin.digest.clone(),
+            })
+            .collect(),
         phases,
     };
     write_manifest(&request.target_dir, &result)?;
     Ok(result)
+}
+
+/// Hooks of a stage after prepare: packages they ask for come from the
+/// repositories the finished image is configured with.
+fn run_hooks(
+    pipeline: &PipelinePlugins<'_>,
+    stage: Stage,
+    root: &Path,
+    artifacts: &[ArtifactInfo],
+) -> anyhow::Result<()> {
+    if pipeline.plugins.hooks_at(stage).next().is_none() {
+        return Ok(());
+    }
+    let dir = RootDir::open(root).with_context(|| format!("opening root {}", root.display()))?;
+    let packages = InRootPackages::new(&dir, pipeline.family);
+    let result = pipeline.run_hooks(stage, &dir, &packages, artifacts);
+    if result.is_err() {
+        crate::rootfs::mounts::unmount_below(root);
+    }
+    result
 }
 
 fn write_manifest(target_dir: &Path, result: &RunResult) -> anyhow::Result<()> {

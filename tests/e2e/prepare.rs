@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use builder::packages::MirrorOverride;
+use builder::plugins::select::{select, Purpose};
+use builder::plugins::PipelinePlugins;
 use builder::rootfs::mounts::ApiMounts;
 use builder::rootfs::prepare::{prepare, PrepareReport, PrepareRequest};
 
@@ -39,6 +41,11 @@ fn prepare_with(
 ) -> anyhow::Result<PrepareReport> {
     let desc = builder::description::load(description)?;
     let plan = builder::plan::plan(&desc, &builder::plan::PlanRequest::default())?;
+    // The plugins the description names, as `builder prepare` selects them.
+    let runtime = builder_tests::runtime(builder_tests::test_limits());
+    let available = builder_tests::builtin_plugins(&runtime);
+    let selected = select(&runtime, &available, &plan, Purpose::Prepare)?;
+    let pipeline = PipelinePlugins::new(&runtime, &selected, &plan)?;
     prepare(
         &plan,
         &PrepareRequest {
@@ -47,6 +54,7 @@ fn prepare_with(
             package_cache: package_cache.map(Path::to_path_buf),
             root_cache: root_cache.map(Path::to_path_buf),
         },
+        &pipeline,
     )
 }
 

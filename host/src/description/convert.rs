@@ -254,6 +254,10 @@ pub(crate) fn convert(
         None => None,
     };
 
+    let plugins = match root.child("extension") {
+        Some(extension) => super::extension::plugin_refs(extension, root, &dir)?,
+        None => Vec::new(),
+    };
     Ok(Description {
         file: file.to_path_buf(),
         dir,
@@ -279,6 +283,7 @@ pub(crate) fn convert(
         containers,
         certificates,
         extension: root.child("extension").map(raw),
+        plugins,
     })
 }
 

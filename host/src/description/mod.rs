@@ -12,6 +12,7 @@
 
 mod convert;
 mod error;
+mod extension;
 mod include;
 mod kiwi_schema;
 mod markup;

@@ -8,6 +8,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 use super::error::Origin;
+pub use super::extension::{Located, PluginKind, PluginRef, PLUGINS_NAMESPACE};
 
 /// The markup a description file is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -127,6 +128,8 @@ pub struct Description {
     pub certificates: Option<CertificatesSection>,
     /// `<extension>`: namespaced content for extensions, kept as is.
     pub extension: Option<RawElement>,
+    /// The plugins named in `<extension>` (builder's namespace), in order.
+    pub plugins: Vec<PluginRef>,
 }
 
 /// `<description type=...>`.

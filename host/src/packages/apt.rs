@@ -369,3 +369,21 @@ impl<'r> Apt<'r> {
         Ok(())
     }
 }
+
+/// Baselines and hooks install and remove packages through the same apt
+/// (build repositories, shared package cache, services kept from starting).
+impl crate::rootfs::changes::PackageTool for Apt<'_> {
+    fn install(&self, names: &[String]) -> anyhow::Result<()> {
+        Apt::install(
+            self,
+            &PackageSet {
+                packages: names.to_vec(),
+                ..PackageSet::default()
+            },
+        )
+    }
+
+    fn remove(&self, names: &[String]) -> anyhow::Result<()> {
+        Apt::remove(self, names, &[])
+    }
+}

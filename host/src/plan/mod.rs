@@ -192,6 +192,10 @@ pub struct BuildPlan {
     pub warnings: Vec<String>,
     /// Plugins the build uses and their grants (filled by the plugin resolver).
     pub plugins: Vec<PlannedPlugin>,
+    /// The plugins the description names (`<extension>`) for the selected
+    /// profiles, in order, before they are loaded and checked.
+    #[serde(skip)]
+    pub plugin_refs: Vec<crate::description::PluginRef>,
 }
 
 /// A plugin the build will run, and what it is granted.
@@ -207,6 +211,13 @@ pub struct PlannedPlugin {
     pub source: String,
     /// Capabilities granted (what it declares and the build grants).
     pub grants: Vec<String>,
+    /// SHA-256 of the component.
+    pub sha256: String,
+    /// Hook stages it runs at (hooks only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<String>,
+    /// Options, defaults filled in.
+    pub options: crate::description::Options,
 }
 
 /// Preferences merged over the selected sections: the first section (in
@@ -504,6 +515,12 @@ pub fn plan(desc: &Description, request: &PlanRequest) -> Result<BuildPlan, Plan
             names: c.names.clone(),
         });
 
+    let plugin_refs = desc
+        .plugins
+        .iter()
+        .filter(|p| applies(&p.profiles, &[], &selected, &arch))
+        .cloned()
+        .collect();
     Ok(BuildPlan {
         plan_version: 1,
         description: desc.file.clone(),
@@ -532,6 +549,7 @@ pub fn plan(desc: &Description, request: &PlanRequest) -> Result<BuildPlan, Plan
         upgrades: desc.upgrades.clone(),
         warnings,
         plugins: Vec::new(),
+        plugin_refs,
     })
 }
 

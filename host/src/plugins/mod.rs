@@ -10,6 +10,8 @@ pub mod cache;
 pub mod catalog;
 pub mod grants;
 pub mod info;
+pub mod select;
+pub mod stages;
 mod state;
 pub mod v0_1_0;
 
@@ -25,6 +27,8 @@ pub use changes::RootChange;
 pub use cache::{CacheOutcome, CompiledCache};
 pub use catalog::{Candidate, Catalog, PluginSource};
 pub use grants::{Capability, Grants};
+pub use select::{ActivePlugin, BuildPlugins, SelectError};
+pub use stages::PipelinePlugins;
 pub use info::{GuestError, OptionKind, OptionSpec, PluginInfo, Role, Stage, World};
 use state::{PluginState, RootHandle};
 

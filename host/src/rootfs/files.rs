@@ -172,6 +172,34 @@ impl RootDir {
             .map_err(|e| with_path(e, "writing", &self.display(rel)))
     }
 
+    /// Like [`RootDir::write`], owned by `uid`:`gid` (set before the content
+    /// is written, so the file never holds it under another owner).
+    pub fn write_owned(
+        &self,
+        rel: &str,
+        data: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> io::Result<()> {
+        let parts = components(rel)?;
+        if parts.len() > 1 {
+            self.create_dir_all(&parts[..parts.len() - 1].join("/"), 0o755)?;
+        }
+        use io::Write;
+        let mut file = self.create_file(rel, mode)?;
+        rfs::fchown(
+            &file,
+            Some(rfs::Uid::from_raw(uid)),
+            Some(rfs::Gid::from_raw(gid)),
+        )
+        .map_err(|e| with_path(e.into(), "changing the owner of", &self.display(rel)))?;
+        // chown clears setuid/setgid: set the mode again.
+        rfs::fchmod(&file, Mode::from_raw_mode(mode & 0o7777))?;
+        file.write_all(data)
+            .map_err(|e| with_path(e, "writing", &self.display(rel)))
+    }
+
     /// Makes `rel` a symlink to `target` (replacing a file or symlink there).
     pub fn symlink(&self, rel: &str, target: &str) -> io::Result<()> {
         let (dir, name) = self.parent(rel)?;

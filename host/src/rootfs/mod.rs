@@ -3,6 +3,7 @@
 //! [`files`]; [`users`]; [`scripts`]; cleanup), [`mounts`] and [`command`]
 //! run the chrooted steps, [`tree`] gives plugins safe, chroot-like access.
 
+pub mod changes;
 pub mod command;
 pub mod files;
 pub mod mounts;

@@ -13,6 +13,7 @@ use anyhow::{bail, Context};
 use crate::description::PackageManager;
 use crate::packages::{repository, Apt, MirrorOverride};
 use crate::plan::{BuildPlan, Overlay, OverlayKind};
+use crate::plugins::{PipelinePlugins, Stage};
 use crate::rootfs::command;
 use crate::rootfs::files::{Ownership, RootDir};
 use crate::rootfs::root_cache::RootCache;
@@ -58,9 +59,14 @@ impl PrepareReport {
     }
 }
 
-/// Prepares `plan` into `request.root`.
-pub fn prepare(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<PrepareReport> {
-    unmounted_on_error(&request.root, prepare_steps(plan, request))
+/// Prepares `plan` into `request.root`, running `plugins`' baselines and
+/// their hooks of the `post-bootstrap` and `config` stages.
+pub fn prepare(
+    plan: &BuildPlan,
+    request: &PrepareRequest,
+    plugins: &PipelinePlugins<'_>,
+) -> anyhow::Result<PrepareReport> {
+    unmounted_on_error(&request.root, prepare_steps(plan, request, plugins))
 }
 
 /// Whatever failed or was interrupted, nothing stays mounted below `root`.
@@ -72,7 +78,11 @@ fn unmounted_on_error<T>(root: &Path, result: anyhow::Result<T>) -> anyhow::Resu
     result
 }
 
-fn prepare_steps(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<PrepareReport> {
+fn prepare_steps(
+    plan: &BuildPlan,
+    request: &PrepareRequest,
+    plugins: &PipelinePlugins<'_>,
+) -> anyhow::Result<PrepareReport> {
     if plan.package_manager != PackageManager::Apt {
         bail!(
             "prepare: package manager {:?} is not supported yet (only apt)",
@@ -90,7 +100,12 @@ fn prepare_steps(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<P
         tracing::info!(alias = %repo.alias, uri = %repo.uri, "repository");
     }
     let root_cache = match &request.root_cache {
-        Some(dir) => RootCache::lookup(dir, plan, &repositories)?,
+        Some(dir) => RootCache::lookup(
+            dir,
+            plan,
+            &repositories,
+            &plugins.post_bootstrap_fingerprint(),
+        )?,
         None => None,
     };
     let root = RootDir::open(&root_path)?;
@@ -111,7 +126,10 @@ fn prepare_steps(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<P
     };
     if !restored {
         report.timed("bootstrap", || apt.bootstrap(&plan.packages.bootstrap))?;
-        report.timed("post-bootstrap", || run_scripts("post-bootstrap"))?;
+        report.timed("post-bootstrap", || {
+            run_scripts("post-bootstrap")?;
+            plugins.run_hooks(Stage::PostBootstrap, &root, &apt, &[])
+        })?;
         report.timed("install", || {
             apt.configure_build_sources()?;
             apt.install(&plan.packages.image)
@@ -129,7 +147,13 @@ fn prepare_steps(plan: &BuildPlan, request: &PrepareRequest) -> anyhow::Result<P
     report.timed("overlay", || apply_overlays(&root, plan))?;
     report.timed("users", || users::apply(&root, &plan.groups, &plan.users))?;
     report.timed("settings", || apply_settings(&root, plan))?;
-    report.timed("config", || run_scripts("config"))?;
+    if !plugins.plugins.baselines.is_empty() {
+        report.timed("baselines", || plugins.apply_baselines(&root, &apt))?;
+    }
+    report.timed("config", || {
+        run_scripts("config")?;
+        plugins.run_hooks(Stage::Config, &root, &apt, &[])
+    })?;
     report.timed("remove", || {
         apt.remove(&plan.packages.uninstall, &plan.packages.delete)
     })?;

@@ -50,6 +50,7 @@ impl RootCache {
         cache_root: &Path,
         plan: &BuildPlan,
         repositories: &[AptRepository],
+        post_bootstrap_plugins: &[String],
     ) -> anyhow::Result<Option<Self>> {
         let build: Vec<&AptRepository> = repositories.iter().filter(|r| r.for_build).collect();
         let mut description = Sha256::new();
@@ -94,6 +95,9 @@ impl RootCache {
             let bytes = fs::read(&script.path)
                 .with_context(|| format!("root cache: reading {}", script.path.display()))?;
             feed(&mut description, "post-bootstrap", &bytes);
+        }
+        for plugin in post_bootstrap_plugins {
+            feed(&mut description, "post-bootstrap-plugin", plugin.as_bytes());
         }
 
         let mut state = Sha256::new();
@@ -358,21 +362,27 @@ mod tests {
         let repos = [file_repo(&mirror)];
         let mut plan = plan();
 
-        let first = RootCache::lookup(&cache, &plan, &repos).unwrap().unwrap();
-        let again = RootCache::lookup(&cache, &plan, &repos).unwrap().unwrap();
+        let first = RootCache::lookup(&cache, &plan, &repos, &[]).unwrap().unwrap();
+        let again = RootCache::lookup(&cache, &plan, &repos, &[]).unwrap().unwrap();
         assert_eq!(first.entry, again.entry);
 
         fs::write(mirror.join("dists/x/InRelease"), "state two").unwrap();
-        let newer = RootCache::lookup(&cache, &plan, &repos).unwrap().unwrap();
+        let newer = RootCache::lookup(&cache, &plan, &repos, &[]).unwrap().unwrap();
         assert_eq!(newer.base, first.base);
         assert_ne!(newer.entry, first.entry);
 
         plan.packages.image.packages.push("vim".into());
-        let other = RootCache::lookup(&cache, &plan, &repos).unwrap().unwrap();
+        let other = RootCache::lookup(&cache, &plan, &repos, &[]).unwrap().unwrap();
         assert_ne!(other.base, first.base);
 
+        // A post-bootstrap hook (another component, options or grants) is another root.
+        let hooked = RootCache::lookup(&cache, &plan, &repos, &["abc {} root-read".into()])
+            .unwrap()
+            .unwrap();
+        assert_ne!(hooked.base, other.base);
+
         let gone = [file_repo(&tmp.path().join("nowhere"))];
-        assert!(RootCache::lookup(&cache, &plan, &gone).unwrap().is_none());
+        assert!(RootCache::lookup(&cache, &plan, &gone, &[]).unwrap().is_none());
     }
 
     #[test]
