@@ -245,6 +245,33 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run a hook (at one stage) or apply a baseline over a root directory,
+    /// then carry out the root changes it asks for there (`--dry-run`: print
+    /// them as JSON lines and change nothing). For trying a plugin out.
+    Run {
+        /// A plugin name, or the path of a component file.
+        plugin: String,
+        /// The root directory to run over.
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// The stage to run a hook at [default: the first it serves].
+        #[arg(long, value_name = "STAGE")]
+        stage: Option<String>,
+        /// A plugin option (repeatable).
+        #[arg(long = "option", value_name = "NAME=VALUE", value_parser = parse_option)]
+        options: Vec<(String, String)>,
+        /// Grant a capability (repeatable); nothing is granted by default.
+        #[arg(long = "grant", value_name = "CAPABILITY")]
+        grants: Vec<crate::plugins::Capability>,
+        /// The distribution family [default: from the root's /etc/os-release].
+        #[arg(long, value_enum, value_name = "FAMILY")]
+        family: Option<FamilyArg>,
+        /// Print the requested changes as JSON lines instead of carrying them out.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        plugin_args: PluginArgs,
+    },
     /// Scaffold a plugin crate that builds into a component and tests itself
     /// against this `builder` (`cargo test`).
     New {
@@ -257,6 +284,27 @@ pub enum PluginCommand {
         /// A new or empty directory for the crate [default: ./NAME].
         dir: Option<PathBuf>,
     },
+}
+
+/// A distribution family on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FamilyArg {
+    /// Debian, Ubuntu.
+    Debian,
+    /// RHEL, CentOS, Fedora.
+    Rhel,
+    /// SUSE.
+    Suse,
+}
+
+impl From<FamilyArg> for crate::plugins::Family {
+    fn from(f: FamilyArg) -> Self {
+        match f {
+            FamilyArg::Debian => crate::plugins::Family::Debian,
+            FamilyArg::Rhel => crate::plugins::Family::Rhel,
+            FamilyArg::Suse => crate::plugins::Family::Suse,
+        }
+    }
 }
 
 /// `builder plugin new`: write the crate and say what to do next.
@@ -322,29 +370,32 @@ fn run_command(cli: &Cli) -> anyhow::Result<()> {
             plugin_args,
             json,
         }) => {
-            let mut plugin_args = plugin_args.clone();
-            let as_path = Path::new(plugin);
-            let by_path = plugin.ends_with(".wasm") || plugin.contains('/');
-            if by_path {
-                if !as_path.is_file() {
-                    bail!("{plugin}: no such plugin file");
-                }
-                plugin_args.plugins.insert(0, as_path.to_path_buf());
-            }
-            let (_, plugins) = load_plugins(cli, &plugin_args)?;
-            let found = if by_path {
-                plugins.first()
-            } else {
-                plugins.iter().find(|p| &p.info.name == plugin)
-            };
-            let Some(found) = found else {
-                let names: Vec<_> = plugins.iter().map(|p| p.info.name.as_str()).collect();
-                bail!(
-                    "no plugin named `{plugin}` (available: {})",
-                    names.join(", ")
-                );
-            };
-            print_inspect(found, *json)
+            let (_, found) = find_plugin(cli, plugin, plugin_args)?;
+            print_inspect(&found, *json)
+        }
+        Command::Plugin(PluginCommand::Run {
+            plugin,
+            root,
+            stage,
+            options,
+            grants,
+            family,
+            dry_run,
+            plugin_args,
+        }) => {
+            let (runtime, found) = find_plugin(cli, plugin, plugin_args)?;
+            crate::plugins::stages::try_plugin(
+                &runtime,
+                &found,
+                &crate::plugins::stages::TryRequest {
+                    root: root.clone(),
+                    stage: stage.clone(),
+                    options: options.clone(),
+                    grants: grants.iter().copied().collect(),
+                    family: family.map(Into::into),
+                    dry_run: *dry_run,
+                },
+            )
         }
         Command::Plugin(PluginCommand::New { kind, name, dir }) => {
             run_plugin_new(*kind, name, dir.as_deref())
@@ -369,6 +420,41 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with_target(false)
         .without_time()
         .init();
+}
+
+/// The plugin `plugin` names: a component file (a path), or a name among
+/// the available ones.
+fn find_plugin(
+    cli: &Cli,
+    plugin: &str,
+    plugin_args: &PluginArgs,
+) -> anyhow::Result<(PluginRuntime, Plugin)> {
+    let mut plugin_args = plugin_args.clone();
+    let as_path = Path::new(plugin);
+    let by_path = plugin.ends_with(".wasm") || plugin.contains('/');
+    if by_path {
+        if !as_path.is_file() {
+            bail!("{plugin}: no such plugin file");
+        }
+        plugin_args.plugins.insert(0, as_path.to_path_buf());
+    }
+    let (runtime, plugins) = load_plugins(cli, &plugin_args)?;
+    let found = if by_path {
+        plugins.into_iter().next()
+    } else {
+        plugins.into_iter().find(|p| p.info.name == plugin)
+    };
+    match found {
+        Some(found) => Ok((runtime, found)),
+        None => {
+            let (_, plugins) = load_plugins(cli, &plugin_args)?;
+            let names: Vec<_> = plugins.iter().map(|p| p.info.name.as_str()).collect();
+            bail!(
+                "no plugin named `{plugin}` (available: {})",
+                names.join(", ")
+            )
+        }
+    }
 }
 
 /// The runtime and every plugin of the catalog, loaded and described.
@@ -407,7 +493,7 @@ fn run_plan(cli: &Cli, args: &PlanArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
-        print!("{plan}");
+        println!("{plan}");
     }
     Ok(())
 }

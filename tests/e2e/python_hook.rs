@@ -6,8 +6,6 @@
 //! the CPython interpreter and its standard library); every test shares it.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -20,13 +18,6 @@ use builder_tests::{runtime, test_limits};
 
 const PRETTY_NAME: &str = "Debian GNU/Linux 12 (bookworm)";
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
 /// The runtime and the loaded Python hook, shared by every test.
 struct Loaded {
     runtime: PluginRuntime,
@@ -36,29 +27,10 @@ struct Loaded {
 fn python_hook() -> &'static Loaded {
     static LOADED: OnceLock<Loaded> = OnceLock::new();
     LOADED.get_or_init(|| {
-        let repo = repo_root();
-        let componentize_py = repo.join(".venv/bin/componentize-py");
-        assert!(
-            componentize_py.is_file(),
-            "{} is missing: run `scripts/setup --tools-only` to install componentize-py \
-             (the Python hook fixture cannot be built without it)",
-            componentize_py.display()
-        );
         let dir = tempfile::tempdir().unwrap();
         let wasm = dir.path().join("python_hook.wasm");
         let started = Instant::now();
-        let output = Command::new(repo.join("tests/fixtures/python-hook/build"))
-            .arg(&wasm)
-            .output()
-            .expect("running tests/fixtures/python-hook/build");
-        assert!(
-            output.status.success(),
-            "tests/fixtures/python-hook/build failed ({}); if componentize-py is missing or \
-             of another version, run `scripts/setup --tools-only`\nstdout: {}\nstderr: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        builder_tests::build_python_hook(&wasm);
         eprintln!("python-hook: build script took {:.1?}", started.elapsed());
         let bytes = fs::read(&wasm).unwrap();
         let runtime = runtime(test_limits());

@@ -20,6 +20,32 @@ pub fn fixture_plugin(name: &str) -> PathBuf {
     path
 }
 
+/// Builds the Python hook fixture (tests/fixtures/python-hook, componentize-py
+/// from the project's `.venv`) into `out`; fails with what to run when the
+/// tool is missing.
+pub fn build_python_hook(out: &Path) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let componentize_py = repo.join(".venv/bin/componentize-py");
+    assert!(
+        componentize_py.is_file(),
+        "{} is missing: run `scripts/setup --tools-only` to install componentize-py \
+         (the Python hook fixture cannot be built without it)",
+        componentize_py.display()
+    );
+    let output = std::process::Command::new(repo.join("tests/fixtures/python-hook/build"))
+        .arg(out)
+        .output()
+        .expect("running tests/fixtures/python-hook/build");
+    assert!(
+        output.status.success(),
+        "tests/fixtures/python-hook/build failed ({}); if componentize-py is missing or \
+         of another version, run `scripts/setup --tools-only`\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// A runtime without a compiled-code cache and the given limits.
 pub fn runtime(limits: RuntimeLimits) -> PluginRuntime {
     PluginRuntime::new(None, limits).expect("creating the plugin runtime")

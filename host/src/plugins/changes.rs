@@ -22,7 +22,8 @@ pub enum RootChange {
     WriteFile {
         /// Path inside the root, without a leading `/`.
         path: String,
-        /// Content.
+        /// Content (shown as text when it is UTF-8).
+        #[serde(serialize_with = "text_or_bytes")]
         content: Vec<u8>,
         /// Permission bits.
         mode: u32,
@@ -87,4 +88,12 @@ pub enum RootChange {
         /// Command and arguments.
         argv: Vec<String>,
     },
+}
+
+/// File content as a JSON string when it is UTF-8, else as a byte array.
+fn text_or_bytes<S: serde::Serializer>(content: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    match std::str::from_utf8(content) {
+        Ok(text) => serializer.serialize_str(text),
+        Err(_) => serializer.collect_seq(content),
+    }
 }

@@ -172,3 +172,117 @@ fn carry(
         requested,
     )
 }
+
+/// What `builder plugin run` asks: one hook or baseline over a root directory.
+#[derive(Debug, Clone)]
+pub struct TryRequest {
+    /// The root directory.
+    pub root: std::path::PathBuf,
+    /// A hook's stage (`None`: the first it serves).
+    pub stage: Option<String>,
+    /// Options as given.
+    pub options: Vec<(String, String)>,
+    /// What is granted.
+    pub grants: super::Grants,
+    /// The family (`None`: read from the root's `/etc/os-release`).
+    pub family: Option<Family>,
+    /// Print the requested changes instead of carrying them out.
+    pub dry_run: bool,
+}
+
+/// Runs `plugin` (a hook or a baseline) once over `request.root`, then
+/// carries out (or prints) the root changes it asked for.
+pub fn try_plugin(
+    runtime: &PluginRuntime,
+    plugin: &super::Plugin,
+    request: &TryRequest,
+) -> anyhow::Result<()> {
+    let root = RootDir::open(&request.root)?;
+    let tree = open_tree(&root)?;
+    let options = plugin
+        .info
+        .resolve_options(&request.options)
+        .map_err(|e| anyhow::anyhow!("plugin {}: {e}", plugin.label()))?;
+    let os_release = root.read_to_string("etc/os-release").unwrap_or_default();
+    let field = |key: &str| {
+        os_release.lines().find_map(|l| {
+            l.strip_prefix(key)
+                .and_then(|v| v.strip_prefix('='))
+                .map(|v| v.trim().trim_matches('"').to_string())
+        })
+    };
+    let family = request.family.or_else(|| {
+        Family::from_os_release(
+            &field("ID").unwrap_or_default(),
+            &field("ID_LIKE").unwrap_or_default(),
+        )
+    });
+    let image = ImageIdentity {
+        name: field("ID").unwrap_or_else(|| "image".into()),
+        version: field("VERSION_ID").unwrap_or_else(|| "0".into()),
+        arch: std::env::consts::ARCH.to_string(),
+    };
+    let requested = match &plugin.info.role {
+        super::Role::Hook(served) => {
+            let stage = match &request.stage {
+                None => *served.first().context("the hook serves no stage")?,
+                Some(name) => *served
+                    .iter()
+                    .find(|s| s.to_string() == *name)
+                    .with_context(|| {
+                        let names: Vec<String> = served.iter().map(|s| s.to_string()).collect();
+                        format!(
+                            "plugin {} does not run at stage `{name}` (it serves: {})",
+                            plugin.label(),
+                            names.join(", ")
+                        )
+                    })?,
+            };
+            let hook_request = HookRequest {
+                image,
+                options,
+                artifacts: Vec::new(),
+            };
+            runtime.run_hook(plugin, stage, tree, &hook_request, &request.grants)?
+        }
+        super::Role::Baseline => {
+            let family = family.context(
+                "the root's /etc/os-release names no family this host knows: give --family",
+            )?;
+            let baseline_request = BaselineRequest {
+                release: image.version.clone(),
+                image,
+                family,
+                profiles: Vec::new(),
+                options,
+            };
+            runtime.apply_baseline(plugin, tree, &baseline_request, &request.grants)?
+        }
+        super::Role::ImageType(_) => anyhow::bail!(
+            "plugin {} is an image type: build with `builder create`",
+            plugin.label()
+        ),
+    };
+    if request.dry_run {
+        for change in &requested {
+            println!("{}", serde_json::to_string(change)?);
+        }
+        return Ok(());
+    }
+    let packages = changes::InRootPackages::new(&root, family.unwrap_or(Family::Debian));
+    let result = changes::carry_out(
+        &root,
+        &packages,
+        &plugin.label(),
+        &plugin.info.name,
+        &requested,
+    );
+    if result.is_err() {
+        crate::rootfs::mounts::unmount_below(root.host_path());
+    }
+    result?;
+    for change in &requested {
+        println!("{}", changes::describe(change));
+    }
+    Ok(())
+}
