@@ -169,7 +169,7 @@ fn it_describes_itself_as_a_baseline_with_the_demos_defaults() {
 }
 
 #[test]
-fn debian_with_a_non_cloud_profile_keeps_root_and_gets_the_rest() {
+fn debian_with_a_non_cloud_profile_keeps_root_and_gets_no_cloud_init() {
     let runtime = runtime(test_limits());
     let plugin = baseline_example(&runtime);
     let changes = apply(
@@ -181,10 +181,35 @@ fn debian_with_a_non_cloud_profile_keeps_root_and_gets_the_rest() {
     assert_eq!(
         changes,
         [
+            install(&["chrony", "systemd-resolved"]),
+            write("etc/hostname", "localhost\n", 0o644),
+            write("etc/machine-id", "", 0o444),
+            enable("chrony.service"),
+            enable("systemd-resolved.service"),
+            journal(),
+            multi_user(),
+        ]
+    );
+}
+
+#[test]
+fn debian_with_a_cloud_profile_gets_cloud_init_and_a_locked_root() {
+    let runtime = runtime(test_limits());
+    let plugin = baseline_example(&runtime);
+    let changes = apply(
+        &runtime,
+        &plugin,
+        &request(&plugin, Family::Debian, "12", &["AWSEC2"], &[]),
+    )
+    .unwrap();
+    assert_eq!(
+        changes,
+        [
             install(&["chrony", "systemd-resolved", "cloud-init"]),
             cloud_user_cfg(DEBIAN_GROUPS),
             write("etc/hostname", "localhost\n", 0o644),
             write("etc/machine-id", "", 0o444),
+            lock_root(),
             enable("chrony.service"),
             enable("systemd-resolved.service"),
             journal(),

@@ -100,10 +100,25 @@ fn each_kind_builds_and_passes_its_own_test() {
     let work = tempfile::tempdir().unwrap();
     let plugin_run = has_plugin_run();
     let mut report = Vec::new();
-    for (kind, name) in [
-        ("image-type", "golden-manifest"),
-        ("hook", "site-info"),
-        ("baseline", "corp-standard"),
+    for (kind, name, tests) in [
+        (
+            "image-type",
+            "golden-manifest",
+            &["lists_every_path_with_mode_and_owner"][..],
+        ),
+        (
+            "hook",
+            "site-info",
+            &[
+                "writes_the_info_file_at_config",
+                "is_stopped_without_its_grants",
+            ][..],
+        ),
+        (
+            "baseline",
+            "corp-standard",
+            &["writes_banner_and_sysctl", "dry_run_changes_nothing"][..],
+        ),
     ] {
         let dir = work.path().join(name);
         scaffold(kind, name, &dir);
@@ -122,6 +137,14 @@ fn each_kind_builds_and_passes_its_own_test() {
         );
         let out = text(&output);
         assert!(out.contains("test describes_itself ... ok"), "{out}");
+        if filter.is_none() {
+            for test in tests {
+                assert!(
+                    out.contains(&format!("test {test} ... ok")),
+                    "{test}: {out}"
+                );
+            }
+        }
         report.push(format!(
             "{kind}: cargo test {:.1}s{}",
             took.as_secs_f64(),
@@ -156,11 +179,22 @@ fn refuses_a_non_empty_directory() {
     let dir = work.path().join("taken");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("notes.txt"), "mine\n").unwrap();
-    let output = builder(&["plugin", "new", "--kind", "hook", "taken", dir.to_str().unwrap()]);
+    let output = builder(&[
+        "plugin",
+        "new",
+        "--kind",
+        "hook",
+        "taken",
+        dir.to_str().unwrap(),
+    ]);
     assert!(!output.status.success(), "{}", text(&output));
     assert!(text(&output).contains("is not empty"), "{}", text(&output));
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
-    assert_eq!(left.len(), 1, "files were written into a non-empty directory");
+    assert_eq!(
+        left.len(),
+        1,
+        "files were written into a non-empty directory"
+    );
 }
 
 #[test]
@@ -172,7 +206,14 @@ fn refuses_a_bad_name() {
         ("fn", "Rust keyword"),
     ] {
         let dir = work.path().join("x");
-        let output = builder(&["plugin", "new", "--kind", "image-type", name, dir.to_str().unwrap()]);
+        let output = builder(&[
+            "plugin",
+            "new",
+            "--kind",
+            "image-type",
+            name,
+            dir.to_str().unwrap(),
+        ]);
         assert!(!output.status.success(), "{name} accepted");
         let out = text(&output);
         assert!(

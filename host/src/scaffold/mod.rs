@@ -36,10 +36,16 @@ const SDK_SOURCES: &[(&str, &str)] = &[
 
 /// The contract, `wit/0.1.0/*.wit`. A unit test checks the list is complete.
 const WIT_FILES: &[(&str, &str)] = &[
-    ("changes.wit", include_str!("../../../wit/0.1.0/changes.wit")),
+    (
+        "changes.wit",
+        include_str!("../../../wit/0.1.0/changes.wit"),
+    ),
     ("host.wit", include_str!("../../../wit/0.1.0/host.wit")),
     ("rootfs.wit", include_str!("../../../wit/0.1.0/rootfs.wit")),
-    ("toolbox.wit", include_str!("../../../wit/0.1.0/toolbox.wit")),
+    (
+        "toolbox.wit",
+        include_str!("../../../wit/0.1.0/toolbox.wit"),
+    ),
     ("types.wit", include_str!("../../../wit/0.1.0/types.wit")),
     ("worlds.wit", include_str!("../../../wit/0.1.0/worlds.wit")),
 ];
@@ -163,6 +169,7 @@ pub struct Scaffold {
 
 /// Words a crate or plugin may not be called: Rust keywords (the crate name
 /// is an identifier) and the names of crates every build links.
+#[rustfmt::skip]
 const RESERVED: &[&str] = &[
     "as", "async", "await", "box", "break", "const", "continue", "crate", "do", "dyn", "else",
     "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop",
@@ -293,9 +300,17 @@ fn files(kind: PluginKind, name: &str) -> Vec<(PathBuf, String, bool)> {
             render(CARGO_TOML, kind, name),
             false,
         ),
-        (PathBuf::from("README.md"), render(README, kind, name), false),
+        (
+            PathBuf::from("README.md"),
+            render(README, kind, name),
+            false,
+        ),
         (PathBuf::from(".gitignore"), GITIGNORE.to_string(), false),
-        (PathBuf::from("build-plugin"), BUILD_PLUGIN.to_string(), true),
+        (
+            PathBuf::from("build-plugin"),
+            BUILD_PLUGIN.to_string(),
+            true,
+        ),
         (
             PathBuf::from("src/lib.rs"),
             render(kind.lib_template(), kind, name),
@@ -375,7 +390,10 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn repo() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().into()
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .into()
     }
 
     fn names_in(dir: &Path, extension: &str) -> BTreeSet<String> {
@@ -411,9 +429,15 @@ mod tests {
     fn sdk_points_at_the_vendored_wit() {
         let lib = SDK_SOURCES.iter().find(|(n, _)| *n == "lib.rs").unwrap().1;
         let wit_path = format!("path: \"../wit/{API_VERSION}\"");
-        assert!(lib.contains(&wit_path), "sdk/src/lib.rs no longer uses {wit_path}");
+        assert!(
+            lib.contains(&wit_path),
+            "sdk/src/lib.rs no longer uses {wit_path}"
+        );
         // The SDK compiles exactly one contract version; a new one needs a new WIT_FILES.
-        assert_eq!(lib.matches("path: \"../wit/").count(), lib.matches(&wit_path).count());
+        assert_eq!(
+            lib.matches("path: \"../wit/").count(),
+            lib.matches(&wit_path).count()
+        );
     }
 
     #[test]
@@ -431,7 +455,9 @@ mod tests {
         for good in ["listing", "my-type", "x2", "a-1-b"] {
             validate_name(good).unwrap();
         }
-        for bad in ["", "My", "a_b", "9p", "-a", "a-", "a--b", "fn", "test", "a b", "é"] {
+        for bad in [
+            "", "My", "a_b", "9p", "-a", "a-", "a--b", "fn", "test", "a b", "é",
+        ] {
             assert!(validate_name(bad).is_err(), "{bad} accepted");
         }
         assert_eq!(type_name("my-type-2"), "MyType2");
@@ -439,7 +465,11 @@ mod tests {
 
     #[test]
     fn templates_leave_no_placeholder() {
-        for kind in [PluginKind::ImageType, PluginKind::Hook, PluginKind::Baseline] {
+        for kind in [
+            PluginKind::ImageType,
+            PluginKind::Hook,
+            PluginKind::Baseline,
+        ] {
             for (path, content, _) in files(kind, "my-plugin") {
                 assert!(!content.contains("{{"), "{kind}: {}", path.display());
             }
@@ -460,7 +490,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("new");
         let done = scaffold(PluginKind::Baseline, "corp", &target).unwrap();
-        assert!(done.files.contains(&PathBuf::from("vendor/wit/0.1.0/worlds.wit")));
+        assert!(done
+            .files
+            .contains(&PathBuf::from("vendor/wit/0.1.0/worlds.wit")));
         let mode = fs::metadata(target.join("build-plugin"))
             .unwrap()
             .permissions()

@@ -15,15 +15,15 @@
 //! 1. **Packages** (`config.xml` / `platforms/cloud/*.xml`): `chrony` (both
 //!    demo images list it); systemd-resolved where the distribution ships it
 //!    in a package of its own (the centos9 image lists `systemd-resolved`; see
-//!    [`resolved_package`]); `cloud-init` when the `cloud-init` option is on
-//!    (the demo adds it for its cloud profiles). Installed first, as KIWI
+//!    [`resolved_package`]); `cloud-init` on cloud profiles when the `cloud-init`
+//!    option is on (the demo adds it for its cloud profiles only). Installed first, as KIWI
 //!    installs the image packages before `config.sh`, so the units below
 //!    exist when they are enabled.
 //! 2. **cloud-init default user** (overlay
 //!    `root/etc/cloud/cloud.cfg.d/01_clouduser.cfg`, same file on both
 //!    images but for the groups): the same drop-in, with the user name of
-//!    the `default-user` option (the demo's `cloud-user`), only when the
-//!    `cloud-init` option is on. The demo's `config.sh` also ran
+//!    the `default-user` option (the demo's `cloud-user`), only where
+//!    cloud-init is installed. The demo's `config.sh` also ran
 //!    `systemctl enable cloud-config.service cloud-final.service
 //!    cloud-init.service cloud-init-local.service cloud-init.target` for
 //!    cloud profiles; that is not repeated: the packages enable their
@@ -93,12 +93,12 @@ impl Baseline for DemoBaseline {
             OptionSpec::text(
                 "cloud-profiles",
                 Some(CLOUD_PROFILES),
-                "Profiles (space-separated) whose images get a locked root password",
+                "Profiles (space-separated) whose images get a locked root password and cloud-init",
             ),
             OptionSpec::boolean(
                 "cloud-init",
                 true,
-                "Install cloud-init and set its default user",
+                "On cloud profiles, install cloud-init and set its default user",
             ),
             OptionSpec::text(
                 "default-user",
@@ -133,6 +133,8 @@ impl Baseline for DemoBaseline {
             .profiles
             .iter()
             .any(|p| cloud_profiles.contains(&p.as_str()));
+        // The demo installs cloud-init for its cloud profiles only.
+        let cloud_init = cloud_init && cloud;
 
         // 1. Packages.
         let mut packages = vec![by_family(family, "chrony", "chrony", "chrony")];
