@@ -1,5 +1,5 @@
 //! The command line: `builder plan`, `builder prepare`, `builder create`,
-//! `builder plugin list|inspect`.
+//! `builder run`, `builder plugin list|inspect|run|new`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

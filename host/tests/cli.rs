@@ -39,12 +39,12 @@ fn plugin_list_shows_the_built_in_plugins() {
         tbz.contains("image-type: tbz") && tbz.contains("built-in"),
         "{tbz}"
     );
-    // The compiled component is now cached.
+    // Every built-in component is now compiled and cached.
     assert_eq!(
         std::fs::read_dir(cache.path().join("plugins"))
             .unwrap()
             .count(),
-        1
+        builder::plugins::Catalog::builtin_names().count()
     );
 }
 
@@ -169,7 +169,7 @@ fn bad_input_gets_a_clear_error() {
     );
     let out = builder(cache.path(), &["plugin", "inspect", "nope"]);
     assert!(
-        stderr(&out).contains("error: no plugin named `nope` (available: tbz)"),
+        stderr(&out).contains("error: no plugin named `nope` (available: baseline-example, tbz)"),
         "{}",
         stderr(&out)
     );
@@ -267,13 +267,22 @@ fn plan_resolves_a_kiwi_description_and_names_its_plugins() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        plan["plugins"],
-        serde_json::json!([{
-            "name": "tbz", "version": "0.1.0", "kind": "image-type", "source": "built-in",
-            "grants": ["root-read", "artifact-write", "compression"]
-        }])
-    );
+    let plugins = plan["plugins"].as_array().unwrap();
+    assert_eq!(plugins.len(), 1, "{plugins:?}");
+    for (field, value) in [
+        ("name", serde_json::json!("tbz")),
+        ("version", serde_json::json!("0.1.0")),
+        ("kind", serde_json::json!("image-type")),
+        ("source", serde_json::json!("built-in")),
+        (
+            "grants",
+            serde_json::json!(["root-read", "artifact-write", "compression"]),
+        ),
+        ("options", serde_json::json!({"compression": "xz", "image": "tbz"})),
+    ] {
+        assert_eq!(plugins[0][field], value, "{field}");
+    }
+    assert_eq!(plugins[0]["sha256"].as_str().unwrap().len(), 64);
     let text = builder(cache.path(), &["plan", dir.path().to_str().unwrap()]);
     assert!(
         stdout(&text).contains(

@@ -1701,10 +1701,14 @@ pub(super) static ELEMENTS: &[E] = &[
             },
             A {
                 name: "image",
-                value: V::Enum(&[
-                    "btrfs", "cpio", "docker", "ext2", "ext3", "ext4", "iso", "oem", "pxe", "kis",
-                    "squashfs", "erofs", "tbz", "xfs", "oci", "appx", "enclave", "wsl",
-                ]),
+                // KIWI's types, or any type an image-type plugin serves.
+                value: V::EnumOr(
+                    &[
+                        "btrfs", "cpio", "docker", "ext2", "ext3", "ext4", "iso", "oem", "pxe",
+                        "kis", "squashfs", "erofs", "tbz", "xfs", "oci", "appx", "enclave", "wsl",
+                    ],
+                    P::PluginTypeName,
+                ),
                 required: true,
             },
             A {

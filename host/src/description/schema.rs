@@ -50,6 +50,9 @@ pub(crate) enum Pattern {
     PackageVersionType,
     SimpleUriType,
     OciFormatType,
+    /// builder's extension of KIWI's `image=` list: the name of an image
+    /// type a plugin serves (checked against the plugins when planning).
+    PluginTypeName,
 }
 
 #[derive(Debug)]
@@ -258,7 +261,7 @@ pub(crate) fn expected_names<'a>(
     }
 }
 
-fn closest<'a>(found: &str, names: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(found: &str, names: &[&'a str]) -> Option<&'a str> {
     let found_lower = found.to_ascii_lowercase();
     names
         .iter()
@@ -360,6 +363,7 @@ fn describe_pattern(pattern: Pattern) -> String {
             "oci:FORMAT or docker:FORMAT (gce, ova, qcow2, vmdk, vdi, vhd, vhdx, vhd-fixed, raw)"
                 .into()
         }
+        PluginTypeName => "the name of an image type a plugin serves ([a-z][a-z0-9-]*)".into(),
     }
 }
 
@@ -471,6 +475,12 @@ fn pattern_matches(pattern: Pattern, s: &str) -> bool {
         SimpleUriType => ["file:", "https:", "http:", "ftp:"]
             .iter()
             .any(|p| s.starts_with(p)),
+        PluginTypeName => {
+            s.starts_with(|c: char| c.is_ascii_lowercase())
+                && s
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        }
         OciFormatType => match s.split_once(':') {
             Some((kind, format)) => {
                 matches!(kind, "oci" | "docker")

@@ -190,17 +190,25 @@ pub fn select(
 }
 
 fn no_image_type(type_name: &str, available: &[Plugin]) -> SelectError {
-    let known: Vec<String> = available
+    let known: Vec<&str> = available
         .iter()
         .filter_map(|p| match &p.info.role {
-            Role::ImageType(types) => Some(types.join(", ")),
+            Role::ImageType(types) => Some(types.iter().map(String::as_str)),
             _ => None,
         })
+        .flatten()
         .collect();
+    // A near miss is most likely a typo.
+    let close = crate::description::closest(type_name, &known);
+    let hint = match close {
+        Some(k) => format!("`{k}`? "),
+        None => String::new(),
+    };
     SelectError {
         location: None,
         message: format!(
-            "no plugin builds image type `{type_name}` (available: {})",
+            "no plugin builds image type `{type_name}` ({hint}available: {}; a plugin from a \
+             file is named in the description's <extension>)",
             known.join(", ")
         ),
     }
