@@ -340,3 +340,41 @@ fn yaml_descriptions_name_plugins_the_same_way() {
     assert_eq!(stages, ["config", "pre-image"]);
     assert_eq!(refs[1].origin.location.line, 23);
 }
+
+#[test]
+fn an_image_type_from_a_file_serves_a_type_kiwi_does_not_know() {
+    let tmp = var_tmp("builder-test-ext-");
+    let bytes = fs::read(builder_tests::fixture_plugin("listing")).unwrap();
+    let digest = builder::toolbox::sha256_hex(&bytes);
+    fs::write(tmp.path().join("listing.wasm"), &bytes).unwrap();
+    let desc = example_copy(
+        tmp.path(),
+        &format!(
+            r#"        <builder:plugin name="listing" kind="image-type" path="../listing.wasm" sha256="{digest}"/>"#
+        ),
+    );
+    let config = desc.join("config.xml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, text.replace(r#"<type image="tbz"/>"#, r#"<type image="listing"/>"#)).unwrap();
+    let runtime = runtime(test_limits());
+    let plugins = builtin_plugins(&runtime);
+    let plan_for = |desc: &Path| {
+        let description = builder::description::load(desc).unwrap();
+        builder::plan::plan(&description, &PlanRequest::default()).unwrap()
+    };
+    let selected = select(&runtime, &plugins, &plan_for(&desc), Purpose::Build).unwrap();
+    let image_type = selected.image_type.expect("an image-type plugin");
+    assert_eq!(image_type.plugin.info.name, "listing");
+    assert_eq!(image_type.plugin.digest, digest);
+
+    // A type nothing serves: the nearest name is suggested.
+    fs::write(&config, text.replace(r#"<type image="tbz"/>"#, r#"<type image="tbx"/>"#)).unwrap();
+    let err = select(&runtime, &plugins, &plan_for(&desc), Purpose::Build)
+        .err()
+        .expect("no plugin serves tbx")
+        .to_string();
+    assert!(
+        err.contains("no plugin builds image type `tbx` (`tbz`? available: "),
+        "{err}"
+    );
+}
