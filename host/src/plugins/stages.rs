@@ -269,10 +269,17 @@ pub fn try_plugin(
         }
         return Ok(());
     }
-    let packages = changes::InRootPackages::new(&root, family.unwrap_or(Family::Debian));
+    let in_root;
+    let packages: &dyn PackageTool = match family {
+        Some(family) => {
+            in_root = changes::InRootPackages::new(&root, family);
+            &in_root
+        }
+        None => &UnknownFamily,
+    };
     let result = changes::carry_out(
         &root,
-        &packages,
+        packages,
         &plugin.label(),
         &plugin.info.name,
         &requested,
@@ -285,4 +292,17 @@ pub fn try_plugin(
         println!("{}", changes::describe(change));
     }
     Ok(())
+}
+
+/// Packages for a root whose family is unknown: every request fails.
+struct UnknownFamily;
+
+impl PackageTool for UnknownFamily {
+    fn install(&self, _: &[String]) -> anyhow::Result<()> {
+        anyhow::bail!("the root's /etc/os-release names no family this host knows: give --family")
+    }
+
+    fn remove(&self, names: &[String]) -> anyhow::Result<()> {
+        self.install(names)
+    }
 }

@@ -9,6 +9,7 @@ use crate::plugins::RootChange;
 use crate::rootfs::command::{self, chroot};
 use crate::rootfs::files::RootDir;
 use crate::rootfs::mounts::ApiMounts;
+use crate::rootfs::users::names;
 
 /// Installs and removes packages the way the image's family does.
 pub trait PackageTool {
@@ -191,17 +192,6 @@ fn systemctl(root: &RootDir, args: &[&str]) -> anyhow::Result<()> {
     cmd.args(args);
     command::run(&format!("systemctl {}", args.join(" ")), &mut cmd)?;
     Ok(())
-}
-
-fn names(root: &RootDir, file: &str) -> anyhow::Result<Vec<String>> {
-    let text = root
-        .read_to_string(file)
-        .with_context(|| format!("reading /{file} of the image"))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split(':').next())
-        .map(str::to_string)
-        .collect())
 }
 
 fn add_group(root: &RootDir, name: &str, gid: Option<u32>) -> anyhow::Result<()> {

@@ -27,7 +27,8 @@ pub fn password_hash(user: &User) -> anyhow::Result<Option<String>> {
     }
 }
 
-fn names(root: &RootDir, file: &str) -> anyhow::Result<Vec<String>> {
+/// The names in `/etc/passwd` or `/etc/group` of the image (`file` relative to the root).
+pub(crate) fn names(root: &RootDir, file: &str) -> anyhow::Result<Vec<String>> {
     let text = root
         .read_to_string(file)
         .with_context(|| format!("reading /{file} of the image"))?;

@@ -15,7 +15,6 @@
 //!   vendor/wit/0.1.0/*.wit  where the SDK's `../wit/0.1.0` points
 //! ```
 
-use std::fmt;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -62,26 +61,16 @@ const GITIGNORE: &str = include_str!("templates/gitignore.tmpl");
 const TEST_SUPPORT: &str = include_str!("templates/test_support.rs.tmpl");
 
 /// What kind of plugin to scaffold: one per world of the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PluginKind {
-    /// Turns a prepared root into artifacts (world `image-type`).
-    ImageType,
-    /// Runs at pipeline stages (world `hook`).
-    Hook,
-    /// An organisation baseline applied to every image (world `baseline`).
-    Baseline,
+pub use crate::plugins::World as PluginKind;
+
+/// The templates and usage notes of each kind.
+trait Templates {
+    fn lib_template(self) -> &'static str;
+    fn test_template(self) -> &'static str;
+    fn usage(self) -> &'static str;
 }
 
-impl PluginKind {
-    /// The world's name, which is also the SDK feature.
-    pub fn name(self) -> &'static str {
-        match self {
-            PluginKind::ImageType => "image-type",
-            PluginKind::Hook => "hook",
-            PluginKind::Baseline => "baseline",
-        }
-    }
-
+impl Templates for PluginKind {
     fn lib_template(self) -> &'static str {
         match self {
             PluginKind::ImageType => include_str!("templates/image-type/lib.rs.tmpl"),
@@ -122,12 +111,6 @@ impl PluginKind {
                  --grant root-write\n```"
             }
         }
-    }
-}
-
-impl fmt::Display for PluginKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -279,7 +262,7 @@ fn render(template: &str, kind: PluginKind, name: &str) -> String {
         .replace("{{usage}}", kind.usage())
         .replace("{{name}}", name)
         .replace("{{type}}", &type_name(name))
-        .replace("{{kind}}", kind.name())
+        .replace("{{kind}}", &kind.to_string())
         .replace("{{api_version}}", API_VERSION)
         .replace(
             "{{sdk_version}}",
