@@ -275,6 +275,10 @@ impl<'r> Apt<'r> {
     }
 
     fn apt_get(&self, step: &str, args: &[&str]) -> anyhow::Result<()> {
+        self.apt_get_output(step, args).map(drop)
+    }
+
+    fn apt_get_output(&self, step: &str, args: &[&str]) -> anyhow::Result<String> {
         let mut cmd = chroot(self.root.host_path(), "apt-get");
         cmd.args([
             "-y",
@@ -288,8 +292,7 @@ impl<'r> Apt<'r> {
             "Dpkg::Options::=--force-unsafe-io",
         ])
         .args(args);
-        command::run(step, &mut cmd)?;
-        Ok(())
+        Ok(command::run(step, &mut cmd)?)
     }
 
     /// Installs the image package set inside the root, with the kernel
@@ -320,6 +323,22 @@ impl<'r> Apt<'r> {
         if self.cache.is_some() {
             // Download first and collect before any maintainer script of
             // these packages runs.
+            // A root restored from the root cache was never seeded: copy
+            // in the pooled packages this install needs.
+            let mut uris = args.clone();
+            uris.insert(1, "--print-uris");
+            uris.insert(2, "-qq");
+            let listing = self.apt_get_output(&format!("{step}: apt-get --print-uris"), &uris)?;
+            let wanted: std::collections::HashSet<String> = listing
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+                .collect();
+            if let Some(cache) = &self.cache {
+                let seeded = cache
+                    .seed_only(&self.root.host_path().join(APT_ARCHIVES), Some(&wanted))
+                    .with_context(|| format!("{step}: package cache"))?;
+                tracing::debug!(seeded, "{step}: packages from the cache");
+            }
             let mut download = args.clone();
             download.insert(1, "--download-only");
             self.apt_get(

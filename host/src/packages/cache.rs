@@ -102,6 +102,16 @@ impl PackageCache {
     /// directory, created if missing) that is not there yet. Returns how
     /// many were copied.
     pub fn seed(&self, archives: &Path) -> anyhow::Result<usize> {
+        self.seed_only(archives, None)
+    }
+
+    /// Like [`PackageCache::seed`], only the files named in `wanted` (apt's
+    /// archive file names) when given.
+    pub fn seed_only(
+        &self,
+        archives: &Path,
+        wanted: Option<&std::collections::HashSet<String>>,
+    ) -> anyhow::Result<usize> {
         fs::create_dir_all(archives.join("partial"))
             .with_context(|| format!("package cache: creating {}", archives.display()))?;
         let present: HashMap<String, u64> = Self::debs(archives)
@@ -112,7 +122,7 @@ impl PackageCache {
         for (name, size) in Self::debs(&self.dir)
             .with_context(|| format!("package cache: listing {}", self.dir.display()))?
         {
-            if present.get(&name) == Some(&size) {
+            if present.get(&name) == Some(&size) || wanted.is_some_and(|w| !w.contains(&name)) {
                 continue;
             }
             match fs::copy(self.dir.join(&name), archives.join(&name)) {
