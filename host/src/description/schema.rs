@@ -261,7 +261,8 @@ pub(crate) fn expected_names<'a>(
     }
 }
 
-pub(crate) fn closest<'a>(found: &str, names: &[&'a str]) -> Option<&'a str> {
+/// The name among `names` nearest to `found` (a likely typo of it), if any is near.
+pub fn closest<'a>(found: &str, names: &[&'a str]) -> Option<&'a str> {
     let found_lower = found.to_ascii_lowercase();
     names
         .iter()
