@@ -406,3 +406,89 @@ impl crate::rootfs::changes::PackageTool for Apt<'_> {
         Apt::remove(self, names, &[])
     }
 }
+
+impl super::PackageManager for Apt<'_> {
+    fn bootstrap(&self, set: &PackageSet) -> anyhow::Result<()> {
+        Apt::bootstrap(self, set)
+    }
+
+    fn install_set(&self, set: &PackageSet) -> anyhow::Result<()> {
+        self.configure_build_sources()?;
+        Apt::install(self, set)
+    }
+
+    fn remove_sets(&self, uninstall: &[String], delete: &[String]) -> anyhow::Result<()> {
+        Apt::remove(self, uninstall, delete)
+    }
+
+    fn configure_image_repositories(&self) -> anyhow::Result<()> {
+        self.configure_image_sources()
+    }
+
+    fn cleanup(&self) -> anyhow::Result<()> {
+        Apt::cleanup(self)
+    }
+
+    fn repository_state(&self) -> anyhow::Result<Option<super::RepositoryState>> {
+        let mut state = super::RepositoryState::default();
+        for repo in self.build_repositories() {
+            state.identity.push(("uri", repo.uri.as_bytes().to_vec()));
+            let suite = repo.suite.as_deref().unwrap_or("./");
+            state.identity.push(("suite", suite.as_bytes().to_vec()));
+            state
+                .identity
+                .push(("components", repo.components.join(",").into_bytes()));
+            state
+                .identity
+                .push(("architectures", repo.architectures.join(",").into_bytes()));
+            for key in &repo.keys {
+                let bytes = std::fs::read(key)
+                    .with_context(|| format!("root cache: reading key {}", key.display()))?;
+                state.identity.push(("key", bytes));
+            }
+            match release_file(repo) {
+                Ok(bytes) => state.published.push(bytes),
+                Err(e) => {
+                    tracing::info!(repository = %repo.alias, "root cache off: {e:#}");
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(state))
+    }
+}
+
+/// The repository's `InRelease` (or `Release`), as the build host's apt
+/// fetches it: what it publishes now.
+fn release_file(repo: &AptRepository) -> anyhow::Result<Vec<u8>> {
+    let dir = command::temp_dir().context("a temporary directory")?;
+    let base = repo.uri.trim_end_matches('/');
+    let prefix = match &repo.suite {
+        Some(suite) => format!("{base}/dists/{suite}"),
+        None => base.to_string(),
+    };
+    let mut last = None;
+    for name in ["InRelease", "Release"] {
+        let target = dir.path().join(name);
+        let mut cmd = Command::new("/usr/lib/apt/apt-helper");
+        cmd.args([
+            "-o",
+            "APT::Sandbox::User=root",
+            "-o",
+            "Acquire::Retries=2",
+            "download-file",
+        ])
+        .arg(format!("{prefix}/{name}"))
+        .arg(&target);
+        match command::run(&format!("root cache: fetching {name}"), &mut cmd) {
+            Ok(_) => {
+                return std::fs::read(&target)
+                    .with_context(|| format!("reading {}", target.display()))
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .map(anyhow::Error::from)
+        .unwrap_or_else(|| anyhow::anyhow!("no release file")))
+}

@@ -11,6 +11,64 @@ pub mod apt;
 pub mod cache;
 pub mod repository;
 
+use std::path::Path;
+
+use crate::plan::{BuildPlan, PackageSet};
+use crate::rootfs::changes::PackageTool;
+use crate::rootfs::files::RootDir;
+
 pub use apt::Apt;
 pub use cache::PackageCache;
 pub use repository::{host_mirrors, AptRepository, MirrorOverride, RepositoryError};
+
+/// A distribution's package manager, driven from the host over one root, in
+/// the order `builder prepare` calls it. Baselines and hooks install and
+/// remove packages through the same object ([`PackageTool`]).
+pub trait PackageManager: PackageTool {
+    /// Installs the bootstrap set into the empty root.
+    fn bootstrap(&self, set: &PackageSet) -> anyhow::Result<()>;
+    /// Installs the image package set into the bootstrapped root.
+    fn install_set(&self, set: &PackageSet) -> anyhow::Result<()>;
+    /// Removes `uninstall` (with what only they needed) and force-removes `delete`.
+    fn remove_sets(&self, uninstall: &[String], delete: &[String]) -> anyhow::Result<()>;
+    /// Leaves in the image the repositories it keeps (`imageinclude`).
+    fn configure_image_repositories(&self) -> anyhow::Result<()>;
+    /// Drops the package manager's caches and build-time settings from the root.
+    fn cleanup(&self) -> anyhow::Result<()>;
+    /// What the prepared-root cache keys on for the build repositories, with
+    /// their current published state; `None` when the state cannot be read
+    /// (nothing is cached then).
+    fn repository_state(&self) -> anyhow::Result<Option<RepositoryState>>;
+}
+
+/// The build repositories as the prepared-root cache sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepositoryState {
+    /// What they are: named fields (URIs, suites, the bytes of their keys).
+    pub identity: Vec<(&'static str, Vec<u8>)>,
+    /// What they publish now (`InRelease`, `repomd.xml`), one entry each.
+    pub published: Vec<Vec<u8>>,
+}
+
+/// The package manager `plan` names, over `root`.
+pub fn open<'r>(
+    plan: &BuildPlan,
+    root: &'r RootDir,
+    mirror: &MirrorOverride,
+    package_cache: Option<&Path>,
+) -> anyhow::Result<Box<dyn PackageManager + 'r>> {
+    use crate::description::PackageManager as Named;
+    match plan.package_manager {
+        Named::Apt => {
+            let repositories = repository::resolve(&plan.repositories, mirror)?;
+            for repo in &repositories {
+                tracing::info!(alias = %repo.alias, uri = %repo.uri, "repository");
+            }
+            Ok(Box::new(Apt::new(root, repositories, &plan.arch, package_cache)?))
+        }
+        other => anyhow::bail!(
+            "package manager {} is not supported yet (apt is)",
+            serde_json::to_string(&other).unwrap_or_default().trim_matches('"')
+        ),
+    }
+}

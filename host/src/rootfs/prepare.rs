@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::description::PackageManager;
-use crate::packages::{repository, Apt, MirrorOverride};
+use crate::packages::MirrorOverride;
 use crate::plan::{BuildPlan, Overlay, OverlayKind};
 use crate::plugins::{PipelinePlugins, Stage};
 use crate::rootfs::command;
@@ -83,38 +82,28 @@ fn prepare_steps(
     request: &PrepareRequest,
     plugins: &PipelinePlugins<'_>,
 ) -> anyhow::Result<PrepareReport> {
-    if plan.package_manager != PackageManager::Apt {
-        bail!(
-            "prepare: package manager {:?} is not supported yet (only apt)",
-            plan.package_manager
-        );
-    }
     let root_path = empty_root(&request.root)?;
     let mut report = PrepareReport {
         root: root_path.clone(),
         phases: Vec::new(),
     };
-    let repositories =
-        repository::resolve(&plan.repositories, &request.mirror).context("repositories")?;
-    for repo in &repositories {
-        tracing::info!(alias = %repo.alias, uri = %repo.uri, "repository");
-    }
+    let root = RootDir::open(&root_path)?;
+    let packages = crate::packages::open(
+        plan,
+        &root,
+        &request.mirror,
+        request.package_cache.as_deref(),
+    )
+    .context("repositories")?;
     let root_cache = match &request.root_cache {
         Some(dir) => RootCache::lookup(
             dir,
             plan,
-            &repositories,
+            packages.repository_state()?.as_ref(),
             &plugins.post_bootstrap_fingerprint(),
         )?,
         None => None,
     };
-    let root = RootDir::open(&root_path)?;
-    let apt = Apt::new(
-        &root,
-        repositories,
-        &plan.arch,
-        request.package_cache.as_deref(),
-    )?;
     let env = ScriptEnv::from_plan(plan);
     let run_scripts = |stage: &str| scripts::run_stage(&root, plan, &env, stage);
 
@@ -125,15 +114,12 @@ fn prepare_steps(
         _ => false,
     };
     if !restored {
-        report.timed("bootstrap", || apt.bootstrap(&plan.packages.bootstrap))?;
+        report.timed("bootstrap", || packages.bootstrap(&plan.packages.bootstrap))?;
         report.timed("post-bootstrap", || {
             run_scripts("post-bootstrap")?;
-            plugins.run_hooks(Stage::PostBootstrap, &root, &apt, &[])
+            plugins.run_hooks(Stage::PostBootstrap, &root, &*packages, &[])
         })?;
-        report.timed("install", || {
-            apt.configure_build_sources()?;
-            apt.install(&plan.packages.image)
-        })?;
+        report.timed("install", || packages.install_set(&plan.packages.image))?;
         if let Some(cache) = &root_cache {
             report.timed("cache-root", || {
                 // A cache that cannot be written costs speed, not the build.
@@ -148,18 +134,20 @@ fn prepare_steps(
     report.timed("users", || users::apply(&root, &plan.groups, &plan.users))?;
     report.timed("settings", || apply_settings(&root, plan))?;
     if !plugins.plugins.baselines.is_empty() {
-        report.timed("baselines", || plugins.apply_baselines(&root, &apt))?;
+        report.timed("baselines", || {
+            plugins.apply_baselines(&root, &*packages)
+        })?;
     }
     report.timed("config", || {
         run_scripts("config")?;
-        plugins.run_hooks(Stage::Config, &root, &apt, &[])
+        plugins.run_hooks(Stage::Config, &root, &*packages, &[])
     })?;
     report.timed("remove", || {
-        apt.remove(&plan.packages.uninstall, &plan.packages.delete)
+        packages.remove_sets(&plan.packages.uninstall, &plan.packages.delete)
     })?;
     report.timed("cleanup", || {
-        apt.configure_image_sources()?;
-        apt.cleanup()?;
+        packages.configure_image_repositories()?;
+        packages.cleanup()?;
         root.write("etc/machine-id", b"", 0o444)
             .context("cleanup: emptying /etc/machine-id")?;
         drop_host_copies(&root)?;

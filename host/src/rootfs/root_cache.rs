@@ -9,10 +9,13 @@
 //! description and the build host put into those steps: builder's version,
 //! the architecture, every build repository (URI, suite, components, the
 //! bytes of its signing keys), the bootstrap and image package sets and the
-//! post-bootstrap scripts. The *repository key* hashes each build
-//! repository's current `InRelease` (or `Release`), fetched with apt's own
-//! `apt-helper`, so a repository that published anything new gives a new
-//! entry. When the state cannot be fetched, nothing is cached.
+//! post-bootstrap scripts and hooks. The *repository key* hashes what each
+//! build repository publishes now (apt: its `InRelease` or `Release`,
+//! fetched with apt's own `apt-helper`; see [`PackageManager::repository_state`]),
+//! so a repository that published anything new gives a new entry. When the
+//! state cannot be fetched, nothing is cached.
+//!
+//! [`PackageManager::repository_state`]: crate::packages::PackageManager::repository_state
 //!
 //! Entries live at `roots/<description key>/<repository key>/`, written
 //! under a temporary name and renamed into place, so concurrent builds see
@@ -29,7 +32,7 @@ use std::process::Command;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::packages::AptRepository;
+use crate::packages::RepositoryState;
 use crate::plan::BuildPlan;
 use crate::rootfs::command;
 
@@ -49,10 +52,12 @@ impl RootCache {
     pub fn lookup(
         cache_root: &Path,
         plan: &BuildPlan,
-        repositories: &[AptRepository],
+        repositories: Option<&RepositoryState>,
         post_bootstrap_plugins: &[String],
     ) -> anyhow::Result<Option<Self>> {
-        let build: Vec<&AptRepository> = repositories.iter().filter(|r| r.for_build).collect();
+        let Some(repositories) = repositories else {
+            return Ok(None);
+        };
         let mut description = Sha256::new();
         feed(&mut description, "format", FORMAT.as_bytes());
         feed(
@@ -61,28 +66,13 @@ impl RootCache {
             env!("CARGO_PKG_VERSION").as_bytes(),
         );
         feed(&mut description, "arch", plan.arch.as_bytes());
-        for repo in &build {
-            feed(&mut description, "uri", repo.uri.as_bytes());
-            feed(
-                &mut description,
-                "suite",
-                repo.suite.as_deref().unwrap_or("./").as_bytes(),
-            );
-            feed(
-                &mut description,
-                "components",
-                repo.components.join(",").as_bytes(),
-            );
-            feed(
-                &mut description,
-                "architectures",
-                repo.architectures.join(",").as_bytes(),
-            );
-            for key in &repo.keys {
-                let bytes = fs::read(key)
-                    .with_context(|| format!("root cache: reading key {}", key.display()))?;
-                feed(&mut description, "key", &bytes);
-            }
+        feed(
+            &mut description,
+            "package-manager",
+            format!("{:?}", plan.package_manager).as_bytes(),
+        );
+        for (field, bytes) in &repositories.identity {
+            feed(&mut description, field, bytes);
         }
         for (name, set) in [
             ("bootstrap", &plan.packages.bootstrap),
@@ -101,14 +91,8 @@ impl RootCache {
         }
 
         let mut state = Sha256::new();
-        for repo in &build {
-            match release_file(repo) {
-                Ok(bytes) => feed(&mut state, "release", &bytes),
-                Err(e) => {
-                    tracing::info!(repository = %repo.alias, "root cache off: {e:#}");
-                    return Ok(None);
-                }
-            }
+        for published in &repositories.published {
+            feed(&mut state, "release", published);
         }
         let base = cache_root.join(&hex::encode(description.finalize())[..24]);
         let entry = base.join(&hex::encode(state.finalize())[..24]);
@@ -258,40 +242,6 @@ fn feed(hasher: &mut Sha256, field: &str, value: &[u8]) {
     hasher.update(value);
 }
 
-/// The repository's `InRelease` (or `Release`), as the build host's apt
-/// fetches it.
-fn release_file(repo: &AptRepository) -> anyhow::Result<Vec<u8>> {
-    let dir = command::temp_dir().context("a temporary directory")?;
-    let base = repo.uri.trim_end_matches('/');
-    let prefix = match &repo.suite {
-        Some(suite) => format!("{base}/dists/{suite}"),
-        None => base.to_string(),
-    };
-    let mut last = None;
-    for name in ["InRelease", "Release"] {
-        let target = dir.path().join(name);
-        let mut cmd = Command::new("/usr/lib/apt/apt-helper");
-        cmd.args([
-            "-o",
-            "APT::Sandbox::User=root",
-            "-o",
-            "Acquire::Retries=2",
-            "download-file",
-        ])
-        .arg(format!("{prefix}/{name}"))
-        .arg(&target);
-        match command::run(&format!("root cache: fetching {name}"), &mut cmd) {
-            Ok(_) => {
-                return fs::read(&target).with_context(|| format!("reading {}", target.display()))
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last
-        .map(anyhow::Error::from)
-        .unwrap_or_else(|| anyhow::anyhow!("no release file")))
-}
-
 /// `cp -a` of everything in `from` into `to`: owners, modes, times, hard
 /// links, xattrs, device nodes; reflinks where the filesystem has them.
 fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
@@ -331,6 +281,7 @@ fn set_private(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packages::AptRepository;
     use std::os::unix::fs::MetadataExt;
 
     fn plan() -> BuildPlan {
@@ -354,35 +305,47 @@ mod tests {
 
     #[test]
     fn keys_follow_the_inputs_and_the_repository_state() {
+        use crate::packages::{Apt, PackageManager};
         let tmp = tempfile::tempdir().unwrap();
         let mirror = tmp.path().join("mirror");
         fs::create_dir_all(mirror.join("dists/x")).unwrap();
         fs::write(mirror.join("dists/x/InRelease"), "state one").unwrap();
+        fs::create_dir_all(tmp.path().join("root")).unwrap();
+        let root = crate::rootfs::files::RootDir::open(&tmp.path().join("root")).unwrap();
+        // What apt's backend reports: the repository and its InRelease.
+        let state_of = |dir: &Path| {
+            let apt = Apt::new(&root, vec![file_repo(dir)], "x86_64", None).unwrap();
+            apt.repository_state().unwrap()
+        };
         let cache = tmp.path().join("roots");
-        let repos = [file_repo(&mirror)];
         let mut plan = plan();
+        let lookup = |plan: &BuildPlan, state: &Option<RepositoryState>, hooks: &[String]| {
+            RootCache::lookup(&cache, plan, state.as_ref(), hooks).unwrap()
+        };
 
-        let first = RootCache::lookup(&cache, &plan, &repos, &[]).unwrap().unwrap();
-        let again = RootCache::lookup(&cache, &plan, &repos, &[]).unwrap().unwrap();
+        let state = state_of(&mirror);
+        let first = lookup(&plan, &state, &[]).unwrap();
+        let again = lookup(&plan, &state_of(&mirror), &[]).unwrap();
         assert_eq!(first.entry, again.entry);
 
         fs::write(mirror.join("dists/x/InRelease"), "state two").unwrap();
-        let newer = RootCache::lookup(&cache, &plan, &repos, &[]).unwrap().unwrap();
+        let state = state_of(&mirror);
+        let newer = lookup(&plan, &state, &[]).unwrap();
         assert_eq!(newer.base, first.base);
         assert_ne!(newer.entry, first.entry);
 
         plan.packages.image.packages.push("vim".into());
-        let other = RootCache::lookup(&cache, &plan, &repos, &[]).unwrap().unwrap();
+        let other = lookup(&plan, &state, &[]).unwrap();
         assert_ne!(other.base, first.base);
 
         // A post-bootstrap hook (another component, options or grants) is another root.
-        let hooked = RootCache::lookup(&cache, &plan, &repos, &["abc {} root-read".into()])
-            .unwrap()
-            .unwrap();
+        let hooked = lookup(&plan, &state, &["abc {} root-read".into()]).unwrap();
         assert_ne!(hooked.base, other.base);
 
-        let gone = [file_repo(&tmp.path().join("nowhere"))];
-        assert!(RootCache::lookup(&cache, &plan, &gone, &[]).unwrap().is_none());
+        // A repository whose state cannot be read: nothing is cached.
+        let gone = state_of(&tmp.path().join("nowhere"));
+        assert!(gone.is_none());
+        assert!(lookup(&plan, &gone, &[]).is_none());
     }
 
     #[test]
