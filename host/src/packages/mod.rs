@@ -1,15 +1,20 @@
 //! Package managers: the distribution's own tools driven from the host, and
 //! the repository configuration they and the image use.
 //!
-//! [`repository`] turns the plan's repositories into concrete apt sources
-//! (the `host://` placeholder resolved, signing keys located); [`apt`]
-//! bootstraps a root with `mmdebstrap`, installs and removes packages inside
-//! it and writes the image's DEB822 `.sources` files; [`cache`] keeps the
-//! downloaded packages between builds.
+//! [`open`] picks the backend the plan names, each a [`PackageManager`]:
+//! [`apt`] bootstraps a root with `mmdebstrap`, installs and removes
+//! packages inside it and writes the image's DEB822 `.sources` files, with
+//! [`repository`] (apt sources, the `host://` placeholder, signing keys) and
+//! [`cache`] (downloaded packages kept between builds); [`dnf`] and
+//! [`zypper`] drive the build host's tools over the root, with what they
+//! share in [`rpm`].
 
 pub mod apt;
 pub mod cache;
+pub mod dnf;
 pub mod repository;
+pub mod rpm;
+pub mod zypper;
 
 use std::path::Path;
 
@@ -66,9 +71,27 @@ pub fn open<'r>(
             }
             Ok(Box::new(Apt::new(root, repositories, &plan.arch, package_cache)?))
         }
+        Named::Dnf4 | Named::Dnf5 | Named::Microdnf => {
+            if plan.package_manager != Named::Dnf4 {
+                tracing::info!(
+                    "package manager {}: the build host's dnf (4) prepares the root",
+                    plan.package_manager
+                );
+            }
+            let repositories = rpm::resolve(plan)?;
+            Ok(Box::new(dnf::Dnf::new(root, plan, repositories, package_cache)?))
+        }
+        Named::Zypper => {
+            let repositories = rpm::resolve(plan)?;
+            Ok(Box::new(zypper::Zypper::new(
+                root,
+                plan,
+                repositories,
+                package_cache,
+            )?))
+        }
         other => anyhow::bail!(
-            "package manager {} is not supported yet (apt is)",
-            serde_json::to_string(&other).unwrap_or_default().trim_matches('"')
+            "package manager {other} is not supported (apt, dnf and zypper are)"
         ),
     }
 }

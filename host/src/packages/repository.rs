@@ -21,9 +21,9 @@ use crate::plan::PlanRepository;
 /// A repository could not be turned into an apt source.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
-    /// The URI scheme has no apt equivalent here.
+    /// The URI scheme has no equivalent for the backend here.
     #[error(
-        "repository {alias}: source path `{path}` ({scheme:?}) is not supported by the apt backend"
+        "repository {alias}: source path `{path}` ({scheme:?}) is not supported by the {backend} backend"
     )]
     UnsupportedScheme {
         /// Repository alias.
@@ -32,6 +32,8 @@ pub enum RepositoryError {
         path: String,
         /// Its scheme.
         scheme: UriScheme,
+        /// `apt` or `rpm`.
+        backend: &'static str,
     },
     /// The host's apt configuration could not be read.
     #[error("repository {alias}: resolving `{path}` from the build host's apt configuration: {reason} (give the mirror with --mirror URL)")]
@@ -168,6 +170,7 @@ pub fn resolve(
                     alias,
                     path: r.path.clone(),
                     scheme,
+                    backend: "apt",
                 })
             }
         };
@@ -184,31 +187,7 @@ pub fn resolve(
                 tracing::warn!(repository = %alias, "{what} is not supported by the apt backend yet and is ignored");
             }
         }
-        let keys = r
-            .signing_keys
-            .iter()
-            .map(|key| {
-                let path = key
-                    .strip_prefix("file://")
-                    .or_else(|| key.strip_prefix("file:"))
-                    .unwrap_or(key);
-                if !path.starts_with('/') {
-                    return Err(RepositoryError::SigningKey {
-                        alias: alias.clone(),
-                        key: key.clone(),
-                        reason: "only local files (file:///path) are supported".into(),
-                    });
-                }
-                if !Path::new(path).is_file() {
-                    return Err(RepositoryError::SigningKey {
-                        alias: alias.clone(),
-                        key: key.clone(),
-                        reason: "no such file on the build host".into(),
-                    });
-                }
-                Ok(PathBuf::from(path))
-            })
-            .collect::<Result<_, _>>()?;
+        let keys = signing_keys(&alias, &r.signing_keys)?;
         let suite = r.distribution.clone().filter(|d| !d.trim().is_empty());
         let components = if r.components.is_empty() && suite.is_some() {
             vec!["main".to_string()]
@@ -227,6 +206,31 @@ pub fn resolve(
         });
     }
     Ok(out)
+}
+
+/// The signing keys of repository `alias` as files of the build host
+/// (`file:///path` URIs or plain absolute paths).
+pub fn signing_keys(alias: &str, keys: &[String]) -> Result<Vec<PathBuf>, RepositoryError> {
+    keys.iter()
+        .map(|key| {
+            let path = key
+                .strip_prefix("file://")
+                .or_else(|| key.strip_prefix("file:"))
+                .unwrap_or(key);
+            let error = |reason: &str| RepositoryError::SigningKey {
+                alias: alias.to_string(),
+                key: key.clone(),
+                reason: reason.into(),
+            };
+            if !path.starts_with('/') {
+                return Err(error("only local files (file:///path) are supported"));
+            }
+            if !Path::new(path).is_file() {
+                return Err(error("no such file on the build host"));
+            }
+            Ok(PathBuf::from(path))
+        })
+        .collect()
 }
 
 impl AptRepository {

@@ -224,6 +224,21 @@ impl RootDir {
         io::read_to_string(File::from(fd))
     }
 
+    /// Removes directory `rel` with everything in it (a missing one is fine;
+    /// symlinks are removed, never followed).
+    pub fn remove_tree(&self, rel: &str) -> io::Result<()> {
+        self.empty_dir(rel)?;
+        let (dir, name) = match self.parent(rel) {
+            Ok(found) => found,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match rfs::unlinkat(&dir, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(with_path(e.into(), "removing", &self.display(rel))),
+        }
+    }
+
     /// Removes everything inside directory `rel` (the directory stays);
     /// a missing directory is fine. Does not follow symlinks.
     pub fn empty_dir(&self, rel: &str) -> io::Result<()> {

@@ -41,6 +41,9 @@ pub(crate) fn names(root: &RootDir, file: &str) -> anyhow::Result<Vec<String>> {
 
 /// Creates the groups, then creates or updates the users.
 pub fn apply(root: &RootDir, groups: &[GroupRef], users: &[User]) -> anyhow::Result<()> {
+    if groups.is_empty() && users.is_empty() {
+        return Ok(());
+    }
     let path: &Path = root.host_path();
     let existing_groups = names(root, "etc/group")?;
     for group in groups {

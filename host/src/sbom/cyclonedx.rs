@@ -2,11 +2,11 @@
 
 use serde_json::{json, Value};
 
-use super::{deb_purl, rfc3339, stable_uuid, InstalledPackage, SbomSubject};
+use super::{purl, rfc3339, stable_uuid, InstalledPackage, SbomSubject};
 
 /// The CycloneDX BOM for `packages` installed in `subject`.
 pub fn bom(subject: &SbomSubject<'_>, packages: &[InstalledPackage]) -> Value {
-    let purls: Vec<String> = packages.iter().map(|p| deb_purl(subject.os, p)).collect();
+    let purls: Vec<String> = packages.iter().map(|p| purl(subject.os, p)).collect();
     let mut parts = vec!["cyclonedx", subject.name, subject.version, subject.arch];
     parts.extend(purls.iter().map(String::as_str));
     let components: Vec<Value> = packages

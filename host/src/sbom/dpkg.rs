@@ -73,6 +73,7 @@ pub fn installed_packages(root: &RootTree) -> io::Result<Vec<InstalledPackage>> 
             summary: field(&p, "Description").map(|d| d.lines().next().unwrap_or("").to_string()),
             license: copyright_license(root, name),
             sha256,
+            kind: super::PackageKind::Deb,
         });
     }
     packages.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));

@@ -5,6 +5,7 @@ pub mod cyclonedx;
 pub mod dpkg;
 pub mod kiwi;
 pub mod licenses;
+pub mod rpm;
 pub mod spdx;
 
 use std::io::Read;
@@ -38,6 +39,27 @@ pub struct InstalledPackage {
     /// Lower-case hex SHA-256 of the package file, when the package manager
     /// still knows it.
     pub sha256: Option<String>,
+    /// The packaging format, with what only it records.
+    pub kind: PackageKind,
+}
+
+/// A package's format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "format")]
+pub enum PackageKind {
+    /// A Debian package (dpkg).
+    Deb,
+    /// An RPM package.
+    Rpm {
+        /// `EPOCH`, when set.
+        epoch: Option<String>,
+        /// `VERSION`.
+        version: String,
+        /// `RELEASE`.
+        release: String,
+        /// `DISTURL`, when set.
+        disturl: Option<String>,
+    },
 }
 
 /// The operating system of the image, from its `/etc/os-release`.
@@ -95,23 +117,23 @@ pub struct SbomOutputs {
 }
 
 /// Write `<base>.packages`, `<base>.spdx.json` and `<base>.cdx.json` for the
-/// dpkg database of `root` into `target_dir`; `Ok(None)` when the root has
-/// no package database this host can read yet.
+/// dpkg or rpm database of `root` into `target_dir`; `Ok(None)` when the
+/// root has no package database this host can read.
 pub fn write_outputs(
     root: &RootTree,
     target_dir: &Path,
     base: &str,
     subject: &SbomSubject<'_>,
 ) -> std::io::Result<Option<SbomOutputs>> {
-    if root.stat("var/lib/dpkg/status").is_err() {
+    let packages = if root.stat("var/lib/dpkg/status").is_ok() {
+        dpkg::installed_packages(root)?
+    } else if rpm::database(root.host_path()).is_some() {
+        rpm::installed_packages(root.host_path())?
+    } else {
         return Ok(None);
-    }
-    let packages = dpkg::installed_packages(root)?;
+    };
     let files = [
-        (
-            format!("{base}.packages"),
-            kiwi::deb_packages_list(&packages),
-        ),
+        (format!("{base}.packages"), kiwi::packages_list(&packages)),
         (
             format!("{base}.spdx.json"),
             pretty(&spdx::document(subject, &packages))?,
@@ -187,15 +209,28 @@ pub(crate) fn stable_uuid(parts: &[&str]) -> String {
     )
 }
 
-/// A package URL (purl) for a deb package.
-pub fn deb_purl(os: &OsRelease, package: &InstalledPackage) -> String {
+/// A package URL (purl) for a package of `os`: `pkg:deb/...` or `pkg:rpm/...`.
+pub fn purl(os: &OsRelease, package: &InstalledPackage) -> String {
+    // The purl spec: deb versions carry their epoch, rpm's goes in `epoch=`.
+    let (kind, version, epoch) = match &package.kind {
+        PackageKind::Deb => ("deb", package.version.clone(), None),
+        PackageKind::Rpm {
+            epoch,
+            version,
+            release,
+            ..
+        } => ("rpm", format!("{version}-{release}"), epoch.as_deref()),
+    };
     let mut purl = format!(
-        "pkg:deb/{}/{}@{}?arch={}",
+        "pkg:{kind}/{}/{}@{}?arch={}",
         purl_escape(&os.id),
         purl_escape(&package.name),
-        purl_escape(&package.version),
+        purl_escape(&version),
         purl_escape(&package.arch)
     );
+    if let Some(epoch) = epoch {
+        purl.push_str(&format!("&epoch={}", purl_escape(epoch)));
+    }
     if let Some(version) = &os.version_id {
         purl.push_str(&format!(
             "&distro={}-{}",
@@ -247,9 +282,10 @@ mod tests {
             summary: None,
             license: None,
             sha256: None,
+            kind: PackageKind::Deb,
         };
         assert_eq!(
-            deb_purl(&os, &p),
+            purl(&os, &p),
             "pkg:deb/debian/libstdc%2B%2B6@1%3A12.2.0-14%2Bdeb12u1?arch=amd64&distro=debian-12"
         );
         assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");

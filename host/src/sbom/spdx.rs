@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{deb_purl, rfc3339, stable_uuid, InstalledPackage, SbomSubject};
+use super::{purl, rfc3339, stable_uuid, InstalledPackage, SbomSubject};
 
 /// The SPDX 2.3 document for `packages` installed in `subject`.
 pub fn document(subject: &SbomSubject<'_>, packages: &[InstalledPackage]) -> Value {
@@ -48,7 +48,7 @@ pub fn document(subject: &SbomSubject<'_>, packages: &[InstalledPackage]) -> Val
             "externalRefs": [{
                 "referenceCategory": "PACKAGE-MANAGER",
                 "referenceType": "purl",
-                "referenceLocator": deb_purl(subject.os, p),
+                "referenceLocator": purl(subject.os, p),
             }],
         });
         if let Some(summary) = &p.summary {

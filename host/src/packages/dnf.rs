@@ -1,0 +1,234 @@
+//! The dnf backend (RHEL, CentOS, Fedora, Rocky, Alma): the build host's
+//! `dnf --installroot` with a configuration of its own (never the host's
+//! `/etc/dnf` or `/etc/yum.repos.d`), the image's `$releasever` and
+//! architecture, package excludes (`<ignore>`, KIWI's PR #315),
+//! `rpm-excludedocs`, signature checks with the description's keys only,
+//! module filtering off for repositories without module metadata, and
+//! `/etc/yum.repos.d/<alias>.repo` in the image for `imageinclude`
+//! repositories.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::rpm::{rpm_arch, RepoFlavour, RpmRepository, RpmWork};
+use super::{PackageManager, RepositoryState};
+use crate::plan::{BuildPlan, PackageSet};
+use crate::rootfs::changes::PackageTool;
+use crate::rootfs::command;
+use crate::rootfs::files::RootDir;
+
+/// dnf over one root.
+pub struct Dnf<'r> {
+    root: &'r RootDir,
+    repositories: Vec<RpmRepository>,
+    arch: String,
+    releasever: String,
+    nodocs: bool,
+    work: RpmWork,
+    cache_dir: PathBuf,
+}
+
+impl<'r> Dnf<'r> {
+    /// dnf for `root`, building `plan` from `repositories`; downloaded
+    /// packages are kept under `package_cache` (none: in the work directory).
+    pub fn new(
+        root: &'r RootDir,
+        plan: &BuildPlan,
+        repositories: Vec<RpmRepository>,
+        package_cache: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let work = RpmWork::new()?;
+        let dir = work.path();
+        std::fs::write(
+            dir.join("dnf.conf"),
+            "[main]\ngpgcheck=1\ninstallonly_limit=3\nclean_requirements_on_remove=True\n\
+             best=True\nskip_if_unavailable=False\nkeepcache=1\nplugins=0\n",
+        )?;
+        for sub in ["repos.d", "vars"] {
+            std::fs::create_dir_all(dir.join(sub))?;
+        }
+        for repo in repositories.iter().filter(|r| r.for_build) {
+            let keys: Vec<String> = repo
+                .keys
+                .iter()
+                .map(|k| format!("file://{}", k.display()))
+                .collect();
+            let file = dir.join("repos.d").join(format!("{}.repo", repo.alias));
+            std::fs::write(&file, repo.repo_file(RepoFlavour::Dnf, &keys, true))?;
+            repo.customize(&file)?;
+        }
+        // dnf writes the cache path prefixed with the root too
+        // (`expired_repos.json`): keep it inside the work directory, which
+        // `sweep` removes from the root, and link it to the shared cache.
+        let cache_dir = dir.join("cache");
+        if let Some(pool) = package_cache {
+            let pool = pool.join("dnf").join(rpm_arch(&plan.arch)?);
+            std::fs::create_dir_all(&pool)
+                .with_context(|| format!("creating the package cache {}", pool.display()))?;
+            std::os::unix::fs::symlink(&pool, &cache_dir)?;
+        }
+        Ok(Dnf {
+            root,
+            repositories,
+            arch: rpm_arch(&plan.arch)?,
+            releasever: plan
+                .preferences
+                .release_version
+                .clone()
+                .unwrap_or_else(|| "0".to_string()),
+            nodocs: plan.preferences.rpm_excludedocs,
+            work,
+            cache_dir,
+        })
+    }
+
+    /// Runs `dnf ARGS` over the root; stops the gpg agents dnf leaves
+    /// behind and removes what it wrote into the root outside the image's
+    /// own paths.
+    fn dnf(&self, step: &str, excludes: &[String], args: &[&str]) -> anyhow::Result<String> {
+        let dir = self.work.path();
+        let mut cmd = self.work.command("/usr/bin/dnf");
+        cmd.arg("-y")
+            .arg(format!("--installroot={}", self.root.host_path().display()))
+            .arg(format!("--config={}", dir.join("dnf.conf").display()))
+            .arg(format!("--setopt=reposdir={}", dir.join("repos.d").display()))
+            .arg(format!("--setopt=varsdir={}", dir.join("vars").display()))
+            .arg(format!("--setopt=cachedir={}", self.cache_dir.display()))
+            .arg(format!("--releasever={}", self.releasever))
+            .arg(format!("--forcearch={}", self.arch));
+        if self.nodocs {
+            cmd.arg("--setopt=tsflags=nodocs");
+        }
+        for exclude in excludes {
+            cmd.arg(format!("--exclude={exclude}"));
+        }
+        cmd.args(args);
+        let result = command::run(step, &mut cmd);
+        self.stop_agents();
+        self.work.sweep(self.root)?;
+        Ok(result?)
+    }
+
+    /// dnf leaves a gpg-agent running per keyring it checked metadata with.
+    fn stop_agents(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.cache_dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let pubring = entry.path().join("pubring");
+            if pubring.is_dir() {
+                let _ = std::process::Command::new("gpgconf")
+                    .arg("--homedir")
+                    .arg(&pubring)
+                    .args(["--kill", "gpg-agent"])
+                    .output();
+            }
+        }
+    }
+
+    fn install_args<'a>(set: &'a PackageSet) -> Vec<String> {
+        let mut args = vec!["install".to_string()];
+        if set.pattern_type != "plusRecommended" {
+            args.push("--setopt=install_weak_deps=False".into());
+        }
+        args.extend(set.packages.iter().cloned());
+        args.extend(set.collections.iter().map(|c| format!("@{c}")));
+        args
+    }
+
+    fn install_with(&self, step: &str, set: &PackageSet, excludes: &[String]) -> anyhow::Result<()> {
+        if !set.products.is_empty() {
+            tracing::warn!("{step}: dnf has no products; ignored");
+        }
+        if set.packages.is_empty() && set.collections.is_empty() {
+            return Ok(());
+        }
+        let args = Self::install_args(set);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.dnf(&format!("{step}: dnf install"), excludes, &args)
+            .map(drop)
+            .map_err(|e| explain(e, &self.repositories))
+    }
+}
+
+/// A signature failure says which keys the description trusts.
+fn explain(error: anyhow::Error, repositories: &[RpmRepository]) -> anyhow::Error {
+    let text = format!("{error:#}");
+    let signature = ["GPG check FAILED", "GPG signature verification error", "NOKEY"]
+        .iter()
+        .any(|m| text.contains(m));
+    if !signature {
+        return error;
+    }
+    let keys: Vec<String> = repositories
+        .iter()
+        .filter(|r| r.for_build)
+        .map(|r| {
+            let keys: Vec<String> = r.keys.iter().map(|k| k.display().to_string()).collect();
+            format!("{} ({})", r.alias, keys.join(", "))
+        })
+        .collect();
+    error.context(format!(
+        "a repository failed signature verification with the keys its description gives: {}",
+        keys.join("; ")
+    ))
+}
+
+impl PackageTool for Dnf<'_> {
+    fn install(&self, names: &[String]) -> anyhow::Result<()> {
+        let set = PackageSet {
+            packages: names.to_vec(),
+            ..PackageSet::default()
+        };
+        self.install_with("install", &set, &[])
+    }
+
+    fn remove(&self, names: &[String]) -> anyhow::Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["remove"];
+        args.extend(names.iter().map(String::as_str));
+        self.dnf("uninstall: dnf remove", &[], &args).map(drop)
+    }
+}
+
+impl PackageManager for Dnf<'_> {
+    fn bootstrap(&self, set: &PackageSet) -> anyhow::Result<()> {
+        self.work.import_keys(self.root, &self.repositories)?;
+        self.install_with("bootstrap", set, &set.ignore)
+    }
+
+    fn install_set(&self, set: &PackageSet) -> anyhow::Result<()> {
+        self.install_with("install", set, &set.ignore)
+    }
+
+    fn remove_sets(&self, uninstall: &[String], delete: &[String]) -> anyhow::Result<()> {
+        PackageTool::remove(self, uninstall)?;
+        self.work.delete(self.root, delete)
+    }
+
+    fn configure_image_repositories(&self) -> anyhow::Result<()> {
+        for repo in self.repositories.iter().filter(|r| r.in_image) {
+            let keys = RpmWork::keys_into_image(self.root, repo)?;
+            let rel = format!("etc/yum.repos.d/{}.repo", repo.alias);
+            self.root
+                .write(&rel, repo.repo_file(RepoFlavour::Dnf, &keys, false).as_bytes(), 0o644)
+                .with_context(|| format!("repositories: writing /{rel}"))?;
+            repo.customize(&self.root.host_path().join(&rel))?;
+        }
+        Ok(())
+    }
+
+    fn cleanup(&self) -> anyhow::Result<()> {
+        self.root
+            .empty_dir("var/cache/dnf")
+            .context("cleanup: emptying /var/cache/dnf")?;
+        self.work.sweep(self.root)
+    }
+
+    fn repository_state(&self) -> anyhow::Result<Option<RepositoryState>> {
+        super::rpm::repository_state(&self.repositories)
+    }
+}

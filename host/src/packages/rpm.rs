@@ -1,0 +1,355 @@
+//! What the dnf and zypper backends share: RPM repositories resolved from the
+//! plan, the tools' private work directory (whose `~/.rpmmacros` keeps the
+//! image's rpm database at `/var/lib/rpm`, where RHEL and SUSE have it,
+//! whatever the build host's rpm macros say), signing keys imported into the
+//! image's database, KIWI's forced `delete`, the `.repo` files the image
+//! keeps, and the repositories' published state for the root cache.
+//!
+//! Both tools run on the build host with the image as their root
+//! (`dnf --installroot`, `zypper --root`), as KIWI runs them: the image
+//! needs no package manager of its own to be built.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+use super::repository::{self, RepositoryError};
+use super::RepositoryState;
+use crate::description::UriScheme;
+use crate::plan::BuildPlan;
+use crate::rootfs::command;
+use crate::rootfs::files::RootDir;
+
+/// Where the image's rpm database lives, relative to its root.
+pub const DB_PATH: &str = "/var/lib/rpm";
+
+/// How a repository's location is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlKind {
+    /// The repository itself (`baseurl`).
+    BaseUrl,
+    /// A metalink document (`sourcetype="metalink"`).
+    Metalink,
+    /// A mirror list (`sourcetype="mirrorlist"`).
+    Mirrorlist,
+}
+
+/// One RPM repository, ready to configure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpmRepository {
+    /// Alias: the section and file name.
+    pub alias: String,
+    /// The location (`http(s)://`, `ftp://` or `file:///`).
+    pub uri: String,
+    /// What `uri` is.
+    pub kind: UrlKind,
+    /// Signing keys on the build host.
+    pub keys: Vec<PathBuf>,
+    /// Check package signatures.
+    pub gpgcheck: bool,
+    /// Check the signature of the repository metadata.
+    pub repo_gpgcheck: bool,
+    /// `priority`.
+    pub priority: Option<i64>,
+    /// Used to build (not `imageonly`).
+    pub for_build: bool,
+    /// Configured inside the image (`imageinclude` or `imageonly`).
+    pub in_image: bool,
+    /// KIWI's `customize` script, run with each `.repo` file written for it.
+    pub customize: Option<PathBuf>,
+    /// The repository publishes no module metadata: module filtering is
+    /// switched off for it (`module_hotfixes=1`), so modular streams of
+    /// other repositories never hide its packages.
+    pub module_hotfixes: bool,
+}
+
+/// The plan's repositories as RPM repositories.
+pub fn resolve(plan: &BuildPlan) -> anyhow::Result<Vec<RpmRepository>> {
+    let prefs = &plan.preferences;
+    let mut out = Vec::new();
+    for (index, r) in plan.repositories.iter().enumerate() {
+        let alias = r
+            .alias
+            .clone()
+            .filter(|a| !a.trim().is_empty())
+            .unwrap_or_else(|| format!("repository-{}", index + 1));
+        let rest = UriScheme::parse(&r.uri).map(|(_, rest)| rest).unwrap_or("");
+        let uri = match r.scheme {
+            UriScheme::Http | UriScheme::Https | UriScheme::Ftp => r.uri.clone(),
+            UriScheme::Dir | UriScheme::File => {
+                format!("file:///{}", rest.trim_start_matches('/'))
+            }
+            scheme => {
+                return Err(RepositoryError::UnsupportedScheme {
+                    alias,
+                    path: r.path.clone(),
+                    scheme,
+                    backend: "rpm",
+                }
+                .into())
+            }
+        };
+        let kind = match r.source_type.as_deref() {
+            Some("metalink") => UrlKind::Metalink,
+            Some("mirrorlist") => UrlKind::Mirrorlist,
+            _ => UrlKind::BaseUrl,
+        };
+        if r.username.is_some() || r.password.is_some() {
+            tracing::warn!(repository = %alias, "credentials are not supported by the rpm backends yet and are ignored");
+        }
+        let keys = repository::signing_keys(&alias, &r.signing_keys)?;
+        let customize = r.customize.as_ref().map(|script| {
+            let script = script.strip_prefix("this://").unwrap_or(script);
+            plan.description_dir.join(script)
+        });
+        let mut repo = RpmRepository {
+            gpgcheck: r
+                .package_gpgcheck
+                .unwrap_or(prefs.rpm_check_signatures || !keys.is_empty()),
+            repo_gpgcheck: r.repository_gpgcheck.unwrap_or(false),
+            alias,
+            uri,
+            kind,
+            keys,
+            priority: r.priority,
+            for_build: !r.imageonly,
+            in_image: r.imageinclude || r.imageonly,
+            customize,
+            module_hotfixes: false,
+        };
+        repo.module_hotfixes = repomd(&repo)
+            .map(|xml| !String::from_utf8_lossy(&xml).contains("type=\"modules\""))
+            .unwrap_or(false);
+        tracing::info!(alias = %repo.alias, uri = %repo.uri, "repository");
+        out.push(repo);
+    }
+    Ok(out)
+}
+
+/// The repository's `repodata/repomd.xml`, when it can be read (not for
+/// metalinks and mirror lists).
+fn repomd(repo: &RpmRepository) -> Option<Vec<u8>> {
+    if repo.kind != UrlKind::BaseUrl {
+        return None;
+    }
+    let url = format!("{}/repodata/repomd.xml", repo.uri.trim_end_matches('/'));
+    if let Some(path) = url.strip_prefix("file://") {
+        return std::fs::read(path).ok();
+    }
+    // The build host's own downloader: this builder runs on Debian hosts.
+    let dir = command::temp_dir().ok()?;
+    let target = dir.path().join("repomd.xml");
+    let mut cmd = Command::new("/usr/lib/apt/apt-helper");
+    cmd.args(["-o", "APT::Sandbox::User=root", "download-file"])
+        .arg(&url)
+        .arg(&target);
+    command::run("fetching repomd.xml", &mut cmd).ok()?;
+    std::fs::read(&target).ok()
+}
+
+/// What the root cache keys on: each build repository and its `repomd.xml`.
+pub fn repository_state(repos: &[RpmRepository]) -> anyhow::Result<Option<RepositoryState>> {
+    let mut state = RepositoryState::default();
+    for repo in repos.iter().filter(|r| r.for_build) {
+        state.identity.push(("uri", repo.uri.as_bytes().to_vec()));
+        state.identity.push((
+            "checks",
+            format!(
+                "{} {} {}",
+                repo.gpgcheck, repo.repo_gpgcheck, repo.module_hotfixes
+            )
+            .into_bytes(),
+        ));
+        for key in &repo.keys {
+            let bytes = std::fs::read(key)
+                .with_context(|| format!("root cache: reading key {}", key.display()))?;
+            state.identity.push(("key", bytes));
+        }
+        match repomd(repo) {
+            Some(bytes) => state.published.push(bytes),
+            None => {
+                tracing::info!(repository = %repo.alias, "root cache off: its repomd.xml cannot be read");
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(state))
+}
+
+/// Which tool a `.repo` file is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoFlavour {
+    /// `/etc/yum.repos.d` (dnf, yum).
+    Dnf,
+    /// `/etc/zypp/repos.d`.
+    Zypper,
+}
+
+impl RpmRepository {
+    /// The `.repo` section for this repository, its keys at `key_uris`;
+    /// `for_build`: the build's own copy (zypper keeps the packages it
+    /// downloads for the package cache; the image's copy does not).
+    pub fn repo_file(&self, flavour: RepoFlavour, key_uris: &[String], for_build: bool) -> String {
+        let location = match self.kind {
+            UrlKind::BaseUrl => "baseurl",
+            UrlKind::Metalink => "metalink",
+            UrlKind::Mirrorlist => "mirrorlist",
+        };
+        let flag = |b: bool| if b { "1" } else { "0" };
+        let mut text = format!(
+            "[{alias}]\nname={alias}\nenabled=1\n{location}={uri}\ngpgcheck={}\nrepo_gpgcheck={}\n",
+            flag(self.gpgcheck),
+            flag(self.repo_gpgcheck),
+            alias = self.alias,
+            uri = self.uri,
+        );
+        if !key_uris.is_empty() {
+            text += &format!("gpgkey={}\n", key_uris.join(" "));
+        }
+        if let Some(priority) = self.priority {
+            text += &format!("priority={priority}\n");
+        }
+        match flavour {
+            RepoFlavour::Dnf => {
+                if self.module_hotfixes {
+                    text += "module_hotfixes=1\n";
+                }
+            }
+            RepoFlavour::Zypper => {
+                text += &format!(
+                    "type=rpm-md\nautorefresh=1\npkg_gpgcheck={}\nkeeppackages={}\n",
+                    flag(self.gpgcheck),
+                    flag(for_build)
+                );
+            }
+        }
+        text
+    }
+
+    /// Where key `index` of this repository lives in the image.
+    pub fn key_path_in_image(&self, index: usize) -> String {
+        match index {
+            0 => format!("/etc/pki/rpm-gpg/RPM-GPG-KEY-{}", self.alias),
+            n => format!("/etc/pki/rpm-gpg/RPM-GPG-KEY-{}-{n}", self.alias),
+        }
+    }
+
+    /// Runs the `customize` script, if any, on a `.repo` file just written.
+    pub fn customize(&self, repo_file: &Path) -> anyhow::Result<()> {
+        let Some(script) = &self.customize else {
+            return Ok(());
+        };
+        let mut cmd = Command::new(script);
+        cmd.arg(repo_file);
+        command::run(
+            &format!("repository {}: customize {}", self.alias, script.display()),
+            &mut cmd,
+        )?;
+        Ok(())
+    }
+}
+
+/// The host tools' private directory (`/var/tmp/builder-*`): their HOME
+/// (with the `.rpmmacros` that fixes the database path), configuration,
+/// logs and, without a package cache, their cache.
+pub struct RpmWork {
+    dir: tempfile::TempDir,
+}
+
+impl RpmWork {
+    /// A fresh work directory.
+    pub fn new() -> anyhow::Result<RpmWork> {
+        let dir = command::temp_dir().context("creating the package manager's work directory")?;
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home)?;
+        std::fs::write(home.join(".rpmmacros"), format!("%_dbpath {DB_PATH}\n"))?;
+        Ok(RpmWork { dir })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A command with the clean environment the tools run in.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("HOME", self.path().join("home"))
+            .env("LC_ALL", "C");
+        cmd
+    }
+
+    /// `rpm --root ROOT --dbpath /var/lib/rpm`.
+    pub fn rpm(&self, root: &RootDir) -> Command {
+        let mut cmd = self.command("rpm");
+        cmd.arg("--root")
+            .arg(root.host_path())
+            .args(["--dbpath", DB_PATH]);
+        cmd
+    }
+
+    /// Imports the build repositories' keys into the image's rpm database,
+    /// before anything is installed: only these keys are trusted.
+    pub fn import_keys(&self, root: &RootDir, repos: &[RpmRepository]) -> anyhow::Result<()> {
+        for repo in repos.iter().filter(|r| r.for_build) {
+            for key in &repo.keys {
+                let mut cmd = self.rpm(root);
+                cmd.arg("--import").arg(key);
+                command::run(
+                    &format!("repository {}: importing key {}", repo.alias, key.display()),
+                    &mut cmd,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// KIWI's `delete`: `rpm -e --nodeps --allmatches --noscripts`.
+    pub fn delete(&self, root: &RootDir, names: &[String]) -> anyhow::Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = self.rpm(root);
+        cmd.args(["-e", "--nodeps", "--allmatches", "--noscripts"])
+            .args(names);
+        command::run("delete: rpm -e --nodeps", &mut cmd)?;
+        Ok(())
+    }
+
+    /// Removes what the host tools wrote into the root under this
+    /// directory's own path (dnf's `expired_repos.json`, zypper's system
+    /// cache and key dumps).
+    pub fn sweep(&self, root: &RootDir) -> anyhow::Result<()> {
+        let rel = self.path().to_string_lossy().trim_start_matches('/').to_string();
+        root.remove_tree(&rel)
+            .with_context(|| format!("removing /{rel} from the image"))
+    }
+
+    /// Writes the keys of `repo` into the image and returns their `file://` URIs there.
+    pub fn keys_into_image(root: &RootDir, repo: &RpmRepository) -> anyhow::Result<Vec<String>> {
+        let mut uris = Vec::new();
+        for (index, key) in repo.keys.iter().enumerate() {
+            let bytes = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
+            let path = repo.key_path_in_image(index);
+            root.write(path.trim_start_matches('/'), &bytes, 0o644)
+                .with_context(|| format!("writing {path}"))?;
+            uris.push(format!("file://{path}"));
+        }
+        Ok(uris)
+    }
+}
+
+/// Fails when the plan's architecture is not one rpm knows by the same name.
+pub fn rpm_arch(arch: &str) -> anyhow::Result<String> {
+    match arch {
+        "x86_64" | "aarch64" | "ppc64le" | "s390x" | "i686" | "armv7hl" | "riscv64" => {
+            Ok(arch.to_string())
+        }
+        "i586" | "ix86" => Ok("i686".to_string()),
+        "armv7l" => Ok("armv7hl".to_string()),
+        other => bail!("architecture {other} has no rpm equivalent here"),
+    }
+}
