@@ -113,6 +113,11 @@ pub struct CreateArgs {
     #[arg(long = "grant", value_name = "CAPABILITY")]
     pub grants: Vec<Capability>,
 
+    /// Size of a filesystem or disk image in MiB (the type's `<size>`);
+    /// without it, the tree's size with headroom.
+    #[arg(long, value_name = "MIB")]
+    pub size: Option<u64>,
+
     #[command(flatten)]
     pub plugin_args: PluginArgs,
 }
@@ -605,6 +610,10 @@ fn run_create(cli: &Cli, args: &CreateArgs) -> anyhow::Result<()> {
         extra_grants: args.grants.iter().copied().collect::<Grants>(),
         source_date_epoch: create::source_date_epoch_from_env()?,
         xz_cache: Some(xz_cache(cli)),
+        size: args.size.map(|mib| crate::plugins::ImageSize {
+            bytes: mib << 20,
+            additive: false,
+        }),
     };
     let outcome = create::create(&runtime, &plugins, &request);
     crate::progress::finish();

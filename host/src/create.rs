@@ -35,6 +35,8 @@ pub struct CreateRequest {
     pub source_date_epoch: Option<i64>,
     /// Where compressed xz chunks are kept between builds (`None`: no cache).
     pub xz_cache: Option<PathBuf>,
+    /// The type's `<size>`, if any.
+    pub size: Option<crate::plugins::ImageSize>,
 }
 
 /// What `create` produced.
@@ -113,6 +115,7 @@ pub fn create(
         type_name: request.type_name.clone(),
         options,
         source_date_epoch: request.source_date_epoch,
+        size: request.size,
     };
     let mut grants = Grants::image_type_defaults();
     for c in request.extra_grants.iter() {

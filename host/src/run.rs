@@ -165,6 +165,14 @@ pub fn run(
             extra_grants: image_type.grants.clone(),
             source_date_epoch: request.source_date_epoch,
             xz_cache: request.xz_cache.clone(),
+            size: plan
+                .image_type
+                .size
+                .as_ref()
+                .map(|size| crate::plugins::ImageSize {
+                    bytes: size.mbytes << 20,
+                    additive: size.additive.unwrap_or(false),
+                }),
         },
     )?;
     phases.push(timing("create", create_started.elapsed()));

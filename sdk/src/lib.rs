@@ -126,7 +126,7 @@ pub use bindings::builder::plugin::rootfs::{
 };
 pub use bindings::builder::plugin::types::{
     Artifact, BaselineRequest, BuildRequest, Capability, Error, Family, HookRequest, ImageIdentity,
-    InvalidOption, IoError, OptionKind, OptionSpec, OptionValue, PluginInfo, Role, Stage,
+    ImageSize, InvalidOption, IoError, OptionKind, OptionSpec, OptionValue, PluginInfo, Role, Stage,
     ToolFailure,
 };
 pub use options::OptionsExt;
@@ -135,7 +135,8 @@ pub use rootfs::{EntryIter, ReadAll};
 /// Host primitives: artifact files, compression, checksums.
 pub mod toolbox {
     pub use crate::bindings::builder::plugin::toolbox::{
-        create_artifact, sha256, sha256_artifact, ArtifactWriter, Compression,
+        create_artifact, make_filesystem, sha256, sha256_artifact, ArtifactWriter, Compression,
+        FilesystemOptions, FilesystemType,
     };
 }
 

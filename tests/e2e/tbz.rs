@@ -31,6 +31,7 @@ fn build(root: &Path, out: &Path, compression: &str, epoch: Option<i64>) -> std:
         extra_grants: Grants::none(),
         source_date_epoch: epoch,
         xz_cache: None,
+        size: None,
     };
     let outcome = create(&runtime, &plugins, &request).expect("tbz build");
     assert_eq!(outcome.artifacts.len(), 1);

@@ -93,14 +93,19 @@ impl Grants {
     }
 
     /// What `builder` grants an image-type plugin without being asked:
-    /// reading the root, writing artifacts and compressing them. Anything
-    /// more (writing the root, running commands, network) must be granted
-    /// explicitly.
+    /// reading the root and the toolbox families that only write artifacts
+    /// (compression, filesystems, partitioning, bootloaders, ISO images).
+    /// Anything more (changing the root, running commands in it, network)
+    /// must be granted explicitly.
     pub fn image_type_defaults() -> Self {
         [
             Capability::RootRead,
             Capability::ArtifactWrite,
             Capability::Compression,
+            Capability::Filesystems,
+            Capability::Partitioning,
+            Capability::Bootloader,
+            Capability::Iso,
         ]
         .into_iter()
         .collect()

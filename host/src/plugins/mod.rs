@@ -81,6 +81,17 @@ pub struct BuildRequest {
     pub options: Vec<(String, String)>,
     /// `SOURCE_DATE_EPOCH`, if set.
     pub source_date_epoch: Option<i64>,
+    /// The type's `<size>`, if the description gives one.
+    pub size: Option<ImageSize>,
+}
+
+/// A size the description asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageSize {
+    /// Bytes.
+    pub bytes: u64,
+    /// Added to the computed minimum instead of replacing it.
+    pub additive: bool,
 }
 
 /// What a hook is passed.
@@ -266,6 +277,8 @@ struct Call<'a> {
     granted: &'a Grants,
     /// Whether the plugin may request root changes.
     changes_allowed: bool,
+    /// `SOURCE_DATE_EPOCH` for the toolbox.
+    source_date_epoch: Option<i64>,
 }
 
 /// The plugin host.
@@ -423,6 +436,7 @@ impl PluginRuntime {
             target: Some(target),
             granted,
             changes_allowed: false,
+            source_date_epoch: request.source_date_epoch,
         };
         let (artifacts, _) = self.call(call, |store, root| {
             let pre = v0_1_0::image_type::ImageTypePre::new(
@@ -451,6 +465,7 @@ impl PluginRuntime {
             target: None,
             granted,
             changes_allowed: stage != Stage::PostImage,
+            source_date_epoch: None,
         };
         let ((), mut state) = self.call(call, |store, root| {
             let pre =
@@ -482,6 +497,7 @@ impl PluginRuntime {
             target: None,
             granted,
             changes_allowed: true,
+            source_date_epoch: None,
         };
         let ((), mut state) = self.call(call, |store, root| {
             let pre = v0_1_0::baseline::BaselinePre::new(
@@ -513,6 +529,7 @@ impl PluginRuntime {
         let started = Instant::now();
         let mut store = self.store(label.clone(), effective, self.limits.call_timeout);
         store.data_mut().target = call.target.cloned();
+        store.data_mut().source_date_epoch = call.source_date_epoch;
         store.data_mut().changes_allowed = call.changes_allowed;
         let outcome = (|| {
             let root = store.data_mut().table.push(RootHandle(call.root))?;

@@ -78,6 +78,8 @@ pub struct PluginState {
     pub(crate) changes: Vec<RootChange>,
     /// Whether `changes` may be requested (not at `post-image`, not from image types).
     pub(crate) changes_allowed: bool,
+    /// `SOURCE_DATE_EPOCH` of the build, for toolbox calls.
+    pub(crate) source_date_epoch: Option<i64>,
 }
 
 impl PluginState {
@@ -106,6 +108,7 @@ impl PluginState {
             published: Vec::new(),
             changes: Vec::new(),
             changes_allowed: false,
+            source_date_epoch: None,
         }
     }
 

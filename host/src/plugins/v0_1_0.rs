@@ -262,6 +262,10 @@ pub fn build_request_to(request: &BuildRequest) -> types::BuildRequest {
         type_name: request.type_name.clone(),
         options: options_to(&request.options),
         source_date_epoch: request.source_date_epoch,
+        size: request.size.map(|size| types::ImageSize {
+            bytes: size.bytes,
+            additive: size.additive,
+        }),
     }
 }
 
@@ -286,6 +290,24 @@ fn io_err(path: &str, e: std::io::Error) -> types::Error {
         path: path.to_string(),
         message: e.to_string(),
     })
+}
+
+/// A host tool's failure as the contract reports it.
+fn tool_failure(e: crate::rootfs::command::CommandError) -> types::Error {
+    use crate::rootfs::command::CommandError as C;
+    match e {
+        C::Failed {
+            command,
+            status,
+            tail,
+            ..
+        } => types::Error::ToolFailed(types::ToolFailure {
+            tool: command,
+            exit_code: status.code(),
+            stderr: tail,
+        }),
+        other => types::Error::Other(other.to_string()),
+    }
 }
 
 fn denied(c: Capability) -> types::Error {
@@ -517,6 +539,64 @@ impl wit_toolbox::Host for PluginState {
             .create_artifact(&file_name, compression)
             .map_err(|e| io_err(&file_name, e)));
         Ok(Ok(self.table.push(ArtifactHandle(writer))?))
+    }
+
+    fn make_filesystem(
+        &mut self,
+        root: Resource<RootHandle>,
+        file_name: String,
+        options: wit_toolbox::FilesystemOptions,
+    ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
+        use toolbox::filesystems::{self, FilesystemError, FsType};
+        use wit_toolbox::FilesystemType as W;
+        for capability in [
+            Capability::Filesystems,
+            Capability::ArtifactWrite,
+            Capability::RootRead,
+        ] {
+            guest_try!(self.require(capability).map_err(denied));
+        }
+        let Some(target) = self.target.clone() else {
+            return Ok(Err(types::Error::Other(
+                "no target directory in this call".into(),
+            )));
+        };
+        let tree = self.table.get(&root)?.0.clone();
+        let fs_type = match options.fs_type {
+            W::Ext2 => FsType::Ext2,
+            W::Ext3 => FsType::Ext3,
+            W::Ext4 => FsType::Ext4,
+            W::Xfs => FsType::Xfs,
+            W::Btrfs => FsType::Btrfs,
+            W::Squashfs => FsType::Squashfs,
+            W::Erofs => FsType::Erofs,
+            W::Vfat => FsType::Vfat,
+        };
+        let request = filesystems::FilesystemOptions {
+            fs_type,
+            label: options.label,
+            uuid: options.uuid,
+            size_bytes: options.size_bytes,
+            extra_bytes: options.extra_bytes,
+            compression: options.compression,
+            create_options: options.create_options,
+            source_date_epoch: self.source_date_epoch,
+        };
+        let file = guest_try!(target
+            .create_file_artifact(&file_name)
+            .map_err(|e| io_err(&file_name, e)));
+        let made = filesystems::make(tree.host_path(), file.path(), &request);
+        match made {
+            Ok(()) => {}
+            Err(FilesystemError::Invalid(reason)) => {
+                return Ok(Err(types::Error::Other(reason)));
+            }
+            Err(FilesystemError::Io(e)) => return Ok(Err(io_err(&file_name, e))),
+            Err(FilesystemError::Tool(e)) => return Ok(Err(tool_failure(e))),
+        }
+        let info = guest_try!(file.publish().map_err(|e| io_err(&file_name, e)));
+        self.published.push(target.path().join(&info.file_name));
+        Ok(Ok(artifact_to(info)))
     }
 
     fn sha256(&mut self, data: Vec<u8>) -> wasmtime::Result<String> {

@@ -110,6 +110,21 @@ impl TargetDir {
         })
     }
 
+    /// A file a host tool writes itself (a filesystem or disk image) that
+    /// becomes artifact `file_name`: written at a hidden partial path and
+    /// renamed into place by [`FileArtifact::publish`], removed if dropped.
+    pub fn create_file_artifact(&self, file_name: &str) -> io::Result<FileArtifact> {
+        check_file_name(file_name)?;
+        Ok(FileArtifact {
+            file_name: file_name.to_string(),
+            partial_path: self
+                .path
+                .join(format!(".{file_name}.partial-{}", std::process::id())),
+            final_path: self.path.join(file_name),
+            published: false,
+        })
+    }
+
     /// SHA-256 of the finished artifact `file_name`.
     pub fn sha256_of(&self, file_name: &str) -> io::Result<String> {
         check_file_name(file_name)?;
@@ -120,6 +135,44 @@ impl TargetDir {
             .open(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("{file_name}: {e}")))?;
         super::sha256_reader(file)
+    }
+}
+
+/// An artifact that a host tool writes as a file (see [`TargetDir::create_file_artifact`]).
+pub struct FileArtifact {
+    file_name: String,
+    partial_path: PathBuf,
+    final_path: PathBuf,
+    published: bool,
+}
+
+impl FileArtifact {
+    /// Where the tool writes it.
+    pub fn path(&self) -> &Path {
+        &self.partial_path
+    }
+
+    /// Publishes the file under its name; returns its size and digest.
+    pub fn publish(mut self) -> io::Result<ArtifactInfo> {
+        let file = fs::File::open(&self.partial_path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file_name)))?;
+        let size = file.metadata()?.len();
+        let sha256 = super::sha256_reader(io::BufReader::with_capacity(1 << 20, file))?;
+        fs::rename(&self.partial_path, &self.final_path)?;
+        self.published = true;
+        Ok(ArtifactInfo {
+            file_name: self.file_name.clone(),
+            size,
+            sha256,
+        })
+    }
+}
+
+impl Drop for FileArtifact {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = fs::remove_file(&self.partial_path);
+        }
     }
 }
 

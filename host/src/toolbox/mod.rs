@@ -1,9 +1,11 @@
-//! Host primitives that plugins orchestrate: artifact files, compression, checksums.
+//! Host primitives that plugins orchestrate: artifact files, compression,
+//! checksums, filesystem images.
 
 pub mod artifacts;
+pub mod filesystems;
 pub mod xz_chunks;
 
-pub use artifacts::{ArtifactInfo, ArtifactWriter, Compression, TargetDir};
+pub use artifacts::{ArtifactInfo, ArtifactWriter, Compression, FileArtifact, TargetDir};
 
 use sha2::{Digest, Sha256};
 

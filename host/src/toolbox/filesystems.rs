@@ -1,0 +1,306 @@
+//! Filesystem images made from a root tree with the host's own tools: from
+//! the directory wherever the tool can (`mke2fs -d`, `mksquashfs`,
+//! `mkfs.erofs`, mtools for FAT), through a private loop mount for XFS
+//! (whose `mkfs` cannot fill itself from a directory) and Btrfs (whose
+//! `--rootdir` loses device numbers in the version Debian 12 has), sized
+//! from the tree with headroom unless a size is given. Owners, modes, links,
+//! device nodes and (where the filesystem has them) xattrs come from the tree.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use crate::rootfs::command::{self, CommandError};
+
+/// A filesystem the host can make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsType {
+    /// ext2.
+    Ext2,
+    /// ext3.
+    Ext3,
+    /// ext4.
+    Ext4,
+    /// XFS.
+    Xfs,
+    /// Btrfs.
+    Btrfs,
+    /// SquashFS.
+    Squashfs,
+    /// EROFS.
+    Erofs,
+    /// FAT.
+    Vfat,
+}
+
+impl FsType {
+    /// The usual name (`ext4`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FsType::Ext2 => "ext2",
+            FsType::Ext3 => "ext3",
+            FsType::Ext4 => "ext4",
+            FsType::Xfs => "xfs",
+            FsType::Btrfs => "btrfs",
+            FsType::Squashfs => "squashfs",
+            FsType::Erofs => "erofs",
+            FsType::Vfat => "vfat",
+        }
+    }
+
+    fn read_only(self) -> bool {
+        matches!(self, FsType::Squashfs | FsType::Erofs)
+    }
+}
+
+/// How to make one filesystem image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesystemOptions {
+    /// The filesystem.
+    pub fs_type: FsType,
+    /// Volume label.
+    pub label: Option<String>,
+    /// Filesystem UUID.
+    pub uuid: Option<String>,
+    /// Size in bytes (none: computed).
+    pub size_bytes: Option<u64>,
+    /// Added to the computed size.
+    pub extra_bytes: u64,
+    /// squashfs/erofs compression.
+    pub compression: Option<String>,
+    /// Extra mkfs arguments.
+    pub create_options: Vec<String>,
+    /// `SOURCE_DATE_EPOCH`: timestamps and a UUID derived from it.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// Why a filesystem image could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesystemError {
+    /// An option the tool cannot use.
+    #[error("{0}")]
+    Invalid(String),
+    /// The tool failed.
+    #[error(transparent)]
+    Tool(#[from] CommandError),
+    /// Reading the tree or writing the image failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Makes `options.fs_type` of the tree at `root` into the file `out`.
+pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), FilesystemError> {
+    for arg in &options.create_options {
+        if arg.contains('\0') {
+            return Err(FilesystemError::Invalid("an mkfs option holds a NUL byte".into()));
+        }
+    }
+    if let Some(label) = &options.label {
+        if label.is_empty() || label.contains(['\0', '\n', '/']) {
+            return Err(FilesystemError::Invalid(format!("`{label}` is not a volume label")));
+        }
+    }
+    let uuid = options.uuid.clone().or_else(|| {
+        options
+            .source_date_epoch
+            .map(|epoch| stable_uuid(options.fs_type, epoch))
+    });
+    let size = || -> std::io::Result<u64> {
+        Ok(match options.size_bytes {
+            Some(bytes) => bytes,
+            None => computed_size(root, options.fs_type)? + options.extra_bytes,
+        })
+    };
+    let step = format!("{} image", options.fs_type.name());
+    let mut cmd;
+    match options.fs_type {
+        FsType::Ext2 | FsType::Ext3 | FsType::Ext4 => {
+            let kib = size()?.div_ceil(1024);
+            cmd = Command::new("mke2fs");
+            cmd.args(["-q", "-F", "-t", options.fs_type.name(), "-d"])
+                .arg(root)
+                .args(["-E", "root_owner=0:0"]);
+            if let Some(label) = &options.label {
+                cmd.args(["-L", label]);
+            }
+            if let Some(uuid) = &uuid {
+                cmd.args(["-U", uuid]).arg("-E").arg(format!("hash_seed={uuid}"));
+            }
+            if let Some(epoch) = options.source_date_epoch {
+                cmd.env("E2FSPROGS_FAKE_TIME", epoch.to_string());
+            }
+            cmd.args(&options.create_options)
+                .arg(out)
+                .arg(format!("{kib}k"));
+        }
+        FsType::Btrfs => {
+            // `mkfs.btrfs --rootdir` of btrfs-progs 6.2 (Debian 12) writes
+            // device nodes without their device numbers: fill it through a
+            // private mount, as XFS.
+            fs::File::create(out)?.set_len(size()?)?;
+            let mut mkfs = Command::new("mkfs.btrfs");
+            mkfs.args(["-q", "-f"]);
+            if let Some(label) = &options.label {
+                mkfs.args(["-L", label]);
+            }
+            if let Some(uuid) = &uuid {
+                mkfs.args(["-U", uuid]);
+            }
+            mkfs.args(&options.create_options).arg(out);
+            command::run(&step, &mut mkfs)?;
+            return fill_through_mount(root, out, &step);
+        }
+        FsType::Squashfs => {
+            cmd = Command::new("mksquashfs");
+            cmd.arg(root).arg(out).args(["-noappend", "-quiet", "-no-progress"]);
+            match options.compression.as_deref() {
+                Some("uncompressed") => {
+                    cmd.args(["-noI", "-noD", "-noF", "-noX"]);
+                }
+                Some(c) => {
+                    cmd.args(["-comp", c]);
+                }
+                None => {}
+            }
+            if let Some(epoch) = options.source_date_epoch {
+                cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
+            }
+            cmd.args(&options.create_options);
+        }
+        FsType::Erofs => {
+            cmd = Command::new("mkfs.erofs");
+            // erofs-utils 1.5 (Debian 12) has no volume label option.
+            cmd.arg("--quiet");
+            if let Some(uuid) = &uuid {
+                cmd.arg(format!("-U{uuid}"));
+            }
+            match options.compression.as_deref() {
+                None | Some("uncompressed") => {}
+                Some(c) => {
+                    cmd.arg(format!("-z{c}"));
+                }
+            }
+            if let Some(epoch) = options.source_date_epoch {
+                cmd.arg(format!("-T{epoch}"));
+            }
+            cmd.args(&options.create_options).arg(out).arg(root);
+        }
+        FsType::Vfat => {
+            let kib = size()?.div_ceil(1024);
+            let mut mkfs = Command::new("mkfs.vfat");
+            mkfs.arg("-C");
+            if let Some(label) = &options.label {
+                mkfs.args(["-n", label]);
+            }
+            if let Some(uuid) = &uuid {
+                // FAT has a 32-bit volume id.
+                mkfs.args(["-i", &uuid.replace('-', "")[..8]]);
+            }
+            mkfs.args(&options.create_options)
+                .arg(out)
+                .arg(kib.to_string());
+            command::run(&step, &mut mkfs)?;
+            let entries: Vec<_> = fs::read_dir(root)?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<Result<_, _>>()?;
+            if entries.is_empty() {
+                return Ok(());
+            }
+            cmd = Command::new("mcopy");
+            cmd.args(["-s", "-p", "-Q", "-i"]).arg(out).args(&entries).arg("::/");
+        }
+        FsType::Xfs => {
+            fs::File::create(out)?.set_len(size()?)?;
+            let mut mkfs = Command::new("mkfs.xfs");
+            mkfs.args(["-q", "-f"]);
+            if let Some(label) = &options.label {
+                mkfs.args(["-L", label]);
+            }
+            if let Some(uuid) = &uuid {
+                mkfs.args(["-m", &format!("uuid={uuid}")]);
+            }
+            mkfs.args(&options.create_options).arg(out);
+            command::run(&step, &mut mkfs)?;
+            return fill_through_mount(root, out, &step);
+        }
+    }
+    command::run(&step, &mut cmd)?;
+    Ok(())
+}
+
+/// XFS: mount the new image privately, copy the tree in with everything
+/// `cp -a` keeps, unmount whatever happens.
+fn fill_through_mount(root: &Path, image: &Path, step: &str) -> Result<(), FilesystemError> {
+    let mount_point = command::temp_dir()?;
+    let mut mount = Command::new("mount");
+    mount
+        .args(["-o", "loop,nosuid,nodev"])
+        .arg(image)
+        .arg(mount_point.path());
+    command::run(&format!("{step}: mounting"), &mut mount)?;
+    let copied = (|| {
+        let mut copy = Command::new("cp");
+        copy.args(["-a", "--preserve=all", "--no-target-directory", "--one-file-system"])
+            .arg(root)
+            .arg(mount_point.path());
+        command::run(&format!("{step}: copying the tree"), &mut copy)
+    })();
+    let mut umount = Command::new("umount");
+    umount.arg(mount_point.path());
+    let unmounted = command::run(&format!("{step}: unmounting"), &mut umount);
+    copied?;
+    unmounted?;
+    Ok(())
+}
+
+/// The bytes a writable filesystem needs for the tree: its files' allocated
+/// size plus metadata, with 20 % and 64 MiB of headroom (btrfs needs more
+/// room for its chunk allocation).
+fn computed_size(root: &Path, fs_type: FsType) -> std::io::Result<u64> {
+    if fs_type.read_only() {
+        return Ok(0);
+    }
+    let mut bytes = 0u64;
+    let mut inodes = 0u64;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            inodes += 1;
+            bytes += meta.blocks() * 512;
+            if meta.is_dir() && meta.dev() == fs::symlink_metadata(root)?.dev() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    let data = bytes + inodes * 512;
+    let headroom = match fs_type {
+        FsType::Btrfs => data / 2 + (256 << 20),
+        _ => data / 5 + (64 << 20),
+    };
+    // mkfs.xfs refuses filesystems under 300 MiB.
+    let minimum = if fs_type == FsType::Xfs { 300 << 20 } else { 0 };
+    Ok(((data + headroom).div_ceil(1 << 20) << 20).max(minimum))
+}
+
+/// A UUID derived from `SOURCE_DATE_EPOCH` and the filesystem type, so a
+/// reproducible build gives the same filesystem UUID every time.
+fn stable_uuid(fs_type: FsType, epoch: i64) -> String {
+    let digest = Sha256::digest(format!("builder {} {epoch}", fs_type.name()));
+    let mut b: [u8; 16] = digest[..16].try_into().unwrap_or([0; 16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

@@ -1,0 +1,241 @@
+//! The `filesystem` plugin's image types (ext2, ext3, ext4, xfs, btrfs,
+//! squashfs, erofs) over a tree with every kind of file: each image passes
+//! its own checker, and, mounted read-only, holds the same paths with the
+//! same types, owners, modes, sizes, link targets, device numbers, hard
+//! links and xattrs as the tree. Runs as root (mknod, chown, mount).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+use builder::create::{create, CreateRequest};
+use builder::plugins::{Grants, ImageIdentity, ImageSize};
+use builder_tests::{builtin_plugins, runtime, sample_tree, test_limits};
+
+/// One entry of a tree as the comparison sees it.
+#[derive(Debug, PartialEq, Eq)]
+struct Entry {
+    kind: u32,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    size: Option<u64>,
+    target: Option<String>,
+    rdev: u64,
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+fn xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut names = vec![0u8; 4096];
+    let Ok(n) = rustix::fs::llistxattr(path, &mut names) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, Vec<u8>)> = names[..n]
+        .split(|b| *b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        // Only what the tree set: filesystems may add their own (selinux, ...).
+        .filter(|n| n.starts_with("user."))
+        .map(|name| {
+            let mut value = vec![0u8; 65536];
+            let len = rustix::fs::lgetxattr(path, name.as_str(), &mut value).unwrap_or(0);
+            value.truncate(len);
+            (name, value)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every path below `root` with its metadata, and the hard-link groups.
+fn listing(root: &Path) -> (BTreeMap<String, Entry>, Vec<Vec<String>>) {
+    let mut entries = BTreeMap::new();
+    let mut inodes: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            // What mkfs tools create on their own.
+            if rel == "lost+found" {
+                continue;
+            }
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let kind = meta.mode() & 0o170000;
+            if meta.is_dir() {
+                stack.push(path.clone());
+            }
+            if meta.is_file() && meta.nlink() > 1 {
+                inodes.entry(meta.ino()).or_default().push(rel.clone());
+            }
+            entries.insert(
+                rel,
+                Entry {
+                    kind,
+                    mode: meta.mode() & 0o7777,
+                    uid: meta.uid(),
+                    gid: meta.gid(),
+                    size: meta.is_file().then(|| meta.len()),
+                    target: meta
+                        .is_symlink()
+                        .then(|| fs::read_link(&path).unwrap().display().to_string()),
+                    rdev: meta.rdev(),
+                    xattrs: xattrs(&path),
+                },
+            );
+        }
+    }
+    let mut links: Vec<Vec<String>> = inodes
+        .into_values()
+        .map(|mut group| {
+            group.sort();
+            group
+        })
+        .collect();
+    links.sort();
+    (entries, links)
+}
+
+fn make(root: &Path, out: &Path, type_name: &str, size: Option<ImageSize>) -> std::path::PathBuf {
+    let runtime = runtime(builder::plugins::RuntimeLimits {
+        call_timeout: std::time::Duration::from_secs(300),
+        ..test_limits()
+    });
+    let plugins = builtin_plugins(&runtime);
+    let outcome = create(
+        &runtime,
+        &plugins,
+        &CreateRequest {
+            root: root.to_path_buf(),
+            target_dir: out.to_path_buf(),
+            type_name: type_name.into(),
+            image: ImageIdentity {
+                name: "golden".into(),
+                version: "1.0.0".into(),
+                arch: "x86_64".into(),
+            },
+            options: vec![],
+            options_from_description: false,
+            extra_grants: Grants::none(),
+            source_date_epoch: Some(1_700_000_000),
+            xz_cache: None,
+            size,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{type_name}: {e:#}"));
+    assert_eq!(outcome.artifacts.len(), 1);
+    let artifact = &outcome.artifacts[0];
+    assert_eq!(artifact.file_name, format!("golden.x86_64-1.0.0.{type_name}"));
+    let path = out.join(&artifact.file_name);
+    assert_eq!(fs::metadata(&path).unwrap().len(), artifact.size);
+    path
+}
+
+fn run(program: &str, args: &[&str], image: &Path) {
+    let out = Command::new(program).args(args).arg(image).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?} {}: {}{}",
+        image.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The image's own consistency checker, read-only.
+fn check(type_name: &str, image: &Path) {
+    match type_name {
+        "ext2" | "ext3" | "ext4" => run("e2fsck", &["-f", "-n"], image),
+        "xfs" => run("xfs_repair", &["-n", "-f"], image),
+        "btrfs" => run("btrfs", &["check", "--readonly"], image),
+        "squashfs" => run("unsquashfs", &["-s"], image),
+        "erofs" => run("fsck.erofs", &[], image),
+        other => panic!("no checker for {other}"),
+    }
+}
+
+/// The image mounted read-only for the duration of `f`.
+fn mounted<T>(type_name: &str, image: &Path, f: impl FnOnce(&Path) -> T) -> T {
+    let dir = tempfile::Builder::new()
+        .prefix("builder-test-mnt-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let status = Command::new("mount")
+        .args(["-t", type_name, "-o", "loop,ro,nosuid,nodev"])
+        .arg(image)
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "mounting the {type_name} image");
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(dir.path());
+    f(dir.path())
+}
+
+#[test]
+fn every_filesystem_image_holds_the_tree() {
+    let tmp = tempfile::Builder::new()
+        .prefix("builder-test-fs-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let root = tmp.path().join("root");
+    fs::create_dir(&root).unwrap();
+    sample_tree(&root);
+    let (expected, expected_links) = listing(&root);
+    assert!(!expected_links.is_empty(), "the sample tree has hard links");
+    for type_name in ["ext2", "ext3", "ext4", "xfs", "btrfs", "squashfs", "erofs"] {
+        let out = tmp.path().join(type_name);
+        let image = make(&root, &out, type_name, None);
+        check(type_name, &image);
+        let (found, links) = mounted(type_name, &image, listing);
+        for (path, entry) in &expected {
+            assert_eq!(found.get(path), Some(entry), "{type_name}: /{path}");
+        }
+        let extra: Vec<&String> = found.keys().filter(|p| !expected.contains_key(*p)).collect();
+        assert!(extra.is_empty(), "{type_name}: extra paths {extra:?}");
+        assert_eq!(links, expected_links, "{type_name}: hard links");
+    }
+}
+
+#[test]
+fn the_description_size_is_used_and_an_additive_one_added() {
+    let tmp = tempfile::Builder::new()
+        .prefix("builder-test-fs-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let root = tmp.path().join("root");
+    fs::create_dir(&root).unwrap();
+    sample_tree(&root);
+    let fixed = make(
+        &root,
+        &tmp.path().join("fixed"),
+        "ext4",
+        Some(ImageSize {
+            bytes: 200 << 20,
+            additive: false,
+        }),
+    );
+    assert_eq!(fs::metadata(&fixed).unwrap().len(), 200 << 20);
+    let computed = make(&root, &tmp.path().join("computed"), "ext4", None);
+    let added = make(
+        &root,
+        &tmp.path().join("added"),
+        "ext4",
+        Some(ImageSize {
+            bytes: 32 << 20,
+            additive: true,
+        }),
+    );
+    assert_eq!(
+        fs::metadata(&added).unwrap().len(),
+        fs::metadata(&computed).unwrap().len() + (32 << 20)
+    );
+    check("ext4", &added);
+}
