@@ -28,6 +28,7 @@ fn request(type_name: &str, options: Vec<(String, String)>) -> BuildRequest {
         type_name: type_name.into(),
         options,
         source_date_epoch: None,
+        size: None,
     }
 }
 
@@ -455,5 +456,8 @@ fn plugins_next_to_a_description_and_given_explicitly_take_precedence() {
         .into_iter()
         .map(|p| p.info.name)
         .collect();
-    assert_eq!(names, ["trespass", "listing", "baseline-example", "tbz"]);
+    assert_eq!(
+        names,
+        ["trespass", "listing", "baseline-example", "filesystem", "tbz"]
+    );
 }
