@@ -614,6 +614,7 @@ fn run_create(cli: &Cli, args: &CreateArgs) -> anyhow::Result<()> {
             bytes: mib << 20,
             additive: false,
         }),
+        container: None,
     };
     let outcome = create::create(&runtime, &plugins, &request);
     crate::progress::finish();

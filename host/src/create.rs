@@ -37,6 +37,8 @@ pub struct CreateRequest {
     pub xz_cache: Option<PathBuf>,
     /// The type's `<size>`, if any.
     pub size: Option<crate::plugins::ImageSize>,
+    /// The type's `<containerconfig>`, if any.
+    pub container: Option<crate::plugins::ContainerConfig>,
 }
 
 /// What `create` produced.
@@ -116,6 +118,7 @@ pub fn create(
         options,
         source_date_epoch: request.source_date_epoch,
         size: request.size,
+        container: request.container.clone(),
     };
     let mut grants = Grants::image_type_defaults();
     for c in request.extra_grants.iter() {

@@ -173,6 +173,11 @@ pub fn run(
                     bytes: size.mbytes << 20,
                     additive: size.additive.unwrap_or(false),
                 }),
+            container: plan
+                .image_type
+                .containerconfig
+                .as_ref()
+                .map(crate::plugins::ContainerConfig::from_description),
         },
     )?;
     phases.push(timing("create", create_started.elapsed()));

@@ -122,6 +122,7 @@ fn make(root: &Path, out: &Path, type_name: &str, size: Option<ImageSize>) -> st
             source_date_epoch: Some(1_700_000_000),
             xz_cache: None,
             size,
+            container: None,
         },
     )
     .unwrap_or_else(|e| panic!("{type_name}: {e:#}"));

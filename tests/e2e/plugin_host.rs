@@ -29,6 +29,7 @@ fn request(type_name: &str, options: Vec<(String, String)>) -> BuildRequest {
         options,
         source_date_epoch: None,
         size: None,
+        container: None,
     }
 }
 

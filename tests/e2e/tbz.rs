@@ -32,6 +32,7 @@ fn build(root: &Path, out: &Path, compression: &str, epoch: Option<i64>) -> std:
         source_date_epoch: epoch,
         xz_cache: None,
         size: None,
+        container: None,
     };
     let outcome = create(&runtime, &plugins, &request).expect("tbz build");
     assert_eq!(outcome.artifacts.len(), 1);

@@ -83,6 +83,71 @@ pub struct BuildRequest {
     pub source_date_epoch: Option<i64>,
     /// The type's `<size>`, if the description gives one.
     pub size: Option<ImageSize>,
+    /// The type's `<containerconfig>`, if any.
+    pub container: Option<ContainerConfig>,
+}
+
+/// A container image's settings, as image types receive them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerConfig {
+    /// Image name.
+    pub name: String,
+    /// Tag.
+    pub tag: Option<String>,
+    /// Further `name:tag` references.
+    pub additional_names: Vec<String>,
+    /// Author.
+    pub maintainer: Option<String>,
+    /// User.
+    pub user: Option<String>,
+    /// Working directory.
+    pub workingdir: Option<String>,
+    /// Entrypoint program and arguments.
+    pub entrypoint: Vec<String>,
+    /// Default command and arguments.
+    pub cmd: Vec<String>,
+    /// Exposed ports.
+    pub expose: Vec<String>,
+    /// Volumes.
+    pub volumes: Vec<String>,
+    /// Stop signal.
+    pub stopsignal: Option<String>,
+    /// Environment, in order.
+    pub environment: Vec<(String, String)>,
+    /// Labels, in order.
+    pub labels: Vec<(String, String)>,
+}
+
+impl ContainerConfig {
+    /// The settings KIWI's `<containerconfig>` gives.
+    pub fn from_description(c: &crate::description::ContainerConfig) -> Self {
+        let command = |cmd: &Option<crate::description::ContainerCommand>| -> Vec<String> {
+            match cmd {
+                Some(cmd) => cmd
+                    .execute
+                    .iter()
+                    .cloned()
+                    .chain(cmd.arguments.iter().cloned())
+                    .collect(),
+                None => Vec::new(),
+            }
+        };
+        ContainerConfig {
+            name: c.name.clone(),
+            tag: c.tag.clone(),
+            additional_names: c.additional_names.clone(),
+            maintainer: c.maintainer.clone(),
+            user: c.user.clone(),
+            workingdir: c.workingdir.clone(),
+            entrypoint: command(&c.entrypoint),
+            cmd: command(&c.subcommand),
+            expose: c.expose.clone(),
+            volumes: c.volumes.clone(),
+            stopsignal: c.stopsignal.clone(),
+            environment: c.environment.0.clone(),
+            labels: c.labels.0.clone(),
+        }
+    }
 }
 
 /// A size the description asks for.

@@ -266,6 +266,25 @@ pub fn build_request_to(request: &BuildRequest) -> types::BuildRequest {
             bytes: size.bytes,
             additive: size.additive,
         }),
+        container: request.container.as_ref().map(container_to),
+    }
+}
+
+fn container_to(c: &super::ContainerConfig) -> types::ContainerConfig {
+    types::ContainerConfig {
+        name: c.name.clone(),
+        tag: c.tag.clone(),
+        additional_names: c.additional_names.clone(),
+        maintainer: c.maintainer.clone(),
+        user: c.user.clone(),
+        workingdir: c.workingdir.clone(),
+        entrypoint: c.entrypoint.clone(),
+        cmd: c.cmd.clone(),
+        expose: c.expose.clone(),
+        volumes: c.volumes.clone(),
+        stopsignal: c.stopsignal.clone(),
+        environment: c.environment.clone(),
+        labels: c.labels.clone(),
     }
 }
 
@@ -599,6 +618,17 @@ impl wit_toolbox::Host for PluginState {
         Ok(Ok(artifact_to(info)))
     }
 
+    fn remove_artifact(
+        &mut self,
+        file_name: String,
+    ) -> wasmtime::Result<Result<(), types::Error>> {
+        guest_try!(self.require(Capability::ArtifactWrite).map_err(denied));
+        let path = guest_try!(self.published_artifact(&file_name));
+        guest_try!(std::fs::remove_file(&path).map_err(|e| io_err(&file_name, e)));
+        self.published.retain(|p| *p != path);
+        Ok(Ok(()))
+    }
+
     fn sha256(&mut self, data: Vec<u8>) -> wasmtime::Result<String> {
         Ok(toolbox::sha256_hex(&data))
     }
@@ -666,9 +696,43 @@ impl wit_toolbox::HostArtifactWriter for PluginState {
             .map_err(|e| io_err(&path, e)))
     }
 
+    fn append_artifact(
+        &mut self,
+        handle: Resource<ArtifactHandle>,
+        file_name: String,
+    ) -> wasmtime::Result<Result<u64, types::Error>> {
+        guest_try!(self.require(Capability::ArtifactWrite).map_err(denied));
+        let path = guest_try!(self.published_artifact(&file_name));
+        let mut file = guest_try!(std::fs::File::open(&path).map_err(|e| io_err(&file_name, e)));
+        let size = guest_try!(file
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| io_err(&file_name, e)));
+        let writer = &mut self.table.get_mut(&handle)?.0;
+        guest_try!(writer
+            .copy_from(&mut file, size)
+            .map_err(|e| io_err(&file_name, e)));
+        Ok(Ok(size))
+    }
+
     fn drop(&mut self, handle: Resource<ArtifactHandle>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
         Ok(())
+    }
+}
+
+impl PluginState {
+    /// The path of artifact `file_name` if this call published it.
+    fn published_artifact(&self, file_name: &str) -> Result<std::path::PathBuf, types::Error> {
+        self.published
+            .iter()
+            .find(|p| p.file_name().is_some_and(|n| n == file_name))
+            .cloned()
+            .ok_or_else(|| {
+                types::Error::InvalidPath(format!(
+                    "`{file_name}` is not an artifact this call finished"
+                ))
+            })
     }
 }
 

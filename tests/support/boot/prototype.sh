@@ -55,18 +55,13 @@ ids() {
 DIVERT_HOOK='chroot "$1" dpkg-divert --quiet --local --rename --divert /usr/sbin/update-initramfs.builder --add /usr/sbin/update-initramfs && printf "#!/bin/sh\necho \"update-initramfs: deferred by builder (\$*)\" >&2\n" > "$1/usr/sbin/update-initramfs" && chmod 755 "$1/usr/sbin/update-initramfs"'
 UNDIVERT_HOOK='rm -f "$1/usr/sbin/update-initramfs" && chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs && t0=$(date +%s) && chroot "$1" update-initramfs -c -k all && echo "initrd-generation $(( $(date +%s) - t0 ))s" >&2'
 
-mkroot() { # DIR EXTRA_PACKAGES
-  local dir=$1 extra=$2 m
-  m=$(mirror); [ -n "$m" ] || { echo "no $SUITE mirror in apt config" >&2; exit 1; }
-  rm -rf "$dir"
-  mmdebstrap --variant=apt \
-    --include=linux-image-amd64,systemd-sysv,initramfs-tools,zstd,e2fsprogs${extra:+,$extra} \
-    --essential-hook="$DIVERT_HOOK" \
-    --customize-hook="$UNDIVERT_HOOK" \
-    "$SUITE" "$dir" "deb $m $SUITE main" "deb $m $SUITE-updates main" 2>&1 \
-    | grep -E 'update-initramfs|initrd-generation|^I: success|^E:' >&2
+# Files laid into the root before the initrd is generated (the initramfs fsck hook
+# reads /etc/fstab: written afterwards, the initrd has no fsck for the root).
+mkoverlay() { # DIR KIND(disk|live)
+  local o=$1
+  rm -rf "$o"; mkdir -p "$o/etc/systemd/system/multi-user.target.wants"
   # marker unit: prints the marker on the first serial port once multi-user is reached
-  cat > "$dir/etc/systemd/system/builder-boot-marker.service" <<EOF
+  cat > "$o/etc/systemd/system/builder-boot-marker.service" <<EOF
 [Unit]
 Description=Print the builder boot marker on ttyS0
 After=multi-user.target
@@ -78,23 +73,40 @@ ExecStart=/bin/sh -c 'echo $MARKER > /dev/ttyS0'
 [Install]
 WantedBy=multi-user.target
 EOF
-  mkdir -p "$dir/etc/systemd/system/multi-user.target.wants"
-  ln -sf ../builder-boot-marker.service "$dir/etc/systemd/system/multi-user.target.wants/"
-  echo builder > "$dir/etc/hostname"
+  ln -s ../builder-boot-marker.service "$o/etc/systemd/system/multi-user.target.wants/"
+  echo builder > "$o/etc/hostname"
+  if [ "$2" = disk ]; then
+    mkdir -p "$o/boot/efi"
+    cat > "$o/etc/fstab" <<EOF
+UUID=$ROOT_UUID / ext4 errors=remount-ro 0 1
+UUID=$ESP_UUID /boot/efi vfat umask=0077,nofail 0 0
+EOF
+  fi
+}
+
+mkroot() { # DIR EXTRA_PACKAGES OVERLAY_DIR
+  local dir=$1 extra=$2 overlay=$3 m
+  m=$(mirror); [ -n "$m" ] || { echo "no $SUITE mirror in apt config" >&2; exit 1; }
+  rm -rf "$dir"
+  mmdebstrap --verbose --variant=apt \
+    --include=linux-image-amd64,systemd-sysv,initramfs-tools,zstd,e2fsprogs${extra:+,$extra} \
+    --essential-hook="$DIVERT_HOOK" \
+    --customize-hook="sync-in $overlay /" \
+    --customize-hook="$UNDIVERT_HOOK" \
+    "$SUITE" "$dir" "deb $m $SUITE main" "deb $m $SUITE-updates main" > "$dir.mmdebstrap.log" 2>&1 \
+    || { tail -30 "$dir.mmdebstrap.log" >&2; return 1; }
+  grep -E 'update-initramfs|initrd-generation|^I: success' "$dir.mmdebstrap.log" >&2
 }
 
 stage_root() {
   ids
   # disk root: GRUB modules of the image itself (grub-pc-bin, grub-efi-amd64-bin)
-  timed mmdebstrap-disk-root mkroot root grub-pc-bin,grub-efi-amd64-bin
-  cat > root/etc/fstab <<EOF
-UUID=$ROOT_UUID / ext4 errors=remount-ro 0 1
-UUID=$ESP_UUID /boot/efi vfat umask=0077,nofail 0 0
-EOF
-  mkdir -p root/boot/efi
+  mkoverlay overlay-disk disk
+  timed mmdebstrap-disk-root mkroot root grub-pc-bin,grub-efi-amd64-bin overlay-disk
   # live root: live-boot makes initramfs-tools able to boot boot=live
-  timed mmdebstrap-live-root mkroot liveroot live-boot
-  du -sh --apparent-size root liveroot >&2
+  mkoverlay overlay-live live
+  timed mmdebstrap-live-root mkroot liveroot live-boot overlay-live
+  du -sh root liveroot >&2
 }
 
 # ---------------------------------------------------------------- stage: disk
