@@ -125,8 +125,8 @@ pub use bindings::builder::plugin::rootfs::{
     Entry, FileReader, FileType, Metadata, RootTree, Walker, Xattr,
 };
 pub use bindings::builder::plugin::types::{
-    Artifact, BaselineRequest, BuildRequest, Capability, Error, Family, HookRequest, ImageIdentity,
-    ImageSize, InvalidOption, IoError, OptionKind, OptionSpec, OptionValue, PluginInfo, Role, Stage,
+    Artifact, BaselineRequest, BuildRequest, Capability, ContainerConfig, Error, Family,
+    HookRequest, ImageIdentity, ImageSize, InvalidOption, IoError, OptionKind, OptionSpec, OptionValue, PluginInfo, Role, Stage,
     ToolFailure,
 };
 pub use options::OptionsExt;
@@ -135,8 +135,8 @@ pub use rootfs::{EntryIter, ReadAll};
 /// Host primitives: artifact files, compression, checksums.
 pub mod toolbox {
     pub use crate::bindings::builder::plugin::toolbox::{
-        create_artifact, make_filesystem, sha256, sha256_artifact, ArtifactWriter, Compression,
-        FilesystemOptions, FilesystemType,
+        create_artifact, make_filesystem, remove_artifact, sha256, sha256_artifact,
+        ArtifactWriter, Compression, FilesystemOptions, FilesystemType,
     };
 }
 
