@@ -11,8 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
-/// The workspace's target directory: the ancestor of this test holding CACHEDIR.TAG.
+/// The workspace's target directory: `CARGO_TARGET_DIR` when set (CI keeps
+/// it between runs), else the ancestor of this test holding CACHEDIR.TAG.
 fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
     let exe = std::env::current_exe().expect("current_exe");
     exe.ancestors()
         .find(|p| p.join("CACHEDIR.TAG").is_file())
