@@ -5,110 +5,17 @@
 //! entrypoint of an unpacked image runs in a chroot. Runs as root (mknod,
 //! chown, umoci keeping owners, chroot).
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use builder::create::{create, CreateRequest};
 use builder::plugins::{ContainerConfig, Grants, ImageIdentity};
-use builder_tests::{builtin_plugins, runtime, sample_tree, test_limits};
+use builder_tests::{builtin_plugins, runtime, sample_tree, test_limits, tree_listing};
 use serde_json::Value;
 
 const EPOCH: i64 = 1_700_000_000; // 2023-11-14 22:13:20 UTC
-
-/// One entry of a tree as the comparison sees it.
-#[derive(Debug, PartialEq, Eq)]
-struct Entry {
-    kind: u32,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    size: Option<u64>,
-    target: Option<String>,
-    rdev: u64,
-    xattrs: Vec<(String, Vec<u8>)>,
-}
-
-fn xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut names = vec![0u8; 4096];
-    let Ok(n) = rustix::fs::llistxattr(path, &mut names) else {
-        return Vec::new();
-    };
-    let mut out: Vec<(String, Vec<u8>)> = names[..n]
-        .split(|b| *b == 0)
-        .filter(|n| !n.is_empty())
-        .map(|n| String::from_utf8_lossy(n).into_owned())
-        // Only what the tree set: the host may add its own (selinux, ...).
-        .filter(|n| n.starts_with("user."))
-        .map(|name| {
-            let mut value = vec![0u8; 65536];
-            let len = rustix::fs::lgetxattr(path, name.as_str(), &mut value).unwrap_or(0);
-            value.truncate(len);
-            (name, value)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// Paths with their metadata, hard-link groups, mtimes of regular files.
-type Listing = (
-    BTreeMap<String, Entry>,
-    Vec<Vec<String>>,
-    BTreeMap<String, i64>,
-);
-
-/// Every path below `root` with its metadata, the hard-link groups, and the
-/// mtimes of regular files.
-fn listing(root: &Path) -> Listing {
-    let mut entries = BTreeMap::new();
-    let mut mtimes = BTreeMap::new();
-    let mut inodes: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            let rel = path.strip_prefix(root).unwrap().display().to_string();
-            let meta = fs::symlink_metadata(&path).unwrap();
-            let kind = meta.mode() & 0o170000;
-            if meta.is_dir() {
-                stack.push(path.clone());
-            }
-            if meta.is_file() {
-                mtimes.insert(rel.clone(), meta.mtime());
-                if meta.nlink() > 1 {
-                    inodes.entry(meta.ino()).or_default().push(rel.clone());
-                }
-            }
-            entries.insert(
-                rel,
-                Entry {
-                    kind,
-                    mode: meta.mode() & 0o7777,
-                    uid: meta.uid(),
-                    gid: meta.gid(),
-                    size: meta.is_file().then_some(meta.len()),
-                    target: meta
-                        .is_symlink()
-                        .then(|| fs::read_link(&path).unwrap().display().to_string()),
-                    rdev: meta.rdev(),
-                    xattrs: xattrs(&path),
-                },
-            );
-        }
-    }
-    let mut links: Vec<Vec<String>> = inodes
-        .into_values()
-        .map(|mut group| {
-            group.sort();
-            group
-        })
-        .collect();
-    links.sort();
-    (entries, links, mtimes)
-}
 
 /// The settings of the main test image.
 fn golden_config() -> ContainerConfig {
@@ -416,20 +323,21 @@ fn oci_archive_is_read_by_skopeo_and_unpacked_by_umoci_into_the_tree() {
     assert_eq!(runtime_config["process"]["cwd"], "/home/user");
     assert_eq!(runtime_config["process"]["user"]["uid"], 1234);
 
-    let (expected, expected_links, _) = listing(&root);
-    let (found, links, mtimes) = listing(&bundle.join("rootfs"));
-    assert!(!expected_links.is_empty(), "the sample tree has hard links");
-    for (path, entry) in &expected {
-        assert_eq!(found.get(path), Some(entry), "umoci rootfs: /{path}");
+    let expected = tree_listing(&root);
+    let found = tree_listing(&bundle.join("rootfs"));
+    assert!(!expected.links.is_empty(), "the sample tree has hard links");
+    for (path, entry) in &expected.entries {
+        assert_eq!(found.entries.get(path), Some(entry), "umoci rootfs: /{path}");
     }
     let extra: Vec<&String> = found
+        .entries
         .keys()
-        .filter(|p| !expected.contains_key(*p))
+        .filter(|p| !expected.entries.contains_key(*p))
         .collect();
     assert!(extra.is_empty(), "umoci rootfs: extra paths {extra:?}");
-    assert_eq!(links, expected_links, "umoci rootfs: hard links");
+    assert_eq!(found.links, expected.links, "umoci rootfs: hard links");
     // Timestamps were clamped to SOURCE_DATE_EPOCH (the tree's are newer).
-    for (path, mtime) in &mtimes {
+    for (path, mtime) in &found.mtimes {
         assert_eq!(*mtime, EPOCH, "umoci rootfs: mtime of /{path}");
     }
 }

@@ -4,99 +4,13 @@
 //! same types, owners, modes, sizes, link targets, device numbers, hard
 //! links and xattrs as the tree. Runs as root (mknod, chown, mount).
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
 use builder::create::{create, CreateRequest};
 use builder::plugins::{Grants, ImageIdentity, ImageSize};
-use builder_tests::{builtin_plugins, runtime, sample_tree, test_limits};
-
-/// One entry of a tree as the comparison sees it.
-#[derive(Debug, PartialEq, Eq)]
-struct Entry {
-    kind: u32,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    size: Option<u64>,
-    target: Option<String>,
-    rdev: u64,
-    xattrs: Vec<(String, Vec<u8>)>,
-}
-
-fn xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut names = vec![0u8; 4096];
-    let Ok(n) = rustix::fs::llistxattr(path, &mut names) else {
-        return Vec::new();
-    };
-    let mut out: Vec<(String, Vec<u8>)> = names[..n]
-        .split(|b| *b == 0)
-        .filter(|n| !n.is_empty())
-        .map(|n| String::from_utf8_lossy(n).into_owned())
-        // Only what the tree set: filesystems may add their own (selinux, ...).
-        .filter(|n| n.starts_with("user."))
-        .map(|name| {
-            let mut value = vec![0u8; 65536];
-            let len = rustix::fs::lgetxattr(path, name.as_str(), &mut value).unwrap_or(0);
-            value.truncate(len);
-            (name, value)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// Every path below `root` with its metadata, and the hard-link groups.
-fn listing(root: &Path) -> (BTreeMap<String, Entry>, Vec<Vec<String>>) {
-    let mut entries = BTreeMap::new();
-    let mut inodes: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            let rel = path.strip_prefix(root).unwrap().display().to_string();
-            // What mkfs tools create on their own.
-            if rel == "lost+found" {
-                continue;
-            }
-            let meta = fs::symlink_metadata(&path).unwrap();
-            let kind = meta.mode() & 0o170000;
-            if meta.is_dir() {
-                stack.push(path.clone());
-            }
-            if meta.is_file() && meta.nlink() > 1 {
-                inodes.entry(meta.ino()).or_default().push(rel.clone());
-            }
-            entries.insert(
-                rel,
-                Entry {
-                    kind,
-                    mode: meta.mode() & 0o7777,
-                    uid: meta.uid(),
-                    gid: meta.gid(),
-                    size: meta.is_file().then(|| meta.len()),
-                    target: meta
-                        .is_symlink()
-                        .then(|| fs::read_link(&path).unwrap().display().to_string()),
-                    rdev: meta.rdev(),
-                    xattrs: xattrs(&path),
-                },
-            );
-        }
-    }
-    let mut links: Vec<Vec<String>> = inodes
-        .into_values()
-        .map(|mut group| {
-            group.sort();
-            group
-        })
-        .collect();
-    links.sort();
-    (entries, links)
-}
+use builder_tests::{builtin_plugins, runtime, sample_tree, test_limits, tree_listing};
 
 fn make(root: &Path, out: &Path, type_name: &str, size: Option<ImageSize>) -> std::path::PathBuf {
     let runtime = runtime(builder::plugins::RuntimeLimits {
@@ -189,19 +103,23 @@ fn every_filesystem_image_holds_the_tree() {
     let root = tmp.path().join("root");
     fs::create_dir(&root).unwrap();
     sample_tree(&root);
-    let (expected, expected_links) = listing(&root);
-    assert!(!expected_links.is_empty(), "the sample tree has hard links");
+    let expected = tree_listing(&root);
+    assert!(!expected.links.is_empty(), "the sample tree has hard links");
     for type_name in ["ext2", "ext3", "ext4", "xfs", "btrfs", "squashfs", "erofs"] {
         let out = tmp.path().join(type_name);
         let image = make(&root, &out, type_name, None);
         check(type_name, &image);
-        let (found, links) = mounted(type_name, &image, listing);
-        for (path, entry) in &expected {
-            assert_eq!(found.get(path), Some(entry), "{type_name}: /{path}");
+        let found = mounted(type_name, &image, tree_listing);
+        for (path, entry) in &expected.entries {
+            assert_eq!(found.entries.get(path), Some(entry), "{type_name}: /{path}");
         }
-        let extra: Vec<&String> = found.keys().filter(|p| !expected.contains_key(*p)).collect();
+        let extra: Vec<&String> = found
+            .entries
+            .keys()
+            .filter(|p| !expected.entries.contains_key(*p))
+            .collect();
         assert!(extra.is_empty(), "{type_name}: extra paths {extra:?}");
-        assert_eq!(links, expected_links, "{type_name}: hard links");
+        assert_eq!(found.links, expected.links, "{type_name}: hard links");
     }
 }
 

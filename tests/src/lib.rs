@@ -259,3 +259,108 @@ pub fn dpkg_installed_kiwi_lines(admin_dir: &Path) -> Vec<String> {
     lines.sort();
     lines
 }
+
+/// One entry of a tree as the image tests compare it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TreeEntry {
+    /// `st_mode & S_IFMT`.
+    pub kind: u32,
+    /// Permission bits with setuid, setgid and sticky.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Size of a regular file.
+    pub size: Option<u64>,
+    /// Target of a symlink.
+    pub target: Option<String>,
+    /// Device number of a device node.
+    pub rdev: u64,
+    /// `user.*` extended attributes, sorted.
+    pub xattrs: Vec<(String, Vec<u8>)>,
+}
+
+/// A tree as the image tests compare it.
+#[derive(Debug, Default)]
+pub struct TreeListing {
+    /// Every path below the root (without `lost+found`, which mkfs tools add).
+    pub entries: std::collections::BTreeMap<String, TreeEntry>,
+    /// Groups of paths that are hard links of one file, sorted.
+    pub links: Vec<Vec<String>>,
+    /// Modification times of regular files.
+    pub mtimes: std::collections::BTreeMap<String, i64>,
+}
+
+fn user_xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut names = vec![0u8; 4096];
+    let Ok(n) = rfs::llistxattr(path, &mut names) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, Vec<u8>)> = names[..n]
+        .split(|b| *b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        // Only what the tree set: filesystems and hosts add their own (selinux, ...).
+        .filter(|n| n.starts_with("user."))
+        .map(|name| {
+            let mut value = vec![0u8; 65536];
+            let len = rfs::lgetxattr(path, name.as_str(), &mut value).unwrap_or(0);
+            value.truncate(len);
+            (name, value)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every path below `root` with its metadata, hard links and mtimes.
+pub fn tree_listing(root: &Path) -> TreeListing {
+    use std::os::unix::fs::MetadataExt;
+    let mut listing = TreeListing::default();
+    let mut inodes: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            if rel == "lost+found" {
+                continue;
+            }
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path.clone());
+            }
+            if meta.is_file() {
+                listing.mtimes.insert(rel.clone(), meta.mtime());
+                if meta.nlink() > 1 {
+                    inodes.entry(meta.ino()).or_default().push(rel.clone());
+                }
+            }
+            listing.entries.insert(
+                rel,
+                TreeEntry {
+                    kind: meta.mode() & 0o170000,
+                    mode: meta.mode() & 0o7777,
+                    uid: meta.uid(),
+                    gid: meta.gid(),
+                    size: meta.is_file().then(|| meta.len()),
+                    target: meta
+                        .is_symlink()
+                        .then(|| fs::read_link(&path).unwrap().display().to_string()),
+                    rdev: meta.rdev(),
+                    xattrs: user_xattrs(&path),
+                },
+            );
+        }
+    }
+    listing.links = inodes
+        .into_values()
+        .map(|mut group| {
+            group.sort();
+            group
+        })
+        .collect();
+    listing.links.sort();
+    listing
+}

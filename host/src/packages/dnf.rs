@@ -154,25 +154,11 @@ impl<'r> Dnf<'r> {
 
 /// A signature failure says which keys the description trusts.
 fn explain(error: anyhow::Error, repositories: &[RpmRepository]) -> anyhow::Error {
-    let text = format!("{error:#}");
-    let signature = ["GPG check FAILED", "GPG signature verification error", "NOKEY"]
-        .iter()
-        .any(|m| text.contains(m));
-    if !signature {
-        return error;
-    }
-    let keys: Vec<String> = repositories
-        .iter()
-        .filter(|r| r.for_build)
-        .map(|r| {
-            let keys: Vec<String> = r.keys.iter().map(|k| k.display().to_string()).collect();
-            format!("{} ({})", r.alias, keys.join(", "))
-        })
-        .collect();
-    error.context(format!(
-        "a repository failed signature verification with the keys its description gives: {}",
-        keys.join("; ")
-    ))
+    super::rpm::explain_signature_failure(
+        error,
+        &["GPG check FAILED", "GPG signature verification error", "NOKEY"],
+        repositories,
+    )
 }
 
 impl PackageTool for Dnf<'_> {

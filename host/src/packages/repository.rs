@@ -141,11 +141,7 @@ pub fn resolve(
     let mut host_uris: Option<Result<Vec<String>, String>> = None;
     let mut out = Vec::new();
     for (index, r) in repositories.iter().enumerate() {
-        let alias = r
-            .alias
-            .clone()
-            .filter(|a| !a.trim().is_empty())
-            .unwrap_or_else(|| format!("repository-{}", index + 1));
+        let alias = alias(r, index);
         let rest = UriScheme::parse(&r.uri).map(|(_, rest)| rest).unwrap_or("");
         let uri = match r.scheme {
             UriScheme::Http | UriScheme::Https | UriScheme::Ftp => r.uri.clone(),
@@ -206,6 +202,15 @@ pub fn resolve(
         });
     }
     Ok(out)
+}
+
+/// The repository's alias, or `repository-N` (1-based) when it has none.
+pub fn alias(repository: &PlanRepository, index: usize) -> String {
+    repository
+        .alias
+        .clone()
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(|| format!("repository-{}", index + 1))
 }
 
 /// The signing keys of repository `alias` as files of the build host

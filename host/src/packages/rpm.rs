@@ -69,11 +69,7 @@ pub fn resolve(plan: &BuildPlan) -> anyhow::Result<Vec<RpmRepository>> {
     let prefs = &plan.preferences;
     let mut out = Vec::new();
     for (index, r) in plan.repositories.iter().enumerate() {
-        let alias = r
-            .alias
-            .clone()
-            .filter(|a| !a.trim().is_empty())
-            .unwrap_or_else(|| format!("repository-{}", index + 1));
+        let alias = repository::alias(r, index);
         let rest = UriScheme::parse(&r.uri).map(|(_, rest)| rest).unwrap_or("");
         let uri = match r.scheme {
             UriScheme::Http | UriScheme::Https | UriScheme::Ftp => r.uri.clone(),
@@ -352,4 +348,29 @@ pub fn rpm_arch(arch: &str) -> anyhow::Result<String> {
         "armv7l" => Ok("armv7hl".to_string()),
         other => bail!("architecture {other} has no rpm equivalent here"),
     }
+}
+
+/// A signature failure (its tool's words among `markers`) says which keys
+/// the description trusts.
+pub fn explain_signature_failure(
+    error: anyhow::Error,
+    markers: &[&str],
+    repositories: &[RpmRepository],
+) -> anyhow::Error {
+    let text = format!("{error:#}");
+    if !markers.iter().any(|m| text.contains(m)) {
+        return error;
+    }
+    let keys: Vec<String> = repositories
+        .iter()
+        .filter(|r| r.for_build)
+        .map(|r| {
+            let keys: Vec<String> = r.keys.iter().map(|k| k.display().to_string()).collect();
+            format!("{} ({})", r.alias, keys.join(", "))
+        })
+        .collect();
+    error.context(format!(
+        "a repository failed signature verification with the keys its description gives: {}",
+        keys.join("; ")
+    ))
 }

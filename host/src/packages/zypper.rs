@@ -120,29 +120,15 @@ impl<'r> Zypper<'r> {
 
 /// A signature failure says which keys the description trusts.
 fn explain(error: anyhow::Error, repositories: &[RpmRepository]) -> anyhow::Error {
-    let text = format!("{error:#}");
-    let signature = [
-        "Signature verification failed",
-        "signed with an unknown key",
-        "NOKEY",
-    ]
-    .iter()
-    .any(|m| text.contains(m));
-    if !signature {
-        return error;
-    }
-    let keys: Vec<String> = repositories
-        .iter()
-        .filter(|r| r.for_build)
-        .map(|r| {
-            let keys: Vec<String> = r.keys.iter().map(|k| k.display().to_string()).collect();
-            format!("{} ({})", r.alias, keys.join(", "))
-        })
-        .collect();
-    error.context(format!(
-        "a repository failed signature verification with the keys its description gives: {}",
-        keys.join("; ")
-    ))
+    super::rpm::explain_signature_failure(
+        error,
+        &[
+            "Signature verification failed",
+            "signed with an unknown key",
+            "NOKEY",
+        ],
+        repositories,
+    )
 }
 
 impl PackageTool for Zypper<'_> {

@@ -2,7 +2,8 @@
 
 use serde_json::{json, Value};
 
-use super::{purl, rfc3339, stable_uuid, InstalledPackage, SbomSubject};
+use super::{purl, rfc3339, InstalledPackage, SbomSubject};
+use crate::toolbox::stable_uuid;
 
 /// The CycloneDX BOM for `packages` installed in `subject`.
 pub fn bom(subject: &SbomSubject<'_>, packages: &[InstalledPackage]) -> Value {

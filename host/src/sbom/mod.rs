@@ -12,7 +12,6 @@ use std::io::Read;
 use std::path::Path;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::rootfs::RootTree;
 
@@ -187,27 +186,6 @@ pub(crate) fn rfc3339(seconds: i64) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
-/// A UUID (RFC 4122 layout, version 5-style) derived from `parts`: the same
-/// image and package set always give the same document identity.
-pub(crate) fn stable_uuid(parts: &[&str]) -> String {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part.as_bytes());
-        hasher.update([0]);
-    }
-    let mut b: [u8; 16] = hasher.finalize()[..16].try_into().unwrap_or([0; 16]);
-    b[6] = (b[6] & 0x0f) | 0x50;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
 
 /// A package URL (purl) for a package of `os`: `pkg:deb/...` or `pkg:rpm/...`.
 pub fn purl(os: &OsRelease, package: &InstalledPackage) -> String {
@@ -255,6 +233,8 @@ fn purl_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::toolbox::stable_uuid;
 
     #[test]
     fn uuids_are_stable_and_well_formed() {

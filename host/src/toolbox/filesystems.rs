@@ -11,8 +11,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
-use sha2::{Digest, Sha256};
-
 use crate::rootfs::command::{self, CommandError};
 
 /// A filesystem the host can make.
@@ -106,7 +104,7 @@ pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), 
     let uuid = options.uuid.clone().or_else(|| {
         options
             .source_date_epoch
-            .map(|epoch| stable_uuid(options.fs_type, epoch))
+            .map(|epoch| super::stable_uuid(&["builder", options.fs_type.name(), &epoch.to_string()]))
     });
     let size = || -> std::io::Result<u64> {
         Ok(match options.size_bytes {
@@ -285,22 +283,4 @@ fn computed_size(root: &Path, fs_type: FsType) -> std::io::Result<u64> {
     // mkfs.xfs refuses filesystems under 300 MiB.
     let minimum = if fs_type == FsType::Xfs { 300 << 20 } else { 0 };
     Ok(((data + headroom).div_ceil(1 << 20) << 20).max(minimum))
-}
-
-/// A UUID derived from `SOURCE_DATE_EPOCH` and the filesystem type, so a
-/// reproducible build gives the same filesystem UUID every time.
-fn stable_uuid(fs_type: FsType, epoch: i64) -> String {
-    let digest = Sha256::digest(format!("builder {} {epoch}", fs_type.name()));
-    let mut b: [u8; 16] = digest[..16].try_into().unwrap_or([0; 16]);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
