@@ -39,6 +39,8 @@ compile_error!(
     "builder-sdk: enable exactly one of the features `image-type`, `hook`, `baseline` per plugin"
 );
 
+#[cfg(feature = "tar")]
+pub mod archive;
 mod options;
 mod rootfs;
 

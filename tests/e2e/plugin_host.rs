@@ -457,8 +457,10 @@ fn plugins_next_to_a_description_and_given_explicitly_take_precedence() {
         .into_iter()
         .map(|p| p.info.name)
         .collect();
+    assert_eq!(names[..2], ["trespass", "listing"]);
+    // Then every built-in plugin, under the name it is built in as.
     assert_eq!(
-        names,
-        ["trespass", "listing", "baseline-example", "filesystem", "tbz"]
+        names[2..],
+        Catalog::builtin_names().collect::<Vec<_>>()[..]
     );
 }

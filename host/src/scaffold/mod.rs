@@ -28,6 +28,7 @@ const SDK_MANIFEST: &str = include_str!("../../../sdk/Cargo.toml");
 
 /// The SDK's sources, `sdk/src/*.rs`. A unit test checks the list is complete.
 const SDK_SOURCES: &[(&str, &str)] = &[
+    ("archive.rs", include_str!("../../../sdk/src/archive.rs")),
     ("lib.rs", include_str!("../../../sdk/src/lib.rs")),
     ("options.rs", include_str!("../../../sdk/src/options.rs")),
     ("rootfs.rs", include_str!("../../../sdk/src/rootfs.rs")),

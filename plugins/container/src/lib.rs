@@ -25,14 +25,13 @@
 mod json;
 mod layer;
 mod settings;
-mod sink;
 
 use builder_sdk::prelude::*;
 use tar::{EntryType, Header};
 
 use json::{Json, Obj};
 use settings::Settings;
-use sink::{io_error, padding, HostSink};
+use builder_sdk::archive::{io_error, padding, HostSink};
 
 struct Container;
 

@@ -76,7 +76,9 @@ EOF
   ln -s ../builder-boot-marker.service "$o/etc/systemd/system/multi-user.target.wants/"
   echo builder > "$o/etc/hostname"
   if [ "$2" = disk ]; then
-    mkdir -p "$o/boot/efi"
+    # the fsck hook ignores fstab's type for / and probes the (absent) device instead
+    mkdir -p "$o/boot/efi" "$o/etc/initramfs-tools/conf.d"
+    echo FSTYPE=ext4 > "$o/etc/initramfs-tools/conf.d/builder-fstype"
     cat > "$o/etc/fstab" <<EOF
 UUID=$ROOT_UUID / ext4 errors=remount-ro 0 1
 UUID=$ESP_UUID /boot/efi vfat umask=0077,nofail 0 0
