@@ -137,8 +137,9 @@ pub use rootfs::{EntryIter, ReadAll};
 /// Host primitives: artifact files, compression, checksums.
 pub mod toolbox {
     pub use crate::bindings::builder::plugin::toolbox::{
-        create_artifact, make_filesystem, remove_artifact, sha256, sha256_artifact,
-        ArtifactWriter, Compression, FilesystemOptions, FilesystemType,
+        create_artifact, make_disk, make_filesystem, remove_artifact, sha256, sha256_artifact,
+        ArtifactWriter, Compression, Disk, FilesystemOptions, FilesystemType, Partition,
+        PartitionKind, PartitionTable, PlacedPartition,
     };
 }
 

@@ -618,6 +618,83 @@ impl wit_toolbox::Host for PluginState {
         Ok(Ok(artifact_to(info)))
     }
 
+    fn make_disk(
+        &mut self,
+        file_name: String,
+        table: wit_toolbox::PartitionTable,
+        size_bytes: Option<u64>,
+        partitions: Vec<wit_toolbox::Partition>,
+    ) -> wasmtime::Result<Result<wit_toolbox::Disk, types::Error>> {
+        use toolbox::disks::{self, DiskError, PartitionKind, PartitionSpec, Table};
+        use wit_toolbox::PartitionKind as K;
+        for capability in [Capability::Partitioning, Capability::ArtifactWrite] {
+            guest_try!(self.require(capability).map_err(denied));
+        }
+        let Some(target) = self.target.clone() else {
+            return Ok(Err(types::Error::Other(
+                "no target directory in this call".into(),
+            )));
+        };
+        let mut specs = Vec::new();
+        for p in &partitions {
+            let content = match &p.content {
+                Some(name) => Some(guest_try!(self.published_artifact(name))),
+                None => None,
+            };
+            specs.push(PartitionSpec {
+                name: p.name.clone(),
+                kind: match p.kind {
+                    K::BiosBoot => PartitionKind::BiosBoot,
+                    K::Esp => PartitionKind::Esp,
+                    K::Root => PartitionKind::Root,
+                    K::Linux => PartitionKind::Linux,
+                    K::Swap => PartitionKind::Swap,
+                    K::Xbootldr => PartitionKind::Xbootldr,
+                },
+                size_bytes: p.size_bytes,
+                content,
+                bootable: p.bootable,
+            });
+        }
+        let table = match table {
+            wit_toolbox::PartitionTable::Gpt => Table::Gpt,
+            wit_toolbox::PartitionTable::Msdos => Table::Msdos,
+        };
+        let file = guest_try!(target
+            .create_file_artifact(&file_name)
+            .map_err(|e| io_err(&file_name, e)));
+        let layout = match disks::make(
+            file.path(),
+            table,
+            size_bytes,
+            &specs,
+            std::env::consts::ARCH,
+            self.source_date_epoch,
+        ) {
+            Ok(layout) => layout,
+            Err(DiskError::Invalid(reason)) => return Ok(Err(types::Error::Other(reason))),
+            Err(DiskError::Io(e)) => return Ok(Err(io_err(&file_name, e))),
+            Err(DiskError::Tool(e)) => return Ok(Err(tool_failure(e))),
+        };
+        let info = guest_try!(file.publish().map_err(|e| io_err(&file_name, e)));
+        self.published.push(target.path().join(&info.file_name));
+        Ok(Ok(wit_toolbox::Disk {
+            artifact: artifact_to(info),
+            disk_id: layout.disk_id,
+            partitions: layout
+                .partitions
+                .into_iter()
+                .map(|p| wit_toolbox::PlacedPartition {
+                    number: p.number,
+                    name: p.name,
+                    start_bytes: p.start_bytes,
+                    size_bytes: p.size_bytes,
+                    uuid: p.uuid,
+                })
+                .collect(),
+        }))
+    }
+
     fn remove_artifact(
         &mut self,
         file_name: String,

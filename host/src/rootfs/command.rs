@@ -95,6 +95,19 @@ pub fn command_line(cmd: &Command) -> String {
 
 /// Runs `cmd` for `step`, stdin closed, output captured; returns the output.
 pub fn run(step: &str, cmd: &mut Command) -> Result<String, CommandError> {
+    run_reading(step, cmd, Stdio::null())
+}
+
+/// Like [`run`], with `input` as the command's standard input.
+pub fn run_with_stdin(
+    step: &str,
+    cmd: &mut Command,
+    input: std::fs::File,
+) -> Result<String, CommandError> {
+    run_reading(step, cmd, Stdio::from(input))
+}
+
+fn run_reading(step: &str, cmd: &mut Command, stdin: Stdio) -> Result<String, CommandError> {
     let command = command_line(cmd);
     let spawn_error = |source| CommandError::Spawn {
         step: step.to_string(),
@@ -118,7 +131,7 @@ pub fn run(step: &str, cmd: &mut Command) -> Result<String, CommandError> {
     // (apt, dpkg, maintainer scripts), and a terminal's Ctrl-C reaches only
     // builder, which decides.
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
         .process_group(0)

@@ -1,7 +1,8 @@
 //! Host primitives that plugins orchestrate: artifact files, compression,
-//! checksums, filesystem images.
+//! checksums, filesystem images, disk images.
 
 pub mod artifacts;
+pub mod disks;
 pub mod filesystems;
 pub mod xz_chunks;
 

@@ -1,0 +1,458 @@
+//! Disk images without loop devices: a sparse file, a partition table written
+//! by `sfdisk` into the file, and each partition's filesystem image copied in
+//! at its offset (runs of zeros skipped, so the disk stays sparse). Nothing is
+//! mounted and no block device is created.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::rootfs::command::{self, CommandError};
+
+/// One MiB: partitions start and end on MiB boundaries.
+const MIB: u64 = 1 << 20;
+
+/// A partition table type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// GUID partition table.
+    Gpt,
+    /// DOS/MBR.
+    Msdos,
+}
+
+/// What a partition is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionKind {
+    /// BIOS boot partition (GPT only).
+    BiosBoot,
+    /// EFI system partition.
+    Esp,
+    /// Root filesystem.
+    Root,
+    /// Other Linux filesystem.
+    Linux,
+    /// Swap.
+    Swap,
+    /// Extended boot loader partition.
+    Xbootldr,
+}
+
+impl PartitionKind {
+    /// The GPT type GUID (`arch` picks the discoverable root type).
+    fn gpt_type(self, arch: &str) -> &'static str {
+        match self {
+            PartitionKind::BiosBoot => "21686148-6449-6E6F-744E-656564454649",
+            PartitionKind::Esp => "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
+            PartitionKind::Root => match arch {
+                "aarch64" => "B921B045-1DF0-41C3-AF44-4C6F280D3FAE",
+                "x86_64" => "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",
+                _ => "0FC63DAF-8483-4772-8E79-3D69D8477DE4",
+            },
+            PartitionKind::Linux => "0FC63DAF-8483-4772-8E79-3D69D8477DE4",
+            PartitionKind::Swap => "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F",
+            PartitionKind::Xbootldr => "BC13C2FF-59E6-4262-A352-B275FD6F7172",
+        }
+    }
+
+    /// The MBR partition id.
+    fn mbr_type(self) -> Option<&'static str> {
+        match self {
+            PartitionKind::BiosBoot => None,
+            PartitionKind::Esp => Some("ef"),
+            PartitionKind::Root | PartitionKind::Linux => Some("83"),
+            PartitionKind::Swap => Some("82"),
+            PartitionKind::Xbootldr => Some("ea"),
+        }
+    }
+}
+
+/// A partition to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionSpec {
+    /// GPT name.
+    pub name: String,
+    /// Kind.
+    pub kind: PartitionKind,
+    /// Size in bytes (rounded up to MiB).
+    pub size_bytes: Option<u64>,
+    /// The file to copy in at its start.
+    pub content: Option<PathBuf>,
+    /// Bootable attribute / active flag.
+    pub bootable: bool,
+}
+
+/// A partition as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedPartition {
+    /// 1-based number.
+    pub number: u32,
+    /// Name.
+    pub name: String,
+    /// Offset in bytes.
+    pub start_bytes: u64,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// PARTUUID.
+    pub uuid: String,
+}
+
+/// The disk that was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskLayout {
+    /// Disk GUID or MBR id.
+    pub disk_id: String,
+    /// Partitions in order.
+    pub partitions: Vec<PlacedPartition>,
+}
+
+/// Why a disk could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    /// The request cannot be laid out.
+    #[error("{0}")]
+    Invalid(String),
+    /// sfdisk failed.
+    #[error(transparent)]
+    Tool(#[from] CommandError),
+    /// Reading a content file or writing the disk failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Makes the disk image `out` (`arch` for the root partition type; `seed`,
+/// `SOURCE_DATE_EPOCH` or none, for the UUIDs).
+pub fn make(
+    out: &Path,
+    table: Table,
+    size_bytes: Option<u64>,
+    partitions: &[PartitionSpec],
+    arch: &str,
+    seed: Option<i64>,
+) -> Result<DiskLayout, DiskError> {
+    if partitions.is_empty() {
+        return Err(DiskError::Invalid("a disk needs at least one partition".into()));
+    }
+    if table == Table::Msdos && partitions.len() > 4 {
+        return Err(DiskError::Invalid(
+            "an MBR disk has at most 4 primary partitions".into(),
+        ));
+    }
+    // Sizes, 1 MiB aligned, from 1 MiB on (room for the table and GRUB's
+    // core image after an MBR); the backup GPT needs the last MiB.
+    let mut sizes = Vec::new();
+    for (index, p) in partitions.iter().enumerate() {
+        let content = match &p.content {
+            Some(path) => Some(fs::metadata(path)?.len()),
+            None => None,
+        };
+        let size = match (p.size_bytes, content) {
+            (Some(size), Some(content)) if content > size => {
+                return Err(DiskError::Invalid(format!(
+                    "partition {}: its content ({content} bytes) does not fit in {size} bytes",
+                    p.name
+                )))
+            }
+            (Some(size), _) => Some(size.div_ceil(MIB) * MIB),
+            (None, Some(content)) => Some(content.div_ceil(MIB) * MIB),
+            (None, None) if index + 1 == partitions.len() && size_bytes.is_some() => None,
+            (None, None) => {
+                return Err(DiskError::Invalid(format!(
+                    "partition {}: no size, no content, and it is not the last partition of a sized disk",
+                    p.name
+                )))
+            }
+        };
+        if p.kind == PartitionKind::BiosBoot && table == Table::Msdos {
+            return Err(DiskError::Invalid(
+                "a BIOS boot partition belongs on a GPT disk".into(),
+            ));
+        }
+        sizes.push(size);
+    }
+    let fixed: u64 = sizes.iter().flatten().sum();
+    let needed = MIB + fixed + MIB + if sizes.last() == Some(&None) { MIB } else { 0 };
+    let disk_size = match size_bytes {
+        Some(size) if size.div_ceil(MIB) * MIB < needed => {
+            return Err(DiskError::Invalid(format!(
+                "the partitions need {needed} bytes, more than the disk's {size}"
+            )))
+        }
+        Some(size) => size.div_ceil(MIB) * MIB,
+        None => needed,
+    };
+
+    let uuid = |what: &str| -> io::Result<String> {
+        match seed {
+            Some(epoch) => Ok(super::stable_uuid(&["builder-disk", what, &epoch.to_string()])),
+            None => Ok(fs::read_to_string("/proc/sys/kernel/random/uuid")?
+                .trim()
+                .to_string()),
+        }
+    };
+    let disk_id = match table {
+        Table::Gpt => uuid("disk")?,
+        // An MBR disk id is 32 bits.
+        Table::Msdos => format!("0x{}", &uuid("disk")?.replace('-', "")[..8]),
+    };
+
+    let mut script = match table {
+        Table::Gpt => format!("label: gpt\nlabel-id: {disk_id}\nunit: sectors\n"),
+        Table::Msdos => format!("label: dos\nlabel-id: {disk_id}\nunit: sectors\n"),
+    };
+    let mut placed = Vec::new();
+    let mut start = MIB;
+    for (index, (p, size)) in partitions.iter().zip(&sizes).enumerate() {
+        let number = index as u32 + 1;
+        let size = match size {
+            Some(size) => *size,
+            None => disk_size - MIB - start,
+        };
+        let mut line = format!("start={}, size={}", start / 512, size / 512);
+        let part_uuid = match table {
+            Table::Gpt => {
+                let id = uuid(&format!("partition {number}"))?;
+                if p.name.contains(['"', '\n', ',']) {
+                    return Err(DiskError::Invalid(format!(
+                        "partition name {:?} holds a quote, comma or line break",
+                        p.name
+                    )));
+                }
+                line += &format!(
+                    ", type={}, uuid={id}, name=\"{}\"",
+                    p.kind.gpt_type(arch),
+                    p.name
+                );
+                if p.bootable {
+                    line += ", attrs=\"LegacyBIOSBootable\"";
+                }
+                id
+            }
+            Table::Msdos => {
+                let id = p.kind.mbr_type().unwrap_or("83");
+                line += &format!(", type={id}");
+                if p.bootable {
+                    line += ", bootable";
+                }
+                format!("{}-{number:02}", disk_id.trim_start_matches("0x"))
+            }
+        };
+        script += &line;
+        script.push('\n');
+        placed.push(PlacedPartition {
+            number,
+            name: p.name.clone(),
+            start_bytes: start,
+            size_bytes: size,
+            uuid: part_uuid,
+        });
+        start += size;
+    }
+
+    let file = File::create(out)?;
+    file.set_len(disk_size)?;
+    drop(file);
+    let script_file = command::temp_file()?;
+    {
+        let mut f = &script_file;
+        f.write_all(script.as_bytes())?;
+        f.seek(SeekFrom::Start(0))?;
+    }
+    let mut cmd = Command::new("sfdisk");
+    cmd.args(["--quiet", "--no-reread", "--no-tell-kernel", "--wipe", "always"])
+        .arg(out);
+    command::run_with_stdin("partition table: sfdisk", &mut cmd, script_file)?;
+
+    let mut disk = fs::OpenOptions::new().write(true).open(out)?;
+    for (p, place) in partitions.iter().zip(&placed) {
+        if let Some(content) = &p.content {
+            copy_sparse(content, &mut disk, place.start_bytes)?;
+        }
+    }
+    disk.sync_data()?;
+    Ok(DiskLayout {
+        disk_id,
+        partitions: placed,
+    })
+}
+
+/// Copies `from` into `to` at `offset`, seeking over blocks of zeros.
+fn copy_sparse(from: &Path, to: &mut File, offset: u64) -> io::Result<()> {
+    const BLOCK: usize = 64 * 1024;
+    let mut source = File::open(from)?;
+    let mut buffer = vec![0u8; BLOCK];
+    let mut position = offset;
+    loop {
+        let mut filled = 0;
+        while filled < BLOCK {
+            match source.read(&mut buffer[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        if filled == 0 {
+            return Ok(());
+        }
+        if buffer[..filled].iter().any(|b| *b != 0) {
+            to.seek(SeekFrom::Start(position))?;
+            to.write_all(&buffer[..filled])?;
+        }
+        position += filled as u64;
+        if filled < BLOCK {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::toolbox::filesystems::{self, FilesystemOptions, FsType};
+
+    fn sfdisk_json(disk: &Path) -> serde_json::Value {
+        let out = Command::new("sfdisk").arg("-J").arg(disk).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn filesystem(dir: &Path, name: &str, fs_type: FsType, tree: &Path) -> PathBuf {
+        let out = dir.join(name);
+        filesystems::make(
+            tree,
+            &out,
+            &FilesystemOptions {
+                fs_type,
+                label: Some(name.to_uppercase()),
+                uuid: None,
+                size_bytes: Some(40 << 20),
+                extra_bytes: 0,
+                compression: None,
+                create_options: vec![],
+                source_date_epoch: Some(1_700_000_000),
+            },
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_gpt_disk_holds_its_partitions_at_their_offsets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("tree");
+        fs::create_dir_all(tree.join("etc")).unwrap();
+        fs::write(tree.join("etc/hostname"), "golden\n").unwrap();
+        let esp = filesystem(tmp.path(), "esp", FsType::Vfat, &tree);
+        let root = filesystem(tmp.path(), "root", FsType::Ext4, &tree);
+        let disk = tmp.path().join("disk.raw");
+        let parts = [
+            PartitionSpec {
+                name: "p.legacy".into(),
+                kind: PartitionKind::BiosBoot,
+                size_bytes: Some(MIB),
+                content: None,
+                bootable: false,
+            },
+            PartitionSpec {
+                name: "p.UEFI".into(),
+                kind: PartitionKind::Esp,
+                size_bytes: Some(64 << 20),
+                content: Some(esp.clone()),
+                bootable: false,
+            },
+            PartitionSpec {
+                name: "p.lxroot".into(),
+                kind: PartitionKind::Root,
+                size_bytes: None,
+                content: Some(root.clone()),
+                bootable: true,
+            },
+        ];
+        let layout = make(&disk, Table::Gpt, None, &parts, "x86_64", Some(1)).unwrap();
+        let again = make(&tmp.path().join("again.raw"), Table::Gpt, None, &parts, "x86_64", Some(1))
+            .unwrap();
+        assert_eq!(layout, again, "stable ids with a seed");
+
+        let table = sfdisk_json(&disk);
+        let pt = &table["partitiontable"];
+        assert_eq!(pt["label"], "gpt");
+        assert_eq!(pt["id"].as_str().unwrap().to_lowercase(), layout.disk_id);
+        let found = pt["partitions"].as_array().unwrap();
+        assert_eq!(found.len(), 3);
+        let types = ["21686148", "C12A7328", "4F68BCE3"];
+        for ((p, placed), ty) in found.iter().zip(&layout.partitions).zip(types) {
+            assert_eq!(p["start"].as_u64().unwrap() * 512, placed.start_bytes);
+            assert_eq!(p["size"].as_u64().unwrap() * 512, placed.size_bytes);
+            assert_eq!(p["name"], placed.name.as_str());
+            assert!(p["type"].as_str().unwrap().starts_with(ty), "{p}");
+            assert_eq!(p["uuid"].as_str().unwrap().to_lowercase(), placed.uuid);
+            assert_eq!(placed.start_bytes % MIB, 0);
+        }
+        assert_eq!(found[2]["attrs"], "LegacyBIOSBootable");
+        // Each content image lies at its partition's offset, byte for byte.
+        let bytes = fs::read(&disk).unwrap();
+        for (content, placed) in [(&esp, &layout.partitions[1]), (&root, &layout.partitions[2])] {
+            let image = fs::read(content).unwrap();
+            let start = placed.start_bytes as usize;
+            assert!(bytes[start..start + image.len()] == image[..], "{}", placed.name);
+        }
+        // The disk stays sparse: far fewer blocks than its size.
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(&disk).unwrap();
+        assert!(meta.blocks() * 512 < meta.len(), "{} of {}", meta.blocks() * 512, meta.len());
+    }
+
+    #[test]
+    fn an_mbr_disk_and_bad_layouts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let disk = tmp.path().join("mbr.raw");
+        let part = |name: &str, kind, size: Option<u64>| PartitionSpec {
+            name: name.into(),
+            kind,
+            size_bytes: size,
+            content: None,
+            bootable: kind == PartitionKind::Root,
+        };
+        let layout = make(
+            &disk,
+            Table::Msdos,
+            Some(256 << 20),
+            &[part("boot", PartitionKind::Esp, Some(32 << 20)), part("root", PartitionKind::Root, None)],
+            "x86_64",
+            None,
+        )
+        .unwrap();
+        assert_eq!(fs::metadata(&disk).unwrap().len(), 256 << 20);
+        let table = sfdisk_json(&disk);
+        let found = table["partitiontable"]["partitions"].as_array().unwrap();
+        assert_eq!(table["partitiontable"]["label"], "dos");
+        assert_eq!(found[0]["type"], "ef");
+        assert_eq!(found[1]["type"], "83");
+        assert_eq!(found[1]["bootable"], true);
+        assert_eq!(
+            found[1]["size"].as_u64().unwrap() * 512,
+            layout.partitions[1].size_bytes
+        );
+        // What cannot be laid out is said.
+        let err = make(
+            &disk,
+            Table::Msdos,
+            None,
+            &[part("legacy", PartitionKind::BiosBoot, Some(MIB))],
+            "x86_64",
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("GPT"), "{err}");
+        let err = make(
+            &disk,
+            Table::Gpt,
+            Some(8 << 20),
+            &[part("root", PartitionKind::Root, Some(64 << 20))],
+            "x86_64",
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("more than the disk"), "{err}");
+    }
+}
