@@ -12,7 +12,9 @@ use std::process::Command;
 
 use builder::create::{create, CreateRequest};
 use builder::plugins::{ContainerConfig, Grants, ImageIdentity};
-use builder_tests::{builtin_plugins, runtime, sample_tree, test_limits, tree_listing};
+use builder_tests::{
+    assert_same_tree, builtin_plugins, runtime, sample_tree, test_limits, tree_listing,
+};
 use serde_json::Value;
 
 const EPOCH: i64 = 1_700_000_000; // 2023-11-14 22:13:20 UTC
@@ -326,16 +328,7 @@ fn oci_archive_is_read_by_skopeo_and_unpacked_by_umoci_into_the_tree() {
     let expected = tree_listing(&root);
     let found = tree_listing(&bundle.join("rootfs"));
     assert!(!expected.links.is_empty(), "the sample tree has hard links");
-    for (path, entry) in &expected.entries {
-        assert_eq!(found.entries.get(path), Some(entry), "umoci rootfs: /{path}");
-    }
-    let extra: Vec<&String> = found
-        .entries
-        .keys()
-        .filter(|p| !expected.entries.contains_key(*p))
-        .collect();
-    assert!(extra.is_empty(), "umoci rootfs: extra paths {extra:?}");
-    assert_eq!(found.links, expected.links, "umoci rootfs: hard links");
+    assert_same_tree(&expected, &found, "umoci rootfs");
     // Timestamps were clamped to SOURCE_DATE_EPOCH (the tree's are newer).
     for (path, mtime) in &found.mtimes {
         assert_eq!(*mtime, EPOCH, "umoci rootfs: mtime of /{path}");

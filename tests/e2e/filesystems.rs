@@ -10,7 +10,9 @@ use std::process::Command;
 
 use builder::create::{create, CreateRequest};
 use builder::plugins::{Grants, ImageIdentity, ImageSize};
-use builder_tests::{builtin_plugins, runtime, sample_tree, test_limits, tree_listing};
+use builder_tests::{
+    assert_same_tree, builtin_plugins, runtime, sample_tree, test_limits, tree_listing,
+};
 
 fn make(root: &Path, out: &Path, type_name: &str, size: Option<ImageSize>) -> std::path::PathBuf {
     let runtime = runtime(builder::plugins::RuntimeLimits {
@@ -110,16 +112,7 @@ fn every_filesystem_image_holds_the_tree() {
         let image = make(&root, &out, type_name, None);
         check(type_name, &image);
         let found = mounted(type_name, &image, tree_listing);
-        for (path, entry) in &expected.entries {
-            assert_eq!(found.entries.get(path), Some(entry), "{type_name}: /{path}");
-        }
-        let extra: Vec<&String> = found
-            .entries
-            .keys()
-            .filter(|p| !expected.entries.contains_key(*p))
-            .collect();
-        assert!(extra.is_empty(), "{type_name}: extra paths {extra:?}");
-        assert_eq!(found.links, expected.links, "{type_name}: hard links");
+        assert_same_tree(&expected, &found, type_name);
     }
 }
 

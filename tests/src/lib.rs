@@ -364,3 +364,18 @@ pub fn tree_listing(root: &Path) -> TreeListing {
     listing.links.sort();
     listing
 }
+
+/// Asserts that `found` holds exactly `expected`'s paths, metadata and hard
+/// links (`what` names the image in messages).
+pub fn assert_same_tree(expected: &TreeListing, found: &TreeListing, what: &str) {
+    for (path, entry) in &expected.entries {
+        assert_eq!(found.entries.get(path), Some(entry), "{what}: /{path}");
+    }
+    let extra: Vec<&String> = found
+        .entries
+        .keys()
+        .filter(|p| !expected.entries.contains_key(*p))
+        .collect();
+    assert!(extra.is_empty(), "{what}: extra paths {extra:?}");
+    assert_eq!(found.links, expected.links, "{what}: hard links");
+}

@@ -58,16 +58,8 @@ impl<'r> Dnf<'r> {
             std::fs::write(&file, repo.repo_file(RepoFlavour::Dnf, &keys, true))?;
             repo.customize(&file)?;
         }
-        // dnf writes the cache path prefixed with the root too
-        // (`expired_repos.json`): keep it inside the work directory, which
-        // `sweep` removes from the root, and link it to the shared cache.
-        let cache_dir = dir.join("cache");
-        if let Some(pool) = package_cache {
-            let pool = pool.join("dnf").join(rpm_arch(&plan.arch)?);
-            std::fs::create_dir_all(&pool)
-                .with_context(|| format!("creating the package cache {}", pool.display()))?;
-            std::os::unix::fs::symlink(&pool, &cache_dir)?;
-        }
+        // dnf writes `expired_repos.json` under the root too.
+        let cache_dir = work.cache_dir(package_cache, "dnf", &plan.arch)?;
         Ok(Dnf {
             root,
             repositories,

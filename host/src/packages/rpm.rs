@@ -315,6 +315,26 @@ impl RpmWork {
         Ok(())
     }
 
+    /// The tool's cache directory: inside this work directory (the tools
+    /// also write that path prefixed with the root, and `sweep` removes it
+    /// from there), linked to `<package_cache>/<tool>/<arch>` when packages
+    /// are kept between builds.
+    pub fn cache_dir(
+        &self,
+        package_cache: Option<&Path>,
+        tool: &str,
+        arch: &str,
+    ) -> anyhow::Result<PathBuf> {
+        let cache_dir = self.path().join("cache");
+        if let Some(pool) = package_cache {
+            let pool = pool.join(tool).join(rpm_arch(arch)?);
+            std::fs::create_dir_all(&pool)
+                .with_context(|| format!("creating the package cache {}", pool.display()))?;
+            std::os::unix::fs::symlink(&pool, &cache_dir)?;
+        }
+        Ok(cache_dir)
+    }
+
     /// Removes what the host tools wrote into the root under this
     /// directory's own path (dnf's `expired_repos.json`, zypper's system
     /// cache and key dumps).

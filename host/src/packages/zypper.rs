@@ -50,16 +50,8 @@ impl<'r> Zypper<'r> {
             ),
         )?;
         std::fs::write(dir.join("zypper.conf"), "")?;
-        // zypper writes part of its cache under the root too (`@System`
-        // solv files, key dumps): keep the path inside the work directory,
-        // which `sweep` removes from the root, and link it to the shared cache.
-        let cache_dir = dir.join("cache");
-        if let Some(pool) = package_cache {
-            let pool = pool.join("zypper").join(rpm_arch(&plan.arch)?);
-            std::fs::create_dir_all(&pool)
-                .with_context(|| format!("creating the package cache {}", pool.display()))?;
-            std::os::unix::fs::symlink(&pool, &cache_dir)?;
-        }
+        // zypper writes its `@System` solv files and key dumps under the root too.
+        let cache_dir = work.cache_dir(package_cache, "zypper", &plan.arch)?;
         Ok(Zypper {
             root,
             repositories,
