@@ -15,15 +15,18 @@ use builder::plan::PlanRequest;
 use builder::run::{run, RunRequest};
 use builder_tests::{builtin_plugins, runtime, test_limits, validate_cyclonedx, validate_spdx};
 
-/// The fixture repositories, built once per test process.
+/// The fixture repositories, built once per test process into the target
+/// directory (the build script rebuilds them in place; nothing is left in
+/// /var/tmp).
 fn fixture() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("builder-test-rpm-")
-            .tempdir_in("/var/tmp")
-            .unwrap()
-            .keep();
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        let dir = target.join("rpm-fixture");
+        fs::create_dir_all(&dir).unwrap();
+        let dir = dir.canonicalize().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/rpm-repo/build");
         let out = Command::new(&script).arg(&dir).output().unwrap();
         assert!(
