@@ -288,7 +288,10 @@ fn plan_resolves_a_kiwi_description_and_names_its_plugins() {
             "grants",
             serde_json::json!(["root-read", "artifact-write", "compression"]),
         ),
-        ("options", serde_json::json!({"compression": "xz", "image": "tbz"})),
+        (
+            "options",
+            serde_json::json!({"compression": "xz", "image": "tbz"}),
+        ),
     ] {
         assert_eq!(plugins[0][field], value, "{field}");
     }

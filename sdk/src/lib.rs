@@ -128,8 +128,8 @@ pub use bindings::builder::plugin::rootfs::{
 };
 pub use bindings::builder::plugin::types::{
     Artifact, BaselineRequest, BuildRequest, Capability, ContainerConfig, Error, Family,
-    HookRequest, ImageIdentity, ImageSize, InvalidOption, IoError, OptionKind, OptionSpec, OptionValue, PluginInfo, Role, Stage,
-    ToolFailure,
+    HookRequest, ImageIdentity, ImageSize, InvalidOption, IoError, OptionKind, OptionSpec,
+    OptionValue, PluginInfo, Role, Stage, ToolFailure,
 };
 pub use options::OptionsExt;
 pub use rootfs::{EntryIter, ReadAll};

@@ -151,7 +151,10 @@ fn a_debian_build_applies_the_baseline_and_runs_a_python_hook() {
     let cloud_user = read(&root, "etc/cloud/cloud.cfg.d/01_clouduser.cfg");
     assert!(cloud_user.contains("name: admin"), "{cloud_user}");
     let meta = fs::metadata(root.join("etc/cloud/cloud.cfg.d/01_clouduser.cfg")).unwrap();
-    assert_eq!((meta.mode() & 0o7777, meta.uid(), meta.gid()), (0o644, 0, 0));
+    assert_eq!(
+        (meta.mode() & 0o7777, meta.uid(), meta.gid()),
+        (0o644, 0, 0)
+    );
 
     // The Python hook ran at `config`, over the root as the baseline left it.
     assert_eq!(
@@ -179,7 +182,10 @@ fn a_debian_build_applies_the_baseline_and_runs_a_python_hook() {
         .find(|f| f.ends_with(".packages"))
         .expect("a .packages file");
     let packages = fs::read_to_string(target.join(list)).unwrap();
-    assert!(packages.lines().any(|l| l.starts_with("chrony|")), "{packages}");
+    assert!(
+        packages.lines().any(|l| l.starts_with("chrony|")),
+        "{packages}"
+    );
 }
 
 #[test]
@@ -187,9 +193,10 @@ fn a_missing_grant_stops_the_build_before_anything_is_installed() {
     let tmp = var_tmp("builder-test-ext-");
     let desc = example_copy(tmp.path(), "");
     let config = desc.join("config.xml");
-    let text = fs::read_to_string(&config)
-        .unwrap()
-        .replace(r#"grants="root-write, root-exec""#, r#"grants="root-write""#);
+    let text = fs::read_to_string(&config).unwrap().replace(
+        r#"grants="root-write, root-exec""#,
+        r#"grants="root-write""#,
+    );
     fs::write(&config, text).unwrap();
     let runtime = long_runtime();
     let plugins = builtin_plugins(&runtime);
@@ -206,7 +213,11 @@ fn a_missing_grant_stops_the_build_before_anything_is_installed() {
             && message.contains("plugin `baseline-example` 0.1.0 needs capability `root-exec`"),
         "{message}"
     );
-    assert!(!root.exists(), "the build started: {} exists", root.display());
+    assert!(
+        !root.exists(),
+        "the build started: {} exists",
+        root.display()
+    );
 }
 
 #[test]
@@ -224,7 +235,13 @@ fn component_files_are_pinned_by_sha256() {
         let description = builder::description::load(&desc)?;
         let plan = builder::plan::plan(&description, &PlanRequest::default())?;
         select(&runtime, &plugins, &plan, Purpose::Build)
-            .map(|selected| selected.hooks.iter().map(|h| h.planned()).collect::<Vec<_>>())
+            .map(|selected| {
+                selected
+                    .hooks
+                    .iter()
+                    .map(|h| h.planned())
+                    .collect::<Vec<_>>()
+            })
             .map_err(anyhow::Error::from)
     };
     let hook = |extra: &str| {
@@ -252,7 +269,10 @@ fn component_files_are_pinned_by_sha256() {
     );
     // Not pinned: refused, with the digest to check and pin.
     let err = plan_of(&hook("")).unwrap_err().to_string();
-    assert!(err.contains("is not pinned") && err.contains(&digest), "{err}");
+    assert!(
+        err.contains("is not pinned") && err.contains(&digest),
+        "{err}"
+    );
     // A capability it declares but is not granted: named with the plugin.
     let err = plan_of(&hook(&format!(r#" sha256="{digest}""#)).replace("root-read", ""))
         .unwrap_err()
@@ -265,7 +285,10 @@ fn component_files_are_pinned_by_sha256() {
     let err = plan_of(&hook(&format!(r#" sha256="{digest}""#)).replace("root-read", "root"))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("config.xml:") && err.contains("unknown capability `root`"), "{err}");
+    assert!(
+        err.contains("config.xml:") && err.contains("unknown capability `root`"),
+        "{err}"
+    );
     // A stage the hook does not serve.
     let err = plan_of(&hook(&format!(r#" sha256="{digest}" stages="config""#)))
         .unwrap_err()
@@ -277,7 +300,10 @@ fn component_files_are_pinned_by_sha256() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("is a hook plugin, but the description uses it as a baseline"), "{err}");
+    assert!(
+        err.contains("is a hook plugin, but the description uses it as a baseline"),
+        "{err}"
+    );
     // A name no plugin has.
     let err = plan_of(r#"        <builder:plugin name="nope" kind="hook" grants="root-read"/>"#)
         .unwrap_err()
@@ -320,7 +346,9 @@ fn yaml_descriptions_name_plugins_the_same_way() {
 "#,
     )
     .unwrap();
-    let err = builder::description::load(dir.path()).unwrap_err().to_string();
+    let err = builder::description::load(dir.path())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("config.yaml:27:") && err.contains("unknown attribute `bogus`"),
         "{err}"
@@ -333,7 +361,10 @@ fn yaml_descriptions_name_plugins_the_same_way() {
     let refs = &description.plugins;
     assert_eq!(refs.len(), 2);
     assert_eq!(refs[0].name, "baseline-example");
-    assert_eq!(refs[0].options, [("default-user".to_string(), "ops".to_string())]);
+    assert_eq!(
+        refs[0].options,
+        [("default-user".to_string(), "ops".to_string())]
+    );
     let grants: Vec<&str> = refs[0].grants.iter().map(|g| g.value.as_str()).collect();
     assert_eq!(grants, ["root-write", "root-exec"]);
     let stages: Vec<&str> = refs[1].stages.iter().map(|g| g.value.as_str()).collect();
@@ -355,7 +386,11 @@ fn an_image_type_from_a_file_serves_a_type_kiwi_does_not_know() {
     );
     let config = desc.join("config.xml");
     let text = fs::read_to_string(&config).unwrap();
-    fs::write(&config, text.replace(r#"<type image="tbz"/>"#, r#"<type image="listing"/>"#)).unwrap();
+    fs::write(
+        &config,
+        text.replace(r#"<type image="tbz"/>"#, r#"<type image="listing"/>"#),
+    )
+    .unwrap();
     let runtime = runtime(test_limits());
     let plugins = builtin_plugins(&runtime);
     let plan_for = |desc: &Path| {
@@ -368,7 +403,11 @@ fn an_image_type_from_a_file_serves_a_type_kiwi_does_not_know() {
     assert_eq!(image_type.plugin.digest, digest);
 
     // A type nothing serves: the nearest name is suggested.
-    fs::write(&config, text.replace(r#"<type image="tbz"/>"#, r#"<type image="tbx"/>"#)).unwrap();
+    fs::write(
+        &config,
+        text.replace(r#"<type image="tbz"/>"#, r#"<type image="tbx"/>"#),
+    )
+    .unwrap();
     let err = select(&runtime, &plugins, &plan_for(&desc), Purpose::Build)
         .err()
         .expect("no plugin serves tbx")

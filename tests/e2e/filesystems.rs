@@ -44,14 +44,21 @@ fn make(root: &Path, out: &Path, type_name: &str, size: Option<ImageSize>) -> st
     .unwrap_or_else(|e| panic!("{type_name}: {e:#}"));
     assert_eq!(outcome.artifacts.len(), 1);
     let artifact = &outcome.artifacts[0];
-    assert_eq!(artifact.file_name, format!("golden.x86_64-1.0.0.{type_name}"));
+    assert_eq!(
+        artifact.file_name,
+        format!("golden.x86_64-1.0.0.{type_name}")
+    );
     let path = out.join(&artifact.file_name);
     assert_eq!(fs::metadata(&path).unwrap().len(), artifact.size);
     path
 }
 
 fn run(program: &str, args: &[&str], image: &Path) {
-    let out = Command::new(program).args(args).arg(image).output().unwrap();
+    let out = Command::new(program)
+        .args(args)
+        .arg(image)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{program} {args:?} {}: {}{}",

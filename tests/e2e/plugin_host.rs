@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use builder::plugins::{
-    RootChange, BaselineRequest, BuildRequest, CacheOutcome, Capability, Catalog, Family,
-    Grants, GuestError, HookRequest, ImageIdentity, OptionKind, PluginError, PluginRuntime,
-    PluginSource, Role, RuntimeLimits, Stage, World,
+    BaselineRequest, BuildRequest, CacheOutcome, Capability, Catalog, Family, Grants, GuestError,
+    HookRequest, ImageIdentity, OptionKind, PluginError, PluginRuntime, PluginSource, Role,
+    RootChange, RuntimeLimits, Stage, World,
 };
 use builder::rootfs::RootTree;
 use builder::toolbox::TargetDir;
@@ -459,8 +459,5 @@ fn plugins_next_to_a_description_and_given_explicitly_take_precedence() {
         .collect();
     assert_eq!(names[..2], ["trespass", "listing"]);
     // Then every built-in plugin, under the name it is built in as.
-    assert_eq!(
-        names[2..],
-        Catalog::builtin_names().collect::<Vec<_>>()[..]
-    );
+    assert_eq!(names[2..], Catalog::builtin_names().collect::<Vec<_>>()[..]);
 }

@@ -113,7 +113,11 @@ fn rpm_qa(root: &Path) -> Vec<String> {
         .arg("%{NAME}|%{EPOCH}|%{VERSION}|%{RELEASE}|%{ARCH}|%{DISTURL}|%{LICENSE}\\n")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.starts_with("gpg-pubkey|"))
@@ -250,10 +254,15 @@ fn untrusted_signatures_stop_the_build() {
                 .unwrap_or_else(|| panic!("{manager} accepted {repo}"));
             let text = format!("{err:#}");
             assert!(
-                text.contains("failed signature verification with the keys its description gives: golden"),
+                text.contains(
+                    "failed signature verification with the keys its description gives: golden"
+                ),
                 "{manager} {repo}: {text}"
             );
-            assert!(rpm_qa(&root).is_empty(), "{manager} {repo} installed packages");
+            assert!(
+                rpm_qa(&root).is_empty(),
+                "{manager} {repo} installed packages"
+            );
         }
     }
 }
@@ -312,7 +321,10 @@ fn uninstall_takes_unneeded_dependencies_along() {
             !left.contains(&"golden-tool") && !left.contains(&"golden-base"),
             "{manager}: {left:?}"
         );
-        assert!(left.contains(&"golden-release") && left.contains(&tool), "{manager}: {left:?}");
+        assert!(
+            left.contains(&"golden-release") && left.contains(&tool),
+            "{manager}: {left:?}"
+        );
     }
 }
 

@@ -180,13 +180,13 @@ fn plugin_ref(
             None => Vec::new(),
         }
     };
-    let name = attr("name")
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| DescriptionError::MissingAttribute {
+    let name = attr("name").filter(|n| !n.is_empty()).ok_or_else(|| {
+        DescriptionError::MissingAttribute {
             location: node.location.clone(),
             path: path.to_string(),
             name: "name".into(),
-        })?;
+        }
+    })?;
     let kind = match attr("kind").as_deref() {
         Some("hook") => PluginKind::Hook,
         Some("baseline") => PluginKind::Baseline,
@@ -244,7 +244,10 @@ fn plugin_ref(
     }
     let mut options = Vec::new();
     for child in &node.children {
-        let local = child.name.split_once(':').map_or(child.name.as_str(), |(_, l)| l);
+        let local = child
+            .name
+            .split_once(':')
+            .map_or(child.name.as_str(), |(_, l)| l);
         let here = format!("{path}/{}", child.name);
         if local != "option" {
             return Err(invalid(

@@ -27,8 +27,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::{DescriptionError, Location, Origin, LOOKUP_ORDER};
 pub use model::*;
-pub use schema::ARCH_NAMES;
 pub use schema::closest;
+pub use schema::ARCH_NAMES;
 pub use upgrade::{CURRENT_SCHEMA, OLDEST_SCHEMA};
 
 /// `path` without `.` and `..` components, computed without the file system.

@@ -478,8 +478,7 @@ fn pattern_matches(pattern: Pattern, s: &str) -> bool {
             .any(|p| s.starts_with(p)),
         PluginTypeName => {
             s.starts_with(|c: char| c.is_ascii_lowercase())
-                && s
-                    .chars()
+                && s.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         }
         OciFormatType => match s.split_once(':') {

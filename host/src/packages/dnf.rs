@@ -84,7 +84,10 @@ impl<'r> Dnf<'r> {
         cmd.arg("-y")
             .arg(format!("--installroot={}", self.root.host_path().display()))
             .arg(format!("--config={}", dir.join("dnf.conf").display()))
-            .arg(format!("--setopt=reposdir={}", dir.join("repos.d").display()))
+            .arg(format!(
+                "--setopt=reposdir={}",
+                dir.join("repos.d").display()
+            ))
             .arg(format!("--setopt=varsdir={}", dir.join("vars").display()))
             .arg(format!("--setopt=cachedir={}", self.cache_dir.display()))
             .arg(format!("--releasever={}", self.releasever))
@@ -129,7 +132,12 @@ impl<'r> Dnf<'r> {
         args
     }
 
-    fn install_with(&self, step: &str, set: &PackageSet, excludes: &[String]) -> anyhow::Result<()> {
+    fn install_with(
+        &self,
+        step: &str,
+        set: &PackageSet,
+        excludes: &[String],
+    ) -> anyhow::Result<()> {
         if !set.products.is_empty() {
             tracing::warn!("{step}: dnf has no products; ignored");
         }
@@ -148,7 +156,11 @@ impl<'r> Dnf<'r> {
 fn explain(error: anyhow::Error, repositories: &[RpmRepository]) -> anyhow::Error {
     super::rpm::explain_signature_failure(
         error,
-        &["GPG check FAILED", "GPG signature verification error", "NOKEY"],
+        &[
+            "GPG check FAILED",
+            "GPG signature verification error",
+            "NOKEY",
+        ],
         repositories,
     )
 }
@@ -192,7 +204,11 @@ impl PackageManager for Dnf<'_> {
             let keys = RpmWork::keys_into_image(self.root, repo)?;
             let rel = format!("etc/yum.repos.d/{}.repo", repo.alias);
             self.root
-                .write(&rel, repo.repo_file(RepoFlavour::Dnf, &keys, false).as_bytes(), 0o644)
+                .write(
+                    &rel,
+                    repo.repo_file(RepoFlavour::Dnf, &keys, false).as_bytes(),
+                    0o644,
+                )
                 .with_context(|| format!("repositories: writing /{rel}"))?;
             repo.customize(&self.root.host_path().join(&rel))?;
         }

@@ -69,7 +69,12 @@ pub fn open<'r>(
             for repo in &repositories {
                 tracing::info!(alias = %repo.alias, uri = %repo.uri, "repository");
             }
-            Ok(Box::new(Apt::new(root, repositories, &plan.arch, package_cache)?))
+            Ok(Box::new(Apt::new(
+                root,
+                repositories,
+                &plan.arch,
+                package_cache,
+            )?))
         }
         Named::Dnf4 | Named::Dnf5 | Named::Microdnf => {
             if plan.package_manager != Named::Dnf4 {
@@ -79,7 +84,12 @@ pub fn open<'r>(
                 );
             }
             let repositories = rpm::resolve(plan)?;
-            Ok(Box::new(dnf::Dnf::new(root, plan, repositories, package_cache)?))
+            Ok(Box::new(dnf::Dnf::new(
+                root,
+                plan,
+                repositories,
+                package_cache,
+            )?))
         }
         Named::Zypper => {
             let repositories = rpm::resolve(plan)?;
@@ -90,8 +100,8 @@ pub fn open<'r>(
                 package_cache,
             )?))
         }
-        other => anyhow::bail!(
-            "package manager {other} is not supported (apt, dnf and zypper are)"
-        ),
+        other => {
+            anyhow::bail!("package manager {other} is not supported (apt, dnf and zypper are)")
+        }
     }
 }

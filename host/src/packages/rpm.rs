@@ -339,7 +339,11 @@ impl RpmWork {
     /// directory's own path (dnf's `expired_repos.json`, zypper's system
     /// cache and key dumps).
     pub fn sweep(&self, root: &RootDir) -> anyhow::Result<()> {
-        let rel = self.path().to_string_lossy().trim_start_matches('/').to_string();
+        let rel = self
+            .path()
+            .to_string_lossy()
+            .trim_start_matches('/')
+            .to_string();
         root.remove_tree(&rel)
             .with_context(|| format!("removing /{rel} from the image"))
     }

@@ -5,9 +5,9 @@
 //! a trap (a plugin bug), a timeout or an exhausted memory limit ends that call
 //! only, with an error naming the plugin and its version.
 
-pub mod changes;
 pub mod cache;
 pub mod catalog;
+pub mod changes;
 pub mod grants;
 pub mod info;
 pub mod select;
@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Resource};
 use wasmtime::{Config, Engine, Store, Trap};
 
-pub use changes::RootChange;
 pub use cache::{CacheOutcome, CompiledCache};
 pub use catalog::{Candidate, Catalog, PluginSource};
+pub use changes::RootChange;
 pub use grants::{Capability, Grants};
+pub use info::{GuestError, OptionKind, OptionSpec, PluginInfo, Role, Stage, World};
 pub use select::{ActivePlugin, BuildPlugins, SelectError};
 pub use stages::PipelinePlugins;
-pub use info::{GuestError, OptionKind, OptionSpec, PluginInfo, Role, Stage, World};
 use state::{PluginState, RootHandle};
 
 use crate::rootfs::RootTree;

@@ -248,7 +248,11 @@ fn load(
     let bytes = std::fs::read(path).map_err(|e| {
         at(
             reference,
-            format!("plugin `{}`: reading {shown} ({}): {e}", reference.name, path.display()),
+            format!(
+                "plugin `{}`: reading {shown} ({}): {e}",
+                reference.name,
+                path.display()
+            ),
         )
     })?;
     let digest = crate::toolbox::sha256_hex(&bytes);

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::{
-    ActivePlugin, BaselineRequest, BuildPlugins, Family, HookRequest, ImageIdentity,
-    PluginRuntime, Stage,
+    ActivePlugin, BaselineRequest, BuildPlugins, Family, HookRequest, ImageIdentity, PluginRuntime,
+    Stage,
 };
 use crate::description::PackageManager;
 use crate::plan::BuildPlan;
@@ -102,7 +102,11 @@ impl<'a> PipelinePlugins<'a> {
 
     /// Applies every baseline, in order, carrying out each one's changes
     /// before the next baseline reads the root.
-    pub fn apply_baselines(&self, root: &RootDir, packages: &dyn PackageTool) -> anyhow::Result<()> {
+    pub fn apply_baselines(
+        &self,
+        root: &RootDir,
+        packages: &dyn PackageTool,
+    ) -> anyhow::Result<()> {
         for baseline in &self.plugins.baselines {
             let tree = open_tree(root)?;
             let release = crate::sbom::OsRelease::read(&tree)
@@ -118,9 +122,9 @@ impl<'a> PipelinePlugins<'a> {
             };
             let label = baseline.plugin.label();
             tracing::info!("baseline {label}");
-            let requested = self
-                .runtime
-                .apply_baseline(&baseline.plugin, tree, &request, &baseline.grants)?;
+            let requested =
+                self.runtime
+                    .apply_baseline(&baseline.plugin, tree, &request, &baseline.grants)?;
             carry(root, packages, baseline, &requested)?;
         }
         Ok(())

@@ -695,10 +695,7 @@ impl wit_toolbox::Host for PluginState {
         }))
     }
 
-    fn remove_artifact(
-        &mut self,
-        file_name: String,
-    ) -> wasmtime::Result<Result<(), types::Error>> {
+    fn remove_artifact(&mut self, file_name: String) -> wasmtime::Result<Result<(), types::Error>> {
         guest_try!(self.require(Capability::ArtifactWrite).map_err(denied));
         let path = guest_try!(self.published_artifact(&file_name));
         guest_try!(std::fs::remove_file(&path).map_err(|e| io_err(&file_name, e)));
@@ -851,20 +848,14 @@ impl changes::Host for PluginState {
         &mut self,
         names: Vec<String>,
     ) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(
-            Capability::RootWrite,
-            RootChange::InstallPackages { names },
-        )
+        self.record(Capability::RootWrite, RootChange::InstallPackages { names })
     }
 
     fn remove_packages(
         &mut self,
         names: Vec<String>,
     ) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(
-            Capability::RootWrite,
-            RootChange::RemovePackages { names },
-        )
+        self.record(Capability::RootWrite, RootChange::RemovePackages { names })
     }
 
     fn write_file(
@@ -889,10 +880,7 @@ impl changes::Host for PluginState {
     }
 
     fn enable_service(&mut self, unit: String) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(
-            Capability::RootWrite,
-            RootChange::EnableService { unit },
-        )
+        self.record(Capability::RootWrite, RootChange::EnableService { unit })
     }
 
     fn mask_service(&mut self, unit: String) -> wasmtime::Result<Result<(), types::Error>> {
@@ -906,10 +894,7 @@ impl changes::Host for PluginState {
         )
     }
 
-    fn add_group(
-        &mut self,
-        group: changes::Group,
-    ) -> wasmtime::Result<Result<(), types::Error>> {
+    fn add_group(&mut self, group: changes::Group) -> wasmtime::Result<Result<(), types::Error>> {
         self.record(
             Capability::RootWrite,
             RootChange::AddGroup {
@@ -919,10 +904,7 @@ impl changes::Host for PluginState {
         )
     }
 
-    fn add_user(
-        &mut self,
-        user: changes::User,
-    ) -> wasmtime::Result<Result<(), types::Error>> {
+    fn add_user(&mut self, user: changes::User) -> wasmtime::Result<Result<(), types::Error>> {
         self.record(
             Capability::RootWrite,
             RootChange::AddUser {
@@ -942,14 +924,15 @@ impl changes::Host for PluginState {
         key: String,
         value: String,
     ) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(
-            Capability::RootWrite,
-            RootChange::SetSysctl { key, value },
-        )
+        self.record(Capability::RootWrite, RootChange::SetSysctl { key, value })
     }
 
     fn load_kernel_module(&mut self, name: String) -> wasmtime::Result<Result<(), types::Error>> {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             return Ok(Err(types::Error::Other(format!(
                 "`{name}` is not a kernel module name"
             ))));

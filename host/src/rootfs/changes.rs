@@ -125,15 +125,13 @@ fn apply(
                 cmd.args(["-p", hash]);
             }
             cmd.arg(name);
-            command::run("useradd", &mut cmd)
-                .map(drop)
-                .map_err(|e| {
-                    let text = e.to_string();
-                    match password_hash {
-                        Some(hash) => anyhow::anyhow!("{}", text.replace(hash.as_str(), "******")),
-                        None => anyhow::anyhow!("{text}"),
-                    }
-                })
+            command::run("useradd", &mut cmd).map(drop).map_err(|e| {
+                let text = e.to_string();
+                match password_hash {
+                    Some(hash) => anyhow::anyhow!("{}", text.replace(hash.as_str(), "******")),
+                    None => anyhow::anyhow!("{text}"),
+                }
+            })
         }
         RootChange::SetSysctl { key, value } => {
             let key_ok = !key.is_empty()
@@ -260,12 +258,17 @@ impl<'r> InRootPackages<'r> {
         }
         let _mounts = ApiMounts::mount(self.root.host_path())?;
         let (program, args): (&str, Vec<&str>) = match (self.family, verb) {
-            (Family::Debian, "install") => ("apt-get", vec!["-y", "install", "--no-install-recommends"]),
+            (Family::Debian, "install") => {
+                ("apt-get", vec!["-y", "install", "--no-install-recommends"])
+            }
             (Family::Debian, _) => ("apt-get", vec!["-y", "purge", "--auto-remove"]),
             (Family::Rhel, "install") => ("dnf", vec!["-y", "install"]),
             (Family::Rhel, _) => ("dnf", vec!["-y", "remove"]),
             (Family::Suse, "install") => ("zypper", vec!["--non-interactive", "install"]),
-            (Family::Suse, _) => ("zypper", vec!["--non-interactive", "remove", "--clean-deps"]),
+            (Family::Suse, _) => (
+                "zypper",
+                vec!["--non-interactive", "remove", "--clean-deps"],
+            ),
         };
         if self.family == Family::Debian && verb == "install" {
             let mut update = chroot(self.root.host_path(), "apt-get");
@@ -333,12 +336,17 @@ mod tests {
                 key: "kernel.dmesg_restrict".into(),
                 value: "0".into(),
             },
-            RootChange::LoadKernelModule { name: "br_netfilter".into() },
+            RootChange::LoadKernelModule {
+                name: "br_netfilter".into(),
+            },
         ];
         carry_out(&root, &NoPackages, "`demo` 1.0", "demo", &changes).unwrap();
         use std::os::unix::fs::MetadataExt;
         let motd = std::fs::metadata(root_path.join("etc/motd")).unwrap();
-        assert_eq!((motd.mode() & 0o7777, motd.uid(), motd.gid()), (0o640, 0, 42));
+        assert_eq!(
+            (motd.mode() & 0o7777, motd.uid(), motd.gid()),
+            (0o640, 0, 42)
+        );
         assert_eq!(
             std::fs::read_to_string(root_path.join("tmp/90-demo.conf")).unwrap(),
             "kernel.dmesg_restrict = 0\nvm.swappiness = 10\n"
@@ -359,7 +367,10 @@ mod tests {
             }],
         )
         .unwrap_err();
-        assert!(format!("{err:#}").contains("plugin `demo` 1.0: sysctl"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("plugin `demo` 1.0: sysctl"),
+            "{err:#}"
+        );
         // Packages go to the package tool.
         let err = carry_out(
             &root,
@@ -371,6 +382,9 @@ mod tests {
             }],
         )
         .unwrap_err();
-        assert!(format!("{err:#}").contains("install [\"chrony\"]"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("install [\"chrony\"]"),
+            "{err:#}"
+        );
     }
 }

@@ -134,9 +134,7 @@ fn prepare_steps(
     report.timed("users", || users::apply(&root, &plan.groups, &plan.users))?;
     report.timed("settings", || apply_settings(&root, plan))?;
     if !plugins.plugins.baselines.is_empty() {
-        report.timed("baselines", || {
-            plugins.apply_baselines(&root, &*packages)
-        })?;
+        report.timed("baselines", || plugins.apply_baselines(&root, &*packages))?;
     }
     report.timed("config", || {
         run_scripts("config")?;

@@ -186,7 +186,6 @@ pub(crate) fn rfc3339(seconds: i64) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
-
 /// A package URL (purl) for a package of `os`: `pkg:deb/...` or `pkg:rpm/...`.
 pub fn purl(os: &OsRelease, package: &InstalledPackage) -> String {
     // The purl spec: deb versions carry their epoch, rpm's goes in `epoch=`.

@@ -71,7 +71,9 @@ fn parse_line(line: &str) -> Option<InstalledPackage> {
     };
     // `golden-base-1.0-1.src.rpm` -> `golden-base`.
     let source = some(source_rpm).and_then(|s| {
-        let stem = s.strip_suffix(".src.rpm").or_else(|| s.strip_suffix(".nosrc.rpm"))?;
+        let stem = s
+            .strip_suffix(".src.rpm")
+            .or_else(|| s.strip_suffix(".nosrc.rpm"))?;
         let mut parts = stem.rsplitn(3, '-');
         parts.next()?; // release
         parts.next()?; // version

@@ -132,7 +132,9 @@ pub fn make(
     seed: Option<i64>,
 ) -> Result<DiskLayout, DiskError> {
     if partitions.is_empty() {
-        return Err(DiskError::Invalid("a disk needs at least one partition".into()));
+        return Err(DiskError::Invalid(
+            "a disk needs at least one partition".into(),
+        ));
     }
     if table == Table::Msdos && partitions.len() > 4 {
         return Err(DiskError::Invalid(
@@ -185,7 +187,11 @@ pub fn make(
 
     let uuid = |what: &str| -> io::Result<String> {
         match seed {
-            Some(epoch) => Ok(super::stable_uuid(&["builder-disk", what, &epoch.to_string()])),
+            Some(epoch) => Ok(super::stable_uuid(&[
+                "builder-disk",
+                what,
+                &epoch.to_string(),
+            ])),
             None => Ok(fs::read_to_string("/proc/sys/kernel/random/uuid")?
                 .trim()
                 .to_string()),
@@ -260,8 +266,14 @@ pub fn make(
         f.seek(SeekFrom::Start(0))?;
     }
     let mut cmd = Command::new("sfdisk");
-    cmd.args(["--quiet", "--no-reread", "--no-tell-kernel", "--wipe", "always"])
-        .arg(out);
+    cmd.args([
+        "--quiet",
+        "--no-reread",
+        "--no-tell-kernel",
+        "--wipe",
+        "always",
+    ])
+    .arg(out);
     command::run_with_stdin("partition table: sfdisk", &mut cmd, script_file)?;
 
     let mut disk = fs::OpenOptions::new().write(true).open(out)?;
@@ -312,7 +324,11 @@ mod tests {
 
     fn sfdisk_json(disk: &Path) -> serde_json::Value {
         let out = Command::new("sfdisk").arg("-J").arg(disk).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -369,8 +385,15 @@ mod tests {
             },
         ];
         let layout = make(&disk, Table::Gpt, None, &parts, "x86_64", Some(1)).unwrap();
-        let again = make(&tmp.path().join("again.raw"), Table::Gpt, None, &parts, "x86_64", Some(1))
-            .unwrap();
+        let again = make(
+            &tmp.path().join("again.raw"),
+            Table::Gpt,
+            None,
+            &parts,
+            "x86_64",
+            Some(1),
+        )
+        .unwrap();
         assert_eq!(layout, again, "stable ids with a seed");
 
         let table = sfdisk_json(&disk);
@@ -391,15 +414,27 @@ mod tests {
         assert_eq!(found[2]["attrs"], "LegacyBIOSBootable");
         // Each content image lies at its partition's offset, byte for byte.
         let bytes = fs::read(&disk).unwrap();
-        for (content, placed) in [(&esp, &layout.partitions[1]), (&root, &layout.partitions[2])] {
+        for (content, placed) in [
+            (&esp, &layout.partitions[1]),
+            (&root, &layout.partitions[2]),
+        ] {
             let image = fs::read(content).unwrap();
             let start = placed.start_bytes as usize;
-            assert!(bytes[start..start + image.len()] == image[..], "{}", placed.name);
+            assert!(
+                bytes[start..start + image.len()] == image[..],
+                "{}",
+                placed.name
+            );
         }
         // The disk stays sparse: far fewer blocks than its size.
         use std::os::unix::fs::MetadataExt;
         let meta = fs::metadata(&disk).unwrap();
-        assert!(meta.blocks() * 512 < meta.len(), "{} of {}", meta.blocks() * 512, meta.len());
+        assert!(
+            meta.blocks() * 512 < meta.len(),
+            "{} of {}",
+            meta.blocks() * 512,
+            meta.len()
+        );
     }
 
     #[test]
@@ -417,7 +452,10 @@ mod tests {
             &disk,
             Table::Msdos,
             Some(256 << 20),
-            &[part("boot", PartitionKind::Esp, Some(32 << 20)), part("root", PartitionKind::Root, None)],
+            &[
+                part("boot", PartitionKind::Esp, Some(32 << 20)),
+                part("root", PartitionKind::Root, None),
+            ],
             "x86_64",
             None,
         )

@@ -93,18 +93,22 @@ pub enum FilesystemError {
 pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), FilesystemError> {
     for arg in &options.create_options {
         if arg.contains('\0') {
-            return Err(FilesystemError::Invalid("an mkfs option holds a NUL byte".into()));
+            return Err(FilesystemError::Invalid(
+                "an mkfs option holds a NUL byte".into(),
+            ));
         }
     }
     if let Some(label) = &options.label {
         if label.is_empty() || label.contains(['\0', '\n', '/']) {
-            return Err(FilesystemError::Invalid(format!("`{label}` is not a volume label")));
+            return Err(FilesystemError::Invalid(format!(
+                "`{label}` is not a volume label"
+            )));
         }
     }
     let uuid = options.uuid.clone().or_else(|| {
-        options
-            .source_date_epoch
-            .map(|epoch| super::stable_uuid(&["builder", options.fs_type.name(), &epoch.to_string()]))
+        options.source_date_epoch.map(|epoch| {
+            super::stable_uuid(&["builder", options.fs_type.name(), &epoch.to_string()])
+        })
     });
     let size = || -> std::io::Result<u64> {
         Ok(match options.size_bytes {
@@ -125,7 +129,9 @@ pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), 
                 cmd.args(["-L", label]);
             }
             if let Some(uuid) = &uuid {
-                cmd.args(["-U", uuid]).arg("-E").arg(format!("hash_seed={uuid}"));
+                cmd.args(["-U", uuid])
+                    .arg("-E")
+                    .arg(format!("hash_seed={uuid}"));
             }
             if let Some(epoch) = options.source_date_epoch {
                 cmd.env("E2FSPROGS_FAKE_TIME", epoch.to_string());
@@ -153,7 +159,9 @@ pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), 
         }
         FsType::Squashfs => {
             cmd = Command::new("mksquashfs");
-            cmd.arg(root).arg(out).args(["-noappend", "-quiet", "-no-progress"]);
+            cmd.arg(root)
+                .arg(out)
+                .args(["-noappend", "-quiet", "-no-progress"]);
             match options.compression.as_deref() {
                 Some("uncompressed") => {
                     cmd.args(["-noI", "-noD", "-noF", "-noX"]);
@@ -208,7 +216,10 @@ pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), 
                 return Ok(());
             }
             cmd = Command::new("mcopy");
-            cmd.args(["-s", "-p", "-Q", "-i"]).arg(out).args(&entries).arg("::/");
+            cmd.args(["-s", "-p", "-Q", "-i"])
+                .arg(out)
+                .args(&entries)
+                .arg("::/");
         }
         FsType::Xfs => {
             fs::File::create(out)?.set_len(size()?)?;
@@ -241,9 +252,14 @@ fn fill_through_mount(root: &Path, image: &Path, step: &str) -> Result<(), Files
     command::run(&format!("{step}: mounting"), &mut mount)?;
     let copied = (|| {
         let mut copy = Command::new("cp");
-        copy.args(["-a", "--preserve=all", "--no-target-directory", "--one-file-system"])
-            .arg(root)
-            .arg(mount_point.path());
+        copy.args([
+            "-a",
+            "--preserve=all",
+            "--no-target-directory",
+            "--one-file-system",
+        ])
+        .arg(root)
+        .arg(mount_point.path());
         command::run(&format!("{step}: copying the tree"), &mut copy)
     })();
     let mut umount = Command::new("umount");

@@ -29,9 +29,9 @@ mod settings;
 use builder_sdk::prelude::*;
 use tar::{EntryType, Header};
 
+use builder_sdk::archive::{io_error, padding, HostSink};
 use json::{Json, Obj};
 use settings::Settings;
-use builder_sdk::archive::{io_error, padding, HostSink};
 
 struct Container;
 

@@ -49,7 +49,11 @@ impl ImageType for Tbz {
         let name = request.artifact_name(extension);
         let writer = toolbox::create_artifact(&name, compression)?;
         let mut archive = tar::Builder::new(HostSink::new(writer));
-        let entries = archive_tree(root, &mut archive, &TreeArchive::new(request.source_date_epoch))?;
+        let entries = archive_tree(
+            root,
+            &mut archive,
+            &TreeArchive::new(request.source_date_epoch),
+        )?;
         log::info(&format!("{name}: {entries} entries"));
         archive.finish().map_err(|e| io_error(&name, e))?;
         let sink = archive.into_inner().map_err(|e| io_error(&name, e))?;
