@@ -137,8 +137,8 @@ pub use rootfs::{EntryIter, ReadAll};
 /// Host primitives: artifact files, compression, checksums.
 pub mod toolbox {
     pub use crate::bindings::builder::plugin::toolbox::{
-        create_artifact, make_disk, make_filesystem, remove_artifact, sha256, sha256_artifact,
-        ArtifactWriter, Compression, Disk, FilesystemOptions, FilesystemType, Partition,
+        convert_disk, create_artifact, make_disk, make_filesystem, remove_artifact, sha256,
+        sha256_artifact, ArtifactWriter, Compression, Disk, DiskFormat, FilesystemOptions, FilesystemType, Partition,
         PartitionKind, PartitionTable, PlacedPartition,
     };
 }

@@ -695,6 +695,44 @@ impl wit_toolbox::Host for PluginState {
         }))
     }
 
+    fn convert_disk(
+        &mut self,
+        source: String,
+        file_name: String,
+        format: wit_toolbox::DiskFormat,
+    ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
+        use toolbox::disks::{self, DiskError, DiskFormat};
+        use wit_toolbox::DiskFormat as F;
+        for capability in [Capability::Partitioning, Capability::ArtifactWrite] {
+            guest_try!(self.require(capability).map_err(denied));
+        }
+        let Some(target) = self.target.clone() else {
+            return Ok(Err(types::Error::Other(
+                "no target directory in this call".into(),
+            )));
+        };
+        let from = guest_try!(self.published_artifact(&source));
+        let format = match format {
+            F::Qcow2 => DiskFormat::Qcow2,
+            F::Vmdk => DiskFormat::Vmdk,
+            F::Vhdx => DiskFormat::Vhdx,
+            F::Vhd => DiskFormat::Vhd,
+            F::VhdFixed => DiskFormat::VhdFixed,
+        };
+        let file = guest_try!(target
+            .create_file_artifact(&file_name)
+            .map_err(|e| io_err(&file_name, e)));
+        match disks::convert(&from, file.path(), format) {
+            Ok(()) => {}
+            Err(DiskError::Invalid(reason)) => return Ok(Err(types::Error::Other(reason))),
+            Err(DiskError::Io(e)) => return Ok(Err(io_err(&file_name, e))),
+            Err(DiskError::Tool(e)) => return Ok(Err(tool_failure(e))),
+        }
+        let info = guest_try!(file.publish().map_err(|e| io_err(&file_name, e)));
+        self.published.push(target.path().join(&info.file_name));
+        Ok(Ok(artifact_to(info)))
+    }
+
     fn remove_artifact(&mut self, file_name: String) -> wasmtime::Result<Result<(), types::Error>> {
         guest_try!(self.require(Capability::ArtifactWrite).map_err(denied));
         let path = guest_try!(self.published_artifact(&file_name));

@@ -289,6 +289,39 @@ pub fn make(
     })
 }
 
+/// A virtual disk format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskFormat {
+    /// qcow2.
+    Qcow2,
+    /// vmdk.
+    Vmdk,
+    /// vhdx.
+    Vhdx,
+    /// VHD, dynamic.
+    Vhd,
+    /// VHD, fixed.
+    VhdFixed,
+}
+
+/// Converts the raw disk `from` into `format` at `to` with qemu-img.
+pub fn convert(from: &Path, to: &Path, format: DiskFormat) -> Result<(), DiskError> {
+    let mut cmd = Command::new("qemu-img");
+    cmd.args(["convert", "-q", "-f", "raw", "-O"]);
+    match format {
+        DiskFormat::Qcow2 => cmd.args(["qcow2", "-c"]),
+        DiskFormat::Vmdk => cmd.args(["vmdk", "-o", "subformat=streamOptimized"]),
+        DiskFormat::Vhdx => cmd.args(["vhdx", "-o", "subformat=dynamic"]),
+        DiskFormat::Vhd => cmd.args(["vpc", "-o", "subformat=dynamic,force_size=on"]),
+        // VHD sizes are rounded to a CHS geometry unless forced; Azure wants
+        // a fixed VHD of a whole number of MiB, as make-disk's sizes are.
+        DiskFormat::VhdFixed => cmd.args(["vpc", "-o", "subformat=fixed,force_size=on"]),
+    };
+    cmd.arg(from).arg(to);
+    command::run("disk format: qemu-img convert", &mut cmd)?;
+    Ok(())
+}
+
 /// Copies `from` into `to` at `offset`, seeking over blocks of zeros.
 fn copy_sparse(from: &Path, to: &mut File, offset: u64) -> io::Result<()> {
     const BLOCK: usize = 64 * 1024;
@@ -435,6 +468,56 @@ mod tests {
             meta.blocks() * 512,
             meta.len()
         );
+    }
+
+    #[test]
+    fn disks_convert_to_every_format_with_the_same_content() {
+        let tmp = tempfile::tempdir().unwrap();
+        let raw = tmp.path().join("disk.raw");
+        let tree = tmp.path().join("tree");
+        fs::create_dir_all(tree.join("etc")).unwrap();
+        fs::write(tree.join("etc/hostname"), "golden\n").unwrap();
+        let root = filesystem(tmp.path(), "root", FsType::Ext4, &tree);
+        let part = PartitionSpec {
+            name: "p.lxroot".into(),
+            kind: PartitionKind::Root,
+            size_bytes: None,
+            content: Some(root),
+            bootable: false,
+        };
+        make(&raw, Table::Gpt, None, &[part], "x86_64", Some(1)).unwrap();
+        let raw_size = fs::metadata(&raw).unwrap().len();
+        for (format, name, qemu) in [
+            (DiskFormat::Qcow2, "qcow2", "qcow2"),
+            (DiskFormat::Vmdk, "vmdk", "vmdk"),
+            (DiskFormat::Vhdx, "vhdx", "vhdx"),
+            (DiskFormat::Vhd, "vhd", "vpc"),
+            (DiskFormat::VhdFixed, "vhdfixed", "vpc"),
+        ] {
+            let out = tmp.path().join(format!("disk.{name}"));
+            convert(&raw, &out, format).unwrap();
+            // A fixed VHD is the raw bytes plus a footer: qemu-img probes it
+            // as raw, so the format is named.
+            let info = Command::new("qemu-img")
+                .args(["info", "--output=json", "-f", qemu])
+                .arg(&out)
+                .output()
+                .unwrap();
+            let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+            assert_eq!(info["format"], qemu, "{name}");
+            assert_eq!(info["virtual-size"].as_u64().unwrap(), raw_size, "{name}");
+            // The guest sees the same bytes.
+            let same = Command::new("qemu-img")
+                .args(["compare", "-q", "-f", "raw", "-F", qemu])
+                .arg(&raw)
+                .arg(&out)
+                .status()
+                .unwrap();
+            assert!(same.success(), "{name}: content differs");
+        }
+        let fixed = fs::read(tmp.path().join("disk.vhdfixed")).unwrap();
+        assert_eq!(fixed.len() as u64, raw_size + 512);
+        assert_eq!(&fixed[fixed.len() - 512..][..8], b"conectix");
     }
 
     #[test]
