@@ -138,8 +138,8 @@ pub use rootfs::{EntryIter, ReadAll};
 pub mod toolbox {
     pub use crate::bindings::builder::plugin::toolbox::{
         convert_disk, create_artifact, make_disk, make_filesystem, remove_artifact, sha256,
-        sha256_artifact, ArtifactWriter, Compression, Disk, DiskFormat, FilesystemOptions, FilesystemType, Partition,
-        PartitionKind, PartitionTable, PlacedPartition,
+        sha256_artifact, ArtifactWriter, Compression, Disk, DiskFormat, FilesystemOptions,
+        FilesystemType, Partition, PartitionKind, PartitionTable, PlacedPartition,
     };
 }
 
