@@ -344,6 +344,8 @@ struct Call<'a> {
     changes_allowed: bool,
     /// `SOURCE_DATE_EPOCH` for the toolbox.
     source_date_epoch: Option<i64>,
+    /// The image's architecture, for the toolbox (disk partition types).
+    arch: Option<String>,
 }
 
 /// The plugin host.
@@ -502,6 +504,7 @@ impl PluginRuntime {
             granted,
             changes_allowed: false,
             source_date_epoch: request.source_date_epoch,
+            arch: Some(request.image.arch.clone()),
         };
         let (artifacts, _) = self.call(call, |store, root| {
             let pre = v0_1_0::image_type::ImageTypePre::new(
@@ -531,6 +534,7 @@ impl PluginRuntime {
             granted,
             changes_allowed: stage != Stage::PostImage,
             source_date_epoch: None,
+            arch: None,
         };
         let ((), mut state) = self.call(call, |store, root| {
             let pre =
@@ -563,6 +567,7 @@ impl PluginRuntime {
             granted,
             changes_allowed: true,
             source_date_epoch: None,
+            arch: None,
         };
         let ((), mut state) = self.call(call, |store, root| {
             let pre = v0_1_0::baseline::BaselinePre::new(
@@ -595,6 +600,7 @@ impl PluginRuntime {
         let mut store = self.store(label.clone(), effective, self.limits.call_timeout);
         store.data_mut().target = call.target.cloned();
         store.data_mut().source_date_epoch = call.source_date_epoch;
+        store.data_mut().arch = call.arch.clone();
         store.data_mut().changes_allowed = call.changes_allowed;
         let outcome = (|| {
             let root = store.data_mut().table.push(RootHandle(call.root))?;

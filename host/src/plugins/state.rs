@@ -80,6 +80,8 @@ pub struct PluginState {
     pub(crate) changes_allowed: bool,
     /// `SOURCE_DATE_EPOCH` of the build, for toolbox calls.
     pub(crate) source_date_epoch: Option<i64>,
+    /// The image's architecture (KIWI's name), when the call builds an image.
+    pub(crate) arch: Option<String>,
 }
 
 impl PluginState {
@@ -109,6 +111,7 @@ impl PluginState {
             changes: Vec::new(),
             changes_allowed: false,
             source_date_epoch: None,
+            arch: None,
         }
     }
 

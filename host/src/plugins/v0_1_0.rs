@@ -668,7 +668,7 @@ impl wit_toolbox::Host for PluginState {
             table,
             size_bytes,
             &specs,
-            std::env::consts::ARCH,
+            self.arch.as_deref().unwrap_or(std::env::consts::ARCH),
             self.source_date_epoch,
         ) {
             Ok(layout) => layout,
