@@ -122,7 +122,7 @@ impl<'r> Dnf<'r> {
         }
     }
 
-    fn install_args<'a>(set: &'a PackageSet) -> Vec<String> {
+    fn install_args(set: &PackageSet) -> Vec<String> {
         let mut args = vec!["install".to_string()];
         if set.pattern_type != "plusRecommended" {
             args.push("--setopt=install_weak_deps=False".into());

@@ -62,6 +62,9 @@ pub struct RpmRepository {
     /// switched off for it (`module_hotfixes=1`), so modular streams of
     /// other repositories never hide its packages.
     pub module_hotfixes: bool,
+    /// Its `repodata/repomd.xml` as read once when resolved (none for
+    /// metalinks, mirror lists and unreachable repositories).
+    pub repomd: Option<Vec<u8>>,
 }
 
 /// The plan's repositories as RPM repositories.
@@ -113,10 +116,13 @@ pub fn resolve(plan: &BuildPlan) -> anyhow::Result<Vec<RpmRepository>> {
             in_image: r.imageinclude || r.imageonly,
             customize,
             module_hotfixes: false,
+            repomd: None,
         };
-        repo.module_hotfixes = repomd(&repo)
-            .map(|xml| !String::from_utf8_lossy(&xml).contains("type=\"modules\""))
-            .unwrap_or(false);
+        repo.repomd = repomd(&repo);
+        repo.module_hotfixes = repo
+            .repomd
+            .as_ref()
+            .is_some_and(|xml| !String::from_utf8_lossy(xml).contains("type=\"modules\""));
         tracing::info!(alias = %repo.alias, uri = %repo.uri, "repository");
         out.push(repo);
     }
@@ -162,8 +168,8 @@ pub fn repository_state(repos: &[RpmRepository]) -> anyhow::Result<Option<Reposi
                 .with_context(|| format!("root cache: reading key {}", key.display()))?;
             state.identity.push(("key", bytes));
         }
-        match repomd(repo) {
-            Some(bytes) => state.published.push(bytes),
+        match &repo.repomd {
+            Some(bytes) => state.published.push(bytes.clone()),
             None => {
                 tracing::info!(repository = %repo.alias, "root cache off: its repomd.xml cannot be read");
                 return Ok(None);

@@ -207,23 +207,19 @@ pub fn try_plugin(
         .info
         .resolve_options(&request.options)
         .map_err(|e| anyhow::anyhow!("plugin {}: {e}", plugin.label()))?;
-    let os_release = root.read_to_string("etc/os-release").unwrap_or_default();
-    let field = |key: &str| {
-        os_release.lines().find_map(|l| {
-            l.strip_prefix(key)
-                .and_then(|v| v.strip_prefix('='))
-                .map(|v| v.trim().trim_matches('"').to_string())
-        })
-    };
+    let os = crate::sbom::OsRelease::read(&tree).ok();
     let family = request.family.or_else(|| {
-        Family::from_os_release(
-            &field("ID").unwrap_or_default(),
-            &field("ID_LIKE").unwrap_or_default(),
-        )
+        let os = os.as_ref()?;
+        Family::from_os_release(&os.id, os.id_like.as_deref().unwrap_or_default())
     });
     let image = ImageIdentity {
-        name: field("ID").unwrap_or_else(|| "image".into()),
-        version: field("VERSION_ID").unwrap_or_else(|| "0".into()),
+        name: os
+            .as_ref()
+            .map_or_else(|| "image".into(), |os| os.id.clone()),
+        version: os
+            .as_ref()
+            .and_then(|os| os.version_id.clone())
+            .unwrap_or_else(|| "0".into()),
         arch: std::env::consts::ARCH.to_string(),
     };
     let requested = match &plugin.info.role {

@@ -70,6 +70,8 @@ pub struct OsRelease {
     pub version_id: Option<String>,
     /// `PRETTY_NAME`.
     pub pretty_name: Option<String>,
+    /// `ID_LIKE` (`rhel fedora`), if any.
+    pub id_like: Option<String>,
 }
 
 impl OsRelease {
@@ -87,6 +89,7 @@ impl OsRelease {
             id: value("ID").unwrap_or_else(|| "linux".into()),
             version_id: value("VERSION_ID"),
             pretty_name: value("PRETTY_NAME"),
+            id_like: value("ID_LIKE"),
         })
     }
 }
@@ -250,6 +253,7 @@ mod tests {
             id: "debian".into(),
             version_id: Some("12".into()),
             pretty_name: None,
+            id_like: None,
         };
         let p = InstalledPackage {
             name: "libstdc++6".into(),

@@ -279,6 +279,7 @@ fn computed_size(root: &Path, fs_type: FsType) -> std::io::Result<u64> {
     }
     let mut bytes = 0u64;
     let mut inodes = 0u64;
+    let device = fs::symlink_metadata(root)?.dev();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in fs::read_dir(&dir)? {
@@ -286,7 +287,7 @@ fn computed_size(root: &Path, fs_type: FsType) -> std::io::Result<u64> {
             let meta = entry.metadata()?;
             inodes += 1;
             bytes += meta.blocks() * 512;
-            if meta.is_dir() && meta.dev() == fs::symlink_metadata(root)?.dev() {
+            if meta.is_dir() && meta.dev() == device {
                 stack.push(entry.path());
             }
         }
