@@ -311,6 +311,15 @@ fn io_err(path: &str, e: std::io::Error) -> types::Error {
     })
 }
 
+/// A toolbox primitive's failure as the contract reports it.
+fn tool_err(what: &str, e: toolbox::ToolError) -> types::Error {
+    match e {
+        toolbox::ToolError::Invalid(reason) => types::Error::Other(reason),
+        toolbox::ToolError::Io(e) => io_err(what, e),
+        toolbox::ToolError::Tool(e) => tool_failure(e),
+    }
+}
+
 /// A host tool's failure as the contract reports it.
 fn tool_failure(e: crate::rootfs::command::CommandError) -> types::Error {
     use crate::rootfs::command::CommandError as C;
@@ -566,7 +575,7 @@ impl wit_toolbox::Host for PluginState {
         file_name: String,
         options: wit_toolbox::FilesystemOptions,
     ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
-        use toolbox::filesystems::{self, FilesystemError, FsType};
+        use toolbox::filesystems::{self, FsType};
         use wit_toolbox::FilesystemType as W;
         for capability in [
             Capability::Filesystems,
@@ -604,18 +613,9 @@ impl wit_toolbox::Host for PluginState {
         let file = guest_try!(target
             .create_file_artifact(&file_name)
             .map_err(|e| io_err(&file_name, e)));
-        let made = filesystems::make(tree.host_path(), file.path(), &request);
-        match made {
-            Ok(()) => {}
-            Err(FilesystemError::Invalid(reason)) => {
-                return Ok(Err(types::Error::Other(reason)));
-            }
-            Err(FilesystemError::Io(e)) => return Ok(Err(io_err(&file_name, e))),
-            Err(FilesystemError::Tool(e)) => return Ok(Err(tool_failure(e))),
-        }
-        let info = guest_try!(file.publish().map_err(|e| io_err(&file_name, e)));
-        self.published.push(target.path().join(&info.file_name));
-        Ok(Ok(artifact_to(info)))
+        guest_try!(filesystems::make(tree.host_path(), file.path(), &request)
+            .map_err(|e| tool_err(&file_name, e)));
+        self.publish(&target, file, &file_name)
     }
 
     fn make_disk(
@@ -625,7 +625,7 @@ impl wit_toolbox::Host for PluginState {
         size_bytes: Option<u64>,
         partitions: Vec<wit_toolbox::Partition>,
     ) -> wasmtime::Result<Result<wit_toolbox::Disk, types::Error>> {
-        use toolbox::disks::{self, DiskError, PartitionKind, PartitionSpec, Table};
+        use toolbox::disks::{self, PartitionKind, PartitionSpec, Table};
         use wit_toolbox::PartitionKind as K;
         for capability in [Capability::Partitioning, Capability::ArtifactWrite] {
             guest_try!(self.require(capability).map_err(denied));
@@ -663,19 +663,15 @@ impl wit_toolbox::Host for PluginState {
         let file = guest_try!(target
             .create_file_artifact(&file_name)
             .map_err(|e| io_err(&file_name, e)));
-        let layout = match disks::make(
+        let layout = guest_try!(disks::make(
             file.path(),
             table,
             size_bytes,
             &specs,
             self.arch.as_deref().unwrap_or(std::env::consts::ARCH),
             self.source_date_epoch,
-        ) {
-            Ok(layout) => layout,
-            Err(DiskError::Invalid(reason)) => return Ok(Err(types::Error::Other(reason))),
-            Err(DiskError::Io(e)) => return Ok(Err(io_err(&file_name, e))),
-            Err(DiskError::Tool(e)) => return Ok(Err(tool_failure(e))),
-        };
+        )
+        .map_err(|e| tool_err(&file_name, e)));
         let info = guest_try!(file.publish().map_err(|e| io_err(&file_name, e)));
         self.published.push(target.path().join(&info.file_name));
         Ok(Ok(wit_toolbox::Disk {
@@ -701,7 +697,7 @@ impl wit_toolbox::Host for PluginState {
         file_name: String,
         format: wit_toolbox::DiskFormat,
     ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
-        use toolbox::disks::{self, DiskError, DiskFormat};
+        use toolbox::disks::{self, DiskFormat};
         use wit_toolbox::DiskFormat as F;
         for capability in [Capability::Partitioning, Capability::ArtifactWrite] {
             guest_try!(self.require(capability).map_err(denied));
@@ -722,15 +718,171 @@ impl wit_toolbox::Host for PluginState {
         let file = guest_try!(target
             .create_file_artifact(&file_name)
             .map_err(|e| io_err(&file_name, e)));
-        match disks::convert(&from, file.path(), format) {
-            Ok(()) => {}
-            Err(DiskError::Invalid(reason)) => return Ok(Err(types::Error::Other(reason))),
-            Err(DiskError::Io(e)) => return Ok(Err(io_err(&file_name, e))),
-            Err(DiskError::Tool(e)) => return Ok(Err(tool_failure(e))),
+        guest_try!(disks::convert(&from, file.path(), format).map_err(|e| tool_err(&file_name, e)));
+        self.publish(&target, file, &file_name)
+    }
+
+    fn make_fat_image(
+        &mut self,
+        root: Resource<RootHandle>,
+        file_name: String,
+        options: wit_toolbox::FatOptions,
+        files: Vec<wit_toolbox::ImageFile>,
+    ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
+        for capability in [Capability::Filesystems, Capability::ArtifactWrite] {
+            guest_try!(self.require(capability).map_err(denied));
         }
-        let info = guest_try!(file.publish().map_err(|e| io_err(&file_name, e)));
-        self.published.push(target.path().join(&info.file_name));
-        Ok(Ok(artifact_to(info)))
+        let target = guest_try!(self.target_dir());
+        let staged = guest_try!(self.stage_files(&root, &files)?);
+        let file = guest_try!(target
+            .create_file_artifact(&file_name)
+            .map_err(|e| io_err(&file_name, e)));
+        guest_try!(toolbox::filesystems::make_fat_image(
+            &staged,
+            file.path(),
+            &toolbox::filesystems::FatOptions {
+                label: options.label,
+                volume_id: options.volume_id,
+                size_bytes: options.size_bytes,
+                source_date_epoch: self.source_date_epoch,
+            },
+        )
+        .map_err(|e| tool_err(&file_name, e)));
+        self.publish(&target, file, &file_name)
+    }
+
+    fn write_boot_file(
+        &mut self,
+        root: Resource<RootHandle>,
+        path: String,
+        content: Vec<u8>,
+        mode: u32,
+    ) -> wasmtime::Result<Result<(), types::Error>> {
+        guest_try!(self.require(Capability::Bootloader).map_err(denied));
+        let tree = self.table.get(&root)?.0.clone();
+        let dir = guest_try!(
+            crate::rootfs::files::RootDir::open(tree.host_path()).map_err(|e| io_err("/", e))
+        );
+        Ok(toolbox::boot::write_boot_file(&dir, &path, &content, mode)
+            .map_err(|e| tool_err(&path, e)))
+    }
+
+    fn make_initrd(
+        &mut self,
+        root: Resource<RootHandle>,
+        options: wit_toolbox::InitrdOptions,
+    ) -> wasmtime::Result<Result<Vec<wit_toolbox::Kernel>, types::Error>> {
+        guest_try!(self.require(Capability::Bootloader).map_err(denied));
+        let tree = self.table.get(&root)?.0.clone();
+        let kernels = guest_try!(toolbox::boot::make_initrd(
+            tree.host_path(),
+            &toolbox::boot::InitrdOptions {
+                filesystems: options.filesystems,
+            },
+        )
+        .map_err(|e| tool_err("initrd", e)));
+        Ok(Ok(kernels
+            .into_iter()
+            .map(|k| wit_toolbox::Kernel {
+                version: k.version,
+                image: k.image,
+                initrd: k.initrd,
+            })
+            .collect()))
+    }
+
+    fn make_grub_image(
+        &mut self,
+        root: Resource<RootHandle>,
+        file_name: String,
+        platform: wit_toolbox::GrubPlatform,
+        config: String,
+        modules: Vec<String>,
+    ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
+        use toolbox::boot::GrubPlatform as P;
+        use wit_toolbox::GrubPlatform as W;
+        for capability in [Capability::Bootloader, Capability::ArtifactWrite] {
+            guest_try!(self.require(capability).map_err(denied));
+        }
+        let target = guest_try!(self.target_dir());
+        let tree = self.table.get(&root)?.0.clone();
+        let platform = match platform {
+            W::I386Pc => P::I386Pc,
+            W::I386PcEltorito => P::I386PcEltorito,
+            W::X8664Efi => P::X86_64Efi,
+            W::Arm64Efi => P::Arm64Efi,
+        };
+        let file = guest_try!(target
+            .create_file_artifact(&file_name)
+            .map_err(|e| io_err(&file_name, e)));
+        guest_try!(
+            toolbox::boot::make_grub_image(&tree, file.path(), platform, &config, &modules)
+                .map_err(|e| tool_err(&file_name, e))
+        );
+        self.publish(&target, file, &file_name)
+    }
+
+    fn install_grub_bios(
+        &mut self,
+        root: Resource<RootHandle>,
+        disk: String,
+        core: String,
+        offset: u64,
+    ) -> wasmtime::Result<Result<(), types::Error>> {
+        for capability in [Capability::Bootloader, Capability::ArtifactWrite] {
+            guest_try!(self.require(capability).map_err(denied));
+        }
+        let tree = self.table.get(&root)?.0.clone();
+        let disk_path = guest_try!(self.published_artifact(&disk));
+        let core_path = guest_try!(self.published_artifact(&core));
+        Ok(
+            toolbox::boot::install_grub_bios(&tree, &disk_path, &core_path, offset)
+                .map_err(|e| tool_err(&disk, e)),
+        )
+    }
+
+    fn make_iso(
+        &mut self,
+        root: Resource<RootHandle>,
+        file_name: String,
+        options: wit_toolbox::IsoOptions,
+        files: Vec<wit_toolbox::ImageFile>,
+    ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
+        for capability in [Capability::Iso, Capability::ArtifactWrite] {
+            guest_try!(self.require(capability).map_err(denied));
+        }
+        let target = guest_try!(self.target_dir());
+        let mut listed = files;
+        // The hybrid MBR is staged like any file, under a name no image path has.
+        const MBR: &str = ".builder-hybrid-mbr";
+        if let Some(source) = options.hybrid_mbr {
+            listed.push(wit_toolbox::ImageFile {
+                path: MBR.to_string(),
+                source,
+            });
+        }
+        let mut staged = guest_try!(self.stage_files(&root, &listed)?);
+        let hybrid_mbr = staged
+            .files
+            .iter()
+            .position(|(path, _)| path == MBR)
+            .map(|i| staged.files.remove(i).1);
+        let file = guest_try!(target
+            .create_file_artifact(&file_name)
+            .map_err(|e| io_err(&file_name, e)));
+        guest_try!(toolbox::iso::make(
+            &staged,
+            file.path(),
+            &toolbox::iso::IsoOptions {
+                volume_id: options.volume_id,
+                bios_boot: options.bios_boot,
+                efi_boot: options.efi_boot,
+                hybrid_mbr,
+                source_date_epoch: self.source_date_epoch,
+            },
+        )
+        .map_err(|e| tool_err(&file_name, e)));
+        self.publish(&target, file, &file_name)
     }
 
     fn remove_artifact(&mut self, file_name: String) -> wasmtime::Result<Result<(), types::Error>> {
@@ -835,6 +987,61 @@ impl wit_toolbox::HostArtifactWriter for PluginState {
 
 impl PluginState {
     /// The path of artifact `file_name` if this call published it.
+    fn target_dir(&self) -> Result<toolbox::TargetDir, types::Error> {
+        self.target
+            .clone()
+            .ok_or_else(|| types::Error::Other("no target directory in this call".into()))
+    }
+
+    /// Publishes a finished file artifact and remembers it for this call.
+    fn publish(
+        &mut self,
+        target: &toolbox::TargetDir,
+        file: toolbox::FileArtifact,
+        file_name: &str,
+    ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
+        let info = guest_try!(file.publish().map_err(|e| io_err(file_name, e)));
+        self.published.push(target.path().join(&info.file_name));
+        Ok(Ok(artifact_to(info)))
+    }
+
+    /// The listed files of a FAT or ISO image, staged on the host: root
+    /// files need `root-read`, artifacts must be this call's.
+    fn stage_files(
+        &mut self,
+        root: &Resource<RootHandle>,
+        files: &[wit_toolbox::ImageFile],
+    ) -> wasmtime::Result<Result<toolbox::staging::Staged, types::Error>> {
+        use toolbox::staging::{ListedFile, Source};
+        let mut listed = Vec::new();
+        let mut needs_root = false;
+        for file in files {
+            let source = match &file.source {
+                wit_toolbox::FileSource::RootFile(path) => {
+                    needs_root = true;
+                    Source::RootFile(path.clone())
+                }
+                wit_toolbox::FileSource::Artifact(name) => {
+                    Source::Artifact(guest_try!(self.published_artifact(name)))
+                }
+                wit_toolbox::FileSource::Data(bytes) => Source::Data(bytes.clone()),
+            };
+            listed.push(ListedFile {
+                path: file.path.clone(),
+                source,
+            });
+        }
+        let tree = if needs_root {
+            Some(guest_try!(self.root(root)?))
+        } else {
+            None
+        };
+        Ok(
+            toolbox::staging::stage(tree.as_deref(), &listed)
+                .map_err(|e| tool_err("image file", e)),
+        )
+    }
+
     fn published_artifact(&self, file_name: &str) -> Result<std::path::PathBuf, types::Error> {
         self.published
             .iter()

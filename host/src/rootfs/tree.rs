@@ -10,7 +10,7 @@ use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
@@ -175,6 +175,16 @@ impl RootTree {
             Mode::empty(),
         )?;
         Ok((File::from(file), stat.st_size as u64))
+    }
+
+    /// The names in directory `rel` (symlinks followed inside the root),
+    /// in byte order.
+    pub fn list_dir(&self, rel: &str) -> io::Result<Vec<String>> {
+        let dir = self.resolve(rel, OFlags::RDONLY | OFlags::DIRECTORY, true)?;
+        sorted_names(&dir)?
+            .into_iter()
+            .map(|name| utf8(name.into_vec(), rel))
+            .collect()
     }
 
     /// Walk everything below `rel` (not `rel` itself): depth first, each

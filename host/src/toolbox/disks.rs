@@ -8,7 +8,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::rootfs::command::{self, CommandError};
+use crate::rootfs::command;
 
 /// One MiB: partitions start and end on MiB boundaries.
 const MIB: u64 = 1 << 20;
@@ -107,19 +107,8 @@ pub struct DiskLayout {
     pub partitions: Vec<PlacedPartition>,
 }
 
-/// Why a disk could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum DiskError {
-    /// The request cannot be laid out.
-    #[error("{0}")]
-    Invalid(String),
-    /// sfdisk failed.
-    #[error(transparent)]
-    Tool(#[from] CommandError),
-    /// Reading a content file or writing the disk failed.
-    #[error(transparent)]
-    Io(#[from] io::Error),
-}
+/// Why a disk image could not be made or converted.
+pub type DiskError = super::ToolError;
 
 /// Makes the disk image `out` (`arch` for the root partition type; `seed`,
 /// `SOURCE_DATE_EPOCH` or none, for the UUIDs).

@@ -11,7 +11,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::rootfs::command::{self, CommandError};
+use crate::rootfs::command;
 
 /// A filesystem the host can make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,18 +76,7 @@ pub struct FilesystemOptions {
 }
 
 /// Why a filesystem image could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum FilesystemError {
-    /// An option the tool cannot use.
-    #[error("{0}")]
-    Invalid(String),
-    /// The tool failed.
-    #[error(transparent)]
-    Tool(#[from] CommandError),
-    /// Reading the tree or writing the image failed.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-}
+pub type FilesystemError = super::ToolError;
 
 /// Makes `options.fs_type` of the tree at `root` into the file `out`.
 pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), FilesystemError> {
@@ -300,4 +289,99 @@ fn computed_size(root: &Path, fs_type: FsType) -> std::io::Result<u64> {
     // mkfs.xfs refuses filesystems under 300 MiB.
     let minimum = if fs_type == FsType::Xfs { 300 << 20 } else { 0 };
     Ok(((data + headroom).div_ceil(1 << 20) << 20).max(minimum))
+}
+
+/// How to make a FAT image from a list of files.
+#[derive(Debug, Clone, Default)]
+pub struct FatOptions {
+    /// Volume label.
+    pub label: Option<String>,
+    /// Volume id, 8 hex digits.
+    pub volume_id: Option<String>,
+    /// Size in bytes; none: the content with headroom.
+    pub size_bytes: Option<u64>,
+    /// `SOURCE_DATE_EPOCH`: a volume id derived from the content.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// The smallest FAT32 volume with 512-byte clusters (65525 of them), rounded.
+const FAT32_MIN: u64 = 33 << 20;
+
+/// Makes the FAT image `out` holding the staged files, with `mkfs.vfat`
+/// and mtools (nothing mounted). FAT32 from 33 MiB on, as firmware expects
+/// of an EFI system partition; smaller images get what mkfs.vfat picks.
+pub fn make_fat_image(
+    staged: &super::staging::Staged,
+    out: &Path,
+    options: &FatOptions,
+) -> Result<(), FilesystemError> {
+    use super::invalid;
+    if let Some(label) = &options.label {
+        if label.is_empty() || label.len() > 11 || !label.bytes().all(|b| b.is_ascii_graphic()) {
+            return invalid(format!(
+                "`{label}` is not a FAT volume label (1 to 11 printable ASCII characters)"
+            ));
+        }
+    }
+    let volume_id = match &options.volume_id {
+        Some(id) => {
+            let hex: String = id.chars().filter(|c| *c != '-').collect();
+            if hex.len() != 8 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return invalid(format!("`{id}` is not a FAT volume id (8 hex digits)"));
+            }
+            Some(hex)
+        }
+        None => options.source_date_epoch.map(|epoch| {
+            let mut parts = vec!["builder".to_string(), "fat".into(), epoch.to_string()];
+            parts.extend(staged.files.iter().map(|(path, _)| path.clone()));
+            let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+            super::stable_uuid(&parts)[..8].to_string()
+        }),
+    };
+    let content = staged.content_bytes()?;
+    let size = match options.size_bytes {
+        Some(size) => size,
+        // Room for the FATs, directories and cluster slack.
+        None => (content + content / 4 + 1024 * 1024 + 64 * 1024 * staged.files.len() as u64)
+            .next_multiple_of(1 << 20),
+    };
+    if size < content {
+        return invalid(format!(
+            "{size} bytes cannot hold the {content} bytes of the files"
+        ));
+    }
+    let mut mkfs = Command::new("mkfs.vfat");
+    mkfs.arg("-C");
+    if size >= FAT32_MIN {
+        mkfs.args(["-F", "32"]);
+    }
+    if let Some(label) = &options.label {
+        mkfs.args(["-n", label]);
+    }
+    if let Some(id) = &volume_id {
+        mkfs.args(["-i", id]);
+    }
+    if let Some(epoch) = options.source_date_epoch {
+        mkfs.env("SOURCE_DATE_EPOCH", epoch.to_string());
+    }
+    mkfs.arg(out).arg(size.div_ceil(1024).to_string());
+    command::run("FAT image", &mut mkfs)?;
+    let dirs = staged.directories();
+    if !dirs.is_empty() {
+        let mut mmd = Command::new("mmd");
+        mmd.env("MTOOLS_SKIP_CHECK", "1").arg("-i").arg(out);
+        mmd.args(dirs.iter().map(|d| format!("::/{d}")));
+        command::run("FAT image directories", &mut mmd)?;
+    }
+    for (path, host) in &staged.files {
+        let mut mcopy = Command::new("mcopy");
+        mcopy
+            .env("MTOOLS_SKIP_CHECK", "1")
+            .args(["-o", "-i"])
+            .arg(out)
+            .arg(host)
+            .arg(format!("::/{path}"));
+        command::run(&format!("copying {path} into the FAT image"), &mut mcopy)?;
+    }
+    Ok(())
 }

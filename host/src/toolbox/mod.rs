@@ -1,14 +1,38 @@
 //! Host primitives that plugins orchestrate: artifact files, compression,
-//! checksums, filesystem images, disk images.
+//! checksums, filesystem images, disk images, boot loaders, ISO images.
 
 pub mod artifacts;
+pub mod boot;
 pub mod disks;
 pub mod filesystems;
+pub mod iso;
+pub mod staging;
 pub mod xz_chunks;
 
 pub use artifacts::{ArtifactInfo, ArtifactWriter, Compression, FileArtifact, TargetDir};
 
 use sha2::{Digest, Sha256};
+
+use crate::rootfs::command::CommandError;
+
+/// Why a toolbox primitive failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// The request cannot be carried out as asked (the plugin's mistake).
+    #[error("{0}")]
+    Invalid(String),
+    /// A host tool failed.
+    #[error(transparent)]
+    Tool(#[from] CommandError),
+    /// Reading an input or writing the output failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Shorthand for a [`ToolError::Invalid`].
+pub(crate) fn invalid<T>(reason: impl Into<String>) -> Result<T, ToolError> {
+    Err(ToolError::Invalid(reason.into()))
+}
 
 /// Lower-case hex SHA-256 of everything `reader` gives.
 pub fn sha256_reader(mut reader: impl std::io::Read) -> std::io::Result<String> {

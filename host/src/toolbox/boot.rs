@@ -1,0 +1,637 @@
+//! Boot primitives (capability `bootloader`): the boot files written into
+//! the root, the initrd made inside it with the image's own tool, GRUB
+//! images made from the image's own GRUB modules, and GRUB's BIOS boot code
+//! written into a disk image file (no loop device, no `grub-install`).
+
+use std::cmp::Ordering;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::process::Command;
+
+use super::{invalid, ToolError};
+use crate::rootfs::command::{self, chroot};
+use crate::rootfs::files::RootDir;
+use crate::rootfs::mounts::ApiMounts;
+use crate::rootfs::RootTree;
+
+/// The root paths [`write_boot_file`] may write: files, or directories
+/// (ending in `/`) whose contents it may write.
+const BOOT_PATHS: &[&str] = &[
+    "etc/fstab",
+    "etc/default/grub",
+    "boot/",
+    "etc/kernel/",
+    "etc/initramfs-tools/",
+    "etc/dracut.conf.d/",
+    "etc/repart.d/",
+];
+
+/// Writes `content` as `path` of the root with `mode`, if `path` is one of
+/// the files a boot chain reads ([`BOOT_PATHS`]); parents are made.
+pub fn write_boot_file(
+    root: &RootDir,
+    path: &str,
+    content: &[u8],
+    mode: u32,
+) -> Result<(), ToolError> {
+    let rel = super::staging::image_path(path)?;
+    let allowed = BOOT_PATHS
+        .iter()
+        .any(|allowed| match allowed.strip_suffix('/') {
+            Some(dir) => rel.starts_with(allowed) && rel.len() > dir.len() + 1,
+            None => rel == *allowed,
+        });
+    if !allowed {
+        return invalid(format!(
+            "`{path}` is not a boot file; only these may be written: {}",
+            BOOT_PATHS.join(", ")
+        ));
+    }
+    if mode & !0o7777 != 0 {
+        return invalid(format!(
+            "mode {mode:o} of `{path}` is not a permission mode"
+        ));
+    }
+    if let Some((parent, _)) = rel.rsplit_once('/') {
+        root.create_dir_all(parent, 0o755)?;
+    }
+    root.write(&rel, content, mode)?;
+    Ok(())
+}
+
+/// A kernel of the root with its initrd (paths relative to the root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kernel {
+    /// Its version: the directory in `lib/modules/`.
+    pub version: String,
+    /// The kernel image.
+    pub image: String,
+    /// Its initrd (it exists once [`make_initrd`] ran).
+    pub initrd: String,
+}
+
+/// The kernels of the root, newest first: each `lib/modules/<version>` with
+/// a kernel image in `boot/` (or in the module directory itself).
+pub fn kernels(tree: &RootTree) -> Result<Vec<Kernel>, ToolError> {
+    let versions = match tree.list_dir("lib/modules") {
+        Ok(versions) => versions,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let family = InitrdNaming::of(tree);
+    let mut found = Vec::new();
+    for version in versions {
+        let candidates = [
+            format!("boot/vmlinuz-{version}"),
+            format!("boot/vmlinux-{version}"),
+            format!("boot/Image-{version}"),
+            format!("boot/image-{version}"),
+            format!("lib/modules/{version}/vmlinuz"),
+        ];
+        let Some(image) = candidates.into_iter().find(|c| is_regular(tree, c)) else {
+            continue;
+        };
+        let initrd = family.path(tree, &version);
+        found.push(Kernel {
+            version,
+            image,
+            initrd,
+        });
+    }
+    found.sort_by(|a, b| version_cmp(&b.version, &a.version));
+    Ok(found)
+}
+
+fn is_regular(tree: &RootTree, rel: &str) -> bool {
+    tree.open_regular(rel).is_ok()
+}
+
+/// How the distribution names initrds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InitrdNaming {
+    /// Debian and Ubuntu: `boot/initrd.img-<version>`.
+    Debian,
+    /// SUSE: `boot/initrd-<version>`.
+    Suse,
+    /// Fedora, RHEL: `boot/initramfs-<version>.img`.
+    Redhat,
+}
+
+impl InitrdNaming {
+    fn of(tree: &RootTree) -> Self {
+        if is_regular(tree, "etc/debian_version") {
+            return InitrdNaming::Debian;
+        }
+        let os_release = ["etc/os-release", "usr/lib/os-release"]
+            .iter()
+            .find_map(|p| {
+                let (mut file, _) = tree.open_regular(p).ok()?;
+                let mut text = String::new();
+                file.read_to_string(&mut text).ok()?;
+                Some(text)
+            })
+            .unwrap_or_default();
+        if os_release
+            .lines()
+            .any(|l| l.starts_with("ID") && l.contains("suse"))
+        {
+            InitrdNaming::Suse
+        } else {
+            InitrdNaming::Redhat
+        }
+    }
+
+    /// The initrd of `version`: one that exists under any convention, else
+    /// this distribution's name for it.
+    fn path(self, tree: &RootTree, version: &str) -> String {
+        let names = [
+            format!("boot/initrd.img-{version}"),
+            format!("boot/initrd-{version}"),
+            format!("boot/initramfs-{version}.img"),
+        ];
+        if let Some(existing) = names.iter().find(|n| is_regular(tree, n)) {
+            return existing.clone();
+        }
+        let [debian, suse, redhat] = names;
+        match self {
+            InitrdNaming::Debian => debian,
+            InitrdNaming::Suse => suse,
+            InitrdNaming::Redhat => redhat,
+        }
+    }
+}
+
+/// Compares kernel versions: runs of digits as numbers, the rest as text.
+fn version_cmp(a: &str, b: &str) -> Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for ((da, xa), (db, xb)) in ca.iter().zip(cb.iter()) {
+        let ord = if *da && *db {
+            let (ta, tb) = (xa.trim_start_matches('0'), xb.trim_start_matches('0'));
+            ta.len().cmp(&tb.len()).then(ta.cmp(tb))
+        } else {
+            xa.cmp(xb)
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    ca.len().cmp(&cb.len())
+}
+
+/// What an initrd must be able to do.
+#[derive(Debug, Clone, Default)]
+pub struct InitrdOptions {
+    /// Filesystem types to mount and check at boot, the root's first.
+    pub filesystems: Vec<String>,
+}
+
+/// The image's own initrd tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InitrdTool {
+    InitramfsTools,
+    Dracut,
+}
+
+fn initrd_tool(tree: &RootTree) -> Option<(InitrdTool, &'static str)> {
+    [
+        ("usr/sbin/update-initramfs", InitrdTool::InitramfsTools),
+        ("sbin/update-initramfs", InitrdTool::InitramfsTools),
+        ("usr/bin/dracut", InitrdTool::Dracut),
+        ("usr/sbin/dracut", InitrdTool::Dracut),
+        ("sbin/dracut", InitrdTool::Dracut),
+    ]
+    .into_iter()
+    .find(|(path, _)| is_regular(tree, path))
+    .map(|(path, tool)| (tool, path))
+}
+
+/// (Re)generates the initrd of every kernel of the root at `root` inside it
+/// with the image's own tool, configured for `options` and never host-only;
+/// returns the kernels, newest first.
+pub fn make_initrd(root: &Path, options: &InitrdOptions) -> Result<Vec<Kernel>, ToolError> {
+    for fs in &options.filesystems {
+        if fs.is_empty() || !fs.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return invalid(format!("`{fs}` is not a filesystem type"));
+        }
+    }
+    let tree = RootTree::open(root)?;
+    let kernels = kernels(&tree)?;
+    if kernels.is_empty() {
+        return invalid(
+            "the root has no kernel (no `lib/modules/<version>` with its image in `boot/`): \
+             add the distribution's kernel package (linux-image-amd64, kernel-default, kernel)",
+        );
+    }
+    let Some((tool, tool_path)) = initrd_tool(&tree) else {
+        return invalid(
+            "the root has no initrd tool: add initramfs-tools or dracut to its packages",
+        );
+    };
+    let dir = RootDir::open(root)?;
+    match tool {
+        InitrdTool::InitramfsTools => {
+            // initramfs-tools probes the root *device* for its type (absent
+            // at build time) unless told: without this the initrd has no fsck.
+            let mut conf = String::from("# Written by builder: the image's filesystems.\n");
+            if let Some(root_fs) = options.filesystems.first() {
+                conf.push_str(&format!("FSTYPE={root_fs}\n"));
+            }
+            dir.create_dir_all("etc/initramfs-tools/conf.d", 0o755)?;
+            dir.write("etc/initramfs-tools/conf.d/builder", conf.as_bytes(), 0o644)?;
+        }
+        InitrdTool::Dracut => {
+            let mut conf = String::from("# Written by builder: an initrd for any machine.\n");
+            conf.push_str("hostonly=\"no\"\n");
+            if !options.filesystems.is_empty() {
+                conf.push_str(&format!(
+                    "filesystems+=\" {} \"\n",
+                    options.filesystems.join(" ")
+                ));
+            }
+            dir.create_dir_all("etc/dracut.conf.d", 0o755)?;
+            dir.write("etc/dracut.conf.d/90-builder.conf", conf.as_bytes(), 0o644)?;
+        }
+    }
+    let _mounts = ApiMounts::mount(root).map_err(|e| std::io::Error::other(e.to_string()))?;
+    for kernel in &kernels {
+        let step = format!("making the initrd of kernel {}", kernel.version);
+        let mut cmd = chroot(root, &format!("/{tool_path}"));
+        match tool {
+            InitrdTool::InitramfsTools => {
+                let mode = if is_regular(&tree, &kernel.initrd) {
+                    "-u"
+                } else {
+                    "-c"
+                };
+                cmd.args([mode, "-k", &kernel.version]);
+            }
+            InitrdTool::Dracut => {
+                cmd.args(["--force", "--no-hostonly", "--kver", &kernel.version])
+                    .arg(format!("/{}", kernel.initrd));
+            }
+        }
+        let output = command::run(&step, &mut cmd)?;
+        for line in output.lines() {
+            tracing::info!(target: "builder", "initrd: {line}");
+        }
+        if !is_regular(&tree, &kernel.initrd) {
+            return invalid(format!(
+                "{step}: the tool succeeded but `{}` is not there",
+                kernel.initrd
+            ));
+        }
+    }
+    Ok(kernels)
+}
+
+/// A GRUB image format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrubPlatform {
+    /// BIOS core image.
+    I386Pc,
+    /// BIOS El Torito image.
+    I386PcEltorito,
+    /// x86-64 EFI application.
+    X86_64Efi,
+    /// ARM64 EFI application.
+    Arm64Efi,
+}
+
+impl GrubPlatform {
+    /// grub-mkimage's `-O` name.
+    fn format(self) -> &'static str {
+        match self {
+            GrubPlatform::I386Pc => "i386-pc",
+            GrubPlatform::I386PcEltorito => "i386-pc-eltorito",
+            GrubPlatform::X86_64Efi => "x86_64-efi",
+            GrubPlatform::Arm64Efi => "arm64-efi",
+        }
+    }
+
+    /// The module directory it is made from.
+    fn modules(self) -> &'static str {
+        match self {
+            GrubPlatform::I386Pc | GrubPlatform::I386PcEltorito => "i386-pc",
+            GrubPlatform::X86_64Efi => "x86_64-efi",
+            GrubPlatform::Arm64Efi => "arm64-efi",
+        }
+    }
+}
+
+/// The image's GRUB module directory for `platform` (Debian and Fedora
+/// keep it in `usr/lib/grub`, SUSE in `usr/share/grub2`).
+fn grub_module_dir(tree: &RootTree, platform: &str) -> Result<String, ToolError> {
+    let candidates = [
+        format!("usr/lib/grub/{platform}"),
+        format!("usr/lib/grub2/{platform}"),
+        format!("usr/share/grub2/{platform}"),
+    ];
+    candidates
+        .iter()
+        .find(|dir| is_regular(tree, &format!("{dir}/kernel.img")))
+        .cloned()
+        .ok_or_else(|| {
+            ToolError::Invalid(format!(
+                "the root has no GRUB modules for {platform} (looked in {}): add its GRUB \
+                 package (Debian: grub-pc-bin for i386-pc, grub-efi-amd64-bin for x86_64-efi)",
+                candidates.join(", ")
+            ))
+        })
+}
+
+/// Copies the regular files of the image's module directory `dir` out of
+/// the root into `to`, through the in-root door: grub-mkimage then never
+/// follows a symlink of the image on the host.
+fn copy_modules(tree: &RootTree, dir: &str, to: &Path) -> Result<(), ToolError> {
+    for name in tree.list_dir(dir)? {
+        let rel = format!("{dir}/{name}");
+        if let Ok((mut from, _)) = tree.open_regular(&rel) {
+            let mut out = File::create(to.join(&name))?;
+            std::io::copy(&mut from, &mut out)?;
+        }
+    }
+    Ok(())
+}
+
+fn host_grub_tool(name: &str) -> Result<&'static str, ToolError> {
+    let (debian, fedora) = match name {
+        "mkimage" => ("grub-mkimage", "grub2-mkimage"),
+        _ => return invalid(format!("no GRUB tool {name}")),
+    };
+    for tool in [debian, fedora] {
+        if Command::new(tool).arg("--version").output().is_ok() {
+            return Ok(tool);
+        }
+    }
+    invalid(format!(
+        "the build host has no {debian}: install grub-common (scripts/setup does)"
+    ))
+}
+
+/// Makes the GRUB image `out` for `platform` from the image's own modules,
+/// with `modules` built in and `config` embedded.
+pub fn make_grub_image(
+    tree: &RootTree,
+    out: &Path,
+    platform: GrubPlatform,
+    config: &str,
+    modules: &[String],
+) -> Result<(), ToolError> {
+    for module in modules {
+        if module.is_empty()
+            || !module
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return invalid(format!("`{module}` is not a GRUB module name"));
+        }
+    }
+    let dir = grub_module_dir(tree, platform.modules())?;
+    for module in modules {
+        if !is_regular(tree, &format!("{dir}/{module}.mod")) {
+            return invalid(format!(
+                "GRUB module `{module}` is not in the image's `{dir}`"
+            ));
+        }
+    }
+    let tool = host_grub_tool("mkimage")?;
+    let work = crate::rootfs::command::temp_dir()?;
+    let module_copy = work.path().join(platform.modules());
+    fs::create_dir(&module_copy)?;
+    copy_modules(tree, &dir, &module_copy)?;
+    let config_file = work.path().join("early.cfg");
+    fs::write(&config_file, config)?;
+    let mut cmd = Command::new(tool);
+    cmd.arg("-O")
+        .arg(platform.format())
+        .arg("-d")
+        .arg(&module_copy)
+        .arg("-c")
+        .arg(&config_file)
+        .args(["-p", "/boot/grub", "-o"])
+        .arg(out)
+        .args(modules);
+    command::run(
+        &format!("making the GRUB {} image", platform.format()),
+        &mut cmd,
+    )?;
+    Ok(())
+}
+
+/// Offset in a GRUB core image of the blocklist its first sector
+/// (diskboot.img) reads the rest with: `u64 start, u16 sectors, u16 segment`.
+const CORE_BLOCKLIST: usize = 500;
+/// Offset in boot.img of the sector the core image starts at (`u64`).
+const BOOT_KERNEL_SECTOR: usize = 0x5c;
+/// Offset in boot.img of the jump over the boot drive check.
+const BOOT_DRIVE_CHECK: usize = 0x66;
+/// Boot code bytes of an MBR (the disk id and partition table follow).
+const MBR_CODE: usize = 440;
+
+/// Writes GRUB's BIOS boot code into the disk image `disk`: the core image
+/// `core` at `offset` (where the disk holds only zeros, inside a partition
+/// that starts there or before the first partition), the image's own
+/// `boot.img` into the MBR's boot code, pointing at it.
+pub fn install_grub_bios(
+    tree: &RootTree,
+    disk: &Path,
+    core: &Path,
+    offset: u64,
+) -> Result<(), ToolError> {
+    if offset == 0 || offset % 512 != 0 {
+        return invalid(format!(
+            "core image offset {offset} is not a sector boundary after the MBR"
+        ));
+    }
+    let mut core_img = fs::read(core)?;
+    if core_img.len() < 1024 {
+        return invalid(format!(
+            "{} is too small for a GRUB core image",
+            core.display()
+        ));
+    }
+    let segment =
+        u16::from_le_bytes([core_img[CORE_BLOCKLIST + 10], core_img[CORE_BLOCKLIST + 11]]);
+    let sectors = u16::from_le_bytes([core_img[CORE_BLOCKLIST + 8], core_img[CORE_BLOCKLIST + 9]]);
+    if segment != 0x820 || u64::from(sectors) * 512 + 512 < core_img.len() as u64 {
+        return invalid(format!(
+            "{} is not a GRUB i386-pc core image (no diskboot blocklist)",
+            core.display()
+        ));
+    }
+    let dir = grub_module_dir(tree, "i386-pc")?;
+    let (mut boot_file, boot_len) = tree.open_regular(&format!("{dir}/boot.img"))?;
+    if boot_len != 512 {
+        return invalid(format!("`{dir}/boot.img` is {boot_len} bytes, not 512"));
+    }
+    let mut boot_img = vec![0u8; 512];
+    boot_file.read_exact(&mut boot_img)?;
+
+    let space = room_for_core(disk, offset)?;
+    if core_img.len() as u64 > space {
+        return invalid(format!(
+            "the GRUB core image ({} bytes) does not fit the {space} bytes at offset {offset}",
+            core_img.len()
+        ));
+    }
+    let mut file = OpenOptions::new().read(true).write(true).open(disk)?;
+    let mut existing = vec![0u8; core_img.len()];
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(&mut existing)?;
+    if existing.iter().any(|b| *b != 0) {
+        return invalid(format!(
+            "the disk holds data at offset {offset}: the core image would overwrite it"
+        ));
+    }
+    let sector = offset / 512;
+    core_img[CORE_BLOCKLIST..CORE_BLOCKLIST + 8].copy_from_slice(&(sector + 1).to_le_bytes());
+    boot_img[BOOT_KERNEL_SECTOR..BOOT_KERNEL_SECTOR + 8].copy_from_slice(&sector.to_le_bytes());
+    // As grub-bios-setup does for hard disks: boot from whatever drive the
+    // BIOS booted, not only drive 0x80.
+    boot_img[BOOT_DRIVE_CHECK..BOOT_DRIVE_CHECK + 2].copy_from_slice(&[0x90, 0x90]);
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(&core_img)?;
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(&boot_img[..MBR_CODE])?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Bytes from `offset` to the end of the partition starting there (a BIOS
+/// boot partition), or to the first partition when `offset` lies before it
+/// (the gap after an MBR).
+fn room_for_core(disk: &Path, offset: u64) -> Result<u64, ToolError> {
+    let mut cmd = Command::new("sfdisk");
+    cmd.arg("-J").arg(disk);
+    let json = command::run("reading the disk's partition table", &mut cmd)?;
+    let table: serde_json::Value = serde_json::from_str(&json)
+        .map_err(|e| ToolError::Invalid(format!("sfdisk -J output: {e}")))?;
+    let table = &table["partitiontable"];
+    let sector_size = table["sectorsize"].as_u64().unwrap_or(512);
+    let parts: Vec<(u64, u64)> = table["partitions"]
+        .as_array()
+        .map(|parts| {
+            parts
+                .iter()
+                .filter_map(|p| Some((p["start"].as_u64()?, p["size"].as_u64()?)))
+                .map(|(start, size)| (start * sector_size, size * sector_size))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some((start, size)) = parts.iter().find(|(start, _)| *start == offset) {
+        return Ok(*size + start - offset);
+    }
+    let first = parts.iter().map(|(start, _)| *start).min();
+    let gpt = table["label"].as_str() == Some("gpt");
+    match first {
+        Some(first) if !gpt && offset < first => Ok(first - offset),
+        _ => invalid(format!(
+            "offset {offset} is neither the start of a partition nor in the gap before the \
+             first partition of an MBR disk"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_versions_sort_numerically() {
+        let mut v = vec![
+            "6.1.0-9-amd64",
+            "6.1.0-27-amd64",
+            "5.10.0-30-amd64",
+            "6.10.1",
+        ];
+        v.sort_by(|a, b| version_cmp(b, a));
+        assert_eq!(
+            v,
+            [
+                "6.10.1",
+                "6.1.0-27-amd64",
+                "6.1.0-9-amd64",
+                "5.10.0-30-amd64"
+            ]
+        );
+    }
+
+    #[test]
+    fn only_boot_files_are_written_and_stay_in_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root_path = dir.path().join("root");
+        fs::create_dir_all(root_path.join("etc")).unwrap();
+        fs::create_dir_all(root_path.join("elsewhere")).unwrap();
+        // An absolute symlink pointing at the host's /boot resolves inside.
+        std::os::unix::fs::symlink("/elsewhere", root_path.join("boot")).unwrap();
+        let root = RootDir::open(&root_path).unwrap();
+        write_boot_file(&root, "/etc/fstab", b"UUID=x / ext4 defaults 0 1\n", 0o644).unwrap();
+        write_boot_file(&root, "boot/grub/grub.cfg", b"menuentry {}\n", 0o644).unwrap();
+        assert_eq!(
+            fs::read(root_path.join("elsewhere/grub/grub.cfg")).unwrap(),
+            b"menuentry {}\n"
+        );
+        for bad in [
+            "etc/passwd",
+            "etc/fstab2",
+            "boot",
+            "boot/",
+            "etc/kernel/../shadow",
+            "usr/bin/x",
+        ] {
+            let err = write_boot_file(&root, bad, b"x", 0o644).unwrap_err();
+            assert!(matches!(err, ToolError::Invalid(_)), "{bad}: {err}");
+        }
+        assert!(write_boot_file(&root, "etc/default/grub", b"", 0o100644).is_err());
+    }
+
+    #[test]
+    fn kernels_are_found_with_their_initrd_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        for v in ["6.1.0-9-amd64", "6.1.0-27-amd64", "6.1.0-1-orphan"] {
+            fs::create_dir_all(r.join("usr/lib/modules").join(v)).unwrap();
+        }
+        std::os::unix::fs::symlink("usr/lib", r.join("lib")).unwrap();
+        fs::create_dir_all(r.join("boot")).unwrap();
+        fs::create_dir_all(r.join("etc")).unwrap();
+        fs::write(r.join("etc/debian_version"), "12.8\n").unwrap();
+        fs::write(r.join("boot/vmlinuz-6.1.0-9-amd64"), "k").unwrap();
+        fs::write(r.join("boot/vmlinuz-6.1.0-27-amd64"), "k").unwrap();
+        fs::write(r.join("boot/initrd.img-6.1.0-9-amd64"), "i").unwrap();
+        let tree = RootTree::open(r).unwrap();
+        let found = kernels(&tree).unwrap();
+        assert_eq!(
+            found,
+            [
+                Kernel {
+                    version: "6.1.0-27-amd64".into(),
+                    image: "boot/vmlinuz-6.1.0-27-amd64".into(),
+                    initrd: "boot/initrd.img-6.1.0-27-amd64".into(),
+                },
+                Kernel {
+                    version: "6.1.0-9-amd64".into(),
+                    image: "boot/vmlinuz-6.1.0-9-amd64".into(),
+                    initrd: "boot/initrd.img-6.1.0-9-amd64".into(),
+                }
+            ]
+        );
+        // Without a kernel, make_initrd says what to add.
+        let empty = tempfile::tempdir().unwrap();
+        let err = make_initrd(empty.path(), &InitrdOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("no kernel"), "{err}");
+    }
+}
