@@ -134,12 +134,16 @@ pub use bindings::builder::plugin::types::{
 pub use options::OptionsExt;
 pub use rootfs::{EntryIter, ReadAll};
 
-/// Host primitives: artifact files, compression, checksums.
+/// Host primitives: artifact files, compression, checksums, filesystem,
+/// disk and ISO images, boot loaders and initrds.
 pub mod toolbox {
     pub use crate::bindings::builder::plugin::toolbox::{
-        convert_disk, create_artifact, make_disk, make_filesystem, remove_artifact, sha256,
-        sha256_artifact, ArtifactWriter, Compression, Disk, DiskFormat, FilesystemOptions,
-        FilesystemType, Partition, PartitionKind, PartitionTable, PlacedPartition,
+        convert_disk, create_artifact, install_grub_bios, make_disk, make_fat_image,
+        make_filesystem, make_grub_image, make_initrd, make_iso, remove_artifact, sha256,
+        sha256_artifact, write_boot_file, ArtifactWriter, Compression, Disk, DiskFormat,
+        FatOptions, FileSource, FilesystemOptions, FilesystemType, GrubPlatform, ImageFile,
+        InitrdOptions, IsoOptions, Kernel, Partition, PartitionKind, PartitionTable,
+        PlacedPartition,
     };
 }
 

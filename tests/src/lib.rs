@@ -8,6 +8,8 @@ use std::time::Duration;
 use builder::plugins::{Catalog, Plugin, PluginRuntime, PluginSource, RuntimeLimits};
 use rustix::fs::{self as rfs, Mode};
 
+pub mod boot;
+
 /// The compiled fixture component `name` (`tests/plugins/<name>`).
 pub fn fixture_plugin(name: &str) -> PathBuf {
     let path = Path::new(builder::GUEST_BUILD_DIR)

@@ -309,6 +309,28 @@ pub struct ImageType {
     pub origin: Origin,
 }
 
+impl ImageType {
+    /// What the image-type plugin receives as options: the type's
+    /// attributes, then those of `<bootloader>` as `bootloader.<name>`
+    /// (its `name` too), then `<oemconfig>`'s children by name
+    /// (`oem-resize`), each in document order.
+    pub fn plugin_options(&self) -> Vec<(String, String)> {
+        let mut options = self.attributes.0.clone();
+        if let Some(bootloader) = &self.bootloader {
+            options.extend(
+                bootloader
+                    .attributes
+                    .iter()
+                    .map(|(name, value)| (format!("bootloader.{name}"), value.to_string())),
+            );
+        }
+        if let Some(oem) = &self.oemconfig {
+            options.extend(oem.0 .0.iter().cloned());
+        }
+        options
+    }
+}
+
 /// `<bootloader>`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Bootloader {

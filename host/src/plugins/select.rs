@@ -169,7 +169,7 @@ pub fn select(
             }
             let options = plugin
                 .info
-                .resolve_description_options(&plan.image_type.attributes.0)
+                .resolve_description_options(&plan.image_type.plugin_options())
                 .map_err(|e| SelectError {
                     location: Some(plan.image_type.origin.location.to_string()),
                     message: format!("type `{type_name}`: {e}"),

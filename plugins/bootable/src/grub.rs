@@ -1,0 +1,179 @@
+//! What the disk and the ISO share: GRUB's module lists, its embedded
+//! first configuration, the menu, and identifiers that are stable with
+//! `SOURCE_DATE_EPOCH`.
+
+use builder_sdk::prelude::*;
+use builder_sdk::toolbox::Kernel;
+use builder_sdk::OptionValue;
+
+/// Modules every GRUB image of ours has built in: partition tables, the
+/// commands of the menu and serial console support. Nothing is loaded at
+/// boot time, so `/boot/grub` needs no module copies.
+const COMMON: &[&str] = &[
+    "part_gpt",
+    "part_msdos",
+    "search",
+    "search_fs_uuid",
+    "search_fs_file",
+    "search_label",
+    "normal",
+    "configfile",
+    "linux",
+    "echo",
+    "test",
+    "sleep",
+    "serial",
+    "terminal",
+    "gzio",
+];
+
+/// The modules of an image for `platform`, reading `filesystems`.
+pub fn modules(bios: bool, filesystems: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = COMMON.iter().map(|m| m.to_string()).collect();
+    if bios {
+        out.push("biosdisk".into());
+    }
+    for fs in filesystems {
+        let module = match *fs {
+            "ext2" | "ext3" | "ext4" => "ext2",
+            other => other,
+        };
+        if !out.iter().any(|m| m == module) {
+            out.push(module.to_string());
+        }
+    }
+    out
+}
+
+/// How GRUB finds the filesystem holding `/boot/grub/grub.cfg`.
+pub enum Locate<'a> {
+    /// By filesystem UUID.
+    Uuid(&'a str),
+    /// By filesystem label.
+    Label(&'a str),
+    /// By a file only that filesystem has.
+    File(&'a str),
+}
+
+impl Locate<'_> {
+    fn search(&self) -> String {
+        match self {
+            Locate::Uuid(uuid) => format!("search --no-floppy --fs-uuid --set=root {uuid}"),
+            Locate::Label(label) => format!("search --no-floppy --label --set=root {label}"),
+            Locate::File(file) => format!("search --no-floppy --file --set=root {file}"),
+        }
+    }
+}
+
+/// The configuration built into the GRUB image: find the boot filesystem,
+/// then read its `/boot/grub/grub.cfg`.
+pub fn early_config(locate: &Locate) -> String {
+    format!(
+        "{}\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n",
+        locate.search()
+    )
+}
+
+/// Boot menu settings.
+pub struct Menu<'a> {
+    /// The entry's title.
+    pub title: &'a str,
+    /// Seconds before the default entry boots.
+    pub timeout: u64,
+    /// Also talk on the first serial port.
+    pub serial: bool,
+    /// Also use the firmware's console (screen and keyboard).
+    pub console: bool,
+}
+
+/// `grub.cfg`: one entry booting `kernel` and `initrd` (paths on the boot
+/// filesystem) with `cmdline`.
+pub fn menu(menu: &Menu, locate: &Locate, kernel: &str, initrd: &str, cmdline: &str) -> String {
+    let mut cfg = String::from("# Written by builder.\n");
+    let mut terminals = Vec::new();
+    if menu.serial {
+        cfg.push_str("serial --unit=0 --speed=115200\n");
+        terminals.push("serial");
+    }
+    if menu.console || terminals.is_empty() {
+        terminals.push("console");
+    }
+    cfg.push_str(&format!(
+        "terminal_input {0}\nterminal_output {0}\n",
+        terminals.join(" ")
+    ));
+    cfg.push_str(&format!(
+        "set timeout={}\nset default=0\n{}\n",
+        menu.timeout,
+        locate.search()
+    ));
+    cfg.push_str(&format!(
+        "menuentry '{}' {{\n    linux /{kernel} {cmdline}\n    initrd /{initrd}\n}}\n",
+        menu.title.replace('\'', "")
+    ));
+    cfg
+}
+
+/// A UUID for `what` of this image: derived from the image and
+/// `SOURCE_DATE_EPOCH` when set, so the same input gives the same disk;
+/// else from the clock, new for every build.
+pub fn uuid(request: &BuildRequest, what: &str) -> String {
+    let seed = match request.source_date_epoch {
+        Some(epoch) => format!("epoch {epoch}"),
+        None => format!("now {:?}", std::time::SystemTime::now()),
+    };
+    let h = toolbox::sha256(
+        format!(
+            "builder {} {} {} {} {what} {seed}",
+            request.image.name, request.image.version, request.image.arch, request.type_name
+        )
+        .as_bytes(),
+    );
+    // Version 4 layout (random), variant 1.
+    let mut b = h[..32].to_string().into_bytes();
+    b[12] = b'4';
+    b[16] = b"89ab"[(b[16] as usize) % 4];
+    let h = String::from_utf8(b).unwrap_or_default();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// The newest kernel of those `make-initrd` returned.
+pub fn newest(kernels: Vec<Kernel>) -> Result<Kernel, Error> {
+    kernels
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::other("the root has no kernel"))
+}
+
+/// The kernel command line options of `bootloader.console`/`kernelcmdline`.
+pub fn console_settings(options: &[OptionValue]) -> (bool, bool) {
+    let console = options
+        .value("bootloader.output_console")
+        .or_else(|| options.value("bootloader.console"))
+        .unwrap_or("console");
+    let serial = console.split_whitespace().any(|c| c == "serial");
+    let screen = console
+        .split_whitespace()
+        .any(|c| c == "console" || c == "gfxterm");
+    (serial, screen)
+}
+
+/// Seconds of `bootloader.timeout` (KIWI's default: 10).
+pub fn timeout(options: &[OptionValue]) -> Result<u64, Error> {
+    match options.value("bootloader.timeout") {
+        None => Ok(10),
+        Some(t) => t.parse().map_err(|_| {
+            Error::invalid_option(
+                "bootloader.timeout",
+                format!("`{t}` is not a number of seconds"),
+            )
+        }),
+    }
+}

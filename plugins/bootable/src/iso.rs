@@ -1,0 +1,238 @@
+//! `iso`: a live ISO. The whole root becomes a squashfs image the live
+//! system's initrd mounts (read-only, with an overlay on top); the kernel
+//! and the initrd made inside the root sit beside it; GRUB boots it through
+//! El Torito on BIOS (`i386-pc-eltorito`) and EFI (a FAT image with GRUB's
+//! EFI application), and the image is hybrid: it also boots as a disk.
+//!
+//! The live system is the image's own: Debian's `live-boot` (initramfs-tools,
+//! `/live/filesystem.squashfs`, `boot=live`) or dracut's `dmsquash-live`
+//! (`/LiveOS/squashfs.img`, `root=live:CDLABEL=`). GRUB finds the ISO by a
+//! file named after the squashfs's digest, so another disk cannot be taken
+//! for it.
+
+use builder_sdk::prelude::*;
+use builder_sdk::toolbox::{
+    FatOptions, FileSource, FilesystemOptions, FilesystemType, GrubPlatform, ImageFile,
+    InitrdOptions, IsoOptions,
+};
+
+use crate::grub::{self, Locate, Menu};
+
+/// Options of the `iso` type: KIWI's attributes of `<type>` and `<bootloader>`.
+pub fn options() -> Vec<OptionSpec> {
+    vec![
+        OptionSpec::choice(
+            "firmware",
+            &["efi", "uefi", "bios"],
+            "efi",
+            "efi/uefi: boots with EFI and (x86_64) BIOS; bios: BIOS only",
+        ),
+        OptionSpec::text("volid", Some("CDROM"), "ISO volume id (A-Z, 0-9, _)"),
+        OptionSpec::text("kernelcmdline", None, "Extra kernel command line options"),
+        OptionSpec::choice(
+            "squashfscompression",
+            &["uncompressed", "gzip", "lzo", "lz4", "xz", "zstd"],
+            "xz",
+            "How the root's squashfs is compressed",
+        ),
+        OptionSpec::text(
+            "bootloader.console",
+            None,
+            "GRUB's terminals: console, serial, or both (`serial console`)",
+        ),
+        OptionSpec::text("bootloader.timeout", None, "Seconds before booting (10)"),
+    ]
+}
+
+/// The live system the image carries.
+enum Live {
+    /// Debian's live-boot (initramfs-tools).
+    LiveBoot,
+    /// dracut's dmsquash-live.
+    Dmsquash,
+}
+
+fn live_system(root: &RootTree) -> Result<Live, Error> {
+    if root.stat("usr/share/initramfs-tools/scripts/live").is_ok() {
+        Ok(Live::LiveBoot)
+    } else if root
+        .stat("usr/lib/dracut/modules.d/90dmsquash-live")
+        .is_ok()
+    {
+        Ok(Live::Dmsquash)
+    } else {
+        Err(Error::other(
+            "the root has no live system for its initrd: add `live-boot` (Debian, Ubuntu) \
+             or `dracut-live` (Fedora, RHEL; `dracut-kiwi-live` on SUSE) to the iso's packages",
+        ))
+    }
+}
+
+/// Builds the ISO.
+pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, Error> {
+    let options = request.options.as_slice();
+    let firmware = options.value("firmware").unwrap_or("efi");
+    let x86 = matches!(request.image.arch.as_str(), "x86_64" | "amd64");
+    if !x86 {
+        return Err(Error::other(format!(
+            "live ISOs are made for x86_64 only, not {}",
+            request.image.arch
+        )));
+    }
+    let efi = firmware != "bios";
+    let volid = options.value("volid").unwrap_or("CDROM").to_string();
+    let live = live_system(root)?;
+    let (serial, console) = grub::console_settings(options);
+    let timeout = grub::timeout(options)?;
+
+    log::info("making the initrd with the image's own tool");
+    let kernel = grub::newest(toolbox::make_initrd(
+        root,
+        &InitrdOptions {
+            filesystems: vec!["squashfs".into(), "iso9660".into()],
+        },
+    )?)?;
+
+    log::info("making the root's squashfs");
+    let squashfs = request.artifact_name("squashfs");
+    toolbox::make_filesystem(
+        root,
+        &squashfs,
+        &FilesystemOptions {
+            fs_type: FilesystemType::Squashfs,
+            label: None,
+            uuid: None,
+            size_bytes: None,
+            extra_bytes: 0,
+            compression: options.value("squashfscompression").map(str::to_string),
+            create_options: Vec::new(),
+        },
+    )?;
+    let digest = toolbox::sha256_artifact(&squashfs)?;
+    let marker = format!("/.disk/builder-{}", &digest[..16]);
+    let locate = Locate::File(&marker);
+    let early = grub::early_config(&locate);
+
+    let (squashfs_path, live_args) = match live {
+        Live::LiveBoot => (
+            "live/filesystem.squashfs",
+            "boot=live components".to_string(),
+        ),
+        Live::Dmsquash => (
+            "LiveOS/squashfs.img",
+            format!("root=live:CDLABEL={volid} rd.live.image"),
+        ),
+    };
+    let mut cmdline = live_args;
+    if let Some(extra) = options.value("kernelcmdline") {
+        cmdline.push(' ');
+        cmdline.push_str(extra);
+    }
+    let title = format!("{} {} (live)", request.image.name, request.image.version);
+    let cfg = grub::menu(
+        &Menu {
+            title: &title,
+            timeout,
+            serial,
+            console,
+        },
+        &locate,
+        "boot/kernel",
+        "boot/initrd",
+        &cmdline,
+    );
+
+    let mut files = vec![
+        ImageFile {
+            path: marker.clone(),
+            source: FileSource::Data(Vec::new()),
+        },
+        ImageFile {
+            path: "boot/kernel".into(),
+            source: FileSource::RootFile(kernel.image.clone()),
+        },
+        ImageFile {
+            path: "boot/initrd".into(),
+            source: FileSource::RootFile(kernel.initrd.clone()),
+        },
+        ImageFile {
+            path: "boot/grub/grub.cfg".into(),
+            source: FileSource::Data(cfg.into_bytes()),
+        },
+        ImageFile {
+            path: squashfs_path.into(),
+            source: FileSource::Artifact(squashfs.clone()),
+        },
+    ];
+    let mut intermediates = vec![squashfs];
+
+    let eltorito = request.artifact_name("eltorito.img");
+    toolbox::make_grub_image(
+        root,
+        &eltorito,
+        GrubPlatform::I386PcEltorito,
+        &early,
+        &grub::modules(true, &["iso9660"]),
+    )?;
+    files.push(ImageFile {
+        path: "boot/grub/eltorito.img".into(),
+        source: FileSource::Artifact(eltorito.clone()),
+    });
+    intermediates.push(eltorito);
+    let mut efi_boot = None;
+    if efi {
+        let app = request.artifact_name("efi");
+        toolbox::make_grub_image(
+            root,
+            &app,
+            GrubPlatform::X8664Efi,
+            &early,
+            &grub::modules(false, &["iso9660"]),
+        )?;
+        let fat = request.artifact_name("efi.img");
+        toolbox::make_fat_image(
+            root,
+            &fat,
+            &FatOptions {
+                label: Some("EFIBOOT".into()),
+                volume_id: None,
+                size_bytes: None,
+            },
+            &[ImageFile {
+                path: "EFI/BOOT/BOOTX64.EFI".into(),
+                source: FileSource::Artifact(app.clone()),
+            }],
+        )?;
+        files.push(ImageFile {
+            path: "boot/efi.img".into(),
+            source: FileSource::Artifact(fat.clone()),
+        });
+        efi_boot = Some("boot/efi.img".to_string());
+        intermediates.push(app);
+        intermediates.push(fat);
+    }
+    let hybrid = [
+        "usr/lib/grub/i386-pc/boot_hybrid.img",
+        "usr/lib/grub2/i386-pc/boot_hybrid.img",
+    ]
+    .into_iter()
+    .find(|p| root.stat(p).is_ok())
+    .map(|p| FileSource::RootFile(p.to_string()));
+
+    log::info("making the ISO image");
+    let iso = toolbox::make_iso(
+        root,
+        &request.artifact_name("iso"),
+        &IsoOptions {
+            volume_id: volid,
+            bios_boot: Some("boot/grub/eltorito.img".into()),
+            efi_boot,
+            hybrid_mbr: hybrid,
+        },
+        &files,
+    )?;
+    for name in &intermediates {
+        toolbox::remove_artifact(name)?;
+    }
+    Ok(vec![iso])
+}

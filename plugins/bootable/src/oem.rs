@@ -1,0 +1,387 @@
+//! `oem`: a bootable disk. The root becomes one filesystem with a UUID
+//! chosen first, so `/etc/fstab` and GRUB's configuration name it before it
+//! exists; the initrd is made inside the root by the image's own tool; the
+//! filesystems are written into the partitions of a disk image file, GRUB's
+//! BIOS boot code into its MBR and BIOS boot partition, and GRUB's EFI
+//! application onto its EFI system partition.
+//!
+//! Layouts (KIWI's partition names):
+//! - `firmware="efi"` or `"uefi"` (x86_64): GPT with `p.legacy` (BIOS
+//!   boot, 1 MiB), `p.UEFI` (ESP, `efipartsize`, 64 MiB by default) and
+//!   `p.lxroot`: boots with BIOS and with EFI firmware. Other architectures:
+//!   no BIOS boot partition.
+//! - `firmware="bios"`: MBR with one active root partition; GRUB's core
+//!   image in the gap after the MBR.
+//!
+//! With `<oem-resize>` (on unless `false`), the root partition and
+//! filesystem grow to the disk at first boot: `systemd-repart` grows the
+//! partition (`etc/repart.d/50-builder-root.conf`), `x-systemd.growfs` in
+//! fstab the filesystem. `format=` converts the raw disk (qcow2, vmdk,
+//! vhdx, vhd, vhd-fixed); the raw disk is then not kept.
+
+use builder_sdk::prelude::*;
+use builder_sdk::toolbox::{
+    DiskFormat, FatOptions, FileSource, FilesystemOptions, FilesystemType, GrubPlatform, ImageFile,
+    InitrdOptions, Partition, PartitionKind, PartitionTable,
+};
+
+use crate::grub::{self, Locate, Menu};
+
+/// Options of the `oem` type: KIWI's attributes of `<type>`, `<bootloader>`
+/// and `<oemconfig>`.
+pub fn options() -> Vec<OptionSpec> {
+    vec![
+        OptionSpec::choice(
+            "firmware",
+            &["efi", "uefi", "bios"],
+            "efi",
+            "efi/uefi: GPT, boots with EFI and (x86_64) BIOS; bios: MBR, BIOS only",
+        ),
+        OptionSpec::choice(
+            "filesystem",
+            &["ext4", "ext3", "ext2", "xfs", "btrfs"],
+            "ext4",
+            "The root filesystem",
+        ),
+        OptionSpec::text(
+            "format",
+            None,
+            "Disk format: qcow2, vmdk, vhdx, vhd, vhd-fixed; unset: a raw disk",
+        ),
+        OptionSpec::text("kernelcmdline", None, "Extra kernel command line options"),
+        OptionSpec::integer(
+            "efipartsize",
+            Some(64),
+            "Size of the EFI system partition, MiB",
+        ),
+        OptionSpec::choice(
+            "devicepersistency",
+            &["by-uuid", "by-label"],
+            "by-uuid",
+            "How fstab and GRUB name the root filesystem",
+        ),
+        OptionSpec::text("rootfs_label", Some("ROOT"), "Label of the root filesystem"),
+        OptionSpec::text("fscreateoptions", None, "Extra options for the mkfs tool"),
+        OptionSpec::boolean(
+            "oem-resize",
+            true,
+            "Grow the root partition and filesystem to the disk at first boot",
+        ),
+        OptionSpec::text(
+            "bootloader.console",
+            None,
+            "GRUB's terminals: console, serial, or both (`serial console`)",
+        ),
+        OptionSpec::text("bootloader.timeout", None, "Seconds before booting (10)"),
+    ]
+}
+
+fn filesystem_type(name: &str) -> FilesystemType {
+    match name {
+        "ext2" => FilesystemType::Ext2,
+        "ext3" => FilesystemType::Ext3,
+        "xfs" => FilesystemType::Xfs,
+        "btrfs" => FilesystemType::Btrfs,
+        _ => FilesystemType::Ext4,
+    }
+}
+
+fn disk_format(format: &str) -> Result<Option<(DiskFormat, &'static str)>, Error> {
+    Ok(Some(match format {
+        "" | "raw" => return Ok(None),
+        "qcow2" => (DiskFormat::Qcow2, "qcow2"),
+        "vmdk" => (DiskFormat::Vmdk, "vmdk"),
+        "vhdx" => (DiskFormat::Vhdx, "vhdx"),
+        "vhd" => (DiskFormat::Vhd, "vhd"),
+        "vhd-fixed" | "vhdfixed" => (DiskFormat::VhdFixed, "vhdfixed"),
+        other => {
+            return Err(Error::invalid_option(
+                "format",
+                format!("`{other}` is not a disk format this plugin makes (qcow2, vmdk, vhdx, vhd, vhd-fixed)"),
+            ))
+        }
+    }))
+}
+
+const MIB: u64 = 1 << 20;
+
+/// Builds the disk.
+pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, Error> {
+    let options = request.options.as_slice();
+    let firmware = options.value("firmware").unwrap_or("efi");
+    let fs_name = options.value("filesystem").unwrap_or("ext4");
+    let format = disk_format(options.value("format").unwrap_or(""))?;
+    let x86 = matches!(request.image.arch.as_str(), "x86_64" | "amd64");
+    let efi = firmware != "bios";
+    let bios = x86 && (firmware == "bios" || efi);
+    if !x86 && !efi {
+        return Err(Error::invalid_option(
+            "firmware",
+            format!("`bios` firmware needs x86_64, not {}", request.image.arch),
+        ));
+    }
+    if firmware == "uefi" {
+        log::warn("firmware `uefi`: the disk is not signed for Secure Boot; it boots as `efi`");
+    }
+    let efi_platform = match request.image.arch.as_str() {
+        "x86_64" | "amd64" => GrubPlatform::X8664Efi,
+        "aarch64" | "arm64" => GrubPlatform::Arm64Efi,
+        other => {
+            return Err(Error::other(format!(
+                "no EFI boot for architecture {other} (x86_64, aarch64)"
+            )))
+        }
+    };
+    let efi_binary = match efi_platform {
+        GrubPlatform::Arm64Efi => "BOOTAA64.EFI",
+        _ => "BOOTX64.EFI",
+    };
+    let resize = options.flag("oem-resize")?;
+    let label = options.value("rootfs_label").unwrap_or("ROOT").to_string();
+    let by_label = options.value("devicepersistency") == Some("by-label");
+    let root_uuid = grub::uuid(request, "root filesystem");
+    let esp_id = grub::uuid(request, "esp")[..8].to_uppercase();
+    let esp_mib = options
+        .integer("efipartsize")?
+        .filter(|m| *m > 0)
+        .unwrap_or(64) as u64;
+    let (serial, console) = grub::console_settings(options);
+    let timeout = grub::timeout(options)?;
+
+    // 1. The boot files, by UUID or label, before the initrd reads them.
+    let root_spec = if by_label {
+        format!("LABEL={label}")
+    } else {
+        format!("UUID={root_uuid}")
+    };
+    let mut fstab = String::from("# Written by builder.\n");
+    let root_options = if resize {
+        "defaults,x-systemd.growfs"
+    } else {
+        "defaults"
+    };
+    fstab.push_str(&format!("{root_spec} / {fs_name} {root_options} 0 1\n"));
+    if efi {
+        fstab.push_str(&format!(
+            "UUID={}-{} /boot/efi vfat umask=0077,nofail 0 2\n",
+            &esp_id[..4],
+            &esp_id[4..]
+        ));
+    }
+    fstab.push_str(&kept_fstab_lines(root));
+    toolbox::write_boot_file(root, "etc/fstab", fstab.as_bytes(), 0o644)?;
+    if resize {
+        if root.stat("usr/bin/systemd-repart").is_ok() || root.stat("bin/systemd-repart").is_ok() {
+            toolbox::write_boot_file(
+                root,
+                "etc/repart.d/50-builder-root.conf",
+                b"# Written by builder: grow the root partition to the disk at boot.\n[Partition]\nType=root\n",
+                0o644,
+            )?;
+        } else {
+            log::warn(
+                "oem-resize: the image has no systemd-repart, so the root partition will not grow",
+            );
+        }
+    }
+    if efi {
+        // The mount point of the ESP.
+        toolbox::write_boot_file(root, "boot/efi/.builder-esp", b"", 0o644)?;
+    }
+
+    // 2. The initrd, inside the root, with the image's own tool.
+    log::info("making the initrd with the image's own tool");
+    let kernel = grub::newest(toolbox::make_initrd(
+        root,
+        &InitrdOptions {
+            filesystems: vec![fs_name.to_string()],
+        },
+    )?)?;
+    log::info(&format!("kernel {}", kernel.version));
+
+    // 3. GRUB's menu on the root filesystem, shared by BIOS and EFI.
+    let locate = if by_label {
+        Locate::Label(&label)
+    } else {
+        Locate::Uuid(&root_uuid)
+    };
+    let mut cmdline = format!("root={root_spec} ro");
+    if let Some(extra) = options.value("kernelcmdline") {
+        cmdline.push(' ');
+        cmdline.push_str(extra);
+    }
+    let title = format!("{} {}", request.image.name, request.image.version);
+    let cfg = grub::menu(
+        &Menu {
+            title: &title,
+            timeout,
+            serial,
+            console,
+        },
+        &locate,
+        &kernel.image,
+        &kernel.initrd,
+        &cmdline,
+    );
+    toolbox::write_boot_file(root, "boot/grub/grub.cfg", cfg.as_bytes(), 0o644)?;
+    let early = grub::early_config(&locate);
+
+    // 4. The root filesystem, sized for the disk when `<size>` says so.
+    let table = if firmware == "bios" {
+        PartitionTable::Msdos
+    } else {
+        PartitionTable::Gpt
+    };
+    // 1 MiB before the first partition, 1 MiB for GPT's backup at the end.
+    let overhead =
+        2 * MIB + if bios && efi { MIB } else { 0 } + if efi { esp_mib * MIB } else { 0 };
+    let (disk_size, fs_size, extra) = match &request.size {
+        Some(size) if size.additive => (None, None, size.bytes),
+        Some(size) => {
+            if size.bytes <= overhead + 64 * MIB {
+                return Err(Error::other(format!(
+                    "<size> of {} MiB leaves no room for the root partition",
+                    size.bytes / MIB
+                )));
+            }
+            (Some(size.bytes), Some(size.bytes - overhead), 0)
+        }
+        None => (None, None, 0),
+    };
+    let root_image = request.artifact_name("root.img");
+    log::info(&format!("making the {fs_name} root filesystem"));
+    toolbox::make_filesystem(
+        root,
+        &root_image,
+        &FilesystemOptions {
+            fs_type: filesystem_type(fs_name),
+            label: Some(label.clone()),
+            uuid: Some(root_uuid.clone()),
+            size_bytes: fs_size,
+            extra_bytes: extra,
+            compression: None,
+            create_options: options
+                .value("fscreateoptions")
+                .map(|o| o.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+        },
+    )?;
+    let mut intermediates = vec![root_image.clone()];
+
+    // 5. GRUB for EFI on the ESP, GRUB's BIOS core image.
+    let fs_modules = [fs_name];
+    let mut partitions = Vec::new();
+    if bios && efi {
+        partitions.push(Partition {
+            name: "p.legacy".into(),
+            kind: PartitionKind::BiosBoot,
+            size_bytes: Some(MIB),
+            content: None,
+            bootable: false,
+        });
+    }
+    if efi {
+        let app = request.artifact_name("efi");
+        toolbox::make_grub_image(
+            root,
+            &app,
+            efi_platform,
+            &early,
+            &grub::modules(false, &fs_modules),
+        )?;
+        let esp = request.artifact_name("esp.img");
+        toolbox::make_fat_image(
+            root,
+            &esp,
+            &FatOptions {
+                label: Some("EFI".into()),
+                volume_id: Some(esp_id.clone()),
+                size_bytes: Some(esp_mib * MIB),
+            },
+            &[ImageFile {
+                path: format!("EFI/BOOT/{efi_binary}"),
+                source: FileSource::Artifact(app.clone()),
+            }],
+        )?;
+        intermediates.push(app);
+        intermediates.push(esp.clone());
+        partitions.push(Partition {
+            name: "p.UEFI".into(),
+            kind: PartitionKind::Esp,
+            size_bytes: Some(esp_mib * MIB),
+            content: Some(esp),
+            bootable: false,
+        });
+    }
+    partitions.push(Partition {
+        name: "p.lxroot".into(),
+        kind: PartitionKind::Root,
+        size_bytes: None,
+        content: Some(root_image),
+        bootable: table == PartitionTable::Msdos,
+    });
+
+    // 6. The disk, and GRUB's BIOS boot code in it.
+    let raw = request.artifact_name("raw");
+    log::info("writing the disk image");
+    let disk = toolbox::make_disk(&raw, table, disk_size, &partitions)?;
+    if bios {
+        let core = request.artifact_name("core.img");
+        toolbox::make_grub_image(
+            root,
+            &core,
+            GrubPlatform::I386Pc,
+            &early,
+            &grub::modules(true, &fs_modules),
+        )?;
+        let offset = match table {
+            PartitionTable::Gpt => disk
+                .partitions
+                .iter()
+                .find(|p| p.name == "p.legacy")
+                .map(|p| p.start_bytes)
+                .ok_or_else(|| Error::other("the disk has no BIOS boot partition"))?,
+            PartitionTable::Msdos => 512,
+        };
+        toolbox::install_grub_bios(root, &raw, &core, offset)?;
+        intermediates.push(core);
+    }
+    for name in &intermediates {
+        toolbox::remove_artifact(name)?;
+    }
+
+    // 7. The format asked for.
+    match format {
+        None => {
+            let digest = toolbox::sha256_artifact(&raw)?;
+            let mut artifact = disk.artifact;
+            artifact.sha256 = digest;
+            Ok(vec![artifact])
+        }
+        Some((format, extension)) => {
+            log::info(&format!("converting the disk to {extension}"));
+            let converted = toolbox::convert_disk(&raw, &request.artifact_name(extension), format)?;
+            toolbox::remove_artifact(&raw)?;
+            Ok(vec![converted])
+        }
+    }
+}
+
+/// The root's own fstab lines for other mount points (the root and the ESP
+/// are ours).
+fn kept_fstab_lines(root: &RootTree) -> String {
+    let Ok(text) = root.read_file("etc/fstab") else {
+        return String::new();
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            !line.trim_start().starts_with('#')
+                && fields.len() >= 2
+                && fields[1] != "/"
+                && fields[1] != "/boot/efi"
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
+}

@@ -1,0 +1,366 @@
+//! Boots images under qemu (TCG, no KVM needed) until the guest prints a marker on
+//! its first serial port: the boot checks of the `oem` and `iso` image types.
+//!
+//! The recipe (machine, firmware files, timings) is tests/support/boot/FINDINGS.md;
+//! `scripts/setup` installs qemu-system-x86 and OVMF (through scripts/setup-qemu).
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The emulator the boot tests run.
+pub const QEMU: &str = "qemu-system-x86_64";
+/// OVMF's code (read-only pflash), 4 MiB build, from Debian's `ovmf`.
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+/// OVMF's variable store template; each boot gets a private, writable copy.
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+/// How often the serial log is read while waiting for the marker.
+const POLL: Duration = Duration::from_millis(500);
+/// How much of the serial log an error carries.
+const TAIL_LINES: usize = 60;
+
+/// The firmware the virtual machine starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    /// SeaBIOS, qemu's default (legacy BIOS boot).
+    Bios,
+    /// OVMF (UEFI, no Secure Boot).
+    Efi,
+}
+
+/// What the virtual machine boots from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Medium {
+    /// A disk image on a virtio disk; `format` is qemu's name for it, `"raw"` or `"qcow2"`.
+    Disk {
+        /// The image file.
+        path: PathBuf,
+        /// `"raw"` or `"qcow2"`.
+        format: &'static str,
+    },
+    /// An ISO 9660 image in a CD-ROM drive (AHCI on q35, as `-cdrom`).
+    Cdrom(PathBuf),
+}
+
+impl Medium {
+    fn path(&self) -> &Path {
+        match self {
+            Medium::Disk { path, .. } | Medium::Cdrom(path) => path,
+        }
+    }
+}
+
+/// A boot that reached the marker.
+#[derive(Debug, Clone)]
+pub struct BootReport {
+    /// Seconds from starting qemu to seeing the marker in the serial log.
+    pub seconds: f64,
+    /// The whole serial log up to then (lossily decoded: firmware and GRUB write escape codes).
+    pub serial: String,
+}
+
+/// Kills and reaps qemu when dropped: on return, on error and on panic.
+struct Qemu(Child);
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        // Both fail harmlessly when qemu has already exited and been reaped.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A path inside a `-drive` option: qemu's option parser needs commas doubled.
+fn drive_path(path: &Path) -> String {
+    path.display().to_string().replace(',', ",,")
+}
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Boots `medium` with qemu-system-x86_64 (q35, TCG, 1 GiB, 1 vCPU, `-snapshot` so
+/// the image is never changed, `-no-reboot`, serial port to a file in a temporary
+/// directory, no display, no network; for [`Firmware::Efi`] `OVMF_CODE_4M.fd`
+/// read-only plus a private copy of `OVMF_VARS_4M.fd`) and reads the serial log
+/// every 0.5 s until `marker` appears; qemu is killed then.
+///
+/// Err, with the last 60 lines of the serial log, when qemu exits before the
+/// marker appears or `timeout` passes. qemu is always killed and reaped, also
+/// when the caller panics.
+pub fn boot_until(
+    medium: &Medium,
+    firmware: Firmware,
+    marker: &str,
+    timeout: Duration,
+) -> Result<BootReport, String> {
+    let image = medium.path();
+    if !image.is_file() {
+        return Err(format!("boot: {} is not a file", image.display()));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("builder-boot-")
+        .tempdir()
+        .map_err(|e| format!("boot: temporary directory: {e}"))?;
+    let serial_path = dir.path().join("serial.log");
+    let stderr_path = dir.path().join("qemu.stderr");
+    fs::write(&serial_path, b"").map_err(|e| format!("boot: {}: {e}", serial_path.display()))?;
+
+    let mut cmd = Command::new(QEMU);
+    cmd.args([
+        "-machine", "q35", "-accel", "tcg", "-m", "1024", "-smp", "1",
+    ])
+    .args([
+        "-nographic",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-nic",
+        "none",
+    ])
+    .args(["-no-reboot", "-snapshot"])
+    .arg("-serial")
+    .arg(format!("file:{}", serial_path.display()));
+    if firmware == Firmware::Efi {
+        let vars = dir.path().join("OVMF_VARS.fd");
+        fs::copy(OVMF_VARS, &vars).map_err(|e| {
+            format!("boot: copying {OVMF_VARS}: {e} (is ovmf installed? run scripts/setup)")
+        })?;
+        cmd.arg("-drive")
+            .arg(format!(
+                "if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"
+            ))
+            .arg("-drive")
+            .arg(format!(
+                "if=pflash,format=raw,unit=1,file={}",
+                drive_path(&vars)
+            ));
+    }
+    match medium {
+        Medium::Disk { path, format } => cmd.arg("-drive").arg(format!(
+            "file={},format={format},if=virtio",
+            drive_path(path)
+        )),
+        Medium::Cdrom(path) => cmd.arg("-drive").arg(format!(
+            "file={},format=raw,media=cdrom,if=ide,index=2",
+            drive_path(path)
+        )),
+    };
+    let stderr = fs::File::create(&stderr_path)
+        .map_err(|e| format!("boot: {}: {e}", stderr_path.display()))?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+
+    let start = Instant::now();
+    // Declared after `dir`, so dropped (qemu killed) before the directory goes.
+    let mut qemu = Qemu(cmd.spawn().map_err(|e| {
+        format!("boot: starting {QEMU}: {e} (is qemu-system-x86 installed? run scripts/setup)")
+    })?);
+
+    let read_serial =
+        || String::from_utf8_lossy(&fs::read(&serial_path).unwrap_or_default()).into_owned();
+    let failure = |why: String, serial: &str| {
+        let mut message = format!(
+            "boot of {} ({firmware:?}): {why} after {:.1} s, no {marker:?} on the serial port",
+            image.display(),
+            start.elapsed().as_secs_f64()
+        );
+        let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
+        if !stderr.trim().is_empty() {
+            let _ = write!(message, "\nqemu stderr:\n{}", stderr.trim_end());
+        }
+        let _ = write!(
+            message,
+            "\nlast {TAIL_LINES} lines of the serial log:\n{}",
+            tail(serial, TAIL_LINES)
+        );
+        message
+    };
+    loop {
+        let exited: Option<ExitStatus> = qemu
+            .0
+            .try_wait()
+            .map_err(|e| format!("boot: waiting for {QEMU}: {e}"))?;
+        // Read after checking for exit, so a marker written just before qemu
+        // stopped still counts.
+        let serial = read_serial();
+        if serial.contains(marker) {
+            let seconds = start.elapsed().as_secs_f64();
+            drop(qemu);
+            return Ok(BootReport { seconds, serial });
+        }
+        if let Some(status) = exited {
+            return Err(failure(format!("qemu exited ({status})"), &serial));
+        }
+        if start.elapsed() >= timeout {
+            drop(qemu);
+            return Err(failure(
+                format!("timed out ({} s)", timeout.as_secs_f64()),
+                &serial,
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Whether qemu-system-x86_64 runs and OVMF's firmware files are installed.
+/// Boot tests call this first and fail with its message, which says to run
+/// scripts/setup.
+pub fn qemu_available() -> Result<(), String> {
+    let version = Command::new(QEMU)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!("{QEMU} cannot be run ({e}): run scripts/setup to install qemu-system-x86")
+        })?;
+    if !version.status.success() {
+        return Err(format!(
+            "`{QEMU} --version` failed ({}): {}; run scripts/setup",
+            version.status,
+            String::from_utf8_lossy(&version.stderr).trim()
+        ));
+    }
+    for firmware in [OVMF_CODE, OVMF_VARS] {
+        if !Path::new(firmware).is_file() {
+            return Err(format!(
+                "{firmware} is missing: run scripts/setup to install ovmf"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether a process whose command line contains `needle` is running.
+    fn running(needle: &Path) -> bool {
+        Command::new("pgrep")
+            .arg("-f")
+            .arg(needle)
+            .stdout(Stdio::null())
+            .status()
+            .expect("running pgrep")
+            .success()
+    }
+
+    fn available() {
+        if let Err(e) = qemu_available() {
+            panic!("{e}");
+        }
+    }
+
+    #[test]
+    fn marker_that_never_comes_times_out_and_qemu_is_gone() {
+        available();
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("empty-disk.raw");
+        fs::File::create(&disk).unwrap().set_len(1 << 20).unwrap();
+        let medium = Medium::Disk {
+            path: disk.clone(),
+            format: "raw",
+        };
+        let start = Instant::now();
+        let error = boot_until(
+            &medium,
+            Firmware::Bios,
+            "NEVER-PRINTED",
+            Duration::from_secs(5),
+        )
+        .expect_err("an empty disk printed the marker");
+        let elapsed = start.elapsed();
+        assert!(error.contains("timed out (5 s)"), "{error}");
+        assert!(error.contains("last 60 lines of the serial log"), "{error}");
+        assert!(
+            elapsed < Duration::from_secs(8),
+            "took {elapsed:?}: {error}"
+        );
+        assert!(!running(&disk), "qemu still runs for {}", disk.display());
+    }
+
+    #[test]
+    fn qemu_that_exits_early_is_an_error_with_its_stderr() {
+        available();
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("not-qcow2.img");
+        fs::File::create(&disk).unwrap().set_len(1 << 20).unwrap();
+        // A raw file announced as qcow2: qemu refuses it and exits at once.
+        let medium = Medium::Disk {
+            path: disk.clone(),
+            format: "qcow2",
+        };
+        let error = boot_until(
+            &medium,
+            Firmware::Bios,
+            "NEVER-PRINTED",
+            Duration::from_secs(60),
+        )
+        .expect_err("qemu booted a raw file as qcow2");
+        assert!(error.contains("qemu exited"), "{error}");
+        assert!(error.contains("qemu stderr:"), "{error}");
+        assert!(!running(&disk));
+
+        let missing = Medium::Cdrom(dir.path().join("absent.iso"));
+        let error = boot_until(&missing, Firmware::Efi, "X", Duration::from_secs(5)).unwrap_err();
+        assert!(error.contains("is not a file"), "{error}");
+    }
+
+    /// The success path with a tiny GRUB rescue ISO (grub-mkrescue, seconds to
+    /// make) whose grub.cfg prints the marker on the serial port: as a CD with
+    /// both firmwares, and as a raw disk (grub-mkrescue images are hybrid).
+    #[test]
+    fn grub_iso_prints_the_marker_with_both_firmwares() {
+        available();
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("iso");
+        fs::create_dir_all(tree.join("boot/grub")).unwrap();
+        fs::write(
+            tree.join("boot/grub/grub.cfg"),
+            "serial --unit=0 --speed=115200\nterminal_output serial\n\
+             echo HARNESS-MARKER-OK\nsleep 600\n",
+        )
+        .unwrap();
+        let iso = dir.path().join("marker.iso");
+        let out = Command::new("grub-mkrescue")
+            .arg("-o")
+            .arg(&iso)
+            .arg(&tree)
+            .output()
+            .expect("running grub-mkrescue (grub-common, xorriso, mtools: run scripts/setup)");
+        assert!(
+            out.status.success(),
+            "grub-mkrescue failed (run scripts/setup): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let timeout = Duration::from_secs(120);
+        for (medium, firmware) in [
+            (Medium::Cdrom(iso.clone()), Firmware::Bios),
+            (Medium::Cdrom(iso.clone()), Firmware::Efi),
+            (
+                Medium::Disk {
+                    path: iso.clone(),
+                    format: "raw",
+                },
+                Firmware::Bios,
+            ),
+        ] {
+            let report = boot_until(&medium, firmware, "HARNESS-MARKER-OK", timeout)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(report.seconds > 0.0 && report.seconds < 120.0, "{report:?}");
+            assert!(report.serial.contains("HARNESS-MARKER-OK"));
+            assert!(
+                !running(&iso),
+                "qemu still runs after {medium:?} {firmware:?}"
+            );
+        }
+    }
+}
