@@ -1,0 +1,374 @@
+//! The bootable image types proved by booting them: `examples/debian-cloud`
+//! is built with `builder run` from real Debian packages as an `oem` qcow2
+//! disk (GPT, BIOS and EFI), as a BIOS-only MBR disk and as a live ISO; each
+//! is started in qemu (software emulation; SeaBIOS, and OVMF for EFI) and
+//! must print the marker its `builder-boot-marker.service` writes to the
+//! serial console. The disk's partition table (`sfdisk -J`), filesystems
+//! (`e2fsck`, `fsck.vfat`), fstab and GRUB menu are checked against what the
+//! description asks, and a disk made larger grows its root at first boot.
+//! Runs as root; the builds share a package and root cache in the target
+//! directory, made afresh by each run of this test binary.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use builder::packages::MirrorOverride;
+use builder::plan::PlanRequest;
+use builder::run::{run, RunRequest, RunResult};
+use builder_tests::boot::{boot_until, qemu_available, Firmware, Medium};
+use builder_tests::{builtin_plugins, runtime, test_limits};
+use serde_json::Value;
+
+const MARKER: &str = "BUILDER-BOOT-OK";
+/// Generous for a loaded 2-core machine: the boots take 20-25 s here.
+const BOOT_LIMIT: Duration = Duration::from_secs(240);
+const MIB: u64 = 1 << 20;
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debian-cloud")
+}
+
+/// The cache shared by the builds of this run, emptied when the run starts.
+fn cache() -> &'static Path {
+    static CACHE: OnceLock<PathBuf> = OnceLock::new();
+    CACHE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("boot-e2e-cache");
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
+/// One build (or boot series) at a time: two cores do not gain from more.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Built {
+    _dir: tempfile::TempDir,
+    target: PathBuf,
+    root: PathBuf,
+    result: RunResult,
+}
+
+fn build(profile: Option<&str>) -> Built {
+    qemu_available().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::Builder::new()
+        .prefix("boot-e2e-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let target = dir.path().join("out");
+    let root = dir.path().join("root");
+    let runtime = runtime(builder::plugins::RuntimeLimits {
+        call_timeout: Duration::from_secs(900),
+        ..test_limits()
+    });
+    let plugins = builtin_plugins(&runtime);
+    let request = RunRequest {
+        description: example(),
+        target_dir: target.clone(),
+        plan: PlanRequest {
+            profiles: profile.into_iter().map(str::to_string).collect(),
+            ..PlanRequest::default()
+        },
+        mirror: MirrorOverride(std::env::var("BUILDER_MIRROR").ok()),
+        package_cache: Some(cache().join("packages")),
+        root_cache: Some(cache().join("roots")),
+        xz_cache: None,
+        root: Some(root.clone()),
+        source_date_epoch: Some(1_700_000_000),
+    };
+    let result = run(&runtime, &plugins, &request)
+        .unwrap_or_else(|e| panic!("building profile {profile:?}: {e:#}"));
+    Built {
+        _dir: dir,
+        target,
+        root,
+        result,
+    }
+}
+
+fn tool(program: &str, args: &[&str], path: &Path) -> String {
+    let out = Command::new(program).args(args).arg(path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?} {}: {}{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn partitions(disk: &Path) -> Value {
+    let json: Value = serde_json::from_str(&tool("sfdisk", &["-J"], disk)).unwrap();
+    json["partitiontable"].clone()
+}
+
+/// The artifact files in `target`, without the SBOM and package lists.
+fn artifact_files(target: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(target)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            !n.ends_with(".packages")
+                && !n.ends_with(".spdx.json")
+                && !n.ends_with(".cdx.json")
+                && n != "builder.result.json"
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn boot(medium: &Medium, firmware: Firmware, what: &str) -> u64 {
+    let report = boot_until(medium, firmware, MARKER, BOOT_LIMIT)
+        .unwrap_or_else(|e| panic!("{what} did not boot: {e}"));
+    eprintln!("{what}: marker after {:.1} s", report.seconds);
+    let line = report
+        .serial
+        .lines()
+        .find(|l| l.contains(MARKER))
+        .unwrap()
+        .to_string();
+    line.split("root-size=")
+        .nth(1)
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no root size in {line:?}"))
+}
+
+/// The filesystem UUID of the partition at `offset` of `disk`.
+fn fs_uuid(disk: &Path, offset: u64) -> String {
+    tool(
+        "blkid",
+        &["-p", "-o", "value", "-s", "UUID", "-O", &offset.to_string()],
+        disk,
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn oem_disk_boots_with_bios_and_efi_and_its_root_grows() {
+    let _one = serial();
+    let built = build(None);
+    let name = "debian-cloud.x86_64-1.0.0.qcow2";
+    // Only the disk in the asked format: the raw disk, the filesystems and
+    // GRUB images made on the way are gone.
+    assert_eq!(
+        artifact_files(&built.target),
+        [name.to_string(), format!("{name}.sha256")]
+    );
+    let qcow2 = built.target.join(name);
+    let sha = tool("sha256sum", &[], &qcow2);
+    assert_eq!(
+        fs::read_to_string(built.target.join(format!("{name}.sha256")))
+            .unwrap()
+            .split_whitespace()
+            .next(),
+        sha.split_whitespace().next()
+    );
+    assert_eq!(built.result.artifacts.len(), 1);
+    assert!(built.result.sbom.is_some());
+
+    // The partition table is what the description asks for: GPT, a BIOS
+    // boot partition, a 64 MiB ESP and the root, 1 MiB aligned.
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let raw = dir.path().join("disk.raw");
+    tool(
+        "qemu-img",
+        &["convert", "-O", "raw", qcow2.to_str().unwrap()],
+        &raw,
+    );
+    let table = partitions(&raw);
+    assert_eq!(table["label"], "gpt", "{table:#}");
+    let parts = table["partitions"].as_array().unwrap();
+    let summary: Vec<(String, String, u64)> = parts
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["type"].as_str().unwrap().to_string(),
+                p["size"].as_u64().unwrap() * 512,
+            )
+        })
+        .collect();
+    assert_eq!(summary.len(), 3, "{table:#}");
+    assert_eq!(
+        summary[0],
+        (
+            "p.legacy".into(),
+            "21686148-6449-6E6F-744E-656564454649".into(),
+            MIB
+        )
+    );
+    assert_eq!(
+        summary[1],
+        (
+            "p.UEFI".into(),
+            "C12A7328-F81F-11D2-BA4B-00A0C93EC93B".into(),
+            64 * MIB
+        )
+    );
+    assert_eq!(summary[2].0, "p.lxroot");
+    assert_eq!(summary[2].1, "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709");
+    for p in parts {
+        assert_eq!(p["start"].as_u64().unwrap() % 2048, 0, "{p}");
+    }
+    let start = |i: usize| parts[i]["start"].as_u64().unwrap() * 512;
+
+    // Each filesystem passes its checker; the ESP holds GRUB's EFI binary.
+    tool(
+        "e2fsck",
+        &["-fn"],
+        Path::new(&format!("{}?offset={}", raw.display(), start(2))),
+    );
+    let esp = dir.path().join("esp.img");
+    let status = Command::new("dd")
+        .arg(format!("if={}", raw.display()))
+        .arg(format!("of={}", esp.display()))
+        .args(["bs=1M", "skip=2", "count=64", "status=none"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tool("fsck.vfat", &["-n"], &esp);
+    let efi_dir = Command::new("mdir")
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .args(["-b", "-i"])
+        .arg(&esp)
+        .arg("::/EFI/BOOT")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&efi_dir.stdout).contains("BOOTX64.EFI"),
+        "{}",
+        String::from_utf8_lossy(&efi_dir.stdout)
+    );
+
+    // fstab and GRUB's menu name the filesystems by the UUIDs they have.
+    let root_uuid = fs_uuid(&raw, start(2));
+    let esp_uuid = fs_uuid(&raw, start(1));
+    let fstab = fs::read_to_string(built.root.join("etc/fstab")).unwrap();
+    assert!(
+        fstab.contains(&format!(
+            "UUID={root_uuid} / ext4 defaults,x-systemd.growfs 0 1"
+        )),
+        "{fstab}"
+    );
+    assert!(
+        fstab.contains(&format!("UUID={esp_uuid} /boot/efi vfat")),
+        "{fstab}"
+    );
+    let grub_cfg = fs::read_to_string(built.root.join("boot/grub/grub.cfg")).unwrap();
+    assert!(
+        grub_cfg.contains(&format!("root=UUID={root_uuid} ro console=ttyS0,115200")),
+        "{grub_cfg}"
+    );
+    assert!(grub_cfg.contains("set timeout=1"), "{grub_cfg}");
+    assert!(
+        fs::read_to_string(built.root.join("etc/initramfs-tools/conf.d/builder"))
+            .unwrap()
+            .contains("FSTYPE=ext4")
+    );
+
+    // It boots with BIOS, and with EFI on a disk 1 GiB larger whose root
+    // partition and filesystem grow at first boot.
+    let bios_root = boot(
+        &Medium::Disk {
+            path: qcow2.clone(),
+            format: "qcow2",
+        },
+        Firmware::Bios,
+        "qcow2 disk with BIOS",
+    );
+    let larger = dir.path().join("larger.qcow2");
+    let size = fs::metadata(&raw).unwrap().len() + 1024 * MIB;
+    let status = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+        .arg(&qcow2)
+        .arg(&larger)
+        .arg(size.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let efi_root = boot(
+        &Medium::Disk {
+            path: larger,
+            format: "qcow2",
+        },
+        Firmware::Efi,
+        "larger qcow2 disk with EFI",
+    );
+    assert!(
+        efi_root > bios_root + 900 * MIB,
+        "the root did not grow: {bios_root} bytes on the disk as built, {efi_root} on one 1 GiB larger"
+    );
+}
+
+#[test]
+fn bios_profile_is_an_mbr_disk_that_boots() {
+    let _one = serial();
+    let built = build(Some("bios"));
+    let name = "debian-cloud.x86_64-1.0.0.raw";
+    assert_eq!(
+        artifact_files(&built.target),
+        [name.to_string(), format!("{name}.sha256")]
+    );
+    let disk = built.target.join(name);
+    let table = partitions(&disk);
+    assert_eq!(table["label"], "dos", "{table:#}");
+    let parts = table["partitions"].as_array().unwrap();
+    assert_eq!(parts.len(), 1, "{table:#}");
+    assert_eq!(parts[0]["type"], "83");
+    assert_eq!(parts[0]["bootable"], true);
+    assert_eq!(parts[0]["start"], 2048);
+    // GRUB's boot code is in the MBR, its core image in the gap after it.
+    let bytes = fs::read(&disk).unwrap();
+    assert_eq!(&bytes[510..512], &[0x55, 0xaa]);
+    assert!(bytes[512..1024].iter().any(|b| *b != 0));
+    let fstab = fs::read_to_string(built.root.join("etc/fstab")).unwrap();
+    assert!(!fstab.contains("/boot/efi"), "{fstab}");
+    boot(
+        &Medium::Disk {
+            path: disk,
+            format: "raw",
+        },
+        Firmware::Bios,
+        "MBR raw disk with BIOS",
+    );
+}
+
+#[test]
+fn live_iso_boots_with_bios_and_efi() {
+    let _one = serial();
+    let built = build(Some("iso"));
+    let name = "debian-cloud.x86_64-1.0.0.iso";
+    assert_eq!(
+        artifact_files(&built.target),
+        [name.to_string(), format!("{name}.sha256")]
+    );
+    let iso = built.target.join(name);
+    let report = Command::new("xorriso")
+        .args(["-indev"])
+        .arg(&iso)
+        .args(["-report_el_torito", "plain", "-find", "/", "-type", "f"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout).into_owned()
+        + &String::from_utf8_lossy(&report.stderr);
+    assert!(text.contains("El Torito boot img :   1  BIOS"), "{text}");
+    assert!(text.contains("El Torito boot img :   2  UEFI"), "{text}");
+    assert!(text.contains("'/live/filesystem.squashfs'"), "{text}");
+    assert!(text.contains("Volume id    : 'CDROM'"), "{text}");
+    for firmware in [Firmware::Bios, Firmware::Efi] {
+        boot(
+            &Medium::Cdrom(iso.clone()),
+            firmware,
+            &format!("live ISO with {firmware:?}"),
+        );
+    }
+}
