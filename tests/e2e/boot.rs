@@ -372,3 +372,61 @@ fn live_iso_boots_with_bios_and_efi() {
         );
     }
 }
+
+/// `builder create` of `type_name` over a root without a kernel.
+fn create_without_kernel(type_name: &str, options: &[(&str, &str)]) -> String {
+    use builder::create::{create, CreateRequest};
+    use builder::plugins::{Grants, ImageIdentity};
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let root = dir.path().join("root");
+    builder_tests::sample_tree(&root);
+    let out = dir.path().join("out");
+    let runtime = runtime(test_limits());
+    let plugins = builtin_plugins(&runtime);
+    let err = create(
+        &runtime,
+        &plugins,
+        &CreateRequest {
+            root: root.clone(),
+            target_dir: out.clone(),
+            type_name: type_name.into(),
+            image: ImageIdentity {
+                name: "nokernel".into(),
+                version: "1.0.0".into(),
+                arch: "x86_64".into(),
+            },
+            options: options
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            options_from_description: false,
+            extra_grants: Grants::none(),
+            source_date_epoch: None,
+            xz_cache: None,
+            size: None,
+            container: None,
+        },
+    )
+    .expect_err("a root without a kernel cannot boot");
+    // Nothing half made is left in the target directory.
+    let left: Vec<_> = fs::read_dir(&out)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    format!("{err:#}")
+}
+
+#[test]
+fn a_root_that_cannot_boot_is_refused_with_what_to_add() {
+    let oem = create_without_kernel("oem", &[]);
+    assert!(oem.contains("the root has no kernel"), "{oem}");
+    assert!(oem.contains("linux-image-amd64"), "{oem}");
+    let iso = create_without_kernel("iso", &[]);
+    assert!(iso.contains("no live system"), "{iso}");
+    assert!(iso.contains("live-boot"), "{iso}");
+    let format = create_without_kernel("oem", &[("format", "vagrant")]);
+    assert!(
+        format.contains("`vagrant` is not a disk format"),
+        "{format}"
+    );
+}
