@@ -56,6 +56,10 @@ struct Built {
 }
 
 fn build(profile: Option<&str>) -> Built {
+    build_from(example(), profile)
+}
+
+fn build_from(description: PathBuf, profile: Option<&str>) -> Built {
     qemu_available().unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::Builder::new()
         .prefix("boot-e2e-")
@@ -69,7 +73,7 @@ fn build(profile: Option<&str>) -> Built {
     });
     let plugins = builtin_plugins(&runtime);
     let request = RunRequest {
-        description: example(),
+        description,
         target_dir: target.clone(),
         plan: PlanRequest {
             profiles: profile.into_iter().map(str::to_string).collect(),
@@ -428,5 +432,42 @@ fn a_root_that_cannot_boot_is_refused_with_what_to_add() {
     assert!(
         format.contains("`vagrant` is not a disk format"),
         "{format}"
+    );
+}
+
+/// The same disk with dracut instead of initramfs-tools: `make-initrd`
+/// uses whichever tool the image has.
+#[test]
+fn oem_disk_with_a_dracut_initrd_boots() {
+    let _one = serial();
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let description = dir.path().join("debian-cloud-dracut");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(example())
+        .arg(&description)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let config = description.join("config.xml");
+    let text = fs::read_to_string(&config).unwrap();
+    let swapped = text.replace(
+        r#"<package name="initramfs-tools"/>"#,
+        r#"<package name="dracut"/>"#,
+    );
+    assert_ne!(text, swapped);
+    fs::write(&config, swapped).unwrap();
+    let built = build_from(description, Some("raw"));
+    assert!(!built.root.join("usr/sbin/update-initramfs").exists());
+    let conf = fs::read_to_string(built.root.join("etc/dracut.conf.d/90-builder.conf")).unwrap();
+    assert!(conf.contains("hostonly=\"no\""), "{conf}");
+    assert!(conf.contains(" ext4 "), "{conf}");
+    boot(
+        &Medium::Disk {
+            path: built.target.join("debian-cloud.x86_64-1.0.0.raw"),
+            format: "raw",
+        },
+        Firmware::Bios,
+        "raw disk with a dracut initrd, BIOS",
     );
 }
