@@ -778,6 +778,7 @@ impl wit_toolbox::Host for PluginState {
             tree.host_path(),
             &toolbox::boot::InitrdOptions {
                 filesystems: options.filesystems,
+                source_date_epoch: self.source_date_epoch,
             },
         )
         .map_err(|e| tool_err("initrd", e)));

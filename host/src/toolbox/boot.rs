@@ -196,6 +196,8 @@ fn version_cmp(a: &str, b: &str) -> Ordering {
 pub struct InitrdOptions {
     /// Filesystem types to mount and check at boot, the root's first.
     pub filesystems: Vec<String>,
+    /// `SOURCE_DATE_EPOCH`, handed to the tool: file times in the initrd.
+    pub source_date_epoch: Option<i64>,
 }
 
 /// The image's own initrd tool.
@@ -269,6 +271,12 @@ pub fn make_initrd(root: &Path, options: &InitrdOptions) -> Result<Vec<Kernel>, 
     for kernel in &kernels {
         let step = format!("making the initrd of kernel {}", kernel.version);
         let mut cmd = chroot(root, &format!("/{tool_path}"));
+        if let Some(epoch) = options.source_date_epoch {
+            cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
+            if tool == InitrdTool::Dracut {
+                cmd.arg("--reproducible");
+            }
+        }
         match tool {
             InitrdTool::InitramfsTools => {
                 let mode = if is_regular(&tree, &kernel.initrd) {

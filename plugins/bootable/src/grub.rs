@@ -4,7 +4,6 @@
 
 use builder_sdk::prelude::*;
 use builder_sdk::toolbox::Kernel;
-use builder_sdk::OptionValue;
 
 /// Modules every GRUB image of ours has built in: partition tables, the
 /// commands of the menu and serial console support. Nothing is loaded at
@@ -74,44 +73,82 @@ pub fn early_config(locate: &Locate) -> String {
     )
 }
 
-/// Boot menu settings.
-pub struct Menu<'a> {
-    /// The entry's title.
-    pub title: &'a str,
-    /// Seconds before the default entry boots.
-    pub timeout: u64,
-    /// Also talk on the first serial port.
-    pub serial: bool,
-    /// Also use the firmware's console (screen and keyboard).
-    pub console: bool,
+/// The options both types read: KIWI's `kernelcmdline` and
+/// `<bootloader output_console= timeout=>`.
+pub fn options() -> Vec<OptionSpec> {
+    vec![
+        OptionSpec::text("kernelcmdline", None, "Extra kernel command line options"),
+        OptionSpec::text(
+            "bootloader.output_console",
+            None,
+            "GRUB's terminals: console, gfxterm, serial, or several (`serial console`)",
+        ),
+        OptionSpec::integer("bootloader.timeout", Some(10), "Seconds before booting"),
+    ]
 }
 
-/// `grub.cfg`: one entry booting `kernel` and `initrd` (paths on the boot
-/// filesystem) with `cmdline`.
-pub fn menu(menu: &Menu, locate: &Locate, kernel: &str, initrd: &str, cmdline: &str) -> String {
-    let mut cfg = String::from("# Written by builder.\n");
-    let mut terminals = Vec::new();
-    if menu.serial {
-        cfg.push_str("serial --unit=0 --speed=115200\n");
-        terminals.push("serial");
+/// The boot menu: one entry, the terminals and timeout of `<bootloader>`.
+pub struct Menu {
+    title: String,
+    timeout: i64,
+    serial: bool,
+    console: bool,
+    extra_cmdline: Option<String>,
+}
+
+impl Menu {
+    /// The menu the request's options describe, titled after the image.
+    pub fn new(request: &BuildRequest, title_suffix: &str) -> Result<Menu, Error> {
+        let options = request.options.as_slice();
+        let terminals = options
+            .value("bootloader.output_console")
+            .unwrap_or("console");
+        Ok(Menu {
+            title: format!(
+                "{} {}{title_suffix}",
+                request.image.name, request.image.version
+            ),
+            timeout: options.integer("bootloader.timeout")?.unwrap_or(10).max(0),
+            serial: terminals.split_whitespace().any(|t| t == "serial"),
+            console: terminals
+                .split_whitespace()
+                .any(|t| t == "console" || t == "gfxterm"),
+            extra_cmdline: options.value("kernelcmdline").map(str::to_string),
+        })
     }
-    if menu.console || terminals.is_empty() {
-        terminals.push("console");
+
+    /// `grub.cfg`: find the boot filesystem, boot `kernel` and `initrd`
+    /// (paths on it) with `cmdline` and then the type's `kernelcmdline`.
+    pub fn config(&self, locate: &Locate, kernel: &str, initrd: &str, cmdline: &str) -> String {
+        let mut cfg = String::from("# Written by builder.\n");
+        let mut terminals = Vec::new();
+        if self.serial {
+            cfg.push_str("serial --unit=0 --speed=115200\n");
+            terminals.push("serial");
+        }
+        if self.console || terminals.is_empty() {
+            terminals.push("console");
+        }
+        cfg.push_str(&format!(
+            "terminal_input {0}\nterminal_output {0}\n",
+            terminals.join(" ")
+        ));
+        cfg.push_str(&format!(
+            "set timeout={}\nset default=0\n{}\n",
+            self.timeout,
+            locate.search()
+        ));
+        let mut cmdline = cmdline.to_string();
+        if let Some(extra) = &self.extra_cmdline {
+            cmdline.push(' ');
+            cmdline.push_str(extra);
+        }
+        cfg.push_str(&format!(
+            "menuentry '{}' {{\n    linux /{kernel} {cmdline}\n    initrd /{initrd}\n}}\n",
+            self.title.replace('\'', "")
+        ));
+        cfg
     }
-    cfg.push_str(&format!(
-        "terminal_input {0}\nterminal_output {0}\n",
-        terminals.join(" ")
-    ));
-    cfg.push_str(&format!(
-        "set timeout={}\nset default=0\n{}\n",
-        menu.timeout,
-        locate.search()
-    ));
-    cfg.push_str(&format!(
-        "menuentry '{}' {{\n    linux /{kernel} {cmdline}\n    initrd /{initrd}\n}}\n",
-        menu.title.replace('\'', "")
-    ));
-    cfg
 }
 
 /// A UUID for `what` of this image: derived from the image and
@@ -150,30 +187,4 @@ pub fn newest(kernels: Vec<Kernel>) -> Result<Kernel, Error> {
         .into_iter()
         .next()
         .ok_or_else(|| Error::other("the root has no kernel"))
-}
-
-/// The kernel command line options of `bootloader.console`/`kernelcmdline`.
-pub fn console_settings(options: &[OptionValue]) -> (bool, bool) {
-    let console = options
-        .value("bootloader.output_console")
-        .or_else(|| options.value("bootloader.console"))
-        .unwrap_or("console");
-    let serial = console.split_whitespace().any(|c| c == "serial");
-    let screen = console
-        .split_whitespace()
-        .any(|c| c == "console" || c == "gfxterm");
-    (serial, screen)
-}
-
-/// Seconds of `bootloader.timeout` (KIWI's default: 10).
-pub fn timeout(options: &[OptionValue]) -> Result<u64, Error> {
-    match options.value("bootloader.timeout") {
-        None => Ok(10),
-        Some(t) => t.parse().map_err(|_| {
-            Error::invalid_option(
-                "bootloader.timeout",
-                format!("`{t}` is not a number of seconds"),
-            )
-        }),
-    }
 }

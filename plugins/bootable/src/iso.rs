@@ -28,19 +28,12 @@ pub fn options() -> Vec<OptionSpec> {
             "efi/uefi: boots with EFI and (x86_64) BIOS; bios: BIOS only",
         ),
         OptionSpec::text("volid", Some("CDROM"), "ISO volume id (A-Z, 0-9, _)"),
-        OptionSpec::text("kernelcmdline", None, "Extra kernel command line options"),
         OptionSpec::choice(
             "squashfscompression",
             &["uncompressed", "gzip", "lzo", "lz4", "xz", "zstd"],
             "xz",
             "How the root's squashfs is compressed",
         ),
-        OptionSpec::text(
-            "bootloader.console",
-            None,
-            "GRUB's terminals: console, serial, or both (`serial console`)",
-        ),
-        OptionSpec::text("bootloader.timeout", None, "Seconds before booting (10)"),
     ]
 }
 
@@ -82,8 +75,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     let efi = firmware != "bios";
     let volid = options.value("volid").unwrap_or("CDROM").to_string();
     let live = live_system(root)?;
-    let (serial, console) = grub::console_settings(options);
-    let timeout = grub::timeout(options)?;
+    let menu = Menu::new(request, " (live)")?;
 
     log::info("making the initrd with the image's own tool");
     let kernel = grub::newest(toolbox::make_initrd(
@@ -123,24 +115,8 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             format!("root=live:CDLABEL={volid} rd.live.image"),
         ),
     };
-    let mut cmdline = live_args;
-    if let Some(extra) = options.value("kernelcmdline") {
-        cmdline.push(' ');
-        cmdline.push_str(extra);
-    }
-    let title = format!("{} {} (live)", request.image.name, request.image.version);
-    let cfg = grub::menu(
-        &Menu {
-            title: &title,
-            timeout,
-            serial,
-            console,
-        },
-        &locate,
-        "boot/kernel",
-        "boot/initrd",
-        &cmdline,
-    );
+    let cmdline = live_args;
+    let cfg = menu.config(&locate, "boot/kernel", "boot/initrd", &cmdline);
 
     let mut files = vec![
         ImageFile {

@@ -23,7 +23,7 @@ impl ImageType for Bootable {
     fn options() -> Vec<OptionSpec> {
         // One list for both types: each reads its own.
         let mut options = oem::options();
-        for option in iso::options() {
+        for option in iso::options().into_iter().chain(grub::options()) {
             if !options.iter().any(|o| o.name == option.name) {
                 options.push(option);
             }

@@ -48,7 +48,6 @@ pub fn options() -> Vec<OptionSpec> {
             None,
             "Disk format: qcow2, vmdk, vhdx, vhd, vhd-fixed; unset: a raw disk",
         ),
-        OptionSpec::text("kernelcmdline", None, "Extra kernel command line options"),
         OptionSpec::integer(
             "efipartsize",
             Some(64),
@@ -67,12 +66,6 @@ pub fn options() -> Vec<OptionSpec> {
             true,
             "Grow the root partition and filesystem to the disk at first boot",
         ),
-        OptionSpec::text(
-            "bootloader.console",
-            None,
-            "GRUB's terminals: console, serial, or both (`serial console`)",
-        ),
-        OptionSpec::text("bootloader.timeout", None, "Seconds before booting (10)"),
     ]
 }
 
@@ -145,8 +138,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         .integer("efipartsize")?
         .filter(|m| *m > 0)
         .unwrap_or(64) as u64;
-    let (serial, console) = grub::console_settings(options);
-    let timeout = grub::timeout(options)?;
+    let menu = Menu::new(request, "")?;
 
     // 1. The boot files, by UUID or label, before the initrd reads them.
     let root_spec = if by_label {
@@ -205,24 +197,8 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     } else {
         Locate::Uuid(&root_uuid)
     };
-    let mut cmdline = format!("root={root_spec} ro");
-    if let Some(extra) = options.value("kernelcmdline") {
-        cmdline.push(' ');
-        cmdline.push_str(extra);
-    }
-    let title = format!("{} {}", request.image.name, request.image.version);
-    let cfg = grub::menu(
-        &Menu {
-            title: &title,
-            timeout,
-            serial,
-            console,
-        },
-        &locate,
-        &kernel.image,
-        &kernel.initrd,
-        &cmdline,
-    );
+    let cmdline = format!("root={root_spec} ro");
+    let cfg = menu.config(&locate, &kernel.image, &kernel.initrd, &cmdline);
     toolbox::write_boot_file(root, "boot/grub/grub.cfg", cfg.as_bytes(), 0o644)?;
     let early = grub::early_config(&locate);
 
