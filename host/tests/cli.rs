@@ -238,12 +238,17 @@ fn plan_resolves_a_kiwi_description_and_names_its_plugins() {
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["type"]["image"], "oem");
     assert_eq!(plan["profiles"], serde_json::json!(["AWSEC2"]));
-    assert_eq!(plan["plugins"], serde_json::json!([]));
+    // The built-in `bootable` plugin builds oem disks, with the type's,
+    // `<bootloader>`'s and `<oemconfig>`'s attributes as its options.
+    let plugins = plan["plugins"].as_array().unwrap();
+    assert_eq!(plugins.len(), 1, "{plugins:?}");
+    assert_eq!(plugins[0]["name"], "bootable");
+    assert_eq!(plugins[0]["kind"], "image-type");
+    assert_eq!(plugins[0]["options"]["firmware"], "uefi");
+    assert_eq!(plugins[0]["options"]["bootloader.timeout"], "1");
+    assert_eq!(plugins[0]["options"]["oem-resize"], "false");
     let warnings = plan["warnings"].to_string();
-    assert!(
-        warnings.contains("no plugin builds image type `oem`"),
-        "{warnings}"
-    );
+    assert!(!warnings.contains("no plugin builds"), "{warnings}");
 
     // A description of type tbz plans with the built-in plugin and its grants.
     let dir = tempfile::tempdir().unwrap();
