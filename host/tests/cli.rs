@@ -326,20 +326,27 @@ fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debian-minimal")
 }
 
-fn mounts_below_builder_dirs() -> Vec<String> {
+/// Mounts below the work directories in `tmp`.
+fn mounts_below_builder_dirs(tmp: &Path) -> Vec<String> {
     let out = Command::new("findmnt")
         .args(["-rn", "-o", "TARGET"])
         .output()
         .unwrap();
+    let prefix = format!("{}/builder-", tmp.display());
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|m| m.starts_with("/var/tmp/builder-"))
+        .filter(|m| m.starts_with(&prefix))
         .map(str::to_string)
         .collect()
 }
 
-fn work_dirs() -> Vec<String> {
-    builder::rootfs::command::leftovers().unwrap()
+/// Builder's work directories in `tmp`.
+fn work_dirs(tmp: &Path) -> Vec<String> {
+    std::fs::read_dir(tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("builder-"))
+        .collect()
 }
 
 #[test]
@@ -349,9 +356,16 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
         .prefix("builder-test-sigint-")
         .tempdir_in("/var/tmp")
         .unwrap();
-    let before = work_dirs();
+    // Its own work directory root: builds running beside the test are not
+    // taken for its mounts or leftovers.
+    let tmp = tempfile::Builder::new()
+        .prefix("builder-test-tmp-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let tmp = tmp.path();
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_builder"))
+        .env(builder::rootfs::command::TEMP_DIR_VAR, tmp)
         .arg("--cache-dir")
         .arg(cache.path())
         .arg("run")
@@ -365,7 +379,7 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
     // Package installation runs with /proc mounted in the root being built.
     let started = std::time::Instant::now();
     loop {
-        if mounts_below_builder_dirs()
+        if mounts_below_builder_dirs(tmp)
             .iter()
             .any(|m| m.ends_with("/root/proc"))
         {
@@ -404,7 +418,7 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
     assert!(!status.success(), "{log_text}");
     assert!(log_text.contains("interrupted"), "{log_text}");
     assert_eq!(
-        mounts_below_builder_dirs(),
+        mounts_below_builder_dirs(tmp),
         Vec::<String>::new(),
         "{log_text}"
     );
@@ -417,10 +431,7 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
         written.is_empty(),
         "artifacts after an interrupted build: {written:?}"
     );
-    let leaked: Vec<_> = work_dirs()
-        .into_iter()
-        .filter(|d| !before.contains(d))
-        .collect();
+    let leaked = work_dirs(tmp);
     assert!(leaked.is_empty(), "work directories left: {leaked:?}");
 
     // The next build succeeds.

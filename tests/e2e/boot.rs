@@ -108,6 +108,16 @@ fn tool(program: &str, args: &[&str], path: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+fn tool_output(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn partitions(disk: &Path) -> Value {
     let json: Value = serde_json::from_str(&tool("sfdisk", &["-J"], disk)).unwrap();
     json["partitiontable"].clone()
@@ -278,6 +288,17 @@ fn oem_disk_boots_with_bios_and_efi_and_its_root_grows() {
             .unwrap()
             .contains("FSTYPE=ext4")
     );
+    // The initrd tool was deferred during the install and is back.
+    let tool = fs::read_to_string(built.root.join("usr/sbin/update-initramfs")).unwrap();
+    assert!(!tool.contains("builder"), "{tool}");
+    let diversions = tool_output(
+        Command::new("dpkg-divert")
+            .arg("--admindir")
+            .arg(built.root.join("var/lib/dpkg"))
+            .arg("--list"),
+    );
+    assert!(!diversions.contains("builder"), "{diversions}");
+    assert!(!built.root.join(".builder-initrd-deferred").exists());
 
     // It boots with BIOS, and with EFI on a disk 1 GiB larger whose root
     // partition and filesystem grow at first boot.

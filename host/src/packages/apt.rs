@@ -7,6 +7,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
+use super::initrd::DeferredInitrd;
 use crate::packages::cache::{PackageCache, APT_ARCHIVES, APT_LISTS};
 use crate::packages::repository::AptRepository;
 use crate::plan::PackageSet;
@@ -297,7 +298,17 @@ impl<'r> Apt<'r> {
 
     /// Installs the image package set inside the root, with the kernel
     /// filesystems mounted for this step only and services kept from starting.
+    ///
+    /// The initrd the packages ask for is made once, at the end
+    /// ([`DeferredInitrd`]).
     pub fn install(&self, set: &PackageSet) -> anyhow::Result<()> {
+        let deferred = DeferredInitrd::new(self.root).context("install")?;
+        self.install_packages(set)?;
+        deferred.finish().context("install")?;
+        Ok(())
+    }
+
+    fn install_packages(&self, set: &PackageSet) -> anyhow::Result<()> {
         let step = "install";
         if !set.collections.is_empty() || !set.products.is_empty() {
             tracing::warn!("{step}: apt has no collections or products; ignored");

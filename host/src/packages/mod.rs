@@ -12,6 +12,7 @@
 pub mod apt;
 pub mod cache;
 pub mod dnf;
+pub mod initrd;
 pub mod repository;
 pub mod rpm;
 pub mod zypper;

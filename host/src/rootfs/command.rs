@@ -8,8 +8,19 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 
-/// Where builds keep temporary files (never bulk data in `/tmp`).
+/// Where builds keep temporary files by default (never bulk data in `/tmp`).
 pub const TEMP_DIR: &str = "/var/tmp";
+/// The variable that moves them elsewhere (a larger disk; a test's own
+/// directory, so that builds running beside it are not taken for its leaks).
+pub const TEMP_DIR_VAR: &str = "BUILDER_TMPDIR";
+
+/// Where builds keep temporary files: `$BUILDER_TMPDIR`, else `/var/tmp`.
+pub fn temp_root() -> std::path::PathBuf {
+    std::env::var_os(TEMP_DIR_VAR)
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(TEMP_DIR))
+}
 /// Prefix of every temporary file and directory a build creates.
 pub const TEMP_PREFIX: &str = "builder-";
 /// How much of a failed command's output an error carries.
@@ -50,27 +61,27 @@ pub enum CommandError {
     },
 }
 
-/// A temporary file under `/var/tmp` with the `builder-` prefix.
+/// A temporary file under [`temp_root`] with the `builder-` prefix.
 pub fn temp_file() -> std::io::Result<std::fs::File> {
     tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
-        .tempfile_in(TEMP_DIR)
+        .tempfile_in(temp_root())
         .map(|f| f.into_file())
 }
 
-/// A temporary directory under `/var/tmp` with the `builder-` prefix.
+/// A temporary directory under [`temp_root`] with the `builder-` prefix.
 pub fn temp_dir() -> std::io::Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
-        .tempdir_in(TEMP_DIR)
+        .tempdir_in(temp_root())
 }
 
 /// The names of builder's temporary files and directories now in
-/// `/var/tmp` (those of tests, `builder-test-*`, left out): what a build
+/// [`temp_root`] (those of tests, `builder-test-*`, left out): what a build
 /// that stopped should not leave behind.
 pub fn leftovers() -> std::io::Result<Vec<String>> {
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(TEMP_DIR)? {
+    for entry in std::fs::read_dir(temp_root())? {
         let name = entry?.file_name().to_string_lossy().into_owned();
         if name.starts_with(TEMP_PREFIX) && !name.starts_with("builder-test") {
             names.push(name);

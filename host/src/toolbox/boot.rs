@@ -221,8 +221,9 @@ fn initrd_tool(tree: &RootTree) -> Option<(InitrdTool, &'static str)> {
 }
 
 /// (Re)generates the initrd of every kernel of the root at `root` inside it
-/// with the image's own tool, configured for `options` and never host-only;
-/// returns the kernels, newest first.
+/// with the image's own tool, never host-only, configured for `options`
+/// (its configuration left alone when they name no filesystem); returns the
+/// kernels, newest first.
 pub fn make_initrd(root: &Path, options: &InitrdOptions) -> Result<Vec<Kernel>, ToolError> {
     for fs in &options.filesystems {
         if fs.is_empty() || !fs.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -243,7 +244,10 @@ pub fn make_initrd(root: &Path, options: &InitrdOptions) -> Result<Vec<Kernel>, 
         );
     };
     let dir = RootDir::open(root)?;
+    // Without filesystems to add, the image's own configuration stands.
+    let configure = !options.filesystems.is_empty();
     match tool {
+        _ if !configure => {}
         InitrdTool::InitramfsTools => {
             // initramfs-tools probes the root *device* for its type (absent
             // at build time) unless told: without this the initrd has no fsck.
