@@ -451,7 +451,7 @@ fn a_root_that_cannot_boot_is_refused_with_what_to_add() {
     assert!(iso.contains("live-boot"), "{iso}");
     let format = create_without_kernel("oem", &[("format", "vagrant")]);
     assert!(
-        format.contains("`vagrant` is not a disk format"),
+        format.contains("`vagrant` is not one of raw|qcow2|vmdk|vhdx|vhd|vhd-fixed"),
         "{format}"
     );
 }

@@ -43,10 +43,11 @@ pub fn options() -> Vec<OptionSpec> {
             "ext4",
             "The root filesystem",
         ),
-        OptionSpec::text(
+        OptionSpec::choice(
             "format",
-            None,
-            "Disk format: qcow2, vmdk, vhdx, vhd, vhd-fixed; unset: a raw disk",
+            &["raw", "qcow2", "vmdk", "vhdx", "vhd", "vhd-fixed"],
+            "raw",
+            "Disk format (KIWI's `format`; raw when unset)",
         ),
         OptionSpec::integer(
             "efipartsize",
@@ -86,7 +87,7 @@ fn disk_format(format: &str) -> Result<Option<(DiskFormat, &'static str)>, Error
         "vmdk" => (DiskFormat::Vmdk, "vmdk"),
         "vhdx" => (DiskFormat::Vhdx, "vhdx"),
         "vhd" => (DiskFormat::Vhd, "vhd"),
-        "vhd-fixed" | "vhdfixed" => (DiskFormat::VhdFixed, "vhdfixed"),
+        "vhd-fixed" => (DiskFormat::VhdFixed, "vhdfixed"),
         other => {
             return Err(Error::invalid_option(
                 "format",
