@@ -395,6 +395,15 @@ fn live_iso_boots_with_bios_and_efi() {
             firmware,
             &format!("live ISO with {firmware:?}"),
         );
+        // Hybrid: the same file boots as a disk (a USB stick).
+        boot(
+            &Medium::Disk {
+                path: iso.clone(),
+                format: "raw",
+            },
+            firmware,
+            &format!("live ISO as a disk with {firmware:?}"),
+        );
     }
 }
 
