@@ -138,7 +138,7 @@ pub use rootfs::{EntryIter, ReadAll};
 /// disk and ISO images, boot loaders and initrds.
 pub mod toolbox {
     pub use crate::bindings::builder::plugin::toolbox::{
-        convert_disk, create_artifact, install_grub_bios, make_disk, make_fat_image,
+        convert_disk, create_artifact, install_grub_bios, kernels, make_disk, make_fat_image,
         make_filesystem, make_grub_image, make_initrd, make_iso, remove_artifact, sha256,
         sha256_artifact, write_boot_file, ArtifactWriter, Compression, Disk, DiskFormat,
         FatOptions, FileSource, FilesystemOptions, FilesystemType, GrubPlatform, ImageFile,

@@ -311,6 +311,14 @@ fn io_err(path: &str, e: std::io::Error) -> types::Error {
     })
 }
 
+fn kernel_to(k: toolbox::boot::Kernel) -> wit_toolbox::Kernel {
+    wit_toolbox::Kernel {
+        version: k.version,
+        image: k.image,
+        initrd: k.initrd,
+    }
+}
+
 /// A toolbox primitive's failure as the contract reports it.
 fn tool_err(what: &str, e: toolbox::ToolError) -> types::Error {
     match e {
@@ -767,6 +775,15 @@ impl wit_toolbox::Host for PluginState {
             .map_err(|e| tool_err(&path, e)))
     }
 
+    fn kernels(
+        &mut self,
+        root: Resource<RootHandle>,
+    ) -> wasmtime::Result<Result<Vec<wit_toolbox::Kernel>, types::Error>> {
+        let tree = guest_try!(self.root(&root)?);
+        let kernels = guest_try!(toolbox::boot::kernels(&tree).map_err(|e| tool_err("kernels", e)));
+        Ok(Ok(kernels.into_iter().map(kernel_to).collect()))
+    }
+
     fn make_initrd(
         &mut self,
         root: Resource<RootHandle>,
@@ -782,14 +799,7 @@ impl wit_toolbox::Host for PluginState {
             },
         )
         .map_err(|e| tool_err("initrd", e)));
-        Ok(Ok(kernels
-            .into_iter()
-            .map(|k| wit_toolbox::Kernel {
-                version: k.version,
-                image: k.image,
-                initrd: k.initrd,
-            })
-            .collect()))
+        Ok(Ok(kernels.into_iter().map(kernel_to).collect()))
     }
 
     fn make_grub_image(

@@ -77,13 +77,18 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     let live = live_system(root)?;
     let menu = Menu::new(request, " (live)")?;
 
-    log::info("making the initrd with the image's own tool");
-    let kernel = grub::newest(toolbox::make_initrd(
-        root,
-        &InitrdOptions {
-            filesystems: vec!["squashfs".into(), "iso9660".into()],
-        },
-    )?)?;
+    // The initrd the install made already has the live system in it;
+    // only a missing one is made.
+    let mut kernel = grub::newest(toolbox::kernels(root)?)?;
+    if root.stat(&kernel.initrd).is_err() {
+        log::info("making the initrd with the image's own tool");
+        kernel = grub::newest(toolbox::make_initrd(
+            root,
+            &InitrdOptions {
+                filesystems: Vec::new(),
+            },
+        )?)?;
+    }
 
     log::info("making the root's squashfs");
     let squashfs = request.artifact_name("squashfs");
