@@ -73,10 +73,16 @@ pub fn early_config(locate: &Locate) -> String {
     )
 }
 
-/// The options both types read: KIWI's `kernelcmdline` and
+/// The options both types read: KIWI's `firmware`, `kernelcmdline` and
 /// `<bootloader output_console= timeout=>`.
 pub fn options() -> Vec<OptionSpec> {
     vec![
+        OptionSpec::choice(
+            "firmware",
+            &["efi", "uefi", "bios"],
+            "efi",
+            "efi/uefi: boots with EFI and (x86_64) BIOS (oem: GPT); bios: BIOS only (oem: MBR)",
+        ),
         OptionSpec::text("kernelcmdline", None, "Extra kernel command line options"),
         OptionSpec::text(
             "bootloader.output_console",

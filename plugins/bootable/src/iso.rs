@@ -18,15 +18,9 @@ use builder_sdk::toolbox::{
 
 use crate::grub::{self, Locate, Menu};
 
-/// Options of the `iso` type: KIWI's attributes of `<type>` and `<bootloader>`.
+/// Options of the `iso` type alone: KIWI's attributes of `<type>`.
 pub fn options() -> Vec<OptionSpec> {
     vec![
-        OptionSpec::choice(
-            "firmware",
-            &["efi", "uefi", "bios"],
-            "efi",
-            "efi/uefi: boots with EFI and (x86_64) BIOS; bios: BIOS only",
-        ),
         OptionSpec::text("volid", Some("CDROM"), "ISO volume id (A-Z, 0-9, _)"),
         OptionSpec::choice(
             "squashfscompression",

@@ -21,13 +21,10 @@ impl ImageType for Bootable {
     }
 
     fn options() -> Vec<OptionSpec> {
-        // One list for both types: each reads its own.
-        let mut options = oem::options();
-        for option in iso::options().into_iter().chain(grub::options()) {
-            if !options.iter().any(|o| o.name == option.name) {
-                options.push(option);
-            }
-        }
+        // One list for both types: the shared ones first, then each type's.
+        let mut options = grub::options();
+        options.extend(oem::options());
+        options.extend(iso::options());
         options
     }
 

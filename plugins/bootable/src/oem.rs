@@ -27,16 +27,10 @@ use builder_sdk::toolbox::{
 
 use crate::grub::{self, Locate, Menu};
 
-/// Options of the `oem` type: KIWI's attributes of `<type>`, `<bootloader>`
-/// and `<oemconfig>`.
+/// Options of the `oem` type alone: KIWI's attributes of `<type>` and
+/// `<oemconfig>`.
 pub fn options() -> Vec<OptionSpec> {
     vec![
-        OptionSpec::choice(
-            "firmware",
-            &["efi", "uefi", "bios"],
-            "efi",
-            "efi/uefi: GPT, boots with EFI and (x86_64) BIOS; bios: MBR, BIOS only",
-        ),
         OptionSpec::choice(
             "filesystem",
             &["ext4", "ext3", "ext2", "xfs", "btrfs"],
