@@ -394,7 +394,9 @@ fn host_grub_tool(name: &str) -> Result<&'static str, ToolError> {
 }
 
 /// Makes the GRUB image `out` for `platform` from the image's own modules,
-/// with `modules` built in and `config` embedded.
+/// with `modules` built in and `config` embedded: with the image's own
+/// `grub-mkimage` run inside the root when it has one (as KIWI does), else
+/// with the build host's.
 pub fn make_grub_image(
     tree: &RootTree,
     out: &Path,
@@ -419,27 +421,56 @@ pub fn make_grub_image(
             ));
         }
     }
-    let tool = host_grub_tool("mkimage")?;
-    let work = crate::rootfs::command::temp_dir()?;
-    let module_copy = work.path().join(platform.modules());
-    fs::create_dir(&module_copy)?;
-    copy_modules(tree, &dir, &module_copy)?;
-    let config_file = work.path().join("early.cfg");
-    fs::write(&config_file, config)?;
-    let mut cmd = Command::new(tool);
-    cmd.arg("-O")
-        .arg(platform.format())
-        .arg("-d")
-        .arg(&module_copy)
-        .arg("-c")
-        .arg(&config_file)
-        .args(["-p", "/boot/grub", "-o"])
-        .arg(out)
-        .args(modules);
-    command::run(
-        &format!("making the GRUB {} image", platform.format()),
-        &mut cmd,
-    )?;
+    let step = format!("making the GRUB {} image", platform.format());
+    let image_tool = ["usr/bin/grub-mkimage", "usr/bin/grub2-mkimage"]
+        .into_iter()
+        .find(|t| is_regular(tree, t));
+    match image_tool {
+        Some(tool) => {
+            // The image's own grub-mkimage, inside the root: its modules
+            // are of its own version.
+            let root = RootDir::open(tree.host_path())?;
+            let work = format!(".builder-grub-{}", std::process::id());
+            let made = (|| -> Result<(), ToolError> {
+                root.create_dir_all(&work, 0o700)?;
+                root.write(&format!("{work}/early.cfg"), config.as_bytes(), 0o600)?;
+                let mut cmd = chroot(tree.host_path(), &format!("/{tool}"));
+                cmd.args(["-O", platform.format(), "-d", &format!("/{dir}")])
+                    .args(["-c", &format!("/{work}/early.cfg")])
+                    .args(["-p", "/boot/grub", "-o", &format!("/{work}/image")])
+                    .args(modules);
+                command::run(&step, &mut cmd)?;
+                let (mut from, _) = tree.open_regular(&format!("{work}/image"))?;
+                std::io::copy(&mut from, &mut File::create(out)?)?;
+                Ok(())
+            })();
+            let removed = root.remove_tree(&work);
+            made?;
+            removed?;
+        }
+        None => {
+            // The host's, with the image's modules copied out of the root
+            // through the door first.
+            let tool = host_grub_tool("mkimage")?;
+            let work = crate::rootfs::command::temp_dir()?;
+            let module_copy = work.path().join(platform.modules());
+            fs::create_dir(&module_copy)?;
+            copy_modules(tree, &dir, &module_copy)?;
+            let config_file = work.path().join("early.cfg");
+            fs::write(&config_file, config)?;
+            let mut cmd = Command::new(tool);
+            cmd.arg("-O")
+                .arg(platform.format())
+                .arg("-d")
+                .arg(&module_copy)
+                .arg("-c")
+                .arg(&config_file)
+                .args(["-p", "/boot/grub", "-o"])
+                .arg(out)
+                .args(modules);
+            command::run(&step, &mut cmd)?;
+        }
+    }
     Ok(())
 }
 
@@ -608,6 +639,93 @@ mod tests {
             assert!(matches!(err, ToolError::Invalid(_)), "{bad}: {err}");
         }
         assert!(write_boot_file(&root, "etc/default/grub", b"", 0o100644).is_err());
+    }
+
+    /// A root with only the host's i386-pc GRUB modules (no grub-mkimage of
+    /// its own): the host's tool makes the core image, which lands in the
+    /// BIOS boot partition with its blocklist pointing after its first
+    /// sector, and boot.img's code in the MBR points at it.
+    #[test]
+    fn grub_bios_boot_code_goes_into_a_disk_file() {
+        use crate::toolbox::disks::{self, PartitionKind, PartitionSpec, Table};
+        let host_modules = Path::new("/usr/lib/grub/i386-pc");
+        assert!(
+            host_modules.join("boot.img").is_file(),
+            "grub-pc-bin is missing on the build host: run scripts/setup"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let modules = root.join("usr/lib/grub/i386-pc");
+        fs::create_dir_all(&modules).unwrap();
+        for entry in fs::read_dir(host_modules).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                fs::copy(entry.path(), modules.join(entry.file_name())).unwrap();
+            }
+        }
+        let tree = RootTree::open(&root).unwrap();
+        let core = dir.path().join("core.img");
+        let mods: Vec<String> = ["biosdisk", "part_gpt", "ext2", "search", "normal"]
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        make_grub_image(
+            &tree,
+            &core,
+            GrubPlatform::I386Pc,
+            "set prefix=(hd0,gpt3)/boot/grub\n",
+            &mods,
+        )
+        .unwrap();
+        let disk = dir.path().join("disk.raw");
+        let layout = disks::make(
+            &disk,
+            Table::Gpt,
+            None,
+            &[
+                PartitionSpec {
+                    name: "p.legacy".into(),
+                    kind: PartitionKind::BiosBoot,
+                    size_bytes: Some(1 << 20),
+                    content: None,
+                    bootable: false,
+                },
+                PartitionSpec {
+                    name: "p.lxroot".into(),
+                    kind: PartitionKind::Root,
+                    size_bytes: Some(2 << 20),
+                    content: None,
+                    bootable: false,
+                },
+            ],
+            "x86_64",
+            Some(1),
+        )
+        .unwrap();
+        let start = layout.partitions[0].start_bytes;
+        assert_eq!(start, 1 << 20);
+        let table_before = fs::read(&disk).unwrap()[440..512].to_vec();
+        install_grub_bios(&tree, &disk, &core, start).unwrap();
+        let bytes = fs::read(&disk).unwrap();
+        let le64 = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        // boot.img: its code, the core image's sector, the drive check skipped.
+        let boot_img = fs::read(host_modules.join("boot.img")).unwrap();
+        assert_eq!(bytes[..0x5c], boot_img[..0x5c]);
+        assert_eq!(le64(0x5c), start / 512);
+        assert_eq!(bytes[0x66..0x68], [0x90, 0x90]);
+        // The protective MBR's partition table and the disk id are kept.
+        assert_eq!(bytes[440..512], table_before[..]);
+        // The core image at the partition, reading on from the next sector.
+        let core_img = fs::read(&core).unwrap();
+        let at = start as usize;
+        assert_eq!(le64(at + CORE_BLOCKLIST), start / 512 + 1);
+        assert_eq!(bytes[at + 512..at + core_img.len()], core_img[512..]);
+        // Twice is refused: the partition is no longer free.
+        let again = install_grub_bios(&tree, &disk, &core, start).unwrap_err();
+        assert!(again.to_string().contains("holds data"), "{again}");
+        // Not at a partition start of a GPT disk.
+        let err = install_grub_bios(&tree, &disk, &core, 512).unwrap_err();
+        assert!(err.to_string().contains("neither the start"), "{err}");
     }
 
     #[test]
