@@ -370,6 +370,9 @@ pub fn make_fat_image(
     if !dirs.is_empty() {
         let mut mmd = Command::new("mmd");
         mmd.env("MTOOLS_SKIP_CHECK", "1").arg("-i").arg(out);
+        if let Some(epoch) = options.source_date_epoch {
+            mmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
+        }
         mmd.args(dirs.iter().map(|d| format!("::/{d}")));
         command::run("FAT image directories", &mut mmd)?;
     }
@@ -381,6 +384,10 @@ pub fn make_fat_image(
             .arg(out)
             .arg(host)
             .arg(format!("::/{path}"));
+        if let Some(epoch) = options.source_date_epoch {
+            // mtools stamps entries with it instead of the clock.
+            mcopy.env("SOURCE_DATE_EPOCH", epoch.to_string());
+        }
         command::run(&format!("copying {path} into the FAT image"), &mut mcopy)?;
     }
     Ok(())
