@@ -38,6 +38,7 @@ pub struct Apt<'r> {
     repositories: Vec<AptRepository>,
     arch: String,
     cache: Option<PackageCache>,
+    initrd_filesystems: Vec<String>,
 }
 
 /// Keeps services from starting while packages are installed; removed on drop.
@@ -83,7 +84,16 @@ impl<'r> Apt<'r> {
             repositories,
             arch,
             cache,
+            initrd_filesystems: Vec::new(),
         })
+    }
+
+    /// The filesystems the initrds made after an install must handle (the
+    /// type's `filesystem`): an image type that asks for the same later
+    /// finds the initrd up to date.
+    pub fn with_initrd_filesystems(mut self, filesystems: Vec<String>) -> Self {
+        self.initrd_filesystems = filesystems;
+        self
     }
 
     /// Adds what apt downloaded into the root to the package cache.
@@ -304,7 +314,9 @@ impl<'r> Apt<'r> {
     pub fn install(&self, set: &PackageSet) -> anyhow::Result<()> {
         let deferred = DeferredInitrd::new(self.root).context("install")?;
         self.install_packages(set)?;
-        deferred.finish().context("install")?;
+        deferred
+            .finish(&self.initrd_filesystems)
+            .context("install")?;
         Ok(())
     }
 

@@ -75,8 +75,9 @@ impl<'r> DeferredInitrd<'r> {
     }
 
     /// Puts the tools back and, if a package asked for an initrd, makes
-    /// the initrd of every kernel once. Returns whether it did.
-    pub fn finish(mut self) -> anyhow::Result<bool> {
+    /// the initrd of every kernel once, for `filesystems` (the root's
+    /// first). Returns whether it did.
+    pub fn finish(mut self, filesystems: &[String]) -> anyhow::Result<bool> {
         self.restore()?;
         let asked = self.root.exists(NOTES).unwrap_or(false);
         if !asked {
@@ -93,7 +94,10 @@ impl<'r> DeferredInitrd<'r> {
         }
         crate::toolbox::boot::make_initrd(
             self.root.host_path(),
-            &crate::toolbox::boot::InitrdOptions::default(),
+            &crate::toolbox::boot::InitrdOptions {
+                filesystems: filesystems.to_vec(),
+                source_date_epoch: None,
+            },
         )
         .context("making the initrd the installed packages asked for")?;
         Ok(true)

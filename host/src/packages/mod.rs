@@ -70,12 +70,10 @@ pub fn open<'r>(
             for repo in &repositories {
                 tracing::info!(alias = %repo.alias, uri = %repo.uri, "repository");
             }
-            Ok(Box::new(Apt::new(
-                root,
-                repositories,
-                &plan.arch,
-                package_cache,
-            )?))
+            Ok(Box::new(
+                Apt::new(root, repositories, &plan.arch, package_cache)?
+                    .with_initrd_filesystems(plan.image_type.filesystem.iter().cloned().collect()),
+            ))
         }
         Named::Dnf4 | Named::Dnf5 | Named::Microdnf => {
             if plan.package_manager != Named::Dnf4 {

@@ -60,6 +60,19 @@ pub enum PlanError {
         /// A hint which profiles do have types.
         hint: String,
     },
+    /// The same image type twice among the selected preferences (KIWI
+    /// refuses this as a conflicting image type setup).
+    #[error("{second}: image type {image:?} a second time in the selected profiles ({profiles}), the first is at {}; KIWI allows each type once per selection: put one into a profile of its own", first.location)]
+    DuplicateType {
+        /// The first type.
+        first: Origin,
+        /// The second type.
+        second: Origin,
+        /// Their image name.
+        image: String,
+        /// The profiles selected.
+        profiles: String,
+    },
     /// More than one `primary="true"` type among the selected ones.
     #[error("{second}: a second primary type {second_image:?}, the first is {first_image:?} at {}; pick one with --type or profiles", first.location)]
     AmbiguousPrimary {

@@ -567,6 +567,20 @@ fn select_type<'d>(
         names.dedup();
         names.join(", ")
     };
+    for (i, later) in candidates.iter().enumerate() {
+        if let Some(first) = candidates[..i].iter().find(|t| t.image == later.image) {
+            return Err(PlanError::DuplicateType {
+                first: first.origin.clone(),
+                second: later.origin.clone(),
+                image: later.image.clone(),
+                profiles: if selected.is_empty() {
+                    "none".into()
+                } else {
+                    selected.join(", ")
+                },
+            });
+        }
+    }
     if let Some(requested) = requested {
         let matching: Vec<&ImageType> = candidates
             .iter()

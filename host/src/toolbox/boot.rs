@@ -220,10 +220,33 @@ fn initrd_tool(tree: &RootTree) -> Option<(InitrdTool, &'static str)> {
     .map(|(path, tool)| (tool, path))
 }
 
+/// The configuration file and content that make `tool` build initrds for
+/// `filesystems` (none when there are none to add).
+fn initrd_config(tool: InitrdTool, filesystems: &[String]) -> Option<(&'static str, String)> {
+    let root_fs = filesystems.first()?;
+    Some(match tool {
+        // initramfs-tools probes the root *device* for its type (absent at
+        // build time) unless told: without this the initrd has no fsck.
+        InitrdTool::InitramfsTools => (
+            "etc/initramfs-tools/conf.d/builder",
+            format!("# Written by builder: the image's root filesystem.\nFSTYPE={root_fs}\n"),
+        ),
+        InitrdTool::Dracut => (
+            "etc/dracut.conf.d/90-builder.conf",
+            format!(
+                "# Written by builder: an initrd for any machine.\nhostonly=\"no\"\nfilesystems+=\" {} \"\n",
+                filesystems.join(" ")
+            ),
+        ),
+    })
+}
+
 /// (Re)generates the initrd of every kernel of the root at `root` inside it
 /// with the image's own tool, never host-only, configured for `options`
 /// (its configuration left alone when they name no filesystem); returns the
-/// kernels, newest first.
+/// kernels, newest first. When that configuration is already in place and
+/// every kernel has its initrd (made after the install for the type's
+/// `filesystem`), nothing is made again.
 pub fn make_initrd(root: &Path, options: &InitrdOptions) -> Result<Vec<Kernel>, ToolError> {
     for fs in &options.filesystems {
         if fs.is_empty() || !fs.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -245,31 +268,16 @@ pub fn make_initrd(root: &Path, options: &InitrdOptions) -> Result<Vec<Kernel>, 
     };
     let dir = RootDir::open(root)?;
     // Without filesystems to add, the image's own configuration stands.
-    let configure = !options.filesystems.is_empty();
-    match tool {
-        _ if !configure => {}
-        InitrdTool::InitramfsTools => {
-            // initramfs-tools probes the root *device* for its type (absent
-            // at build time) unless told: without this the initrd has no fsck.
-            let mut conf = String::from("# Written by builder: the image's filesystems.\n");
-            if let Some(root_fs) = options.filesystems.first() {
-                conf.push_str(&format!("FSTYPE={root_fs}\n"));
-            }
-            dir.create_dir_all("etc/initramfs-tools/conf.d", 0o755)?;
-            dir.write("etc/initramfs-tools/conf.d/builder", conf.as_bytes(), 0o644)?;
+    if let Some((path, conf)) = initrd_config(tool, &options.filesystems) {
+        let unchanged = dir.read_to_string(path).is_ok_and(|old| old == conf);
+        if unchanged && kernels.iter().all(|k| is_regular(&tree, &k.initrd)) {
+            // Made for this very configuration already (after the install).
+            tracing::info!("initrds up to date for {}", options.filesystems.join(", "));
+            return Ok(kernels);
         }
-        InitrdTool::Dracut => {
-            let mut conf = String::from("# Written by builder: an initrd for any machine.\n");
-            conf.push_str("hostonly=\"no\"\n");
-            if !options.filesystems.is_empty() {
-                conf.push_str(&format!(
-                    "filesystems+=\" {} \"\n",
-                    options.filesystems.join(" ")
-                ));
-            }
-            dir.create_dir_all("etc/dracut.conf.d", 0o755)?;
-            dir.write("etc/dracut.conf.d/90-builder.conf", conf.as_bytes(), 0o644)?;
-        }
+        let parent = path.rsplit_once('/').map_or("", |(parent, _)| parent);
+        dir.create_dir_all(parent, 0o755)?;
+        dir.write(path, conf.as_bytes(), 0o644)?;
     }
     let _mounts = ApiMounts::mount(root).map_err(|e| std::io::Error::other(e.to_string()))?;
     for kernel in &kernels {
