@@ -59,10 +59,6 @@ pub fn make(staged: &Staged, out: &Path, options: &IsoOptions) -> Result<(), Too
     }
 
     let mut cmd = Command::new("xorriso");
-    if let Some(epoch) = options.source_date_epoch {
-        // xorriso takes every time, and the volume's UUID, from it.
-        cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
-    }
     cmd.args([
         "-as",
         "mkisofs",
@@ -72,6 +68,14 @@ pub fn make(staged: &Staged, out: &Path, options: &IsoOptions) -> Result<(), Too
         "3",
     ])
     .args(["-r", "-J", "-joliet-long", "-V", id]);
+    if let Some(epoch) = options.source_date_epoch {
+        // xorriso takes the volume's times and UUID from it, but keeps the
+        // files' access times (Rock Ridge records them), which reading the
+        // files changes: every file date is set too.
+        cmd.env("SOURCE_DATE_EPOCH", epoch.to_string())
+            .arg("--set_all_file_dates")
+            .arg(format!("={epoch}"));
+    }
     if let Some(bios) = &bios {
         cmd.args(["-b", bios, "-no-emul-boot", "-boot-load-size", "4"])
             .args(["-boot-info-table", "--grub2-boot-info"]);
