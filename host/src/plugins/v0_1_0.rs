@@ -592,11 +592,7 @@ impl wit_toolbox::Host for PluginState {
         ] {
             guest_try!(self.require(capability).map_err(denied));
         }
-        let Some(target) = self.target.clone() else {
-            return Ok(Err(types::Error::Other(
-                "no target directory in this call".into(),
-            )));
-        };
+        let target = guest_try!(self.target_dir());
         let tree = self.table.get(&root)?.0.clone();
         let fs_type = match options.fs_type {
             W::Ext2 => FsType::Ext2,
@@ -638,11 +634,7 @@ impl wit_toolbox::Host for PluginState {
         for capability in [Capability::Partitioning, Capability::ArtifactWrite] {
             guest_try!(self.require(capability).map_err(denied));
         }
-        let Some(target) = self.target.clone() else {
-            return Ok(Err(types::Error::Other(
-                "no target directory in this call".into(),
-            )));
-        };
+        let target = guest_try!(self.target_dir());
         let mut specs = Vec::new();
         for p in &partitions {
             let content = match &p.content {
@@ -710,11 +702,7 @@ impl wit_toolbox::Host for PluginState {
         for capability in [Capability::Partitioning, Capability::ArtifactWrite] {
             guest_try!(self.require(capability).map_err(denied));
         }
-        let Some(target) = self.target.clone() else {
-            return Ok(Err(types::Error::Other(
-                "no target directory in this call".into(),
-            )));
-        };
+        let target = guest_try!(self.target_dir());
         let from = guest_try!(self.published_artifact(&source));
         let format = match format {
             F::Qcow2 => DiskFormat::Qcow2,

@@ -386,19 +386,19 @@ fn copy_modules(tree: &RootTree, dir: &str, to: &Path) -> Result<(), ToolError> 
     Ok(())
 }
 
-fn host_grub_tool(name: &str) -> Result<&'static str, ToolError> {
-    let (debian, fedora) = match name {
-        "mkimage" => ("grub-mkimage", "grub2-mkimage"),
-        _ => return invalid(format!("no GRUB tool {name}")),
-    };
-    for tool in [debian, fedora] {
-        if Command::new(tool).arg("--version").output().is_ok() {
-            return Ok(tool);
-        }
-    }
-    invalid(format!(
-        "the build host has no {debian}: install grub-common (scripts/setup does)"
-    ))
+/// The build host's grub-mkimage (Debian's or Fedora's name).
+fn host_grub_mkimage() -> Result<&'static str, ToolError> {
+    ["grub-mkimage", "grub2-mkimage"]
+        .into_iter()
+        .find(|tool| Command::new(tool).arg("--version").output().is_ok())
+        .map_or_else(
+            || {
+                invalid(
+                    "the build host has no grub-mkimage: install grub-common (scripts/setup does)",
+                )
+            },
+            Ok,
+        )
 }
 
 /// Makes the GRUB image `out` for `platform` from the image's own modules,
@@ -459,7 +459,7 @@ pub fn make_grub_image(
         None => {
             // The host's, with the image's modules copied out of the root
             // through the door first.
-            let tool = host_grub_tool("mkimage")?;
+            let tool = host_grub_mkimage()?;
             let work = crate::rootfs::command::temp_dir()?;
             let module_copy = work.path().join(platform.modules());
             fs::create_dir(&module_copy)?;
