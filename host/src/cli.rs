@@ -523,6 +523,7 @@ fn run_prepare(cli: &Cli, args: &PrepareArgs) -> anyhow::Result<()> {
             mirror: crate::packages::MirrorOverride(args.build.mirror.clone()),
             package_cache: package_cache(cli, args.build.no_package_cache),
             root_cache: root_cache(cli, args.build.no_root_cache),
+            layer_dir: None,
         },
         &pipeline,
     )

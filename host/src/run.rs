@@ -133,6 +133,8 @@ pub fn run(
             mirror: request.mirror.clone(),
             package_cache: request.package_cache.clone(),
             root_cache: request.root_cache.clone(),
+            // A root of its own only when asked to keep it.
+            layer_dir: request.root.is_none().then(|| work.path().join("layer")),
         },
         &pipeline,
     )?;

@@ -327,16 +327,30 @@ fn example() -> PathBuf {
 }
 
 /// Mounts below the work directories in `tmp`.
-fn mounts_below_builder_dirs(tmp: &Path) -> Vec<String> {
+fn mounts_below_builder_dirs(tmp: &Path, cache: &Path) -> Vec<String> {
     let out = Command::new("findmnt")
         .args(["-rn", "-o", "TARGET"])
         .output()
         .unwrap();
-    let prefix = format!("{}/builder-", tmp.display());
+    let prefixes = [
+        format!("{}/builder-", tmp.display()),
+        format!("{}/", cache.display()),
+    ];
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|m| m.starts_with(&prefix))
+        .filter(|m| prefixes.iter().any(|p| m.starts_with(p)))
         .map(str::to_string)
+        .collect()
+}
+
+/// Roots left half-prepared in the prepared-root cache.
+fn incoming_roots(cache: &Path) -> Vec<String> {
+    std::fs::read_dir(cache.join("roots"))
+        .into_iter()
+        .flatten()
+        .flat_map(|base| std::fs::read_dir(base.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
         .collect()
 }
 
@@ -376,12 +390,13 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
         .stderr(log.reopen().unwrap())
         .spawn()
         .unwrap();
-    // Package installation runs with /proc mounted in the root being built.
+    // Packages are installed into the root prepared for the root cache,
+    // with /proc mounted in it.
     let started = std::time::Instant::now();
     loop {
-        if mounts_below_builder_dirs(tmp)
+        if mounts_below_builder_dirs(tmp, cache.path())
             .iter()
-            .any(|m| m.ends_with("/root/proc"))
+            .any(|m| m.contains("/.incoming-") && m.ends_with("/proc"))
         {
             break;
         }
@@ -418,10 +433,11 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
     assert!(!status.success(), "{log_text}");
     assert!(log_text.contains("interrupted"), "{log_text}");
     assert_eq!(
-        mounts_below_builder_dirs(tmp),
+        mounts_below_builder_dirs(tmp, cache.path()),
         Vec::<String>::new(),
         "{log_text}"
     );
+    assert_eq!(incoming_roots(cache.path()), Vec::<String>::new());
     let written: Vec<_> = std::fs::read_dir(target.path())
         .unwrap()
         .filter_map(|e| e.ok())

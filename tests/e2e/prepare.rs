@@ -29,6 +29,7 @@ fn run_prepare(description: &Path, root: &Path) -> anyhow::Result<PrepareReport>
         MirrorOverride(std::env::var("BUILDER_MIRROR").ok()),
         None,
         None,
+        None,
     )
 }
 
@@ -38,6 +39,7 @@ fn prepare_with(
     mirror: MirrorOverride,
     package_cache: Option<&Path>,
     root_cache: Option<&Path>,
+    layer_dir: Option<&Path>,
 ) -> anyhow::Result<PrepareReport> {
     let desc = builder::description::load(description)?;
     let plan = builder::plan::plan(&desc, &builder::plan::PlanRequest::default())?;
@@ -53,6 +55,7 @@ fn prepare_with(
             mirror,
             package_cache: package_cache.map(Path::to_path_buf),
             root_cache: root_cache.map(Path::to_path_buf),
+            layer_dir: layer_dir.map(Path::to_path_buf),
         },
         &pipeline,
     )
@@ -148,6 +151,30 @@ fn mounts_below(root: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Whether something is mounted at `path`.
+fn is_mount_point(path: &Path) -> bool {
+    let path = path.canonicalize().unwrap();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == path.to_str())
+}
+
+/// How many files and directories are below `dir`.
+fn walkdir_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            1 + if e.file_type().unwrap().is_dir() {
+                walkdir_count(&e.path())
+            } else {
+                0
+            }
+        })
+        .sum()
+}
+
 fn read(root: &Path, rel: &str) -> String {
     std::fs::read_to_string(root.join(rel)).unwrap_or_else(|e| panic!("/{rel}: {e}"))
 }
@@ -167,6 +194,7 @@ fn prepares_the_debian_example() {
         &root,
         MirrorOverride(Some(proxy.url.clone())),
         Some(&cache),
+        None,
         None,
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
@@ -206,6 +234,7 @@ fn prepares_the_debian_example() {
         MirrorOverride(Some(proxy.url.clone())),
         Some(&cache),
         Some(&roots),
+        None,
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
     eprintln!("warm prepare took {:.1}s", started.elapsed().as_secs_f64());
@@ -246,6 +275,7 @@ fn prepares_the_debian_example() {
         MirrorOverride(Some(proxy.url.clone())),
         Some(&cache),
         Some(&roots),
+        None,
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
     eprintln!("prepare from the cached root: {:?}", cached.phases);
@@ -283,6 +313,49 @@ fn prepares_the_debian_example() {
         !entry[0].join("etc/motd").exists()
             || read(&entry[0], "etc/motd") != read(&root, "etc/motd")
     );
+
+    // With a layer directory, a build goes on in an overlay over the
+    // cached root: nothing copied, the entry left as it was, nothing left
+    // mounted once the build is done with it.
+    let layer = tmp.path().join("layer");
+    let layered_root = tmp.path().join("layered-root");
+    let layered = prepare_with(
+        &example(),
+        &layered_root,
+        MirrorOverride(Some(proxy.url.clone())),
+        Some(&cache),
+        Some(&roots),
+        Some(&layer),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let ran = phases(&layered);
+    assert_eq!(
+        ran.first().map(String::as_str),
+        Some("cached-root"),
+        "{ran:?}"
+    );
+    assert!(layered.layered.is_some());
+    assert!(is_mount_point(&layered_root));
+    assert_eq!(installed_packages(&layered_root), installed_packages(&root));
+    assert!(read(&layered_root, "etc/passwd").contains("\ndemo:"));
+    assert_eq!(
+        read(&layered_root, "etc/motd"),
+        read(&example(), "root/etc/motd")
+    );
+    assert!(!read(&entry[0], "etc/passwd").contains("\ndemo:"));
+    // The build's own layer holds what it changed, not the tree.
+    let (changed, all) = (
+        walkdir_count(&layer.join("upper")),
+        walkdir_count(&entry[0]),
+    );
+    assert!(
+        changed * 4 < all,
+        "{changed} of {all} files in the upper layer"
+    );
+    drop(layered);
+    assert!(!is_mount_point(&layered_root));
+    assert_eq!(std::fs::read_dir(&layered_root).unwrap().count(), 0);
+    assert!(!read(&entry[0], "etc/passwd").contains("\ndemo:"));
 
     // The image package set is installed.
     let out = Command::new("chroot")

@@ -431,6 +431,16 @@ impl crate::rootfs::changes::PackageTool for Apt<'_> {
 }
 
 impl super::PackageManager for Apt<'_> {
+    fn over<'s>(&self, root: &'s RootDir) -> Box<dyn super::PackageManager + 's> {
+        Box::new(Apt {
+            root,
+            repositories: self.repositories.clone(),
+            arch: self.arch.clone(),
+            cache: self.cache.clone(),
+            initrd_filesystems: self.initrd_filesystems.clone(),
+        })
+    }
+
     fn bootstrap(&self, set: &PackageSet) -> anyhow::Result<()> {
         Apt::bootstrap(self, set)
     }

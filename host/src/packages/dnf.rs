@@ -25,7 +25,7 @@ pub struct Dnf<'r> {
     arch: String,
     releasever: String,
     nodocs: bool,
-    work: RpmWork,
+    work: std::sync::Arc<RpmWork>,
     cache_dir: PathBuf,
 }
 
@@ -38,7 +38,7 @@ impl<'r> Dnf<'r> {
         repositories: Vec<RpmRepository>,
         package_cache: Option<&Path>,
     ) -> anyhow::Result<Self> {
-        let work = RpmWork::new()?;
+        let work = std::sync::Arc::new(RpmWork::new()?);
         let dir = work.path();
         std::fs::write(
             dir.join("dnf.conf"),
@@ -185,6 +185,18 @@ impl PackageTool for Dnf<'_> {
 }
 
 impl PackageManager for Dnf<'_> {
+    fn over<'s>(&self, root: &'s RootDir) -> Box<dyn PackageManager + 's> {
+        Box::new(Dnf {
+            root,
+            repositories: self.repositories.clone(),
+            arch: self.arch.clone(),
+            releasever: self.releasever.clone(),
+            nodocs: self.nodocs,
+            work: self.work.clone(),
+            cache_dir: self.cache_dir.clone(),
+        })
+    }
+
     fn bootstrap(&self, set: &PackageSet) -> anyhow::Result<()> {
         self.work.import_keys(self.root, &self.repositories)?;
         self.install_with("bootstrap", set, &set.ignore)

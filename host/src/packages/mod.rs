@@ -45,6 +45,10 @@ pub trait PackageManager: PackageTool {
     /// their current published state; `None` when the state cannot be read
     /// (nothing is cached then).
     fn repository_state(&self) -> anyhow::Result<Option<RepositoryState>>;
+    /// The same package manager (repositories, cache, settings) over
+    /// another root of the same build: the root prepared for the root
+    /// cache, then the overlay the build goes on in.
+    fn over<'s>(&self, root: &'s RootDir) -> Box<dyn PackageManager + 's>;
 }
 
 /// The build repositories as the prepared-root cache sees them.

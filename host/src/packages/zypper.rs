@@ -22,7 +22,7 @@ use crate::rootfs::files::RootDir;
 pub struct Zypper<'r> {
     root: &'r RootDir,
     repositories: Vec<RpmRepository>,
-    work: RpmWork,
+    work: std::sync::Arc<RpmWork>,
     cache_dir: PathBuf,
 }
 
@@ -35,7 +35,7 @@ impl<'r> Zypper<'r> {
         repositories: Vec<RpmRepository>,
         package_cache: Option<&Path>,
     ) -> anyhow::Result<Self> {
-        let work = RpmWork::new()?;
+        let work = std::sync::Arc::new(RpmWork::new()?);
         let dir = work.path();
         let excludedocs = if plan.preferences.rpm_excludedocs {
             "yes"
@@ -143,6 +143,15 @@ impl PackageTool for Zypper<'_> {
 }
 
 impl PackageManager for Zypper<'_> {
+    fn over<'s>(&self, root: &'s RootDir) -> Box<dyn PackageManager + 's> {
+        Box::new(Zypper {
+            root,
+            repositories: self.repositories.clone(),
+            work: self.work.clone(),
+            cache_dir: self.cache_dir.clone(),
+        })
+    }
+
     fn bootstrap(&self, set: &PackageSet) -> anyhow::Result<()> {
         self.work.import_keys(self.root, &self.repositories)?;
         for repo in self.repositories.iter().filter(|r| r.for_build) {

@@ -6,6 +6,7 @@
 pub mod changes;
 pub mod command;
 pub mod files;
+pub mod layered;
 pub mod mounts;
 pub mod prepare;
 pub mod root_cache;

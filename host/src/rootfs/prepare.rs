@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::packages::MirrorOverride;
+use crate::packages::PackageManager;
 use crate::plan::{BuildPlan, Overlay, OverlayKind};
 use crate::plugins::{PipelinePlugins, Stage};
 use crate::rootfs::command;
 use crate::rootfs::files::{Ownership, RootDir};
-use crate::rootfs::root_cache::RootCache;
+use crate::rootfs::layered::LayeredRoot;
+use crate::rootfs::root_cache::{self, EntryInUse, RootCache};
 use crate::rootfs::scripts::{self, ScriptEnv};
 use crate::rootfs::users;
 
@@ -30,15 +32,22 @@ pub struct PrepareRequest {
     pub package_cache: Option<PathBuf>,
     /// The prepared-root cache directory (`None`: always bootstrap).
     pub root_cache: Option<PathBuf>,
+    /// A directory of the build's own for the root's upper layer: with it,
+    /// a root from the root cache is an overlay over the cache entry
+    /// (nothing copied), which lasts as long as the [`PrepareReport`].
+    /// Without it, the root is a tree of its own that outlives the build.
+    pub layer_dir: Option<PathBuf>,
 }
 
 /// How a prepare went.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct PrepareReport {
     /// The root that was prepared.
     pub root: PathBuf,
     /// Each phase and how long it took, in order.
     pub phases: Vec<(String, Duration)>,
+    /// The overlay the root is, when it is one: dropping it unmounts the root.
+    pub layered: Option<LayeredRoot>,
 }
 
 impl PrepareReport {
@@ -86,11 +95,12 @@ fn prepare_steps(
     let mut report = PrepareReport {
         root: root_path.clone(),
         phases: Vec::new(),
+        layered: None,
     };
-    let root = RootDir::open(&root_path)?;
+    let plain = RootDir::open(&root_path)?;
     let packages = crate::packages::open(
         plan,
-        &root,
+        &plain,
         &request.mirror,
         request.package_cache.as_deref(),
     )
@@ -105,31 +115,53 @@ fn prepare_steps(
         None => None,
     };
     let env = ScriptEnv::from_plan(plan);
-    let run_scripts = |stage: &str| scripts::run_stage(&root, plan, &env, stage);
 
-    let restored = match &root_cache {
-        Some(cache) if cache.is_stored() => {
-            report.timed("cached-root", || cache.restore(&root_path))?
-        }
-        _ => false,
+    // The root with its packages: from the cache or installed, and kept
+    // in the cache.
+    let install = |report: &mut PrepareReport, root: &RootDir| {
+        let packages = packages.over(root);
+        install_packages(plan, root, &*packages, plugins, &env, report)
     };
-    if !restored {
-        report.timed("bootstrap", || packages.bootstrap(&plan.packages.bootstrap))?;
-        report.timed("post-bootstrap", || {
-            run_scripts("post-bootstrap")?;
-            plugins.run_hooks(Stage::PostBootstrap, &root, &*packages, &[])
-        })?;
-        report.timed("install", || packages.install_set(&plan.packages.image))?;
-        if let Some(cache) = &root_cache {
-            report.timed("cache-root", || {
-                // A cache that cannot be written costs speed, not the build.
-                if let Err(e) = cache.store(&root_path) {
-                    tracing::warn!("root cache: not stored: {e:#}");
+    match (&root_cache, &request.layer_dir) {
+        (Some(cache), Some(layer_dir)) => {
+            report.layered = match cache.hold() {
+                Some(entry) => {
+                    report.timed("cached-root", || layered_root(entry, layer_dir, &root_path))?
                 }
-                Ok(())
-            })?;
+                None => {
+                    let incoming = cache.begin()?;
+                    let dir = RootDir::open(incoming.path())?;
+                    let installed = install(&mut report, &dir);
+                    unmounted_on_error(incoming.path(), installed)?;
+                    report.timed("cache-root", || {
+                        layered_root(cache.commit(incoming)?, layer_dir, &root_path)
+                    })?
+                }
+            };
+        }
+        (Some(cache), None) if cache.is_stored() => {
+            if !report.timed("cached-root", || cache.restore(&root_path))? {
+                install(&mut report, &plain)?;
+            }
+        }
+        (cache, _) => {
+            install(&mut report, &plain)?;
+            if let Some(cache) = cache {
+                report.timed("cache-root", || {
+                    // A cache that cannot be written costs speed, not the build.
+                    if let Err(e) = cache.store(&root_path) {
+                        tracing::warn!("root cache: not stored: {e:#}");
+                    }
+                    Ok(())
+                })?;
+            }
         }
     }
+
+    // The rest goes to the root as this build alone sees it.
+    let root = RootDir::open(&root_path)?;
+    let packages = packages.over(&root);
+    let run_scripts = |stage: &str| scripts::run_stage(&root, plan, &env, stage);
     report.timed("overlay", || apply_overlays(&root, plan))?;
     report.timed("users", || users::apply(&root, &plan.groups, &plan.users))?;
     report.timed("settings", || apply_settings(&root, plan))?;
@@ -160,6 +192,40 @@ fn prepare_steps(
         }
     }
     Ok(report)
+}
+
+/// Bootstrap, `post_bootstrap.sh` and its hooks, the image packages.
+fn install_packages(
+    plan: &BuildPlan,
+    root: &RootDir,
+    packages: &dyn PackageManager,
+    plugins: &PipelinePlugins<'_>,
+    env: &ScriptEnv,
+    report: &mut PrepareReport,
+) -> anyhow::Result<()> {
+    report.timed("bootstrap", || packages.bootstrap(&plan.packages.bootstrap))?;
+    report.timed("post-bootstrap", || {
+        scripts::run_stage(root, plan, env, "post-bootstrap")?;
+        plugins.run_hooks(Stage::PostBootstrap, root, packages, &[])
+    })?;
+    report.timed("install", || packages.install_set(&plan.packages.image))
+}
+
+/// The cache entry as an overlay at `root`; where the kernel or the
+/// filesystems refuse that, a copy of it.
+fn layered_root(
+    entry: EntryInUse,
+    layer_dir: &Path,
+    root: &Path,
+) -> anyhow::Result<Option<LayeredRoot>> {
+    match LayeredRoot::mount(entry, layer_dir, root) {
+        Ok(layered) => Ok(Some(layered)),
+        Err((entry, e)) => {
+            tracing::info!("root cache: copying the prepared root ({e:#})");
+            root_cache::copy_tree(entry.path(), root)?;
+            Ok(None)
+        }
+    }
 }
 
 /// Runs the description's in-image scripts of `stage` (`pre-image`:

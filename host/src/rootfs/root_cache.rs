@@ -26,6 +26,7 @@
 //! the root from scratch.
 
 use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -104,15 +105,35 @@ impl RootCache {
         self.entry.is_dir()
     }
 
+    /// The entry, held in use (no other build removes it meanwhile), or
+    /// `None` when it is not stored or is being removed.
+    pub fn hold(&self) -> Option<EntryInUse> {
+        let dir = fs::File::open(&self.entry).ok()?;
+        dir.try_lock_shared().ok()?;
+        // Still the entry: not renamed aside by a removal that finished
+        // between the open and the lock.
+        let held = dir.metadata().ok()?;
+        let now = fs::symlink_metadata(&self.entry).ok()?;
+        if (held.dev(), held.ino()) != (now.dev(), now.ino()) {
+            return None;
+        }
+        touch(&self.base);
+        Some(EntryInUse {
+            path: self.entry.clone(),
+            lock: dir,
+            remove_on_drop: false,
+        })
+    }
+
     /// Copies the entry into the (empty) `root`. On failure the root is
     /// emptied again and `false` returned.
     pub fn restore(&self, root: &Path) -> anyhow::Result<bool> {
-        let copied = copy_tree(&self.entry, root);
+        let copied = match self.hold() {
+            Some(entry) => copy_tree(entry.path(), root),
+            None => Err(anyhow::anyhow!("the entry is gone")),
+        };
         match copied {
-            Ok(()) => {
-                touch(&self.base);
-                Ok(true)
-            }
+            Ok(()) => Ok(true),
             Err(e) => {
                 tracing::warn!(
                     "root cache: restoring {} failed, preparing from scratch: {e:#}",
@@ -124,16 +145,16 @@ impl RootCache {
         }
     }
 
-    /// Stores a copy of `root` (no mounts below it) as this entry, and
-    /// removes older repository states of the same description.
-    pub fn store(&self, root: &Path) -> anyhow::Result<()> {
+    /// A new, empty directory to prepare this entry's root in, beside the
+    /// entries (so that [`commit`](Self::commit) is a rename).
+    pub fn begin(&self) -> anyhow::Result<Incoming> {
         fs::create_dir_all(&self.base)
             .with_context(|| format!("root cache: creating {}", self.base.display()))?;
         if let Some(parent) = self.base.parent() {
             let _ = set_private(parent);
         }
-        let incoming = tempfile::Builder::new()
-            .prefix(".incoming-")
+        let dir = tempfile::Builder::new()
+            .prefix(INCOMING)
             .tempdir_in(&self.base)
             .with_context(|| {
                 format!(
@@ -141,57 +162,165 @@ impl RootCache {
                     self.base.display()
                 )
             })?;
-        copy_tree(root, incoming.path())?;
-        // Left out, to keep restores quick: package files (the package
-        // cache has them), apt's binary caches (apt rebuilds them when it
-        // next runs) and index translations (descriptions only).
-        type IsUnneeded = fn(&str) -> bool;
-        let unneeded: [(&str, IsUnneeded); 3] = [
-            (crate::packages::cache::APT_ARCHIVES, |n| {
-                n.ends_with(".deb")
-            }),
-            ("var/cache/apt", |n| n.ends_with(".bin")),
-            (crate::packages::cache::APT_LISTS, |n| {
-                n.contains("_i18n_Translation-")
-            }),
-        ];
-        for (dir, matches) in unneeded {
-            for entry in fs::read_dir(incoming.path().join(dir))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                if matches(&entry.file_name().to_string_lossy())
-                    && entry.file_type().is_ok_and(|t| t.is_file())
-                {
-                    let _ = fs::remove_file(entry.path());
-                }
-            }
-        }
-        let incoming = incoming.keep();
-        match fs::rename(&incoming, &self.entry) {
-            Ok(()) => {
-                for old in fs::read_dir(&self.base).into_iter().flatten().flatten() {
-                    let path = old.path();
-                    let name = old.file_name().to_string_lossy().into_owned();
-                    if path != self.entry && !name.starts_with('.') {
-                        tracing::debug!(entry = %path.display(), "root cache: removing an older repository state");
-                        let _ = fs::remove_dir_all(&path);
-                    }
-                }
-            }
+        let lock = fs::File::open(dir.path())
+            .and_then(|f| f.try_lock_shared().map_err(std::io::Error::from).map(|_| f))
+            .with_context(|| format!("root cache: locking {}", dir.path().display()))?;
+        // The root directory itself, as a bootstrap makes it.
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("root cache: {}", dir.path().display()))?;
+        Ok(Incoming { dir, _lock: lock })
+    }
+
+    /// Makes the prepared root in `incoming` this entry (no mounts may be
+    /// left below it) and removes older repository states of the same
+    /// description that no build is using. The entry stays held in use.
+    pub fn commit(&self, incoming: Incoming) -> anyhow::Result<EntryInUse> {
+        strip_unneeded(incoming.path());
+        let Incoming { dir, _lock: lock } = incoming;
+        let path = dir.keep();
+        let entry = match fs::rename(&path, &self.entry) {
+            Ok(()) => EntryInUse {
+                path: self.entry.clone(),
+                lock,
+                remove_on_drop: false,
+            },
             Err(e) => {
-                // Another build stored the same entry first; ours is redundant.
                 tracing::debug!("root cache: {} not stored: {e}", self.entry.display());
-                let _ = fs::remove_dir_all(&incoming);
+                match self.hold() {
+                    // Another build stored the same entry first; ours is redundant.
+                    Some(theirs) => {
+                        drop(lock);
+                        remove_entry(&path);
+                        theirs
+                    }
+                    // Stored and already being replaced: ours serves this build only.
+                    None => EntryInUse {
+                        path,
+                        lock,
+                        remove_on_drop: true,
+                    },
+                }
+            }
+        };
+        for old in fs::read_dir(&self.base).into_iter().flatten().flatten() {
+            let path = old.path();
+            let name = old.file_name().to_string_lossy().into_owned();
+            if path != self.entry && !name.starts_with('.') {
+                tracing::debug!(entry = %path.display(), "root cache: removing an older repository state");
+                remove_entry(&path);
             }
         }
         touch(&self.base);
         if let Some(all) = self.base.parent() {
             evict_unused(all);
         }
-        Ok(())
+        Ok(entry)
     }
+
+    /// Stores a copy of `root` (no mounts below it) as this entry, and
+    /// removes older repository states of the same description.
+    pub fn store(&self, root: &Path) -> anyhow::Result<()> {
+        let incoming = self.begin()?;
+        copy_tree(root, incoming.path())?;
+        self.commit(incoming).map(drop)
+    }
+}
+
+/// The name prefix of roots being prepared (or copied) for an entry.
+const INCOMING: &str = ".incoming-";
+/// The name prefix of entries being removed.
+const REMOVING: &str = ".removing-";
+
+/// A root being prepared for an entry, in use from the start; removed
+/// when dropped without [`RootCache::commit`].
+#[derive(Debug)]
+pub struct Incoming {
+    dir: tempfile::TempDir,
+    _lock: fs::File,
+}
+
+impl Incoming {
+    /// The directory to prepare the root in.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// A cache entry in use by this build: no other build removes it while
+/// this lives (a shared lock on the directory; removals take an exclusive
+/// one, or leave the entry).
+#[derive(Debug)]
+pub struct EntryInUse {
+    path: PathBuf,
+    lock: fs::File,
+    remove_on_drop: bool,
+}
+
+impl EntryInUse {
+    /// The prepared root; never to be written to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for EntryInUse {
+    fn drop(&mut self) {
+        if self.remove_on_drop {
+            let _ = self.lock.unlock();
+            remove_entry(&self.path);
+        }
+    }
+}
+
+/// Left out of entries, to keep them small and restores quick: package
+/// files (the package cache has them), apt's binary caches (apt rebuilds
+/// them when it next runs) and index translations (descriptions only).
+fn strip_unneeded(root: &Path) {
+    type IsUnneeded = fn(&str) -> bool;
+    let unneeded: [(&str, IsUnneeded); 3] = [
+        (crate::packages::cache::APT_ARCHIVES, |n| {
+            n.ends_with(".deb")
+        }),
+        ("var/cache/apt", |n| n.ends_with(".bin")),
+        (crate::packages::cache::APT_LISTS, |n| {
+            n.contains("_i18n_Translation-")
+        }),
+    ];
+    for (dir, matches) in unneeded {
+        for entry in fs::read_dir(root.join(dir)).into_iter().flatten().flatten() {
+            if matches(&entry.file_name().to_string_lossy())
+                && entry.file_type().is_ok_and(|t| t.is_file())
+            {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Removes an entry (or a leftover) unless a build holds it: renamed aside
+/// first, so that a removal cut short never leaves half an entry under
+/// its name. Returns whether it went.
+fn remove_entry(path: &Path) -> bool {
+    let Ok(dir) = fs::File::open(path) else {
+        return false;
+    };
+    if dir.try_lock().is_err() {
+        tracing::debug!(entry = %path.display(), "root cache: in use by another build; left");
+        return false;
+    }
+    let aside = path.with_file_name(format!(
+        "{REMOVING}{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    ));
+    if fs::rename(path, &aside).is_err() {
+        return false;
+    }
+    let _ = fs::remove_dir_all(&aside);
+    true
 }
 
 /// Entries of descriptions no build used for this long are removed.
@@ -216,20 +345,20 @@ fn evict_unused(all: &Path) {
     };
     for base in fs::read_dir(all).into_iter().flatten().flatten() {
         let base = base.path();
-        if age(&base) > KEEP_UNUSED {
-            tracing::debug!(entry = %base.display(), "root cache: removing an unused description's roots");
-            let _ = fs::remove_dir_all(&base);
-            continue;
-        }
+        let unused = age(&base) > KEEP_UNUSED;
         for entry in fs::read_dir(&base).into_iter().flatten().flatten() {
-            let stale = entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(".incoming-")
-                && age(&entry.path()) > std::time::Duration::from_secs(24 * 3600);
-            if stale {
-                let _ = fs::remove_dir_all(entry.path());
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = name.starts_with(REMOVING)
+                || (name.starts_with(INCOMING)
+                    && age(&entry.path()) > std::time::Duration::from_secs(24 * 3600));
+            if unused || stale {
+                remove_entry(&entry.path());
             }
+        }
+        if unused {
+            tracing::debug!(entry = %base.display(), "root cache: removing an unused description's roots");
+            // Only when nothing was left in use.
+            let _ = fs::remove_dir(&base);
         }
     }
 }
@@ -244,7 +373,7 @@ fn feed(hasher: &mut Sha256, field: &str, value: &[u8]) {
 
 /// `cp -a` of everything in `from` into `to`: owners, modes, times, hard
 /// links, xattrs, device nodes; reflinks where the filesystem has them.
-fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     let mut cmd = Command::new("cp");
     cmd.args([
         "-a",
@@ -274,7 +403,6 @@ fn empty_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn set_private(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
@@ -419,5 +547,48 @@ mod tests {
         fs::create_dir(&empty).unwrap();
         assert!(!missing.restore(&empty).unwrap());
         assert_eq!(fs::read_dir(&empty).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn entries_in_use_are_not_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(root.join("etc/file"), "content").unwrap();
+        let base = tmp.path().join("roots/base");
+        let entry = |name: &str| RootCache {
+            base: base.clone(),
+            entry: base.join(name),
+        };
+        let (first, second, third) = (entry("first"), entry("second"), entry("third"));
+
+        // A root being prepared is private and goes when dropped.
+        let incoming = first.begin().unwrap();
+        let path = incoming.path().to_path_buf();
+        assert!(path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(INCOMING));
+        drop(incoming);
+        assert!(!path.exists());
+
+        let incoming = first.begin().unwrap();
+        fs::write(incoming.path().join("marker"), "first").unwrap();
+        let held = first.commit(incoming).unwrap();
+        assert_eq!(held.path(), first.entry);
+        // A newer state does not remove the entry a build is using...
+        second.store(&root).unwrap();
+        assert!(first.is_stored() && second.is_stored());
+        assert!(first.hold().is_some(), "shared use");
+        // ...and the next one does, once it is no longer used.
+        drop(held);
+        third.store(&root).unwrap();
+        assert!(!first.is_stored() && !second.is_stored() && third.is_stored());
+        let names: Vec<String> = fs::read_dir(&base)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["third"]);
     }
 }
