@@ -1,5 +1,6 @@
 //! The image root on the host: [`prepare`] makes it (in pipeline order:
-//! bootstrap and install, or a copy from [`root_cache`]; overlays in
+//! bootstrap and install, or an entry of [`root_cache`], copied or with
+//! the build's changes in a [`layered`] overlay over it; overlays in
 //! [`files`]; [`users`]; [`scripts`]; cleanup), [`mounts`] and [`command`]
 //! run the chrooted steps, [`tree`] gives plugins safe, chroot-like access.
 
