@@ -123,22 +123,27 @@ fn prepare_steps(
         install_packages(plan, root, &*packages, plugins, &env, report)
     };
     match (&root_cache, &request.layer_dir) {
-        (Some(cache), Some(layer_dir)) => {
-            report.layered = match cache.hold() {
-                Some(entry) => {
-                    report.timed("cached-root", || layered_root(entry, layer_dir, &root_path))?
-                }
-                None => {
-                    let incoming = cache.begin()?;
+        (Some(cache), Some(layer_dir)) => match cache.hold() {
+            Some(entry) => {
+                report.layered =
+                    report.timed("cached-root", || layered_root(entry, layer_dir, &root_path))?;
+            }
+            None => match cache.begin() {
+                Ok(incoming) => {
                     let dir = RootDir::open(incoming.path())?;
                     let installed = install(&mut report, &dir);
                     unmounted_on_error(incoming.path(), installed)?;
-                    report.timed("cache-root", || {
+                    report.layered = report.timed("cache-root", || {
                         layered_root(cache.commit(incoming)?, layer_dir, &root_path)
-                    })?
+                    })?;
                 }
-            };
-        }
+                Err(e) => {
+                    // A cache that cannot be written costs speed, not the build.
+                    tracing::warn!("root cache: not stored: {e:#}");
+                    install(&mut report, &plain)?;
+                }
+            },
+        },
         (Some(cache), None) if cache.is_stored() => {
             if !report.timed("cached-root", || cache.restore(&root_path))? {
                 install(&mut report, &plain)?;
