@@ -2,9 +2,9 @@
 //! root cache: the build's changes (overlays, users, `config.sh`, package
 //! removals) land in an upper layer in its own work directory, the cache
 //! entry below is never written, and nothing is copied, like mkosi's
-//! incremental mode on a copy-on-write filesystem. Hard links stay hard
-//! links when one of them changes (`index=on`), and directories can be
-//! renamed (`redirect_dir=on`).
+//! incremental mode on a copy-on-write filesystem. Where the filesystems
+//! allow it, hard links stay hard links when one of them changes
+//! (`index=on`) and directories can be renamed (`redirect_dir=on`).
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -84,7 +84,7 @@ fn mount_overlay(lower: &Path, layer_dir: &Path, target: &Path) -> anyhow::Resul
             std::os::unix::fs::chown(&upper, Some(lower_meta.uid()), Some(lower_meta.gid()))
         })
         .with_context(|| format!("overlay root: {}", upper.display()))?;
-    let mut options = String::new();
+    let mut options = Vec::new();
     for (key, path) in [
         ("lowerdir", lower),
         ("upperdir", &upper),
@@ -96,16 +96,110 @@ fn mount_overlay(lower: &Path, layer_dir: &Path, target: &Path) -> anyhow::Resul
         let Some(text) = text else {
             bail!("{} cannot be named in overlay options", path.display());
         };
-        options.push_str(&format!("{key}={text},"));
+        options.push(format!("{key}={text}"));
     }
-    options.push_str("index=on,redirect_dir=on");
-    rmount::mount(
-        "builder-root",
-        target,
-        "overlay",
-        MountFlags::empty(),
-        Some(std::ffi::CString::new(options)?.as_c_str()),
-    )
-    .with_context(|| format!("overlay root: mounting at {}", target.display()))?;
-    Ok(())
+    // Hard links kept and directories renamable where the filesystems
+    // allow it (file handles, xattrs), else overlayfs's defaults.
+    let mut refused = None;
+    for extra in [
+        &["index=on", "redirect_dir=on"][..],
+        &["redirect_dir=on"],
+        &[],
+    ] {
+        let all: Vec<&str> = options
+            .iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied())
+            .collect();
+        let data = std::ffi::CString::new(all.join(","))?;
+        match rmount::mount(
+            "builder-root",
+            target,
+            "overlay",
+            MountFlags::empty(),
+            Some(data.as_c_str()),
+        ) {
+            Ok(()) => return Ok(()),
+            Err(e) => refused = Some(e),
+        }
+    }
+    let error = std::io::Error::from(refused.expect("tried at least once"));
+    Err(error).with_context(|| format!("overlay root: mounting at {}", target.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rootfs::root_cache::RootCache;
+    use std::fs;
+
+    fn is_mounted(path: &Path) -> bool {
+        let path = path.canonicalize().unwrap();
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == path.to_str())
+    }
+
+    #[test]
+    fn changes_go_to_the_layer_and_the_entry_stays() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = RootCache::at(&tmp.path().join("roots/base"), "entry");
+        let incoming = cache.begin().unwrap();
+        let lower = incoming.path();
+        fs::create_dir_all(lower.join("etc/dir")).unwrap();
+        fs::write(lower.join("etc/file"), "cached").unwrap();
+        fs::hard_link(lower.join("etc/file"), lower.join("etc/link")).unwrap();
+        fs::write(lower.join("etc/dir/inner"), "inner").unwrap();
+        let entry = cache.commit(incoming).unwrap();
+        let entry_path = entry.path().to_path_buf();
+
+        let (layer, root) = (tmp.path().join("layer"), tmp.path().join("root"));
+        fs::create_dir(&root).unwrap();
+        let layered = LayeredRoot::mount(entry, &layer, &root)
+            .map_err(|(_, e)| e)
+            .unwrap();
+        assert!(is_mounted(&root));
+        // Writes, a rename of a directory, a removal: all in the layer.
+        fs::write(root.join("etc/file"), "changed").unwrap();
+        fs::rename(root.join("etc/dir"), root.join("etc/moved")).unwrap();
+        fs::remove_file(root.join("etc/moved/inner")).unwrap();
+        fs::write(root.join("new"), "new").unwrap();
+        assert_eq!(
+            fs::read_to_string(root.join("etc/link")).unwrap(),
+            "changed"
+        );
+        assert!(!root.join("etc/dir").exists());
+        assert!(layer.join("upper/new").is_file());
+        // Another build holding the same entry is not disturbed.
+        assert!(cache.hold().is_some());
+
+        drop(layered);
+        assert!(!is_mounted(&root));
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 0);
+        assert_eq!(
+            fs::read_to_string(entry_path.join("etc/file")).unwrap(),
+            "cached"
+        );
+        assert!(entry_path.join("etc/dir/inner").is_file());
+        assert!(!entry_path.join("new").exists());
+    }
+
+    #[test]
+    fn a_layer_on_another_filesystem_is_refused_and_the_entry_handed_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = RootCache::at(&tmp.path().join("roots/base"), "entry");
+        let entry = cache.commit(cache.begin().unwrap()).unwrap();
+        let root = tmp.path().join("root");
+        fs::create_dir(&root).unwrap();
+        // /dev/shm: a tmpfs, never the filesystem of a temporary directory here.
+        let other = tempfile::tempdir_in("/dev/shm").unwrap();
+        let (entry, error) = LayeredRoot::mount(entry, other.path(), &root).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("different filesystems"),
+            "{error:#}"
+        );
+        assert!(entry.path().is_dir());
+        assert!(!is_mounted(&root));
+    }
 }

@@ -100,6 +100,15 @@ impl RootCache {
         Ok(Some(RootCache { base, entry }))
     }
 
+    /// Entry `name` under the description directory `base` (tests).
+    #[cfg(test)]
+    pub fn at(base: &Path, name: &str) -> RootCache {
+        RootCache {
+            base: base.to_path_buf(),
+            entry: base.join(name),
+        }
+    }
+
     /// Whether the entry exists.
     pub fn is_stored(&self) -> bool {
         self.entry.is_dir()
