@@ -151,7 +151,7 @@ mod tests {
         fs::write(lower.join("etc/file"), "cached").unwrap();
         fs::hard_link(lower.join("etc/file"), lower.join("etc/link")).unwrap();
         fs::write(lower.join("etc/dir/inner"), "inner").unwrap();
-        let entry = cache.commit(incoming).unwrap();
+        let entry = cache.commit(incoming);
         let entry_path = entry.path().to_path_buf();
 
         let (layer, root) = (tmp.path().join("layer"), tmp.path().join("root"));
@@ -189,7 +189,7 @@ mod tests {
     fn a_layer_on_another_filesystem_is_refused_and_the_entry_handed_back() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = RootCache::at(&tmp.path().join("roots/base"), "entry");
-        let entry = cache.commit(cache.begin().unwrap()).unwrap();
+        let entry = cache.commit(cache.begin().unwrap());
         let root = tmp.path().join("root");
         fs::create_dir(&root).unwrap();
         // /dev/shm: a tmpfs, never the filesystem of a temporary directory here.

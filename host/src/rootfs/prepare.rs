@@ -134,7 +134,7 @@ fn prepare_steps(
                     let installed = install(&mut report, &dir);
                     unmounted_on_error(incoming.path(), installed)?;
                     report.layered = report.timed("cache-root", || {
-                        layered_root(cache.commit(incoming)?, layer_dir, &root_path)
+                        layered_root(cache.commit(incoming), layer_dir, &root_path)
                     })?;
                 }
                 Err(e) => {

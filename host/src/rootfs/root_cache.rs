@@ -183,7 +183,7 @@ impl RootCache {
     /// Makes the prepared root in `incoming` this entry (no mounts may be
     /// left below it) and removes older repository states of the same
     /// description that no build is using. The entry stays held in use.
-    pub fn commit(&self, incoming: Incoming) -> anyhow::Result<EntryInUse> {
+    pub fn commit(&self, incoming: Incoming) -> EntryInUse {
         strip_unneeded(incoming.path());
         let Incoming { dir, _lock: lock } = incoming;
         let path = dir.keep();
@@ -223,7 +223,7 @@ impl RootCache {
         if let Some(all) = self.base.parent() {
             evict_unused(all);
         }
-        Ok(entry)
+        entry
     }
 
     /// Stores a copy of `root` (no mounts below it) as this entry, and
@@ -231,7 +231,8 @@ impl RootCache {
     pub fn store(&self, root: &Path) -> anyhow::Result<()> {
         let incoming = self.begin()?;
         copy_tree(root, incoming.path())?;
-        self.commit(incoming).map(drop)
+        self.commit(incoming);
+        Ok(())
     }
 }
 
@@ -584,7 +585,7 @@ mod tests {
 
         let incoming = first.begin().unwrap();
         fs::write(incoming.path().join("marker"), "first").unwrap();
-        let held = first.commit(incoming).unwrap();
+        let held = first.commit(incoming);
         assert_eq!(held.path(), first.entry);
         // A newer state does not remove the entry a build is using...
         second.store(&root).unwrap();
