@@ -138,12 +138,11 @@ pub use rootfs::{EntryIter, ReadAll};
 /// disk and ISO images, boot loaders and initrds.
 pub mod toolbox {
     pub use crate::bindings::builder::plugin::toolbox::{
-        convert_disk, create_artifact, install_grub_bios, kernels, make_disk, make_fat_image,
-        make_filesystem, make_grub_image, make_initrd, make_iso, remove_artifact, sha256,
-        sha256_artifact, write_boot_file, ArtifactWriter, Compression, Disk, DiskFormat,
-        FatOptions, FileSource, FilesystemOptions, FilesystemType, GrubPlatform, ImageFile,
-        InitrdOptions, IsoOptions, Kernel, Partition, PartitionKind, PartitionTable,
-        PlacedPartition,
+        convert_disk, create_artifact, kernels, make_disk, make_fat_image, make_filesystem,
+        make_grub_image, make_initrd, make_iso, remove_artifact, sha256, sha256_artifact,
+        write_boot_file, ArtifactWriter, Compression, Disk, DiskFormat, FatOptions, FileSource,
+        FilesystemOptions, FilesystemType, GrubPlatform, ImageFile, InitrdOptions, IsoOptions,
+        Kernel, Partition, PartitionContent, PartitionKind, PartitionTable, PlacedPartition,
     };
 }
 

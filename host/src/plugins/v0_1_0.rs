@@ -422,6 +422,34 @@ impl PluginState {
         }
         Ok(Ok(self.table.get(handle)?.0.clone()))
     }
+
+    /// The host's form of a plugin's filesystem options.
+    fn filesystem_options(
+        &self,
+        options: wit_toolbox::FilesystemOptions,
+    ) -> toolbox::filesystems::FilesystemOptions {
+        use toolbox::filesystems::FsType;
+        use wit_toolbox::FilesystemType as W;
+        toolbox::filesystems::FilesystemOptions {
+            fs_type: match options.fs_type {
+                W::Ext2 => FsType::Ext2,
+                W::Ext3 => FsType::Ext3,
+                W::Ext4 => FsType::Ext4,
+                W::Xfs => FsType::Xfs,
+                W::Btrfs => FsType::Btrfs,
+                W::Squashfs => FsType::Squashfs,
+                W::Erofs => FsType::Erofs,
+                W::Vfat => FsType::Vfat,
+            },
+            label: options.label,
+            uuid: options.uuid,
+            size_bytes: options.size_bytes,
+            extra_bytes: options.extra_bytes,
+            compression: options.compression,
+            create_options: options.create_options,
+            source_date_epoch: self.source_date_epoch,
+        }
+    }
 }
 
 /// Return the guest error from a `Result<_, types::Error>` early.
@@ -583,8 +611,7 @@ impl wit_toolbox::Host for PluginState {
         file_name: String,
         options: wit_toolbox::FilesystemOptions,
     ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
-        use toolbox::filesystems::{self, FsType};
-        use wit_toolbox::FilesystemType as W;
+        use toolbox::filesystems;
         for capability in [
             Capability::Filesystems,
             Capability::ArtifactWrite,
@@ -594,26 +621,7 @@ impl wit_toolbox::Host for PluginState {
         }
         let target = guest_try!(self.target_dir());
         let tree = self.table.get(&root)?.0.clone();
-        let fs_type = match options.fs_type {
-            W::Ext2 => FsType::Ext2,
-            W::Ext3 => FsType::Ext3,
-            W::Ext4 => FsType::Ext4,
-            W::Xfs => FsType::Xfs,
-            W::Btrfs => FsType::Btrfs,
-            W::Squashfs => FsType::Squashfs,
-            W::Erofs => FsType::Erofs,
-            W::Vfat => FsType::Vfat,
-        };
-        let request = filesystems::FilesystemOptions {
-            fs_type,
-            label: options.label,
-            uuid: options.uuid,
-            size_bytes: options.size_bytes,
-            extra_bytes: options.extra_bytes,
-            compression: options.compression,
-            create_options: options.create_options,
-            source_date_epoch: self.source_date_epoch,
-        };
+        let request = self.filesystem_options(options);
         let file = guest_try!(target
             .create_file_artifact(&file_name)
             .map_err(|e| io_err(&file_name, e)));
@@ -624,25 +632,39 @@ impl wit_toolbox::Host for PluginState {
 
     fn make_disk(
         &mut self,
+        root: Resource<RootHandle>,
         file_name: String,
         table: wit_toolbox::PartitionTable,
         size_bytes: Option<u64>,
         partitions: Vec<wit_toolbox::Partition>,
+        bios_boot: Option<String>,
     ) -> wasmtime::Result<Result<wit_toolbox::Disk, types::Error>> {
-        use toolbox::disks::{self, PartitionKind, PartitionSpec, Table};
+        use toolbox::disks::{self, Content, PartitionKind, PartitionSpec, Table};
         use wit_toolbox::PartitionKind as K;
         for capability in [Capability::Partitioning, Capability::ArtifactWrite] {
             guest_try!(self.require(capability).map_err(denied));
         }
+        let tree = self.table.get(&root)?.0.clone();
         let target = guest_try!(self.target_dir());
         let mut specs = Vec::new();
-        for p in &partitions {
-            let content = match &p.content {
-                Some(name) => Some(guest_try!(self.published_artifact(name))),
+        for p in partitions {
+            let content = match p.content {
+                Some(wit_toolbox::PartitionContent::Image(name)) => {
+                    Some(Content::Image(guest_try!(self.published_artifact(&name))))
+                }
+                Some(wit_toolbox::PartitionContent::Filesystem(options)) => {
+                    for capability in [Capability::Filesystems, Capability::RootRead] {
+                        guest_try!(self.require(capability).map_err(denied));
+                    }
+                    Some(Content::Filesystem {
+                        root: tree.host_path().to_path_buf(),
+                        options: self.filesystem_options(options),
+                    })
+                }
                 None => None,
             };
             specs.push(PartitionSpec {
-                name: p.name.clone(),
+                name: p.name,
                 kind: match p.kind {
                     K::BiosBoot => PartitionKind::BiosBoot,
                     K::Esp => PartitionKind::Esp,
@@ -656,6 +678,13 @@ impl wit_toolbox::Host for PluginState {
                 bootable: p.bootable,
             });
         }
+        let core = match &bios_boot {
+            Some(core) => {
+                guest_try!(self.require(Capability::Bootloader).map_err(denied));
+                Some(guest_try!(self.published_artifact(core)))
+            }
+            None => None,
+        };
         let table = match table {
             wit_toolbox::PartitionTable::Gpt => Table::Gpt,
             wit_toolbox::PartitionTable::Msdos => Table::Msdos,
@@ -672,6 +701,23 @@ impl wit_toolbox::Host for PluginState {
             self.source_date_epoch,
         )
         .map_err(|e| tool_err(&file_name, e)));
+        if let Some(core) = core {
+            let offset = match table {
+                Table::Msdos => 512,
+                Table::Gpt => guest_try!(specs
+                    .iter()
+                    .zip(&layout.partitions)
+                    .find(|(spec, _)| spec.kind == PartitionKind::BiosBoot)
+                    .map(|(_, placed)| placed.start_bytes)
+                    .ok_or_else(|| types::Error::Other(format!(
+                        "{file_name}: GRUB's BIOS boot code needs a BIOS boot partition on a GPT disk"
+                    )))),
+            };
+            guest_try!(
+                toolbox::boot::install_grub_bios(&tree, file.path(), &core, offset)
+                    .map_err(|e| tool_err(&file_name, e))
+            );
+        }
         let info = guest_try!(file.publish().map_err(|e| io_err(&file_name, e)));
         self.published.push(target.path().join(&info.file_name));
         Ok(Ok(wit_toolbox::Disk {
@@ -819,25 +865,6 @@ impl wit_toolbox::Host for PluginState {
                 .map_err(|e| tool_err(&file_name, e))
         );
         self.publish(&target, file, &file_name)
-    }
-
-    fn install_grub_bios(
-        &mut self,
-        root: Resource<RootHandle>,
-        disk: String,
-        core: String,
-        offset: u64,
-    ) -> wasmtime::Result<Result<(), types::Error>> {
-        for capability in [Capability::Bootloader, Capability::ArtifactWrite] {
-            guest_try!(self.require(capability).map_err(denied));
-        }
-        let tree = self.table.get(&root)?.0.clone();
-        let disk_path = guest_try!(self.published_artifact(&disk));
-        let core_path = guest_try!(self.published_artifact(&core));
-        Ok(
-            toolbox::boot::install_grub_bios(&tree, &disk_path, &core_path, offset)
-                .map_err(|e| tool_err(&disk, e)),
-        )
     }
 
     fn make_iso(

@@ -557,7 +557,6 @@ pub fn install_grub_bios(
     file.write_all(&core_img)?;
     file.seek(SeekFrom::Start(0))?;
     file.write_all(&boot_img[..MBR_CODE])?;
-    file.sync_all()?;
     Ok(())
 }
 

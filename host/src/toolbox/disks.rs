@@ -1,13 +1,15 @@
 //! Disk images without loop devices: a sparse file, a partition table written
-//! by `sfdisk` into the file, and each partition's filesystem image copied in
-//! at its offset (runs of zeros skipped, so the disk stays sparse). Nothing is
-//! mounted and no block device is created.
+//! by `sfdisk` into the file, ext2/3/4 filesystems made straight into their
+//! partitions (`mke2fs -E offset=`), other images copied in at their offsets
+//! (runs of zeros skipped, so the disk stays sparse). Nothing is mounted and
+//! no block device is created.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::filesystems::{self, FilesystemOptions};
 use crate::rootfs::command;
 
 /// One MiB: partitions start and end on MiB boundaries.
@@ -77,10 +79,26 @@ pub struct PartitionSpec {
     pub kind: PartitionKind,
     /// Size in bytes (rounded up to MiB).
     pub size_bytes: Option<u64>,
-    /// The file to copy in at its start.
-    pub content: Option<PathBuf>,
+    /// What it holds.
+    pub content: Option<Content>,
     /// Bootable attribute / active flag.
     pub bootable: bool,
+}
+
+/// What a partition holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// An image file, copied in at the partition's start.
+    Image(PathBuf),
+    /// A filesystem of the tree `root`, made straight into the partition
+    /// where its tool can ([`filesystems::makes_in_place`]), else made
+    /// beside the disk and copied in.
+    Filesystem {
+        /// The tree.
+        root: PathBuf,
+        /// How to make it.
+        options: FilesystemOptions,
+    },
 }
 
 /// A partition as written.
@@ -130,12 +148,32 @@ pub fn make(
             "an MBR disk has at most 4 primary partitions".into(),
         ));
     }
+    // Read-only filesystems are as large as their content: made first,
+    // beside the disk (removed when this returns).
+    let mut beside = Beside::new(out);
+    let mut contents = Vec::new();
+    for (index, p) in partitions.iter().enumerate() {
+        contents.push(match &p.content {
+            Some(Content::Filesystem { root, options }) if options.fs_type.read_only() => {
+                let image = beside.path(index)?;
+                filesystems::make(root, &image, options)?;
+                Some(Content::Image(image))
+            }
+            other => other.clone(),
+        });
+    }
     // Sizes, 1 MiB aligned, from 1 MiB on (room for the table and GRUB's
     // core image after an MBR); the backup GPT needs the last MiB.
     let mut sizes = Vec::new();
-    for (index, p) in partitions.iter().enumerate() {
-        let content = match &p.content {
-            Some(path) => Some(fs::metadata(path)?.len()),
+    for (index, (p, content)) in partitions.iter().zip(&contents).enumerate() {
+        let last_of_sized = index + 1 == partitions.len() && size_bytes.is_some();
+        let content = match content {
+            Some(Content::Image(path)) => Some(fs::metadata(path)?.len()),
+            Some(Content::Filesystem { .. }) if p.size_bytes.is_some() || last_of_sized => None,
+            Some(Content::Filesystem { root, options }) => Some(match options.size_bytes {
+                Some(bytes) => bytes,
+                None => filesystems::size_for(root, options)?,
+            }),
             None => None,
         };
         let size = match (p.size_bytes, content) {
@@ -147,7 +185,7 @@ pub fn make(
             }
             (Some(size), _) => Some(size.div_ceil(MIB) * MIB),
             (None, Some(content)) => Some(content.div_ceil(MIB) * MIB),
-            (None, None) if index + 1 == partitions.len() && size_bytes.is_some() => None,
+            (None, None) if last_of_sized => None,
             (None, None) => {
                 return Err(DiskError::Invalid(format!(
                     "partition {}: no size, no content, and it is not the last partition of a sized disk",
@@ -265,17 +303,69 @@ pub fn make(
     .arg(out);
     command::run_with_stdin("partition table: sfdisk", &mut cmd, script_file)?;
 
+    // Filesystems first: mke2fs writes only its own range, and the images
+    // copied in after it cannot be touched by it at all.
     let mut disk = fs::OpenOptions::new().write(true).open(out)?;
-    for (p, place) in partitions.iter().zip(&placed) {
-        if let Some(content) = &p.content {
-            copy_sparse(content, &mut disk, place.start_bytes)?;
+    for (index, (content, place)) in contents.iter().zip(&placed).enumerate() {
+        if let Some(Content::Filesystem { root, options }) = content {
+            if filesystems::makes_in_place(options.fs_type) {
+                filesystems::make_in_place(
+                    root,
+                    out,
+                    place.start_bytes,
+                    place.size_bytes,
+                    options,
+                )?;
+            } else {
+                let image = beside.path(index)?;
+                let options = FilesystemOptions {
+                    size_bytes: Some(place.size_bytes),
+                    ..options.clone()
+                };
+                filesystems::make(root, &image, &options)?;
+                copy_sparse(&image, &mut disk, place.start_bytes)?;
+                fs::remove_file(&image)?;
+            }
         }
     }
-    disk.sync_data()?;
+    for (content, place) in contents.iter().zip(&placed) {
+        if let Some(Content::Image(image)) = content {
+            copy_sparse(image, &mut disk, place.start_bytes)?;
+        }
+    }
     Ok(DiskLayout {
         disk_id,
         partitions: placed,
     })
+}
+
+/// A hidden directory beside a disk for the images of its partitions that
+/// are not made in place, made when first needed, removed when dropped.
+struct Beside<'a> {
+    disk: &'a Path,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl<'a> Beside<'a> {
+    fn new(disk: &'a Path) -> Self {
+        Beside { disk, dir: None }
+    }
+
+    /// Where the image of partition `index` (0-based) is made.
+    fn path(&mut self, index: usize) -> io::Result<PathBuf> {
+        let dir = match &mut self.dir {
+            Some(dir) => dir,
+            None => {
+                let name = self.disk.file_name().unwrap_or_default().to_string_lossy();
+                self.dir.insert(
+                    tempfile::Builder::new()
+                        .prefix(&format!(".{name}.partitions-"))
+                        .tempdir_in(self.disk.parent().unwrap_or(Path::new(".")))?,
+                )
+            }
+        };
+        Ok(dir.path().join(format!("partition-{}.img", index + 1)))
+    }
 }
 
 /// A virtual disk format.
@@ -395,14 +485,14 @@ mod tests {
                 name: "p.UEFI".into(),
                 kind: PartitionKind::Esp,
                 size_bytes: Some(64 << 20),
-                content: Some(esp.clone()),
+                content: Some(Content::Image(esp.clone())),
                 bootable: false,
             },
             PartitionSpec {
                 name: "p.lxroot".into(),
                 kind: PartitionKind::Root,
                 size_bytes: None,
-                content: Some(root.clone()),
+                content: Some(Content::Image(root.clone())),
                 bootable: true,
             },
         ];
@@ -459,6 +549,143 @@ mod tests {
         );
     }
 
+    /// What `cmd` prints, which must succeed.
+    fn output(cmd: &mut Command) -> String {
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn filesystems_are_made_in_their_partitions() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("tree");
+        fs::create_dir_all(tree.join("etc")).unwrap();
+        fs::write(tree.join("etc/hostname"), "golden\n").unwrap();
+        let options = |fs_type, label: &str, create_options: Vec<String>| FilesystemOptions {
+            fs_type,
+            label: Some(label.into()),
+            uuid: None,
+            size_bytes: None,
+            extra_bytes: 0,
+            compression: None,
+            create_options,
+            source_date_epoch: Some(1_700_000_000),
+        };
+        let part = |name: &str, size: Option<u64>, content| PartitionSpec {
+            name: name.into(),
+            kind: PartitionKind::Linux,
+            size_bytes: size,
+            content: Some(content),
+            bootable: false,
+        };
+        let fs = |options| Content::Filesystem {
+            root: tree.clone(),
+            options,
+        };
+        let esp = filesystem(tmp.path(), "esp", FsType::Vfat, &tree);
+        let parts = [
+            // Before the others: nothing made later may overwrite it.
+            part("esp", Some(40 << 20), Content::Image(esp.clone())),
+            // No size: the tree with headroom; the caller's -E kept beside
+            // the offset.
+            part(
+                "sized",
+                None,
+                fs(options(
+                    FsType::Ext4,
+                    "SIZED",
+                    vec!["-E".into(), "stride=4".into()],
+                )),
+            ),
+            // Read-only: made beside the disk, as large as its content.
+            part(
+                "squash",
+                None,
+                fs(options(FsType::Squashfs, "SQUASH", vec![])),
+            ),
+            // Not in place either, but writable: fills its partition.
+            part(
+                "fat",
+                Some(40 << 20),
+                fs(options(FsType::Vfat, "FAT", vec![])),
+            ),
+            // The last partition of a sized disk: the rest of it.
+            part("rest", None, fs(options(FsType::Ext2, "REST", vec![]))),
+        ];
+        let disk = tmp.path().join("disk.raw");
+        let size = 400 << 20;
+        let layout = make(&disk, Table::Gpt, Some(size), &parts, "x86_64", Some(1)).unwrap();
+        assert_eq!(fs::metadata(&disk).unwrap().len(), size);
+        let table = sfdisk_json(&disk);
+        let found = table["partitiontable"]["partitions"].as_array().unwrap();
+        assert_eq!(found.len(), 5, "{table}");
+        let [esp_at, sized, squash, fat, rest] = &layout.partitions[..] else {
+            panic!("{layout:?}")
+        };
+        assert_eq!(rest.start_bytes + rest.size_bytes, size - MIB);
+        // Nothing beside the disk is left.
+        let names: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains("partitions")), "{names:?}");
+
+        let at = |p: &PlacedPartition| format!("{}?offset={}", disk.display(), p.start_bytes);
+        let image = fs::read(&esp).unwrap();
+        let bytes = fs::read(&disk).unwrap();
+        let start = esp_at.start_bytes as usize;
+        assert!(
+            bytes[start..start + image.len()] == image[..],
+            "the ESP image"
+        );
+        for (p, label, stride) in [(sized, "SIZED", true), (rest, "REST", false)] {
+            output(Command::new("e2fsck").arg("-fn").arg(at(p)));
+            let header = output(Command::new("dumpe2fs").arg("-h").arg(at(p)));
+            let field = |name: &str| {
+                header
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_string())
+                    .unwrap_or_default()
+            };
+            assert_eq!(field("Filesystem volume name:"), label);
+            // A writable filesystem fills its partition.
+            let blocks: u64 = field("Block count:").parse().unwrap();
+            let block_size: u64 = field("Block size:").parse().unwrap();
+            assert_eq!(blocks * block_size, p.size_bytes, "{label}");
+            assert_eq!(field("RAID stride:") == "4", stride, "{header}");
+            let hostname = output(
+                Command::new("debugfs")
+                    .args(["-R", "cat /etc/hostname"])
+                    .arg(at(p)),
+            );
+            assert_eq!(hostname, "golden\n");
+        }
+        let listing = output(
+            Command::new("unsquashfs")
+                .args(["-l", "-o", &squash.start_bytes.to_string()])
+                .arg(&disk),
+        );
+        assert!(listing.contains("squashfs-root/etc/hostname"), "{listing}");
+        let files = output(
+            Command::new("mdir")
+                .args([
+                    "-b",
+                    "-i",
+                    &format!("{}@@{}", disk.display(), fat.start_bytes),
+                ])
+                .arg("::/etc"),
+        );
+        assert!(files.to_lowercase().contains("hostname"), "{files}");
+        assert_eq!(fat.size_bytes, 40 << 20);
+    }
+
     #[test]
     fn disks_convert_to_every_format_with_the_same_content() {
         let tmp = tempfile::tempdir().unwrap();
@@ -471,7 +698,7 @@ mod tests {
             name: "p.lxroot".into(),
             kind: PartitionKind::Root,
             size_bytes: None,
-            content: Some(root),
+            content: Some(Content::Image(root)),
             bootable: false,
         };
         make(&raw, Table::Gpt, None, &[part], "x86_64", Some(1)).unwrap();

@@ -49,7 +49,8 @@ impl FsType {
         }
     }
 
-    fn read_only(self) -> bool {
+    /// Whether it is read-only (squashfs, erofs): as large as its content.
+    pub fn read_only(self) -> bool {
         matches!(self, FsType::Squashfs | FsType::Erofs)
     }
 }
@@ -80,54 +81,20 @@ pub type FilesystemError = super::ToolError;
 
 /// Makes `options.fs_type` of the tree at `root` into the file `out`.
 pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), FilesystemError> {
-    for arg in &options.create_options {
-        if arg.contains('\0') {
-            return Err(FilesystemError::Invalid(
-                "an mkfs option holds a NUL byte".into(),
-            ));
-        }
-    }
-    if let Some(label) = &options.label {
-        if label.is_empty() || label.contains(['\0', '\n', '/']) {
-            return Err(FilesystemError::Invalid(format!(
-                "`{label}` is not a volume label"
-            )));
-        }
-    }
-    let uuid = options.uuid.clone().or_else(|| {
-        options.source_date_epoch.map(|epoch| {
-            super::stable_uuid(&["builder", options.fs_type.name(), &epoch.to_string()])
-        })
-    });
+    check(options)?;
+    let uuid = uuid_of(options);
     let size = || -> std::io::Result<u64> {
         Ok(match options.size_bytes {
             Some(bytes) => bytes,
-            None => computed_size(root, options.fs_type)? + options.extra_bytes,
+            None => size_for(root, options)?,
         })
     };
     let step = format!("{} image", options.fs_type.name());
     let mut cmd;
     match options.fs_type {
         FsType::Ext2 | FsType::Ext3 | FsType::Ext4 => {
-            let kib = size()?.div_ceil(1024);
-            cmd = Command::new("mke2fs");
-            cmd.args(["-q", "-F", "-t", options.fs_type.name(), "-d"])
-                .arg(root)
-                .args(["-E", "root_owner=0:0"]);
-            if let Some(label) = &options.label {
-                cmd.args(["-L", label]);
-            }
-            if let Some(uuid) = &uuid {
-                cmd.args(["-U", uuid])
-                    .arg("-E")
-                    .arg(format!("hash_seed={uuid}"));
-            }
-            if let Some(epoch) = options.source_date_epoch {
-                cmd.env("E2FSPROGS_FAKE_TIME", epoch.to_string());
-            }
-            cmd.args(&options.create_options)
-                .arg(out)
-                .arg(format!("{kib}k"));
+            cmd = mke2fs(root, options, uuid.as_deref(), &[]);
+            cmd.arg(out).arg(format!("{}k", size()?.div_ceil(1024)));
         }
         FsType::Btrfs => {
             // `mkfs.btrfs --rootdir` of btrfs-progs 6.2 (Debian 12) writes
@@ -227,6 +194,112 @@ pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), 
     }
     command::run(&step, &mut cmd)?;
     Ok(())
+}
+
+/// Whether a filesystem of this type is made straight into a partition of
+/// a disk file ([`make_in_place`]) rather than as an image of its own.
+pub fn makes_in_place(fs_type: FsType) -> bool {
+    matches!(fs_type, FsType::Ext2 | FsType::Ext3 | FsType::Ext4)
+}
+
+/// Makes ext2, ext3 or ext4 of the tree at `root` into the existing file
+/// `disk`, `size` bytes from byte `offset` on (`mke2fs -E offset=`): a
+/// partition filled without an intermediate image or a loop device. The
+/// rest of the file is not touched.
+pub fn make_in_place(
+    root: &Path,
+    disk: &Path,
+    offset: u64,
+    size: u64,
+    options: &FilesystemOptions,
+) -> Result<(), FilesystemError> {
+    if !makes_in_place(options.fs_type) {
+        return Err(FilesystemError::Invalid(format!(
+            "{} is not made in place",
+            options.fs_type.name()
+        )));
+    }
+    check(options)?;
+    // The disk file is new and sparse: discarding its blocks is wasted work.
+    let extended = [format!("offset={offset}"), "nodiscard".to_string()];
+    let mut cmd = mke2fs(root, options, uuid_of(options).as_deref(), &extended);
+    cmd.arg(disk).arg(format!("{}k", size / 1024));
+    command::run(&format!("{} filesystem", options.fs_type.name()), &mut cmd)?;
+    Ok(())
+}
+
+/// The size a writable filesystem of the tree at `root` gets when its
+/// options give none: the tree with headroom, plus `extra_bytes`.
+pub fn size_for(root: &Path, options: &FilesystemOptions) -> std::io::Result<u64> {
+    Ok(computed_size(root, options.fs_type)? + options.extra_bytes)
+}
+
+/// Refuses options no tool should see.
+fn check(options: &FilesystemOptions) -> Result<(), FilesystemError> {
+    for arg in &options.create_options {
+        if arg.contains('\0') {
+            return Err(FilesystemError::Invalid(
+                "an mkfs option holds a NUL byte".into(),
+            ));
+        }
+    }
+    if let Some(label) = &options.label {
+        if label.is_empty() || label.contains(['\0', '\n', '/']) {
+            return Err(FilesystemError::Invalid(format!(
+                "`{label}` is not a volume label"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The UUID to give the filesystem: the options', else one derived from
+/// `SOURCE_DATE_EPOCH`, else none (the tool picks one).
+fn uuid_of(options: &FilesystemOptions) -> Option<String> {
+    options.uuid.clone().or_else(|| {
+        options.source_date_epoch.map(|epoch| {
+            super::stable_uuid(&["builder", options.fs_type.name(), &epoch.to_string()])
+        })
+    })
+}
+
+/// `mke2fs` filling a new ext2/3/4 from the tree (the device and size
+/// follow), with `extended` options besides its own. mke2fs keeps only the
+/// last `-E` it is given, so all of them, the caller's and those in the
+/// create options, go into one.
+fn mke2fs(
+    root: &Path,
+    options: &FilesystemOptions,
+    uuid: Option<&str>,
+    extended: &[String],
+) -> Command {
+    let mut cmd = Command::new("mke2fs");
+    cmd.args(["-q", "-F", "-t", options.fs_type.name(), "-d"])
+        .arg(root);
+    let mut all = vec!["root_owner=0:0".to_string()];
+    if let Some(label) = &options.label {
+        cmd.args(["-L", label]);
+    }
+    if let Some(uuid) = uuid {
+        cmd.args(["-U", uuid]);
+        all.push(format!("hash_seed={uuid}"));
+    }
+    if let Some(epoch) = options.source_date_epoch {
+        cmd.env("E2FSPROGS_FAKE_TIME", epoch.to_string());
+    }
+    let mut args = options.create_options.iter();
+    while let Some(arg) = args.next() {
+        match arg.strip_prefix("-E") {
+            Some("") => all.extend(args.next().cloned()),
+            Some(value) => all.push(value.to_string()),
+            None => {
+                cmd.arg(arg);
+            }
+        }
+    }
+    all.extend(extended.iter().cloned());
+    cmd.arg("-E").arg(all.join(","));
+    cmd
 }
 
 /// XFS: mount the new image privately, copy the tree in with everything

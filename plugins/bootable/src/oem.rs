@@ -1,9 +1,9 @@
 //! `oem`: a bootable disk. The root becomes one filesystem with a UUID
 //! chosen first, so `/etc/fstab` and GRUB's configuration name it before it
 //! exists; the initrd is made inside the root by the image's own tool; the
-//! filesystems are written into the partitions of a disk image file, GRUB's
-//! BIOS boot code into its MBR and BIOS boot partition, and GRUB's EFI
-//! application onto its EFI system partition.
+//! host makes the disk image file in one call: the root filesystem straight
+//! into its partition, the EFI system partition holding GRUB's EFI
+//! application, and GRUB's BIOS boot code in its MBR and BIOS boot partition.
 //!
 //! Layouts (KIWI's partition names):
 //! - `firmware="efi"` or `"uefi"` (x86_64): GPT with `p.legacy` (BIOS
@@ -22,7 +22,7 @@
 use builder_sdk::prelude::*;
 use builder_sdk::toolbox::{
     DiskFormat, FatOptions, FileSource, FilesystemOptions, FilesystemType, GrubPlatform, ImageFile,
-    InitrdOptions, Partition, PartitionKind, PartitionTable,
+    InitrdOptions, Partition, PartitionContent, PartitionKind, PartitionTable,
 };
 
 use crate::grub::{self, Locate, Menu};
@@ -218,7 +218,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     toolbox::write_boot_file(root, "boot/grub/grub.cfg", cfg.as_bytes(), 0o644)?;
     let early = grub::early_config(&locate);
 
-    // 4. The root filesystem, sized for the disk when `<size>` says so.
+    // 4. The disk's size, when `<size>` gives one, and the root filesystem.
     let table = if firmware == "bios" {
         PartitionTable::Msdos
     } else {
@@ -227,8 +227,8 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     // 1 MiB before the first partition, 1 MiB for GPT's backup at the end.
     let overhead =
         2 * MIB + if bios && efi { MIB } else { 0 } + if efi { esp_mib * MIB } else { 0 };
-    let (disk_size, fs_size, extra) = match &request.size {
-        Some(size) if size.additive => (None, None, size.bytes),
+    let (disk_size, extra) = match &request.size {
+        Some(size) if size.additive => (None, size.bytes),
         Some(size) => {
             if size.bytes <= overhead + 64 * MIB {
                 return Err(Error::other(format!(
@@ -236,29 +236,23 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
                     size.bytes / MIB
                 )));
             }
-            (Some(size.bytes), Some(size.bytes - overhead), 0)
+            (Some(size.bytes), 0)
         }
-        None => (None, None, 0),
+        None => (None, 0),
     };
-    let root_image = request.artifact_name("root.img");
-    log::info(&format!("making the {fs_name} root filesystem"));
-    toolbox::make_filesystem(
-        root,
-        &root_image,
-        &FilesystemOptions {
-            fs_type: filesystem_type(fs_name),
-            label: Some(label.clone()),
-            uuid: Some(root_uuid.clone()),
-            size_bytes: fs_size,
-            extra_bytes: extra,
-            compression: None,
-            create_options: options
-                .value("fscreateoptions")
-                .map(|o| o.split_whitespace().map(str::to_string).collect())
-                .unwrap_or_default(),
-        },
-    )?;
-    let mut intermediates = vec![root_image.clone()];
+    let root_fs = FilesystemOptions {
+        fs_type: filesystem_type(fs_name),
+        label: Some(label.clone()),
+        uuid: Some(root_uuid.clone()),
+        size_bytes: None,
+        extra_bytes: extra,
+        compression: None,
+        create_options: options
+            .value("fscreateoptions")
+            .map(|o| o.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
+    };
+    let mut intermediates = Vec::new();
 
     // 5. GRUB for EFI on the ESP, GRUB's BIOS core image.
     let fs_modules = [fs_name];
@@ -301,23 +295,11 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             name: "p.UEFI".into(),
             kind: PartitionKind::Esp,
             size_bytes: Some(esp_mib * MIB),
-            content: Some(esp),
+            content: Some(PartitionContent::Image(esp)),
             bootable: false,
         });
     }
-    partitions.push(Partition {
-        name: "p.lxroot".into(),
-        kind: PartitionKind::Root,
-        size_bytes: None,
-        content: Some(root_image),
-        bootable: table == PartitionTable::Msdos,
-    });
-
-    // 6. The disk, and GRUB's BIOS boot code in it.
-    let raw = request.artifact_name("raw");
-    log::info("writing the disk image");
-    let disk = toolbox::make_disk(&raw, table, disk_size, &partitions)?;
-    if bios {
+    let core = if bios {
         let core = request.artifact_name("core.img");
         toolbox::make_grub_image(
             root,
@@ -326,30 +308,34 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             &early,
             &grub::modules(true, &fs_modules),
         )?;
-        let offset = match table {
-            PartitionTable::Gpt => disk
-                .partitions
-                .iter()
-                .find(|p| p.name == "p.legacy")
-                .map(|p| p.start_bytes)
-                .ok_or_else(|| Error::other("the disk has no BIOS boot partition"))?,
-            PartitionTable::Msdos => 512,
-        };
-        toolbox::install_grub_bios(root, &raw, &core, offset)?;
-        intermediates.push(core);
-    }
+        intermediates.push(core.clone());
+        Some(core)
+    } else {
+        None
+    };
+    // The root filesystem is made straight into its partition: the rest of
+    // a sized disk, else the tree with headroom (plus an additive size).
+    partitions.push(Partition {
+        name: "p.lxroot".into(),
+        kind: PartitionKind::Root,
+        size_bytes: None,
+        content: Some(PartitionContent::Filesystem(root_fs)),
+        bootable: table == PartitionTable::Msdos,
+    });
+
+    // 6. The disk, with GRUB's BIOS boot code in it.
+    let raw = request.artifact_name("raw");
+    log::info(&format!(
+        "writing the disk image with its {fs_name} root filesystem"
+    ));
+    let disk = toolbox::make_disk(root, &raw, table, disk_size, &partitions, core.as_deref())?;
     for name in &intermediates {
         toolbox::remove_artifact(name)?;
     }
 
     // 7. The format asked for.
     match format {
-        None => {
-            let digest = toolbox::sha256_artifact(&raw)?;
-            let mut artifact = disk.artifact;
-            artifact.sha256 = digest;
-            Ok(vec![artifact])
-        }
+        None => Ok(vec![disk.artifact]),
         Some((format, extension)) => {
             log::info(&format!("converting the disk to {extension}"));
             let converted = toolbox::convert_disk(&raw, &request.artifact_name(extension), format)?;
