@@ -92,6 +92,9 @@ pub fn create(
     if !request.root.is_dir() {
         bail!("root {}: not a directory", request.root.display());
     }
+    // The initrd the install made, made again if the overlay, a script or
+    // a removal changed what it is made from.
+    crate::packages::initrd::refresh(&request.root)?;
     let root = Arc::new(
         RootTree::open(&request.root)
             .with_context(|| format!("opening root {}", request.root.display()))?,

@@ -166,6 +166,32 @@ fn fs_uuid(disk: &Path, offset: u64) -> String {
     .to_string()
 }
 
+/// zstd's magic number: initramfs-tools' default compression.
+const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+/// gzip's.
+const GZIP: [u8; 2] = [0x1f, 0x8b];
+
+/// The root's one initrd and its first four bytes.
+fn initrd_of(root: &Path) -> (PathBuf, Vec<u8>) {
+    let initrds: Vec<PathBuf> = fs::read_dir(root.join("boot"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("initrd.img-")
+        })
+        .collect();
+    assert_eq!(initrds.len(), 1, "{initrds:?}");
+    let bytes = fs::read(&initrds[0]).unwrap();
+    (initrds[0].clone(), bytes[..4].to_vec())
+}
+
+fn modified(path: &Path) -> std::time::SystemTime {
+    fs::symlink_metadata(path).unwrap().modified().unwrap()
+}
+
 #[test]
 fn oem_disk_boots_with_bios_and_efi_and_its_root_grows() {
     let _one = serial();
@@ -188,6 +214,12 @@ fn oem_disk_boots_with_bios_and_efi_and_its_root_grows() {
     );
     assert_eq!(built.result.artifacts.len(), 1);
     assert!(built.result.sbom.is_some());
+    // The initrd the install made stands: nothing it is made from changed
+    // after it (config.sh, which writes /etc/hostname, came later).
+    let (initrd, magic) = initrd_of(&built.root);
+    assert_eq!(magic, ZSTD, "{}", initrd.display());
+    assert!(modified(&initrd) < modified(&built.root.join("etc/hostname")));
+    assert!(!built.root.join(".builder-initrd-inputs").exists());
 
     // The partition table is what the description asks for: GPT, a BIOS
     // boot partition, a 64 MiB ESP and the root, 1 MiB aligned.
@@ -499,5 +531,39 @@ fn oem_disk_with_a_dracut_initrd_boots() {
         },
         Firmware::Bios,
         "raw disk with a dracut initrd, BIOS",
+    );
+}
+
+/// An initramfs-tools setting in the description's overlay reaches the
+/// initrd, which the install made before the overlay was laid: it is made
+/// again before the image is created (as KIWI makes its initrd after the
+/// overlay and config.sh), and the disk boots with it.
+#[test]
+fn an_initrd_setting_in_the_overlay_reaches_the_initrd() {
+    let _one = serial();
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let description = dir.path().join("debian-cloud-gzip");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(example())
+        .arg(&description)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let conf = description.join("root/etc/initramfs-tools/conf.d");
+    fs::create_dir_all(&conf).unwrap();
+    fs::write(conf.join("compress"), "COMPRESS=gzip\n").unwrap();
+    let built = build_from(description, Some("raw"));
+    let (initrd, magic) = initrd_of(&built.root);
+    assert_eq!(magic[..2], GZIP, "{}", initrd.display());
+    assert!(modified(&initrd) > modified(&built.root.join("etc/hostname")));
+    assert!(!built.root.join(".builder-initrd-inputs").exists());
+    boot(
+        &Medium::Disk {
+            path: built.target.join("debian-cloud.x86_64-1.0.0.raw"),
+            format: "raw",
+        },
+        Firmware::Bios,
+        "raw disk with a gzip initrd from the overlay, BIOS",
     );
 }

@@ -13,7 +13,7 @@ use crate::packages::repository::AptRepository;
 use crate::plan::PackageSet;
 use crate::rootfs::command::{self, chroot};
 use crate::rootfs::files::RootDir;
-use crate::rootfs::mounts::ApiMounts;
+use crate::rootfs::mounts::{ApiMounts, Scratch};
 
 /// The Debian architecture name of a KIWI architecture.
 pub fn deb_arch(arch: &str) -> &str {
@@ -39,6 +39,9 @@ pub struct Apt<'r> {
     arch: String,
     cache: Option<PackageCache>,
     initrd_filesystems: Vec<String>,
+    /// Whether this root's archive directory holds the whole pool already
+    /// (the bootstrap seeded it): the install then has nothing to copy in.
+    pool_seeded: std::sync::atomic::AtomicBool,
 }
 
 /// Keeps services from starting while packages are installed; removed on drop.
@@ -85,6 +88,7 @@ impl<'r> Apt<'r> {
             arch,
             cache,
             initrd_filesystems: Vec::new(),
+            pool_seeded: false.into(),
         })
     }
 
@@ -98,10 +102,15 @@ impl<'r> Apt<'r> {
 
     /// Adds what apt downloaded into the root to the package cache.
     fn collect_downloads(&self, step: &str) -> anyhow::Result<()> {
+        self.collect_downloads_from(step, self.root)
+    }
+
+    /// Adds what apt downloaded into `root` to the package cache.
+    fn collect_downloads_from(&self, step: &str, root: &RootDir) -> anyhow::Result<()> {
         let Some(cache) = &self.cache else {
             return Ok(());
         };
-        let root = self.root.host_path();
+        let root = root.host_path();
         let done = cache
             .collect(&root.join(APT_ARCHIVES), &root.join(APT_LISTS))
             .with_context(|| format!("{step}: package cache"))?;
@@ -122,7 +131,70 @@ impl<'r> Apt<'r> {
     /// distribution's `Essential: yes` packages, apt, and `set`, as KIWI 11
     /// bootstraps (`--variant=apt`; Priority `required` extras such as
     /// e2fsprogs come only when the description asks for them).
+    ///
+    /// mmdebstrap unpacks every essential package twice (extracted, then
+    /// installed by dpkg over the extracted files), so it works in a
+    /// [`Scratch`] tmpfs when one can be mounted, and the result is copied
+    /// into the root: on ext4 without a journal, creating files right after
+    /// thousands were replaced costs several times more.
     pub fn bootstrap(&self, set: &PackageSet) -> anyhow::Result<()> {
+        let step = "bootstrap: mmdebstrap";
+        let scratch = match self.scratch_bytes() {
+            Some(bytes) => match Scratch::mount(bytes) {
+                Ok(scratch) => Some(scratch),
+                Err(e) => {
+                    tracing::debug!("{step}: bootstrapping in place ({e})");
+                    None
+                }
+            },
+            None => {
+                tracing::debug!("{step}: bootstrapping in place (too little free memory)");
+                None
+            }
+        };
+        let target = match &scratch {
+            Some(scratch) => {
+                let target = scratch.path().join("root");
+                std::fs::create_dir(&target)
+                    .with_context(|| format!("{step}: creating {}", target.display()))?;
+                target
+            }
+            None => self.root.host_path().to_path_buf(),
+        };
+        let bootstrapped = RootDir::open(&target)?;
+        self.mmdebstrap(set, &bootstrapped)?;
+        self.collect_downloads_from(step, &bootstrapped)?;
+        if scratch.is_some() {
+            crate::rootfs::root_cache::copy_tree(&target, self.root.host_path())
+                .with_context(|| format!("{step}: copying the bootstrapped root"))?;
+        }
+        Ok(())
+    }
+
+    /// The size of a scratch tmpfs for the bootstrap, if the memory
+    /// available holds it twice over: the essential set with apt (about
+    /// 350 MB) and the pooled packages seeded into it.
+    fn scratch_bytes(&self) -> Option<u64> {
+        let pooled = match &self.cache {
+            Some(cache) => cache.pooled_bytes().ok()?,
+            None => 0,
+        };
+        let wanted = pooled + (768 << 20);
+        let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let available_kib: u64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemAvailable:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        (available_kib * 1024 >= 2 * wanted).then_some(wanted)
+    }
+
+    /// Runs mmdebstrap into `target` (empty, or holding only the pooled
+    /// packages it seeds).
+    fn mmdebstrap(&self, set: &PackageSet, target: &RootDir) -> anyhow::Result<()> {
         let step = "bootstrap: mmdebstrap";
         let repos: Vec<&AptRepository> = self.build_repositories().collect();
         let Some(suite) = repos.iter().find_map(|r| r.suite.clone()) else {
@@ -146,9 +218,11 @@ impl<'r> Apt<'r> {
             // The pool goes in first; mmdebstrap must accept the non-empty
             // root and keep the packages so the new ones can be collected.
             let seeded = cache
-                .seed(&self.root.host_path().join(APT_ARCHIVES))
+                .seed(&target.host_path().join(APT_ARCHIVES))
                 .with_context(|| format!("{step}: package cache"))?;
             tracing::debug!(seeded, "{step}: packages from the cache");
+            self.pool_seeded
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             cmd.arg("--skip=check/empty")
                 .arg("--skip=essential/unlink")
                 .arg("--skip=cleanup/apt/cache");
@@ -174,7 +248,7 @@ impl<'r> Apt<'r> {
             }
             cmd.arg(format!("--keyring={}", dir.display()));
         }
-        cmd.arg(&suite).arg(self.root.host_path());
+        cmd.arg(&suite).arg(target.host_path());
         for repo in &repos {
             cmd.arg(repo.one_line());
         }
@@ -185,11 +259,11 @@ impl<'r> Apt<'r> {
             "etc/apt/apt.conf.d/99mmdebstrap",
             "etc/dpkg/dpkg.cfg.d/99mmdebstrap",
         ] {
-            self.root
+            target
                 .remove_file(file)
                 .with_context(|| format!("{step}: removing /{file}"))?;
         }
-        self.collect_downloads(step)
+        Ok(())
     }
 
     /// A command error, or when apt refused a repository's signature, an
@@ -343,20 +417,22 @@ impl<'r> Apt<'r> {
             args.push("--no-install-recommends");
         }
         args.extend(set.packages.iter().map(String::as_str));
-        if self.cache.is_some() {
+        if let Some(cache) = &self.cache {
             // Download first and collect before any maintainer script of
             // these packages runs.
             // A root restored from the root cache was never seeded: copy
-            // in the pooled packages this install needs.
-            let mut uris = args.clone();
-            uris.insert(1, "--print-uris");
-            uris.insert(2, "-qq");
-            let listing = self.apt_get_output(&format!("{step}: apt-get --print-uris"), &uris)?;
-            let wanted: std::collections::HashSet<String> = listing
-                .lines()
-                .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
-                .collect();
-            if let Some(cache) = &self.cache {
+            // in the pooled packages this install needs. (A root
+            // bootstrapped by this build got the whole pool then.)
+            if !self.pool_seeded.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut uris = args.clone();
+                uris.insert(1, "--print-uris");
+                uris.insert(2, "-qq");
+                let listing =
+                    self.apt_get_output(&format!("{step}: apt-get --print-uris"), &uris)?;
+                let wanted: std::collections::HashSet<String> = listing
+                    .lines()
+                    .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+                    .collect();
                 let seeded = cache
                     .seed_only(&self.root.host_path().join(APT_ARCHIVES), Some(&wanted))
                     .with_context(|| format!("{step}: package cache"))?;
@@ -396,6 +472,8 @@ impl<'r> Apt<'r> {
 
     /// Drops apt's package lists and caches.
     pub fn cleanup(&self) -> anyhow::Result<()> {
+        self.pool_seeded
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let mut cmd = chroot(self.root.host_path(), "apt-get");
         cmd.arg("clean");
         command::run("cleanup: apt-get clean", &mut cmd)?;
@@ -438,6 +516,7 @@ impl super::PackageManager for Apt<'_> {
             arch: self.arch.clone(),
             cache: self.cache.clone(),
             initrd_filesystems: self.initrd_filesystems.clone(),
+            pool_seeded: false.into(),
         })
     }
 

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -79,6 +79,12 @@ impl PackageCache {
     /// The pool directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The bytes of the packages in the pool (what [`PackageCache::seed`]
+    /// copies into an empty root).
+    pub fn pooled_bytes(&self) -> io::Result<u64> {
+        Ok(Self::debs(&self.dir)?.iter().map(|(_, size)| size).sum())
     }
 
     /// The `.deb` files in the pool.
@@ -159,16 +165,17 @@ impl PackageCache {
             if pooled.get(&name) == Some(&size) {
                 continue;
             }
-            let source = archives.join(&name);
-            let digest = sha256_file(&source)
-                .with_context(|| format!("package cache: reading {}", source.display()))?;
-            if index.sha256(&name) != Some(digest.as_str()) {
-                tracing::warn!(file = %name, "package cache: not in the index or checksum differs; not cached");
+            let Some(expected) = index.sha256(&name) else {
+                tracing::warn!(file = %name, "package cache: not in the index; not cached");
                 done.rejected += 1;
                 continue;
+            };
+            if self.store(&archives.join(&name), &name, expected)? {
+                done.added += 1;
+            } else {
+                tracing::warn!(file = %name, "package cache: checksum differs from the index; not cached");
+                done.rejected += 1;
             }
-            self.store(&source, &name)?;
-            done.added += 1;
         }
         if !index.is_empty() {
             for (name, _) in pooled {
@@ -180,19 +187,36 @@ impl PackageCache {
         Ok(done)
     }
 
-    /// Copies `source` into the pool as `name`, atomically.
-    fn store(&self, source: &Path, name: &str) -> anyhow::Result<()> {
+    /// Copies `source` into the pool as `name`, atomically, if the bytes
+    /// copied have the SHA-256 `expected` (hashed as they are copied, so
+    /// what is checked is what is stored); false if they do not.
+    fn store(&self, source: &Path, name: &str, expected: &str) -> anyhow::Result<bool> {
         let tmp = tempfile::Builder::new()
             .prefix(".incoming-")
             .tempfile_in(&self.dir)
             .with_context(|| format!("package cache: creating a file in {}", self.dir.display()))?;
         let mut from = File::open(source)
             .with_context(|| format!("package cache: opening {}", source.display()))?;
-        io::copy(&mut from, &mut tmp.as_file())
-            .with_context(|| format!("package cache: copying {name}"))?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut to = tmp.as_file();
+        loop {
+            let n = match from.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).with_context(|| format!("package cache: reading {name}")),
+            };
+            hasher.update(&buffer[..n]);
+            to.write_all(&buffer[..n])
+                .with_context(|| format!("package cache: copying {name}"))?;
+        }
+        if hex::encode(hasher.finalize()) != expected {
+            return Ok(false);
+        }
         tmp.persist(self.dir.join(name))
             .with_context(|| format!("package cache: storing {name}"))?;
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -262,10 +286,6 @@ impl PackageIndex {
     fn is_empty(&self) -> bool {
         self.sha256.is_empty()
     }
-}
-
-fn sha256_file(path: &Path) -> io::Result<String> {
-    crate::toolbox::sha256_reader(File::open(path)?)
 }
 
 #[cfg(test)]

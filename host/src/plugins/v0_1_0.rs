@@ -830,6 +830,7 @@ impl wit_toolbox::Host for PluginState {
             &toolbox::boot::InitrdOptions {
                 filesystems: options.filesystems,
                 source_date_epoch: self.source_date_epoch,
+                force: false,
             },
         )
         .map_err(|e| tool_err("initrd", e)));

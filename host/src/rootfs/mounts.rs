@@ -1,7 +1,8 @@
 //! The kernel filesystems a chrooted step needs (`/proc`, `/sys`, `/dev`),
 //! mounted for that step only: [`ApiMounts`] unmounts them in reverse order
 //! when dropped, on success, error and panic alike, detaching lazily when a
-//! plain unmount is refused.
+//! plain unmount is refused. Also [`Scratch`], a tmpfs for work that
+//! creates and replaces many files.
 
 use std::path::{Path, PathBuf};
 
@@ -93,6 +94,64 @@ impl Drop for ApiMounts {
                 }
             }
         }
+    }
+}
+
+/// A private tmpfs in a new temporary directory (under the build's temp
+/// root) for work that creates and replaces many thousands of files, such
+/// as a bootstrap, whose result is then copied where it belongs: on some
+/// filesystems (ext4 without a journal) creating files right after others
+/// were replaced costs several times more. Unmounted (lazily if refused)
+/// and removed when dropped.
+#[derive(Debug)]
+pub struct Scratch {
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Scratch {
+    /// Mounts a tmpfs of at most `max_bytes`.
+    pub fn mount(max_bytes: u64) -> Result<Scratch, MountError> {
+        let dir = super::command::temp_dir().map_err(|source| MountError {
+            what: "tmpfs",
+            target: super::command::temp_root(),
+            source,
+        })?;
+        let options = std::ffi::CString::new(format!("mode=0755,size={max_bytes}"))
+            .expect("no NUL in tmpfs options");
+        rmount::mount(
+            "tmpfs",
+            dir.path(),
+            "tmpfs",
+            MountFlags::NOSUID | MountFlags::NODEV,
+            Some(options.as_c_str()),
+        )
+        .map_err(|e| MountError {
+            what: "tmpfs",
+            target: dir.path().to_path_buf(),
+            source: e.into(),
+        })?;
+        tracing::debug!(target = %dir.path().display(), "mounted a scratch tmpfs");
+        Ok(Scratch { dir: Some(dir) })
+    }
+
+    /// Its mount point.
+    pub fn path(&self) -> &Path {
+        self.dir.as_ref().expect("mounted until dropped").path()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let Some(dir) = self.dir.take() else { return };
+        if rmount::unmount(dir.path(), UnmountFlags::empty()).is_err() {
+            if let Err(e) = rmount::unmount(dir.path(), UnmountFlags::DETACH) {
+                tracing::error!(target = %dir.path().display(), error = %e, "could not detach the scratch tmpfs");
+                // Never remove what may still be a mounted tree.
+                let _ = dir.keep();
+                return;
+            }
+        }
+        tracing::debug!(target = %dir.path().display(), "unmounted the scratch tmpfs");
     }
 }
 

@@ -198,6 +198,9 @@ pub struct InitrdOptions {
     pub filesystems: Vec<String>,
     /// `SOURCE_DATE_EPOCH`, handed to the tool: file times in the initrd.
     pub source_date_epoch: Option<i64>,
+    /// Make them even when the configuration is in place and every kernel
+    /// has its initrd (something else they are made from changed).
+    pub force: bool,
 }
 
 /// The image's own initrd tool.
@@ -270,7 +273,7 @@ pub fn make_initrd(root: &Path, options: &InitrdOptions) -> Result<Vec<Kernel>, 
     // Without filesystems to add, the image's own configuration stands.
     if let Some((path, conf)) = initrd_config(tool, &options.filesystems) {
         let unchanged = dir.read_to_string(path).is_ok_and(|old| old == conf);
-        if unchanged && kernels.iter().all(|k| is_regular(&tree, &k.initrd)) {
+        if unchanged && !options.force && kernels.iter().all(|k| is_regular(&tree, &k.initrd)) {
             // Made for this very configuration already (after the install).
             tracing::info!("initrds up to date for {}", options.filesystems.join(", "));
             return Ok(kernels);
