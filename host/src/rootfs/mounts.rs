@@ -75,6 +75,21 @@ impl ApiMounts {
         Ok(())
     }
 
+    /// Also mounts a tmpfs on the root's `dir` (a real directory of the
+    /// root, not made here: nothing is left in the image) for the step's
+    /// temporary files, unmounted with the rest. Returns whether it did.
+    pub fn with_scratch(&mut self, root: &Path, dir: &str) -> bool {
+        if !std::fs::symlink_metadata(root.join(dir)).is_ok_and(|m| m.is_dir()) {
+            return false;
+        }
+        let nosuid = MountFlags::NOSUID | MountFlags::NODEV;
+        self.one(root, dir, "tmpfs", |t| {
+            rmount::mount("tmpfs", t, "tmpfs", nosuid, Some(c"mode=1777"))
+        })
+        .map_err(|e| tracing::debug!("no scratch tmpfs: {e}"))
+        .is_ok()
+    }
+
     /// The mount points, in mount order.
     pub fn mount_points(&self) -> &[PathBuf] {
         &self.mounted

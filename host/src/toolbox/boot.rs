@@ -282,10 +282,16 @@ pub fn make_initrd(root: &Path, options: &InitrdOptions) -> Result<Vec<Kernel>, 
         dir.create_dir_all(parent, 0o755)?;
         dir.write(path, conf.as_bytes(), 0o644)?;
     }
-    let _mounts = ApiMounts::mount(root).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut mounts = ApiMounts::mount(root).map_err(|e| std::io::Error::other(e.to_string()))?;
+    // Both tools stage the initrd's few thousand files in TMPDIR: in
+    // memory, not in the root's filesystem.
+    let scratch = mounts.with_scratch(root, "tmp");
     for kernel in &kernels {
         let step = format!("making the initrd of kernel {}", kernel.version);
         let mut cmd = chroot(root, &format!("/{tool_path}"));
+        if scratch {
+            cmd.env("TMPDIR", "/tmp");
+        }
         if let Some(epoch) = options.source_date_epoch {
             cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
             if tool == InitrdTool::Dracut {
