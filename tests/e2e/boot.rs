@@ -166,6 +166,19 @@ fn fs_uuid(disk: &Path, offset: u64) -> String {
     .to_string()
 }
 
+/// A copy of the example in `dir`, named `name`, for a test to change.
+fn copy_of_example(dir: &Path, name: &str) -> PathBuf {
+    let description = dir.join(name);
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(example())
+        .arg(&description)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    description
+}
+
 /// zstd's magic number: initramfs-tools' default compression.
 const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// gzip's.
@@ -503,14 +516,7 @@ fn a_root_that_cannot_boot_is_refused_with_what_to_add() {
 fn oem_disk_with_a_dracut_initrd_boots() {
     let _one = serial();
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-    let description = dir.path().join("debian-cloud-dracut");
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(example())
-        .arg(&description)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let description = copy_of_example(dir.path(), "debian-cloud-dracut");
     let config = description.join("config.xml");
     let text = fs::read_to_string(&config).unwrap();
     let swapped = text.replace(
@@ -542,14 +548,7 @@ fn oem_disk_with_a_dracut_initrd_boots() {
 fn an_initrd_setting_in_the_overlay_reaches_the_initrd() {
     let _one = serial();
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-    let description = dir.path().join("debian-cloud-gzip");
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(example())
-        .arg(&description)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let description = copy_of_example(dir.path(), "debian-cloud-gzip");
     let conf = description.join("root/etc/initramfs-tools/conf.d");
     fs::create_dir_all(&conf).unwrap();
     fs::write(conf.join("compress"), "COMPRESS=gzip\n").unwrap();
