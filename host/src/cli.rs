@@ -222,6 +222,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
+    /// On a prepared-root cache miss, how much memory the root may be
+    /// prepared in (then stored in the cache while the image is made):
+    /// `auto` (half the memory available, if that holds 2 GiB), `off`, or a
+    /// size such as `8G`. A root that outgrows it is prepared again on disk.
+    #[arg(
+        long,
+        value_name = "auto|off|SIZE",
+        env = "BUILDER_MEMORY_ROOT",
+        default_value = "auto"
+    )]
+    pub memory_root: crate::rootfs::memory::MemoryBudget,
+
     #[command(flatten)]
     pub build: BuildArgs,
 
@@ -524,6 +536,8 @@ fn run_prepare(cli: &Cli, args: &PrepareArgs) -> anyhow::Result<()> {
             package_cache: package_cache(cli, args.build.no_package_cache),
             root_cache: root_cache(cli, args.build.no_root_cache),
             layer_dir: None,
+            // The root outlives the build: never a tmpfs.
+            memory_root: crate::rootfs::memory::MemoryBudget::Off,
         },
         &pipeline,
     )
@@ -569,6 +583,7 @@ fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
         xz_cache: Some(xz_cache(cli)),
         root: args.root.clone(),
         source_date_epoch: create::source_date_epoch_from_env()?,
+        memory_root: args.memory_root,
     };
     let result = crate::run::run(&runtime, &plugins, &request);
     crate::progress::finish();

@@ -41,6 +41,8 @@ pub struct RunRequest {
     pub root: Option<PathBuf>,
     /// `SOURCE_DATE_EPOCH`, if set.
     pub source_date_epoch: Option<i64>,
+    /// How much memory a root prepared on a root cache miss may take.
+    pub memory_root: crate::rootfs::memory::MemoryBudget,
 }
 
 /// The result manifest, written as `builder.result.json`.
@@ -135,6 +137,7 @@ pub fn run(
             root_cache: request.root_cache.clone(),
             // A root of its own only when asked to keep it.
             layer_dir: request.root.is_none().then(|| work.path().join("layer")),
+            memory_root: request.memory_root,
         },
         &pipeline,
     )?;

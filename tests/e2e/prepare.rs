@@ -8,6 +8,7 @@ use std::process::Command;
 use builder::packages::MirrorOverride;
 use builder::plugins::select::{select, Purpose};
 use builder::plugins::PipelinePlugins;
+use builder::rootfs::memory::MemoryBudget;
 use builder::rootfs::mounts::ApiMounts;
 use builder::rootfs::prepare::{prepare, PrepareReport, PrepareRequest};
 
@@ -41,6 +42,26 @@ fn prepare_with(
     root_cache: Option<&Path>,
     layer_dir: Option<&Path>,
 ) -> anyhow::Result<PrepareReport> {
+    prepare_in(
+        description,
+        root,
+        mirror,
+        package_cache,
+        root_cache,
+        layer_dir,
+        MemoryBudget::Auto,
+    )
+}
+
+fn prepare_in(
+    description: &Path,
+    root: &Path,
+    mirror: MirrorOverride,
+    package_cache: Option<&Path>,
+    root_cache: Option<&Path>,
+    layer_dir: Option<&Path>,
+    memory_root: MemoryBudget,
+) -> anyhow::Result<PrepareReport> {
     let desc = builder::description::load(description)?;
     let plan = builder::plan::plan(&desc, &builder::plan::PlanRequest::default())?;
     // The plugins the description names, as `builder prepare` selects them.
@@ -56,6 +77,7 @@ fn prepare_with(
             package_cache: package_cache.map(Path::to_path_buf),
             root_cache: root_cache.map(Path::to_path_buf),
             layer_dir: layer_dir.map(Path::to_path_buf),
+            memory_root,
         },
         &pipeline,
     )
@@ -356,6 +378,95 @@ fn prepares_the_debian_example() {
     assert!(!is_mount_point(&layered_root));
     assert_eq!(std::fs::read_dir(&layered_root).unwrap().count(), 0);
     assert!(!read(&entry[0], "etc/passwd").contains("\ndemo:"));
+
+    // A cache miss with a layer directory: the root is prepared in memory
+    // and copied into the cache in the background while the build goes on
+    // in an overlay over it (its changes in memory too); the entry is
+    // whole once the build lets the root go.
+    let entries = |roots: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(roots)
+            .unwrap()
+            .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .collect()
+    };
+    let memory_roots = tmp.path().join("memory-roots");
+    let memory_layer = tmp.path().join("memory-layer");
+    let memory_root = tmp.path().join("memory-root");
+    let in_memory = prepare_in(
+        &example(),
+        &memory_root,
+        MirrorOverride(Some(proxy.url.clone())),
+        Some(&cache),
+        Some(&memory_roots),
+        Some(&memory_layer),
+        MemoryBudget::Bytes(4 << 30),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let ran = phases(&in_memory);
+    assert_eq!(
+        ran[..4],
+        ["bootstrap", "post-bootstrap", "install", "cache-root"],
+        "{ran:?}"
+    );
+    assert!(in_memory.layered.is_some());
+    assert!(is_mount_point(&memory_root));
+    assert!(!memory_layer.exists(), "the layer went to disk");
+    assert_eq!(installed_packages(&memory_root), installed_packages(&root));
+    assert!(read(&memory_root, "etc/passwd").contains("\ndemo:"));
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let lower = mounts
+        .lines()
+        .find(|l| l.split(' ').nth(4) == memory_root.to_str())
+        .and_then(|l| l.split("lowerdir=").nth(1))
+        .and_then(|o| o.split(',').next())
+        .expect("the overlay's lower directory")
+        .to_string();
+    drop(in_memory);
+    assert!(!is_mount_point(&memory_root));
+    assert_eq!(std::fs::read_dir(&memory_root).unwrap().count(), 0);
+    assert!(!Path::new(&lower).exists(), "{lower} stayed");
+    let stored = entries(&memory_roots);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(
+        installed_packages(&stored[0]),
+        installed_packages(&entry[0])
+    );
+    assert_eq!(walkdir_count(&stored[0]), walkdir_count(&entry[0]));
+    assert!(!read(&stored[0], "etc/passwd").contains("\ndemo:"));
+    assert!(
+        !std::fs::read_dir(stored[0].join("var/cache/apt/archives"))
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".deb")),
+        "packages stored in the entry"
+    );
+
+    // A root that outgrows the memory it may take is prepared again on
+    // disk, and stored all the same.
+    let small_roots = tmp.path().join("small-roots");
+    let small_root = tmp.path().join("small-root");
+    let small = prepare_in(
+        &example(),
+        &small_root,
+        MirrorOverride(Some(proxy.url.clone())),
+        Some(&cache),
+        Some(&small_roots),
+        Some(&tmp.path().join("small-layer")),
+        MemoryBudget::Bytes(160 << 20),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let ran = phases(&small);
+    assert_eq!(
+        ran.iter().filter(|p| *p == "bootstrap").count(),
+        2,
+        "{ran:?}"
+    );
+    assert!(small.layered.is_some());
+    assert_eq!(installed_packages(&small_root), installed_packages(&root));
+    drop(small);
+    assert_eq!(entries(&small_roots).len(), 1);
+    assert_eq!(mounts_below(tmp.path()), Vec::<String>::new());
 
     // The image package set is installed.
     let out = Command::new("chroot")

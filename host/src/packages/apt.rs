@@ -13,7 +13,7 @@ use crate::packages::repository::AptRepository;
 use crate::plan::PackageSet;
 use crate::rootfs::command::{self, chroot};
 use crate::rootfs::files::RootDir;
-use crate::rootfs::mounts::{ApiMounts, Scratch};
+use crate::rootfs::mounts::{memory_available, on_tmpfs, ApiMounts, Scratch};
 
 /// The Debian architecture name of a KIWI architecture.
 pub fn deb_arch(arch: &str) -> &str {
@@ -139,17 +139,21 @@ impl<'r> Apt<'r> {
     /// thousands were replaced costs several times more.
     pub fn bootstrap(&self, set: &PackageSet) -> anyhow::Result<()> {
         let step = "bootstrap: mmdebstrap";
-        let scratch = match self.scratch_bytes() {
-            Some(bytes) => match Scratch::mount(bytes) {
-                Ok(scratch) => Some(scratch),
-                Err(e) => {
-                    tracing::debug!("{step}: bootstrapping in place ({e})");
+        let scratch = if on_tmpfs(self.root.host_path()) {
+            None // the root is in memory already
+        } else {
+            match self.scratch_bytes() {
+                Some(bytes) => match Scratch::mount(bytes) {
+                    Ok(scratch) => Some(scratch),
+                    Err(e) => {
+                        tracing::debug!("{step}: bootstrapping in place ({e})");
+                        None
+                    }
+                },
+                None => {
+                    tracing::debug!("{step}: bootstrapping in place (too little free memory)");
                     None
                 }
-            },
-            None => {
-                tracing::debug!("{step}: bootstrapping in place (too little free memory)");
-                None
             }
         };
         let target = match &scratch {
@@ -180,16 +184,8 @@ impl<'r> Apt<'r> {
             None => 0,
         };
         let wanted = pooled + (768 << 20);
-        let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-        let available_kib: u64 = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("MemAvailable:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        (available_kib * 1024 >= 2 * wanted).then_some(wanted)
+        let available = memory_available()?;
+        (available >= 2 * wanted).then_some(wanted)
     }
 
     /// Runs mmdebstrap into `target` (empty, or holding only the pooled

@@ -1,8 +1,11 @@
 //! The image root as an overlay filesystem over a prepared root from the
-//! root cache: the build's changes (overlays, users, `config.sh`, package
-//! removals) land in an upper layer in its own work directory, the cache
-//! entry below is never written, and nothing is copied, like mkosi's
-//! incremental mode on a copy-on-write filesystem. Where the filesystems
+//! root cache (or one prepared in memory, see [`memory`]): the build's
+//! changes (overlays, users, `config.sh`, package removals) land in an
+//! upper layer in its own work directory, the prepared root below is never
+//! written, and nothing is copied, like mkosi's incremental mode on a
+//! copy-on-write filesystem.
+//!
+//! [`memory`]: crate::rootfs::memory Where the filesystems
 //! allow it, hard links stay hard links when one of them changes
 //! (`index=on`) and directories can be renamed (`redirect_dir=on`).
 
@@ -12,15 +15,26 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use rustix::mount::{self as rmount, MountFlags, UnmountFlags};
 
+use crate::rootfs::memory::MemoryLower;
 use crate::rootfs::root_cache::EntryInUse;
 
-/// A root mounted as an overlay over a cache entry; unmounted when dropped,
-/// before the entry is released.
+/// A root mounted as an overlay over a prepared root; unmounted when
+/// dropped, before the prepared root is released.
 #[derive(Debug)]
 pub struct LayeredRoot {
     target: PathBuf,
-    // Field order is drop order: the mount goes before the entry's lock.
-    _entry: EntryInUse,
+    // Field order is drop order: the mount goes before what holds the lower layer.
+    _lower: Lower,
+}
+
+/// What the lower layer is, held as long as the overlay is mounted.
+#[derive(Debug)]
+#[allow(dead_code)] // held for what dropping it does
+enum Lower {
+    /// A root cache entry, in use.
+    Entry(EntryInUse),
+    /// A root prepared in memory (its tmpfs holds the upper layer too).
+    Memory(MemoryLower),
 }
 
 impl LayeredRoot {
@@ -38,10 +52,28 @@ impl LayeredRoot {
                 tracing::debug!(lower = %entry.path().display(), target = %target.display(), "mounted the root as an overlay");
                 Ok(LayeredRoot {
                     target: target.to_path_buf(),
-                    _entry: entry,
+                    _lower: Lower::Entry(entry),
                 })
             }
             Err(e) => Err((entry, e)),
+        }
+    }
+
+    /// Mounts the root prepared in memory at the empty directory `target`,
+    /// its upper layer in the same tmpfs. On failure it is handed back.
+    pub(crate) fn over_memory(
+        lower: MemoryLower,
+        target: &Path,
+    ) -> Result<LayeredRoot, (MemoryLower, anyhow::Error)> {
+        match mount_overlay(&lower.root(), &lower.layer_dir(), target) {
+            Ok(()) => {
+                tracing::debug!(lower = %lower.root().display(), target = %target.display(), "mounted the root as an overlay over memory");
+                Ok(LayeredRoot {
+                    target: target.to_path_buf(),
+                    _lower: Lower::Memory(lower),
+                })
+            }
+            Err(e) => Err((lower, e)),
         }
     }
 }

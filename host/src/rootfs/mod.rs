@@ -1,6 +1,7 @@
 //! The image root on the host: [`prepare`] makes it (in pipeline order:
-//! bootstrap and install, or an entry of [`root_cache`], copied or with
-//! the build's changes in a [`layered`] overlay over it; overlays in
+//! bootstrap and install, on a cache miss in [`memory`], or an entry of
+//! [`root_cache`], copied or with the build's changes in a [`layered`]
+//! overlay over it; overlays in
 //! [`files`]; [`users`]; [`scripts`]; cleanup), [`mounts`] and [`command`]
 //! run the chrooted steps, [`tree`] gives plugins safe, chroot-like access.
 
@@ -8,6 +9,7 @@ pub mod changes;
 pub mod command;
 pub mod files;
 pub mod layered;
+pub mod memory;
 pub mod mounts;
 pub mod prepare;
 pub mod root_cache;

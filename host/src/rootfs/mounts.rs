@@ -153,6 +153,35 @@ impl Scratch {
     pub fn path(&self) -> &Path {
         self.dir.as_ref().expect("mounted until dropped").path()
     }
+
+    /// The bytes still free in it.
+    pub fn free_bytes(&self) -> u64 {
+        rustix::fs::statvfs(self.path())
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+            .unwrap_or(0)
+    }
+}
+
+/// Whether `path` lies on a tmpfs (in memory already: no [`Scratch`] needed).
+pub fn on_tmpfs(path: &Path) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between architectures
+    rustix::fs::statfs(path).is_ok_and(|s| s.f_type as i64 == TMPFS_MAGIC)
+}
+
+/// The memory the kernel reckons available for new work without swapping
+/// (`MemAvailable`), in bytes.
+pub fn memory_available() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 impl Drop for Scratch {
@@ -230,6 +259,21 @@ mod tests {
     fn mountinfo_escapes_are_undone() {
         assert_eq!(unescape_mountinfo("/var/tmp/a\\040b"), "/var/tmp/a b");
         assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
+
+    #[test]
+    fn a_scratch_is_a_tmpfs_of_the_size_asked_and_goes_when_dropped() {
+        let scratch = Scratch::mount(8 << 20).unwrap();
+        let path = scratch.path().to_path_buf();
+        assert!(on_tmpfs(&path));
+        assert!(!on_tmpfs(Path::new("/proc")));
+        let free = scratch.free_bytes();
+        assert!(free > 7 << 20 && free <= 8 << 20, "{free}");
+        std::fs::write(path.join("file"), vec![0u8; 2 << 20]).unwrap();
+        assert!(scratch.free_bytes() <= free - (2 << 20));
+        drop(scratch);
+        assert!(!path.exists());
+        assert!(memory_available().is_some_and(|m| m > 0));
     }
 
     #[test]

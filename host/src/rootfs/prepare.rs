@@ -17,6 +17,7 @@ use crate::plugins::{PipelinePlugins, Stage};
 use crate::rootfs::command;
 use crate::rootfs::files::{Ownership, RootDir};
 use crate::rootfs::layered::LayeredRoot;
+use crate::rootfs::memory::{MemoryBudget, MemoryRoot};
 use crate::rootfs::root_cache::{self, EntryInUse, RootCache};
 use crate::rootfs::scripts::{self, ScriptEnv};
 use crate::rootfs::users;
@@ -37,6 +38,9 @@ pub struct PrepareRequest {
     /// (nothing copied), which lasts as long as the [`PrepareReport`].
     /// Without it, the root is a tree of its own that outlives the build.
     pub layer_dir: Option<PathBuf>,
+    /// With a layer directory and a root cache that has no entry yet: how
+    /// much memory the root may be prepared in.
+    pub memory_root: MemoryBudget,
 }
 
 /// How a prepare went.
@@ -128,21 +132,44 @@ fn prepare_steps(
                 report.layered =
                     report.timed("cached-root", || layered_root(entry, layer_dir, &root_path))?;
             }
-            None => match cache.begin() {
-                Ok(incoming) => {
-                    let dir = RootDir::open(incoming.path())?;
-                    let installed = install(&mut report, &dir);
-                    unmounted_on_error(incoming.path(), installed)?;
-                    report.layered = report.timed("cache-root", || {
-                        layered_root(cache.commit(incoming), layer_dir, &root_path)
-                    })?;
+            None => {
+                // In memory when it fits; stored in the cache meanwhile.
+                let mut prepared = false;
+                let memory =
+                    MemoryRoot::mount(request.memory_root, request.package_cache.as_deref())?;
+                if let Some(memory) = memory {
+                    let dir = RootDir::open(&memory.root())?;
+                    match unmounted_on_error(&memory.root(), install(&mut report, &dir)) {
+                        Ok(()) => {
+                            report.layered = report
+                                .timed("cache-root", || memory.into_layered(cache, &root_path))?;
+                            prepared = true;
+                        }
+                        Err(e) if memory.is_full() => tracing::warn!(
+                            "the root outgrew the memory it may take (--memory-root); \
+                             preparing it again on disk: {e:#}"
+                        ),
+                        Err(e) => return Err(e),
+                    }
                 }
-                Err(e) => {
-                    // A cache that cannot be written costs speed, not the build.
-                    tracing::warn!("root cache: not stored: {e:#}");
-                    install(&mut report, &plain)?;
+                if !prepared {
+                    match cache.begin() {
+                        Ok(incoming) => {
+                            let dir = RootDir::open(incoming.path())?;
+                            let installed = install(&mut report, &dir);
+                            unmounted_on_error(incoming.path(), installed)?;
+                            report.layered = report.timed("cache-root", || {
+                                layered_root(cache.commit(incoming), layer_dir, &root_path)
+                            })?;
+                        }
+                        Err(e) => {
+                            // A cache that cannot be written costs speed, not the build.
+                            tracing::warn!("root cache: not stored: {e:#}");
+                            install(&mut report, &plain)?;
+                        }
+                    }
                 }
-            },
+            }
         },
         (Some(cache), None) if cache.is_stored() => {
             if !report.timed("cached-root", || cache.restore(&root_path))? {

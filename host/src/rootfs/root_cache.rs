@@ -285,7 +285,7 @@ impl Drop for EntryInUse {
 /// Left out of entries, to keep them small and restores quick: package
 /// files (the package cache has them), apt's binary caches (apt rebuilds
 /// them when it next runs) and index translations (descriptions only).
-fn strip_unneeded(root: &Path) {
+pub(crate) fn strip_unneeded(root: &Path) {
     type IsUnneeded = fn(&str) -> bool;
     let unneeded: [(&str, IsUnneeded); 3] = [
         (crate::packages::cache::APT_ARCHIVES, |n| {
