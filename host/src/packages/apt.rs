@@ -382,8 +382,15 @@ impl<'r> Apt<'r> {
     /// The initrd the packages ask for is made once, at the end
     /// ([`DeferredInitrd`]).
     pub fn install(&self, set: &PackageSet) -> anyhow::Result<()> {
+        self.install_then(set, &mut || {})
+    }
+
+    /// [`Apt::install`], calling `installed` once the packages are in,
+    /// before the initrd is made.
+    fn install_then(&self, set: &PackageSet, installed: &mut dyn FnMut()) -> anyhow::Result<()> {
         let deferred = DeferredInitrd::new(self.root).context("install")?;
         self.install_packages(set)?;
+        installed();
         deferred
             .finish(&self.initrd_filesystems)
             .context("install")?;
@@ -520,9 +527,9 @@ impl super::PackageManager for Apt<'_> {
         Apt::bootstrap(self, set)
     }
 
-    fn install_set(&self, set: &PackageSet) -> anyhow::Result<()> {
+    fn install_set(&self, set: &PackageSet, installed: &mut dyn FnMut()) -> anyhow::Result<()> {
         self.configure_build_sources()?;
-        Apt::install(self, set)
+        self.install_then(set, installed)
     }
 
     fn remove_sets(&self, uninstall: &[String], delete: &[String]) -> anyhow::Result<()> {

@@ -202,8 +202,10 @@ impl PackageManager for Dnf<'_> {
         self.install_with("bootstrap", set, &set.ignore)
     }
 
-    fn install_set(&self, set: &PackageSet) -> anyhow::Result<()> {
-        self.install_with("install", set, &set.ignore)
+    fn install_set(&self, set: &PackageSet, installed: &mut dyn FnMut()) -> anyhow::Result<()> {
+        self.install_with("install", set, &set.ignore)?;
+        installed();
+        Ok(())
     }
 
     fn remove_sets(&self, uninstall: &[String], delete: &[String]) -> anyhow::Result<()> {

@@ -33,8 +33,11 @@ pub use repository::{host_mirrors, AptRepository, MirrorOverride, RepositoryErro
 pub trait PackageManager: PackageTool {
     /// Installs the bootstrap set into the empty root.
     fn bootstrap(&self, set: &PackageSet) -> anyhow::Result<()>;
-    /// Installs the image package set into the bootstrapped root.
-    fn install_set(&self, set: &PackageSet) -> anyhow::Result<()>;
+    /// Installs the image package set into the bootstrapped root, calling
+    /// `installed` once the packages are in: the root is then as it will
+    /// be but for the initrds, still to be made (the slow end of an
+    /// install), and a caller may start copying it.
+    fn install_set(&self, set: &PackageSet, installed: &mut dyn FnMut()) -> anyhow::Result<()>;
     /// Removes `uninstall` (with what only they needed) and force-removes `delete`.
     fn remove_sets(&self, uninstall: &[String], delete: &[String]) -> anyhow::Result<()>;
     /// Leaves in the image the repositories it keeps (`imageinclude`).

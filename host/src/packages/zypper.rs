@@ -177,9 +177,11 @@ impl PackageManager for Zypper<'_> {
         self.install_with("bootstrap", set)
     }
 
-    fn install_set(&self, set: &PackageSet) -> anyhow::Result<()> {
+    fn install_set(&self, set: &PackageSet, installed: &mut dyn FnMut()) -> anyhow::Result<()> {
         self.lock(&set.ignore)?;
-        self.install_with("install", set)
+        self.install_with("install", set)?;
+        installed();
+        Ok(())
     }
 
     fn remove_sets(&self, uninstall: &[String], delete: &[String]) -> anyhow::Result<()> {

@@ -13,8 +13,11 @@
 //! 2 GiB. A root that outgrows its tmpfs is prepared again on disk, with a
 //! warning.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
@@ -69,6 +72,9 @@ const FULL_BELOW: u64 = 64 << 20;
 /// A tmpfs holding the root being prepared; unmounted when dropped.
 #[derive(Debug)]
 pub struct MemoryRoot {
+    // Field order is drop order: the copy is waited for before the tmpfs goes.
+    store: Option<Store>,
+    tried_storing: bool,
     scratch: Scratch,
 }
 
@@ -92,11 +98,19 @@ impl MemoryRoot {
                 return Ok(None);
             }
         };
-        let memory = MemoryRoot { scratch };
+        let memory = MemoryRoot::on(scratch);
         std::fs::create_dir(memory.root())
             .with_context(|| format!("creating {}", memory.root().display()))?;
         tracing::debug!(bytes, root = %memory.root().display(), "preparing the root in memory");
         Ok(Some(memory))
+    }
+
+    fn on(scratch: Scratch) -> MemoryRoot {
+        MemoryRoot {
+            store: None,
+            tried_storing: false,
+            scratch,
+        }
     }
 
     /// The root directory.
@@ -110,45 +124,40 @@ impl MemoryRoot {
         self.scratch.free_bytes() < FULL_BELOW
     }
 
-    /// The prepared root for the rest of the build: starts copying it into
-    /// `cache` as a new entry in the background and mounts it at the empty
-    /// directory `target` as an overlay whose upper layer stays in memory.
-    /// Where the kernel refuses that overlay, the root is copied to
-    /// `target` instead (`None`).
-    pub fn into_layered(
-        self,
-        cache: &RootCache,
-        target: &Path,
-    ) -> anyhow::Result<Option<LayeredRoot>> {
+    /// Starts copying the root into `cache` as a new entry, in the
+    /// background, once its packages are in (the initrd, still to be made,
+    /// takes longer than the copy). What changes in the root after this is
+    /// copied again once it is final ([`MemoryRoot::into_layered`]).
+    pub fn start_storing(&mut self, cache: &RootCache) {
+        if std::mem::replace(&mut self.tried_storing, true) {
+            return;
+        }
         let root = self.root();
         // As the entry will be: the build sees the same root, cold or warm.
         root_cache::strip_unneeded(&root);
-        let store = match cache.begin() {
-            Ok(incoming) => {
-                let (cache, root) = (cache.clone(), root.clone());
-                let store = std::thread::Builder::new()
-                    .name("root-cache-store".into())
-                    .spawn(move || {
-                        let started = std::time::Instant::now();
-                        match root_cache::copy_tree(&root, incoming.path()) {
-                            Ok(()) => {
-                                drop(cache.commit(incoming));
-                                tracing::debug!(elapsed = ?started.elapsed(), "root cache: stored");
-                            }
-                            // A cache that cannot be written costs speed, not the build.
-                            Err(e) => tracing::warn!("root cache: not stored: {e:#}"),
-                        }
-                    })
-                    .context("root cache: starting the copy")?;
-                Some(store)
-            }
-            Err(e) => {
-                tracing::warn!("root cache: not stored: {e:#}");
-                None
-            }
-        };
+        match Store::start(root, cache) {
+            Ok(store) => self.store = Some(store),
+            // A cache that cannot be written costs speed, not the build.
+            Err(e) => tracing::warn!("root cache: not stored: {e:#}"),
+        }
+    }
+
+    /// The prepared root for the rest of the build, mounted at the empty
+    /// directory `target` as an overlay whose upper layer stays in memory;
+    /// the copy into `cache` is finished in the background. Where the
+    /// kernel refuses that overlay, the root is copied to `target` instead
+    /// (`None`).
+    pub fn into_layered(
+        mut self,
+        cache: &RootCache,
+        target: &Path,
+    ) -> anyhow::Result<Option<LayeredRoot>> {
+        self.start_storing(cache);
+        if let Some(store) = &mut self.store {
+            store.root_is_final();
+        }
         let lower = MemoryLower {
-            store,
+            _store: self.store,
             scratch: self.scratch,
         };
         match LayeredRoot::over_memory(lower, target) {
@@ -167,8 +176,8 @@ impl MemoryRoot {
 /// tmpfs.
 #[derive(Debug)]
 pub struct MemoryLower {
-    store: Option<JoinHandle<()>>,
-    // Dropped after the store is joined (see Drop).
+    // Field order is drop order: the copy is waited for before the tmpfs goes.
+    _store: Option<Store>,
     scratch: Scratch,
 }
 
@@ -184,17 +193,240 @@ impl MemoryLower {
     }
 }
 
-impl Drop for MemoryLower {
+/// The copy of a root into a new root cache entry, in a thread of its own:
+/// the whole tree first, then, once told the root is final, what changed
+/// in it meanwhile ([`sync_changed`]); then the entry is committed. Dropped
+/// without being told, it abandons the entry.
+#[derive(Debug)]
+struct Store {
+    thread: Option<JoinHandle<()>>,
+    final_root: Option<mpsc::Sender<()>>,
+}
+
+impl Store {
+    fn start(root: PathBuf, cache: &RootCache) -> anyhow::Result<Store> {
+        let incoming = cache.begin()?;
+        // Kernels stamp files with a clock that may lag the one read here
+        // by a tick: a second's margin takes in more, never less.
+        let since = SystemTime::now() - Duration::from_secs(1);
+        let (final_root, is_final) = mpsc::channel();
+        let cache = cache.clone();
+        let thread = std::thread::Builder::new()
+            .name("root-cache-store".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let copied = copy_while_changing(&root, incoming.path());
+                let copy_time = started.elapsed();
+                if is_final.recv().is_err() {
+                    return; // the build failed: the entry goes with `incoming`
+                }
+                let stored = match copied {
+                    Ok(()) => sync_changed(&root, incoming.path(), since),
+                    Err(e) => {
+                        tracing::debug!("root cache: copying again, the root is final now: {e:#}");
+                        root_cache::empty_dir(incoming.path())
+                            .and_then(|()| root_cache::copy_tree(&root, incoming.path()))
+                            .map(|()| 0)
+                    }
+                };
+                match stored {
+                    Ok(again) => {
+                        drop(cache.commit(incoming));
+                        tracing::debug!(?copy_time, again, elapsed = ?started.elapsed(), "root cache: stored");
+                    }
+                    Err(e) => tracing::warn!("root cache: not stored: {e:#}"),
+                }
+            })
+            .context("root cache: starting the copy")?;
+        Ok(Store {
+            thread: Some(thread),
+            final_root: Some(final_root),
+        })
+    }
+
+    /// Lets the copy finish: the root will not change any more.
+    fn root_is_final(&mut self) {
+        if let Some(final_root) = self.final_root.take() {
+            let _ = final_root.send(());
+        }
+    }
+}
+
+impl Drop for Store {
     fn drop(&mut self) {
-        if let Some(store) = self.store.take() {
-            if !store.is_finished() {
+        self.final_root.take();
+        if let Some(thread) = self.thread.take() {
+            if !thread.is_finished() {
                 tracing::info!("root cache: waiting for the prepared root to be stored");
             }
-            if store.join().is_err() {
+            if thread.join().is_err() {
                 tracing::warn!("root cache: the copy of the prepared root panicked");
             }
         }
     }
+}
+
+/// Copies the tree `from` into the empty directory `to` while the tree may
+/// still change: files that vanish meanwhile are no error ([`sync_changed`]
+/// catches up with them), any other failure is.
+fn copy_while_changing(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let mut cmd = std::process::Command::new("cp");
+    cmd.env("LC_ALL", "C")
+        .args([
+            "-a",
+            "--preserve=all",
+            "--one-file-system",
+            "--no-target-directory",
+        ])
+        .arg(from)
+        .arg(to);
+    match crate::rootfs::command::run("root cache: copying", &mut cmd) {
+        Ok(_) => Ok(()),
+        Err(crate::rootfs::command::CommandError::Failed { tail, .. })
+            if tail.lines().count() < 50
+                && tail
+                    .lines()
+                    .all(|l| l.ends_with(": No such file or directory")) =>
+        {
+            tracing::debug!("root cache: files vanished while copied: {tail}");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Makes the copy `to` of the tree `from` whole again after `from` changed
+/// while it was copied: every entry whose status changed since `since` (its
+/// ctime, which no tool can set back) is copied again, entries gone from a
+/// changed directory are removed from the copy, and the directories
+/// touched get their modes, owners and times back. Returns how many
+/// entries were copied again or removed. (A hard link made meanwhile
+/// becomes a file of its own in the copy.)
+fn sync_changed(from: &Path, to: &Path, since: SystemTime) -> anyhow::Result<usize> {
+    let device = std::fs::symlink_metadata(from)
+        .with_context(|| format!("root cache: {}", from.display()))?
+        .dev();
+    let mut sync = Sync {
+        from,
+        to,
+        since,
+        device,
+        touched: Vec::new(),
+        count: 0,
+    };
+    sync.dir(Path::new(""))?;
+    let mut touched = std::mem::take(&mut sync.touched);
+    touched.sort_by_key(|rel| std::cmp::Reverse(rel.components().count()));
+    touched.dedup();
+    for rel in touched {
+        copy_dir_attributes(&from.join(&rel), &to.join(&rel))
+            .with_context(|| format!("root cache: /{}", rel.display()))?;
+    }
+    Ok(sync.count)
+}
+
+/// One [`sync_changed`] walk.
+struct Sync<'a> {
+    from: &'a Path,
+    to: &'a Path,
+    since: SystemTime,
+    device: u64,
+    /// Directories whose attributes to copy once their entries are done.
+    touched: Vec<PathBuf>,
+    count: usize,
+}
+
+impl Sync<'_> {
+    fn changed(&self, meta: &std::fs::Metadata) -> bool {
+        let ctime = UNIX_EPOCH
+            + Duration::new(
+                u64::try_from(meta.ctime()).unwrap_or(0),
+                u32::try_from(meta.ctime_nsec()).unwrap_or(0),
+            );
+        ctime >= self.since
+    }
+
+    fn dir(&mut self, rel: &Path) -> anyhow::Result<()> {
+        let (from, to) = (self.from.join(rel), self.to.join(rel));
+        let context = || format!("root cache: syncing /{}", rel.display());
+        let meta = std::fs::symlink_metadata(&from).with_context(context)?;
+        let entries: Vec<(std::ffi::OsString, std::fs::Metadata)> = std::fs::read_dir(&from)
+            .and_then(|dir| {
+                dir.map(|e| e.and_then(|e| Ok((e.file_name(), e.metadata()?))))
+                    .collect()
+            })
+            .with_context(context)?;
+        if self.changed(&meta) {
+            let present: std::collections::HashSet<&std::ffi::OsStr> =
+                entries.iter().map(|(name, _)| name.as_os_str()).collect();
+            for entry in std::fs::read_dir(&to).with_context(context)? {
+                let entry = entry.with_context(context)?;
+                if !present.contains(entry.file_name().as_os_str()) {
+                    remove_any(&entry.path()).with_context(context)?;
+                    self.count += 1;
+                }
+            }
+            self.touched.push(rel.to_path_buf());
+        }
+        for (name, meta) in entries {
+            let child = rel.join(&name);
+            if meta.is_dir() {
+                // A mount point: not the root's (as `cp --one-file-system`).
+                if meta.dev() != self.device {
+                    continue;
+                }
+                let target = self.to.join(&child);
+                match std::fs::symlink_metadata(&target) {
+                    Ok(m) if m.is_dir() => {}
+                    other => {
+                        if other.is_ok() {
+                            remove_any(&target).with_context(context)?;
+                        }
+                        std::fs::create_dir(&target).with_context(context)?;
+                        self.touched.push(child.clone());
+                        self.count += 1;
+                    }
+                }
+                self.dir(&child)?;
+            } else if self.changed(&meta) {
+                let target = self.to.join(&child);
+                // A file over a file is rewritten in place; anything else replaced.
+                if let Ok(old) = std::fs::symlink_metadata(&target) {
+                    if !(old.is_file() && meta.is_file()) {
+                        remove_any(&target).with_context(context)?;
+                    }
+                }
+                let mut cmd = std::process::Command::new("cp");
+                cmd.args(["-a", "--preserve=all", "--no-target-directory"])
+                    .arg(self.from.join(&child))
+                    .arg(&target);
+                crate::rootfs::command::run("root cache: copying a changed file", &mut cmd)?;
+                self.touched.push(rel.to_path_buf());
+                self.count += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Removes a file, symlink or whole directory.
+fn remove_any(path: &Path) -> std::io::Result<()> {
+    if std::fs::symlink_metadata(path)?.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    }
+}
+
+/// Gives the directory `to` the mode, owner and times of `from`.
+fn copy_dir_attributes(from: &Path, to: &Path) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(from)?;
+    std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()))?;
+    std::fs::set_permissions(to, meta.permissions())?;
+    let times = std::fs::FileTimes::new()
+        .set_accessed(meta.accessed()?)
+        .set_modified(meta.modified()?);
+    std::fs::File::open(to)?.set_times(times)
 }
 
 /// `8G`, `512M`, `1024K` or plain bytes (binary units).
@@ -235,6 +467,7 @@ fn bytes_below(dir: &Path) -> u64 {
 mod tests {
     use super::*;
     use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn the_budget_follows_the_setting_and_the_memory() {
@@ -260,9 +493,7 @@ mod tests {
     #[test]
     fn a_root_in_memory_is_stored_in_the_background_and_layered() {
         let tmp = tempfile::tempdir().unwrap();
-        let memory = MemoryRoot {
-            scratch: Scratch::mount(256 << 20).unwrap(),
-        };
+        let memory = MemoryRoot::on(Scratch::mount(256 << 20).unwrap());
         let root = memory.root();
         fs::create_dir_all(root.join("etc")).unwrap();
         fs::create_dir_all(root.join(crate::packages::cache::APT_ARCHIVES)).unwrap();
@@ -304,18 +535,143 @@ mod tests {
 
     #[test]
     fn a_full_root_in_memory_says_so() {
-        let memory = MemoryRoot {
-            scratch: Scratch::mount(32 << 20).unwrap(),
-        };
+        let memory = MemoryRoot::on(Scratch::mount(32 << 20).unwrap());
         assert!(memory.is_full()); // 32 MiB: below the 64 MiB mark from the start
-        let roomy = MemoryRoot {
-            scratch: Scratch::mount(256 << 20).unwrap(),
-        };
+        let roomy = MemoryRoot::on(Scratch::mount(256 << 20).unwrap());
         fs::create_dir(roomy.root()).unwrap();
         assert!(!roomy.is_full());
         let mut file = fs::File::create(roomy.root().join("big")).unwrap();
         let chunk = vec![1u8; 1 << 20];
         while std::io::Write::write_all(&mut file, &chunk).is_ok() {}
         assert!(roomy.is_full());
+    }
+
+    /// Every entry below `root`: path, type, mode, owner, mtime, and the
+    /// content or link target.
+    fn listing(root: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut dirs = vec![PathBuf::new()];
+        while let Some(rel) = dirs.pop() {
+            for entry in fs::read_dir(root.join(&rel)).unwrap() {
+                let entry = entry.unwrap();
+                let child = rel.join(entry.file_name());
+                let meta = entry.metadata().unwrap();
+                let what = if meta.is_dir() {
+                    dirs.push(child.clone());
+                    "dir".to_string()
+                } else if meta.is_symlink() {
+                    format!("-> {}", fs::read_link(root.join(&child)).unwrap().display())
+                } else {
+                    String::from_utf8_lossy(&fs::read(root.join(&child)).unwrap()).into_owned()
+                };
+                out.push(format!(
+                    "{} {:o} {}:{} {}.{} {what}",
+                    child.display(),
+                    meta.mode(),
+                    meta.uid(),
+                    meta.gid(),
+                    meta.mtime(),
+                    meta.mtime_nsec()
+                ));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn what_changes_while_the_root_is_copied_is_copied_again() {
+        // Changed at once (racing the copy), and after it is surely done.
+        for pause in [0, 300] {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut memory = MemoryRoot::on(Scratch::mount(256 << 20).unwrap());
+            let root = memory.root();
+            for dir in [
+                "boot",
+                "etc",
+                "usr/bin",
+                "var/lib/x",
+                "old/deep",
+                "keep/dir",
+            ] {
+                fs::create_dir_all(root.join(dir)).unwrap();
+            }
+            for (file, text) in [
+                ("etc/a", "a"),
+                ("etc/b", "b"),
+                ("usr/bin/tool", "tool"),
+                ("var/lib/x/state", "before"),
+                ("old/deep/file", "old"),
+                ("keep/dir/file", "kept"),
+            ] {
+                fs::write(root.join(file), text).unwrap();
+            }
+            std::os::unix::fs::symlink("a", root.join("etc/link")).unwrap();
+            std::os::unix::fs::symlink("b", root.join("etc/swapped")).unwrap();
+            // Older times than the copy's, everywhere: cp -a keeps them.
+            let long_ago = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+            for rel in [
+                "",
+                "boot",
+                "etc",
+                "usr/bin",
+                "var/lib/x",
+                "keep/dir",
+                "keep/dir/file",
+            ] {
+                fs::File::open(root.join(rel))
+                    .unwrap()
+                    .set_times(std::fs::FileTimes::new().set_modified(long_ago))
+                    .unwrap();
+            }
+
+            let cache = RootCache::at(&tmp.path().join("roots/base"), "entry");
+            memory.start_storing(&cache);
+            std::thread::sleep(Duration::from_millis(pause));
+            // What an initrd step does, and more.
+            fs::write(root.join("boot/initrd.img.new"), "initrd").unwrap();
+            fs::rename(
+                root.join("boot/initrd.img.new"),
+                root.join("boot/initrd.img"),
+            )
+            .unwrap();
+            fs::write(root.join("var/lib/x/state"), "after").unwrap();
+            fs::rename(root.join("usr/bin/tool"), root.join("usr/bin/tool2")).unwrap();
+            fs::remove_dir_all(root.join("old")).unwrap();
+            fs::remove_file(root.join("etc/swapped")).unwrap();
+            std::os::unix::fs::symlink("a", root.join("etc/swapped")).unwrap();
+            fs::set_permissions(root.join("etc/b"), fs::Permissions::from_mode(0o600)).unwrap();
+            fs::create_dir_all(root.join("new/sub")).unwrap();
+            fs::write(root.join("new/sub/file"), "new").unwrap();
+            fs::write(root.join(".note"), "noted").unwrap();
+            let expected = listing(&root);
+
+            let target = tmp.path().join("root");
+            fs::create_dir(&target).unwrap();
+            let layered = memory.into_layered(&cache, &target).unwrap().unwrap();
+            assert_eq!(listing(&target), expected);
+            drop(layered);
+            let entry = cache.hold().unwrap();
+            assert_eq!(listing(entry.path()), expected, "paused {pause} ms");
+        }
+    }
+
+    #[test]
+    fn a_failed_build_abandons_the_copy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut memory = MemoryRoot::on(Scratch::mount(64 << 20).unwrap());
+        fs::create_dir(memory.root()).unwrap();
+        fs::write(memory.root().join("file"), "data").unwrap();
+        let cache = RootCache::at(&tmp.path().join("roots/base"), "entry");
+        memory.start_storing(&cache);
+        let scratch = memory.scratch.path().to_path_buf();
+        drop(memory);
+        assert!(!cache.is_stored());
+        assert!(!scratch.exists());
+        // Nothing left beside the entries either.
+        assert_eq!(
+            fs::read_dir(tmp.path().join("roots/base")).unwrap().count(),
+            0
+        );
     }
 }

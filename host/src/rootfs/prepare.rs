@@ -122,9 +122,9 @@ fn prepare_steps(
 
     // The root with its packages: from the cache or installed, and kept
     // in the cache.
-    let install = |report: &mut PrepareReport, root: &RootDir| {
+    let install = |report: &mut PrepareReport, root: &RootDir, installed: &mut dyn FnMut()| {
         let packages = packages.over(root);
-        install_packages(plan, root, &*packages, plugins, &env, report)
+        install_packages(plan, root, &*packages, plugins, &env, report, installed)
     };
     match (&root_cache, &request.layer_dir) {
         (Some(cache), Some(layer_dir)) => match cache.hold() {
@@ -137,9 +137,12 @@ fn prepare_steps(
                 let mut prepared = false;
                 let memory =
                     MemoryRoot::mount(request.memory_root, request.package_cache.as_deref())?;
-                if let Some(memory) = memory {
-                    let dir = RootDir::open(&memory.root())?;
-                    match unmounted_on_error(&memory.root(), install(&mut report, &dir)) {
+                if let Some(mut memory) = memory {
+                    let memory_root = memory.root();
+                    let dir = RootDir::open(&memory_root)?;
+                    // Stored while the initrd is made.
+                    let installed = install(&mut report, &dir, &mut || memory.start_storing(cache));
+                    match unmounted_on_error(&memory_root, installed) {
                         Ok(()) => {
                             report.layered = report
                                 .timed("cache-root", || memory.into_layered(cache, &root_path))?;
@@ -156,7 +159,7 @@ fn prepare_steps(
                     match cache.begin() {
                         Ok(incoming) => {
                             let dir = RootDir::open(incoming.path())?;
-                            let installed = install(&mut report, &dir);
+                            let installed = install(&mut report, &dir, &mut || {});
                             unmounted_on_error(incoming.path(), installed)?;
                             report.layered = report.timed("cache-root", || {
                                 layered_root(cache.commit(incoming), layer_dir, &root_path)
@@ -165,7 +168,7 @@ fn prepare_steps(
                         Err(e) => {
                             // A cache that cannot be written costs speed, not the build.
                             tracing::warn!("root cache: not stored: {e:#}");
-                            install(&mut report, &plain)?;
+                            install(&mut report, &plain, &mut || {})?;
                         }
                     }
                 }
@@ -173,11 +176,11 @@ fn prepare_steps(
         },
         (Some(cache), None) if cache.is_stored() => {
             if !report.timed("cached-root", || cache.restore(&root_path))? {
-                install(&mut report, &plain)?;
+                install(&mut report, &plain, &mut || {})?;
             }
         }
         (cache, _) => {
-            install(&mut report, &plain)?;
+            install(&mut report, &plain, &mut || {})?;
             if let Some(cache) = cache {
                 report.timed("cache-root", || {
                     // A cache that cannot be written costs speed, not the build.
@@ -226,7 +229,8 @@ fn prepare_steps(
     Ok(report)
 }
 
-/// Bootstrap, `post_bootstrap.sh` and its hooks, the image packages.
+/// Bootstrap, `post_bootstrap.sh` and its hooks, the image packages
+/// (`installed` is called once they are in, before the initrd is made).
 fn install_packages(
     plan: &BuildPlan,
     root: &RootDir,
@@ -234,13 +238,16 @@ fn install_packages(
     plugins: &PipelinePlugins<'_>,
     env: &ScriptEnv,
     report: &mut PrepareReport,
+    installed: &mut dyn FnMut(),
 ) -> anyhow::Result<()> {
     report.timed("bootstrap", || packages.bootstrap(&plan.packages.bootstrap))?;
     report.timed("post-bootstrap", || {
         scripts::run_stage(root, plan, env, "post-bootstrap")?;
         plugins.run_hooks(Stage::PostBootstrap, root, packages, &[])
     })?;
-    report.timed("install", || packages.install_set(&plan.packages.image))
+    report.timed("install", || {
+        packages.install_set(&plan.packages.image, installed)
+    })
 }
 
 /// The cache entry as an overlay at `root`; where the kernel or the

@@ -398,7 +398,7 @@ pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn empty_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn empty_dir(dir: &Path) -> anyhow::Result<()> {
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
         let meta = fs::symlink_metadata(&path)?;
