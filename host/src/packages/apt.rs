@@ -42,6 +42,9 @@ pub struct Apt<'r> {
     /// Whether this root's archive directory holds the whole pool already
     /// (the bootstrap seeded it): the install then has nothing to copy in.
     pool_seeded: std::sync::atomic::AtomicBool,
+    /// Whether this root's package lists were fetched by this build's
+    /// bootstrap, seconds ago: the install then needs no `apt-get update`.
+    fresh_lists: std::sync::atomic::AtomicBool,
 }
 
 /// Keeps services from starting while packages are installed; removed on drop.
@@ -89,6 +92,7 @@ impl<'r> Apt<'r> {
             cache,
             initrd_filesystems: Vec::new(),
             pool_seeded: false.into(),
+            fresh_lists: false.into(),
         })
     }
 
@@ -249,6 +253,8 @@ impl<'r> Apt<'r> {
             cmd.arg(repo.one_line());
         }
         command::run(step, &mut cmd).map_err(|e| self.explain_verification(e))?;
+        self.fresh_lists
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         // mmdebstrap keeps its --aptopt/--dpkgopt settings in the root; they
         // are build settings (dpkg without fsync!), not the image's.
         for file in [
@@ -407,11 +413,15 @@ impl<'r> Apt<'r> {
         }
         let _mounts = ApiMounts::mount(self.root.host_path()).context(step)?;
         let _no_services = NoServices::new(self.root)?;
-        self.apt_get(&format!("{step}: apt-get update"), &["update"])
-            .map_err(|e| match e.downcast::<command::CommandError>() {
-                Ok(e) => self.explain_verification(e),
-                Err(e) => e,
-            })?;
+        if self.lists_are_fresh(step) {
+            tracing::debug!("{step}: the package lists the bootstrap fetched are used");
+        } else {
+            self.apt_get(&format!("{step}: apt-get update"), &["update"])
+                .map_err(|e| match e.downcast::<command::CommandError>() {
+                    Ok(e) => self.explain_verification(e),
+                    Err(e) => e,
+                })?;
+        }
         if set.packages.is_empty() {
             return Ok(());
         }
@@ -452,6 +462,38 @@ impl<'r> Apt<'r> {
         self.apt_get(&format!("{step}: apt-get install"), &args)
     }
 
+    /// Whether this build's bootstrap fetched the package lists of every
+    /// build repository into the root (the sources apt reads now name the
+    /// same repositories, as DEB822): `apt-get update` would only find them
+    /// unchanged.
+    fn lists_are_fresh(&self, step: &str) -> bool {
+        if !self.fresh_lists.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        let listed = self.apt_get_output(
+            &format!("{step}: apt-get indextargets"),
+            &[
+                "indextargets",
+                "--format",
+                "$(FILENAME)",
+                "Created-By: Packages",
+            ],
+        );
+        match listed {
+            Ok(files) => {
+                let files: Vec<&str> = files.lines().filter(|l| !l.is_empty()).collect();
+                !files.is_empty()
+                    && files
+                        .iter()
+                        .all(|f| self.root.exists(f.trim_start_matches('/')).unwrap_or(false))
+            }
+            Err(e) => {
+                tracing::debug!("{step}: {e:#}");
+                false
+            }
+        }
+    }
+
     /// Removes `uninstall` (with what only they need) and force-removes `delete`.
     pub fn remove(&self, uninstall: &[String], delete: &[String]) -> anyhow::Result<()> {
         if uninstall.is_empty() && delete.is_empty() {
@@ -476,6 +518,8 @@ impl<'r> Apt<'r> {
     /// Drops apt's package lists and caches.
     pub fn cleanup(&self) -> anyhow::Result<()> {
         self.pool_seeded
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.fresh_lists
             .store(false, std::sync::atomic::Ordering::Relaxed);
         let mut cmd = chroot(self.root.host_path(), "apt-get");
         cmd.arg("clean");
@@ -520,6 +564,7 @@ impl super::PackageManager for Apt<'_> {
             cache: self.cache.clone(),
             initrd_filesystems: self.initrd_filesystems.clone(),
             pool_seeded: false.into(),
+            fresh_lists: false.into(),
         })
     }
 
