@@ -377,7 +377,13 @@ impl Sync<'_> {
                 }
                 let target = self.to.join(&child);
                 match std::fs::symlink_metadata(&target) {
-                    Ok(m) if m.is_dir() => {}
+                    // A directory that was a mount point while copied has
+                    // the mounted filesystem's mode and times there.
+                    Ok(m) if m.is_dir() => {
+                        if !same_attributes(&m, &meta) {
+                            self.touched.push(child.clone());
+                        }
+                    }
                     other => {
                         if other.is_ok() {
                             remove_any(&target).with_context(context)?;
@@ -388,7 +394,8 @@ impl Sync<'_> {
                     }
                 }
                 self.dir(&child)?;
-            } else if self.changed(&meta) {
+            } else if self.changed(&meta) || !exists(&self.to.join(&child)) {
+                // (Missing: hidden under a mount point while copied.)
                 let target = self.to.join(&child);
                 // A file over a file is rewritten in place; anything else replaced.
                 if let Ok(old) = std::fs::symlink_metadata(&target) {
@@ -407,6 +414,17 @@ impl Sync<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether `path` exists (as a symlink, if it is one).
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// Whether two directories have the same mode, owner and modification time.
+fn same_attributes(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    (a.mode(), a.uid(), a.gid(), a.mtime(), a.mtime_nsec())
+        == (b.mode(), b.uid(), b.gid(), b.mtime(), b.mtime_nsec())
 }
 
 /// Removes a file, symlink or whole directory.
@@ -608,7 +626,12 @@ mod tests {
             }
             std::os::unix::fs::symlink("a", root.join("etc/link")).unwrap();
             std::os::unix::fs::symlink("b", root.join("etc/swapped")).unwrap();
-            // Older times than the copy's, everywhere: cp -a keeps them.
+            // A mount point while the copy runs (as /proc is while the
+            // initrd is made), over a file of the root's own.
+            fs::create_dir(root.join("proc")).unwrap();
+            fs::write(root.join("proc/under"), "hidden").unwrap();
+            fs::create_dir(root.join("sys")).unwrap(); // empty below the mount
+                                                       // Older times than the copy's, everywhere: cp -a keeps them.
             let long_ago = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
             for rel in [
                 "",
@@ -618,6 +641,8 @@ mod tests {
                 "var/lib/x",
                 "keep/dir",
                 "keep/dir/file",
+                "proc",
+                "sys",
             ] {
                 fs::File::open(root.join(rel))
                     .unwrap()
@@ -625,9 +650,33 @@ mod tests {
                     .unwrap();
             }
 
+            rustix::mount::mount(
+                "proc",
+                root.join("proc"),
+                "proc",
+                rustix::mount::MountFlags::empty(),
+                None,
+            )
+            .unwrap();
+            rustix::mount::mount(
+                "tmpfs",
+                root.join("sys"),
+                "tmpfs",
+                rustix::mount::MountFlags::empty(),
+                Some(c"mode=0555"),
+            )
+            .unwrap();
+
+            // Older than the copy's start by more than its margin: only
+            // what changes after it counts as changed.
+            std::thread::sleep(Duration::from_millis(1100));
             let cache = RootCache::at(&tmp.path().join("roots/base"), "entry");
             memory.start_storing(&cache);
             std::thread::sleep(Duration::from_millis(pause));
+            for dir in ["proc", "sys"] {
+                rustix::mount::unmount(root.join(dir), rustix::mount::UnmountFlags::empty())
+                    .unwrap();
+            }
             // What an initrd step does, and more.
             fs::write(root.join("boot/initrd.img.new"), "initrd").unwrap();
             fs::rename(

@@ -339,20 +339,34 @@ fn computed_size(root: &Path, fs_type: FsType) -> std::io::Result<u64> {
     if fs_type.read_only() {
         return Ok(0);
     }
+    // Reckoned from the tree's content in 4 KiB blocks, not from the
+    // blocks its files take where they are now: a tree in a tmpfs (a cold
+    // build's root) or an overlay gets the size it gets on disk.
+    const BLOCK: u64 = 4096;
+    let blocks = |bytes: u64| bytes.div_ceil(BLOCK) * BLOCK;
     let mut bytes = 0u64;
     let mut inodes = 0u64;
     let device = fs::symlink_metadata(root)?.dev();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
+        // ext4's directory entries: 8 bytes and the name, 4-byte aligned.
+        let mut listing = 24u64;
         for entry in fs::read_dir(&dir)? {
             let entry = entry?;
             let meta = entry.metadata()?;
             inodes += 1;
-            bytes += meta.blocks() * 512;
-            if meta.is_dir() && meta.dev() == device {
-                stack.push(entry.path());
+            listing += (8 + entry.file_name().len() as u64).next_multiple_of(4);
+            if meta.is_dir() {
+                if meta.dev() == device {
+                    stack.push(entry.path());
+                }
+            } else if meta.is_file() {
+                bytes += blocks(meta.len());
+            } else if meta.is_symlink() && meta.len() >= 60 {
+                bytes += BLOCK; // shorter targets live in the inode
             }
         }
+        bytes += blocks(listing);
     }
     let data = bytes + inodes * 512;
     let headroom = match fs_type {
@@ -464,4 +478,41 @@ pub fn make_fat_image(
         command::run(&format!("copying {path} into the FAT image"), &mut mcopy)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Directories, files of many sizes, a short and a long symlink.
+    fn tree(root: &Path) {
+        for d in 0..20 {
+            let dir = root.join(format!("dir-{d}/sub"));
+            fs::create_dir_all(&dir).unwrap();
+            for f in 0..30 {
+                fs::write(dir.join(format!("file-{f}")), vec![b'x'; f * 1000]).unwrap();
+            }
+        }
+        std::os::unix::fs::symlink("short", root.join("link")).unwrap();
+        std::os::unix::fs::symlink("l".repeat(100), root.join("long-link")).unwrap();
+    }
+
+    #[test]
+    fn the_computed_size_does_not_depend_on_where_the_tree_lies() {
+        let disk = tempfile::tempdir_in("/var/tmp").unwrap();
+        let memory = crate::rootfs::mounts::Scratch::mount(64 << 20).unwrap();
+        tree(disk.path());
+        tree(memory.path());
+        for fs_type in [FsType::Ext4, FsType::Xfs, FsType::Btrfs] {
+            assert_eq!(
+                computed_size(disk.path(), fs_type).unwrap(),
+                computed_size(memory.path(), fs_type).unwrap(),
+                "{fs_type:?}"
+            );
+        }
+        // 600 files in 4 KiB blocks (9.83 MB), 41 directories and the long
+        // link (172 kB), 642 inodes (329 kB): 9.85 MiB; a fifth more and
+        // 64 MiB of headroom.
+        assert_eq!(computed_size(disk.path(), FsType::Ext4).unwrap(), 76 << 20);
+    }
 }
