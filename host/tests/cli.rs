@@ -390,13 +390,18 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
         .stderr(log.reopen().unwrap())
         .spawn()
         .unwrap();
-    // Packages are installed into the root prepared for the root cache,
-    // with /proc mounted in it.
+    // Packages are installed into the root prepared for the root cache
+    // (in memory, a tmpfs under the work directory root), with /proc
+    // mounted in it.
     let started = std::time::Instant::now();
     loop {
-        if mounts_below_builder_dirs(tmp, cache.path())
-            .iter()
-            .any(|m| m.contains("/.incoming-") && m.ends_with("/proc"))
+        let installing = std::fs::read_to_string(log.path())
+            .unwrap()
+            .contains("phase{name=\"install\"}");
+        if installing
+            && mounts_below_builder_dirs(tmp, cache.path())
+                .iter()
+                .any(|m| m.ends_with("/root/proc"))
         {
             break;
         }

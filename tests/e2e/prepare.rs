@@ -24,31 +24,13 @@ fn temp_dir() -> tempfile::TempDir {
 }
 
 fn run_prepare(description: &Path, root: &Path) -> anyhow::Result<PrepareReport> {
-    prepare_with(
+    prepare_in(
         description,
         root,
         MirrorOverride(std::env::var("BUILDER_MIRROR").ok()),
         None,
         None,
         None,
-    )
-}
-
-fn prepare_with(
-    description: &Path,
-    root: &Path,
-    mirror: MirrorOverride,
-    package_cache: Option<&Path>,
-    root_cache: Option<&Path>,
-    layer_dir: Option<&Path>,
-) -> anyhow::Result<PrepareReport> {
-    prepare_in(
-        description,
-        root,
-        mirror,
-        package_cache,
-        root_cache,
-        layer_dir,
         MemoryBudget::Auto,
     )
 }
@@ -211,13 +193,14 @@ fn prepares_the_debian_example() {
     let cache = tmp.path().join("cache");
     let root = tmp.path().join("root");
     let started = std::time::Instant::now();
-    let report = prepare_with(
+    let report = prepare_in(
         &example(),
         &root,
         MirrorOverride(Some(proxy.url.clone())),
         Some(&cache),
         None,
         None,
+        MemoryBudget::Auto,
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
     eprintln!(
@@ -245,20 +228,35 @@ fn prepares_the_debian_example() {
         );
     }
 
+    // The later builds, with the package cache and a prepared-root cache.
+    let prepare_cached = |root: &Path, roots: &Path, layer: Option<&Path>, memory: MemoryBudget| {
+        prepare_in(
+            &example(),
+            root,
+            MirrorOverride(Some(proxy.url.clone())),
+            Some(&cache),
+            Some(roots),
+            layer,
+            memory,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"))
+    };
+    // The entries stored in a prepared-root cache.
+    let entries = |roots: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(roots)
+            .unwrap()
+            .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .collect()
+    };
+
     // A second build takes every package from the cache; it stores its
     // root after installation in the prepared-root cache.
     let roots = tmp.path().join("roots");
     let warm_root = tmp.path().join("warm-root");
     let started = std::time::Instant::now();
-    let warm = prepare_with(
-        &example(),
-        &warm_root,
-        MirrorOverride(Some(proxy.url.clone())),
-        Some(&cache),
-        Some(&roots),
-        None,
-    )
-    .unwrap_or_else(|e| panic!("{e:?}"));
+    let warm = prepare_cached(&warm_root, &roots, None, MemoryBudget::Auto);
     eprintln!("warm prepare took {:.1}s", started.elapsed().as_secs_f64());
     let phases = |report: &PrepareReport| -> Vec<String> {
         report.phases.iter().map(|(p, _)| p.clone()).collect()
@@ -291,15 +289,7 @@ fn prepares_the_debian_example() {
     // A third build starts from the cached root: no bootstrap, no install,
     // no download, and still every later step.
     let cached_root = tmp.path().join("cached-root");
-    let cached = prepare_with(
-        &example(),
-        &cached_root,
-        MirrorOverride(Some(proxy.url.clone())),
-        Some(&cache),
-        Some(&roots),
-        None,
-    )
-    .unwrap_or_else(|e| panic!("{e:?}"));
+    let cached = prepare_cached(&cached_root, &roots, None, MemoryBudget::Auto);
     eprintln!("prepare from the cached root: {:?}", cached.phases);
     let ran = phases(&cached);
     assert_eq!(
@@ -324,11 +314,7 @@ fn prepares_the_debian_example() {
         "password salts must differ between builds"
     );
     // Only the root after installation is cached: no user, no overlay.
-    let entry: Vec<PathBuf> = std::fs::read_dir(&roots)
-        .unwrap()
-        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
-        .map(|e| e.unwrap().path())
-        .collect();
+    let entry = entries(&roots);
     assert_eq!(entry.len(), 1, "{entry:?}");
     assert!(!read(&entry[0], "etc/passwd").contains("\ndemo:"));
     assert!(
@@ -341,15 +327,7 @@ fn prepares_the_debian_example() {
     // mounted once the build is done with it.
     let layer = tmp.path().join("layer");
     let layered_root = tmp.path().join("layered-root");
-    let layered = prepare_with(
-        &example(),
-        &layered_root,
-        MirrorOverride(Some(proxy.url.clone())),
-        Some(&cache),
-        Some(&roots),
-        Some(&layer),
-    )
-    .unwrap_or_else(|e| panic!("{e:?}"));
+    let layered = prepare_cached(&layered_root, &roots, Some(&layer), MemoryBudget::Auto);
     let ran = phases(&layered);
     assert_eq!(
         ran.first().map(String::as_str),
@@ -383,27 +361,15 @@ fn prepares_the_debian_example() {
     // and copied into the cache in the background while the build goes on
     // in an overlay over it (its changes in memory too); the entry is
     // whole once the build lets the root go.
-    let entries = |roots: &Path| -> Vec<PathBuf> {
-        std::fs::read_dir(roots)
-            .unwrap()
-            .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
-            .map(|e| e.unwrap().path())
-            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-            .collect()
-    };
     let memory_roots = tmp.path().join("memory-roots");
     let memory_layer = tmp.path().join("memory-layer");
     let memory_root = tmp.path().join("memory-root");
-    let in_memory = prepare_in(
-        &example(),
+    let in_memory = prepare_cached(
         &memory_root,
-        MirrorOverride(Some(proxy.url.clone())),
-        Some(&cache),
-        Some(&memory_roots),
+        &memory_roots,
         Some(&memory_layer),
         MemoryBudget::Bytes(4 << 30),
-    )
-    .unwrap_or_else(|e| panic!("{e:?}"));
+    );
     let ran = phases(&in_memory);
     assert_eq!(
         ran[..4],
@@ -446,16 +412,12 @@ fn prepares_the_debian_example() {
     // disk, and stored all the same.
     let small_roots = tmp.path().join("small-roots");
     let small_root = tmp.path().join("small-root");
-    let small = prepare_in(
-        &example(),
+    let small = prepare_cached(
         &small_root,
-        MirrorOverride(Some(proxy.url.clone())),
-        Some(&cache),
-        Some(&small_roots),
+        &small_roots,
         Some(&tmp.path().join("small-layer")),
         MemoryBudget::Bytes(160 << 20),
-    )
-    .unwrap_or_else(|e| panic!("{e:?}"));
+    );
     let ran = phases(&small);
     assert_eq!(
         ran.iter().filter(|p| *p == "bootstrap").count(),
