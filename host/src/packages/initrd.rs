@@ -157,6 +157,8 @@ const MODULE_TREES: &[&str] = &["lib/modules", "usr/lib/modules"];
 /// A digest of what the initrds of the root `tree` are made from.
 fn inputs_digest(tree: &RootTree) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
+    // A merged-/usr root reaches one tree by two paths: walked once.
+    let mut walked = std::collections::HashSet::new();
     for (paths, content) in [(INPUT_PATHS, true), (MODULE_TREES, false)] {
         for rel in paths {
             let meta = match tree.stat(rel) {
@@ -172,6 +174,10 @@ fn inputs_digest(tree: &RootTree) -> std::io::Result<String> {
                 }
                 Err(e) => return Err(e),
             };
+            if meta.kind == FileKind::Directory && !walked.insert((meta.device, meta.inode)) {
+                hasher.update(format!("{rel} walked\n"));
+                continue;
+            }
             digest_entry(tree, &mut hasher, rel, &meta, content)?;
             if meta.kind == FileKind::Directory {
                 let mut walk = tree.walk(rel)?;
