@@ -132,47 +132,23 @@ fn prepare_steps(
                 report.layered =
                     report.timed("cached-root", || layered_root(entry, layer_dir, &root_path))?;
             }
-            None => {
-                // In memory when it fits; stored in the cache meanwhile.
-                let mut prepared = false;
-                let memory =
-                    MemoryRoot::mount(request.memory_root, request.package_cache.as_deref())?;
-                if let Some(mut memory) = memory {
-                    let memory_root = memory.root();
-                    let dir = RootDir::open(&memory_root)?;
-                    // Stored while the initrd is made.
-                    let installed = install(&mut report, &dir, &mut || memory.start_storing(cache));
-                    match unmounted_on_error(&memory_root, installed) {
-                        Ok(()) => {
-                            report.layered = report
-                                .timed("cache-root", || memory.into_layered(cache, &root_path))?;
-                            prepared = true;
-                        }
-                        Err(e) if memory.is_full() => tracing::warn!(
-                            "the root outgrew the memory it may take (--memory-root); \
-                             preparing it again on disk: {e:#}"
-                        ),
-                        Err(e) => return Err(e),
-                    }
+            // A miss: in memory if it fits, else on disk.
+            None if prepared_in_memory(&mut report, request, cache, &root_path, &install)? => {}
+            None => match cache.begin() {
+                Ok(incoming) => {
+                    let dir = RootDir::open(incoming.path())?;
+                    let installed = install(&mut report, &dir, &mut || {});
+                    unmounted_on_error(incoming.path(), installed)?;
+                    report.layered = report.timed("cache-root", || {
+                        layered_root(cache.commit(incoming), layer_dir, &root_path)
+                    })?;
                 }
-                if !prepared {
-                    match cache.begin() {
-                        Ok(incoming) => {
-                            let dir = RootDir::open(incoming.path())?;
-                            let installed = install(&mut report, &dir, &mut || {});
-                            unmounted_on_error(incoming.path(), installed)?;
-                            report.layered = report.timed("cache-root", || {
-                                layered_root(cache.commit(incoming), layer_dir, &root_path)
-                            })?;
-                        }
-                        Err(e) => {
-                            // A cache that cannot be written costs speed, not the build.
-                            tracing::warn!("root cache: not stored: {e:#}");
-                            install(&mut report, &plain, &mut || {})?;
-                        }
-                    }
+                Err(e) => {
+                    // A cache that cannot be written costs speed, not the build.
+                    tracing::warn!("root cache: not stored: {e:#}");
+                    install(&mut report, &plain, &mut || {})?;
                 }
-            }
+            },
         },
         (Some(cache), None) if cache.is_stored() => {
             if !report.timed("cached-root", || cache.restore(&root_path))? {
@@ -227,6 +203,43 @@ fn prepare_steps(
         }
     }
     Ok(report)
+}
+
+/// On a root cache miss, prepares the root in memory when the budget
+/// allows it, storing it in `cache` while the initrd is made; the build's
+/// root is then an overlay over it at `root_path`. Returns whether it did
+/// (not: no memory for it, or the root outgrew it and is to be prepared on
+/// disk).
+fn prepared_in_memory(
+    report: &mut PrepareReport,
+    request: &PrepareRequest,
+    cache: &RootCache,
+    root_path: &Path,
+    install: impl Fn(&mut PrepareReport, &RootDir, &mut dyn FnMut()) -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
+    let Some(mut memory) =
+        MemoryRoot::mount(request.memory_root, request.package_cache.as_deref())?
+    else {
+        return Ok(false);
+    };
+    let memory_root = memory.root();
+    let dir = RootDir::open(&memory_root)?;
+    let installed = install(report, &dir, &mut || memory.start_storing(cache));
+    match unmounted_on_error(&memory_root, installed) {
+        Ok(()) => {
+            report.layered =
+                report.timed("cache-root", || memory.into_layered(cache, root_path))?;
+            Ok(true)
+        }
+        Err(e) if memory.is_full() => {
+            tracing::warn!(
+                "the root outgrew the memory it may take (--memory-root); \
+                 preparing it again on disk: {e:#}"
+            );
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Bootstrap, `post_bootstrap.sh` and its hooks, the image packages
