@@ -39,12 +39,10 @@ pub struct Apt<'r> {
     arch: String,
     cache: Option<PackageCache>,
     initrd_filesystems: Vec<String>,
-    /// Whether this root's archive directory holds the whole pool already
-    /// (the bootstrap seeded it): the install then has nothing to copy in.
-    pool_seeded: std::sync::atomic::AtomicBool,
-    /// Whether this root's package lists were fetched by this build's
-    /// bootstrap, seconds ago: the install then needs no `apt-get update`.
-    fresh_lists: std::sync::atomic::AtomicBool,
+    /// Whether this build's bootstrap made this root, seconds ago: its
+    /// package lists are fresh (the install needs no `apt-get update`) and
+    /// its archive directory holds the whole pool (nothing to copy in).
+    bootstrapped: std::sync::atomic::AtomicBool,
 }
 
 /// Keeps services from starting while packages are installed; removed on drop.
@@ -91,8 +89,7 @@ impl<'r> Apt<'r> {
             arch,
             cache,
             initrd_filesystems: Vec::new(),
-            pool_seeded: false.into(),
-            fresh_lists: false.into(),
+            bootstrapped: false.into(),
         })
     }
 
@@ -221,8 +218,6 @@ impl<'r> Apt<'r> {
                 .seed(&target.host_path().join(APT_ARCHIVES))
                 .with_context(|| format!("{step}: package cache"))?;
             tracing::debug!(seeded, "{step}: packages from the cache");
-            self.pool_seeded
-                .store(true, std::sync::atomic::Ordering::Relaxed);
             cmd.arg("--skip=check/empty")
                 .arg("--skip=essential/unlink")
                 .arg("--skip=cleanup/apt/cache");
@@ -253,7 +248,7 @@ impl<'r> Apt<'r> {
             cmd.arg(repo.one_line());
         }
         command::run(step, &mut cmd).map_err(|e| self.explain_verification(e))?;
-        self.fresh_lists
+        self.bootstrapped
             .store(true, std::sync::atomic::Ordering::Relaxed);
         // mmdebstrap keeps its --aptopt/--dpkgopt settings in the root; they
         // are build settings (dpkg without fsync!), not the image's.
@@ -436,7 +431,7 @@ impl<'r> Apt<'r> {
             // A root restored from the root cache was never seeded: copy
             // in the pooled packages this install needs. (A root
             // bootstrapped by this build got the whole pool then.)
-            if !self.pool_seeded.load(std::sync::atomic::Ordering::Relaxed) {
+            if !self.bootstrapped.load(std::sync::atomic::Ordering::Relaxed) {
                 let mut uris = args.clone();
                 uris.insert(1, "--print-uris");
                 uris.insert(2, "-qq");
@@ -467,7 +462,7 @@ impl<'r> Apt<'r> {
     /// same repositories, as DEB822): `apt-get update` would only find them
     /// unchanged.
     fn lists_are_fresh(&self, step: &str) -> bool {
-        if !self.fresh_lists.load(std::sync::atomic::Ordering::Relaxed) {
+        if !self.bootstrapped.load(std::sync::atomic::Ordering::Relaxed) {
             return false;
         }
         let listed = self.apt_get_output(
@@ -517,9 +512,7 @@ impl<'r> Apt<'r> {
 
     /// Drops apt's package lists and caches.
     pub fn cleanup(&self) -> anyhow::Result<()> {
-        self.pool_seeded
-            .store(false, std::sync::atomic::Ordering::Relaxed);
-        self.fresh_lists
+        self.bootstrapped
             .store(false, std::sync::atomic::Ordering::Relaxed);
         let mut cmd = chroot(self.root.host_path(), "apt-get");
         cmd.arg("clean");
@@ -563,8 +556,7 @@ impl super::PackageManager for Apt<'_> {
             arch: self.arch.clone(),
             cache: self.cache.clone(),
             initrd_filesystems: self.initrd_filesystems.clone(),
-            pool_seeded: false.into(),
-            fresh_lists: false.into(),
+            bootstrapped: false.into(),
         })
     }
 
