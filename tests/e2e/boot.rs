@@ -10,6 +10,7 @@
 //! directory, made afresh by each run of this test binary.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -553,9 +554,29 @@ fn an_initrd_setting_in_the_overlay_reaches_the_initrd() {
     let conf = description.join("root/etc/initramfs-tools/conf.d");
     fs::create_dir_all(&conf).unwrap();
     fs::write(conf.join("compress"), "COMPRESS=gzip\n").unwrap();
+    // An initramfs-tools hook of the image looks around while the initrd
+    // is made: it must see the image root and its own PID namespace only,
+    // never the build host's processes or their roots.
+    let hooks = description.join("root/etc/initramfs-tools/hooks");
+    fs::create_dir_all(&hooks).unwrap();
+    fs::write(
+        hooks.join("probe"),
+        "#!/bin/sh\n\
+         [ \"$1\" = prereqs ] && exit 0\n\
+         { readlink /proc/1/root; ls /proc | grep -c '^[0-9]'; \
+           tr '\\0' ' ' < /proc/1/cmdline; echo; } > /var/log/builder-initrd-probe\n",
+    )
+    .unwrap();
+    fs::set_permissions(hooks.join("probe"), fs::Permissions::from_mode(0o755)).unwrap();
     let built = build_from(description, Some("raw"));
     let (initrd, magic) = initrd_of(&built.root);
     assert_eq!(magic[..2], GZIP, "{}", initrd.display());
+    let probe = fs::read_to_string(built.root.join("var/log/builder-initrd-probe")).unwrap();
+    let lines: Vec<&str> = probe.lines().collect();
+    assert_eq!(lines[0], "/", "{probe}");
+    let processes: usize = lines[1].parse().unwrap();
+    assert!(processes < 40, "the hook saw {processes} processes: {probe}");
+    assert!(lines[2].starts_with("bwrap"), "PID 1 is not the sandbox's: {probe}");
     assert!(modified(&initrd) > modified(&built.root.join("etc/hostname")));
     assert!(!built.root.join(".builder-initrd-inputs").exists());
     boot(

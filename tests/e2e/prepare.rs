@@ -9,7 +9,6 @@ use builder::packages::MirrorOverride;
 use builder::plugins::select::{select, Purpose};
 use builder::plugins::PipelinePlugins;
 use builder::rootfs::memory::MemoryBudget;
-use builder::rootfs::mounts::ApiMounts;
 use builder::rootfs::prepare::{prepare, PrepareReport, PrepareRequest};
 
 fn example() -> PathBuf {
@@ -580,20 +579,6 @@ fn a_repository_that_fails_verification_stops_the_build() {
         !root.join("usr/bin/apt-get").exists(),
         "the bootstrap went on"
     );
-}
-
-#[test]
-fn mounts_are_released_on_panic() {
-    let tmp = temp_dir();
-    let root = tmp.path().to_path_buf();
-    let result = std::panic::catch_unwind(|| {
-        let mounts = ApiMounts::mount(&root).unwrap();
-        assert_eq!(mounts.mount_points().len(), 3);
-        assert_eq!(mounts_below(&root).len(), 3);
-        panic!("a step panics");
-    });
-    assert!(result.is_err());
-    assert_eq!(mounts_below(&root), Vec::<String>::new());
 }
 
 #[test]

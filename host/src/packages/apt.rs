@@ -11,9 +11,10 @@ use super::initrd::DeferredInitrd;
 use crate::packages::cache::{PackageCache, APT_ARCHIVES, APT_LISTS};
 use crate::packages::repository::AptRepository;
 use crate::plan::PackageSet;
-use crate::rootfs::command::{self, chroot};
+use crate::rootfs::command;
+use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::files::RootDir;
-use crate::rootfs::mounts::{memory_available, on_tmpfs, ApiMounts, Scratch};
+use crate::rootfs::mounts::{memory_available, on_tmpfs, Scratch};
 
 /// The Debian architecture name of a KIWI architecture.
 pub fn deb_arch(arch: &str) -> &str {
@@ -361,7 +362,7 @@ impl<'r> Apt<'r> {
     }
 
     fn apt_get_output(&self, step: &str, args: &[&str]) -> anyhow::Result<String> {
-        let mut cmd = chroot(self.root.host_path(), "apt-get");
+        let mut cmd = in_root(self.root.host_path(), "apt-get", Contain::PACKAGES);
         cmd.args([
             "-y",
             "-o",
@@ -406,7 +407,6 @@ impl<'r> Apt<'r> {
         if !set.ignore.is_empty() {
             tracing::warn!(ignored = ?set.ignore, "{step}: package ignores are not supported by apt; ignored");
         }
-        let _mounts = ApiMounts::mount(self.root.host_path()).context(step)?;
         let _no_services = NoServices::new(self.root)?;
         if self.lists_are_fresh(step) {
             tracing::debug!("{step}: the package lists the bootstrap fetched are used");
@@ -494,7 +494,6 @@ impl<'r> Apt<'r> {
         if uninstall.is_empty() && delete.is_empty() {
             return Ok(());
         }
-        let _mounts = ApiMounts::mount(self.root.host_path()).context("remove")?;
         let _no_services = NoServices::new(self.root)?;
         if !uninstall.is_empty() {
             let mut args = vec!["purge", "--auto-remove"];
@@ -502,7 +501,7 @@ impl<'r> Apt<'r> {
             self.apt_get("uninstall: apt-get purge", &args)?;
         }
         if !delete.is_empty() {
-            let mut cmd = chroot(self.root.host_path(), "dpkg");
+            let mut cmd = in_root(self.root.host_path(), "dpkg", Contain::PACKAGES);
             cmd.args(["--purge", "--force-depends", "--force-remove-essential"])
                 .args(delete);
             command::run("delete: dpkg --purge", &mut cmd)?;
@@ -514,7 +513,7 @@ impl<'r> Apt<'r> {
     pub fn cleanup(&self) -> anyhow::Result<()> {
         self.bootstrapped
             .store(false, std::sync::atomic::Ordering::Relaxed);
-        let mut cmd = chroot(self.root.host_path(), "apt-get");
+        let mut cmd = in_root(self.root.host_path(), "apt-get", Contain::PACKAGES);
         cmd.arg("clean");
         command::run("cleanup: apt-get clean", &mut cmd)?;
         for dir in ["var/lib/apt/lists", "var/cache/apt"] {

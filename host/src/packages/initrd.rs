@@ -17,7 +17,8 @@ use std::io::Read;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::rootfs::command::{self, chroot};
+use crate::rootfs::command;
+use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::files::RootDir;
 use crate::rootfs::tree::{EntryMeta, FileKind, RootTree};
 
@@ -36,7 +37,7 @@ pub struct DeferredInitrd<'r> {
 }
 
 fn dpkg_divert(root: &RootDir, step: &str, args: &[&str], tool: &str) -> anyhow::Result<()> {
-    let mut cmd = chroot(root.host_path(), "dpkg-divert");
+    let mut cmd = in_root(root.host_path(), "dpkg-divert", Contain::TOOLS);
     cmd.args(["--quiet", "--local", "--rename"])
         .args(args)
         .arg(format!("/{tool}"));

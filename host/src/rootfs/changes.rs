@@ -6,9 +6,9 @@
 use anyhow::{bail, Context};
 
 use crate::plugins::RootChange;
-use crate::rootfs::command::{self, chroot};
+use crate::rootfs::command;
+use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::files::RootDir;
-use crate::rootfs::mounts::ApiMounts;
 use crate::rootfs::users::names;
 
 /// Installs and removes packages the way the image's family does.
@@ -101,7 +101,11 @@ fn apply(
                 add_group(root, group, None)?;
             }
             let exists = names(root, "etc/passwd")?.contains(name);
-            let mut cmd = chroot(root.host_path(), if exists { "usermod" } else { "useradd" });
+            let mut cmd = in_root(
+                root.host_path(),
+                if exists { "usermod" } else { "useradd" },
+                Contain::TOOLS,
+            );
             if let Some(uid) = uid {
                 cmd.args(["-u", &uid.to_string()]);
             }
@@ -158,8 +162,7 @@ fn apply(
             let Some((program, args)) = argv.split_first() else {
                 bail!("no command");
             };
-            let _mounts = ApiMounts::mount(root.host_path())?;
-            let mut cmd = chroot(root.host_path(), program);
+            let mut cmd = in_root(root.host_path(), program, Contain::TOOLS);
             cmd.args(args);
             let output = command::run(&format!("run {program}"), &mut cmd)?;
             for line in output.lines() {
@@ -186,7 +189,7 @@ fn systemctl(root: &RootDir, args: &[&str]) -> anyhow::Result<()> {
         bail!("the image has no systemctl (is systemd installed?)");
     }
     // Offline: systemctl sees it runs in a chroot and only edits unit links.
-    let mut cmd = chroot(root.host_path(), "systemctl");
+    let mut cmd = in_root(root.host_path(), "systemctl", Contain::TOOLS);
     cmd.args(args);
     command::run(&format!("systemctl {}", args.join(" ")), &mut cmd)?;
     Ok(())
@@ -196,7 +199,7 @@ fn add_group(root: &RootDir, name: &str, gid: Option<u32>) -> anyhow::Result<()>
     if names(root, "etc/group")?.iter().any(|g| g == name) {
         return Ok(());
     }
-    let mut cmd = chroot(root.host_path(), "groupadd");
+    let mut cmd = in_root(root.host_path(), "groupadd", Contain::TOOLS);
     if let Some(gid) = gid {
         cmd.args(["-g", &gid.to_string()]);
     }
@@ -256,7 +259,6 @@ impl<'r> InRootPackages<'r> {
         if names.is_empty() {
             return Ok(());
         }
-        let _mounts = ApiMounts::mount(self.root.host_path())?;
         let (program, args): (&str, Vec<&str>) = match (self.family, verb) {
             (Family::Debian, "install") => {
                 ("apt-get", vec!["-y", "install", "--no-install-recommends"])
@@ -271,11 +273,11 @@ impl<'r> InRootPackages<'r> {
             ),
         };
         if self.family == Family::Debian && verb == "install" {
-            let mut update = chroot(self.root.host_path(), "apt-get");
+            let mut update = in_root(self.root.host_path(), "apt-get", Contain::PACKAGES);
             update.arg("update");
             command::run("apt-get update", &mut update)?;
         }
-        let mut cmd = chroot(self.root.host_path(), program);
+        let mut cmd = in_root(self.root.host_path(), program, Contain::PACKAGES);
         cmd.args(args).args(names);
         command::run(&format!("{program} {verb}"), &mut cmd)?;
         Ok(())

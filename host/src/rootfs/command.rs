@@ -1,11 +1,10 @@
-//! Running commands for a build step, on the build host or chrooted into the
-//! image root: output captured (stdout and stderr interleaved), failures
+//! Running commands for a build step, on the build host or inside the image
+//! root ([`super::sandbox`]): output captured (stdout and stderr interleaved), failures
 //! reported with the step, the command line and the tail of its output.
 
 use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 
 /// Where builds keep temporary files by default (never bulk data in `/tmp`).
@@ -91,9 +90,16 @@ pub fn leftovers() -> std::io::Result<Vec<String>> {
 }
 
 /// `cmd` as a shell-like command line for messages.
+/// A command run inside the image root reads as the program it runs there.
 pub fn command_line(cmd: &Command) -> String {
-    let mut line = cmd.get_program().to_string_lossy().into_owned();
-    for arg in cmd.get_args() {
+    let (program, args) = super::sandbox::inner_command(cmd).unwrap_or_else(|| {
+        (
+            cmd.get_program().to_os_string(),
+            cmd.get_args().map(|a| a.to_os_string()).collect(),
+        )
+    });
+    let mut line = program.to_string_lossy().into_owned();
+    for arg in &args {
         let arg = arg.to_string_lossy();
         if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
             let _ = write!(line, " '{}'", arg.replace('\'', "'\\''"));
@@ -211,22 +217,6 @@ pub fn tail(output: &str) -> String {
     let lines: Vec<&str> = output.trim_end().lines().collect();
     let start = lines.len().saturating_sub(TAIL_LINES);
     lines[start..].join("\n")
-}
-
-/// `chroot ROOT program args...` with a clean, non-interactive environment.
-pub fn chroot(root: &Path, program: &str) -> Command {
-    let mut cmd = Command::new("chroot");
-    cmd.arg(root).arg(program);
-    cmd.env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .env("HOME", "/root")
-        .env("LC_ALL", "C")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .env("DEBCONF_NONINTERACTIVE_SEEN", "true");
-    cmd
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! bootstrap and install, on a cache miss in [`memory`], or an entry of
 //! [`root_cache`], copied or with the build's changes in a [`layered`]
 //! overlay over it; overlays in
-//! [`files`]; [`users`]; [`scripts`]; cleanup), [`mounts`] and [`command`]
-//! run the chrooted steps, [`tree`] gives plugins safe, chroot-like access.
+//! [`files`]; [`users`]; [`scripts`]; cleanup), [`command`] runs the
+//! steps' programs, [`sandbox`] contains those run inside the root, [`tree`]
+//! gives plugins safe, chroot-like access.
 
 pub mod changes;
 pub mod command;
@@ -13,6 +14,7 @@ pub mod memory;
 pub mod mounts;
 pub mod prepare;
 pub mod root_cache;
+pub mod sandbox;
 pub mod scripts;
 pub mod tree;
 pub mod users;

@@ -1,115 +1,23 @@
-//! The kernel filesystems a chrooted step needs (`/proc`, `/sys`, `/dev`),
-//! mounted for that step only: [`ApiMounts`] unmounts them in reverse order
-//! when dropped, on success, error and panic alike, detaching lazily when a
-//! plain unmount is refused. Also [`Scratch`], a tmpfs for work that
-//! creates and replaces many files.
+//! Mounts the build makes in the host's mount namespace: [`Scratch`], a
+//! tmpfs for work that creates and replaces many files, and the sweep of
+//! what an interrupted tool left mounted ([`unmount_below`]). Programs run
+//! inside the root get their `/proc`, `/sys` and `/dev` from their sandbox
+//! ([`super::sandbox`]), in a mount namespace of their own.
 
 use std::path::{Path, PathBuf};
 
 use rustix::mount::{self as rmount, MountFlags, UnmountFlags};
 
-/// A kernel filesystem could not be mounted into the root.
+/// A filesystem could not be mounted.
 #[derive(Debug, thiserror::Error)]
 #[error("mounting {what} on {}: {source}", target.display())]
 pub struct MountError {
-    /// proc, sysfs or /dev.
+    /// What was mounted.
     pub what: &'static str,
     /// The mount point.
     pub target: PathBuf,
     /// Why.
     pub source: std::io::Error,
-}
-
-/// `/proc`, `/sys` and `/dev` mounted into a root; unmounted on drop.
-#[derive(Debug)]
-pub struct ApiMounts {
-    mounted: Vec<PathBuf>,
-}
-
-impl ApiMounts {
-    /// Mounts proc, sysfs (read-only) and a bind of the host's `/dev` into `root`.
-    pub fn mount(root: &Path) -> Result<ApiMounts, MountError> {
-        let mut guard = ApiMounts {
-            mounted: Vec::new(),
-        };
-        let nosuid = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-        guard.one(root, "proc", "proc", |t| {
-            rmount::mount("proc", t, "proc", nosuid, None)
-        })?;
-        guard.one(root, "sys", "sysfs", |t| {
-            rmount::mount("sysfs", t, "sysfs", nosuid | MountFlags::RDONLY, None)
-        })?;
-        guard.one(root, "dev", "/dev", |t| rmount::mount_bind("/dev", t))?;
-        Ok(guard)
-    }
-
-    fn one(
-        &mut self,
-        root: &Path,
-        dir: &str,
-        what: &'static str,
-        mount: impl FnOnce(&Path) -> rustix::io::Result<()>,
-    ) -> Result<(), MountError> {
-        let target = root.join(dir);
-        let error = |source: std::io::Error| MountError {
-            what,
-            target: target.clone(),
-            source,
-        };
-        // Only a real directory of the root: never follow a symlink out of it.
-        match std::fs::symlink_metadata(&target) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => {
-                return Err(error(std::io::Error::other(
-                    "not a directory (a symlink?) in the image root",
-                )))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir(&target).map_err(error)?;
-            }
-            Err(e) => return Err(error(e)),
-        }
-        mount(&target).map_err(|e| error(e.into()))?;
-        tracing::debug!(target = %target.display(), "mounted {what}");
-        self.mounted.push(target);
-        Ok(())
-    }
-
-    /// Also mounts a tmpfs on the root's `dir` (a real directory of the
-    /// root, not made here: nothing is left in the image) for the step's
-    /// temporary files, unmounted with the rest. Returns whether it did.
-    pub fn with_scratch(&mut self, root: &Path, dir: &str) -> bool {
-        if !std::fs::symlink_metadata(root.join(dir)).is_ok_and(|m| m.is_dir()) {
-            return false;
-        }
-        let nosuid = MountFlags::NOSUID | MountFlags::NODEV;
-        self.one(root, dir, "tmpfs", |t| {
-            rmount::mount("tmpfs", t, "tmpfs", nosuid, Some(c"mode=1777"))
-        })
-        .map_err(|e| tracing::debug!("no scratch tmpfs: {e}"))
-        .is_ok()
-    }
-
-    /// The mount points, in mount order.
-    pub fn mount_points(&self) -> &[PathBuf] {
-        &self.mounted
-    }
-}
-
-impl Drop for ApiMounts {
-    fn drop(&mut self) {
-        while let Some(target) = self.mounted.pop() {
-            match rmount::unmount(&target, UnmountFlags::empty()) {
-                Ok(()) => tracing::debug!(target = %target.display(), "unmounted"),
-                Err(e) => {
-                    tracing::warn!(target = %target.display(), error = %e, "unmount refused; detaching lazily");
-                    if let Err(e) = rmount::unmount(&target, UnmountFlags::DETACH) {
-                        tracing::error!(target = %target.display(), error = %e, "could not detach");
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// A private tmpfs in a new temporary directory (under the build's temp

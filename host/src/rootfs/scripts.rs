@@ -7,9 +7,9 @@
 use anyhow::Context;
 
 use crate::plan::{BuildPlan, Script};
-use crate::rootfs::command::{self, chroot};
+use crate::rootfs::command;
+use crate::rootfs::sandbox::{self, Contain};
 use crate::rootfs::files::RootDir;
-use crate::rootfs::mounts::ApiMounts;
 
 /// The helper functions, installed as `/.kconfig` while a script runs.
 pub const KCONFIG: &str = include_str!("kconfig.sh");
@@ -131,8 +131,7 @@ pub fn run_in_image(root: &RootDir, script: &Script, env: &ScriptEnv) -> anyhow:
         "/bin/sh"
     };
     let result = (|| -> anyhow::Result<String> {
-        let _mounts = ApiMounts::mount(root.host_path()).with_context(|| step.clone())?;
-        let mut cmd = chroot(root.host_path(), shell);
+        let mut cmd = sandbox::in_root(root.host_path(), shell, Contain::SCRIPTS);
         cmd.arg(format!("/{in_root}"));
         for (k, v) in env.vars() {
             cmd.env(k, v);

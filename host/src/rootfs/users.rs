@@ -6,7 +6,8 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::description::{GroupRef, PasswordFormat, User};
-use crate::rootfs::command::{self, chroot};
+use crate::rootfs::command;
+use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::files::RootDir;
 
 /// The crypt(3) hash to store for `user`: `pwdformat="plain"` is hashed with
@@ -50,7 +51,7 @@ pub fn apply(root: &RootDir, groups: &[GroupRef], users: &[User]) -> anyhow::Res
         if existing_groups.contains(&group.name) {
             continue;
         }
-        let mut cmd = chroot(path, "groupadd");
+        let mut cmd = in_root(path, "groupadd", Contain::TOOLS);
         if let Some(id) = group.id {
             cmd.args(["-g", &id.to_string()]);
         }
@@ -60,7 +61,11 @@ pub fn apply(root: &RootDir, groups: &[GroupRef], users: &[User]) -> anyhow::Res
     let existing_users = names(root, "etc/passwd")?;
     for user in users {
         let exists = existing_users.contains(&user.name);
-        let mut cmd = chroot(path, if exists { "usermod" } else { "useradd" });
+        let mut cmd = in_root(
+            path,
+            if exists { "usermod" } else { "useradd" },
+            Contain::TOOLS,
+        );
         let hash = password_hash(user)?;
         if let Some(hash) = &hash {
             cmd.args(["-p", hash]);

@@ -10,9 +10,9 @@ use std::path::Path;
 use std::process::Command;
 
 use super::{invalid, ToolError};
-use crate::rootfs::command::{self, chroot};
+use crate::rootfs::command;
+use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::files::RootDir;
-use crate::rootfs::mounts::ApiMounts;
 use crate::rootfs::RootTree;
 
 /// The root paths [`write_boot_file`] may write: files, or directories
@@ -282,16 +282,16 @@ pub fn make_initrd(root: &Path, options: &InitrdOptions) -> Result<Vec<Kernel>, 
         dir.create_dir_all(parent, 0o755)?;
         dir.write(path, conf.as_bytes(), 0o644)?;
     }
-    let mut mounts = ApiMounts::mount(root).map_err(|e| std::io::Error::other(e.to_string()))?;
-    // Both tools stage the initrd's few thousand files in TMPDIR: in
-    // memory, not in the root's filesystem.
-    let scratch = mounts.with_scratch(root, "tmp");
     for kernel in &kernels {
         let step = format!("making the initrd of kernel {}", kernel.version);
-        let mut cmd = chroot(root, &format!("/{tool_path}"));
-        if scratch {
-            cmd.env("TMPDIR", "/tmp");
-        }
+        // Contained like any tool run in the root (the image's initrd hooks
+        // run as part of it), staging the initrd's few thousand files in a
+        // tmpfs on /tmp (TMPDIR): in memory, not in the root's filesystem.
+        let mut cmd = in_root(
+            root,
+            &format!("/{tool_path}"),
+            Contain::TOOLS.with_scratch_tmp(),
+        );
         if let Some(epoch) = options.source_date_epoch {
             cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
             if tool == InitrdTool::Dracut {
@@ -451,7 +451,7 @@ pub fn make_grub_image(
             let made = (|| -> Result<(), ToolError> {
                 root.create_dir_all(&work, 0o700)?;
                 root.write(&format!("{work}/early.cfg"), config.as_bytes(), 0o600)?;
-                let mut cmd = chroot(tree.host_path(), &format!("/{tool}"));
+                let mut cmd = in_root(tree.host_path(), &format!("/{tool}"), Contain::TOOLS);
                 cmd.args(["-O", platform.format(), "-d", &format!("/{dir}")])
                     .args(["-c", &format!("/{work}/early.cfg")])
                     .args(["-p", "/boot/grub", "-o", &format!("/{work}/image")])

@@ -1,0 +1,488 @@
+//! Programs run inside the image root, contained: bubblewrap (`bwrap`) in a
+//! user namespace of their own, with new mount, PID, IPC and UTS namespaces,
+//! a `/proc` of that PID namespace (never the host's), a minimal `/dev`, a
+//! read-only `/sys`, and, for the tools the host runs on a plugin's or the
+//! image's behalf, no network and a seccomp filter.
+//!
+//! # Why a user namespace, even as root
+//!
+//! bubblewrap run by real root keeps every capability of the host's user
+//! namespace, and its `--cap-drop` leaves the bounding set whole: a file
+//! capability set by a maintainer script would give `CAP_SYS_ADMIN` back.
+//! Inside a user namespace of its own, whatever capability a program holds
+//! is that namespace's: it cannot load modules, reach block devices, use
+//! `open_by_handle_at` or change anything of the host's namespaces. The
+//! namespace maps every id to itself (`0 0 4294967295`), so files keep
+//! their owners byte for byte; only the build host's root can write such a
+//! map, which it does once per process from outside ([`userns`]).
+//!
+//! The namespaces vanish with the processes: nothing is mounted in the
+//! host's mount namespace, so a killed build leaves no `/proc` or `/dev`
+//! mounted in a root, and `--die-with-parent` takes the sandbox down with
+//! the bwrap that started it.
+
+use std::ffi::OsString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// How a program in the root is contained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contain {
+    /// It may reach the network (the host's network namespace).
+    pub network: bool,
+    /// The seccomp filter applies: no mount, ptrace, kexec, module loading,
+    /// new namespaces, BPF or keyring calls.
+    pub seccomp: bool,
+    /// A private tmpfs is mounted on the root's `/tmp` (a real directory of
+    /// the root) and `TMPDIR=/tmp` set: scratch space kept out of the image.
+    pub scratch_tmp: bool,
+}
+
+impl Contain {
+    /// The image's package manager and the maintainer scripts it runs:
+    /// signed packages from the description's repositories, which it
+    /// downloads itself.
+    pub const PACKAGES: Contain = Contain {
+        network: true,
+        seccomp: false,
+        scratch_tmp: false,
+    };
+    /// The description's own scripts (`config.sh`, `images.sh`), which
+    /// KIWI runs with the network.
+    pub const SCRIPTS: Contain = Contain {
+        network: true,
+        seccomp: false,
+        scratch_tmp: false,
+    };
+    /// Tools the host runs in the root on a plugin's or the pipeline's
+    /// behalf (initrd and GRUB tools, users, services, commands a plugin
+    /// asks for): no network, seccomp filter.
+    pub const TOOLS: Contain = Contain {
+        network: false,
+        seccomp: true,
+        scratch_tmp: false,
+    };
+
+    /// The same, with a scratch tmpfs on `/tmp`.
+    pub fn with_scratch_tmp(self) -> Contain {
+        Contain {
+            scratch_tmp: true,
+            ..self
+        }
+    }
+}
+
+/// The sandbox program.
+const BWRAP: &str = "bwrap";
+/// What a missing bubblewrap is told with.
+const INSTALL_HINT: &str =
+    "builder runs programs inside the image root with bubblewrap: install the `bubblewrap` package (scripts/setup does)";
+
+/// `program` (looked up in the root's `PATH`) run inside `root` as
+/// `contain` says, with a clean, non-interactive environment; arguments are
+/// added by the caller. Spawning fails with a message naming the cause when
+/// the sandbox cannot be set up (no bubblewrap, no user namespaces).
+pub fn in_root(root: &Path, program: &str, contain: Contain) -> Command {
+    let mut cmd = Command::new(bwrap_path());
+    cmd.env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .env("HOME", "/root")
+        .env("LC_ALL", "C")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .env("DEBCONF_NONINTERACTIVE_SEEN", "true");
+    let userns = match userns() {
+        Ok(fd) => fd.as_raw_fd(),
+        Err(message) => {
+            let message = message.clone();
+            // SAFETY: the closure only builds an error value.
+            unsafe {
+                cmd.pre_exec(move || Err(std::io::Error::other(message.clone())));
+            }
+            return cmd;
+        }
+    };
+    cmd.arg("--userns").arg(userns.to_string());
+    cmd.args([
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+    ]);
+    if !contain.network {
+        cmd.arg("--unshare-net");
+    }
+    cmd.arg("--bind").arg(root).arg("/");
+    cmd.args(["--proc", "/proc", "--dev", "/dev", "--ro-bind", "/sys", "/sys"]);
+    if contain.scratch_tmp && is_real_dir(&root.join("tmp")) {
+        cmd.args(["--tmpfs", "/tmp"]).env("TMPDIR", "/tmp");
+    }
+    let mut keep = vec![userns];
+    let mut filter = None;
+    if contain.seccomp {
+        match seccomp_fd() {
+            Ok(fd) => {
+                cmd.arg("--seccomp").arg(fd.as_raw_fd().to_string());
+                keep.push(fd.as_raw_fd());
+                filter = Some(fd);
+            }
+            Err(e) => {
+                let message = format!("writing the sandbox's seccomp filter: {e}");
+                // SAFETY: the closure only builds an error value.
+                unsafe {
+                    cmd.pre_exec(move || Err(std::io::Error::other(message.clone())));
+                }
+                return cmd;
+            }
+        }
+    }
+    cmd.args(["--chdir", "/", "--"]).arg(program);
+    // SAFETY: between fork and exec only fcntl runs (async-signal-safe);
+    // the filter's pipe is owned by the closure, so it stays open until the
+    // command is dropped, and the namespace descriptor lives as long as the
+    // process.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _owned = &filter;
+            for fd in &keep {
+                // Handed to bwrap by number: it must survive exec.
+                let fd = std::os::fd::BorrowedFd::borrow_raw(*fd);
+                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// The command line a sandboxed command stands for (what follows bwrap's
+/// `--`), for messages; `None` when `cmd` is not one.
+pub fn inner_command(cmd: &Command) -> Option<(OsString, Vec<OsString>)> {
+    if Path::new(cmd.get_program()).file_name()? != BWRAP {
+        return None;
+    }
+    let mut args = cmd.get_args().skip_while(|a| *a != "--").skip(1);
+    let program = args.next()?.to_os_string();
+    Some((program, args.map(|a| a.to_os_string()).collect()))
+}
+
+fn is_real_dir(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// bwrap as found on the host's `PATH` (the command's own environment is
+/// the image's).
+fn bwrap_path() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .map(|dir| dir.join(BWRAP))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from(format!("/usr/bin/{BWRAP}")))
+    })
+    .clone()
+}
+
+/// Whether bubblewrap is installed, with the hint to give when it is not.
+pub fn check_available() -> Result<(), String> {
+    if bwrap_path().is_file() {
+        Ok(())
+    } else {
+        Err(INSTALL_HINT.to_string())
+    }
+}
+
+/// The user namespace every sandbox of this process enters: made once, by
+/// a short-lived holder process that unshares it, whose id maps the build
+/// host's root then writes from outside.
+fn userns() -> Result<&'static OwnedFd, &'static String> {
+    static NS: OnceLock<Result<OwnedFd, String>> = OnceLock::new();
+    NS.get_or_init(|| {
+        make_userns().map_err(|e| format!("setting up the sandbox's user namespace: {e}"))
+    })
+    .as_ref()
+}
+
+fn make_userns() -> std::io::Result<OwnedFd> {
+    if !rustix::process::geteuid().is_root() {
+        return Err(std::io::Error::other(
+            "builds run as root (rootless builds are not supported yet)",
+        ));
+    }
+    let mut holder = Command::new("sleep");
+    holder
+        .arg("60")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: unshare is a plain system call, safe between fork and exec.
+    unsafe {
+        holder.pre_exec(|| {
+            rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWUSER)?;
+            Ok(())
+        });
+    }
+    let mut child = holder.spawn()?;
+    let result = (|| -> std::io::Result<OwnedFd> {
+        let proc = PathBuf::from(format!("/proc/{}", child.id()));
+        // Identity maps: every id is itself inside, so files keep their owners.
+        std::fs::write(proc.join("uid_map"), "0 0 4294967295\n")?;
+        std::fs::write(proc.join("gid_map"), "0 0 4294967295\n")?;
+        let ns = std::fs::File::open(proc.join("ns/user"))?;
+        Ok(OwnedFd::from(ns))
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    let fd = result?;
+    // Close it on exec everywhere but where a sandbox asks for it.
+    rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
+    Ok(fd)
+}
+
+/// The system calls the filter refuses: mounting, tracing other
+/// processes, replacing the kernel, loading modules, new namespaces, BPF,
+/// keyrings and handle-based opens.
+fn refused_syscalls() -> Vec<i64> {
+    let mut calls = vec![
+        libc::SYS_mount,
+        libc::SYS_umount2,
+        libc::SYS_pivot_root,
+        libc::SYS_move_mount,
+        libc::SYS_open_tree,
+        libc::SYS_fsopen,
+        libc::SYS_fsconfig,
+        libc::SYS_fsmount,
+        libc::SYS_fspick,
+        libc::SYS_mount_setattr,
+        libc::SYS_ptrace,
+        libc::SYS_process_vm_readv,
+        libc::SYS_process_vm_writev,
+        libc::SYS_kexec_load,
+        libc::SYS_kexec_file_load,
+        libc::SYS_init_module,
+        libc::SYS_finit_module,
+        libc::SYS_delete_module,
+        libc::SYS_reboot,
+        libc::SYS_swapon,
+        libc::SYS_swapoff,
+        libc::SYS_unshare,
+        libc::SYS_setns,
+        libc::SYS_bpf,
+        libc::SYS_perf_event_open,
+        libc::SYS_userfaultfd,
+        libc::SYS_keyctl,
+        libc::SYS_add_key,
+        libc::SYS_request_key,
+        libc::SYS_open_by_handle_at,
+        libc::SYS_name_to_handle_at,
+        libc::SYS_syslog,
+        libc::SYS_acct,
+    ];
+    #[cfg(target_arch = "x86_64")]
+    calls.extend([libc::SYS_iopl, libc::SYS_ioperm]);
+    calls
+}
+
+/// The compiled filter: refused calls, `clone` with a namespace flag, and
+/// `clone3` (whose flags a filter cannot see) fail with `ENOSYS`, the
+/// answer on which the C library falls back from `clone3` to `clone`.
+pub fn seccomp_program() -> Result<Vec<u8>, String> {
+    use seccompiler::{
+        SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+        SeccompRule,
+    };
+    let arch = std::env::consts::ARCH
+        .try_into()
+        .map_err(|e| format!("{e:?}"))?;
+    let mut rules: std::collections::BTreeMap<i64, Vec<SeccompRule>> = refused_syscalls()
+        .into_iter()
+        .chain([libc::SYS_clone3])
+        .map(|n| (n, vec![]))
+        .collect();
+    let namespace_flags = [
+        libc::CLONE_NEWNS,
+        libc::CLONE_NEWUTS,
+        libc::CLONE_NEWIPC,
+        libc::CLONE_NEWUSER,
+        libc::CLONE_NEWPID,
+        libc::CLONE_NEWNET,
+        libc::CLONE_NEWCGROUP,
+    ];
+    let clone_rules = namespace_flags
+        .iter()
+        .map(|flag| {
+            let flag = *flag as u64;
+            SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)
+                .and_then(|c| SeccompRule::new(vec![c]))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    rules.insert(libc::SYS_clone, clone_rules);
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .map_err(|e| e.to_string())?;
+    let program: seccompiler::BpfProgram = filter.try_into().map_err(|e: seccompiler::BackendError| e.to_string())?;
+    let mut bytes = Vec::with_capacity(program.len() * 8);
+    for insn in &program {
+        bytes.extend_from_slice(&insn.code.to_ne_bytes());
+        bytes.push(insn.jt);
+        bytes.push(insn.jf);
+        bytes.extend_from_slice(&insn.k.to_ne_bytes());
+    }
+    Ok(bytes)
+}
+
+/// A pipe holding the compiled filter for bwrap's `--seccomp` (read once,
+/// to its end, by each bwrap: a new pipe per command).
+fn seccomp_fd() -> std::io::Result<OwnedFd> {
+    static PROGRAM: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
+    let program = PROGRAM
+        .get_or_init(seccomp_program)
+        .as_ref()
+        .map_err(|e| std::io::Error::other(e.clone()))?;
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    // A few hundred instructions: far below a pipe's buffer.
+    let mut written = 0;
+    while written < program.len() {
+        written += rustix::io::write(&write, &program[written..])?;
+    }
+    drop(write);
+    Ok(read)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A root holding a static busybox: enough to look around from inside.
+    fn busybox_root() -> Option<tempfile::TempDir> {
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).is_file())?;
+        let out = Command::new("file").arg(busybox).output().ok();
+        if out.is_some_and(|o| !String::from_utf8_lossy(&o.stdout).contains("statically")) {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        std::fs::copy(busybox, dir.path().join("bin/busybox")).unwrap();
+        for tool in ["sh", "ls", "cat", "readlink", "id", "mount", "wget", "touch", "chown", "stat"] {
+            std::os::unix::fs::symlink("busybox", dir.path().join("bin").join(tool)).unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        Some(dir)
+    }
+
+    fn sh(root: &Path, contain: Contain, script: &str) -> std::process::Output {
+        let mut cmd = in_root(root, "/bin/sh", contain);
+        cmd.args(["-c", script]);
+        cmd.output().unwrap()
+    }
+
+    #[test]
+    fn a_program_in_the_root_sees_its_own_pid_namespace_and_proc() {
+        if check_available().is_err() {
+            eprintln!("skipped: bubblewrap is not installed");
+            return;
+        }
+        let Some(root) = busybox_root() else {
+            eprintln!("skipped: no static busybox on this host");
+            return;
+        };
+        let out = sh(
+            root.path(),
+            Contain::TOOLS,
+            "readlink /proc/1/root; ls /proc | grep -c '^[0-9]'; id -u; cat /proc/self/uid_map",
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "/", "{text}");
+        // bwrap's init, the shell and ls (and perhaps grep): never the host's hundreds.
+        let pids: usize = lines[1].parse().unwrap();
+        assert!(pids <= 5, "{text}");
+        assert_eq!(lines[2], "0");
+        assert_eq!(lines[3].split_whitespace().collect::<Vec<_>>(), ["0", "0", "4294967295"]);
+        // Nothing was left mounted in the root on the host's side.
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(&root.path().display().to_string()), "{mounts}");
+    }
+
+    #[test]
+    fn tools_cannot_mount_and_files_keep_their_owners() {
+        if check_available().is_err() {
+            eprintln!("skipped: bubblewrap is not installed");
+            return;
+        }
+        let Some(root) = busybox_root() else {
+            eprintln!("skipped: no static busybox on this host");
+            return;
+        };
+        let out = sh(
+            root.path(),
+            Contain::TOOLS,
+            "mount -t tmpfs none /tmp && echo MOUNTED; touch /owned; chown 1234:567 /owned; echo done",
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("MOUNTED"), "{text}");
+        assert!(text.contains("done"), "{text}");
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(root.path().join("owned")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (1234, 567));
+        // Without the filter (package managers), mounting inside works but
+        // stays inside.
+        let out = sh(root.path(), Contain::PACKAGES, "mount -t tmpfs none /tmp && echo MOUNTED");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("MOUNTED"));
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(&root.path().display().to_string()));
+    }
+
+    #[test]
+    fn tools_have_no_network_and_a_scratch_tmp_stays_out_of_the_root() {
+        if check_available().is_err() {
+            eprintln!("skipped: bubblewrap is not installed");
+            return;
+        }
+        let Some(root) = busybox_root() else {
+            eprintln!("skipped: no static busybox on this host");
+            return;
+        };
+        let out = sh(root.path(), Contain::TOOLS.with_scratch_tmp(), "cat /proc/net/dev; touch /tmp/scratch; echo $TMPDIR");
+        let text = String::from_utf8_lossy(&out.stdout);
+        // A new network namespace has the loopback device only (the
+        // table's two header lines, then one line a device).
+        let devices: Vec<&str> = text
+            .lines()
+            .skip(2)
+            .take_while(|l| *l != "/tmp")
+            .filter_map(|l| l.split(':').next())
+            .map(str::trim)
+            .collect();
+        assert_eq!(devices, ["lo"], "{text}");
+        assert!(text.lines().any(|l| l == "/tmp"), "{text}");
+        assert!(!root.path().join("tmp/scratch").exists());
+    }
+
+    #[test]
+    fn messages_name_the_program_not_the_sandbox() {
+        let mut cmd = in_root(Path::new("/nonexistent"), "apt-get", Contain::PACKAGES);
+        cmd.args(["install", "--", "hello"]);
+        let (program, args) = inner_command(&cmd).unwrap();
+        assert_eq!(program, "apt-get");
+        assert_eq!(args, ["install", "--", "hello"]);
+        assert!(inner_command(&Command::new("ls")).is_none());
+    }
+}
