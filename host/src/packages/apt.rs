@@ -424,6 +424,8 @@ impl<'r> Apt<'r> {
         if set.pattern_type != "plusRecommended" {
             args.push("--no-install-recommends");
         }
+        // Options go before the `--` (the inserts below keep them there).
+        args.push("--");
         args.extend(set.packages.iter().map(String::as_str));
         if let Some(cache) = &self.cache {
             // Download first and collect before any maintainer script of
@@ -497,13 +499,14 @@ impl<'r> Apt<'r> {
         let _mounts = ApiMounts::mount(self.root.host_path()).context("remove")?;
         let _no_services = NoServices::new(self.root)?;
         if !uninstall.is_empty() {
-            let mut args = vec!["purge", "--auto-remove"];
+            let mut args = vec!["purge", "--auto-remove", "--"];
             args.extend(uninstall.iter().map(String::as_str));
             self.apt_get("uninstall: apt-get purge", &args)?;
         }
         if !delete.is_empty() {
             let mut cmd = chroot(self.root.host_path(), "dpkg");
             cmd.args(["--purge", "--force-depends", "--force-remove-essential"])
+                .arg("--")
                 .args(delete);
             command::run("delete: dpkg --purge", &mut cmd)?;
         }
