@@ -1,7 +1,10 @@
-//! The host's description readers and planner, compiled from their sources
-//! for fuzzing without the rest of the `builder` crate.
+//! The host's description readers and planner, and the toolbox's option
+//! allowlists, compiled from their sources for fuzzing without the rest of
+//! the `builder` crate.
 
 #[path = "../../host/src/description/mod.rs"]
 pub mod description;
+#[path = "../../host/src/toolbox/options.rs"]
+pub mod options;
 #[path = "../../host/src/plan/mod.rs"]
 pub mod plan;

@@ -129,6 +129,17 @@ impl<'n> Ctx<'n> {
         )
     }
 
+    /// The `name` attribute of an element whose name a tool gets as an
+    /// argument of its own (a package, a collection, a user): refused when
+    /// it starts with `-` or holds a control character.
+    fn tool_name(&self, kind: &str) -> Result<String> {
+        let name = self.attr("name").unwrap_or_default();
+        if let Some(attr) = self.node.attr_entry("name") {
+            check_tool_name(&attr.location, &self.path, "attribute 'name'", &name, kind)?;
+        }
+        Ok(name)
+    }
+
     fn invalid(&self, message: impl Into<String>) -> DescriptionError {
         DescriptionError::Invalid {
             location: self.node.location.clone(),
@@ -136,6 +147,31 @@ impl<'n> Ctx<'n> {
             message: message.into(),
         }
     }
+}
+
+/// Refuses `value` (of attribute `what` at `location`) as the name of a
+/// `kind` when a tool would read it as an option (it starts with `-`) or it
+/// holds a control character.
+fn check_tool_name(
+    location: &super::error::Location,
+    path: &str,
+    what: &str,
+    value: &str,
+    kind: &str,
+) -> Result<()> {
+    if value.starts_with('-') || value.chars().any(char::is_control) {
+        return Err(DescriptionError::InvalidValue {
+            location: location.clone(),
+            path: path.to_string(),
+            what: what.to_string(),
+            value: shorten(value),
+            expected: format!(
+                "{kind} that does not start with '-' (the tool would read it as an option) \
+                 and holds no control characters"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn parse_id(text: &str) -> Option<u32> {
@@ -542,14 +578,22 @@ fn user_entry(u: &Ctx<'_>) -> Result<User> {
                 },
                 None => (item, None),
             };
+            check_tool_name(
+                &attr.location,
+                &u.path,
+                "attribute 'groups'",
+                name,
+                "a group name",
+            )?;
             groups.push(GroupRef {
                 name: name.to_string(),
                 id,
             });
         }
     }
+    u.required("name")?;
     Ok(User {
-        name: u.required("name")?,
+        name: u.tool_name("a user name")?,
         password: u.node.attr("password").unwrap_or("").to_string(),
         password_format: match u.attr("pwdformat").as_deref() {
             Some("plain") => Some(PasswordFormat::Plain),
@@ -652,11 +696,11 @@ fn repository_entry(r: &Ctx<'_>) -> Result<Repository> {
     })
 }
 
-fn named(c: &Ctx<'_>) -> NamedItem {
-    NamedItem {
-        name: c.attr("name").unwrap_or_default(),
+fn named(c: &Ctx<'_>, kind: &str) -> Result<NamedItem> {
+    Ok(NamedItem {
+        name: c.tool_name(kind)?,
         arch: c.list("arch"),
-    }
+    })
 }
 
 fn file_entry(f: &Ctx<'_>) -> FileEntry {
@@ -698,13 +742,15 @@ fn packages_section(s: &Ctx<'_>) -> Result<PackagesSection> {
         bootstrap_package: s.attr("bootstrap_package"),
         packages: s
             .children("package")
-            .map(|p| Package {
-                name: p.attr("name").unwrap_or_default(),
-                arch: p.list("arch"),
-                bootinclude: p.flag("bootinclude"),
-                bootdelete: p.flag("bootdelete"),
+            .map(|p| {
+                Ok(Package {
+                    name: p.tool_name("a package name")?,
+                    arch: p.list("arch"),
+                    bootinclude: p.flag("bootinclude"),
+                    bootdelete: p.flag("bootdelete"),
+                })
             })
-            .collect(),
+            .collect::<Result<_>>()?,
         archives: s
             .children("archive")
             .map(|a| Archive {
@@ -714,10 +760,19 @@ fn packages_section(s: &Ctx<'_>) -> Result<PackagesSection> {
             })
             .collect(),
         files: s.children("file").map(|f| file_entry(&f)).collect(),
-        ignore: s.children("ignore").map(|i| named(&i)).collect(),
-        collections: s.children("namedCollection").map(|c| named(&c)).collect(),
+        ignore: s
+            .children("ignore")
+            .map(|i| named(&i, "a package name"))
+            .collect::<Result<_>>()?,
+        collections: s
+            .children("namedCollection")
+            .map(|c| named(&c, "a collection name"))
+            .collect::<Result<_>>()?,
         collection_modules,
-        products: s.children("product").map(|p| named(&p)).collect(),
+        products: s
+            .children("product")
+            .map(|p| named(&p, "a product name"))
+            .collect::<Result<_>>()?,
         origin: s.origin(),
     })
 }

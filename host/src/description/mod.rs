@@ -240,6 +240,46 @@ mod tests {
     }
 
     #[test]
+    fn names_a_tool_would_read_as_options_are_refused() {
+        let cases = [
+            (
+                r#"<package name="filesystem"/>"#,
+                r#"<package name="-oAPT::Get::AllowUnauthenticated=1"/>"#,
+                "c.xml:19:39: /image/packages/package: invalid attribute 'name' \
+                 \"-oAPT::Get::AllowUnauthenticated=1\", expected a package name that does \
+                 not start with '-' (the tool would read it as an option) and holds no \
+                 control characters",
+            ),
+            (
+                r#"<package name="filesystem"/>"#,
+                r#"<package name="filesystem"/><namedCollection name="--nogpgcheck"/>"#,
+                "c.xml:19:75: /image/packages/namedCollection: invalid attribute 'name' \
+                 \"--nogpgcheck\", expected a collection name",
+            ),
+            (
+                "</packages>",
+                r#"</packages><users><user name="-ou" password=""/></users>"#,
+                "c.xml:19:82: /image/users/user: invalid attribute 'name' \"-ou\", \
+                 expected a user name",
+            ),
+            (
+                "</packages>",
+                r#"</packages><users><user name="u" groups="users,-g0" password=""/></users>"#,
+                "c.xml:19:91: /image/users/user: invalid attribute 'groups' \"-g0\", \
+                 expected a group name",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            let text = MINIMAL.replace(from, to);
+            let e = from_str(&text, MarkupFormat::Xml, Path::new("c.xml")).unwrap_err();
+            assert!(e.to_string().starts_with(expected), "{e}\n{expected}");
+        }
+        // Names with a `-` inside are names.
+        let text = MINIMAL.replace("\"filesystem\"", "\"kernel-default\"");
+        from_str(&text, MarkupFormat::Xml, Path::new("c.xml")).unwrap();
+    }
+
+    #[test]
     fn detect_formats() {
         let p = Path::new("a.kiwi");
         assert_eq!(

@@ -424,6 +424,8 @@ impl<'r> Apt<'r> {
         if set.pattern_type != "plusRecommended" {
             args.push("--no-install-recommends");
         }
+        // Options go before the `--` (the inserts below keep them there).
+        args.push("--");
         args.extend(set.packages.iter().map(String::as_str));
         if let Some(cache) = &self.cache {
             // Download first and collect before any maintainer script of
@@ -496,13 +498,14 @@ impl<'r> Apt<'r> {
         }
         let _no_services = NoServices::new(self.root)?;
         if !uninstall.is_empty() {
-            let mut args = vec!["purge", "--auto-remove"];
+            let mut args = vec!["purge", "--auto-remove", "--"];
             args.extend(uninstall.iter().map(String::as_str));
             self.apt_get("uninstall: apt-get purge", &args)?;
         }
         if !delete.is_empty() {
             let mut cmd = in_root(self.root.host_path(), "dpkg", Contain::PACKAGES);
             cmd.args(["--purge", "--force-depends", "--force-remove-essential"])
+                .arg("--")
                 .args(delete);
             command::run("delete: dpkg --purge", &mut cmd)?;
         }

@@ -127,6 +127,7 @@ impl<'r> Dnf<'r> {
         if set.pattern_type != "plusRecommended" {
             args.push("--setopt=install_weak_deps=False".into());
         }
+        args.push("--".into());
         args.extend(set.packages.iter().cloned());
         args.extend(set.collections.iter().map(|c| format!("@{c}")));
         args
@@ -178,7 +179,7 @@ impl PackageTool for Dnf<'_> {
         if names.is_empty() {
             return Ok(());
         }
-        let mut args = vec!["remove"];
+        let mut args = vec!["remove", "--"];
         args.extend(names.iter().map(String::as_str));
         self.dnf("uninstall: dnf remove", &[], &args).map(drop)
     }

@@ -86,6 +86,7 @@ impl<'r> Zypper<'r> {
         if set.pattern_type != "plusRecommended" {
             args.push("--no-recommends");
         }
+        args.push("--");
         args.extend(set.packages.iter().map(String::as_str));
         let patterns: Vec<String> = set
             .collections
@@ -104,7 +105,7 @@ impl<'r> Zypper<'r> {
         if names.is_empty() {
             return Ok(());
         }
-        let mut args = vec!["addlock"];
+        let mut args = vec!["addlock", "--"];
         args.extend(names.iter().map(String::as_str));
         self.zypper("excludes: zypper addlock", &args).map(drop)
     }
@@ -136,7 +137,7 @@ impl PackageTool for Zypper<'_> {
         if names.is_empty() {
             return Ok(());
         }
-        let mut args = vec!["remove", "--clean-deps"];
+        let mut args = vec!["remove", "--clean-deps", "--"];
         args.extend(names.iter().map(String::as_str));
         self.zypper("uninstall: zypper remove", &args).map(drop)
     }

@@ -1096,6 +1096,7 @@ impl PluginState {
                 "the root is final at this stage: changes are refused".into(),
             )));
         }
+        guest_try!(action.check().map_err(types::Error::Other));
         self.changes.push(action);
         Ok(Ok(()))
     }

@@ -79,10 +79,10 @@ fn apply(
             uid,
             gid,
         } => Ok(root.write_owned(path, content, *mode, *uid, *gid)?),
-        RootChange::EnableService { unit } => systemctl(root, &["enable", unit_name(unit)?]),
-        RootChange::MaskService { unit } => systemctl(root, &["mask", unit_name(unit)?]),
+        RootChange::EnableService { unit } => systemctl(root, &["enable", "--", unit_name(unit)?]),
+        RootChange::MaskService { unit } => systemctl(root, &["mask", "--", unit_name(unit)?]),
         RootChange::SetDefaultTarget { target } => {
-            systemctl(root, &["set-default", unit_name(target)?])
+            systemctl(root, &["set-default", "--", unit_name(target)?])
         }
         RootChange::AddGroup { name, gid } => add_group(root, name, *gid),
         RootChange::AddUser {
@@ -128,7 +128,7 @@ fn apply(
             if let Some(hash) = password_hash {
                 cmd.args(["-p", hash]);
             }
-            cmd.arg(name);
+            cmd.arg("--").arg(name);
             command::run("useradd", &mut cmd).map(drop).map_err(|e| {
                 let text = e.to_string();
                 match password_hash {
@@ -203,7 +203,7 @@ fn add_group(root: &RootDir, name: &str, gid: Option<u32>) -> anyhow::Result<()>
     if let Some(gid) = gid {
         cmd.args(["-g", &gid.to_string()]);
     }
-    cmd.arg(name);
+    cmd.arg("--").arg(name);
     command::run(&format!("groupadd {name}"), &mut cmd)?;
     Ok(())
 }
@@ -278,7 +278,7 @@ impl<'r> InRootPackages<'r> {
             command::run("apt-get update", &mut update)?;
         }
         let mut cmd = in_root(self.root.host_path(), program, Contain::PACKAGES);
-        cmd.args(args).args(names);
+        cmd.args(args).arg("--").args(names);
         command::run(&format!("{program} {verb}"), &mut cmd)?;
         Ok(())
     }

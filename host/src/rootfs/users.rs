@@ -55,7 +55,7 @@ pub fn apply(root: &RootDir, groups: &[GroupRef], users: &[User]) -> anyhow::Res
         if let Some(id) = group.id {
             cmd.args(["-g", &id.to_string()]);
         }
-        cmd.arg(&group.name);
+        cmd.arg("--").arg(&group.name);
         command::run(&format!("users: group {}", group.name), &mut cmd)?;
     }
     let existing_users = names(root, "etc/passwd")?;
@@ -94,7 +94,7 @@ pub fn apply(root: &RootDir, groups: &[GroupRef], users: &[User]) -> anyhow::Res
         } else if let Some(home) = &user.home {
             cmd.args(["-d", home]);
         }
-        cmd.arg(&user.name);
+        cmd.arg("--").arg(&user.name);
         // The hash is an argument; keep it out of error messages.
         command::run(&format!("users: user {}", user.name), &mut cmd).map_err(|e| {
             let text = e.to_string();

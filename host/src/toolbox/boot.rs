@@ -422,13 +422,8 @@ pub fn make_grub_image(
     modules: &[String],
 ) -> Result<(), ToolError> {
     for module in modules {
-        if module.is_empty()
-            || !module
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return invalid(format!("`{module}` is not a GRUB module name"));
-        }
+        // Passed to grub-mkimage as arguments of their own: never an option.
+        super::options::grub_module(module)?;
     }
     let dir = grub_module_dir(tree, platform.modules())?;
     for module in modules {

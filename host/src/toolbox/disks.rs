@@ -148,6 +148,16 @@ pub fn make(
             "an MBR disk has at most 4 primary partitions".into(),
         ));
     }
+    for p in partitions {
+        if table == Table::Gpt {
+            // It goes into sfdisk's script as `name="…"`.
+            super::options::gpt_partition_name(&p.name)?;
+        }
+        if let Some(Content::Filesystem { options, .. }) = &p.content {
+            // Refused before anything is made.
+            filesystems::check(options)?;
+        }
+    }
     // Read-only filesystems are as large as their content: made first,
     // beside the disk (removed when this returns).
     let mut beside = Beside::new(out);
@@ -246,12 +256,6 @@ pub fn make(
         let part_uuid = match table {
             Table::Gpt => {
                 let id = uuid(&format!("partition {number}"))?;
-                if p.name.contains(['"', '\n', ',']) {
-                    return Err(DiskError::Invalid(format!(
-                        "partition name {:?} holds a quote, comma or line break",
-                        p.name
-                    )));
-                }
                 line += &format!(
                     ", type={}, uuid={id}, name=\"{}\"",
                     p.kind.gpt_type(arch),

@@ -11,6 +11,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
+use super::options::{self, CreateArgs, Mkfs};
 use crate::rootfs::command;
 
 /// A filesystem the host can make.
@@ -49,6 +50,18 @@ impl FsType {
         }
     }
 
+    /// The program that makes it.
+    pub fn mkfs(self) -> Mkfs {
+        match self {
+            FsType::Ext2 | FsType::Ext3 | FsType::Ext4 => Mkfs::Ext,
+            FsType::Xfs => Mkfs::Xfs,
+            FsType::Btrfs => Mkfs::Btrfs,
+            FsType::Squashfs => Mkfs::Squashfs,
+            FsType::Erofs => Mkfs::Erofs,
+            FsType::Vfat => Mkfs::Vfat,
+        }
+    }
+
     /// Whether it is read-only (squashfs, erofs): as large as its content.
     pub fn read_only(self) -> bool {
         matches!(self, FsType::Squashfs | FsType::Erofs)
@@ -70,7 +83,8 @@ pub struct FilesystemOptions {
     pub extra_bytes: u64,
     /// squashfs/erofs compression.
     pub compression: Option<String>,
-    /// Extra mkfs arguments.
+    /// Extra mkfs arguments, checked against the tool's allowlist
+    /// ([`options::create_options`]) before any is passed on.
     pub create_options: Vec<String>,
     /// `SOURCE_DATE_EPOCH`: timestamps and a UUID derived from it.
     pub source_date_epoch: Option<i64>,
@@ -81,7 +95,7 @@ pub type FilesystemError = super::ToolError;
 
 /// Makes `options.fs_type` of the tree at `root` into the file `out`.
 pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), FilesystemError> {
-    check(options)?;
+    let create = check(options)?;
     let uuid = uuid_of(options);
     let size = || -> std::io::Result<u64> {
         Ok(match options.size_bytes {
@@ -93,7 +107,7 @@ pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), 
     let mut cmd;
     match options.fs_type {
         FsType::Ext2 | FsType::Ext3 | FsType::Ext4 => {
-            cmd = mke2fs(root, options, uuid.as_deref(), &[]);
+            cmd = mke2fs(root, options, &create, uuid.as_deref(), &[]);
             cmd.arg(out).arg(format!("{}k", size()?.div_ceil(1024)));
         }
         FsType::Btrfs => {
@@ -109,7 +123,7 @@ pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), 
             if let Some(uuid) = &uuid {
                 mkfs.args(["-U", uuid]);
             }
-            mkfs.args(&options.create_options).arg(out);
+            mkfs.args(&create.args).arg(out);
             command::run(&step, &mut mkfs)?;
             return fill_through_mount(root, out, &step);
         }
@@ -130,7 +144,7 @@ pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), 
             if let Some(epoch) = options.source_date_epoch {
                 cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
             }
-            cmd.args(&options.create_options);
+            cmd.args(&create.args);
         }
         FsType::Erofs => {
             cmd = Command::new("mkfs.erofs");
@@ -148,7 +162,7 @@ pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), 
             if let Some(epoch) = options.source_date_epoch {
                 cmd.arg(format!("-T{epoch}"));
             }
-            cmd.args(&options.create_options).arg(out).arg(root);
+            cmd.args(&create.args).arg(out).arg(root);
         }
         FsType::Vfat => {
             let kib = size()?.div_ceil(1024);
@@ -159,11 +173,9 @@ pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), 
             }
             if let Some(uuid) = &uuid {
                 // FAT has a 32-bit volume id.
-                mkfs.args(["-i", &uuid.replace('-', "")[..8]]);
+                mkfs.args(["-i", &options::fat_volume_id(uuid)?]);
             }
-            mkfs.args(&options.create_options)
-                .arg(out)
-                .arg(kib.to_string());
+            mkfs.args(&create.args).arg(out).arg(kib.to_string());
             command::run(&step, &mut mkfs)?;
             let entries: Vec<_> = fs::read_dir(root)?
                 .map(|e| e.map(|e| e.path()))
@@ -187,7 +199,7 @@ pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), 
             if let Some(uuid) = &uuid {
                 mkfs.args(["-m", &format!("uuid={uuid}")]);
             }
-            mkfs.args(&options.create_options).arg(out);
+            mkfs.args(&create.args).arg(out);
             command::run(&step, &mut mkfs)?;
             return fill_through_mount(root, out, &step);
         }
@@ -219,10 +231,16 @@ pub fn make_in_place(
             options.fs_type.name()
         )));
     }
-    check(options)?;
+    let create = check(options)?;
     // The disk file is new and sparse: discarding its blocks is wasted work.
     let extended = [format!("offset={offset}"), "nodiscard".to_string()];
-    let mut cmd = mke2fs(root, options, uuid_of(options).as_deref(), &extended);
+    let mut cmd = mke2fs(
+        root,
+        options,
+        &create,
+        uuid_of(options).as_deref(),
+        &extended,
+    );
     cmd.arg(disk).arg(format!("{}k", size / 1024));
     command::run(&format!("{} filesystem", options.fs_type.name()), &mut cmd)?;
     Ok(())
@@ -234,23 +252,25 @@ pub fn size_for(root: &Path, options: &FilesystemOptions) -> std::io::Result<u64
     Ok(computed_size(root, options.fs_type)? + options.extra_bytes)
 }
 
-/// Refuses options no tool should see.
-fn check(options: &FilesystemOptions) -> Result<(), FilesystemError> {
-    for arg in &options.create_options {
-        if arg.contains('\0') {
-            return Err(FilesystemError::Invalid(
-                "an mkfs option holds a NUL byte".into(),
-            ));
-        }
-    }
+/// Checks everything of `options` that reaches the tool (label, UUID,
+/// compression) and returns the create options the tool's allowlist lets
+/// through ([`options`]): nothing else of the caller's is passed on.
+pub(crate) fn check(options: &FilesystemOptions) -> Result<CreateArgs, FilesystemError> {
+    let tool = options.fs_type.mkfs();
     if let Some(label) = &options.label {
-        if label.is_empty() || label.contains(['\0', '\n', '/']) {
-            return Err(FilesystemError::Invalid(format!(
-                "`{label}` is not a volume label"
-            )));
+        options::label(tool, label)?;
+    }
+    if let Some(uuid) = &options.uuid {
+        options::uuid(uuid)?;
+    }
+    if let Some(compression) = &options.compression {
+        match options.fs_type {
+            FsType::Squashfs => options::squashfs_compression(compression)?,
+            FsType::Erofs => options::erofs_compression(compression)?,
+            _ => {}
         }
     }
-    Ok(())
+    Ok(options::create_options(tool, &options.create_options)?)
 }
 
 /// The UUID to give the filesystem: the options', else one derived from
@@ -264,12 +284,13 @@ fn uuid_of(options: &FilesystemOptions) -> Option<String> {
 }
 
 /// `mke2fs` filling a new ext2/3/4 from the tree (the device and size
-/// follow), with `extended` options besides its own. mke2fs keeps only the
-/// last `-E` it is given, so all of them, the caller's and those in the
-/// create options, go into one.
+/// follow), with the checked create options and `extended` options besides
+/// its own. mke2fs keeps only the last `-E` it is given, so all of them, the
+/// caller's and those in the create options, go into one.
 fn mke2fs(
     root: &Path,
     options: &FilesystemOptions,
+    create: &CreateArgs,
     uuid: Option<&str>,
     extended: &[String],
 ) -> Command {
@@ -287,16 +308,8 @@ fn mke2fs(
     if let Some(epoch) = options.source_date_epoch {
         cmd.env("E2FSPROGS_FAKE_TIME", epoch.to_string());
     }
-    let mut args = options.create_options.iter();
-    while let Some(arg) = args.next() {
-        match arg.strip_prefix("-E") {
-            Some("") => all.extend(args.next().cloned()),
-            Some(value) => all.push(value.to_string()),
-            None => {
-                cmd.arg(arg);
-            }
-        }
-    }
+    cmd.args(&create.args);
+    all.extend(create.extended.iter().cloned());
     all.extend(extended.iter().cloned());
     cmd.arg("-E").arg(all.join(","));
     cmd
@@ -404,11 +417,7 @@ pub fn make_fat_image(
 ) -> Result<(), FilesystemError> {
     use super::invalid;
     if let Some(label) = &options.label {
-        if label.is_empty() || label.len() > 11 || !label.bytes().all(|b| b.is_ascii_graphic()) {
-            return invalid(format!(
-                "`{label}` is not a FAT volume label (1 to 11 printable ASCII characters)"
-            ));
-        }
+        options::label(Mkfs::Vfat, label)?;
     }
     let volume_id = match &options.volume_id {
         Some(id) => {
@@ -514,5 +523,138 @@ mod tests {
         // link (172 kB), 642 inodes (329 kB): 9.85 MiB; a fifth more and
         // 64 MiB of headroom.
         assert_eq!(computed_size(disk.path(), FsType::Ext4).unwrap(), 76 << 20);
+    }
+}
+
+#[cfg(test)]
+mod option_tests {
+    use super::*;
+
+    fn options(fs_type: FsType, create: &[&str]) -> FilesystemOptions {
+        FilesystemOptions {
+            fs_type,
+            label: Some("ROOT".into()),
+            uuid: None,
+            size_bytes: None,
+            extra_bytes: 0,
+            compression: None,
+            create_options: create.iter().map(|s| s.to_string()).collect(),
+            source_date_epoch: Some(1_700_000_000),
+        }
+    }
+
+    /// Options as descriptions give them reach each tool in a form it takes.
+    #[test]
+    fn allowed_create_options_reach_the_tools() {
+        let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+        let root = tmp.path().join("root");
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(root.join("etc/hostname"), "golden\n").unwrap();
+        for (fs_type, create) in [
+            (
+                FsType::Ext4,
+                &[
+                    "-O",
+                    "^has_journal",
+                    "-I",
+                    "256",
+                    "-E",
+                    "stride=16,stripe_width=64",
+                    "-m",
+                    "0",
+                ][..],
+            ),
+            (FsType::Ext3, &["-J", "size=4", "-T", "default"]),
+            (
+                FsType::Xfs,
+                &["-i", "size=512", "-n", "ftype=1", "-m", "crc=1,reflink=1"],
+            ),
+            (
+                FsType::Btrfs,
+                &["-m", "dup", "-d", "single", "-O", "no-holes"],
+            ),
+            (
+                FsType::Squashfs,
+                &[
+                    "-b",
+                    "1M",
+                    "-comp",
+                    "xz",
+                    "-Xbcj",
+                    "x86",
+                    "-Xdict-size",
+                    "100%",
+                    "-all-root",
+                ],
+            ),
+            (
+                FsType::Erofs,
+                &["-zlz4hc,12", "-E", "force-inode-compact", "--all-root"],
+            ),
+            (FsType::Vfat, &["-F", "32", "-f", "2", "-R", "32"]),
+        ] {
+            let out = tmp.path().join(fs_type.name());
+            make(&root, &out, &options(fs_type, create))
+                .unwrap_or_else(|e| panic!("{fs_type:?} {create:?}: {e}"));
+            assert!(fs::metadata(&out).unwrap().len() > 0, "{fs_type:?}");
+        }
+        // The create options' -E joins the host's own.
+        let out = tmp.path().join("ext4-e");
+        make(&root, &out, &options(FsType::Ext4, &["-E", "stride=8"])).unwrap();
+        let listing = Command::new("dumpe2fs")
+            .arg("-h")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&listing.stdout);
+        assert!(text.contains("RAID stride:              8"), "{text}");
+    }
+
+    /// The injections of issue 21 are refused before any tool runs.
+    #[test]
+    fn hostile_values_are_refused_before_a_tool_runs() {
+        let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+        let root = tmp.path().join("root");
+        fs::create_dir_all(&root).unwrap();
+        let marker = tmp.path().join("pwned");
+        let pseudo = format!("pwn f 644 0 0 /bin/sh -c 'touch {}'", marker.display());
+        let out = tmp.path().join("image");
+        let refused = |options: FilesystemOptions| -> String {
+            match make(&root, &out, &options) {
+                Err(FilesystemError::Invalid(reason)) => reason,
+                other => panic!("{options:?}: {other:?}"),
+            }
+        };
+        let e = refused(FilesystemOptions {
+            create_options: vec!["-p".into(), pseudo],
+            ..options(FsType::Squashfs, &[])
+        });
+        assert!(e.contains("mksquashfs option `-p` is refused"), "{e}");
+        assert!(!marker.exists() && !out.exists());
+        let e = refused(options(FsType::Ext4, &["-d", "/etc/ssh"]));
+        assert!(e.contains("mke2fs option `-d` is refused"), "{e}");
+        let e = refused(options(FsType::Ext4, &["-E", "offset=4096"]));
+        assert!(e.contains("`offset`"), "{e}");
+        let e = refused(FilesystemOptions {
+            uuid: Some("x".into()),
+            ..options(FsType::Vfat, &[])
+        });
+        assert!(e.contains("UUID `x` is refused"), "{e}");
+        let e = refused(FilesystemOptions {
+            uuid: Some("0-0,crc=0".into()),
+            ..options(FsType::Xfs, &[])
+        });
+        assert!(e.contains("UUID"), "{e}");
+        let e = refused(FilesystemOptions {
+            label: Some("TOO LONG FOR XFS".into()),
+            ..options(FsType::Xfs, &[])
+        });
+        assert!(e.contains("at most 12 bytes"), "{e}");
+        let e = refused(FilesystemOptions {
+            compression: Some("xz -pf /etc/x".into()),
+            ..options(FsType::Squashfs, &[])
+        });
+        assert!(e.contains("squashfs compression"), "{e}");
+        assert!(!out.exists());
     }
 }

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::staging::{image_path, Staged};
+use super::options::{image_path, iso_volume_id};
+use super::staging::Staged;
 use super::{invalid, ToolError};
 use crate::rootfs::command;
 
@@ -32,15 +33,11 @@ fn graft_escape(path: &str) -> String {
 /// Makes the ISO image `out` holding the staged files.
 pub fn make(staged: &Staged, out: &Path, options: &IsoOptions) -> Result<(), ToolError> {
     let id = &options.volume_id;
-    if id.is_empty()
-        || id.len() > 32
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-    {
-        return invalid(format!(
-            "`{id}` is not an ISO volume id (1 to 32 of A-Z, 0-9 and _)"
-        ));
+    iso_volume_id(id)?;
+    // The staged paths were checked when staged; checked again here, where
+    // they become xorriso's graft points (`=` and `\` are escaped there).
+    for (path, _) in &staged.files {
+        image_path(path)?;
     }
     let listed = |what: &str, path: &Option<String>| -> Result<Option<String>, ToolError> {
         let Some(path) = path else { return Ok(None) };

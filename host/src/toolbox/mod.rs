@@ -6,6 +6,7 @@ pub mod boot;
 pub mod disks;
 pub mod filesystems;
 pub mod iso;
+pub mod options;
 pub mod staging;
 pub mod xz_chunks;
 
@@ -27,6 +28,12 @@ pub enum ToolError {
     /// Reading an input or writing the output failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl From<options::Refused> for ToolError {
+    fn from(refused: options::Refused) -> Self {
+        ToolError::Invalid(refused.to_string())
+    }
 }
 
 /// Shorthand for a [`ToolError::Invalid`].
