@@ -192,10 +192,11 @@ fn write_sbom(
 
 /// `<artifact>.sha256` in `sha256sum`'s format.
 fn write_checksum(target: &TargetDir, artifact: &ArtifactInfo) -> anyhow::Result<()> {
-    let path = target.path().join(format!("{}.sha256", artifact.file_name));
-    std::fs::write(
-        &path,
-        format!("{}  {}\n", artifact.sha256, artifact.file_name),
+    let name = format!("{}.sha256", artifact.file_name);
+    crate::toolbox::artifacts::write_file(
+        target.path(),
+        &name,
+        format!("{}  {}\n", artifact.sha256, artifact.file_name).as_bytes(),
     )
-    .with_context(|| format!("writing {}", path.display()))
+    .with_context(|| format!("writing {}", target.path().join(&name).display()))
 }

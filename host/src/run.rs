@@ -244,5 +244,6 @@ fn write_manifest(target_dir: &Path, result: &RunResult) -> anyhow::Result<()> {
     let path = target_dir.join("builder.result.json");
     let mut text = serde_json::to_string_pretty(result)?;
     text.push('\n');
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    crate::toolbox::artifacts::write_file(target_dir, "builder.result.json", text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -75,6 +75,7 @@ fn a_hostile_plugin_is_refused_everything_that_reaches_the_host() {
     let out = parent.path().join("target");
     let target = TargetDir::create(&out).unwrap();
     let mut refused = Vec::new();
+    let mut failures = Vec::new();
     for (attack, named) in ATTACKS {
         let result = runtime.build_image(
             &evil,
@@ -84,11 +85,18 @@ fn a_hostile_plugin_is_refused_everything_that_reaches_the_host() {
             &Grants::image_type_defaults(),
         );
         let message = match result {
-            Ok(artifacts) => panic!("{attack}: accepted, made {artifacts:?}"),
+            Ok(artifacts) => {
+                failures.push(format!("{attack}: accepted, made {artifacts:?}"));
+                for artifact in artifacts {
+                    let _ = fs::remove_file(out.join(artifact.file_name));
+                }
+                continue;
+            }
             Err(e) => e.to_string(),
         };
-        assert!(message.contains("`evil`"), "{attack}: {message}");
-        assert!(message.contains(named), "{attack}: `{named}` not named in: {message}");
+        if !message.contains("`evil`") || !message.contains(named) {
+            failures.push(format!("{attack}: `{named}` not named in: {message}"));
+        }
         assert!(!marker.exists(), "{attack} wrote {MARKER}");
         let left: Vec<_> = fs::read_dir(&out).unwrap().collect();
         assert!(left.is_empty(), "{attack} left {left:?} in the target directory");
@@ -96,6 +104,7 @@ fn a_hostile_plugin_is_refused_everything_that_reaches_the_host() {
         assert_eq!(beside.len(), 1, "{attack} wrote beside the target: {beside:?}");
         refused.push(*attack);
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
     // Nothing of the boot files reached the root either.
     assert!(!dir.path().join("etc/initramfs-tools").exists());
     assert!(!dir.path().join("usr").exists());

@@ -915,7 +915,10 @@ impl wit_toolbox::Host for PluginState {
     fn remove_artifact(&mut self, file_name: String) -> wasmtime::Result<Result<(), types::Error>> {
         guest_try!(self.require(Capability::ArtifactWrite).map_err(denied));
         let path = guest_try!(self.published_artifact(&file_name));
-        guest_try!(std::fs::remove_file(&path).map_err(|e| io_err(&file_name, e)));
+        let Some(target) = &self.target else {
+            return Ok(Err(types::Error::Other("no target directory in this call".into())));
+        };
+        guest_try!(target.remove(&file_name).map_err(|e| io_err(&file_name, e)));
         self.published.retain(|p| *p != path);
         Ok(Ok(()))
     }

@@ -146,7 +146,7 @@ pub fn write_outputs(
         ),
     ];
     for (name, text) in &files {
-        write_atomically(&target_dir.join(name), text.as_bytes())?;
+        crate::toolbox::artifacts::write_file(target_dir, name, text.as_bytes())?;
     }
     Ok(Some(SbomOutputs {
         packages: packages.len(),
@@ -161,21 +161,6 @@ fn pretty(value: &serde_json::Value) -> std::io::Result<String> {
 }
 
 /// Write beside, then rename: never a half-written file under the final name.
-fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".builder-")
-        .tempfile_in(dir)?;
-    std::io::Write::write_all(&mut tmp, data)?;
-    // Readable like the artifact beside it (temporary files start private).
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 /// Read a small text file of the root.
 pub(crate) fn read_text(root: &RootTree, path: &str) -> std::io::Result<String> {
     let mut text = String::new();

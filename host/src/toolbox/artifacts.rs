@@ -1,11 +1,16 @@
 //! Artifact files in the target directory: streamed, compressed, hashed, and
-//! published under their final name only when complete.
+//! published under their final name only when complete. Nothing is written
+//! through a name that was there before: an artifact grows in a private
+//! directory of random name and is renamed into place, and the host's own
+//! files beside it (checksums, the result manifest) are written the same
+//! way ([`write_file`]), so a symlink planted in the target directory is
+//! replaced, never followed.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
@@ -41,7 +46,15 @@ pub struct ArtifactInfo {
 pub struct TargetDir {
     path: PathBuf,
     xz_cache: Option<ChunkCache>,
+    /// The names made (or being made) in this build: each is made once.
+    names: Arc<Mutex<std::collections::HashSet<String>>>,
 }
+
+/// Names the host writes in the target directory itself, which no
+/// artifact may take: the result manifest, and the endings of checksum and
+/// package-list files.
+const RESERVED_NAMES: &[&str] = &["builder.result.json"];
+const RESERVED_ENDINGS: &[&str] = &[".sha256", ".packages", ".spdx.json", ".cdx.json"];
 
 impl TargetDir {
     /// Use `path` (created if missing) as the target directory.
@@ -51,6 +64,7 @@ impl TargetDir {
         Ok(TargetDir {
             path: path.to_path_buf(),
             xz_cache: None,
+            names: Arc::default(),
         })
     }
 
@@ -73,17 +87,13 @@ impl TargetDir {
         compression: Compression,
     ) -> io::Result<ArtifactWriter> {
         check_file_name(file_name)?;
-        let final_path = self.path.join(file_name);
-        let partial_path = self
-            .path
-            .join(format!(".{file_name}.partial-{}", std::process::id()));
+        let partial = Partial::new(self, file_name)?;
         let file = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&partial_path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", partial_path.display())))?;
+            .open(partial.path())
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", partial.path().display())))?;
         let sink = DiskSink::start(file)?;
         let threads = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
@@ -105,8 +115,7 @@ impl TargetDir {
         Ok(ArtifactWriter {
             encoder: Some(encoder),
             file_name: file_name.to_string(),
-            partial_path,
-            final_path,
+            partial,
         })
     }
 
@@ -117,11 +126,7 @@ impl TargetDir {
         check_file_name(file_name)?;
         Ok(FileArtifact {
             file_name: file_name.to_string(),
-            partial_path: self
-                .path
-                .join(format!(".{file_name}.partial-{}", std::process::id())),
-            final_path: self.path.join(file_name),
-            published: false,
+            partial: Partial::new(self, file_name)?,
         })
     }
 
@@ -136,30 +141,135 @@ impl TargetDir {
             .map_err(|e| io::Error::new(e.kind(), format!("{file_name}: {e}")))?;
         super::sha256_reader(file)
     }
+
+    /// Removes the finished artifact `file_name` of this build (an
+    /// intermediate); its name may be made again.
+    pub fn remove(&self, file_name: &str) -> io::Result<()> {
+        check_file_name(file_name)?;
+        fs::remove_file(self.path.join(file_name))?;
+        self.release(file_name);
+        Ok(())
+    }
+
+    /// Takes `file_name` for this build, or says it is taken.
+    fn reserve(&self, file_name: &str) -> io::Result<()> {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        if !names.insert(file_name.to_string()) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("`{file_name}` is made twice in this build"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn release(&self, file_name: &str) {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        names.remove(file_name);
+    }
+}
+
+/// Writes the host's own file `name` (a checksum, the result manifest)
+/// into `dir`: a new file of random name, renamed over `name`, so a symlink
+/// or anything else already there is replaced, never written through.
+pub fn write_file(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".builder-")
+        .tempfile_in(dir)?;
+    tmp.write_all(data)?;
+    // Readable like the artifacts beside it (temporary files start private).
+    fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )?;
+    tmp.persist(dir.join(name)).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Where an artifact grows until it is complete: `NAME` in a new directory
+/// `.builder-partial-RANDOM` of the target directory, private to the host
+/// (mode 0700), so no one else can put a link where the tool writes.
+/// Published by a rename onto the final name; removed with its directory
+/// when dropped unpublished.
+struct Partial {
+    target: TargetDir,
+    file_name: String,
+    file: PathBuf,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Partial {
+    fn new(target: &TargetDir, file_name: &str) -> io::Result<Partial> {
+        target.reserve(file_name)?;
+        let dir = tempfile::Builder::new()
+            .prefix(".builder-partial-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir_in(&target.path);
+        let dir = match dir {
+            Ok(dir) => dir,
+            Err(e) => {
+                target.release(file_name);
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", target.path.display()),
+                ));
+            }
+        };
+        Ok(Partial {
+            target: target.clone(),
+            file_name: file_name.to_string(),
+            file: dir.path().join(file_name),
+            dir: Some(dir),
+        })
+    }
+
+    fn path(&self) -> &Path {
+        &self.file
+    }
+
+    /// Renames the file onto its final name (replacing whatever was there,
+    /// a symlink included) and removes the private directory.
+    fn publish(&mut self) -> io::Result<()> {
+        fs::rename(&self.file, self.target.path.join(&self.file_name))?;
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.close();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.close();
+            self.target.release(&self.file_name);
+        }
+    }
 }
 
 /// An artifact that a host tool writes as a file (see [`TargetDir::create_file_artifact`]).
 pub struct FileArtifact {
     file_name: String,
-    partial_path: PathBuf,
-    final_path: PathBuf,
-    published: bool,
+    partial: Partial,
 }
 
 impl FileArtifact {
-    /// Where the tool writes it.
+    /// Where the tool writes it (a path in a private directory; nothing is
+    /// there yet).
     pub fn path(&self) -> &Path {
-        &self.partial_path
+        self.partial.path()
     }
 
     /// Publishes the file under its name; returns its size and digest.
     pub fn publish(mut self) -> io::Result<ArtifactInfo> {
-        let file = fs::File::open(&self.partial_path)
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(self.partial.path())
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file_name)))?;
         let size = file.metadata()?.len();
         let sha256 = super::sha256_reader(io::BufReader::with_capacity(1 << 20, file))?;
-        fs::rename(&self.partial_path, &self.final_path)?;
-        self.published = true;
+        self.partial.publish()?;
         Ok(ArtifactInfo {
             file_name: self.file_name.clone(),
             size,
@@ -168,36 +278,40 @@ impl FileArtifact {
     }
 }
 
-impl Drop for FileArtifact {
-    fn drop(&mut self) {
-        if !self.published {
-            let _ = fs::remove_file(&self.partial_path);
-        }
-    }
-}
-
-/// An artifact name must be a plain file name: no directories, nothing hidden.
+/// An artifact name must be a plain file name: no directories, nothing
+/// hidden, no control characters (a newline would forge lines of a
+/// `.sha256` file), at most 255 bytes, none of the host's own names.
 fn check_file_name(name: &str) -> io::Result<()> {
-    let bad = name.is_empty()
-        || name.len() > 255
-        || name.starts_with('.')
-        || name.contains('/')
-        || name.contains('\0');
-    if bad {
-        return Err(io::Error::new(
+    let why = if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > 255 {
+        Some("it is longer than 255 bytes")
+    } else if name.starts_with('.') {
+        Some("it is hidden (starts with `.`)")
+    } else if name.contains('/') {
+        Some("it holds a `/`")
+    } else if name.chars().any(char::is_control) {
+        Some("it holds a control character")
+    } else if RESERVED_NAMES.contains(&name) || RESERVED_ENDINGS.iter().any(|e| name.ends_with(e))
+    {
+        Some("the host writes files of that name itself")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("`{name}` is not a plain artifact file name"),
-        ));
+            format!("`{}` is not a plain artifact file name: {why}", name.escape_debug()),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// An artifact being written (see [`TargetDir::create_artifact`]).
 pub struct ArtifactWriter {
     encoder: Option<Encoder>,
     file_name: String,
-    partial_path: PathBuf,
-    final_path: PathBuf,
+    partial: Partial,
 }
 
 enum Encoder {
@@ -284,7 +398,7 @@ impl ArtifactWriter {
         // Published by rename only once complete: an interrupted build never
         // leaves a file under the final name. (Like tar and KIWI, no fsync:
         // durability across power loss is the filesystem's business.)
-        fs::rename(&self.partial_path, &self.final_path)?;
+        self.partial.publish()?;
         Ok(ArtifactInfo {
             file_name: self.file_name.clone(),
             size,
@@ -294,11 +408,10 @@ impl ArtifactWriter {
 }
 
 impl Drop for ArtifactWriter {
-    /// An unfinished artifact never looks finished: its partial file goes.
+    /// An unfinished artifact never looks finished: its partial file goes
+    /// (with its directory, when the [`Partial`] drops).
     fn drop(&mut self) {
-        if self.encoder.take().is_some() {
-            let _ = fs::remove_file(&self.partial_path);
-        }
+        self.encoder.take();
     }
 }
 
@@ -448,6 +561,7 @@ impl Drop for DiskSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn roundtrip(compression: Compression) -> (ArtifactInfo, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
@@ -542,10 +656,61 @@ mod tests {
     }
 
     #[test]
+    fn symlinks_planted_in_the_target_directory_are_replaced_not_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let target = TargetDir::create(dir.path()).unwrap();
+        for name in ["disk.raw", "disk.raw.sha256", "builder.result.json", "image.tar"] {
+            std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
+        }
+        let mut writer = target.create_artifact("disk.raw", Compression::None).unwrap();
+        writer.write_all(b"artifact").unwrap();
+        writer.finish().unwrap();
+        let tool = target.create_file_artifact("image.tar").unwrap();
+        // A tool writes in a private directory the host made just now.
+        assert!(tool.path().parent().unwrap() != dir.path());
+        assert_eq!(
+            fs::metadata(tool.path().parent().unwrap()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        fs::write(tool.path(), "tool output").unwrap();
+        tool.publish().unwrap();
+        write_file(dir.path(), "disk.raw.sha256", b"sum").unwrap();
+        write_file(dir.path(), "builder.result.json", b"{}").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        for name in ["disk.raw", "disk.raw.sha256", "builder.result.json", "image.tar"] {
+            let meta = fs::symlink_metadata(dir.path().join(name)).unwrap();
+            assert!(meta.is_file(), "{name} is still a link");
+        }
+        // Nothing partial is left, and a name is made once per build.
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 4, "{names:?}");
+        let again = target.create_artifact("disk.raw", Compression::None).err().unwrap();
+        assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
+        target.remove("disk.raw").unwrap();
+        target.create_artifact("disk.raw", Compression::None).unwrap();
+    }
+
+    #[test]
     fn names_must_be_plain() {
         let dir = tempfile::tempdir().unwrap();
         let target = TargetDir::create(dir.path()).unwrap();
-        for bad in ["", "../x", "a/b", ".hidden", "/etc/passwd"] {
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            ".hidden",
+            "/etc/passwd",
+            "a\nb",
+            "bell\u{7}",
+            "csi\u{9b}",
+            "builder.result.json",
+            "disk.raw.sha256",
+            "image.x86_64-1.0.packages",
+            &"x".repeat(256),
+        ] {
             let err = target
                 .create_artifact(bad, Compression::None)
                 .err()
