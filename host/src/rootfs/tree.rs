@@ -264,16 +264,16 @@ impl Walk {
         Ok(walk)
     }
 
-    /// Up to `max` next entries; empty when the walk is over.
+    /// Up to `max` next entries (what was read ahead, else a batch read
+    /// now); empty when the walk is over.
     pub fn next_batch(&mut self, max: usize) -> io::Result<Vec<TreeEntry>> {
         let shared = &self.shared;
         let mut state = shared.lock();
-        while state.pending.len() < max && !state.done {
+        while state.pending.is_empty() && !state.done {
             match state.traversal.take() {
-                // Nobody reads ahead right now: read here.
+                // Nothing ready and nobody reading ahead right now: read here.
                 Some(traversal) => {
-                    let want = max - state.pending.len();
-                    state = shared.read_batch(state, traversal, want);
+                    state = shared.read_batch(state, traversal, max.clamp(1, WALK_BATCH));
                 }
                 // The pool reads: wait for its batch.
                 None => {
@@ -336,19 +336,18 @@ impl WalkShared {
         read_ahead_pool().push(std::sync::Arc::downgrade(self));
     }
 
-    /// One batch of read-ahead, by a pool thread; queued again while short.
+    /// Read ahead until [`WALK_AHEAD`] entries are ready, by a pool thread,
+    /// a batch at a time (each handed over as soon as it is read).
     fn read_ahead(self: &std::sync::Arc<Self>) {
         let mut state = self.lock();
         state.scheduled = false;
-        if state.done || state.pending.len() >= WALK_AHEAD {
-            return;
+        while !state.done && state.pending.len() < WALK_AHEAD {
+            // The caller reads on demand right now: it queues the walk again.
+            let Some(traversal) = state.traversal.take() else {
+                return;
+            };
+            state = self.read_batch(state, traversal, WALK_BATCH);
         }
-        // The caller reads on demand right now: leave it to it.
-        let Some(traversal) = state.traversal.take() else {
-            return;
-        };
-        let mut state = self.read_batch(state, traversal, WALK_BATCH);
-        self.schedule(&mut state);
     }
 }
 
