@@ -277,7 +277,7 @@ impl FileArtifact {
                 .charge(allocated_bytes(&meta))
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file_name)))?;
         }
-        let sha256 = super::sha256_reader(io::BufReader::with_capacity(1 << 20, file))?;
+        let sha256 = super::sha256_reader(io::BufReader::with_capacity(1 << 20, StopReader(file)))?;
         fs::rename(&self.partial_path, &self.final_path)?;
         self.published = true;
         Ok(ArtifactInfo {
@@ -293,6 +293,17 @@ impl Drop for FileArtifact {
         if !self.published {
             let _ = fs::remove_file(&self.partial_path);
         }
+    }
+}
+
+/// A reader that fails once a plugin call's deadline passed or Ctrl-C was
+/// pressed: hashing a large disk image takes minutes.
+struct StopReader<R>(R);
+
+impl<R: Read> Read for StopReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        crate::interrupt::check_stop("hashing an artifact").map_err(io::Error::other)?;
+        self.0.read(buf)
     }
 }
 
@@ -747,6 +758,14 @@ mod tests {
             let err = writer
                 .copy_from(&mut &data[..], data.len() as u64)
                 .unwrap_err();
+            assert!(err.to_string().contains("ran out of time"), "{err}");
+        }
+        // Nor is a file a tool wrote hashed and published past it.
+        let file = target.create_file_artifact("late.img").unwrap();
+        fs::write(file.path(), &data).unwrap();
+        {
+            let _deadline = crate::interrupt::deadline_scope(std::time::Instant::now());
+            let err = file.publish().unwrap_err();
             assert!(err.to_string().contains("ran out of time"), "{err}");
         }
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);

@@ -444,6 +444,8 @@ fn copy_sparse(from: &Path, to: &mut File, offset: u64) -> io::Result<()> {
     let mut buffer = vec![0u8; BLOCK];
     let mut position = offset;
     loop {
+        // A plugin call's deadline or Ctrl-C stops a long copy.
+        crate::interrupt::check_stop("copying an image into a disk").map_err(io::Error::other)?;
         let mut filled = 0;
         while filled < BLOCK {
             match source.read(&mut buffer[filled..])? {
