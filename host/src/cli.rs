@@ -71,6 +71,58 @@ pub struct PluginArgs {
     /// Longest a plugin's build, hook or baseline call may run, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
     pub plugin_timeout: f64,
+
+    /// Most walks of the image root one plugin call may have open at once.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "BUILDER_PLUGIN_MAX_WALKS",
+        default_value_t = 64
+    )]
+    pub plugin_max_walks: usize,
+
+    /// Most files of the image root one plugin call may have open at once.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "BUILDER_PLUGIN_MAX_READERS",
+        default_value_t = 256
+    )]
+    pub plugin_max_readers: usize,
+
+    /// Most artifacts one plugin call may be writing at once.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "BUILDER_PLUGIN_MAX_WRITERS",
+        default_value_t = 16
+    )]
+    pub plugin_max_writers: usize,
+
+    /// Most bytes of artifacts one plugin call may write (suffixes K, M, G,
+    /// T: powers of 1024); by default the free space of the target
+    /// directory's filesystem less 5 % of it (at most 1 GiB).
+    #[arg(long, value_name = "BYTES", env = "BUILDER_MAX_ARTIFACT_BYTES", value_parser = parse_bytes)]
+    pub max_artifact_bytes: Option<u64>,
+
+    /// Largest disk or filesystem image a plugin may ask for (its size as a
+    /// sparse file; suffixes K, M, G, T).
+    #[arg(long, value_name = "BYTES", env = "BUILDER_MAX_DISK_BYTES", default_value = "2T", value_parser = parse_bytes)]
+    pub max_disk_bytes: u64,
+
+    /// Most bytes one plugin call may log; later messages are dropped
+    /// (suffixes K, M, G, T).
+    #[arg(long, value_name = "BYTES", env = "BUILDER_PLUGIN_LOG_BYTES", default_value = "1M", value_parser = parse_bytes)]
+    pub plugin_log_bytes: u64,
+
+    /// Most lines a plugin may log per second; more are dropped and counted.
+    #[arg(
+        long,
+        value_name = "LINES",
+        env = "BUILDER_PLUGIN_LOG_RATE",
+        default_value_t = 100
+    )]
+    pub plugin_log_rate: u32,
 }
 
 /// `builder create`.
@@ -348,6 +400,30 @@ fn run_plugin_new(
     Ok(())
 }
 
+/// A byte count: digits with an optional suffix K, M, G or T (KiB, MiB,
+/// GiB, TiB; `MiB`, `GiB`... and `KB`... are read the same).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let text = s.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of bytes"))?;
+    let shift = match suffix.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(format!("`{s}`: unknown unit (K, M, G or T)")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
 fn parse_option(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.trim().to_string(), v.to_string()))
@@ -488,6 +564,13 @@ pub fn load_plugins_from(
     let limits = RuntimeLimits {
         memory_bytes: args.plugin_memory << 20,
         call_timeout: Duration::from_secs_f64(args.plugin_timeout.max(0.05)),
+        max_open_walks: args.plugin_max_walks,
+        max_open_readers: args.plugin_max_readers,
+        max_open_writers: args.plugin_max_writers,
+        max_artifact_bytes: args.max_artifact_bytes,
+        max_disk_bytes: args.max_disk_bytes,
+        max_log_bytes: args.plugin_log_bytes,
+        max_log_lines_per_second: args.plugin_log_rate,
         ..RuntimeLimits::default()
     };
     let runtime = PluginRuntime::new(Some(&cli.cache_dir.join("plugins")), limits)?;
@@ -731,4 +814,20 @@ fn print_inspect(p: &Plugin, json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_take_binary_suffixes() {
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("1M"), Ok(1 << 20));
+        assert_eq!(parse_bytes("64 KiB"), Ok(64 << 10));
+        assert_eq!(parse_bytes("2T"), Ok(2 << 40));
+        assert!(parse_bytes("3X").is_err());
+        assert!(parse_bytes("-1").is_err());
+        assert!(parse_bytes("99999999999T").is_err());
+    }
 }

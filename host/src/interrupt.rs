@@ -1,11 +1,15 @@
 //! Ctrl-C and SIGTERM: a build asked to stop stops at the next safe point —
 //! the running command's process group is terminated, the running plugin is
-//! trapped at its next epoch tick — and unwinds normally, so mounts are
-//! unmounted, partial artifacts and work directories removed. A second
-//! signal exits at once.
+//! stopped within a few milliseconds, even inside a host or WASI call — and
+//! unwinds normally, so mounts are unmounted, partial artifacts and work
+//! directories removed. A second signal exits at once.
+//!
+//! The deadline of a plugin call stops the host work that call does the
+//! same way ([`deadline_scope`], [`should_stop`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 /// Set by the signal handlers.
 static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
@@ -39,4 +43,87 @@ pub fn install() -> std::io::Result<()> {
         signal_hook::flag::register(signal, flag.clone())?;
     }
     Ok(())
+}
+
+thread_local! {
+    /// The deadline of the plugin call running on this thread, if any.
+    static DEADLINE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Sets this thread's deadline until dropped (see [`deadline_scope`]).
+#[must_use = "the deadline holds only while the guard lives"]
+pub struct DeadlineGuard {
+    previous: Option<Instant>,
+}
+
+impl Drop for DeadlineGuard {
+    fn drop(&mut self) {
+        DEADLINE.with(|d| d.set(self.previous));
+    }
+}
+
+/// Until the guard is dropped, [`should_stop`] on this thread also answers
+/// true once `deadline` has passed: the plugin runtime sets it for the length
+/// of a plugin call, so that the host work the call does on its thread
+/// (commands such as mkfs, artifact copies) stops at the call's deadline as
+/// it does on Ctrl-C. Per thread, not per process: calls on other threads
+/// (tests run side by side) keep their own deadlines.
+pub fn deadline_scope(deadline: Instant) -> DeadlineGuard {
+    let previous = DEADLINE.with(|d| d.replace(Some(deadline)));
+    DeadlineGuard { previous }
+}
+
+/// Whether this thread runs a plugin call whose deadline has passed.
+pub fn deadline_passed() -> bool {
+    DEADLINE
+        .with(|d| d.get())
+        .is_some_and(|d| Instant::now() >= d)
+}
+
+/// Whether the work on this thread should stop now: the build was asked to
+/// stop, or the plugin call it does has run out of time.
+pub fn should_stop() -> bool {
+    requested() || deadline_passed()
+}
+
+/// Err([`Interrupted`]) once [`should_stop`] (for loops in host work that a
+/// plugin call drives: copies, writes).
+pub fn check_stop(step: &str) -> Result<(), Interrupted> {
+    if requested() {
+        return Err(Interrupted(step.to_string()));
+    }
+    if deadline_passed() {
+        return Err(Interrupted(format!(
+            "{step} (the plugin call ran out of time)"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_command_run_for_a_plugin_call_stops_at_its_deadline() {
+        let started = Instant::now();
+        let err = {
+            let _deadline = deadline_scope(started + Duration::from_millis(300));
+            crate::rootfs::command::run("unit", std::process::Command::new("sleep").arg("30"))
+                .unwrap_err()
+        };
+        let elapsed = started.elapsed();
+        assert!(elapsed < Duration::from_millis(1300), "took {elapsed:?}");
+        assert!(
+            matches!(
+                err,
+                crate::rootfs::command::CommandError::Interrupted { .. }
+            ),
+            "{err}"
+        );
+        // Outside the scope, nothing is past any deadline.
+        assert!(!deadline_passed());
+        assert!(check_stop("unit").is_ok() || requested());
+    }
 }

@@ -216,6 +216,151 @@ fn a_stuck_plugin_given_with_plugin_is_stopped_and_named() {
     );
 }
 
+/// `builder create` with the flood fixture in `mode`, and further arguments.
+fn create_flood(root: &Path, target: &Path, mode: &str, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_builder"));
+    cmd.arg("--cache-dir")
+        .arg(plugin_cache().path())
+        .args(["create", "--root"])
+        .arg(root)
+        .arg("--target-dir")
+        .arg(target)
+        .args(["--type", "flood", "--grant", "partitioning", "--plugin"])
+        .arg(fixture("flood"))
+        .args(["-o", &format!("mode={mode}")])
+        .args(extra)
+        .env_remove("SOURCE_DATE_EPOCH");
+    cmd
+}
+
+#[test]
+fn a_plugin_log_flood_is_cut_and_its_escape_sequences_never_reach_the_terminal() {
+    let root = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let out = create_flood(root.path(), target.path(), "log", &["-o", "count=5000"])
+        .output()
+        .unwrap();
+    let text = stderr(&out);
+    assert!(out.status.success(), "{text}");
+    for raw in ['\x1b', '\x07', '\r', '\u{9b}', '\x7f'] {
+        assert!(!text.contains(raw), "{raw:?} reached the terminal: {text}");
+    }
+    assert!(
+        text.contains(
+            "line 0: \\x1b[31mred\\x1b[0m bell\\x07 csi\\u{9b}2J cr\\r nl\\n del\\x7f end"
+        ),
+        "{text}"
+    );
+    let shown = text.lines().filter(|l| l.contains(": line ")).count();
+    assert!((100..1000).contains(&shown), "{shown} lines shown: {text}");
+    assert!(
+        text.contains("log lines dropped (a plugin may log at most 100 lines per second"),
+        "{text}"
+    );
+
+    // The byte budget of a call, whatever the rate.
+    let out = create_flood(
+        root.path(),
+        target.path(),
+        "log",
+        &[
+            "-o",
+            "count=5000",
+            "--plugin-log-rate",
+            "1000000",
+            "--plugin-log-bytes",
+            "4K",
+        ],
+    )
+    .output()
+    .unwrap();
+    let text = stderr(&out);
+    assert!(out.status.success(), "{text}");
+    let shown: usize = text
+        .lines()
+        .filter(|l| l.contains(": line "))
+        .map(|l| l.len())
+        .sum();
+    assert!(shown < 8192, "{shown} bytes of lines shown: {text}");
+    assert!(
+        text.contains("a plugin call may log at most 4096 bytes (--plugin-log-bytes)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("log lines dropped after the log limit was reached"),
+        "{text}"
+    );
+}
+
+#[test]
+fn sigint_stops_a_plugin_sleeping_in_wasi_at_once_and_removes_its_artifacts() {
+    let root = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = create_flood(
+        root.path(),
+        target.path(),
+        "sleep",
+        &["--plugin-timeout", "600"],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(log.reopen().unwrap())
+    .spawn()
+    .unwrap();
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(log.path())
+        .unwrap()
+        .contains("sleeping forever")
+    {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "builder ended ({status}) before the plugin slept: {}",
+                std::fs::read_to_string(log.path()).unwrap()
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the plugin never slept"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // It finished an artifact before sleeping.
+    assert_eq!(std::fs::read_dir(target.path()).unwrap().count(), 1);
+    let kill = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let signalled = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < std::time::Duration::from_secs(10),
+            "builder did not stop within 10 s of SIGINT"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let stopped_after = signalled.elapsed();
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        stopped_after < std::time::Duration::from_secs(1),
+        "stopped {stopped_after:?} after SIGINT: {text}"
+    );
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("plugin `flood` 0.1.0 stopped: the build was interrupted"),
+        "{text}"
+    );
+    let left: Vec<_> = std::fs::read_dir(target.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "artifacts left: {left:?}");
+}
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/kiwi")
 }

@@ -461,3 +461,287 @@ fn plugins_next_to_a_description_and_given_explicitly_take_precedence() {
     // Then every built-in plugin, under the name it is built in as.
     assert_eq!(names[2..], Catalog::builtin_names().collect::<Vec<_>>()[..]);
 }
+
+// ---- limits on host work (the `flood` fixture) -------------------------
+
+fn flood_request(plugin: &builder::plugins::Plugin, mode: &str, count: i64) -> BuildRequest {
+    let options = plugin
+        .info
+        .resolve_options(&[
+            ("mode".into(), mode.into()),
+            ("count".into(), count.to_string()),
+        ])
+        .unwrap();
+    request("flood", options)
+}
+
+fn flood_grants() -> Grants {
+    let mut grants = Grants::image_type_defaults();
+    grants.insert(Capability::Partitioning);
+    grants
+}
+
+/// Runs the flood fixture in `mode` against `root`, into a fresh directory;
+/// returns the error (or the artifacts) and what is left in the directory.
+fn flood(
+    runtime: &PluginRuntime,
+    root: Arc<RootTree>,
+    mode: &str,
+    count: i64,
+) -> (
+    Result<Vec<builder::toolbox::ArtifactInfo>, PluginError>,
+    Vec<String>,
+) {
+    let plugin = load_fixture(runtime, "flood");
+    let out = tempfile::tempdir().unwrap();
+    let result = runtime.build_image(
+        &plugin,
+        root,
+        &TargetDir::create(out.path()).unwrap(),
+        &flood_request(&plugin, mode, count),
+        &flood_grants(),
+    );
+    let mut left: Vec<String> = fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    (result, left)
+}
+
+fn guest_message(err: &PluginError) -> String {
+    match err {
+        PluginError::Failed {
+            error: GuestError::Other(message),
+            ..
+        } => message.clone(),
+        other => panic!("not the plugin's own error: {other:?}"),
+    }
+}
+
+fn threads() -> usize {
+    fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn open_walks_and_readers_are_bounded_by_name() {
+    let runtime = runtime(test_limits());
+    let (_dir, root) = small_root();
+    let (result, _) = flood(&runtime, root.clone(), "walks", 3000);
+    let message = guest_message(&result.unwrap_err());
+    assert!(
+        message.contains("too many open walks")
+            && message.contains("at most 64")
+            && message.contains("--plugin-max-walks"),
+        "{message}"
+    );
+    let (result, _) = flood(&runtime, root.clone(), "readers", 3000);
+    let message = guest_message(&result.unwrap_err());
+    assert!(
+        message.contains("too many open file readers")
+            && message.contains("at most 256")
+            && message.contains("--plugin-max-readers"),
+        "{message}"
+    );
+    // Artifact writers (threads of their own each) too; the partial files go.
+    let (result, left) = flood(&runtime, root, "writers", 100);
+    let message = guest_message(&result.unwrap_err());
+    assert!(
+        message.contains("too many open artifact writers") && message.contains("at most 16"),
+        "{message}"
+    );
+    assert_eq!(left, Vec::<String>::new());
+}
+
+#[test]
+fn hundreds_of_open_walks_share_a_few_threads() {
+    // A root large enough that every walk's read-ahead fills up and waits
+    // (a thread of its own per walk stayed for as long as the walk).
+    let dir = tempfile::tempdir().unwrap();
+    for d in 0..10 {
+        let sub = dir.path().join(format!("dir{d}"));
+        fs::create_dir(&sub).unwrap();
+        for f in 0..250 {
+            fs::write(sub.join(format!("file{f:03}")), b"x").unwrap();
+        }
+    }
+    let root = Arc::new(RootTree::open(dir.path()).unwrap());
+    let runtime = runtime(RuntimeLimits {
+        max_open_walks: 1000,
+        call_timeout: Duration::from_secs(60),
+        ..test_limits()
+    });
+    let plugin = load_fixture(&runtime, "flood");
+    let before = threads();
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let running = running.clone();
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                most = most.max(threads());
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            most
+        })
+    };
+    let out = tempfile::tempdir().unwrap();
+    let result = runtime.build_image(
+        &plugin,
+        root,
+        &TargetDir::create(out.path()).unwrap(),
+        &flood_request(&plugin, "walks", 400),
+        &flood_grants(),
+    );
+    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    let most = sampler.join().unwrap();
+    // One thread per walk would be 400 more; tests running beside this one
+    // start a few of their own.
+    assert!(
+        most < before + 60,
+        "{most} threads during 400 open walks ({before} before)"
+    );
+    result.unwrap();
+}
+
+#[test]
+fn an_artifact_past_the_byte_budget_fails_the_call_and_is_removed() {
+    let runtime = runtime(RuntimeLimits {
+        max_artifact_bytes: Some(8 << 20),
+        ..test_limits()
+    });
+    let (_dir, root) = small_root();
+    let (result, left) = flood(&runtime, root.clone(), "artifact", 64);
+    let err = result.unwrap_err();
+    assert!(matches!(err, PluginError::LimitExceeded { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("plugin `flood` 0.1.0 was stopped: artifact limit exceeded")
+            && message.contains("at most 8388608 bytes of artifacts (--max-artifact-bytes)"),
+        "{message}"
+    );
+    // Neither the artifact finished before nor the partial one is left.
+    assert_eq!(left, Vec::<String>::new());
+    // Within the budget, the same plugin writes its artifacts.
+    let (result, left) = flood(&runtime, root, "artifact", 4);
+    assert_eq!(result.unwrap().len(), 2);
+    assert_eq!(left.len(), 2, "{left:?}");
+}
+
+#[test]
+fn disks_larger_than_the_limit_are_refused_before_anything_is_written() {
+    let runtime = runtime(test_limits());
+    let (_dir, root) = small_root();
+    // A PiB, given outright.
+    let (result, left) = flood(&runtime, root.clone(), "disk", 1 << 50);
+    let message = guest_message(&result.unwrap_err());
+    assert!(
+        message.contains("larger than the 2199023255552 bytes")
+            && message.contains("--max-disk-bytes"),
+        "{message}"
+    );
+    assert_eq!(left, Vec::<String>::new());
+    // A size computed from partitions that each fit.
+    let runtime = runtime_with_disk_limit(64 << 20);
+    let (result, left) = flood(&runtime, root, "disk-computed", 63 << 20);
+    let err = result.unwrap_err();
+    let message = match &err {
+        PluginError::Failed {
+            error: GuestError::Other(message),
+            ..
+        } => message.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        message.contains("the disk would be 68157440 bytes, larger than the 67108864 bytes"),
+        "{message}"
+    );
+    assert_eq!(left, Vec::<String>::new());
+}
+
+fn runtime_with_disk_limit(bytes: u64) -> PluginRuntime {
+    runtime(RuntimeLimits {
+        max_disk_bytes: bytes,
+        ..test_limits()
+    })
+}
+
+#[test]
+fn hostile_values_get_errors_not_a_host_panic() {
+    let (_dir, root) = small_root();
+    for runtime in [
+        runtime(test_limits()),
+        // No disk limit: the sizes themselves must not overflow.
+        runtime_with_disk_limit(u64::MAX),
+    ] {
+        let (result, left) = flood(&runtime, root.clone(), "hostile", 0);
+        let message = guest_message(&result.unwrap_err());
+        assert_eq!(
+            message,
+            "survived: read 7 bytes, 3 entries, append refused true, \
+             huge partition refused true, huge disk refused true"
+        );
+        assert_eq!(left, Vec::<String>::new());
+    }
+}
+
+#[test]
+fn what_a_crashing_plugin_printed_is_shown_escaped() {
+    let runtime = runtime(test_limits());
+    let (_dir, root) = small_root();
+    let (result, _) = flood(&runtime, root, "panic", 0);
+    let err = result.unwrap_err();
+    assert!(matches!(err, PluginError::Crashed { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("\\x1b[2J\\x1b]0;title\\x07 screen cleared"),
+        "{message}"
+    );
+    assert!(message.contains("boom \\x1b[31m in red"), "{message}");
+    assert!(
+        !message.contains('\x1b') && !message.contains('\x07'),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_plugin_sleeping_in_wasi_is_stopped_at_its_deadline_and_cleaned_up() {
+    let runtime = runtime(RuntimeLimits {
+        call_timeout: Duration::from_secs(2),
+        ..test_limits()
+    });
+    let plugin = load_fixture(&runtime, "flood");
+    let (_dir, root) = small_root();
+    let out = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let err = runtime
+        .build_image(
+            &plugin,
+            root,
+            &TargetDir::create(out.path()).unwrap(),
+            &flood_request(&plugin, "sleep", 0),
+            &flood_grants(),
+        )
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(matches!(err, PluginError::Timeout { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("plugin `flood` 0.1.0 did not finish within 2.0 s"),
+        "{err}"
+    );
+    // Stopped within a second of its deadline, though it waits in WASI.
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(3),
+        "took {elapsed:?}"
+    );
+    // The artifact it finished before sleeping is gone.
+    assert_eq!(fs::read_dir(out.path()).unwrap().count(), 0);
+}

@@ -1,23 +1,35 @@
 //! The plugin runtime: one wasmtime engine, compiled-code cache, capability
-//! grants, per-call memory and time limits, and calls into the three worlds.
+//! grants, per-call limits (memory, time, host resources), and calls into
+//! the three worlds.
 //!
 //! Every call gets a fresh store: nothing leaks between calls or plugins, and
-//! a trap (a plugin bug), a timeout or an exhausted memory limit ends that call
+//! a trap (a plugin bug), a timeout or an exhausted limit ends that call
 //! only, with an error naming the plugin and its version.
+//!
+//! Calls run as futures on a small single-threaded tokio runtime, raced
+//! against the call's deadline and Ctrl-C: a plugin computing yields at every
+//! epoch tick, a plugin blocked in WASI (a sleep, a poll) is waiting on the
+//! same executor, so either is stopped within a tick of its deadline and its
+//! call unwound (the future dropped), after which the usual cleanup runs.
+//! Host functions that run commands or copy data check the same deadline
+//! ([`crate::interrupt::deadline_scope`]) and stop too.
 
 pub mod cache;
 pub mod catalog;
 pub mod changes;
 pub mod grants;
 pub mod info;
+pub mod limits;
 pub mod select;
 pub mod stages;
 mod state;
 pub mod v0_1_0;
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Resource};
@@ -33,10 +45,13 @@ pub use stages::PipelinePlugins;
 use state::{PluginState, RootHandle};
 
 use crate::rootfs::RootTree;
+use crate::toolbox::artifacts::ArtifactBudget;
 use crate::toolbox::{ArtifactInfo, TargetDir};
 
 /// How often the epoch advances: the granularity of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(50);
+/// How often a call blocked in a WASI call checks its deadline and Ctrl-C.
+const STOP_POLL: Duration = Duration::from_millis(20);
 
 /// Limits applied to every plugin call.
 #[derive(Debug, Clone)]
@@ -47,6 +62,23 @@ pub struct RuntimeLimits {
     pub describe_timeout: Duration,
     /// Deadline for `build`, `run` and `apply`.
     pub call_timeout: Duration,
+    /// Most walks of the image root one call may have open at once.
+    pub max_open_walks: usize,
+    /// Most files of the image root one call may have open at once.
+    pub max_open_readers: usize,
+    /// Most artifacts one call may be writing at once (each has threads).
+    pub max_open_writers: usize,
+    /// Most bytes of artifacts one call may write; `None`: the free space
+    /// of the target directory's filesystem when the call starts, less 5 %
+    /// of the filesystem (at most 1 GiB).
+    pub max_artifact_bytes: Option<u64>,
+    /// Largest disk or filesystem image (its size, sparse or not) a call
+    /// may ask for.
+    pub max_disk_bytes: u64,
+    /// Most bytes one call may log (escaped); later messages are dropped.
+    pub max_log_bytes: u64,
+    /// Most lines one plugin may log per second; more are dropped and counted.
+    pub max_log_lines_per_second: u32,
 }
 
 impl Default for RuntimeLimits {
@@ -55,6 +87,13 @@ impl Default for RuntimeLimits {
             memory_bytes: 1 << 30,
             describe_timeout: Duration::from_secs(10),
             call_timeout: Duration::from_secs(3600),
+            max_open_walks: 64,
+            max_open_readers: 256,
+            max_open_writers: 16,
+            max_artifact_bytes: None,
+            max_disk_bytes: 2 << 40,
+            max_log_bytes: 1 << 20,
+            max_log_lines_per_second: 100,
         }
     }
 }
@@ -256,6 +295,14 @@ pub enum PluginError {
         /// The plugin.
         plugin: String,
     },
+    /// The plugin made the host exceed a limit of a call (artifact bytes).
+    #[error("plugin {plugin} was stopped: {limit}")]
+    LimitExceeded {
+        /// The plugin.
+        plugin: String,
+        /// Which limit, and the option that raises it.
+        limit: String,
+    },
     /// The plugin trapped: a bug in the plugin.
     #[error("plugin {plugin} crashed (a bug in the plugin): {trap}{stderr}")]
     Crashed {
@@ -394,18 +441,30 @@ impl PluginRuntime {
         .map_err(|e| not_a_plugin(format!("{e:#}")))?;
         let (api_version, world) = identify(&self.engine, &component).map_err(not_a_plugin)?;
         let label = format!("{source}");
-        let mut store = self.store(label.clone(), Grants::none(), self.limits.describe_timeout);
+        let timeout = self.limits.describe_timeout;
+        let deadline = Instant::now() + timeout;
+        let mut store = self.store(label.clone(), Grants::none(), deadline);
+        let _deadline = crate::interrupt::deadline_scope(deadline);
         // `describe` has the same signature in every world of a version.
-        let info = (|| {
+        let outcome = drive(deadline, async {
             let linker = self.linkers.for_world(world);
-            let instance = linker.instantiate(&mut store, &component)?;
+            let instance = linker.instantiate_async(&mut store, &component).await?;
             let describe =
                 instance.get_typed_func::<(), (v0_1_0::WitPluginInfo,)>(&mut store, "describe")?;
-            describe.call(&mut store, ()).map(|(info,)| info)
-        })();
-        let info = info
-            .map(v0_1_0::info_from)
-            .map_err(|e| self.classify(&label, &store, e, self.limits.describe_timeout))?;
+            describe
+                .call_async(&mut store, ())
+                .await
+                .map(|(info,)| info)
+        })
+        .map_err(|e| PluginError::Host {
+            plugin: label.clone(),
+            message: format!("starting the call: {e}"),
+        })?;
+        let info = match (outcome, stop_reason(deadline)) {
+            (Ok(Ok(info)), None) => v0_1_0::info_from(info),
+            (_, Some(stop)) | (Err(stop), None) => return Err(stop.error(&label, timeout)),
+            (Ok(Err(e)), None) => return Err(self.classify(&label, &store, e, timeout)),
+        };
         info.validate()
             .map_err(|reason| PluginError::BadDescription {
                 origin: source.clone(),
@@ -454,14 +513,11 @@ impl PluginRuntime {
         Ok(plugins)
     }
 
-    fn store(&self, label: String, grants: Grants, timeout: Duration) -> Store<PluginState> {
-        let mut store = Store::new(
-            &self.engine,
-            PluginState::new(label, grants, self.limits.memory_bytes),
-        );
+    fn store(&self, label: String, grants: Grants, deadline: Instant) -> Store<PluginState> {
+        let mut store = Store::new(&self.engine, PluginState::new(label, grants, &self.limits));
         store.limiter(|s| &mut s.limiter);
-        // Checked at every epoch tick: the call's deadline, and Ctrl-C.
-        let deadline = Instant::now() + timeout;
+        // Checked at every epoch tick: the call's deadline, and Ctrl-C; else
+        // the guest yields to the executor, which checks them too.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if crate::interrupt::requested() {
@@ -470,9 +526,17 @@ impl PluginRuntime {
             if Instant::now() >= deadline {
                 return Err(Trap::Interrupt.into());
             }
-            Ok(wasmtime::UpdateDeadline::Continue(1))
+            Ok(wasmtime::UpdateDeadline::Yield(1))
         });
         store
+    }
+
+    /// The artifact budget of a call writing into `target`.
+    fn artifact_budget(&self, target: &TargetDir) -> std::io::Result<ArtifactBudget> {
+        match self.limits.max_artifact_bytes {
+            Some(bytes) => Ok(ArtifactBudget::new(bytes)),
+            None => ArtifactBudget::free_space_of(target.path()),
+        }
     }
 
     /// Check grants before anything runs: every declared capability must be granted.
@@ -506,12 +570,14 @@ impl PluginRuntime {
             source_date_epoch: request.source_date_epoch,
             arch: Some(request.image.arch.clone()),
         };
-        let (artifacts, _) = self.call(call, |store, root| {
+        let (artifacts, _) = self.call(call, async |store, root| {
             let pre = v0_1_0::image_type::ImageTypePre::new(
                 self.linkers.image_type.instantiate_pre(&plugin.component)?,
             )?;
-            let bindings = pre.instantiate(&mut *store)?;
-            bindings.call_build(store, root, &v0_1_0::build_request_to(request))
+            let bindings = pre.instantiate_async(&mut *store).await?;
+            bindings
+                .call_build(store, root, &v0_1_0::build_request_to(request))
+                .await
         })?;
         Ok(artifacts.into_iter().map(v0_1_0::artifact_from).collect())
     }
@@ -536,16 +602,18 @@ impl PluginRuntime {
             source_date_epoch: None,
             arch: None,
         };
-        let ((), mut state) = self.call(call, |store, root| {
+        let ((), mut state) = self.call(call, async |store, root| {
             let pre =
                 v0_1_0::hook::HookPre::new(self.linkers.hook.instantiate_pre(&plugin.component)?)?;
-            let bindings = pre.instantiate(&mut *store)?;
-            bindings.call_run(
-                store,
-                v0_1_0::stage_to(stage),
-                root,
-                &v0_1_0::hook_request_to(request),
-            )
+            let bindings = pre.instantiate_async(&mut *store).await?;
+            bindings
+                .call_run(
+                    store,
+                    v0_1_0::stage_to(stage),
+                    root,
+                    &v0_1_0::hook_request_to(request),
+                )
+                .await
         })?;
         Ok(std::mem::take(&mut state.changes))
     }
@@ -569,24 +637,27 @@ impl PluginRuntime {
             source_date_epoch: None,
             arch: None,
         };
-        let ((), mut state) = self.call(call, |store, root| {
+        let ((), mut state) = self.call(call, async |store, root| {
             let pre = v0_1_0::baseline::BaselinePre::new(
                 self.linkers.baseline.instantiate_pre(&plugin.component)?,
             )?;
-            let bindings = pre.instantiate(&mut *store)?;
-            bindings.call_apply(store, root, &v0_1_0::baseline_request_to(request))
+            let bindings = pre.instantiate_async(&mut *store).await?;
+            bindings
+                .call_apply(store, root, &v0_1_0::baseline_request_to(request))
+                .await
         })?;
         Ok(std::mem::take(&mut state.changes))
     }
 
     /// The one path every `build`, `run` and `apply` takes: grants checked
     /// before anything runs, a fresh store with the limits, the root handed
-    /// over as a borrowed resource, and every failure turned into a report
-    /// naming the plugin (with artifacts of a failed call removed).
+    /// over as a borrowed resource, the call raced against its deadline and
+    /// Ctrl-C, and every failure turned into a report naming the plugin
+    /// (with artifacts of a failed call removed).
     fn call<T>(
         &self,
         call: Call<'_>,
-        invoke: impl FnOnce(
+        invoke: impl AsyncFnOnce(
             &mut Store<PluginState>,
             Resource<RootHandle>,
         ) -> wasmtime::Result<
@@ -596,23 +667,62 @@ impl PluginRuntime {
         let effective = self.check_grants(call.plugin, call.granted)?;
         self.expect_world(call.plugin, call.world)?;
         let label = call.plugin.label();
+        let host_error = |message: String| PluginError::Host {
+            plugin: label.clone(),
+            message,
+        };
+        let target = match call.target {
+            Some(target) => {
+                let budget = self
+                    .artifact_budget(target)
+                    .map_err(|e| host_error(format!("free space of the target directory: {e}")))?;
+                Some(target.clone().with_budget(Some(budget)))
+            }
+            None => None,
+        };
         let started = Instant::now();
-        let mut store = self.store(label.clone(), effective, self.limits.call_timeout);
-        store.data_mut().target = call.target.cloned();
+        let timeout = self.limits.call_timeout;
+        let deadline = started + timeout;
+        let mut store = self.store(label.clone(), effective, deadline);
+        store.data_mut().target = target;
         store.data_mut().source_date_epoch = call.source_date_epoch;
         store.data_mut().arch = call.arch.clone();
         store.data_mut().changes_allowed = call.changes_allowed;
-        let outcome = (|| {
-            let root = store.data_mut().table.push(RootHandle(call.root))?;
-            let result = invoke(&mut store, Resource::new_borrow(root.rep()))?;
-            store.data_mut().table.delete(root)?;
-            wasmtime::Result::Ok(result)
-        })();
+        let outcome = {
+            // Commands and copies the call's host functions run stop at its deadline.
+            let _deadline = crate::interrupt::deadline_scope(deadline);
+            drive(deadline, async {
+                let root = store.data_mut().table.push(RootHandle(call.root))?;
+                let result = invoke(&mut store, Resource::new_borrow(root.rep())).await?;
+                store.data_mut().table.delete(root)?;
+                wasmtime::Result::Ok(result)
+            })
+            .map_err(|e| host_error(format!("starting the call: {e}")))?
+        };
         tracing::debug!("plugin {label} ran for {:?}", started.elapsed());
-        let result = match outcome {
-            Ok(Ok(value)) => return Ok((value, store.into_data())),
-            Ok(Err(error)) => self.guest_failure(&label, &store, v0_1_0::error_from(error)),
-            Err(e) => self.classify(&label, &store, e, self.limits.call_timeout),
+        if let Some(notice) = store.data_mut().log.finish() {
+            tracing::warn!(target: "plugin", "{label}: {notice}");
+        }
+        let over_budget = store
+            .data()
+            .target
+            .as_ref()
+            .and_then(|t| t.budget())
+            .filter(|b| b.exceeded())
+            .map(|b| b.exceeded_message());
+        // A call that ran past its deadline, was interrupted or went over
+        // its artifact budget failed, whatever it returned.
+        let result = match (outcome, stop_reason(deadline), over_budget) {
+            (_, Some(stop), _) | (Err(stop), None, _) => stop.error(&label, timeout),
+            (Ok(_), None, Some(limit)) => PluginError::LimitExceeded {
+                plugin: label.clone(),
+                limit,
+            },
+            (Ok(Ok(Ok(value))), None, None) => return Ok((value, store.into_data())),
+            (Ok(Ok(Err(error))), None, None) => {
+                self.guest_failure(&label, &store, v0_1_0::error_from(error))
+            }
+            (Ok(Err(e)), None, None) => self.classify(&label, &store, e, timeout),
         };
         for path in &store.data().published {
             let _ = std::fs::remove_file(path);
@@ -690,6 +800,67 @@ impl PluginRuntime {
             },
         }
     }
+}
+
+/// Why a call was stopped from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Its deadline passed.
+    Timeout,
+    /// The build was asked to stop (Ctrl-C, SIGTERM).
+    Interrupted,
+}
+
+impl Stop {
+    fn error(self, label: &str, timeout: Duration) -> PluginError {
+        let plugin = label.to_string();
+        match self {
+            Stop::Timeout => PluginError::Timeout {
+                plugin,
+                seconds: timeout.as_secs_f64(),
+            },
+            Stop::Interrupted => PluginError::Interrupted { plugin },
+        }
+    }
+}
+
+/// Whether a call with `deadline` must stop (or, once over, counts as stopped).
+fn stop_reason(deadline: Instant) -> Option<Stop> {
+    if crate::interrupt::requested() {
+        Some(Stop::Interrupted)
+    } else if Instant::now() >= deadline {
+        Some(Stop::Timeout)
+    } else {
+        None
+    }
+}
+
+/// Run `call` (a call into a plugin) on a single-threaded tokio runtime of
+/// its own, until it ends, its deadline passes or the build is asked to
+/// stop: checked whenever the call yields (at every epoch tick while the
+/// guest computes) and every [`STOP_POLL`] while it waits in WASI. A
+/// stopped call's future is dropped, which unwinds the guest.
+fn drive<F: Future>(deadline: Instant, call: F) -> std::io::Result<Result<F::Output, Stop>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    Ok(runtime.block_on(async {
+        let mut call = std::pin::pin!(call);
+        let mut tick = tokio::time::interval(STOP_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = call.as_mut().poll(cx) {
+                return Poll::Ready(Ok(output));
+            }
+            if let Some(stop) = stop_reason(deadline) {
+                return Poll::Ready(Err(stop));
+            }
+            // Wake up again in a while, whatever the call waits for.
+            while tick.poll_tick(cx).is_ready() {}
+            Poll::Pending
+        })
+        .await
+    }))
 }
 
 /// Which contract version and world a component implements, from its

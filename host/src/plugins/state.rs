@@ -1,5 +1,6 @@
 //! The host-side state of one plugin call: WASI context, resource table,
-//! granted capabilities, memory accounting, and what the call produced.
+//! granted capabilities, memory, handle and log accounting, and what the
+//! call produced.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -11,6 +12,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::changes::RootChange;
 use super::grants::{Capability, Grants};
+use super::limits::{escape_control, HandleCounts, LogLimiter};
+use super::RuntimeLimits;
 use crate::rootfs::{RootTree, Walk};
 use crate::toolbox::{ArtifactWriter, TargetDir};
 
@@ -82,11 +85,23 @@ pub struct PluginState {
     pub(crate) source_date_epoch: Option<i64>,
     /// The image's architecture (KIWI's name), when the call builds an image.
     pub(crate) arch: Option<String>,
+    /// Walks, readers and artifact writers open, against their limits.
+    pub(crate) handles: HandleCounts,
+    /// What the plugin may still log.
+    pub(crate) log: LogLimiter,
+    /// Largest file `read-file` returns whole, and most bytes of file
+    /// content the recorded changes may hold: the memory a plugin may have.
+    pub(crate) max_data_bytes: u64,
+    /// Bytes of file content in `changes`.
+    pub(crate) changes_bytes: u64,
+    /// Largest disk or filesystem image (its size, sparse or not) a plugin may ask for.
+    pub(crate) max_disk_bytes: u64,
 }
 
 impl PluginState {
     /// A fresh state: no files, no network, no environment; stderr captured.
-    pub fn new(label: String, grants: Grants, memory_limit: usize) -> Self {
+    pub fn new(label: String, grants: Grants, limits: &RuntimeLimits) -> Self {
+        let memory_limit = limits.memory_bytes;
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
             .stderr(stderr.clone())
@@ -112,6 +127,15 @@ impl PluginState {
             changes_allowed: false,
             source_date_epoch: None,
             arch: None,
+            handles: HandleCounts::new(
+                limits.max_open_walks,
+                limits.max_open_readers,
+                limits.max_open_writers,
+            ),
+            log: LogLimiter::new(limits.max_log_bytes, limits.max_log_lines_per_second),
+            max_data_bytes: memory_limit as u64,
+            changes_bytes: 0,
+            max_disk_bytes: limits.max_disk_bytes,
         }
     }
 
@@ -128,11 +152,13 @@ impl PluginState {
         Err(capability)
     }
 
-    /// What the plugin wrote to stderr (a panic message, usually).
+    /// What the plugin wrote to stderr (a panic message, usually), its
+    /// control characters escaped: it ends up on the terminal.
     pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents())
-            .trim()
-            .to_string()
+        escape_control(
+            String::from_utf8_lossy(&self.stderr.contents()).trim(),
+            true,
+        )
     }
 }
 

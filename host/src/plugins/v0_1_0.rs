@@ -6,12 +6,14 @@
 
 use std::io::Read;
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::component::{HasSelf, Linker, Resource};
 
 use super::changes::RootChange;
 use super::grants::Capability;
 use super::info::{self, GuestError, OptionKind, PluginInfo, Role, Stage};
+use super::limits::{escape_control, HandleKind};
 use super::state::{ArtifactHandle, PluginState, ReaderHandle, RootHandle, WalkHandle};
 use super::{BaselineRequest, BuildRequest, Family, HookRequest, ImageIdentity};
 use crate::rootfs::{FileKind, RootTree};
@@ -24,6 +26,8 @@ pub const VERSION: &str = "0.1.0";
 const MAX_READ: u32 = 16 << 20;
 /// Largest walk batch a plugin may ask for.
 const MAX_BATCH: u32 = 65536;
+/// Longest progress step name shown.
+const MAX_STEP_CHARS: usize = 200;
 
 /// `image-type` world bindings (also the home of the shared interfaces).
 pub mod image_type {
@@ -31,6 +35,8 @@ pub mod image_type {
         path: "../wit/0.1.0",
         world: "builder:plugin/image-type@0.1.0",
         imports: { default: trappable },
+        // Calls into plugins are futures, raced against their deadline.
+        exports: { default: async },
         with: {
             "builder:plugin/rootfs@0.1.0.root-tree": crate::plugins::state::RootHandle,
             "builder:plugin/rootfs@0.1.0.walker": crate::plugins::state::WalkHandle,
@@ -46,6 +52,8 @@ pub mod hook {
         path: "../wit/0.1.0",
         world: "builder:plugin/hook@0.1.0",
         imports: { default: trappable },
+        // Calls into plugins are futures, raced against their deadline.
+        exports: { default: async },
         with: {
             "builder:plugin/types@0.1.0": super::image_type::builder::plugin::types,
             "builder:plugin/host@0.1.0": super::image_type::builder::plugin::host,
@@ -61,6 +69,8 @@ pub mod baseline {
         path: "../wit/0.1.0",
         world: "builder:plugin/baseline@0.1.0",
         imports: { default: trappable },
+        // Calls into plugins are futures, raced against their deadline.
+        exports: { default: async },
         with: {
             "builder:plugin/types@0.1.0": super::image_type::builder::plugin::types,
             "builder:plugin/host@0.1.0": super::image_type::builder::plugin::host,
@@ -97,7 +107,9 @@ impl Linkers {
     pub fn new(engine: &wasmtime::Engine) -> wasmtime::Result<Linkers> {
         let base = || -> wasmtime::Result<Linker<PluginState>> {
             let mut linker = Linker::new(engine);
-            wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+            // WASI waits (sleeps, polls) are futures: a call stopped at its
+            // deadline or on Ctrl-C is dropped while it waits.
+            wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
             Ok(linker)
         };
         let mut image_type = base()?;
@@ -169,8 +181,8 @@ pub fn stage_to(s: Stage) -> types::Stage {
 pub fn info_from(i: types::PluginInfo) -> PluginInfo {
     PluginInfo {
         name: i.name,
-        version: i.version,
-        summary: i.summary,
+        version: escape_control(&i.version, false),
+        summary: escape_control(&i.summary, false),
         role: match i.role {
             types::Role::ImageType(names) => Role::ImageType(names),
             types::Role::Hook(stages) => Role::Hook(stages.into_iter().map(stage_from).collect()),
@@ -188,31 +200,33 @@ pub fn info_from(i: types::PluginInfo) -> PluginInfo {
                     types::OptionKind::Choice(c) => OptionKind::Choice(c),
                 },
                 default: o.default,
-                doc: o.doc,
+                doc: escape_control(&o.doc, true),
             })
             .collect(),
         capabilities: i.capabilities.into_iter().map(capability_from).collect(),
     }
 }
 
+/// A plugin's error, its text made safe for the terminal it is shown on.
 pub fn error_from(e: types::Error) -> GuestError {
+    let text = |s: String| escape_control(&s, true);
     match e {
         types::Error::InvalidOption(o) => GuestError::InvalidOption {
-            name: o.name,
-            reason: o.reason,
+            name: text(o.name),
+            reason: text(o.reason),
         },
         types::Error::CapabilityDenied(c) => GuestError::CapabilityDenied(capability_from(c)),
         types::Error::ToolFailed(t) => GuestError::ToolFailed {
-            tool: t.tool,
+            tool: text(t.tool),
             exit_code: t.exit_code,
-            stderr: t.stderr,
+            stderr: text(t.stderr),
         },
         types::Error::Io(io) => GuestError::Io {
-            path: io.path,
-            message: io.message,
+            path: text(io.path),
+            message: text(io.message),
         },
-        types::Error::InvalidPath(p) => GuestError::InvalidPath(p),
-        types::Error::Other(o) => GuestError::Other(o),
+        types::Error::InvalidPath(p) => GuestError::InvalidPath(text(p)),
+        types::Error::Other(o) => GuestError::Other(text(o)),
     }
 }
 
@@ -387,6 +401,14 @@ impl types::Host for PluginState {}
 impl host::Host for PluginState {
     fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
         let plugin = &self.label;
+        // Bounded in bytes and lines per second, control characters escaped.
+        let admitted = self.log.admit(&message, Instant::now());
+        if let Some(notice) = admitted.notice {
+            tracing::warn!(target: "plugin", "{plugin}: {notice}");
+        }
+        let Some(message) = admitted.line else {
+            return Ok(());
+        };
         match level {
             host::Level::Trace => tracing::trace!(target: "plugin", "{plugin}: {message}"),
             host::Level::Debug => tracing::debug!(target: "plugin", "{plugin}: {message}"),
@@ -398,6 +420,8 @@ impl host::Host for PluginState {
     }
 
     fn progress(&mut self, step: String, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
+        let step: String = step.chars().take(MAX_STEP_CHARS).collect();
+        let step = escape_control(&step, false);
         let text = match total {
             Some(total) => format!("{}: {step} {done}/{total}", self.label),
             None => format!("{}: {step} {done}", self.label),
@@ -469,8 +493,9 @@ impl rootfs::HostRootTree for PluginState {
         path: String,
     ) -> wasmtime::Result<Result<Resource<WalkHandle>, types::Error>> {
         let root = guest_try!(self.root(&handle)?);
-        let walk = guest_try!(root.walk(&path).map_err(|e| io_err(&path, e)));
-        Ok(Ok(self.table.push(WalkHandle(walk))?))
+        guest_try!(self.acquire(HandleKind::Walk));
+        let walk = root.walk(&path).map_err(|e| io_err(&path, e));
+        self.push_counted(HandleKind::Walk, walk.map(WalkHandle))
     }
 
     fn stat(
@@ -500,8 +525,9 @@ impl rootfs::HostRootTree for PluginState {
         path: String,
     ) -> wasmtime::Result<Result<Resource<ReaderHandle>, types::Error>> {
         let root = guest_try!(self.root(&handle)?);
-        let file = guest_try!(root.open_file(&path).map_err(|e| io_err(&path, e)));
-        Ok(Ok(self.table.push(ReaderHandle(file))?))
+        guest_try!(self.acquire(HandleKind::Reader));
+        let file = root.open_file(&path).map_err(|e| io_err(&path, e));
+        self.push_counted(HandleKind::Reader, file.map(ReaderHandle))
     }
 
     fn read_file(
@@ -510,9 +536,29 @@ impl rootfs::HostRootTree for PluginState {
         path: String,
     ) -> wasmtime::Result<Result<Vec<u8>, types::Error>> {
         let root = guest_try!(self.root(&handle)?);
-        let mut file = guest_try!(root.open_file(&path).map_err(|e| io_err(&path, e)));
-        let mut data = Vec::new();
-        guest_try!(file.read_to_end(&mut data).map_err(|e| io_err(&path, e)));
+        let (file, size) = guest_try!(root.open_regular(&path).map_err(|e| io_err(&path, e)));
+        // Never more than the plugin could hold: a huge file is read in chunks.
+        let limit = self.max_data_bytes;
+        let too_large = || {
+            Ok(Err(io_err(
+                &path,
+                std::io::Error::other(format!(
+                    "larger than {limit} bytes, the most read-file returns (the plugin's memory \
+                     limit): read it in chunks through `open`"
+                )),
+            )))
+        };
+        if size > limit {
+            return too_large();
+        }
+        let mut data = Vec::with_capacity(size as usize);
+        guest_try!(file
+            .take(limit + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| io_err(&path, e)));
+        if data.len() as u64 > limit {
+            return too_large();
+        }
         Ok(Ok(data))
     }
 
@@ -543,6 +589,7 @@ impl rootfs::HostWalker for PluginState {
 
     fn drop(&mut self, handle: Resource<WalkHandle>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
+        self.handles.release(HandleKind::Walk);
         Ok(())
     }
 }
@@ -572,6 +619,7 @@ impl rootfs::HostFileReader for PluginState {
 
     fn drop(&mut self, handle: Resource<ReaderHandle>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
+        self.handles.release(HandleKind::Reader);
         Ok(())
     }
 }
@@ -594,15 +642,12 @@ impl wit_toolbox::Host for PluginState {
         if compression != toolbox::Compression::None {
             guest_try!(self.require(Capability::Compression).map_err(denied));
         }
-        let Some(target) = &self.target else {
-            return Ok(Err(types::Error::Other(
-                "no target directory in this call".into(),
-            )));
-        };
-        let writer = guest_try!(target
+        let target = guest_try!(self.target_dir());
+        guest_try!(self.acquire(HandleKind::Writer));
+        let writer = target
             .create_artifact(&file_name, compression)
-            .map_err(|e| io_err(&file_name, e)));
-        Ok(Ok(self.table.push(ArtifactHandle(writer))?))
+            .map_err(|e| io_err(&file_name, e));
+        self.push_counted(HandleKind::Writer, writer.map(ArtifactHandle))
     }
 
     fn make_filesystem(
@@ -620,6 +665,7 @@ impl wit_toolbox::Host for PluginState {
             guest_try!(self.require(capability).map_err(denied));
         }
         let target = guest_try!(self.target_dir());
+        guest_try!(self.check_filesystem_size(&file_name, &options));
         let tree = self.table.get(&root)?.0.clone();
         let request = self.filesystem_options(options);
         let file = guest_try!(target
@@ -646,8 +692,10 @@ impl wit_toolbox::Host for PluginState {
         }
         let tree = self.table.get(&root)?.0.clone();
         let target = guest_try!(self.target_dir());
+        guest_try!(self.check_image_size(&file_name, size_bytes));
         let mut specs = Vec::new();
         for p in partitions {
+            guest_try!(self.check_image_size(&format!("partition {}", p.name), p.size_bytes));
             let content = match p.content {
                 Some(wit_toolbox::PartitionContent::Image(name)) => {
                     Some(Content::Image(guest_try!(self.published_artifact(&name))))
@@ -656,6 +704,9 @@ impl wit_toolbox::Host for PluginState {
                     for capability in [Capability::Filesystems, Capability::RootRead] {
                         guest_try!(self.require(capability).map_err(denied));
                     }
+                    guest_try!(
+                        self.check_filesystem_size(&format!("partition {}", p.name), &options)
+                    );
                     Some(Content::Filesystem {
                         root: tree.host_path().to_path_buf(),
                         options: self.filesystem_options(options),
@@ -692,13 +743,14 @@ impl wit_toolbox::Host for PluginState {
         let file = guest_try!(target
             .create_file_artifact(&file_name)
             .map_err(|e| io_err(&file_name, e)));
-        let layout = guest_try!(disks::make(
+        let layout = guest_try!(disks::make_within(
             file.path(),
             table,
             size_bytes,
             &specs,
             self.arch.as_deref().unwrap_or(std::env::consts::ARCH),
             self.source_date_epoch,
+            self.max_disk_bytes,
         )
         .map_err(|e| tool_err(&file_name, e)));
         if let Some(core) = core {
@@ -775,6 +827,7 @@ impl wit_toolbox::Host for PluginState {
             guest_try!(self.require(capability).map_err(denied));
         }
         let target = guest_try!(self.target_dir());
+        guest_try!(self.check_image_size(&file_name, options.size_bytes));
         let staged = guest_try!(self.stage_files(&root, &files)?);
         let file = guest_try!(target
             .create_file_artifact(&file_name)
@@ -918,6 +971,7 @@ impl wit_toolbox::Host for PluginState {
         let Some(target) = &self.target else {
             return Ok(Err(types::Error::Other("no target directory in this call".into())));
         };
+        // What is gone from the disk no longer counts against the budget.
         guest_try!(target.remove(&file_name).map_err(|e| io_err(&file_name, e)));
         self.published.retain(|p| *p != path);
         Ok(Ok(()))
@@ -959,6 +1013,7 @@ impl wit_toolbox::HostArtifactWriter for PluginState {
         handle: Resource<ArtifactHandle>,
     ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
         let writer = self.table.delete(handle)?.0;
+        self.handles.release(HandleKind::Writer);
         let name = writer.file_name().to_string();
         let info = guest_try!(writer.finish().map_err(|e| io_err(&name, e)));
         if let Some(target) = &self.target {
@@ -1011,11 +1066,63 @@ impl wit_toolbox::HostArtifactWriter for PluginState {
 
     fn drop(&mut self, handle: Resource<ArtifactHandle>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
+        self.handles.release(HandleKind::Writer);
         Ok(())
     }
 }
 
 impl PluginState {
+    /// Take a handle of `kind` against the call's limit: an error naming the
+    /// limit when the plugin has as many open as it may.
+    fn acquire(&mut self, kind: HandleKind) -> Result<(), types::Error> {
+        self.handles.acquire(kind).map_err(types::Error::Other)
+    }
+
+    /// Hand a handle of `kind` (taken with [`Self::acquire`]) to the plugin;
+    /// if it could not be opened, the count is given back.
+    fn push_counted<R: Send + 'static>(
+        &mut self,
+        kind: HandleKind,
+        opened: Result<R, types::Error>,
+    ) -> wasmtime::Result<Result<Resource<R>, types::Error>> {
+        let pushed = match opened {
+            Ok(value) => self.table.push(value),
+            Err(e) => {
+                self.handles.release(kind);
+                return Ok(Err(e));
+            }
+        };
+        match pushed {
+            Ok(resource) => Ok(Ok(resource)),
+            Err(e) => {
+                self.handles.release(kind);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Refuse a disk or filesystem image size (`what`) past the limit.
+    fn check_image_size(&self, what: &str, bytes: Option<u64>) -> Result<(), types::Error> {
+        match bytes {
+            Some(bytes) if bytes > self.max_disk_bytes => Err(types::Error::Other(format!(
+                "{what}: {bytes} bytes is larger than the {} bytes a plugin may ask for \
+                 (--max-disk-bytes)",
+                self.max_disk_bytes
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuse filesystem options whose size is past the limit.
+    fn check_filesystem_size(
+        &self,
+        what: &str,
+        options: &wit_toolbox::FilesystemOptions,
+    ) -> Result<(), types::Error> {
+        self.check_image_size(what, options.size_bytes)?;
+        self.check_image_size(what, Some(options.extra_bytes))
+    }
+
     /// The path of artifact `file_name` if this call published it.
     fn target_dir(&self) -> Result<toolbox::TargetDir, types::Error> {
         self.target
@@ -1143,6 +1250,17 @@ impl changes::Host for PluginState {
         gid: u32,
     ) -> wasmtime::Result<Result<(), types::Error>> {
         let path = guest_try!(root_path(&path));
+        // Recorded changes are held until the call returns: bounded like
+        // the plugin's own memory.
+        let bytes = self.changes_bytes.saturating_add(content.len() as u64);
+        if bytes > self.max_data_bytes {
+            return Ok(Err(types::Error::Other(format!(
+                "too much file content requested: a plugin call may ask for at most {} bytes \
+                 of files (the plugin's memory limit, --plugin-memory)",
+                self.max_data_bytes
+            ))));
+        }
+        self.changes_bytes = bytes;
         self.record(
             Capability::RootWrite,
             RootChange::WriteFile {

@@ -180,15 +180,16 @@ fn run_reading(step: &str, cmd: &mut Command, stdin: Stdio) -> Result<String, Co
     Ok(output)
 }
 
-/// Wait for `child`; on an interrupt, terminate its process group (SIGTERM,
-/// then SIGKILL after five seconds), reap it and return `None`.
+/// Wait for `child`; on an interrupt, or once the deadline of the plugin
+/// call that runs it has passed, terminate its process group (SIGTERM, then
+/// SIGKILL after five seconds), reap it and return `None`.
 fn wait_or_interrupt(child: &mut std::process::Child) -> std::io::Result<Option<ExitStatus>> {
     let mut pause = std::time::Duration::from_millis(1);
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(Some(status));
         }
-        if crate::interrupt::requested() {
+        if crate::interrupt::should_stop() {
             let group = rustix::process::Pid::from_raw(child.id() as i32);
             if let Some(group) = group {
                 let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);

@@ -211,59 +211,206 @@ impl RootTree {
     }
 }
 
-/// Entries per hand-over from the walking thread.
+/// Entries per batch of a walk.
 const WALK_BATCH: usize = 256;
-/// Batches the walking thread may run ahead.
-const WALK_AHEAD: usize = 8;
+/// Entries the read-ahead may hold ready per walk.
+const WALK_AHEAD: usize = 4 * WALK_BATCH;
+/// Threads that read ahead for all walks of the process.
+const READ_AHEAD_THREADS: usize = 2;
 
-/// A walk in progress (see [`RootTree::walk`]). A thread of its own runs
-/// ahead (getdents, stat, xattrs) while the caller works on what it has.
+/// A walk in progress (see [`RootTree::walk`]). A small pool of threads,
+/// shared by every walk of the process, reads ahead (getdents, stat,
+/// xattrs) while the caller works on what it has; when the pool is busy
+/// the caller reads on demand. However many walks are open, no thread is
+/// started for one.
 #[derive(Debug)]
 pub struct Walk {
-    batches: std::sync::mpsc::Receiver<io::Result<Vec<TreeEntry>>>,
+    shared: std::sync::Arc<WalkShared>,
+}
+
+#[derive(Debug)]
+struct WalkShared {
+    state: std::sync::Mutex<WalkState>,
+    /// Signalled when a reader puts the traversal back.
+    ready: std::sync::Condvar,
+}
+
+#[derive(Debug)]
+struct WalkState {
+    /// `None` while a thread reads with it.
+    traversal: Option<Traversal>,
     pending: std::collections::VecDeque<TreeEntry>,
+    error: Option<io::Error>,
     done: bool,
+    /// Queued for (or being served by) the read-ahead pool.
+    scheduled: bool,
 }
 
 impl Walk {
-    fn start(mut traversal: Traversal) -> io::Result<Walk> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(WALK_AHEAD);
-        std::thread::Builder::new()
-            .name("root-walk".into())
-            .spawn(move || loop {
-                let batch = traversal.next_batch(WALK_BATCH);
-                let last = !matches!(&batch, Ok(b) if !b.is_empty());
-                // A dropped walk closes the channel: stop then too.
-                if tx.send(batch).is_err() || last {
-                    break;
-                }
-            })?;
-        Ok(Walk {
-            batches: rx,
-            pending: Default::default(),
-            done: false,
-        })
+    fn start(traversal: Traversal) -> io::Result<Walk> {
+        let walk = Walk {
+            shared: std::sync::Arc::new(WalkShared {
+                state: std::sync::Mutex::new(WalkState {
+                    traversal: Some(traversal),
+                    pending: Default::default(),
+                    error: None,
+                    done: false,
+                    scheduled: false,
+                }),
+                ready: std::sync::Condvar::new(),
+            }),
+        };
+        walk.shared.schedule(&mut walk.shared.lock());
+        Ok(walk)
     }
 
-    /// Up to `max` next entries; empty when the walk is over.
+    /// Up to `max` next entries (what was read ahead, else a batch read
+    /// now); empty when the walk is over.
     pub fn next_batch(&mut self, max: usize) -> io::Result<Vec<TreeEntry>> {
-        while self.pending.len() < max && !self.done {
-            match self.batches.recv() {
-                Ok(Ok(batch)) if batch.is_empty() => self.done = true,
-                Ok(Ok(batch)) => self.pending.extend(batch),
-                Ok(Err(e)) => {
-                    self.done = true;
-                    return Err(e);
+        let shared = &self.shared;
+        let mut state = shared.lock();
+        while state.pending.is_empty() && !state.done {
+            match state.traversal.take() {
+                // Nothing ready and nobody reading ahead right now: read here.
+                Some(traversal) => {
+                    state = shared.read_batch(state, traversal, max.clamp(1, WALK_BATCH));
                 }
-                Err(_) => self.done = true,
+                // The pool reads: wait for its batch.
+                None => {
+                    state = shared
+                        .ready
+                        .wait(state)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
             }
         }
-        let n = max.min(self.pending.len());
-        Ok(self.pending.drain(..n).collect())
+        if state.pending.is_empty() {
+            if let Some(e) = state.error.take() {
+                return Err(e);
+            }
+        }
+        let n = max.min(state.pending.len());
+        let batch = state.pending.drain(..n).collect();
+        shared.schedule(&mut state);
+        Ok(batch)
     }
 }
 
-/// The depth-first traversal a [`Walk`] runs in its thread.
+impl WalkShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WalkState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Read up to `max` entries with `traversal` (taken out of `state`),
+    /// the lock released meanwhile; then put it and the entries back.
+    fn read_batch<'a>(
+        &'a self,
+        state: std::sync::MutexGuard<'a, WalkState>,
+        mut traversal: Traversal,
+        max: usize,
+    ) -> std::sync::MutexGuard<'a, WalkState> {
+        drop(state);
+        let batch = traversal.next_batch(max.max(1));
+        let mut state = self.lock();
+        state.traversal = Some(traversal);
+        match batch {
+            Ok(batch) if batch.is_empty() => state.done = true,
+            Ok(batch) => state.pending.extend(batch),
+            Err(e) => {
+                state.done = true;
+                state.error = Some(e);
+            }
+        }
+        self.ready.notify_all();
+        state
+    }
+
+    /// Queue this walk for the read-ahead pool if it is short of entries.
+    fn schedule(self: &std::sync::Arc<Self>, state: &mut WalkState) {
+        if state.scheduled || state.done || state.pending.len() >= WALK_AHEAD {
+            return;
+        }
+        state.scheduled = true;
+        read_ahead_pool().push(std::sync::Arc::downgrade(self));
+    }
+
+    /// Read ahead until [`WALK_AHEAD`] entries are ready, by a pool thread,
+    /// a batch at a time (each handed over as soon as it is read).
+    fn read_ahead(self: &std::sync::Arc<Self>) {
+        let mut state = self.lock();
+        state.scheduled = false;
+        while !state.done && state.pending.len() < WALK_AHEAD {
+            // The caller reads on demand right now: it queues the walk again.
+            let Some(traversal) = state.traversal.take() else {
+                return;
+            };
+            state = self.read_batch(state, traversal, WALK_BATCH);
+        }
+    }
+}
+
+/// The threads that read ahead for walks, and their queue of walks. A walk
+/// is queued by weak reference: one dropped meanwhile is skipped.
+struct ReadAheadPool {
+    queue: std::sync::Mutex<std::collections::VecDeque<std::sync::Weak<WalkShared>>>,
+    ready: std::sync::Condvar,
+}
+
+fn read_ahead_pool() -> &'static ReadAheadPool {
+    static POOL: std::sync::OnceLock<&'static ReadAheadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let pool: &'static ReadAheadPool = Box::leak(Box::new(ReadAheadPool {
+            queue: Default::default(),
+            ready: std::sync::Condvar::new(),
+        }));
+        for _ in 0..READ_AHEAD_THREADS {
+            // Without the pool (no thread could be started), callers read on demand.
+            let _ = std::thread::Builder::new()
+                .name("root-walk".into())
+                .spawn(move || pool.serve());
+        }
+        pool
+    })
+}
+
+impl ReadAheadPool {
+    fn push(&self, walk: std::sync::Weak<WalkShared>) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push_back(walk);
+        self.ready.notify_one();
+    }
+
+    fn serve(&self) {
+        loop {
+            let next = {
+                let mut queue = self
+                    .queue
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                loop {
+                    match queue.pop_front() {
+                        Some(walk) => break walk,
+                        None => {
+                            queue = self
+                                .ready
+                                .wait(queue)
+                                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        }
+                    }
+                }
+            };
+            if let Some(walk) = next.upgrade() {
+                walk.read_ahead();
+            }
+        }
+    }
+}
+
+/// The depth-first traversal a [`Walk`] reads with.
 #[derive(Debug)]
 struct Traversal {
     stack: Vec<Frame>,
@@ -561,6 +708,54 @@ mod tests {
             .map(|e| e.path)
             .collect();
         assert_eq!(below, ["usr/lib", "usr/lib/os-release"]);
+    }
+
+    fn threads() -> usize {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn many_walks_share_a_few_read_ahead_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        // Enough entries for several batches per walk.
+        for d in 0..8 {
+            let sub = dir.path().join(format!("d{d}"));
+            std::fs::create_dir(&sub).unwrap();
+            for f in 0..100 {
+                std::fs::write(sub.join(format!("f{f:03}")), b"x").unwrap();
+            }
+        }
+        let tree = RootTree::open(dir.path()).unwrap();
+        let _warm = tree.walk("").unwrap();
+        let before = threads();
+        let mut walks: Vec<Walk> = (0..300).map(|_| tree.walk("").unwrap()).collect();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        // Tests beside this one start threads too: a generous bound, far
+        // below one thread per walk.
+        assert!(threads() < before + 50, "{} threads", threads());
+        for walk in &mut walks {
+            let mut count = 0;
+            let mut last = String::new();
+            loop {
+                let batch = walk.next_batch(77).unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                for entry in batch {
+                    assert!(entry.path > last, "{} after {last}", entry.path);
+                    last = entry.path;
+                    count += 1;
+                }
+            }
+            assert_eq!(count, 8 * 101);
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -41,6 +42,102 @@ pub struct ArtifactInfo {
     pub sha256: String,
 }
 
+/// How many bytes of artifacts may still be written: one budget is shared
+/// by every artifact of a plugin call (see [`TargetDir::with_budget`]).
+/// Bytes are counted as they reach the disk (compressed); files that host
+/// tools write count with the blocks they occupy when published.
+#[derive(Debug, Clone)]
+pub struct ArtifactBudget(Arc<BudgetState>);
+
+#[derive(Debug)]
+struct BudgetState {
+    limit: u64,
+    used: AtomicU64,
+    exceeded: AtomicBool,
+}
+
+impl ArtifactBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: u64) -> Self {
+        ArtifactBudget(Arc::new(BudgetState {
+            limit,
+            used: AtomicU64::new(0),
+            exceeded: AtomicBool::new(false),
+        }))
+    }
+
+    /// The budget for artifacts in `dir`: the free space of its filesystem
+    /// less a margin (5 % of the filesystem, at most 1 GiB), so that a
+    /// runaway plugin cannot fill the disk the build and the host need.
+    pub fn free_space_of(dir: &Path) -> io::Result<Self> {
+        let stat = rustix::fs::statvfs(dir)?;
+        let block = stat.f_frsize.max(1);
+        let free = stat.f_bavail.saturating_mul(block);
+        let total = stat.f_blocks.saturating_mul(block);
+        let margin = (total / 20).min(1 << 30);
+        Ok(Self::new(free.saturating_sub(margin)))
+    }
+
+    /// Most bytes.
+    pub fn limit(&self) -> u64 {
+        self.0.limit
+    }
+
+    /// Bytes written so far.
+    pub fn used(&self) -> u64 {
+        self.0.used.load(Ordering::Relaxed)
+    }
+
+    /// Whether a write was refused because it would have gone past the limit.
+    pub fn exceeded(&self) -> bool {
+        self.0.exceeded.load(Ordering::Relaxed)
+    }
+
+    /// Count `bytes` more; refused (and remembered) past the limit.
+    pub fn charge(&self, bytes: u64) -> io::Result<()> {
+        let state = &self.0;
+        let charged = state
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(bytes)
+                    .filter(|total| *total <= state.limit)
+            });
+        if charged.is_err() {
+            state.exceeded.store(true, Ordering::Relaxed);
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                self.exceeded_message(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Give `bytes` back (an artifact was removed again).
+    pub fn release(&self, bytes: u64) {
+        let _ = self
+            .0
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+    }
+
+    /// What a refused write reports.
+    pub fn exceeded_message(&self) -> String {
+        format!(
+            "artifact limit exceeded: a plugin call may write at most {} bytes of artifacts \
+             (--max-artifact-bytes)",
+            self.0.limit
+        )
+    }
+}
+
+/// Bytes a file occupies on disk (its blocks: a sparse file counts what it holds).
+pub fn allocated_bytes(meta: &fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.blocks().saturating_mul(512)
+}
+
 /// The directory artifacts are written to.
 #[derive(Debug, Clone)]
 pub struct TargetDir {
@@ -48,6 +145,7 @@ pub struct TargetDir {
     xz_cache: Option<ChunkCache>,
     /// The names made (or being made) in this build: each is made once.
     names: Arc<Mutex<std::collections::HashSet<String>>>,
+    budget: Option<ArtifactBudget>,
 }
 
 /// Names the host writes in the target directory itself, which no
@@ -65,7 +163,20 @@ impl TargetDir {
             path: path.to_path_buf(),
             xz_cache: None,
             names: Arc::default(),
+            budget: None,
         })
+    }
+
+    /// Count every byte written through this value (and its clones)
+    /// against `budget`: writes past it fail.
+    pub fn with_budget(mut self, budget: Option<ArtifactBudget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The budget artifacts are counted against, if any.
+    pub fn budget(&self) -> Option<&ArtifactBudget> {
+        self.budget.as_ref()
     }
 
     /// Keep compressed xz chunks in `cache` and reuse them.
@@ -94,7 +205,7 @@ impl TargetDir {
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(partial.path())
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", partial.path().display())))?;
-        let sink = DiskSink::start(file)?;
+        let sink = DiskSink::start(file, self.budget.clone())?;
         let threads = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
             .unwrap_or(1);
@@ -127,6 +238,7 @@ impl TargetDir {
         Ok(FileArtifact {
             file_name: file_name.to_string(),
             partial: Partial::new(self, file_name)?,
+            budget: self.budget.clone(),
         })
     }
 
@@ -143,11 +255,19 @@ impl TargetDir {
     }
 
     /// Removes the finished artifact `file_name` of this build (an
-    /// intermediate); its name may be made again.
+    /// intermediate); its name may be made again, and its bytes no longer
+    /// count against the budget.
     pub fn remove(&self, file_name: &str) -> io::Result<()> {
         check_file_name(file_name)?;
-        fs::remove_file(self.path.join(file_name))?;
-        self.release(file_name);
+        let path = self.path.join(file_name);
+        let bytes = fs::symlink_metadata(&path)
+            .map(|m| allocated_bytes(&m))
+            .unwrap_or(0);
+        fs::remove_file(&path)?;
+        self.release_name(file_name);
+        if let Some(budget) = &self.budget {
+            budget.release(bytes);
+        }
         Ok(())
     }
 
@@ -163,7 +283,7 @@ impl TargetDir {
         Ok(())
     }
 
-    fn release(&self, file_name: &str) {
+    fn release_name(&self, file_name: &str) {
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         names.remove(file_name);
     }
@@ -208,7 +328,7 @@ impl Partial {
         let dir = match dir {
             Ok(dir) => dir,
             Err(e) => {
-                target.release(file_name);
+                target.release_name(file_name);
                 return Err(io::Error::new(
                     e.kind(),
                     format!("{}: {e}", target.path.display()),
@@ -242,7 +362,7 @@ impl Drop for Partial {
     fn drop(&mut self) {
         if let Some(dir) = self.dir.take() {
             let _ = dir.close();
-            self.target.release(&self.file_name);
+            self.target.release_name(&self.file_name);
         }
     }
 }
@@ -251,6 +371,7 @@ impl Drop for Partial {
 pub struct FileArtifact {
     file_name: String,
     partial: Partial,
+    budget: Option<ArtifactBudget>,
 }
 
 impl FileArtifact {
@@ -260,21 +381,39 @@ impl FileArtifact {
         self.partial.path()
     }
 
-    /// Publishes the file under its name; returns its size and digest.
+    /// Publishes the file under its name; returns its size and digest. A
+    /// file larger than what is left of the budget is refused (and removed).
     pub fn publish(mut self) -> io::Result<ArtifactInfo> {
         let file = OpenOptions::new()
             .read(true)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(self.partial.path())
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file_name)))?;
-        let size = file.metadata()?.len();
-        let sha256 = super::sha256_reader(io::BufReader::with_capacity(1 << 20, file))?;
+        let meta = file.metadata()?;
+        let size = meta.len();
+        if let Some(budget) = &self.budget {
+            budget
+                .charge(allocated_bytes(&meta))
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file_name)))?;
+        }
+        let sha256 = super::sha256_reader(io::BufReader::with_capacity(1 << 20, StopReader(file)))?;
         self.partial.publish()?;
         Ok(ArtifactInfo {
             file_name: self.file_name.clone(),
             size,
             sha256,
         })
+    }
+}
+
+/// A reader that fails once a plugin call's deadline passed or Ctrl-C was
+/// pressed: hashing a large disk image takes minutes.
+struct StopReader<R>(R);
+
+impl<R: Read> Read for StopReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        crate::interrupt::check_stop("hashing an artifact").map_err(io::Error::other)?;
+        self.0.read(buf)
     }
 }
 
@@ -421,14 +560,32 @@ const SINK_CHUNK: usize = 1 << 20;
 const SINK_DEPTH: usize = 8;
 
 /// Copy up to `size` bytes from `source` into `sink`; returns how many.
+/// Stops (an error) at a plugin call's deadline or on Ctrl-C: a compressor
+/// may take minutes over a large file before a byte reaches the disk.
 fn copy_exact(source: &mut impl Read, sink: &mut impl Write, size: u64) -> io::Result<u64> {
-    io::copy(&mut source.take(size), sink)
+    const STEP: u64 = 256 << 10;
+    let mut buffer = vec![0u8; size.min(STEP) as usize];
+    let mut copied = 0u64;
+    while copied < size {
+        crate::interrupt::check_stop("writing an artifact").map_err(io::Error::other)?;
+        let want = (size - copied).min(STEP) as usize;
+        let got = match source.read(&mut buffer[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        sink.write_all(&buffer[..got])?;
+        copied += got as u64;
+    }
+    Ok(copied)
 }
 
 /// The file end of the stream: a thread of its own writes and hashes what
 /// reaches the disk, so hashing and write syscalls overlap with producing the
 /// stream (the plugin, the compressor). Buffers go round between the two.
 struct DiskSink {
+    budget: Option<ArtifactBudget>,
     buffer: Vec<u8>,
     full: Option<mpsc::SyncSender<Vec<u8>>>,
     empty: mpsc::Receiver<Vec<u8>>,
@@ -436,7 +593,7 @@ struct DiskSink {
 }
 
 impl DiskSink {
-    fn start(mut file: File) -> io::Result<DiskSink> {
+    fn start(mut file: File, budget: Option<ArtifactBudget>) -> io::Result<DiskSink> {
         let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(SINK_DEPTH);
         let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(2 * SINK_DEPTH + 1);
         // Hashing gets a thread of its own: SHA-256 costs as much CPU as
@@ -472,6 +629,7 @@ impl DiskSink {
                     .map_err(|_| io::Error::other("artifact hash thread panicked"))
             })?;
         Ok(DiskSink {
+            budget,
             buffer: Vec::with_capacity(SINK_CHUNK),
             full: Some(full_tx),
             empty: empty_rx,
@@ -482,6 +640,12 @@ impl DiskSink {
     fn hand_over(&mut self) -> io::Result<()> {
         if self.buffer.is_empty() {
             return Ok(());
+        }
+        // A plugin call's deadline or Ctrl-C stops a long copy here, once
+        // a MiB; the budget is kept before the bytes reach the disk.
+        crate::interrupt::check_stop("writing an artifact").map_err(io::Error::other)?;
+        if let Some(budget) = &self.budget {
+            budget.charge(self.buffer.len() as u64)?;
         }
         let next = self
             .empty
@@ -691,6 +855,80 @@ mod tests {
         assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
         target.remove("disk.raw").unwrap();
         target.create_artifact("disk.raw", Compression::None).unwrap();
+    }
+
+    #[test]
+    fn writes_past_the_budget_fail_and_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = ArtifactBudget::new(3 << 20);
+        let target = TargetDir::create(dir.path())
+            .unwrap()
+            .with_budget(Some(budget.clone()));
+        let mut writer = target.create_artifact("a.bin", Compression::None).unwrap();
+        let chunk = vec![1u8; 1 << 20];
+        for _ in 0..3 {
+            writer.write_all(&chunk).unwrap();
+        }
+        assert!(!budget.exceeded());
+        let err = writer.write_all(&chunk).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("at most 3145728 bytes of artifacts (--max-artifact-bytes)"),
+            "{err}"
+        );
+        assert!(budget.exceeded());
+        drop(writer);
+        // A file a tool wrote counts with its blocks when published.
+        let file = target.create_file_artifact("b.img").unwrap();
+        fs::write(file.path(), vec![7u8; 1 << 20]).unwrap();
+        assert!(file.publish().is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        // Given back, the bytes may be written again.
+        budget.release(3 << 20);
+        let file = target.create_file_artifact("c.img").unwrap();
+        fs::write(file.path(), vec![7u8; 1 << 20]).unwrap();
+        file.publish().unwrap();
+    }
+
+    #[test]
+    fn the_default_budget_keeps_a_margin_of_free_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = ArtifactBudget::free_space_of(dir.path()).unwrap();
+        let stat = rustix::fs::statvfs(dir.path()).unwrap();
+        let free = stat.f_bavail * stat.f_frsize;
+        let total = stat.f_blocks * stat.f_frsize;
+        assert!(budget.limit() < free || free == 0);
+        assert!(
+            budget.limit() + (total / 20).min(1 << 30) + (64 << 20) >= free,
+            "{} of {free} free",
+            budget.limit()
+        );
+    }
+
+    #[test]
+    fn copies_stop_at_the_plugin_calls_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = TargetDir::create(dir.path()).unwrap();
+        let data = vec![0u8; 3 << 20];
+        for compression in [Compression::None, Compression::Zstd] {
+            let mut writer = target.create_artifact("late.bin", compression).unwrap();
+            let _deadline = crate::interrupt::deadline_scope(
+                std::time::Instant::now() - std::time::Duration::from_secs(1),
+            );
+            let err = writer
+                .copy_from(&mut &data[..], data.len() as u64)
+                .unwrap_err();
+            assert!(err.to_string().contains("ran out of time"), "{err}");
+        }
+        // Nor is a file a tool wrote hashed and published past it.
+        let file = target.create_file_artifact("late.img").unwrap();
+        fs::write(file.path(), &data).unwrap();
+        {
+            let _deadline = crate::interrupt::deadline_scope(std::time::Instant::now());
+            let err = file.publish().unwrap_err();
+            assert!(err.to_string().contains("ran out of time"), "{err}");
+        }
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

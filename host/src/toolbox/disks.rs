@@ -138,6 +138,28 @@ pub fn make(
     arch: &str,
     seed: Option<i64>,
 ) -> Result<DiskLayout, DiskError> {
+    make_within(out, table, size_bytes, partitions, arch, seed, u64::MAX)
+}
+
+/// `bytes` rounded up to whole MiB; an error if that does not fit in 64 bits.
+fn mib_ceil(bytes: u64) -> Result<u64, DiskError> {
+    bytes
+        .div_ceil(MIB)
+        .checked_mul(MIB)
+        .ok_or_else(|| DiskError::Invalid(format!("{bytes} bytes is not a disk size")))
+}
+
+/// [`make`], refusing a disk larger than `max_bytes` (its size as a sparse
+/// file: what the partition table spans) before anything is written.
+pub fn make_within(
+    out: &Path,
+    table: Table,
+    size_bytes: Option<u64>,
+    partitions: &[PartitionSpec],
+    arch: &str,
+    seed: Option<i64>,
+    max_bytes: u64,
+) -> Result<DiskLayout, DiskError> {
     if partitions.is_empty() {
         return Err(DiskError::Invalid(
             "a disk needs at least one partition".into(),
@@ -193,8 +215,8 @@ pub fn make(
                     p.name
                 )))
             }
-            (Some(size), _) => Some(size.div_ceil(MIB) * MIB),
-            (None, Some(content)) => Some(content.div_ceil(MIB) * MIB),
+            (Some(size), _) => Some(mib_ceil(size)?),
+            (None, Some(content)) => Some(mib_ceil(content)?),
             (None, None) if last_of_sized => None,
             (None, None) => {
                 return Err(DiskError::Invalid(format!(
@@ -210,17 +232,31 @@ pub fn make(
         }
         sizes.push(size);
     }
-    let fixed: u64 = sizes.iter().flatten().sum();
-    let needed = MIB + fixed + MIB + if sizes.last() == Some(&None) { MIB } else { 0 };
+    let too_large =
+        || DiskError::Invalid("the partitions' sizes add up to more than 64 bits".into());
+    let fixed = sizes
+        .iter()
+        .flatten()
+        .try_fold(0u64, |sum, size| sum.checked_add(*size))
+        .ok_or_else(too_large)?;
+    let needed = fixed
+        .checked_add(2 * MIB + if sizes.last() == Some(&None) { MIB } else { 0 })
+        .ok_or_else(too_large)?;
     let disk_size = match size_bytes {
-        Some(size) if size.div_ceil(MIB) * MIB < needed => {
+        Some(size) if mib_ceil(size)? < needed => {
             return Err(DiskError::Invalid(format!(
                 "the partitions need {needed} bytes, more than the disk's {size}"
             )))
         }
-        Some(size) => size.div_ceil(MIB) * MIB,
+        Some(size) => mib_ceil(size)?,
         None => needed,
     };
+    if disk_size > max_bytes {
+        return Err(DiskError::Invalid(format!(
+            "the disk would be {disk_size} bytes, larger than the {max_bytes} bytes allowed \
+             (--max-disk-bytes)"
+        )));
+    }
 
     let uuid = |what: &str| -> io::Result<String> {
         match seed {
@@ -412,6 +448,8 @@ fn copy_sparse(from: &Path, to: &mut File, offset: u64) -> io::Result<()> {
     let mut buffer = vec![0u8; BLOCK];
     let mut position = offset;
     loop {
+        // A plugin call's deadline or Ctrl-C stops a long copy.
+        crate::interrupt::check_stop("copying an image into a disk").map_err(io::Error::other)?;
         let mut filled = 0;
         while filled < BLOCK {
             match source.read(&mut buffer[filled..])? {
