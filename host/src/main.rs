@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // First, while the process has one thread: the build's mounts are its own.
+    builder::rootfs::mounts::enter_private_namespace();
     match builder::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

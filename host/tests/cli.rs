@@ -473,10 +473,18 @@ fn example() -> PathBuf {
 
 /// Mounts below the work directories in `tmp`.
 fn mounts_below_builder_dirs(tmp: &Path, cache: &Path) -> Vec<String> {
-    let out = Command::new("findmnt")
-        .args(["-rn", "-o", "TARGET"])
-        .output()
-        .unwrap();
+    mounts_seen_by(None, tmp, cache)
+}
+
+/// The mounts below builder's directories in the mount namespace of
+/// process `task` (a build has one of its own), or of this process.
+fn mounts_seen_by(task: Option<u32>, tmp: &Path, cache: &Path) -> Vec<String> {
+    let mut findmnt = Command::new("findmnt");
+    findmnt.args(["-rn", "-o", "TARGET"]);
+    if let Some(task) = task {
+        findmnt.args(["--task", &task.to_string()]);
+    }
+    let out = findmnt.output().unwrap();
     let prefixes = [
         format!("{}/builder-", tmp.display()),
         format!("{}/", cache.display()),
@@ -485,6 +493,21 @@ fn mounts_below_builder_dirs(tmp: &Path, cache: &Path) -> Vec<String> {
         .lines()
         .filter(|m| prefixes.iter().any(|p| m.starts_with(p)))
         .map(str::to_string)
+        .collect()
+}
+
+/// Command lines of the sandboxes (bwrap) running over a root under `tmp`
+/// whose command line holds `word`.
+fn sandboxed_processes(tmp: &Path, word: &str) -> Vec<String> {
+    let tmp = tmp.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("bwrap") || c.contains("/bwrap "))
+        .filter(|c| c.contains(&tmp) && c.contains(word))
         .collect()
 }
 
@@ -535,19 +558,20 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
         .stderr(log.reopen().unwrap())
         .spawn()
         .unwrap();
-    // Packages are installed into the root prepared for the root cache
-    // (in memory, a tmpfs under the work directory root), with /proc
-    // mounted in it.
+    // Packages are installed into the root prepared for the root cache (in
+    // memory, a tmpfs under the work directory root, mounted in the build's
+    // own mount namespace), by apt-get in the root's sandbox.
     let started = std::time::Instant::now();
     loop {
         let installing = std::fs::read_to_string(log.path())
             .unwrap()
             .contains("phase{name=\"install\"}");
         if installing
-            && mounts_below_builder_dirs(tmp, cache.path())
-                .iter()
-                .any(|m| m.ends_with("/root/proc"))
+            && !mounts_seen_by(Some(child.id()), tmp, cache.path()).is_empty()
+            && !sandboxed_processes(tmp, "install").is_empty()
         {
+            // Nothing of it shows in the host's mount namespace.
+            assert_eq!(mounts_below_builder_dirs(tmp, cache.path()), Vec::<String>::new());
             break;
         }
         if let Some(status) = child.try_wait().unwrap() {
@@ -588,6 +612,9 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
         "{log_text}"
     );
     assert_eq!(incoming_roots(cache.path()), Vec::<String>::new());
+    // No program of the build's sandboxes outlived it.
+    let orphans = sandboxed_processes(tmp, "");
+    assert!(orphans.is_empty(), "left running: {orphans:?}");
     let written: Vec<_> = std::fs::read_dir(target.path())
         .unwrap()
         .filter_map(|e| e.ok())

@@ -147,6 +147,14 @@ fn run_reading(step: &str, cmd: &mut Command, stdin: Stdio) -> Result<String, Co
     // A process group of its own: an interrupt terminates the whole tree
     // (apt, dpkg, maintainer scripts), and a terminal's Ctrl-C reaches only
     // builder, which decides.
+    // SAFETY: prctl is async-signal-safe. The child dies with the thread
+    // that waits for it here: a killed build leaves no orphan running.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            Ok(())
+        });
+    }
     let mut child = cmd
         .stdin(stdin)
         .stdout(Stdio::from(out))

@@ -430,7 +430,7 @@ fn same_attributes(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 /// Removes a file, symlink or whole directory.
 fn remove_any(path: &Path) -> std::io::Result<()> {
     if std::fs::symlink_metadata(path)?.is_dir() {
-        std::fs::remove_dir_all(path)
+        super::mounts::remove_tree(path)
     } else {
         std::fs::remove_file(path)
     }

@@ -70,6 +70,80 @@ impl Scratch {
     }
 }
 
+/// Moves this process into a mount namespace of its own whose mounts the
+/// host's still reach (`/` made a recursive slave), so that every mount a
+/// build makes (its memory root, overlays, scratch tmpfs, a loop mount)
+/// lives and dies with it: a build killed with SIGKILL leaves nothing
+/// mounted, and nothing it mounts shows, or can be removed through, from
+/// outside. Must run before any thread starts (a threaded process cannot
+/// leave its mount namespace). Does nothing, and says so at debug level,
+/// where it is refused (not root).
+pub fn enter_private_namespace() {
+    let entered = (|| -> rustix::io::Result<()> {
+        // SAFETY: called from `main` before any thread starts.
+        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)? };
+        rmount::mount_change(
+            "/",
+            rmount::MountPropagationFlags::DOWNSTREAM | rmount::MountPropagationFlags::REC,
+        )
+    })();
+    if let Err(e) = entered {
+        tracing::debug!("mounts stay in the host's namespace: {e}");
+    }
+}
+
+/// Whether anything is mounted at or below `path`.
+pub fn mounts_below(path: &Path) -> Vec<PathBuf> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    info.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(unescape_mountinfo(field)))
+        .filter(|point| point.starts_with(path))
+        .collect()
+}
+
+/// Removes the directory tree `path`, refusing when anything is mounted at
+/// or below it (a removal must never reach into a mounted filesystem, such
+/// as a bind of the host's `/dev` a killed tool left) and never leaving the
+/// filesystem `path` is on.
+pub fn remove_tree(path: &Path) -> std::io::Result<()> {
+    let mounted = mounts_below(path);
+    if let Some(point) = mounted.first() {
+        return Err(std::io::Error::other(format!(
+            "not removing {}: {} is mounted there (unmount it first)",
+            path.display(),
+            point.display()
+        )));
+    }
+    let top = std::fs::symlink_metadata(path)?;
+    if !top.is_dir() {
+        return std::fs::remove_file(path);
+    }
+    remove_within(path, std::os::unix::fs::MetadataExt::dev(&top))
+}
+
+fn remove_within(dir: &Path, device: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.is_dir() {
+            if meta.dev() != device {
+                return Err(std::io::Error::other(format!(
+                    "not removing {}: it is another filesystem",
+                    path.display()
+                )));
+            }
+            remove_within(&path, device)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    std::fs::remove_dir(dir)
+}
+
 /// Whether `path` lies on a tmpfs (in memory already: no [`Scratch`] needed).
 pub fn on_tmpfs(path: &Path) -> bool {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
@@ -182,6 +256,23 @@ mod tests {
         drop(scratch);
         assert!(!path.exists());
         assert!(memory_available().is_some_and(|m| m > 0));
+    }
+
+    #[test]
+    fn a_tree_with_a_mount_below_is_not_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("a/dev");
+        std::fs::create_dir_all(&inner).unwrap();
+        let canary = tempfile::tempdir().unwrap();
+        std::fs::write(canary.path().join("node"), "keep").unwrap();
+        rmount::mount_bind(canary.path(), &inner).unwrap();
+        let err = remove_tree(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("is mounted there"), "{err}");
+        assert_eq!(std::fs::read_to_string(canary.path().join("node")).unwrap(), "keep");
+        rmount::unmount(&inner, UnmountFlags::empty()).unwrap();
+        remove_tree(dir.path()).unwrap();
+        assert!(!dir.path().exists());
+        assert!(canary.path().join("node").exists());
     }
 
     #[test]

@@ -329,7 +329,9 @@ fn remove_entry(path: &Path) -> bool {
     if fs::rename(path, &aside).is_err() {
         return false;
     }
-    let _ = fs::remove_dir_all(&aside);
+    if let Err(e) = super::mounts::remove_tree(&aside) {
+        tracing::warn!("root cache: {e}");
+    }
     true
 }
 
@@ -403,7 +405,7 @@ pub(crate) fn empty_dir(dir: &Path) -> anyhow::Result<()> {
         let path = entry?.path();
         let meta = fs::symlink_metadata(&path)?;
         if meta.is_dir() {
-            fs::remove_dir_all(&path)
+            super::mounts::remove_tree(&path)
         } else {
             fs::remove_file(&path)
         }
