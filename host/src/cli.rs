@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::create::{self, CreateRequest};
 use crate::plugins::{
-    Capability, Catalog, Grants, ImageIdentity, Plugin, PluginRuntime, Role, RuntimeLimits,
+    Capability, Catalog, DescriptionPlugins, Grants, ImageIdentity, Plugin, PluginRuntime,
+    PluginSource, Role, RuntimeLimits,
 };
 
 /// Golden OS images from KIWI descriptions; image types, hooks and baselines
@@ -60,7 +61,8 @@ pub enum Command {
 /// Options shared by every command that loads plugins.
 #[derive(Debug, Args, Clone)]
 pub struct PluginArgs {
-    /// Load this plugin component too (repeatable); it takes precedence over built-ins.
+    /// Load this plugin component too (repeatable; no pin needed). It comes
+    /// before a description's plugins; it may not take a built-in plugin's name.
     #[arg(long = "plugin", value_name = "PATH")]
     pub plugins: Vec<PathBuf>,
 
@@ -161,7 +163,8 @@ pub struct CreateArgs {
     pub options: Vec<(String, String)>,
 
     /// Grant the image-type plugin a capability beyond the defaults
-    /// (root-read, artifact-write, compression); repeatable.
+    /// (root-read, artifact-write, compression, filesystems, partitioning,
+    /// bootloader, iso); repeatable.
     #[arg(long = "grant", value_name = "CAPABILITY")]
     pub grants: Vec<Capability>,
 
@@ -515,38 +518,33 @@ fn init_logging(verbose: u8, quiet: bool) {
         .init();
 }
 
-/// The plugin `plugin` names: a component file (a path), or a name among
-/// the available ones.
+/// The plugin `plugin` names: a component file (a path), loaded alone
+/// (whatever its name: it replaces nothing), or a name among the available
+/// ones.
 fn find_plugin(
     cli: &Cli,
     plugin: &str,
     plugin_args: &PluginArgs,
 ) -> anyhow::Result<(PluginRuntime, Plugin)> {
-    let mut plugin_args = plugin_args.clone();
     let as_path = Path::new(plugin);
     let by_path = plugin.ends_with(".wasm") || plugin.contains('/');
     if by_path {
         if !as_path.is_file() {
             bail!("{plugin}: no such plugin file");
         }
-        plugin_args.plugins.insert(0, as_path.to_path_buf());
+        let runtime = plugin_runtime(cli, plugin_args)?;
+        let bytes = std::fs::read(as_path).with_context(|| format!("reading {plugin}"))?;
+        let found = runtime.load(&bytes, PluginSource::File(as_path.to_path_buf()))?;
+        return Ok((runtime, found));
     }
-    let (runtime, plugins) = load_plugins(cli, &plugin_args)?;
-    let found = if by_path {
-        plugins.into_iter().next()
-    } else {
-        plugins.into_iter().find(|p| p.info.name == plugin)
-    };
-    match found {
+    let (runtime, plugins) = load_plugins(cli, plugin_args)?;
+    let names: Vec<_> = plugins.iter().map(|p| p.info.name.clone()).collect();
+    match plugins.into_iter().find(|p| p.info.name == plugin) {
         Some(found) => Ok((runtime, found)),
-        None => {
-            let (_, plugins) = load_plugins(cli, &plugin_args)?;
-            let names: Vec<_> = plugins.iter().map(|p| p.info.name.as_str()).collect();
-            bail!(
-                "no plugin named `{plugin}` (available: {})",
-                names.join(", ")
-            )
-        }
+        None => bail!(
+            "no plugin named `{plugin}` (available: {})",
+            names.join(", ")
+        ),
     }
 }
 
@@ -555,12 +553,21 @@ pub fn load_plugins(cli: &Cli, args: &PluginArgs) -> anyhow::Result<(PluginRunti
     load_plugins_from(cli, args, &[])
 }
 
-/// Like [`load_plugins`], with `plugins/` folders (next to a description) searched too.
+/// Like [`load_plugins`], with `plugins/` folders (next to a description)
+/// searched too: only the files their description pins load.
 pub fn load_plugins_from(
     cli: &Cli,
     args: &PluginArgs,
-    dirs: &[PathBuf],
+    dirs: &[DescriptionPlugins],
 ) -> anyhow::Result<(PluginRuntime, Vec<Plugin>)> {
+    let runtime = plugin_runtime(cli, args)?;
+    let catalog = Catalog::discover(&args.plugins, dirs).context("finding plugins")?;
+    let plugins = runtime.load_catalog(&catalog)?;
+    Ok((runtime, plugins))
+}
+
+/// The plugin runtime, with the compiled-plugin cache and `args`' limits.
+fn plugin_runtime(cli: &Cli, args: &PluginArgs) -> anyhow::Result<PluginRuntime> {
     let limits = RuntimeLimits {
         memory_bytes: args.plugin_memory << 20,
         call_timeout: Duration::from_secs_f64(args.plugin_timeout.max(0.05)),
@@ -573,10 +580,7 @@ pub fn load_plugins_from(
         max_log_lines_per_second: args.plugin_log_rate,
         ..RuntimeLimits::default()
     };
-    let runtime = PluginRuntime::new(Some(&cli.cache_dir.join("plugins")), limits)?;
-    let catalog = Catalog::discover(&args.plugins, dirs).context("finding plugins")?;
-    let plugins = runtime.load_catalog(&catalog)?;
-    Ok((runtime, plugins))
+    PluginRuntime::new(Some(&cli.cache_dir.join("plugins")), limits)
 }
 
 fn run_plan(cli: &Cli, args: &PlanArgs) -> anyhow::Result<()> {
@@ -587,7 +591,7 @@ fn run_plan(cli: &Cli, args: &PlanArgs) -> anyhow::Result<()> {
         arch: args.arch.clone(),
     };
     let mut plan = crate::plan::plan(&description, &request)?;
-    let plugin_dir = plan.description_dir.join("plugins");
+    let plugin_dir = DescriptionPlugins::new(&plan.description_dir, &description.plugins);
     let (runtime, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
     crate::plugins::select::attach(&mut plan, &runtime, &plugins)?;
     if args.json {
@@ -601,7 +605,7 @@ fn run_plan(cli: &Cli, args: &PlanArgs) -> anyhow::Result<()> {
 fn run_prepare(cli: &Cli, args: &PrepareArgs) -> anyhow::Result<()> {
     let description = crate::description::load(&args.description)?;
     let plan = crate::plan::plan(&description, &args.build.plan_request())?;
-    let plugin_dir = plan.description_dir.join("plugins");
+    let plugin_dir = DescriptionPlugins::new(&plan.description_dir, &description.plugins);
     let (runtime, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
     let selected = crate::plugins::select::select(
         &runtime,
@@ -654,7 +658,9 @@ fn root_cache(cli: &Cli, off: bool) -> Option<PathBuf> {
 }
 
 fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
-    let plugin_dir = args.description.join("plugins");
+    // Its pins decide which files of its `plugins/` folder may load.
+    let description = crate::description::load(&args.description)?;
+    let plugin_dir = DescriptionPlugins::new(&description.dir, &description.plugins);
     let (runtime, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
     let request = crate::run::RunRequest {
         description: args.description.clone(),

@@ -51,6 +51,12 @@ fn plugin_list_shows_the_built_in_plugins() {
     assert_eq!(
         std::fs::read_dir(cache.path().join("plugins"))
             .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "cwasm"))
             .count(),
         builder::plugins::Catalog::builtin_names().count()
     );
@@ -645,4 +651,125 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
         .filter(|n| n.ends_with(".tar.xz"))
         .collect();
     assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+}
+
+/// A plugin next to a description runs only when the description pins it;
+/// no component file, pinned or given with `--plugin`, takes a built-in
+/// plugin's name.
+#[test]
+fn plugins_next_to_a_description_need_a_pin_and_built_in_names_are_reserved() {
+    let cache = plugin_cache();
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let listing = std::fs::read(fixture("listing")).unwrap();
+    std::fs::write(plugins.join("listing.wasm"), &listing).unwrap();
+    let digest = builder::toolbox::sha256_hex(&listing);
+    let description = |extension: &str| {
+        std::fs::write(
+            dir.path().join("config.xml"),
+            format!(
+                r#"<?xml version="1.0" encoding="utf-8"?>
+<image schemaversion="8.5" name="mini">
+  <description type="system">
+    <author>Ops</author>
+    <contact>ops@example.org</contact>
+    <specification>listing</specification>
+  </description>
+  <preferences>
+    <version>1.0.0</version>
+    <packagemanager>apt</packagemanager>
+    <type image="listing"/>
+  </preferences>
+  <repository type="apt-deb">
+    <source path="file:///srv/debian"/>
+  </repository>
+  <packages type="bootstrap">
+    <package name="apt"/>
+  </packages>
+  {extension}
+</image>
+"#
+            ),
+        )
+        .unwrap()
+    };
+    let plan = || {
+        builder(
+            cache.path(),
+            &["plan", dir.path().to_str().unwrap(), "--json"],
+        )
+    };
+
+    description("");
+    let out = plan();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("listing.wasm: plugin refused: a plugin next to the description loads only when the description pins it")
+            && err.contains(&format!(r#"path="plugins/listing.wasm" sha256="{digest}""#)),
+        "{err}"
+    );
+
+    description(&format!(
+        r#"<extension xmlns:builder="urn:builder:plugins:1">
+    <builder:plugin name="listing" kind="image-type" path="plugins/listing.wasm" sha256="{digest}"/>
+  </extension>"#
+    ));
+    let out = plan();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let planned: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(planned["plugins"][0]["name"], "listing", "{planned}");
+    assert_eq!(planned["plugins"][0]["sha256"], digest.as_str());
+
+    // A built-in plugin's component under another file name, pinned.
+    let tbz = builder::plugins::Catalog::discover(&[], &[])
+        .unwrap()
+        .candidates()
+        .iter()
+        .find(|c| c.hint == "tbz")
+        .unwrap()
+        .bytes()
+        .unwrap()
+        .into_owned();
+    std::fs::remove_file(plugins.join("listing.wasm")).unwrap();
+    std::fs::write(plugins.join("fast-tar.wasm"), &tbz).unwrap();
+    description(&format!(
+        r#"<extension xmlns:builder="urn:builder:plugins:1">
+    <builder:plugin name="tbz" kind="image-type" path="plugins/fast-tar.wasm" sha256="{}"/>
+  </extension>"#,
+        builder::toolbox::sha256_hex(&tbz)
+    ));
+    let out = plan();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("fast-tar.wasm: plugin refused: it calls itself `tbz`, the name of a plugin built into builder"),
+        "{err}"
+    );
+    let out = builder(
+        cache.path(),
+        &[
+            "plugin",
+            "list",
+            "--plugin",
+            plugins.join("fast-tar.wasm").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("plugin refused: it calls itself `tbz`"),
+        "{}",
+        stderr(&out)
+    );
+    // Inspecting that one file replaces nothing: it works.
+    let out = builder(
+        cache.path(),
+        &[
+            "plugin",
+            "inspect",
+            plugins.join("fast-tar.wasm").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
 }

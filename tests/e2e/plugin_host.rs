@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use builder::plugins::{
-    BaselineRequest, BuildRequest, CacheOutcome, Capability, Catalog, Family, Grants, GuestError,
-    HookRequest, ImageIdentity, OptionKind, PluginError, PluginRuntime, PluginSource, Role,
-    RootChange, RuntimeLimits, Stage, World,
+    BaselineRequest, BuildRequest, CacheOutcome, Capability, Catalog, DescriptionPlugins, Family,
+    Grants, GuestError, HookRequest, ImageIdentity, OptionKind, Pin, PluginError, PluginRuntime,
+    PluginSource, Role, RootChange, RuntimeLimits, Stage, World,
 };
 use builder::rootfs::RootTree;
 use builder::toolbox::TargetDir;
@@ -87,13 +87,54 @@ fn compiled_plugins_come_back_from_the_cache() {
     let first = PluginRuntime::new(Some(cache.path()), test_limits()).unwrap();
     let cold = first.load(&bytes, PluginSource::BuiltIn).unwrap();
     assert_eq!(cold.cache, CacheOutcome::Compiled);
-    assert_eq!(fs::read_dir(cache.path()).unwrap().count(), 1);
+    assert_eq!(compiled_entries(cache.path()).len(), 1);
     // A new runtime (a new process, in effect) finds the compiled code.
     let second = PluginRuntime::new(Some(cache.path()), test_limits()).unwrap();
     let warm = second.load(&bytes, PluginSource::BuiltIn).unwrap();
     assert_eq!(warm.cache, CacheOutcome::Hit);
     assert_eq!(warm.info, cold.info);
     assert_eq!(warm.digest, cold.digest);
+}
+
+fn compiled_entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    entries.sort();
+    entries
+}
+
+/// The compiled code of one plugin put where another's belongs (what made
+/// `tbz` run as `filesystem`) is not run: its MAC is for the other
+/// component, so the plugin is compiled again from its own bytes.
+#[test]
+fn another_plugins_compiled_code_swapped_in_is_compiled_again() {
+    let cache = tempfile::tempdir().unwrap();
+    let trespass = fs::read(builder_tests::fixture_plugin("trespass")).unwrap();
+    let listing = fs::read(builder_tests::fixture_plugin("listing")).unwrap();
+    let runtime = PluginRuntime::new(Some(cache.path()), test_limits()).unwrap();
+    runtime.load(&listing, PluginSource::BuiltIn).unwrap();
+    let listing_entry = compiled_entries(cache.path());
+    runtime.load(&trespass, PluginSource::BuiltIn).unwrap();
+    let trespass_entry: Vec<_> = compiled_entries(cache.path())
+        .into_iter()
+        .filter(|p| !listing_entry.contains(p))
+        .collect();
+    assert_eq!((listing_entry.len(), trespass_entry.len()), (1, 1));
+    fs::copy(&listing_entry[0], &trespass_entry[0]).unwrap();
+    let runtime = PluginRuntime::new(Some(cache.path()), test_limits()).unwrap();
+    let loaded = runtime.load(&trespass, PluginSource::BuiltIn).unwrap();
+    assert_eq!(loaded.info.name, "trespass");
+    assert_eq!(loaded.cache, CacheOutcome::Compiled);
+    // Overwritten with its own code: a hit from now on.
+    let runtime = PluginRuntime::new(Some(cache.path()), test_limits()).unwrap();
+    let loaded = runtime.load(&trespass, PluginSource::BuiltIn).unwrap();
+    assert_eq!(
+        (loaded.info.name.as_str(), loaded.cache),
+        ("trespass", CacheOutcome::Hit)
+    );
 }
 
 #[test]
@@ -433,10 +474,19 @@ fn plugins_next_to_a_description_and_given_explicitly_take_precedence() {
     )
     .unwrap();
     fs::write(plugins_dir.join("README"), "not a plugin").unwrap();
+    // Pinned by the description, as `path="plugins/listing.wasm" sha256=` does.
+    let pins = vec![Pin {
+        path: dir.path().join("plugins/listing.wasm"),
+        sha256: builder::toolbox::sha256_hex(&fs::read(plugins_dir.join("listing.wasm")).unwrap()),
+    }];
+    let described = DescriptionPlugins {
+        dir: plugins_dir.clone(),
+        pins,
+    };
     let explicit = builder_tests::fixture_plugin("trespass");
     let catalog = Catalog::discover(
         std::slice::from_ref(&explicit),
-        std::slice::from_ref(&plugins_dir),
+        std::slice::from_ref(&described),
     )
     .unwrap();
     let sources: Vec<_> = catalog
@@ -744,4 +794,89 @@ fn a_plugin_sleeping_in_wasi_is_stopped_at_its_deadline_and_cleaned_up() {
     );
     // The artifact it finished before sleeping is gone.
     assert_eq!(fs::read_dir(out.path()).unwrap().count(), 0);
+
+#[test]
+fn an_unpinned_plugin_next_to_a_description_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins_dir = dir.path().join("plugins");
+    fs::create_dir(&plugins_dir).unwrap();
+    fs::copy(
+        builder_tests::fixture_plugin("listing"),
+        plugins_dir.join("listing.wasm"),
+    )
+    .unwrap();
+    let digest = builder::toolbox::sha256_hex(&fs::read(plugins_dir.join("listing.wasm")).unwrap());
+    let described = DescriptionPlugins {
+        dir: plugins_dir.clone(),
+        pins: Vec::new(),
+    };
+    let err = Catalog::discover(&[], std::slice::from_ref(&described))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("listing.wasm: plugin refused: a plugin next to the description loads only when the description pins it"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(r#"path="plugins/listing.wasm" sha256="{digest}""#)),
+        "{err}"
+    );
+    // Pinned to other bytes: refused when read, before it is compiled.
+    let described = DescriptionPlugins {
+        dir: plugins_dir.clone(),
+        pins: vec![Pin {
+            path: plugins_dir.join("listing.wasm"),
+            sha256: "0".repeat(64),
+        }],
+    };
+    let catalog = Catalog::discover(&[], std::slice::from_ref(&described)).unwrap();
+    let err = runtime(test_limits())
+        .load_catalog(&catalog)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "plugin refused: it has sha256 {digest}, but the description pins {}",
+            "0".repeat(64)
+        )),
+        "{err}"
+    );
+}
+
+/// A component calling itself like a built-in plugin never takes its place:
+/// not from a description's folder (pinned or not), not from `--plugin`.
+#[test]
+fn a_plugin_file_named_like_a_built_in_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins_dir = dir.path().join("plugins");
+    fs::create_dir(&plugins_dir).unwrap();
+    let builtin = Catalog::discover(&[], &[]).unwrap().candidates()[0].clone();
+    let bytes = builtin.bytes().unwrap();
+    let file = plugins_dir.join("innocent.wasm");
+    fs::write(&file, &bytes).unwrap();
+    let described = DescriptionPlugins {
+        dir: plugins_dir.clone(),
+        pins: vec![Pin {
+            path: file.clone(),
+            sha256: builder::toolbox::sha256_hex(&bytes),
+        }],
+    };
+    let runtime = runtime(test_limits());
+    for catalog in [
+        Catalog::discover(&[], std::slice::from_ref(&described)).unwrap(),
+        Catalog::discover(std::slice::from_ref(&file), &[]).unwrap(),
+    ] {
+        let err = runtime.load_catalog(&catalog).err().unwrap();
+        assert!(matches!(err, PluginError::Refused { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "{}: plugin refused: it calls itself `{}`, the name of a plugin built into builder",
+                file.display(),
+                builtin.hint
+            )),
+            "{message}"
+        );
+    }
 }

@@ -36,7 +36,7 @@ use wasmtime::component::{Component, Resource};
 use wasmtime::{Config, Engine, Store, Trap};
 
 pub use cache::{CacheOutcome, CompiledCache};
-pub use catalog::{Candidate, Catalog, PluginSource};
+pub use catalog::{Admission, Candidate, Catalog, DescriptionPlugins, Pin, PluginSource};
 pub use changes::RootChange;
 pub use grants::{Capability, Grants};
 pub use info::{GuestError, OptionKind, OptionSpec, PluginInfo, Role, Stage, World};
@@ -253,6 +253,15 @@ pub enum PluginError {
         /// Where it came from.
         origin: PluginSource,
         /// What is wrong.
+        reason: String,
+    },
+    /// A component file that may not load: it calls itself like a built-in
+    /// plugin (see [`Candidate::admit`]).
+    #[error("{origin}: plugin refused: {reason}")]
+    Refused {
+        /// Where it came from.
+        origin: PluginSource,
+        /// Why.
         reason: String,
     },
     /// A declared capability was not granted; nothing was run.
@@ -493,12 +502,19 @@ impl PluginRuntime {
         })
     }
 
-    /// Load every candidate of `catalog`; the first plugin of each name wins.
+    /// Load every candidate of `catalog`; the first plugin of each name wins,
+    /// but a component file calling itself like a built-in plugin is refused.
     pub fn load_catalog(&self, catalog: &Catalog) -> Result<Vec<Plugin>, PluginError> {
         let mut plugins: Vec<Plugin> = Vec::new();
         for candidate in catalog.candidates() {
             let bytes = candidate.bytes()?;
             let plugin = self.load(&bytes, candidate.source.clone())?;
+            candidate
+                .admit(&plugin.info.name)
+                .map_err(|reason| PluginError::Refused {
+                    origin: candidate.source.clone(),
+                    reason,
+                })?;
             if let Some(first) = plugins.iter().find(|p| p.info.name == plugin.info.name) {
                 tracing::info!(
                     "plugin `{}` from {} is shadowed by the one from {}",

@@ -1,8 +1,9 @@
 //! Which plugins a build runs, decided before anything is built: the
 //! image-type plugin of the selected type and the hooks and baselines the
 //! description names, each loaded (a component file only when its sha256
-//! matches the pin), its options resolved and every capability it declares
-//! checked against what the description grants.
+//! matches the pin, and never under a built-in plugin's name), its options
+//! resolved and every capability it declares checked against what the
+//! description grants.
 
 use std::fmt;
 
@@ -287,6 +288,17 @@ fn load(
             format!(
                 "{shown} is plugin `{}`, not `{}`",
                 plugin.info.name, reference.name
+            ),
+        ));
+    }
+    if super::catalog::is_builtin(&plugin.info.name) {
+        return Err(at(
+            reference,
+            format!(
+                "plugin refused: {shown} calls itself `{}`, the name of a plugin built into \
+                 builder; a component file never takes a built-in plugin's place (give it a \
+                 name of its own, or drop path= and sha256= to use the built-in one)",
+                plugin.info.name
             ),
         ));
     }

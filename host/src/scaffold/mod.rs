@@ -96,8 +96,17 @@ impl Templates for PluginKind {
                  builder create --root ROOT --target-dir out --type {{name}} --plugin COMPONENT\n\
                  builder run DESCRIPTION_DIR --target-dir out --type {{name}} --plugin COMPONENT\n\
                  ```\n\n\
-                 or put the component in a `plugins/` folder next to a description whose\n\
-                 `<type image=\"{{name}}\"/>` selects it."
+                 or put the component in a `plugins/` folder next to a description that\n\
+                 pins it in its `<extension>` and selects it with `<type image=\"{{name}}\"/>`:\n\n\
+                 ```xml\n\
+                 <extension xmlns:builder=\"urn:builder:plugins:1\">\n  \
+                 <builder:plugin name=\"{{name}}\" kind=\"image-type\"\n                  \
+                 path=\"plugins/COMPONENT\" sha256=\"SHA256 OF COMPONENT\"/>\n\
+                 </extension>\n\
+                 ```\n\n\
+                 An unpinned component there is refused. An image type is granted\n\
+                 root-read, artifact-write, compression, filesystems, partitioning,\n\
+                 bootloader and iso; anything else needs `--grant` or `grants=`."
             }
             PluginKind::Hook => {
                 "Try it on a directory (the changes it asks for are carried out there;\n\
@@ -194,6 +203,12 @@ pub fn validate_name(name: &str) -> Result<(), ScaffoldError> {
     }
     if RESERVED.contains(&name) {
         return Err(invalid("it is a Rust keyword or a reserved crate name"));
+    }
+    if crate::plugins::catalog::is_builtin(name) {
+        return Err(invalid(
+            "a plugin built into builder has it, and a component file may not take a \
+             built-in plugin's name",
+        ));
     }
     Ok(())
 }
@@ -440,7 +455,7 @@ mod tests {
             validate_name(good).unwrap();
         }
         for bad in [
-            "", "My", "a_b", "9p", "-a", "a-", "a--b", "fn", "test", "a b", "é",
+            "", "My", "a_b", "9p", "-a", "a-", "a--b", "fn", "test", "a b", "é", "tbz",
         ] {
             assert!(validate_name(bad).is_err(), "{bad} accepted");
         }

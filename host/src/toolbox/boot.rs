@@ -15,20 +15,185 @@ use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::files::RootDir;
 use crate::rootfs::RootTree;
 
-/// The root paths [`write_boot_file`] may write: files, or directories
-/// (ending in `/`) whose contents it may write.
-const BOOT_PATHS: &[&str] = &[
-    "etc/fstab",
-    "etc/default/grub",
-    "boot/",
-    "etc/kernel/",
-    "etc/initramfs-tools/",
-    "etc/dracut.conf.d/",
-    "etc/repart.d/",
+/// What [`write_boot_file`] writes: data files the boot chain reads, never
+/// one a tool of the image sources or runs, so the `bootloader` capability
+/// cannot slip code into the initrd tools, `grub-mkconfig` or kernel hooks.
+/// `(pattern, what)`: `*` is one path part, a pattern ending in `/` is
+/// anything below it (checked further by [`boot_data_kind`]).
+const BOOT_FILES: &[(&str, &str)] = &[
+    ("etc/fstab", "the mount table"),
+    ("etc/kernel/cmdline", "the kernel command line"),
+    (
+        "etc/repart.d/*.conf",
+        "a systemd-repart partition definition",
+    ),
+    (
+        "boot/grub/",
+        "GRUB configuration (*.cfg, grubenv) or theme and font data",
+    ),
+    (
+        "boot/grub2/",
+        "GRUB configuration (*.cfg, grubenv) or theme and font data",
+    ),
+    (
+        "boot/loader/loader.conf",
+        "the boot loader specification's settings",
+    ),
+    (
+        "boot/loader/entries/*.conf",
+        "a boot loader specification entry",
+    ),
+    (
+        "boot/efi/",
+        "the ESP's EFI binaries (*.efi) and their data (*.cfg, *.csv, *.conf)",
+    ),
 ];
 
-/// Writes `content` as `path` of the root with `mode`, if `path` is one of
-/// the files a boot chain reads ([`BOOT_PATHS`]); parents are made.
+/// Paths a tool sources as shell or runs, with who does: refused by name.
+const SOURCED_OR_RUN: &[(&str, &str)] = &[
+    (
+        "etc/initramfs-tools/",
+        "initramfs-tools sources its configuration (initramfs.conf, conf.d) as shell and \
+         runs its hooks and scripts when it makes an initrd",
+    ),
+    (
+        "etc/dracut.conf",
+        "dracut sources its configuration as shell",
+    ),
+    (
+        "etc/dracut.conf.d/",
+        "dracut sources its configuration as shell",
+    ),
+    (
+        "usr/lib/dracut/",
+        "dracut runs its modules when it makes an initrd",
+    ),
+    (
+        "lib/dracut/",
+        "dracut runs its modules when it makes an initrd",
+    ),
+    ("etc/default/grub", "grub-mkconfig sources it as shell"),
+    ("etc/default/grub.d/", "grub-mkconfig sources it as shell"),
+    ("etc/grub.d/", "grub-mkconfig runs its scripts"),
+    (
+        "etc/kernel/",
+        "kernel installation runs the hooks there (postinst.d, install.d, ...); only \
+         etc/kernel/cmdline is written",
+    ),
+];
+
+/// Extensions of the data files below `boot/grub*/`.
+const GRUB_DATA: &[&str] = &["cfg", "pf2", "png", "jpg", "jpeg", "tga", "txt"];
+/// Extensions of the files below `boot/efi/`.
+const ESP_DATA: &[&str] = &["efi", "cfg", "csv", "conf"];
+/// The ESP's mount point marker `plugins/bootable` writes.
+const ESP_MARKER: &str = ".builder-esp";
+
+fn matches(pattern: &str, rel: &str) -> bool {
+    if let Some(dir) = pattern.strip_suffix('/') {
+        return rel.len() > dir.len() + 1 && rel.starts_with(pattern);
+    }
+    let (pattern_parts, parts): (Vec<&str>, Vec<&str>) =
+        (pattern.split('/').collect(), rel.split('/').collect());
+    pattern_parts.len() == parts.len()
+        && pattern_parts
+            .iter()
+            .zip(&parts)
+            .all(|(p, part)| match p.strip_prefix('*') {
+                Some(suffix) => part.len() > suffix.len() && part.ends_with(suffix),
+                None => p == part,
+            })
+}
+
+/// Whether the file name of `rel` ends in one of `extensions` (any case:
+/// the ESP is FAT), and is not hidden.
+fn has_extension(rel: &str, extensions: &[&str]) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or_default();
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && !name.starts_with('.') => {
+            extensions.iter().any(|e| e.eq_ignore_ascii_case(ext))
+        }
+        _ => false,
+    }
+}
+
+/// What kind of boot data file `rel` is, or why it is none.
+fn boot_data_kind(rel: &str) -> Result<&'static str, String> {
+    if let Some((_, why)) = SOURCED_OR_RUN
+        .iter()
+        .find(|(pattern, _)| *pattern == rel || (pattern.ends_with('/') && matches(pattern, rel)))
+        .filter(|_| rel != "etc/kernel/cmdline")
+    {
+        return Err(format!("{why}, so write-boot-file may not write it"));
+    }
+    let name = rel.rsplit('/').next().unwrap_or_default();
+    for (pattern, what) in BOOT_FILES {
+        if !matches(pattern, rel) {
+            continue;
+        }
+        let fits = match *pattern {
+            "boot/grub/" | "boot/grub2/" => name == "grubenv" || has_extension(rel, GRUB_DATA),
+            "boot/efi/" => {
+                rel.strip_prefix("boot/efi/") == Some(ESP_MARKER) || has_extension(rel, ESP_DATA)
+            }
+            _ => true,
+        };
+        if fits {
+            return Ok(what);
+        }
+        return Err(format!(
+            "below {pattern} only {what} is written, and `{name}` is none of it"
+        ));
+    }
+    let known: Vec<&str> = BOOT_FILES.iter().map(|(pattern, _)| *pattern).collect();
+    Err(format!(
+        "it is not a boot data file; write-boot-file writes only {}",
+        known.join(", ")
+    ))
+}
+
+/// Where `rel` lands: its deepest existing directory resolved inside the
+/// root (symlinks followed there, as the write follows them), the rest as
+/// written.
+fn landing(root: &RootDir, rel: &str) -> std::io::Result<String> {
+    use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags};
+    let fd_path = |fd: &std::os::fd::OwnedFd| {
+        use std::os::fd::AsRawFd;
+        fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+    };
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let top = rfs::open(root.host_path(), flags, Mode::empty())?;
+    let top_path = fd_path(&top)?;
+    let parts: Vec<&str> = rel.split('/').collect();
+    let dirs = &parts[..parts.len() - 1];
+    for depth in (1..=dirs.len()).rev() {
+        let Ok(dir) = rfs::openat2(
+            &top,
+            dirs[..depth].join("/"),
+            flags,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) else {
+            continue;
+        };
+        let real = fd_path(&dir)?;
+        let inside = real.strip_prefix(&top_path).map_err(|_| {
+            std::io::Error::other(format!("{} is outside the root", real.display()))
+        })?;
+        let mut landed: Vec<String> = inside
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        landed.extend(parts[depth..].iter().map(|p| p.to_string()));
+        return Ok(landed.join("/"));
+    }
+    Ok(rel.to_string())
+}
+
+/// Writes `content` as `path` of the root with `mode`, if `path` is a boot
+/// data file ([`BOOT_FILES`]; never one a tool sources or runs,
+/// [`SOURCED_OR_RUN`]) and `mode` makes no executable; parents are made.
+/// Where the path leads through the root's symlinks is checked the same.
 pub fn write_boot_file(
     root: &RootDir,
     path: &str,
@@ -36,22 +201,33 @@ pub fn write_boot_file(
     mode: u32,
 ) -> Result<(), ToolError> {
     let rel = super::staging::image_path(path)?;
-    let allowed = BOOT_PATHS
-        .iter()
-        .any(|allowed| match allowed.strip_suffix('/') {
-            Some(dir) => rel.starts_with(allowed) && rel.len() > dir.len() + 1,
-            None => rel == *allowed,
-        });
-    if !allowed {
-        return invalid(format!(
-            "`{path}` is not a boot file; only these may be written: {}",
-            BOOT_PATHS.join(", ")
-        ));
+    if let Err(why) = boot_data_kind(&rel) {
+        return invalid(format!("`{path}` refused: {why}"));
     }
     if mode & !0o7777 != 0 {
         return invalid(format!(
             "mode {mode:o} of `{path}` is not a permission mode"
         ));
+    }
+    if mode & 0o111 != 0 {
+        return invalid(format!(
+            "`{path}` refused: mode {mode:o} makes it executable, and write-boot-file writes \
+             data files only"
+        ));
+    }
+    if mode & 0o7000 != 0 {
+        return invalid(format!(
+            "`{path}` refused: mode {mode:o} has setuid, setgid or sticky bits, and \
+             write-boot-file writes data files only"
+        ));
+    }
+    let landed = landing(root, &rel)?;
+    if landed != rel {
+        if let Err(why) = boot_data_kind(&landed) {
+            return invalid(format!(
+                "`{path}` refused: through the root's symlinks it is `{landed}`: {why}"
+            ));
+        }
     }
     if let Some((parent, _)) = rel.rsplit_once('/') {
         root.create_dir_all(parent, 0o755)?;
@@ -602,6 +778,7 @@ fn room_for_core(disk: &Path, offset: u64) -> Result<u64, ToolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn kernel_versions_sort_numerically() {
@@ -628,14 +805,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root_path = dir.path().join("root");
         fs::create_dir_all(root_path.join("etc")).unwrap();
-        fs::create_dir_all(root_path.join("elsewhere")).unwrap();
-        // An absolute symlink pointing at the host's /boot resolves inside.
-        std::os::unix::fs::symlink("/elsewhere", root_path.join("boot")).unwrap();
+        fs::create_dir_all(root_path.join("boot/grub2")).unwrap();
+        // An absolute symlink (SUSE's GRUB lives in grub2) resolves inside
+        // the root, not on the build host.
+        std::os::unix::fs::symlink("/boot/grub2", root_path.join("boot/grub")).unwrap();
         let root = RootDir::open(&root_path).unwrap();
         write_boot_file(&root, "/etc/fstab", b"UUID=x / ext4 defaults 0 1\n", 0o644).unwrap();
         write_boot_file(&root, "boot/grub/grub.cfg", b"menuentry {}\n", 0o644).unwrap();
         assert_eq!(
-            fs::read(root_path.join("elsewhere/grub/grub.cfg")).unwrap(),
+            fs::read(root_path.join("boot/grub2/grub.cfg")).unwrap(),
             b"menuentry {}\n"
         );
         for bad in [
@@ -644,12 +822,148 @@ mod tests {
             "boot",
             "boot/",
             "etc/kernel/../shadow",
+            "boot/grub/../../etc/initramfs-tools/conf.d/x",
             "usr/bin/x",
         ] {
             let err = write_boot_file(&root, bad, b"x", 0o644).unwrap_err();
             assert!(matches!(err, ToolError::Invalid(_)), "{bad}: {err}");
         }
-        assert!(write_boot_file(&root, "etc/default/grub", b"", 0o100644).is_err());
+        assert!(write_boot_file(&root, "boot/grub/custom.cfg", b"", 0o100644).is_err());
+    }
+
+    /// What `plugins/bootable` writes, and the other data files of a boot
+    /// chain, are written with data modes.
+    #[test]
+    fn boot_data_files_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = RootDir::open(dir.path()).unwrap();
+        for (path, mode) in [
+            // plugins/bootable (oem).
+            ("etc/fstab", 0o644),
+            ("etc/repart.d/50-builder-root.conf", 0o644),
+            ("boot/efi/.builder-esp", 0o644),
+            ("boot/grub/grub.cfg", 0o644),
+            // The rest of the family.
+            ("boot/grub2/grub.cfg", 0o600),
+            ("boot/grub/grubenv", 0o644),
+            ("boot/grub/themes/starfield/theme.txt", 0o644),
+            ("boot/grub/themes/starfield/background.png", 0o644),
+            ("boot/grub/fonts/unicode.pf2", 0o644),
+            ("boot/efi/EFI/BOOT/BOOTX64.EFI", 0o644),
+            ("boot/efi/EFI/debian/grub.cfg", 0o644),
+            ("boot/efi/EFI/debian/BOOTX64.CSV", 0o644),
+            ("boot/loader/loader.conf", 0o644),
+            ("boot/loader/entries/linux.conf", 0o644),
+            ("etc/kernel/cmdline", 0o644),
+        ] {
+            write_boot_file(&root, path, b"data", mode).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let meta = fs::metadata(dir.path().join(path)).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o7777, mode, "{path}");
+        }
+    }
+
+    /// Nothing a tool sources as shell or runs: the initrd tools' settings,
+    /// hooks and modules, grub-mkconfig's, kernel hooks, executables.
+    #[test]
+    fn files_a_tool_sources_or_runs_are_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = RootDir::open(dir.path()).unwrap();
+        for (path, why) in [
+            ("etc/initramfs-tools/conf.d/x", "initramfs-tools sources"),
+            ("etc/initramfs-tools/hooks/x", "runs its hooks"),
+            (
+                "etc/initramfs-tools/scripts/init-top/x",
+                "runs its hooks and scripts",
+            ),
+            (
+                "etc/initramfs-tools/initramfs.conf",
+                "initramfs-tools sources",
+            ),
+            ("etc/dracut.conf.d/x.conf", "dracut sources"),
+            ("etc/dracut.conf", "dracut sources"),
+            (
+                "usr/lib/dracut/modules.d/99x/module-setup.sh",
+                "dracut runs its modules",
+            ),
+            ("etc/default/grub", "grub-mkconfig sources it"),
+            ("etc/default/grub.d/x.cfg", "grub-mkconfig sources it"),
+            ("etc/grub.d/40_custom", "grub-mkconfig runs"),
+            ("etc/kernel/postinst.d/zz-x", "kernel installation runs"),
+            (
+                "etc/kernel/install.d/50-x.install",
+                "kernel installation runs",
+            ),
+            (
+                "boot/grub/i386-pc/normal.mod",
+                "below boot/grub/ only GRUB configuration",
+            ),
+            ("boot/vmlinuz-6.1.0-27-amd64", "not a boot data file"),
+            ("boot/initrd.img-6.1.0-27-amd64", "not a boot data file"),
+            ("boot/efi/EFI/x/startup.nsh", "below boot/efi/ only"),
+            ("etc/repart.d/x.sh", "not a boot data file"),
+            ("etc/systemd/system/x.service", "not a boot data file"),
+        ] {
+            let err = write_boot_file(&root, path, b"x", 0o644)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("`{path}` refused: ")) && err.contains(why),
+                "{path}: {err}"
+            );
+            assert!(!dir.path().join(path).exists(), "{path}");
+        }
+        for mode in [0o755, 0o744, 0o654, 0o645, 0o4644, 0o2644, 0o1644] {
+            let err = write_boot_file(&root, "boot/grub/grub.cfg", b"x", mode)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("`boot/grub/grub.cfg` refused: mode")
+                    && err.contains("write-boot-file writes data files only"),
+                "{mode:o}: {err}"
+            );
+        }
+        for path in [
+            "boot/grub/../../etc/initramfs-tools/conf.d/x",
+            "../etc/default/grub",
+            "boot/grub/./grub.cfg",
+        ] {
+            let err = write_boot_file(&root, path, b"x", 0o644)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("no `.`, `..` or empty parts"), "{path}: {err}");
+        }
+        assert!(!dir.path().join("boot").exists());
+    }
+
+    /// A symlink of the root cannot carry a boot file to where a tool
+    /// sources it: where the path lands is checked too.
+    #[test]
+    fn a_symlink_into_sourced_configuration_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("etc/initramfs-tools/conf.d")).unwrap();
+        fs::create_dir_all(dir.path().join("boot")).unwrap();
+        std::os::unix::fs::symlink("/etc/initramfs-tools/conf.d", dir.path().join("boot/grub"))
+            .unwrap();
+        std::os::unix::fs::symlink("../etc/initramfs-tools", dir.path().join("boot/efi")).unwrap();
+        let root = RootDir::open(dir.path()).unwrap();
+        for (path, landed) in [
+            ("boot/grub/x.cfg", "etc/initramfs-tools/conf.d/x.cfg"),
+            ("boot/efi/conf.d/x.cfg", "etc/initramfs-tools/conf.d/x.cfg"),
+        ] {
+            let err = write_boot_file(&root, path, b"x", 0o644)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("`{path}` refused: through the root's symlinks it is `{landed}`: initramfs-tools sources")),
+                "{path}: {err}"
+            );
+        }
+        assert_eq!(
+            fs::read_dir(dir.path().join("etc/initramfs-tools/conf.d"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 
     /// A root with only the host's i386-pc GRUB modules (no grub-mkimage of
