@@ -794,6 +794,7 @@ fn a_plugin_sleeping_in_wasi_is_stopped_at_its_deadline_and_cleaned_up() {
     );
     // The artifact it finished before sleeping is gone.
     assert_eq!(fs::read_dir(out.path()).unwrap().count(), 0);
+}
 
 #[test]
 fn an_unpinned_plugin_next_to_a_description_is_refused() {
