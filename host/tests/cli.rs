@@ -577,7 +577,10 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
             && !sandboxed_processes(tmp, "install").is_empty()
         {
             // Nothing of it shows in the host's mount namespace.
-            assert_eq!(mounts_below_builder_dirs(tmp, cache.path()), Vec::<String>::new());
+            assert_eq!(
+                mounts_below_builder_dirs(tmp, cache.path()),
+                Vec::<String>::new()
+            );
             break;
         }
         if let Some(status) = child.try_wait().unwrap() {

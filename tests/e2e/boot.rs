@@ -575,8 +575,17 @@ fn an_initrd_setting_in_the_overlay_reaches_the_initrd() {
     let lines: Vec<&str> = probe.lines().collect();
     assert_eq!(lines[0], "/", "{probe}");
     let processes: usize = lines[1].parse().unwrap();
-    assert!(processes < 40, "the hook saw {processes} processes: {probe}");
-    assert!(lines[2].split_whitespace().next().is_some_and(|p| p.ends_with("bwrap")), "PID 1 is not the sandbox's: {probe}");
+    assert!(
+        processes < 40,
+        "the hook saw {processes} processes: {probe}"
+    );
+    assert!(
+        lines[2]
+            .split_whitespace()
+            .next()
+            .is_some_and(|p| p.ends_with("bwrap")),
+        "PID 1 is not the sandbox's: {probe}"
+    );
     assert!(modified(&initrd) > modified(&built.root.join("etc/hostname")));
     assert!(!built.root.join(".builder-initrd-inputs").exists());
     boot(

@@ -39,7 +39,10 @@ const ATTACKS: &[(&str, &str)] = &[
     ("grub-module-option", "-o"),
     ("initrd-conf", "etc/initramfs-tools/conf.d/pwn"),
     ("initrd-hook", "etc/initramfs-tools/hooks/pwn"),
-    ("dracut-module", "usr/lib/dracut/modules.d/99pwn/module-setup.sh"),
+    (
+        "dracut-module",
+        "usr/lib/dracut/modules.d/99pwn/module-setup.sh",
+    ),
     ("partition-name", "partition name"),
     ("iso-path", "../"),
     ("artifact-traversal", "../builder-evil-marker"),
@@ -99,9 +102,16 @@ fn a_hostile_plugin_is_refused_everything_that_reaches_the_host() {
         }
         assert!(!marker.exists(), "{attack} wrote {MARKER}");
         let left: Vec<_> = fs::read_dir(&out).unwrap().collect();
-        assert!(left.is_empty(), "{attack} left {left:?} in the target directory");
+        assert!(
+            left.is_empty(),
+            "{attack} left {left:?} in the target directory"
+        );
         let beside: Vec<_> = fs::read_dir(parent.path()).unwrap().collect();
-        assert_eq!(beside.len(), 1, "{attack} wrote beside the target: {beside:?}");
+        assert_eq!(
+            beside.len(),
+            1,
+            "{attack} wrote beside the target: {beside:?}"
+        );
         refused.push(*attack);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -12,9 +12,9 @@ use crate::packages::cache::{PackageCache, APT_ARCHIVES, APT_LISTS};
 use crate::packages::repository::AptRepository;
 use crate::plan::PackageSet;
 use crate::rootfs::command;
-use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::files::RootDir;
 use crate::rootfs::mounts::{memory_available, on_tmpfs, Scratch};
+use crate::rootfs::sandbox::{in_root, Contain};
 
 /// The Debian architecture name of a KIWI architecture.
 pub fn deb_arch(arch: &str) -> &str {

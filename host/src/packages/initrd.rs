@@ -18,8 +18,8 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::rootfs::command;
-use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::files::RootDir;
+use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::tree::{EntryMeta, FileKind, RootTree};
 
 /// The tools diverted, where dpkg installs them.

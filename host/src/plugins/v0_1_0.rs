@@ -969,7 +969,9 @@ impl wit_toolbox::Host for PluginState {
         guest_try!(self.require(Capability::ArtifactWrite).map_err(denied));
         let path = guest_try!(self.published_artifact(&file_name));
         let Some(target) = &self.target else {
-            return Ok(Err(types::Error::Other("no target directory in this call".into())));
+            return Ok(Err(types::Error::Other(
+                "no target directory in this call".into(),
+            )));
         };
         // What is gone from the disk no longer counts against the budget.
         guest_try!(target.remove(&file_name).map_err(|e| io_err(&file_name, e)));

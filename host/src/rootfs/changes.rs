@@ -7,8 +7,8 @@ use anyhow::{bail, Context};
 
 use crate::plugins::RootChange;
 use crate::rootfs::command;
-use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::files::RootDir;
+use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::users::names;
 
 /// Installs and removes packages the way the image's family does.

@@ -268,7 +268,10 @@ mod tests {
         rmount::mount_bind(canary.path(), &inner).unwrap();
         let err = remove_tree(dir.path()).unwrap_err();
         assert!(err.to_string().contains("is mounted there"), "{err}");
-        assert_eq!(std::fs::read_to_string(canary.path().join("node")).unwrap(), "keep");
+        assert_eq!(
+            std::fs::read_to_string(canary.path().join("node")).unwrap(),
+            "keep"
+        );
         rmount::unmount(&inner, UnmountFlags::empty()).unwrap();
         remove_tree(dir.path()).unwrap();
         assert!(!dir.path().exists());

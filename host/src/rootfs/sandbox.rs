@@ -120,7 +120,15 @@ pub fn in_root(root: &Path, program: &str, contain: Contain) -> Command {
         cmd.arg("--unshare-net");
     }
     cmd.arg("--bind").arg(root).arg("/");
-    cmd.args(["--proc", "/proc", "--dev", "/dev", "--ro-bind", "/sys", "/sys"]);
+    cmd.args([
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--ro-bind",
+        "/sys",
+        "/sys",
+    ]);
     if contain.scratch_tmp && is_real_dir(&root.join("tmp")) {
         cmd.args(["--tmpfs", "/tmp"]).env("TMPDIR", "/tmp");
     }
@@ -297,8 +305,7 @@ fn refused_syscalls() -> Vec<i64> {
 /// answer on which the C library falls back from `clone3` to `clone`.
 pub fn seccomp_program() -> Result<Vec<u8>, String> {
     use seccompiler::{
-        SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-        SeccompRule,
+        SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
     };
     let arch = std::env::consts::ARCH
         .try_into()
@@ -321,8 +328,13 @@ pub fn seccomp_program() -> Result<Vec<u8>, String> {
         .iter()
         .map(|flag| {
             let flag = *flag as u64;
-            SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)
-                .and_then(|c| SeccompRule::new(vec![c]))
+            SeccompCondition::new(
+                0,
+                SeccompCmpArgLen::Qword,
+                SeccompCmpOp::MaskedEq(flag),
+                flag,
+            )
+            .and_then(|c| SeccompRule::new(vec![c]))
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
@@ -334,7 +346,9 @@ pub fn seccomp_program() -> Result<Vec<u8>, String> {
         arch,
     )
     .map_err(|e| e.to_string())?;
-    let program: seccompiler::BpfProgram = filter.try_into().map_err(|e: seccompiler::BackendError| e.to_string())?;
+    let program: seccompiler::BpfProgram = filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| e.to_string())?;
     let mut bytes = Vec::with_capacity(program.len() * 8);
     for insn in &program {
         bytes.extend_from_slice(&insn.code.to_ne_bytes());
@@ -379,7 +393,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("bin")).unwrap();
         std::fs::copy(busybox, dir.path().join("bin/busybox")).unwrap();
-        for tool in ["sh", "ls", "cat", "readlink", "id", "mount", "wget", "touch", "chown", "stat"] {
+        for tool in [
+            "sh", "ls", "cat", "readlink", "id", "mount", "wget", "touch", "chown", "stat",
+        ] {
             std::os::unix::fs::symlink("busybox", dir.path().join("bin").join(tool)).unwrap();
         }
         std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
@@ -408,17 +424,27 @@ mod tests {
             "readlink /proc/1/root; ls /proc | grep -c '^[0-9]'; id -u; cat /proc/self/uid_map",
         );
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "/", "{text}");
         // bwrap's init, the shell and ls (and perhaps grep): never the host's hundreds.
         let pids: usize = lines[1].parse().unwrap();
         assert!(pids <= 5, "{text}");
         assert_eq!(lines[2], "0");
-        assert_eq!(lines[3].split_whitespace().collect::<Vec<_>>(), ["0", "0", "4294967295"]);
+        assert_eq!(
+            lines[3].split_whitespace().collect::<Vec<_>>(),
+            ["0", "0", "4294967295"]
+        );
         // Nothing was left mounted in the root on the host's side.
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!mounts.contains(&root.path().display().to_string()), "{mounts}");
+        assert!(
+            !mounts.contains(&root.path().display().to_string()),
+            "{mounts}"
+        );
     }
 
     #[test]
@@ -444,7 +470,11 @@ mod tests {
         assert_eq!((meta.uid(), meta.gid()), (1234, 567));
         // Without the filter (package managers), mounting inside works but
         // stays inside.
-        let out = sh(root.path(), Contain::PACKAGES, "mount -t tmpfs none /tmp && echo MOUNTED");
+        let out = sh(
+            root.path(),
+            Contain::PACKAGES,
+            "mount -t tmpfs none /tmp && echo MOUNTED",
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("MOUNTED"));
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert!(!mounts.contains(&root.path().display().to_string()));
@@ -460,7 +490,11 @@ mod tests {
             eprintln!("skipped: no static busybox on this host");
             return;
         };
-        let out = sh(root.path(), Contain::TOOLS.with_scratch_tmp(), "cat /proc/net/dev; touch /tmp/scratch; echo $TMPDIR");
+        let out = sh(
+            root.path(),
+            Contain::TOOLS.with_scratch_tmp(),
+            "cat /proc/net/dev; touch /tmp/scratch; echo $TMPDIR",
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         // A new network namespace has the loopback device only (the
         // table's two header lines, then one line a device).

@@ -8,8 +8,8 @@ use anyhow::Context;
 
 use crate::plan::{BuildPlan, Script};
 use crate::rootfs::command;
-use crate::rootfs::sandbox::{self, Contain};
 use crate::rootfs::files::RootDir;
+use crate::rootfs::sandbox::{self, Contain};
 
 /// The helper functions, installed as `/.kconfig` while a script runs.
 pub const KCONFIG: &str = include_str!("kconfig.sh");

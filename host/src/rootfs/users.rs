@@ -7,8 +7,8 @@ use anyhow::Context;
 
 use crate::description::{GroupRef, PasswordFormat, User};
 use crate::rootfs::command;
-use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::files::RootDir;
+use crate::rootfs::sandbox::{in_root, Contain};
 
 /// The crypt(3) hash to store for `user`: `pwdformat="plain"` is hashed with
 /// sha512crypt and a random salt; anything else is a hash already. `None`

@@ -431,8 +431,7 @@ fn check_file_name(name: &str) -> io::Result<()> {
         Some("it holds a `/`")
     } else if name.chars().any(char::is_control) {
         Some("it holds a control character")
-    } else if RESERVED_NAMES.contains(&name) || RESERVED_ENDINGS.iter().any(|e| name.ends_with(e))
-    {
+    } else if RESERVED_NAMES.contains(&name) || RESERVED_ENDINGS.iter().any(|e| name.ends_with(e)) {
         Some("the host writes files of that name itself")
     } else {
         None
@@ -440,7 +439,10 @@ fn check_file_name(name: &str) -> io::Result<()> {
     match why {
         Some(why) => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("`{}` is not a plain artifact file name: {why}", name.escape_debug()),
+            format!(
+                "`{}` is not a plain artifact file name: {why}",
+                name.escape_debug()
+            ),
         )),
         None => Ok(()),
     }
@@ -826,17 +828,28 @@ mod tests {
         fs::write(&victim, "precious").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let target = TargetDir::create(dir.path()).unwrap();
-        for name in ["disk.raw", "disk.raw.sha256", "builder.result.json", "image.tar"] {
+        for name in [
+            "disk.raw",
+            "disk.raw.sha256",
+            "builder.result.json",
+            "image.tar",
+        ] {
             std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
         }
-        let mut writer = target.create_artifact("disk.raw", Compression::None).unwrap();
+        let mut writer = target
+            .create_artifact("disk.raw", Compression::None)
+            .unwrap();
         writer.write_all(b"artifact").unwrap();
         writer.finish().unwrap();
         let tool = target.create_file_artifact("image.tar").unwrap();
         // A tool writes in a private directory the host made just now.
         assert!(tool.path().parent().unwrap() != dir.path());
         assert_eq!(
-            fs::metadata(tool.path().parent().unwrap()).unwrap().permissions().mode() & 0o777,
+            fs::metadata(tool.path().parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
             0o700
         );
         fs::write(tool.path(), "tool output").unwrap();
@@ -844,17 +857,30 @@ mod tests {
         write_file(dir.path(), "disk.raw.sha256", b"sum").unwrap();
         write_file(dir.path(), "builder.result.json", b"{}").unwrap();
         assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
-        for name in ["disk.raw", "disk.raw.sha256", "builder.result.json", "image.tar"] {
+        for name in [
+            "disk.raw",
+            "disk.raw.sha256",
+            "builder.result.json",
+            "image.tar",
+        ] {
             let meta = fs::symlink_metadata(dir.path().join(name)).unwrap();
             assert!(meta.is_file(), "{name} is still a link");
         }
         // Nothing partial is left, and a name is made once per build.
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 4, "{names:?}");
-        let again = target.create_artifact("disk.raw", Compression::None).err().unwrap();
+        let again = target
+            .create_artifact("disk.raw", Compression::None)
+            .err()
+            .unwrap();
         assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
         target.remove("disk.raw").unwrap();
-        target.create_artifact("disk.raw", Compression::None).unwrap();
+        target
+            .create_artifact("disk.raw", Compression::None)
+            .unwrap();
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::process::Command;
 
 use super::{invalid, ToolError};
 use crate::rootfs::command;
-use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::files::RootDir;
+use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::RootTree;
 
 /// What [`write_boot_file`] writes: data files the boot chain reads, never

@@ -73,7 +73,10 @@ impl ImageType for Evil {
             "ext4-journal-device" => mkfs(root, filesystem(Ext4, &["-J", "device=/dev/null"])),
             "ext4-bad-blocks-file" => mkfs(root, filesystem(Ext4, &["-l", "/etc/shadow"])),
             "xfs-protofile" => mkfs(root, filesystem(Xfs, &["-p", "/etc/shadow"])),
-            "xfs-data-file" => mkfs(root, filesystem(Xfs, &["-d", &format!("file=1,name={MARKER}")])),
+            "xfs-data-file" => mkfs(
+                root,
+                filesystem(Xfs, &["-d", &format!("file=1,name={MARKER}")]),
+            ),
             "btrfs-rootdir" => mkfs(root, filesystem(Btrfs, &["--rootdir", "/etc"])),
             "btrfs-rootdir-glued" => mkfs(root, filesystem(Btrfs, &["--rootdir=/etc"])),
             "erofs-file-contexts" => {
@@ -163,7 +166,10 @@ impl ImageType for Evil {
                 let out = toolbox::create_artifact("a\nb  evil.raw", Compression::None)?;
                 Ok(vec![ArtifactWriter::finish(out)?])
             }
-            other => Err(Error::invalid_option("attack", format!("no attack `{other}`"))),
+            other => Err(Error::invalid_option(
+                "attack",
+                format!("no attack `{other}`"),
+            )),
         }
     }
 }
