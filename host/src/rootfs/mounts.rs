@@ -92,7 +92,7 @@ pub fn enter_private_namespace() {
     }
 }
 
-/// Whether anything is mounted at or below `path`.
+/// The mount points at or below `path`, from this process's mountinfo.
 pub fn mounts_below(path: &Path) -> Vec<PathBuf> {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
@@ -186,15 +186,7 @@ impl Drop for Scratch {
 /// step, which also catches what a killed tool (mmdebstrap) left behind.
 /// Returns the mount points it unmounted.
 pub fn unmount_below(root: &Path) -> Vec<PathBuf> {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    let mut points: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|field| PathBuf::from(unescape_mountinfo(field)))
-        .filter(|point| point.starts_with(root))
-        .collect();
+    let mut points = mounts_below(root);
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     points.dedup();
     for point in &points {

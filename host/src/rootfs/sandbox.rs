@@ -96,16 +96,12 @@ pub fn in_root(root: &Path, program: &str, contain: Contain) -> Command {
         .env("LC_ALL", "C")
         .env("DEBIAN_FRONTEND", "noninteractive")
         .env("DEBCONF_NONINTERACTIVE_SEEN", "true");
+    if let Err(hint) = check_available() {
+        return failing_at_spawn(cmd, hint);
+    }
     let userns = match userns() {
         Ok(fd) => fd.as_raw_fd(),
-        Err(message) => {
-            let message = message.clone();
-            // SAFETY: the closure only builds an error value.
-            unsafe {
-                cmd.pre_exec(move || Err(std::io::Error::other(message.clone())));
-            }
-            return cmd;
-        }
+        Err(message) => return failing_at_spawn(cmd, message.clone()),
     };
     cmd.arg("--userns").arg(userns.to_string());
     cmd.args([
@@ -142,12 +138,7 @@ pub fn in_root(root: &Path, program: &str, contain: Contain) -> Command {
                 filter = Some(fd);
             }
             Err(e) => {
-                let message = format!("writing the sandbox's seccomp filter: {e}");
-                // SAFETY: the closure only builds an error value.
-                unsafe {
-                    cmd.pre_exec(move || Err(std::io::Error::other(message.clone())));
-                }
-                return cmd;
+                return failing_at_spawn(cmd, format!("writing the sandbox's seccomp filter: {e}"));
             }
         }
     }
@@ -166,6 +157,16 @@ pub fn in_root(root: &Path, program: &str, contain: Contain) -> Command {
             }
             Ok(())
         });
+    }
+    cmd
+}
+
+/// `cmd`, made to fail when spawned with `message` (why the sandbox cannot
+/// be set up), so the step's error names the command and the cause.
+fn failing_at_spawn(mut cmd: Command, message: String) -> Command {
+    // SAFETY: the closure only builds an error value.
+    unsafe {
+        cmd.pre_exec(move || Err(std::io::Error::other(message.clone())));
     }
     cmd
 }
@@ -402,6 +403,20 @@ mod tests {
         Some(dir)
     }
 
+    /// A busybox root to run sandboxes over, or `None` with one line saying
+    /// why the test is skipped.
+    fn sandbox_root() -> Option<tempfile::TempDir> {
+        if let Err(hint) = check_available() {
+            eprintln!("skipped: {hint}");
+            return None;
+        }
+        let root = busybox_root();
+        if root.is_none() {
+            eprintln!("skipped: no static busybox on this host");
+        }
+        root
+    }
+
     fn sh(root: &Path, contain: Contain, script: &str) -> std::process::Output {
         let mut cmd = in_root(root, "/bin/sh", contain);
         cmd.args(["-c", script]);
@@ -410,14 +425,7 @@ mod tests {
 
     #[test]
     fn a_program_in_the_root_sees_its_own_pid_namespace_and_proc() {
-        if check_available().is_err() {
-            eprintln!("skipped: bubblewrap is not installed");
-            return;
-        }
-        let Some(root) = busybox_root() else {
-            eprintln!("skipped: no static busybox on this host");
-            return;
-        };
+        let Some(root) = sandbox_root() else { return };
         let out = sh(
             root.path(),
             Contain::TOOLS,
@@ -449,14 +457,7 @@ mod tests {
 
     #[test]
     fn tools_cannot_mount_and_files_keep_their_owners() {
-        if check_available().is_err() {
-            eprintln!("skipped: bubblewrap is not installed");
-            return;
-        }
-        let Some(root) = busybox_root() else {
-            eprintln!("skipped: no static busybox on this host");
-            return;
-        };
+        let Some(root) = sandbox_root() else { return };
         let out = sh(
             root.path(),
             Contain::TOOLS,
@@ -482,14 +483,7 @@ mod tests {
 
     #[test]
     fn tools_have_no_network_and_a_scratch_tmp_stays_out_of_the_root() {
-        if check_available().is_err() {
-            eprintln!("skipped: bubblewrap is not installed");
-            return;
-        }
-        let Some(root) = busybox_root() else {
-            eprintln!("skipped: no static busybox on this host");
-            return;
-        };
+        let Some(root) = sandbox_root() else { return };
         let out = sh(
             root.path(),
             Contain::TOOLS.with_scratch_tmp(),
