@@ -151,8 +151,9 @@ pub fn run(
     let pre_image_started = Instant::now();
     crate::interrupt::check("pre-image")?;
     crate::progress::phase("pre-image");
-    run_stage_scripts(&plan, &root, "pre-image")?;
-    run_hooks(&pipeline, Stage::PreImage, &root, &[])?;
+    run_stage_scripts(&plan, &root, "pre-image")
+        .and_then(|()| run_hooks(&pipeline, Stage::PreImage, &root, &[]))
+        .context("phase `pre-image`")?;
     phases.push(timing("pre-image", pre_image_started.elapsed()));
 
     let create_started = Instant::now();
@@ -184,14 +185,16 @@ pub fn run(
                 .as_ref()
                 .map(crate::plugins::ContainerConfig::from_description),
         },
-    )?;
+    )
+    .context("phase `create`")?;
     phases.push(timing("create", create_started.elapsed()));
 
     if selected.hooks_at(Stage::PostImage).next().is_some() {
         let post_image_started = Instant::now();
         crate::interrupt::check("post-image")?;
         crate::progress::phase("post-image");
-        run_hooks(&pipeline, Stage::PostImage, &root, &outcome.artifacts)?;
+        run_hooks(&pipeline, Stage::PostImage, &root, &outcome.artifacts)
+            .context("phase `post-image`")?;
         phases.push(timing("post-image", post_image_started.elapsed()));
     }
     let result = RunResult {

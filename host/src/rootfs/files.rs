@@ -105,7 +105,12 @@ impl RootDir {
 
     /// Whether `rel` exists (a dangling symlink counts).
     pub fn exists(&self, rel: &str) -> io::Result<bool> {
-        let (dir, name) = self.parent(rel)?;
+        let (dir, name) = match self.parent(rel) {
+            Ok(found) => found,
+            // A missing parent directory: `rel` is not there either.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
         match rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(_) => Ok(true),
             Err(rustix::io::Errno::NOENT) => Ok(false),
