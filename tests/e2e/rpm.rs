@@ -179,6 +179,22 @@ fn prepares_a_root_with(manager: &str, tool_package: &str) {
     );
     assert!(!root.join("usr/share/doc/golden-docs").exists());
     assert!(root.join("usr/bin/golden-tool").is_file());
+    // The scriptlet ran in the package manager's sandbox: a /proc it
+    // mounts shows that sandbox's PID namespace (PID 1 is bwrap, a handful
+    // of processes), never the build host's.
+    let seen = fs::read(root.join("var/lib/golden/post-proc")).unwrap();
+    let seen = String::from_utf8_lossy(&seen);
+    let (count, pid1) = seen.split_once('\n').unwrap_or((&seen, ""));
+    let count: usize = count.trim().parse().unwrap_or_else(|_| panic!("{seen:?}"));
+    assert!(
+        count < 20,
+        "{manager}: the scriptlet saw {count} processes: {seen:?}"
+    );
+    let pid1 = pid1.split('\0').next().unwrap_or("");
+    assert!(pid1.ends_with("bwrap"), "{manager}: PID 1 is {pid1:?}");
+    // Nothing it mounted outlives the sandbox.
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&root.display().to_string()), "{mounts}");
 
     // The repository file and its key, in the image.
     let repo_file = match manager {
@@ -356,4 +372,36 @@ fn the_centos9_demo_plans_with_dnf_and_its_seven_keyed_repositories() {
         assert_eq!(repo.source_type.as_deref(), Some("metalink"));
         assert_eq!(repo.signing_keys.len(), 1, "{:?}", repo.alias);
     }
+}
+
+/// KIWI 11 builds an image whose description sets a time zone, a locale
+/// and a keyboard without the image holding tzdata, locales or kbd: the
+/// settings are written and `/etc/localtime` points at the zone anyway.
+#[test]
+fn settings_without_tzdata_locales_or_kbd_build_as_with_kiwi() {
+    let tmp = tempfile::Builder::new()
+        .prefix("builder-test-rpm-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let desc = description(tmp.path(), "dnf4", "repo", &["golden-base"], "");
+    let config = desc.join("config.xml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "<version>1.0.0</version>",
+        "<version>1.0.0</version>\n    <timezone>Europe/Berlin</timezone>\n    \
+         <locale>en_US</locale>\n    <keytable>de-latin1-nodeadkeys</keytable>",
+    );
+    fs::write(&config, text).unwrap();
+    let root = tmp.path().join("root");
+    build(desc, &tmp.path().join("out"), &root).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(!root.join("usr/share/zoneinfo").exists());
+    assert_eq!(
+        fs::read_link(root.join("etc/localtime")).unwrap(),
+        Path::new("/usr/share/zoneinfo/Europe/Berlin")
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/default/locale")).unwrap(),
+        "LANG=en_US.UTF-8\n"
+    );
+    let keyboard = fs::read_to_string(root.join("etc/default/keyboard")).unwrap();
+    assert!(keyboard.contains("XKBLAYOUT=\"de\"\n"), "{keyboard}");
 }

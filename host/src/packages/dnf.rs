@@ -39,6 +39,7 @@ impl<'r> Dnf<'r> {
         package_cache: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let work = std::sync::Arc::new(RpmWork::new()?);
+        work.show_repositories(&repositories);
         let dir = work.path();
         std::fs::write(
             dir.join("dnf.conf"),
@@ -75,12 +76,12 @@ impl<'r> Dnf<'r> {
         })
     }
 
-    /// Runs `dnf ARGS` over the root; stops the gpg agents dnf leaves
-    /// behind and removes what it wrote into the root outside the image's
-    /// own paths.
+    /// Runs `dnf ARGS` over the root and removes what it wrote into the
+    /// root outside the image's own paths. The gpg agents dnf starts per
+    /// keyring end with the sandbox's PID namespace.
     fn dnf(&self, step: &str, excludes: &[String], args: &[&str]) -> anyhow::Result<String> {
         let dir = self.work.path();
-        let mut cmd = self.work.command("/usr/bin/dnf");
+        let mut cmd = self.work.command("/usr/bin/dnf", self.root);
         cmd.arg("-y")
             .arg(format!("--installroot={}", self.root.host_path().display()))
             .arg(format!("--config={}", dir.join("dnf.conf").display()))
@@ -100,26 +101,8 @@ impl<'r> Dnf<'r> {
         }
         cmd.args(args);
         let result = command::run(step, &mut cmd);
-        self.stop_agents();
         self.work.sweep(self.root)?;
         Ok(result?)
-    }
-
-    /// dnf leaves a gpg-agent running per keyring it checked metadata with.
-    fn stop_agents(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.cache_dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let pubring = entry.path().join("pubring");
-            if pubring.is_dir() {
-                let _ = std::process::Command::new("gpgconf")
-                    .arg("--homedir")
-                    .arg(&pubring)
-                    .args(["--kill", "gpg-agent"])
-                    .output();
-            }
-        }
     }
 
     fn install_args(set: &PackageSet) -> Vec<String> {

@@ -5,9 +5,13 @@
 //! image's database, KIWI's forced `delete`, the `.repo` files the image
 //! keeps, and the repositories' published state for the root cache.
 //!
-//! Both tools run on the build host with the image as their root
+//! Both tools are the build host's, working on the image as their root
 //! (`dnf --installroot`, `zypper --root`), as KIWI runs them: the image
-//! needs no package manager of its own to be built.
+//! needs no package manager of its own to be built. They run contained
+//! ([`sandbox::host_tool`]): they see the host's programs, the work
+//! directory, the root, the package pool and the repositories' local files,
+//! and the scriptlets rpm chroots into the image find a PID namespace and
+//! `/proc` of their own around it, with nothing of the host to write.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +24,7 @@ use crate::description::UriScheme;
 use crate::plan::BuildPlan;
 use crate::rootfs::command;
 use crate::rootfs::files::RootDir;
+use crate::rootfs::sandbox::{self, Contain, HostView};
 
 /// Where the image's rpm database lives, relative to its root.
 pub const DB_PATH: &str = "/var/lib/rpm";
@@ -257,6 +262,9 @@ impl RpmRepository {
 /// logs and, without a package cache, their cache.
 pub struct RpmWork {
     dir: tempfile::TempDir,
+    /// What of the host the tools see: this directory, the package pool,
+    /// the repositories' keys and local repositories.
+    view: std::sync::Mutex<HostView>,
 }
 
 impl RpmWork {
@@ -266,7 +274,29 @@ impl RpmWork {
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home)?;
         std::fs::write(home.join(".rpmmacros"), format!("%_dbpath {DB_PATH}\n"))?;
-        Ok(RpmWork { dir })
+        let mut view = HostView::default();
+        view.writable(dir.path());
+        Ok(RpmWork {
+            dir,
+            view: std::sync::Mutex::new(view),
+        })
+    }
+
+    /// Lets the tools read what `repos` need from the host: their signing
+    /// keys and the directories of local (`file://`) repositories.
+    pub fn show_repositories(&self, repos: &[RpmRepository]) {
+        let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+        for repo in repos {
+            for key in &repo.keys {
+                view.readable(key);
+            }
+            if let Some(path) = repo.uri.strip_prefix("file://") {
+                let path = Path::new(path);
+                if path.exists() {
+                    view.readable(path);
+                }
+            }
+        }
     }
 
     /// The directory.
@@ -274,9 +304,13 @@ impl RpmWork {
         self.dir.path()
     }
 
-    /// A command with the clean environment the tools run in.
-    pub fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
+    /// `program` (a host path), contained, working on `root`, with the
+    /// clean environment the tools run in. The tools keep the network: they
+    /// download from the description's repositories.
+    pub fn command(&self, program: &str, root: &RootDir) -> Command {
+        let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        view.writable(root.host_path());
+        let mut cmd = sandbox::host_tool(Path::new(program), &view, Contain::PACKAGES);
         cmd.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("HOME", self.path().join("home"))
@@ -286,7 +320,7 @@ impl RpmWork {
 
     /// `rpm --root ROOT --dbpath /var/lib/rpm`.
     pub fn rpm(&self, root: &RootDir) -> Command {
-        let mut cmd = self.command("rpm");
+        let mut cmd = self.command("/usr/bin/rpm", root);
         cmd.arg("--root")
             .arg(root.host_path())
             .args(["--dbpath", DB_PATH]);
@@ -337,6 +371,10 @@ impl RpmWork {
             std::fs::create_dir_all(&pool)
                 .with_context(|| format!("creating the package cache {}", pool.display()))?;
             std::os::unix::fs::symlink(&pool, &cache_dir)?;
+            self.view
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .writable(&pool);
         }
         Ok(cache_dir)
     }

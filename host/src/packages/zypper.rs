@@ -36,6 +36,7 @@ impl<'r> Zypper<'r> {
         package_cache: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let work = std::sync::Arc::new(RpmWork::new()?);
+        work.show_repositories(&repositories);
         let dir = work.path();
         let excludedocs = if plan.preferences.rpm_excludedocs {
             "yes"
@@ -62,7 +63,7 @@ impl<'r> Zypper<'r> {
 
     fn zypper(&self, step: &str, args: &[&str]) -> anyhow::Result<String> {
         let dir = self.work.path();
-        let mut cmd = self.work.command("/usr/bin/zypper");
+        let mut cmd = self.work.command("/usr/bin/zypper", self.root);
         cmd.env("ZYPP_CONF", dir.join("zypp.conf"))
             .env("ZYPP_LOGFILE", dir.join("zypper.log"))
             .arg("--non-interactive")

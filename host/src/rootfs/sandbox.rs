@@ -2,7 +2,9 @@
 //! user namespace of their own, with new mount, PID, IPC and UTS namespaces,
 //! a `/proc` of that PID namespace (never the host's), a minimal `/dev`, a
 //! read-only `/sys`, and, for the tools the host runs on a plugin's or the
-//! image's behalf, no network and a seccomp filter.
+//! image's behalf, no network and a seccomp filter. Host programs that work
+//! on a root from outside it (the rpm tools) run in the same namespaces
+//! with a narrow view of the host ([`host_tool`]).
 //!
 //! # Why a user namespace, even as root
 //!
@@ -96,6 +98,166 @@ pub fn in_root(root: &Path, program: &str, contain: Contain) -> Command {
         .env("LC_ALL", "C")
         .env("DEBIAN_FRONTEND", "noninteractive")
         .env("DEBCONF_NONINTERACTIVE_SEEN", "true");
+    let mut args: Vec<OsString> = vec!["--bind".into(), root.into(), "/".into()];
+    args.extend(
+        [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--ro-bind",
+            "/sys",
+            "/sys",
+        ]
+        .map(OsString::from),
+    );
+    if contain.scratch_tmp && is_real_dir(&root.join("tmp")) {
+        args.extend(["--tmpfs", "/tmp"].map(OsString::from));
+        cmd.env("TMPDIR", "/tmp");
+    }
+    contained(cmd, contain, args, Path::new("/"), program.as_ref())
+}
+
+/// What of the build host a host tool sees besides its programs and
+/// libraries (`/usr` and the top-level links into it) and the few `/etc`
+/// files every program needs ([`HOST_ETC`]): paths bound at their own
+/// place, writable or read-only. Everything else of the host is absent.
+#[derive(Debug, Clone, Default)]
+pub struct HostView {
+    writable: Vec<PathBuf>,
+    readable: Vec<PathBuf>,
+}
+
+impl HostView {
+    /// `path` (and what is below it) can be written.
+    pub fn writable(&mut self, path: &Path) -> &mut Self {
+        push_absolute(&mut self.writable, path);
+        self
+    }
+
+    /// `path` (and what is below it) can be read.
+    pub fn readable(&mut self, path: &Path) -> &mut Self {
+        push_absolute(&mut self.readable, path);
+        self
+    }
+}
+
+fn push_absolute(list: &mut Vec<PathBuf>, path: &Path) {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    if !list.contains(&path) {
+        list.push(path);
+    }
+}
+
+/// The entries of the host's `/etc` a host tool sees, read-only: the
+/// dynamic linker's cache, name resolution and users, certificates, time
+/// zone, alternatives, and the rpm, zypp and gnupg defaults the tools read.
+/// Never the host's secrets (`shadow`, ssh keys, credentials).
+const HOST_ETC: &[&str] = &[
+    "alternatives",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "crypto-policies",
+    "gai.conf",
+    "gnupg",
+    "group",
+    "host.conf",
+    "hosts",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "mime.types",
+    "nsswitch.conf",
+    "os-release",
+    "passwd",
+    "pki",
+    "protocols",
+    "resolv.conf",
+    "rpm",
+    "services",
+    "ssl",
+    "timezone",
+    "zypp",
+];
+
+/// Whether `/etc/<name>` is shown to host tools.
+fn host_etc_shown(name: &str) -> bool {
+    HOST_ETC.contains(&name) || name.starts_with("python3")
+}
+
+/// A program of the build host (`program`, an absolute path such as
+/// `/usr/bin/dnf`) run contained as `contain` says: in the same namespaces
+/// as a program in the root, with a view of the host made of `/usr`, the
+/// shared `/etc` entries and what `view` adds; `/tmp`, `/var/tmp` and `/run`
+/// are empty scratch space. The caller sets the environment and arguments.
+///
+/// This is how the rpm tools (dnf, zypper, rpm), which work on an image
+/// root from outside it, are kept from the host: their scriptlets, which
+/// rpm chroots into the image, find this sandbox around that root, with a
+/// `/proc` of its own PID namespace and nothing of the host to write.
+pub fn host_tool(program: &Path, view: &HostView, contain: Contain) -> Command {
+    let cmd = Command::new(bwrap_path());
+    let mut args: Vec<OsString> = Vec::new();
+    let mut arg = |parts: &[&std::ffi::OsStr]| args.extend(parts.iter().map(|p| p.to_os_string()));
+    arg(&["--ro-bind".as_ref(), "/usr".as_ref(), "/usr".as_ref()]);
+    for top in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+        let host = Path::new("/").join(top);
+        match std::fs::read_link(&host) {
+            Ok(target) => arg(&["--symlink".as_ref(), target.as_os_str(), host.as_os_str()]),
+            Err(_) if is_real_dir(&host) => {
+                arg(&["--ro-bind".as_ref(), host.as_os_str(), host.as_os_str()])
+            }
+            Err(_) => {}
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir("/etc") {
+        let mut names: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| host_etc_shown(n))
+            .collect();
+        names.sort();
+        for name in names {
+            let path = Path::new("/etc").join(name);
+            arg(&["--ro-bind-try".as_ref(), path.as_os_str(), path.as_os_str()]);
+        }
+    }
+    for scratch in ["/tmp", "/var/tmp", "/run"] {
+        arg(&["--tmpfs".as_ref(), scratch.as_ref()]);
+    }
+    arg(&[
+        "--proc".as_ref(),
+        "/proc".as_ref(),
+        "--dev".as_ref(),
+        "/dev".as_ref(),
+        "--ro-bind".as_ref(),
+        "/sys".as_ref(),
+        "/sys".as_ref(),
+    ]);
+    // Parents before what lies below them, so no bind hides another.
+    let mut binds: Vec<(&PathBuf, &str)> = view
+        .readable
+        .iter()
+        .map(|p| (p, "--ro-bind"))
+        .chain(view.writable.iter().map(|p| (p, "--bind")))
+        .collect();
+    binds.sort_by_key(|(p, _)| p.components().count());
+    for (path, how) in binds {
+        arg(&[how.as_ref(), path.as_os_str(), path.as_os_str()]);
+    }
+    contained(cmd, contain, args, Path::new("/"), program.as_os_str())
+}
+
+/// `cmd` (bwrap) made to run `program` with the mounts `mounts` in the
+/// user namespace and the namespaces `contain` asks for.
+fn contained(
+    mut cmd: Command,
+    contain: Contain,
+    mounts: Vec<OsString>,
+    chdir: &Path,
+    program: &std::ffi::OsStr,
+) -> Command {
     if let Err(hint) = check_available() {
         return failing_at_spawn(cmd, hint);
     }
@@ -115,19 +277,7 @@ pub fn in_root(root: &Path, program: &str, contain: Contain) -> Command {
     if !contain.network {
         cmd.arg("--unshare-net");
     }
-    cmd.arg("--bind").arg(root).arg("/");
-    cmd.args([
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--ro-bind",
-        "/sys",
-        "/sys",
-    ]);
-    if contain.scratch_tmp && is_real_dir(&root.join("tmp")) {
-        cmd.args(["--tmpfs", "/tmp"]).env("TMPDIR", "/tmp");
-    }
+    cmd.args(mounts);
     let mut keep = vec![userns];
     let mut filter = None;
     if contain.seccomp {
@@ -142,7 +292,7 @@ pub fn in_root(root: &Path, program: &str, contain: Contain) -> Command {
             }
         }
     }
-    cmd.args(["--chdir", "/", "--"]).arg(program);
+    cmd.arg("--chdir").arg(chdir).arg("--").arg(program);
     // SAFETY: between fork and exec only fcntl runs (async-signal-safe);
     // the filter's pipe is owned by the closure, so it stays open until the
     // command is dropped, and the namespace descriptor lives as long as the
@@ -502,6 +652,39 @@ mod tests {
         assert_eq!(devices, ["lo"], "{text}");
         assert!(text.lines().any(|l| l == "/tmp"), "{text}");
         assert!(!root.path().join("tmp/scratch").exists());
+    }
+
+    #[test]
+    fn host_tools_see_their_view_of_the_host_and_nothing_else() {
+        if let Err(hint) = check_available() {
+            eprintln!("skipped: {hint}");
+            return;
+        }
+        let work = tempfile::tempdir_in("/var/tmp").unwrap();
+        let (writable, readable) = (work.path().join("rw"), work.path().join("ro"));
+        std::fs::create_dir_all(&writable).unwrap();
+        std::fs::create_dir_all(&readable).unwrap();
+        std::fs::write(readable.join("key"), "KEY").unwrap();
+        let mut view = HostView::default();
+        view.writable(&writable).readable(&readable);
+        let script = format!(
+            "cat {ro}/key; echo; touch {ro}/new && echo WROTE-RO; touch {rw}/new && echo WROTE-RW; \
+             test -e /etc/shadow && echo SHADOW; test -e /root && echo ROOTHOME; \
+             test -e /etc/passwd && echo PASSWD; ls /proc | grep -c '^[0-9]'",
+            ro = readable.display(),
+            rw = writable.display()
+        );
+        let out = host_tool(Path::new("/bin/sh"), &view, Contain::PACKAGES)
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[..3], ["KEY", "WROTE-RW", "PASSWD"], "{text}");
+        let processes: usize = lines[3].parse().unwrap();
+        assert!(processes < 5, "{text}");
+        assert!(writable.join("new").exists());
+        assert!(!readable.join("new").exists());
     }
 
     #[test]
