@@ -1214,18 +1214,9 @@ impl PluginState {
     }
 }
 
-/// A path a baseline names: inside the root, no `..`, stored without the leading `/`.
+/// A path a baseline names, as the host keeps it.
 fn root_path(path: &str) -> Result<String, types::Error> {
-    let trimmed = path.trim_start_matches('/');
-    if trimmed.is_empty()
-        || trimmed.split('/').any(|c| c == ".." || c.is_empty())
-        || path.contains('\0')
-    {
-        return Err(types::Error::InvalidPath(format!(
-            "`{path}` must name a file inside the root, without `..` or empty components"
-        )));
-    }
-    Ok(trimmed.to_string())
+    toolbox::names::root_path(path).map_err(types::Error::InvalidPath)
 }
 
 impl changes::Host for PluginState {

@@ -148,17 +148,16 @@ pub struct TargetDir {
     budget: Option<ArtifactBudget>,
 }
 
-/// Names the host writes in the target directory itself, which no
-/// artifact may take: the result manifest, and the endings of checksum and
-/// package-list files.
-const RESERVED_NAMES: &[&str] = &["builder.result.json"];
-const RESERVED_ENDINGS: &[&str] = &[".sha256", ".packages", ".spdx.json", ".cdx.json"];
-
 impl TargetDir {
     /// Use `path` (created if missing) as the target directory.
     pub fn create(path: &Path) -> io::Result<TargetDir> {
-        fs::create_dir_all(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        if let Err(e) = fs::create_dir_all(path) {
+            let why = match fs::metadata(path) {
+                Ok(meta) if !meta.is_dir() => "it exists and is not a directory".to_string(),
+                _ => e.to_string(),
+            };
+            return Err(io::Error::new(e.kind(), why));
+        }
         Ok(TargetDir {
             path: path.to_path_buf(),
             xz_cache: None,
@@ -197,7 +196,7 @@ impl TargetDir {
         file_name: &str,
         compression: Compression,
     ) -> io::Result<ArtifactWriter> {
-        check_file_name(file_name)?;
+        super::names::artifact_name(file_name)?;
         let partial = Partial::new(self, file_name)?;
         let file = OpenOptions::new()
             .write(true)
@@ -234,7 +233,7 @@ impl TargetDir {
     /// becomes artifact `file_name`: written at a hidden partial path and
     /// renamed into place by [`FileArtifact::publish`], removed if dropped.
     pub fn create_file_artifact(&self, file_name: &str) -> io::Result<FileArtifact> {
-        check_file_name(file_name)?;
+        super::names::artifact_name(file_name)?;
         Ok(FileArtifact {
             file_name: file_name.to_string(),
             partial: Partial::new(self, file_name)?,
@@ -244,7 +243,7 @@ impl TargetDir {
 
     /// SHA-256 of the finished artifact `file_name`.
     pub fn sha256_of(&self, file_name: &str) -> io::Result<String> {
-        check_file_name(file_name)?;
+        super::names::artifact_name(file_name)?;
         let path = self.path.join(file_name);
         let file = OpenOptions::new()
             .read(true)
@@ -258,7 +257,7 @@ impl TargetDir {
     /// intermediate); its name may be made again, and its bytes no longer
     /// count against the budget.
     pub fn remove(&self, file_name: &str) -> io::Result<()> {
-        check_file_name(file_name)?;
+        super::names::artifact_name(file_name)?;
         let path = self.path.join(file_name);
         let bytes = fs::symlink_metadata(&path)
             .map(|m| allocated_bytes(&m))
@@ -417,37 +416,6 @@ impl<R: Read> Read for StopReader<R> {
     }
 }
 
-/// An artifact name must be a plain file name: no directories, nothing
-/// hidden, no control characters (a newline would forge lines of a
-/// `.sha256` file), at most 255 bytes, none of the host's own names.
-fn check_file_name(name: &str) -> io::Result<()> {
-    let why = if name.is_empty() {
-        Some("it is empty")
-    } else if name.len() > 255 {
-        Some("it is longer than 255 bytes")
-    } else if name.starts_with('.') {
-        Some("it is hidden (starts with `.`)")
-    } else if name.contains('/') {
-        Some("it holds a `/`")
-    } else if name.chars().any(char::is_control) {
-        Some("it holds a control character")
-    } else if RESERVED_NAMES.contains(&name) || RESERVED_ENDINGS.iter().any(|e| name.ends_with(e)) {
-        Some("the host writes files of that name itself")
-    } else {
-        None
-    };
-    match why {
-        Some(why) => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "`{}` is not a plain artifact file name: {why}",
-                name.escape_debug()
-            ),
-        )),
-        None => Ok(()),
-    }
-}
-
 /// An artifact being written (see [`TargetDir::create_artifact`]).
 pub struct ArtifactWriter {
     encoder: Option<Encoder>,
@@ -480,7 +448,7 @@ impl ArtifactWriter {
             Encoder::Xz(w) => w.write_all(data),
             Encoder::Zstd(w) => w.write_all(data),
         }
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file_name)))
+        .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", self.file_name)))
     }
 
     /// Append exactly `size` bytes read from `source` (a file of the root,
@@ -489,7 +457,7 @@ impl ArtifactWriter {
     /// artifacts read straight into the disk thread's buffers.
     pub fn copy_from(&mut self, source: &mut impl Read, size: u64) -> io::Result<()> {
         let name = self.file_name.clone();
-        let annotate = |e: io::Error| io::Error::new(e.kind(), format!("{name}: {e}"));
+        let annotate = |e: io::Error| io::Error::new(e.kind(), format!("writing {name}: {e}"));
         let encoder = self
             .encoder
             .as_mut()
@@ -532,10 +500,10 @@ impl ArtifactWriter {
             }),
             Encoder::Zstd(w) => w.finish(),
         }
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file_name)))?;
+        .map_err(|e| io::Error::new(e.kind(), format!("finishing {}: {e}", self.file_name)))?;
         let (size, sha256) = sink
             .finish()
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file_name)))?;
+            .map_err(|e| io::Error::new(e.kind(), format!("finishing {}: {e}", self.file_name)))?;
         // Published by rename only once complete: an interrupted build never
         // leaves a file under the final name. (Like tar and KIWI, no fsync:
         // durability across power loss is the filesystem's business.)

@@ -9,148 +9,11 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::Command;
 
-use super::{invalid, ToolError};
+use super::{invalid, names, ToolError};
 use crate::rootfs::command;
 use crate::rootfs::files::RootDir;
 use crate::rootfs::sandbox::{in_root, Contain};
 use crate::rootfs::RootTree;
-
-/// What [`write_boot_file`] writes: data files the boot chain reads, never
-/// one a tool of the image sources or runs, so the `bootloader` capability
-/// cannot slip code into the initrd tools, `grub-mkconfig` or kernel hooks.
-/// `(pattern, what)`: `*` is one path part, a pattern ending in `/` is
-/// anything below it (checked further by [`boot_data_kind`]).
-const BOOT_FILES: &[(&str, &str)] = &[
-    ("etc/fstab", "the mount table"),
-    ("etc/kernel/cmdline", "the kernel command line"),
-    (
-        "etc/repart.d/*.conf",
-        "a systemd-repart partition definition",
-    ),
-    (
-        "boot/grub/",
-        "GRUB configuration (*.cfg, grubenv) or theme and font data",
-    ),
-    (
-        "boot/grub2/",
-        "GRUB configuration (*.cfg, grubenv) or theme and font data",
-    ),
-    (
-        "boot/loader/loader.conf",
-        "the boot loader specification's settings",
-    ),
-    (
-        "boot/loader/entries/*.conf",
-        "a boot loader specification entry",
-    ),
-    (
-        "boot/efi/",
-        "the ESP's EFI binaries (*.efi) and their data (*.cfg, *.csv, *.conf)",
-    ),
-];
-
-/// Paths a tool sources as shell or runs, with who does: refused by name.
-const SOURCED_OR_RUN: &[(&str, &str)] = &[
-    (
-        "etc/initramfs-tools/",
-        "initramfs-tools sources its configuration (initramfs.conf, conf.d) as shell and \
-         runs its hooks and scripts when it makes an initrd",
-    ),
-    (
-        "etc/dracut.conf",
-        "dracut sources its configuration as shell",
-    ),
-    (
-        "etc/dracut.conf.d/",
-        "dracut sources its configuration as shell",
-    ),
-    (
-        "usr/lib/dracut/",
-        "dracut runs its modules when it makes an initrd",
-    ),
-    (
-        "lib/dracut/",
-        "dracut runs its modules when it makes an initrd",
-    ),
-    ("etc/default/grub", "grub-mkconfig sources it as shell"),
-    ("etc/default/grub.d/", "grub-mkconfig sources it as shell"),
-    ("etc/grub.d/", "grub-mkconfig runs its scripts"),
-    (
-        "etc/kernel/",
-        "kernel installation runs the hooks there (postinst.d, install.d, ...); only \
-         etc/kernel/cmdline is written",
-    ),
-];
-
-/// Extensions of the data files below `boot/grub*/`.
-const GRUB_DATA: &[&str] = &["cfg", "pf2", "png", "jpg", "jpeg", "tga", "txt"];
-/// Extensions of the files below `boot/efi/`.
-const ESP_DATA: &[&str] = &["efi", "cfg", "csv", "conf"];
-/// The ESP's mount point marker `plugins/bootable` writes.
-const ESP_MARKER: &str = ".builder-esp";
-
-fn matches(pattern: &str, rel: &str) -> bool {
-    if let Some(dir) = pattern.strip_suffix('/') {
-        return rel.len() > dir.len() + 1 && rel.starts_with(pattern);
-    }
-    let (pattern_parts, parts): (Vec<&str>, Vec<&str>) =
-        (pattern.split('/').collect(), rel.split('/').collect());
-    pattern_parts.len() == parts.len()
-        && pattern_parts
-            .iter()
-            .zip(&parts)
-            .all(|(p, part)| match p.strip_prefix('*') {
-                Some(suffix) => part.len() > suffix.len() && part.ends_with(suffix),
-                None => p == part,
-            })
-}
-
-/// Whether the file name of `rel` ends in one of `extensions` (any case:
-/// the ESP is FAT), and is not hidden.
-fn has_extension(rel: &str, extensions: &[&str]) -> bool {
-    let name = rel.rsplit('/').next().unwrap_or_default();
-    match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && !name.starts_with('.') => {
-            extensions.iter().any(|e| e.eq_ignore_ascii_case(ext))
-        }
-        _ => false,
-    }
-}
-
-/// What kind of boot data file `rel` is, or why it is none.
-fn boot_data_kind(rel: &str) -> Result<&'static str, String> {
-    if let Some((_, why)) = SOURCED_OR_RUN
-        .iter()
-        .find(|(pattern, _)| *pattern == rel || (pattern.ends_with('/') && matches(pattern, rel)))
-        .filter(|_| rel != "etc/kernel/cmdline")
-    {
-        return Err(format!("{why}, so write-boot-file may not write it"));
-    }
-    let name = rel.rsplit('/').next().unwrap_or_default();
-    for (pattern, what) in BOOT_FILES {
-        if !matches(pattern, rel) {
-            continue;
-        }
-        let fits = match *pattern {
-            "boot/grub/" | "boot/grub2/" => name == "grubenv" || has_extension(rel, GRUB_DATA),
-            "boot/efi/" => {
-                rel.strip_prefix("boot/efi/") == Some(ESP_MARKER) || has_extension(rel, ESP_DATA)
-            }
-            _ => true,
-        };
-        if fits {
-            return Ok(what);
-        }
-        return Err(format!(
-            "below {pattern} only {what} is written, and `{name}` is none of it"
-        ));
-    }
-    let known: Vec<&str> = BOOT_FILES.iter().map(|(pattern, _)| *pattern).collect();
-    Err(format!(
-        "it is not a boot data file; write-boot-file writes only {}",
-        known.join(", ")
-    ))
-}
 
 /// Where `rel` lands: its deepest existing directory resolved inside the
 /// root (symlinks followed there, as the write follows them), the rest as
@@ -201,7 +64,7 @@ pub fn write_boot_file(
     mode: u32,
 ) -> Result<(), ToolError> {
     let rel = super::staging::image_path(path)?;
-    if let Err(why) = boot_data_kind(&rel) {
+    if let Err(why) = names::boot_data_kind(&rel) {
         return invalid(format!("`{path}` refused: {why}"));
     }
     if mode & !0o7777 != 0 {
@@ -223,7 +86,7 @@ pub fn write_boot_file(
     }
     let landed = landing(root, &rel)?;
     if landed != rel {
-        if let Err(why) = boot_data_kind(&landed) {
+        if let Err(why) = names::boot_data_kind(&landed) {
             return invalid(format!(
                 "`{path}` refused: through the root's symlinks it is `{landed}`: {why}"
             ));

@@ -12,63 +12,8 @@ use std::process::Command;
 use super::filesystems::{self, FilesystemOptions};
 use crate::rootfs::command;
 
-/// One MiB: partitions start and end on MiB boundaries.
-const MIB: u64 = 1 << 20;
-
-/// A partition table type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    /// GUID partition table.
-    Gpt,
-    /// DOS/MBR.
-    Msdos,
-}
-
-/// What a partition is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartitionKind {
-    /// BIOS boot partition (GPT only).
-    BiosBoot,
-    /// EFI system partition.
-    Esp,
-    /// Root filesystem.
-    Root,
-    /// Other Linux filesystem.
-    Linux,
-    /// Swap.
-    Swap,
-    /// Extended boot loader partition.
-    Xbootldr,
-}
-
-impl PartitionKind {
-    /// The GPT type GUID (`arch` picks the discoverable root type).
-    fn gpt_type(self, arch: &str) -> &'static str {
-        match self {
-            PartitionKind::BiosBoot => "21686148-6449-6E6F-744E-656564454649",
-            PartitionKind::Esp => "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
-            PartitionKind::Root => match arch {
-                "aarch64" => "B921B045-1DF0-41C3-AF44-4C6F280D3FAE",
-                "x86_64" => "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",
-                _ => "0FC63DAF-8483-4772-8E79-3D69D8477DE4",
-            },
-            PartitionKind::Linux => "0FC63DAF-8483-4772-8E79-3D69D8477DE4",
-            PartitionKind::Swap => "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F",
-            PartitionKind::Xbootldr => "BC13C2FF-59E6-4262-A352-B275FD6F7172",
-        }
-    }
-
-    /// The MBR partition id.
-    fn mbr_type(self) -> Option<&'static str> {
-        match self {
-            PartitionKind::BiosBoot => None,
-            PartitionKind::Esp => Some("ef"),
-            PartitionKind::Root | PartitionKind::Linux => Some("83"),
-            PartitionKind::Swap => Some("82"),
-            PartitionKind::Xbootldr => Some("ea"),
-        }
-    }
-}
+use super::layout::{self, Slot};
+pub use super::layout::{PartitionKind, PlacedPartition, Table};
 
 /// A partition to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,21 +46,6 @@ pub enum Content {
     },
 }
 
-/// A partition as written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlacedPartition {
-    /// 1-based number.
-    pub number: u32,
-    /// Name.
-    pub name: String,
-    /// Offset in bytes.
-    pub start_bytes: u64,
-    /// Size in bytes.
-    pub size_bytes: u64,
-    /// PARTUUID.
-    pub uuid: String,
-}
-
 /// The disk that was made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskLayout {
@@ -139,14 +69,6 @@ pub fn make(
     seed: Option<i64>,
 ) -> Result<DiskLayout, DiskError> {
     make_within(out, table, size_bytes, partitions, arch, seed, u64::MAX)
-}
-
-/// `bytes` rounded up to whole MiB; an error if that does not fit in 64 bits.
-fn mib_ceil(bytes: u64) -> Result<u64, DiskError> {
-    bytes
-        .div_ceil(MIB)
-        .checked_mul(MIB)
-        .ok_or_else(|| DiskError::Invalid(format!("{bytes} bytes is not a disk size")))
 }
 
 /// [`make`], refusing a disk larger than `max_bytes` (its size as a sparse
@@ -194,12 +116,11 @@ pub fn make_within(
             other => other.clone(),
         });
     }
-    // Sizes, 1 MiB aligned, from 1 MiB on (room for the table and GRUB's
-    // core image after an MBR); the backup GPT needs the last MiB.
-    let mut sizes = Vec::new();
+    // What each partition holds, in bytes, where the layout needs it.
+    let mut slots = Vec::new();
     for (index, (p, content)) in partitions.iter().zip(&contents).enumerate() {
         let last_of_sized = index + 1 == partitions.len() && size_bytes.is_some();
-        let content = match content {
+        let content_bytes = match content {
             Some(Content::Image(path)) => Some(fs::metadata(path)?.len()),
             Some(Content::Filesystem { .. }) if p.size_bytes.is_some() || last_of_sized => None,
             Some(Content::Filesystem { root, options }) => Some(match options.size_bytes {
@@ -208,120 +129,33 @@ pub fn make_within(
             }),
             None => None,
         };
-        let size = match (p.size_bytes, content) {
-            (Some(size), Some(content)) if content > size => {
-                return Err(DiskError::Invalid(format!(
-                    "partition {}: its content ({content} bytes) does not fit in {size} bytes",
-                    p.name
-                )))
-            }
-            (Some(size), _) => Some(mib_ceil(size)?),
-            (None, Some(content)) => Some(mib_ceil(content)?),
-            (None, None) if last_of_sized => None,
-            (None, None) => {
-                return Err(DiskError::Invalid(format!(
-                    "partition {}: no size, no content, and it is not the last partition of a sized disk",
-                    p.name
-                )))
-            }
-        };
-        if p.kind == PartitionKind::BiosBoot && table == Table::Msdos {
-            return Err(DiskError::Invalid(
-                "a BIOS boot partition belongs on a GPT disk".into(),
-            ));
-        }
-        sizes.push(size);
+        slots.push(Slot {
+            name: &p.name,
+            kind: p.kind,
+            bootable: p.bootable,
+            size_bytes: p.size_bytes,
+            content_bytes,
+        });
     }
-    let too_large =
-        || DiskError::Invalid("the partitions' sizes add up to more than 64 bits".into());
-    let fixed = sizes
-        .iter()
-        .flatten()
-        .try_fold(0u64, |sum, size| sum.checked_add(*size))
-        .ok_or_else(too_large)?;
-    let needed = fixed
-        .checked_add(2 * MIB + if sizes.last() == Some(&None) { MIB } else { 0 })
-        .ok_or_else(too_large)?;
-    let disk_size = match size_bytes {
-        Some(size) if mib_ceil(size)? < needed => {
-            return Err(DiskError::Invalid(format!(
-                "the partitions need {needed} bytes, more than the disk's {size}"
-            )))
-        }
-        Some(size) => mib_ceil(size)?,
-        None => needed,
-    };
-    if disk_size > max_bytes {
-        return Err(DiskError::Invalid(format!(
-            "the disk would be {disk_size} bytes, larger than the {max_bytes} bytes allowed \
-             (--max-disk-bytes)"
-        )));
-    }
-
-    let uuid = |what: &str| -> io::Result<String> {
+    let mut uuid = |what: &str| -> Result<String, String> {
         match seed {
             Some(epoch) => Ok(super::stable_uuid(&[
                 "builder-disk",
                 what,
                 &epoch.to_string(),
             ])),
-            None => Ok(fs::read_to_string("/proc/sys/kernel/random/uuid")?
-                .trim()
-                .to_string()),
+            None => fs::read_to_string("/proc/sys/kernel/random/uuid")
+                .map(|u| u.trim().to_string())
+                .map_err(|e| format!("reading a random UUID: {e}")),
         }
     };
-    let disk_id = match table {
-        Table::Gpt => uuid("disk")?,
-        // An MBR disk id is 32 bits.
-        Table::Msdos => format!("0x{}", &uuid("disk")?.replace('-', "")[..8]),
-    };
-
-    let mut script = match table {
-        Table::Gpt => format!("label: gpt\nlabel-id: {disk_id}\nunit: sectors\n"),
-        Table::Msdos => format!("label: dos\nlabel-id: {disk_id}\nunit: sectors\n"),
-    };
-    let mut placed = Vec::new();
-    let mut start = MIB;
-    for (index, (p, size)) in partitions.iter().zip(&sizes).enumerate() {
-        let number = index as u32 + 1;
-        let size = match size {
-            Some(size) => *size,
-            None => disk_size - MIB - start,
-        };
-        let mut line = format!("start={}, size={}", start / 512, size / 512);
-        let part_uuid = match table {
-            Table::Gpt => {
-                let id = uuid(&format!("partition {number}"))?;
-                line += &format!(
-                    ", type={}, uuid={id}, name=\"{}\"",
-                    p.kind.gpt_type(arch),
-                    p.name
-                );
-                if p.bootable {
-                    line += ", attrs=\"LegacyBIOSBootable\"";
-                }
-                id
-            }
-            Table::Msdos => {
-                let id = p.kind.mbr_type().unwrap_or("83");
-                line += &format!(", type={id}");
-                if p.bootable {
-                    line += ", bootable";
-                }
-                format!("{}-{number:02}", disk_id.trim_start_matches("0x"))
-            }
-        };
-        script += &line;
-        script.push('\n');
-        placed.push(PlacedPartition {
-            number,
-            name: p.name.clone(),
-            start_bytes: start,
-            size_bytes: size,
-            uuid: part_uuid,
-        });
-        start += size;
-    }
+    let layout::Layout {
+        disk_size,
+        disk_id,
+        partitions: placed,
+        script,
+    } = layout::place(table, size_bytes, &slots, arch, max_bytes, &mut uuid)
+        .map_err(DiskError::Invalid)?;
 
     let file = File::create(out)?;
     file.set_len(disk_size)?;
@@ -475,6 +309,7 @@ fn copy_sparse(from: &Path, to: &mut File, offset: u64) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::toolbox::filesystems::{self, FilesystemOptions, FsType};
+    use crate::toolbox::layout::MIB;
 
     fn sfdisk_json(disk: &Path) -> serde_json::Value {
         let out = Command::new("sfdisk").arg("-J").arg(disk).output().unwrap();

@@ -6,6 +6,8 @@ pub mod boot;
 pub mod disks;
 pub mod filesystems;
 pub mod iso;
+pub mod layout;
+pub mod names;
 pub mod options;
 pub mod staging;
 pub mod xz_chunks;
