@@ -434,6 +434,42 @@ fn parse_option(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
 }
 
+/// What the user can do about `error`, when its cause is one of the
+/// operating system's errors that have a usual remedy.
+pub fn hint(error: &anyhow::Error) -> Option<String> {
+    // An OS error that crossed a plugin's boundary arrives as text.
+    let kind = match error
+        .chain()
+        .find_map(|e| e.downcast_ref::<std::io::Error>())
+    {
+        Some(io) => io.kind(),
+        None => {
+            let text = format!("{error:#}");
+            let (_, code) = text.rsplit_once("(os error ")?;
+            let code: i32 = code.split(')').next()?.parse().ok()?;
+            std::io::Error::from_raw_os_error(code).kind()
+        }
+    };
+    let tmp = crate::rootfs::command::temp_root();
+    Some(match kind {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => format!(
+            "a filesystem is full: free space where the target directory, the cache \
+             (--cache-dir) or the work directories ({}, set by {}) lie, or move them",
+            tmp.display(),
+            crate::rootfs::command::TEMP_DIR_VAR
+        ),
+        std::io::ErrorKind::ReadOnlyFilesystem => {
+            "the path lies on a read-only filesystem: choose a writable one".to_string()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "builder needs root (or a user namespace that maps it) and write access to the \
+             target, cache and work directories"
+                .to_string()
+        }
+        _ => return None,
+    })
+}
+
 /// Parse the command line and run it.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();

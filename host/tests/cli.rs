@@ -776,3 +776,129 @@ fn plugins_next_to_a_description_need_a_pin_and_built_in_names_are_reserved() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// Errors say where: each failure below names the operation or the path it
+/// concerns, never only the operating system's message, and a full
+/// filesystem comes with a hint.
+#[test]
+fn failures_name_their_operation_and_path_never_a_bare_os_error() {
+    let cache = plugin_cache();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    // Random bytes: the compressed tarball stays as large as they are.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..2_000_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    std::fs::write(root.join("etc/noise"), noise).unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let create = |root: &str, target: &str, cache: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "create",
+            "--root",
+            root,
+            "--target-dir",
+            target,
+            "--type",
+            "tbz",
+        ];
+        args.extend_from_slice(extra);
+        builder(cache, &args)
+    };
+    let missing = tmp.path().join("missing");
+    let cases: Vec<(&str, Output, String)> = vec![
+        (
+            "a target directory that is a file",
+            create(&path(&root), &path(&file), cache.path(), &[]),
+            path(&file),
+        ),
+        (
+            "a root that is not there",
+            create(
+                &path(&missing),
+                &path(&tmp.path().join("out")),
+                cache.path(),
+                &[],
+            ),
+            path(&missing),
+        ),
+        (
+            "a description that is not there",
+            builder(
+                cache.path(),
+                &["run", &path(&missing), "--target-dir", &path(&file)],
+            ),
+            path(&missing),
+        ),
+        (
+            "a cache directory that is a file",
+            create(&path(&root), &path(&tmp.path().join("out")), &file, &[]),
+            path(&file),
+        ),
+    ];
+    for (what, out, place) in &cases {
+        assert!(!out.status.success(), "{what}: succeeded");
+        let text = stderr(out);
+        let error = text
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("{what}: no error line in {text}"));
+        assert!(error.contains(place.as_str()), "{what}: {error}");
+        assert!(!bare_os_error(error), "{what}: {error}");
+    }
+
+    // A target filesystem that fills up mid-write: the error names the
+    // artifact, the hint says what to do, and no artifact is left.
+    if !has_root() {
+        eprintln!("skipped: the full-filesystem case needs root to mount a tmpfs");
+        return;
+    }
+    let full = tmp.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=256k none {full} && exec {builder} --cache-dir {cache} \
+         create --root {root} --target-dir {full} --type tbz --max-artifact-bytes 1G",
+        full = full.display(),
+        builder = env!("CARGO_BIN_EXE_builder"),
+        cache = cache.path().display(),
+        root = root.display(),
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let text = stderr(&out);
+    assert!(!out.status.success(), "{text}");
+    let error = text
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or("");
+    assert!(error.contains("image.") && !bare_os_error(error), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("hint: a filesystem is full")),
+        "{text}"
+    );
+}
+
+/// Whether `line` is `error: ` and nothing but an OS error's own words.
+fn bare_os_error(line: &str) -> bool {
+    let rest = line.trim_start_matches("error: ");
+    match rest.rsplit_once(" (os error ") {
+        Some((words, _)) => !words.contains(':') && !words.contains('/'),
+        None => false,
+    }
+}
+
+fn has_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}

@@ -261,7 +261,7 @@ pub enum GuestError {
         stderr: String,
     },
     /// A file operation failed.
-    #[error("{path}: {message}")]
+    #[error("{}", io_message(path, message))]
     Io {
         /// The path.
         path: String,
@@ -274,6 +274,15 @@ pub enum GuestError {
     /// Anything else.
     #[error("{0}")]
     Other(String),
+}
+
+/// `path: message`, or the message alone when it names the path already.
+fn io_message(path: &str, message: &str) -> String {
+    if !path.is_empty() && message.contains(path) {
+        message.to_string()
+    } else {
+        format!("{path}: {message}")
+    }
 }
 
 #[cfg(test)]
