@@ -347,8 +347,12 @@ fn uninstall_takes_unneeded_dependencies_along() {
 
 #[test]
 fn the_centos9_demo_plans_with_dnf_and_its_seven_keyed_repositories() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/kiwi/datto/kiwi-desc/centos9");
+    let Some(fixtures) = builder_tests::kiwi_fixtures(
+        "the_centos9_demo_plans_with_dnf_and_its_seven_keyed_repositories",
+    ) else {
+        return;
+    };
+    let dir = fixtures.join("datto/kiwi-desc/centos9");
     let description = builder::description::load(&dir).unwrap();
     let plan = builder::plan::plan(
         &description,

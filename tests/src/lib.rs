@@ -10,6 +10,37 @@ use rustix::fs::{self as rfs, Mode};
 
 pub mod boot;
 
+/// Says on the terminal, past the test harness's capture, that the
+/// calling test did not run and why.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// The public KIWI descriptions (the DevConf.US 2022 golden-image demo in
+/// `datto/` and KIWI's example descriptions): `$BUILDER_KIWI_FIXTURES`,
+/// by default `../shared/fixtures/kiwi` beside the repository. `None`, with
+/// a visible line naming `test`, when they are not there.
+pub fn kiwi_fixtures(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("BUILDER_KIWI_FIXTURES")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/kiwi")
+        });
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    skip(
+        test,
+        &format!(
+            "the public KIWI fixtures are not at {} (set BUILDER_KIWI_FIXTURES)",
+            dir.display()
+        ),
+    );
+    None
+}
+
 /// The compiled fixture component `name` (`tests/plugins/<name>`).
 pub fn fixture_plugin(name: &str) -> PathBuf {
     let path = Path::new(builder::GUEST_BUILD_DIR)
