@@ -36,6 +36,27 @@ fn run_builds_the_debian_minimal_example() {
         .prefix("builder-test-run-")
         .tempdir_in("/var/tmp")
         .unwrap();
+    // A symlink planted under every name the build writes in the target
+    // directory, pointing outside it: each is replaced, none followed.
+    let base = format!("debian-minimal.{}-1.0.0", builder::plan::host_arch());
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let mut planted: Vec<String> = [
+        "tar.xz",
+        "tar.xz.sha256",
+        "packages",
+        "spdx.json",
+        "cdx.json",
+    ]
+    .iter()
+    .map(|ending| format!("{base}.{ending}"))
+    .chain(["builder.result.json".to_string()])
+    .collect();
+    planted.sort();
+    for name in &planted {
+        std::os::unix::fs::symlink(&victim, target.path().join(name)).unwrap();
+    }
     let runtime = runtime(builder::plugins::RuntimeLimits {
         call_timeout: std::time::Duration::from_secs(1800),
         ..test_limits()
@@ -55,7 +76,17 @@ fn run_builds_the_debian_minimal_example() {
     };
     let result = run(&runtime, &plugins, &request).expect("builder run");
     let out = target.path();
-    let base = format!("debian-minimal.{}-1.0.0", builder::plan::host_arch());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let mut written: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(written, planted, "the names planted are the names written");
+    for name in &written {
+        let meta = std::fs::symlink_metadata(out.join(name)).unwrap();
+        assert!(meta.is_file(), "{name} is still a link");
+    }
 
     // The artifact, its checksum, the manifest.
     let tarball = out.join(format!("{base}.tar.xz"));
