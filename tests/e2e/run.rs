@@ -18,20 +18,11 @@ fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debian-minimal")
 }
 
-fn builder_work_dirs() -> Vec<String> {
-    builder::rootfs::command::leftovers().unwrap()
-}
-
 #[test]
 fn run_builds_the_debian_minimal_example() {
-    // The only test of this binary: its work directories go to a directory
-    // of its own, so builds running beside it are not taken for leaks.
-    let tmp = tempfile::Builder::new()
-        .prefix("builder-test-tmp-")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    std::env::set_var(builder::rootfs::command::TEMP_DIR_VAR, tmp.path());
-    let before = builder_work_dirs();
+    // That a build leaves no mount and no work directory is checked where a
+    // build runs in a process of its own (host/tests/cli.rs): here builds
+    // of other tests run beside this one in the same process.
     let target = tempfile::Builder::new()
         .prefix("builder-test-run-")
         .tempdir_in("/var/tmp")
@@ -229,22 +220,4 @@ fn run_builds_the_debian_minimal_example() {
     validate_spdx(&out.join(format!("{base}.spdx.json"))).unwrap_or_else(|r| panic!("SPDX: {r}"));
     validate_cyclonedx(&out.join(format!("{base}.cdx.json")))
         .unwrap_or_else(|r| panic!("CycloneDX: {r}"));
-
-    // Nothing mounted, nothing left behind in /var/tmp.
-    let mounts = String::from_utf8(
-        Command::new("findmnt")
-            .args(["-rn", "-o", "TARGET"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let work_prefix = format!("{}/builder-", tmp.path().display());
-    assert!(
-        !mounts.lines().any(|m| m.starts_with(&work_prefix)),
-        "{mounts}"
-    );
-    let after = builder_work_dirs();
-    let leaked: Vec<_> = after.iter().filter(|d| !before.contains(d)).collect();
-    assert!(leaked.is_empty(), "left behind: {leaked:?}");
 }
