@@ -311,8 +311,9 @@ impl RpmWork {
         let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner()).clone();
         view.writable(root.host_path());
         let mut cmd = sandbox::host_tool(Path::new(program), &view, Contain::PACKAGES);
-        cmd.env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        cmd.env_clear();
+        sandbox::pass_source_date_epoch(&mut cmd);
+        cmd.env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("HOME", self.path().join("home"))
             .env("LC_ALL", "C");
         cmd

@@ -191,7 +191,9 @@ fn prepare_steps(
         packages.cleanup()?;
         root.write("etc/machine-id", b"", 0o444)
             .context("cleanup: emptying /etc/machine-id")?;
+        link_dbus_machine_id(&root)?;
         drop_host_copies(&root)?;
+        drop_build_records(&root)?;
         Ok(())
     })?;
     for script in &plan.scripts {
@@ -306,6 +308,54 @@ fn drop_host_copies(root: &RootDir) -> anyhow::Result<()> {
         if is_file && root.read_to_string(rel).ok().map(String::into_bytes) == Some(host) {
             root.remove_file(rel)
                 .with_context(|| format!("cleanup: removing the build host's /{rel}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// dbus's own copy of the machine id, which its package writes when it is
+/// installed, becomes a link to `/etc/machine-id` (as systemd-machine-id-setup
+/// expects): otherwise every machine made from the image shares one id.
+fn link_dbus_machine_id(root: &RootDir) -> anyhow::Result<()> {
+    const DBUS_ID: &str = "var/lib/dbus/machine-id";
+    let is_file = std::fs::symlink_metadata(root.host_path().join(DBUS_ID))
+        .map(|m| m.is_file())
+        .unwrap_or(false);
+    if is_file {
+        root.remove_file(DBUS_ID)
+            .and_then(|()| root.symlink(DBUS_ID, "/etc/machine-id"))
+            .context("cleanup: linking /var/lib/dbus/machine-id to /etc/machine-id")?;
+    }
+    Ok(())
+}
+
+/// Files the package tools write that record when and on which host this
+/// build ran, not what the image is: with them, two builds of the same
+/// packages differ. mkosi drops the same ones.
+const BUILD_RECORDS: &[&str] = &[
+    "var/log/dpkg.log",
+    "var/log/alternatives.log",
+    "var/log/apt/history.log",
+    "var/log/apt/term.log",
+    "var/log/apt/eipp.log.xz",
+    "var/log/bootstrap.log",
+    "var/log/dnf.log",
+    "var/log/dnf.librepo.log",
+    "var/log/dnf.rpm.log",
+    "var/log/hawkey.log",
+    "var/log/zypper.log",
+    // ldconfig's cache of the libraries' inode numbers and times.
+    "var/cache/ldconfig/aux-cache",
+];
+
+fn drop_build_records(root: &RootDir) -> anyhow::Result<()> {
+    for rel in BUILD_RECORDS {
+        let is_file = std::fs::symlink_metadata(root.host_path().join(rel))
+            .map(|m| m.is_file())
+            .unwrap_or(false);
+        if is_file {
+            root.remove_file(rel)
+                .with_context(|| format!("cleanup: removing /{rel}"))?;
         }
     }
     Ok(())

@@ -98,6 +98,7 @@ pub fn in_root(root: &Path, program: &str, contain: Contain) -> Command {
         .env("LC_ALL", "C")
         .env("DEBIAN_FRONTEND", "noninteractive")
         .env("DEBCONF_NONINTERACTIVE_SEEN", "true");
+    pass_source_date_epoch(&mut cmd);
     let mut args: Vec<OsString> = vec!["--bind".into(), root.into(), "/".into()];
     args.extend(
         [
@@ -116,6 +117,15 @@ pub fn in_root(root: &Path, program: &str, contain: Contain) -> Command {
         cmd.env("TMPDIR", "/tmp");
     }
     contained(cmd, contain, args, Path::new("/"), program.as_ref())
+}
+
+/// Hands the build's `SOURCE_DATE_EPOCH` (when set and a number) to a
+/// program: the tools that honour it (useradd's password dates, initrd
+/// makers, ...) then write the same bytes in every build.
+pub fn pass_source_date_epoch(cmd: &mut Command) {
+    if let Ok(Some(epoch)) = crate::create::source_date_epoch_from_env() {
+        cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
+    }
 }
 
 /// What of the build host a host tool sees besides its programs and
