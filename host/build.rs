@@ -1,6 +1,6 @@
 //! Builds the wasm guest crates (first-party plugins in `plugins/`, test
 //! fixtures in `tests/plugins/`) into wasm32-wasip2 components with the guest
-//! toolchain of ../shared/TOOLCHAIN.md (installed by `scripts/setup`), and
+//! toolchain described in docs/plugins.md (installed by `scripts/setup`), and
 //! embeds the first-party ones in the `builder` binary.
 
 use std::env;

@@ -4,7 +4,7 @@
 //!
 //! The first byte picks the reader (`% 4`: XML, YAML, JSON, detect by
 //! content), so raw XML (`<`), YAML and JSON (`{`) files are useful seeds:
-//! `cargo fuzz run load_description -- ../../shared/fixtures/kiwi`.
+//! `cargo fuzz run load_description -- "$BUILDER_KIWI_FIXTURES"`.
 
 #![no_main]
 

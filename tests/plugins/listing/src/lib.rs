@@ -1,4 +1,4 @@
-//! Test fixture: the README's minimal image type, as written there.
+//! Test fixture: the minimal image type of docs/plugins.md, as written there.
 
 use builder_sdk::prelude::*;
 
