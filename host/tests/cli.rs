@@ -927,3 +927,52 @@ fn has_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Two cold builds (empty caches, work directories of their own, at
+/// different times) with `SOURCE_DATE_EPOCH` write the same bytes: the
+/// tarball, its checksum, the package list and the SBOMs (issue 18).
+#[test]
+fn two_cold_builds_of_the_minimal_example_are_identical() {
+    let dirs: Vec<tempfile::TempDir> = (0..2)
+        .map(|_| {
+            tempfile::Builder::new()
+                .prefix("builder-test-repro-")
+                .tempdir_in("/var/tmp")
+                .unwrap()
+        })
+        .collect();
+    let mut outputs = Vec::new();
+    for dir in &dirs {
+        let (cache, tmp, target) = (
+            dir.path().join("cache"),
+            dir.path().join("tmp"),
+            dir.path().join("out"),
+        );
+        std::fs::create_dir(&tmp).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_builder"))
+            .env(builder::rootfs::command::TEMP_DIR_VAR, &tmp)
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .arg("--cache-dir")
+            .arg(&cache)
+            .arg("run")
+            .arg(example())
+            .arg("--target-dir")
+            .arg(&target)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        outputs.push(target);
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&outputs[0])
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "builder.result.json")
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 5, "{names:?}");
+    for name in &names {
+        let a = std::fs::read(outputs[0].join(name)).unwrap();
+        let b = std::fs::read(outputs[1].join(name)).unwrap();
+        assert!(a == b, "{name} differs between two cold builds");
+    }
+}

@@ -14,7 +14,7 @@ use crate::plan::PackageSet;
 use crate::rootfs::command;
 use crate::rootfs::files::RootDir;
 use crate::rootfs::mounts::{memory_available, on_tmpfs, Scratch};
-use crate::rootfs::sandbox::{in_root, Contain};
+use crate::rootfs::sandbox::{self, in_root, Contain};
 
 /// The Debian architecture name of a KIWI architecture.
 pub fn deb_arch(arch: &str) -> &str {
@@ -202,7 +202,9 @@ impl<'r> Apt<'r> {
             tracing::warn!("{step}: apt has no collections or products; ignored");
         }
         let tmp = command::temp_dir().context("bootstrap: creating a temporary directory")?;
-        let mut cmd = Command::new("mmdebstrap");
+        // The essential packages' maintainer scripts run in mmdebstrap's
+        // chroot: its namespaces keep the host's processes out of their view.
+        let mut cmd = sandbox::host_namespaces("mmdebstrap");
         cmd.env("TMPDIR", tmp.path())
             .arg("--mode=root")
             .arg("--format=directory")

@@ -128,6 +128,34 @@ pub fn pass_source_date_epoch(cmd: &mut Command) {
     }
 }
 
+/// util-linux's `unshare`, which [`host_namespaces`] runs programs under.
+const UNSHARE: &str = "unshare";
+
+/// `program` (a host program that needs the real root: it makes device
+/// nodes and mounts, as `mmdebstrap --mode=root` does) run in new PID,
+/// mount, IPC and UTS namespaces, with a `/proc` of its PID namespace, and
+/// killed when builder dies. The maintainer scripts it runs in a chroot,
+/// and the `/proc` it mounts there, see its processes only, never the
+/// host's (no `/proc/<pid>/root` of a host process to walk into); what it
+/// mounts stays in its mount namespace.
+pub fn host_namespaces(program: &str) -> Command {
+    let mut cmd = Command::new(UNSHARE);
+    cmd.args([
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--mount-proc",
+        "--mount",
+        "--propagation",
+        "private",
+        "--ipc",
+        "--uts",
+        "--",
+        program,
+    ]);
+    cmd
+}
+
 /// What of the build host a host tool sees besides its programs and
 /// libraries (`/usr` and the top-level links into it) and the few `/etc`
 /// files every program needs ([`HOST_ETC`]): paths bound at their own
@@ -334,7 +362,8 @@ fn failing_at_spawn(mut cmd: Command, message: String) -> Command {
 /// The command line a sandboxed command stands for (what follows bwrap's
 /// `--`), for messages; `None` when `cmd` is not one.
 pub fn inner_command(cmd: &Command) -> Option<(OsString, Vec<OsString>)> {
-    if Path::new(cmd.get_program()).file_name()? != BWRAP {
+    let wrapper = Path::new(cmd.get_program()).file_name()?;
+    if wrapper != BWRAP && wrapper != UNSHARE {
         return None;
     }
     let mut args = cmd.get_args().skip_while(|a| *a != "--").skip(1);
@@ -695,6 +724,44 @@ mod tests {
         assert!(processes < 5, "{text}");
         assert!(writable.join("new").exists());
         assert!(!readable.join("new").exists());
+    }
+
+    #[test]
+    fn host_programs_in_namespaces_see_their_own_processes_only() {
+        let out = host_namespaces("sh")
+            .args([
+                "-c",
+                "ls /proc | grep -c '^[0-9]'; readlink /proc/1/exe; hostname x && echo RENAMED",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let processes: usize = lines[0].parse().unwrap();
+        assert!(processes < 5, "{text}");
+        assert!(
+            lines[1].ends_with("/sh") || lines[1].ends_with("/dash"),
+            "{text}"
+        );
+        // The host name changed in the UTS namespace, not on the host.
+        assert_eq!(lines[2], "RENAMED");
+        assert_ne!(
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .unwrap()
+                .trim(),
+            "x"
+        );
+        let (program, args) =
+            inner_command(&host_namespaces("mmdebstrap").arg("bookworm")).unwrap();
+        assert_eq!(
+            (program.as_os_str(), args.len()),
+            ("mmdebstrap".as_ref(), 1)
+        );
     }
 
     #[test]
