@@ -287,7 +287,7 @@ pub struct RunArgs {
         env = "BUILDER_MEMORY_ROOT",
         default_value = "auto"
     )]
-    pub memory_root: crate::rootfs::memory::MemoryBudget,
+    pub memory_root: crate::prepare::memory::MemoryBudget,
 
     #[command(flatten)]
     pub build: BuildArgs,
@@ -651,16 +651,16 @@ fn run_prepare(cli: &Cli, args: &PrepareArgs) -> anyhow::Result<()> {
     )?;
     let pipeline = crate::plugins::PipelinePlugins::new(&runtime, &selected, &plan)?;
     let started = std::time::Instant::now();
-    let report = crate::rootfs::prepare::prepare(
+    let report = crate::prepare::prepare(
         &plan,
-        &crate::rootfs::prepare::PrepareRequest {
+        &crate::prepare::PrepareRequest {
             root: args.root.clone(),
             mirror: crate::packages::MirrorOverride(args.build.mirror.clone()),
             package_cache: package_cache(cli, args.build.no_package_cache),
             root_cache: root_cache(cli, args.build.no_root_cache),
             layer_dir: None,
             // The root outlives the build: never a tmpfs.
-            memory_root: crate::rootfs::memory::MemoryBudget::Off,
+            memory_root: crate::prepare::memory::MemoryBudget::Off,
         },
         &pipeline,
     )

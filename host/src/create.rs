@@ -70,17 +70,7 @@ pub fn plugin_for_type<'a>(plugins: &'a [Plugin], type_name: &str) -> anyhow::Re
     })
 }
 
-/// Read `SOURCE_DATE_EPOCH` from the environment, if set.
-pub fn source_date_epoch_from_env() -> anyhow::Result<Option<i64>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map(Some)
-            .with_context(|| format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds")),
-        _ => Ok(None),
-    }
-}
+pub use crate::rootfs::sandbox::source_date_epoch_from_env;
 
 /// Build the artifacts of `request.type_name` from `request.root`.
 pub fn create(

@@ -13,6 +13,7 @@ pub mod interrupt;
 pub mod packages;
 pub mod plan;
 pub mod plugins;
+pub mod prepare;
 pub mod progress;
 pub mod rootfs;
 pub mod run;

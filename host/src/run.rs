@@ -10,13 +10,13 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::create::{self, CreateRequest};
+use crate::packages::in_root::InRootPackages;
 use crate::packages::MirrorOverride;
 use crate::plan::{BuildPlan, PlanRequest};
 use crate::plugins::select::{select, Purpose};
 use crate::plugins::{ImageIdentity, PipelinePlugins, Plugin, PluginRuntime, Stage};
-use crate::rootfs::changes::InRootPackages;
+use crate::prepare::{prepare, run_stage_scripts, PrepareRequest};
 use crate::rootfs::files::RootDir;
-use crate::rootfs::prepare::{prepare, run_stage_scripts, PrepareRequest};
 use crate::sbom::SbomOutputs;
 use crate::toolbox::ArtifactInfo;
 
@@ -42,7 +42,7 @@ pub struct RunRequest {
     /// `SOURCE_DATE_EPOCH`, if set.
     pub source_date_epoch: Option<i64>,
     /// How much memory a root prepared on a root cache miss may take.
-    pub memory_root: crate::rootfs::memory::MemoryBudget,
+    pub memory_root: crate::prepare::memory::MemoryBudget,
 }
 
 /// The result manifest, written as `builder.result.json`.

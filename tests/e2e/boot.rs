@@ -86,7 +86,7 @@ fn build_from(description: PathBuf, profile: Option<&str>) -> Built {
         xz_cache: None,
         root: Some(root.clone()),
         source_date_epoch: Some(1_700_000_000),
-        memory_root: builder::rootfs::memory::MemoryBudget::Auto,
+        memory_root: builder::prepare::memory::MemoryBudget::Auto,
     };
     let result = run(&runtime, &plugins, &request)
         .unwrap_or_else(|e| panic!("building profile {profile:?}: {e:#}"));

@@ -64,7 +64,7 @@ fn request(description: PathBuf, target: &Path, root: &Path, profiles: &[&str]) 
         xz_cache: None,
         root: Some(root.to_path_buf()),
         source_date_epoch: Some(1_700_000_000),
-        memory_root: builder::rootfs::memory::MemoryBudget::Auto,
+        memory_root: builder::prepare::memory::MemoryBudget::Auto,
     }
 }
 

@@ -8,8 +8,8 @@ use std::process::Command;
 use builder::packages::MirrorOverride;
 use builder::plugins::select::{select, Purpose};
 use builder::plugins::PipelinePlugins;
-use builder::rootfs::memory::MemoryBudget;
-use builder::rootfs::prepare::{prepare, PrepareReport, PrepareRequest};
+use builder::prepare::memory::MemoryBudget;
+use builder::prepare::{prepare, PrepareReport, PrepareRequest};
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debian-minimal")

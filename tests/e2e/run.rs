@@ -63,7 +63,7 @@ fn run_builds_the_debian_minimal_example() {
         xz_cache: None,
         root: None,
         source_date_epoch: Some(1_700_000_000),
-        memory_root: builder::rootfs::memory::MemoryBudget::Auto,
+        memory_root: builder::prepare::memory::MemoryBudget::Auto,
     };
     let result = run(&runtime, &plugins, &request).expect("builder run");
     let out = target.path();

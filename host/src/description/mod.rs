@@ -17,6 +17,7 @@ mod include;
 mod kiwi_schema;
 mod markup;
 mod model;
+mod position;
 mod schema;
 mod tree;
 mod upgrade;

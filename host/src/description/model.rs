@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use super::error::Origin;
 pub use super::extension::{Located, PluginKind, PluginRef, PLUGINS_NAMESPACE};
+use super::position::Origin;
 
 /// The markup a description file is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -171,7 +171,7 @@ impl<'r> Apt<'r> {
         self.mmdebstrap(set, &bootstrapped)?;
         self.collect_downloads_from(step, &bootstrapped)?;
         if scratch.is_some() {
-            crate::rootfs::root_cache::copy_tree(&target, self.root.host_path())
+            crate::rootfs::tree::copy_tree(&target, self.root.host_path())
                 .with_context(|| format!("{step}: copying the bootstrapped root"))?;
         }
         Ok(())
@@ -536,7 +536,7 @@ impl<'r> Apt<'r> {
 
 /// Baselines and hooks install and remove packages through the same apt
 /// (build repositories, shared package cache, services kept from starting).
-impl crate::rootfs::changes::PackageTool for Apt<'_> {
+impl crate::packages::PackageTool for Apt<'_> {
     fn install(&self, names: &[String]) -> anyhow::Result<()> {
         Apt::install(
             self,

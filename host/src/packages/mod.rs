@@ -12,15 +12,35 @@
 pub mod apt;
 pub mod cache;
 pub mod dnf;
+pub mod in_root;
 pub mod initrd;
 pub mod repository;
 pub mod rpm;
 pub mod zypper;
 
+/// Installs and removes packages the way the image's family does.
+pub trait PackageTool {
+    /// Install `names` (with their dependencies).
+    fn install(&self, names: &[String]) -> anyhow::Result<()>;
+    /// Remove `names` (and what only they needed).
+    fn remove(&self, names: &[String]) -> anyhow::Result<()>;
+}
+
+/// A distribution family: which package manager and conventions apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// Debian, Ubuntu.
+    Debian,
+    /// RHEL, CentOS, Fedora.
+    Rhel,
+    /// SUSE.
+    Suse,
+}
+
 use std::path::Path;
 
 use crate::plan::{BuildPlan, PackageSet};
-use crate::rootfs::changes::PackageTool;
 use crate::rootfs::files::RootDir;
 
 pub use apt::Apt;

@@ -13,8 +13,8 @@ use anyhow::Context;
 
 use super::rpm::{rpm_arch, RepoFlavour, RpmRepository, RpmWork};
 use super::{PackageManager, RepositoryState};
+use crate::packages::PackageTool;
 use crate::plan::{BuildPlan, PackageSet};
-use crate::rootfs::changes::PackageTool;
 use crate::rootfs::command;
 use crate::rootfs::files::RootDir;
 

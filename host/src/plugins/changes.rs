@@ -1,6 +1,6 @@
 //! What baseline and hook plugins ask of an image root: recorded during the
 //! call (grants checked then), carried out by the host afterwards with the
-//! image's own tools (`rootfs::changes`).
+//! image's own tools (the `carry_out` module).
 
 use serde::Serialize;
 

@@ -15,6 +15,7 @@
 //! ([`crate::interrupt::deadline_scope`]) and stop too.
 
 pub mod cache;
+pub mod carry_out;
 pub mod catalog;
 pub mod changes;
 pub mod grants;
@@ -35,6 +36,8 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Resource};
 use wasmtime::{Config, Engine, Store, Trap};
 
+/// The family a baseline is told of (one home: [`crate::packages`]).
+pub use crate::packages::Family;
 pub use cache::{CacheOutcome, CompiledCache};
 pub use catalog::{Admission, Candidate, Catalog, DescriptionPlugins, Pin, PluginSource};
 pub use changes::RootChange;
@@ -207,18 +210,6 @@ pub struct HookRequest {
     pub options: Vec<(String, String)>,
     /// At `post-image`, the artifacts written.
     pub artifacts: Vec<ArtifactInfo>,
-}
-
-/// A distribution family: which package manager and conventions apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Family {
-    /// Debian, Ubuntu.
-    Debian,
-    /// RHEL, CentOS, Fedora.
-    Rhel,
-    /// SUSE.
-    Suse,
 }
 
 /// What a baseline is passed.

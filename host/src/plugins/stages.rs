@@ -6,13 +6,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::carry_out;
 use super::{
     ActivePlugin, BaselineRequest, BuildPlugins, Family, HookRequest, ImageIdentity, PluginRuntime,
     Stage,
 };
 use crate::description::PackageManager;
+use crate::packages::in_root::InRootPackages;
+use crate::packages::PackageTool;
 use crate::plan::BuildPlan;
-use crate::rootfs::changes::{self, PackageTool};
 use crate::rootfs::files::RootDir;
 use crate::rootfs::RootTree;
 use crate::toolbox::ArtifactInfo;
@@ -168,7 +170,7 @@ fn carry(
     plugin: &ActivePlugin,
     requested: &[super::RootChange],
 ) -> anyhow::Result<()> {
-    changes::carry_out(
+    carry_out::carry_out(
         root,
         packages,
         &plugin.plugin.label(),
@@ -272,12 +274,12 @@ pub fn try_plugin(
     let in_root;
     let packages: &dyn PackageTool = match family {
         Some(family) => {
-            in_root = changes::InRootPackages::new(&root, family);
+            in_root = InRootPackages::new(&root, family);
             &in_root
         }
         None => &UnknownFamily,
     };
-    let result = changes::carry_out(
+    let result = carry_out::carry_out(
         &root,
         packages,
         &plugin.label(),
@@ -289,7 +291,7 @@ pub fn try_plugin(
     }
     result?;
     for change in &requested {
-        println!("{}", changes::describe(change));
+        println!("{}", carry_out::describe(change));
     }
     Ok(())
 }

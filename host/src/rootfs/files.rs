@@ -400,6 +400,18 @@ fn empty_dir_fd(dir: &OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
+/// The names in `/etc/passwd` or `/etc/group` of the image (`file` relative to the root).
+pub fn account_names(root: &RootDir, file: &str) -> anyhow::Result<Vec<String>> {
+    let text = anyhow::Context::with_context(root.read_to_string(file), || {
+        format!("reading /{file} of the image")
+    })?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .map(str::to_string)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

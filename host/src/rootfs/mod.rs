@@ -1,22 +1,13 @@
-//! The image root on the host: [`prepare`] makes it (in pipeline order:
-//! bootstrap and install, on a cache miss in [`memory`], or an entry of
-//! [`root_cache`], copied or with the build's changes in a [`layered`]
-//! overlay over it; overlays in
-//! [`files`]; [`users`]; [`scripts`]; cleanup), [`command`] runs the
-//! steps' programs, [`sandbox`] contains those run inside the root, [`tree`]
-//! gives plugins safe, chroot-like access.
+//! Primitives on an image root on the host: [`files`] writes inside it
+//! without leaving it, [`tree`] gives plugins safe, chroot-like reads,
+//! [`command`] runs the steps' programs, [`sandbox`] contains those run
+//! inside the root (and the host tools working on it), [`mounts`] keeps a
+//! build's mounts its own. Making a root is the job of the `prepare` module.
 
-pub mod changes;
 pub mod command;
 pub mod files;
-pub mod layered;
-pub mod memory;
 pub mod mounts;
-pub mod prepare;
-pub mod root_cache;
 pub mod sandbox;
-pub mod scripts;
 pub mod tree;
-pub mod users;
 
 pub use tree::{EntryMeta, FileKind, RootTree, TreeEntry, Walk};

@@ -123,8 +123,20 @@ pub fn in_root(root: &Path, program: &str, contain: Contain) -> Command {
 /// program: the tools that honour it (useradd's password dates, initrd
 /// makers, ...) then write the same bytes in every build.
 pub fn pass_source_date_epoch(cmd: &mut Command) {
-    if let Ok(Some(epoch)) = crate::create::source_date_epoch_from_env() {
+    if let Ok(Some(epoch)) = source_date_epoch_from_env() {
         cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
+    }
+}
+
+/// Read `SOURCE_DATE_EPOCH` from the environment, if set.
+pub fn source_date_epoch_from_env() -> anyhow::Result<Option<i64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds")),
+        _ => Ok(None),
     }
 }
 

@@ -626,6 +626,23 @@ fn annotate(path: &Path, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
+/// `cp -a` of everything in `from` into `to`: owners, modes, times, hard
+/// links, xattrs, device nodes; reflinks where the filesystem has them.
+pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let mut cmd = std::process::Command::new("cp");
+    cmd.args([
+        "-a",
+        "--preserve=all",
+        "--reflink=auto",
+        "--one-file-system",
+        "--no-target-directory",
+    ])
+    .arg(from)
+    .arg(to);
+    super::command::run("copying a tree", &mut cmd)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! Partition arithmetic: where each partition of a disk lies, how large the
 //! disk is, and the `sfdisk` script that writes its table. No I/O: the
 //! sizes a plugin asks for are checked here as numbers (the fuzz target
-//! `toolbox_args` drives it), and [`super::disks`] makes what it returns.
+//! `toolbox_args` drives it), and the disks module makes what it returns.
 
 /// One MiB: partitions start and end on MiB boundaries.
 pub const MIB: u64 = 1 << 20;

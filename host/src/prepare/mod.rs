@@ -4,6 +4,17 @@
 //! cleanup. Every chrooted step mounts `/proc`, `/sys` and `/dev` for itself
 //! and unmounts them whatever happens; a failed build leaves the root as it
 //! was at the failure, for inspection.
+//!
+//! It owns the root's stores and steps: on a root cache miss the root is
+//! made in [`memory`] when it fits, an entry of the [`root_cache`] is used
+//! copied or with the build's changes in a [`layered`] overlay over it;
+//! then [`users`] and [`scripts`] (`config.sh`, `images.sh`).
+
+pub mod layered;
+pub mod memory;
+pub mod root_cache;
+pub mod scripts;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -16,11 +27,10 @@ use crate::plan::{BuildPlan, Overlay, OverlayKind};
 use crate::plugins::{PipelinePlugins, Stage};
 use crate::rootfs::command;
 use crate::rootfs::files::{Ownership, RootDir};
-use crate::rootfs::layered::LayeredRoot;
-use crate::rootfs::memory::{MemoryBudget, MemoryRoot};
-use crate::rootfs::root_cache::{self, EntryInUse, RootCache};
-use crate::rootfs::scripts::{self, ScriptEnv};
-use crate::rootfs::users;
+use layered::LayeredRoot;
+use memory::{MemoryBudget, MemoryRoot};
+use root_cache::{EntryInUse, RootCache};
+use scripts::ScriptEnv;
 
 /// What to prepare where.
 #[derive(Debug, Clone)]
@@ -276,7 +286,7 @@ fn layered_root(
         Ok(layered) => Ok(Some(layered)),
         Err((entry, e)) => {
             tracing::info!("root cache: copying the prepared root ({e:#})");
-            root_cache::copy_tree(entry.path(), root)?;
+            crate::rootfs::tree::copy_tree(entry.path(), root)?;
             Ok(None)
         }
     }

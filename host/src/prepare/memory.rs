@@ -21,9 +21,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
-use crate::rootfs::layered::LayeredRoot;
+use crate::prepare::layered::LayeredRoot;
+use crate::prepare::root_cache::{self, RootCache};
 use crate::rootfs::mounts::{memory_available, Scratch};
-use crate::rootfs::root_cache::{self, RootCache};
 
 /// How much memory a root prepared on a cache miss may take.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -164,7 +164,7 @@ impl MemoryRoot {
             Ok(layered) => Ok(Some(layered)),
             Err((lower, e)) => {
                 tracing::info!("copying the prepared root ({e:#})");
-                root_cache::copy_tree(&lower.root(), target)?;
+                crate::rootfs::tree::copy_tree(&lower.root(), target)?;
                 Ok(None)
             }
         }
@@ -225,7 +225,7 @@ impl Store {
                     Err(e) => {
                         tracing::debug!("root cache: copying again, the root is final now: {e:#}");
                         root_cache::empty_dir(incoming.path())
-                            .and_then(|()| root_cache::copy_tree(&root, incoming.path()))
+                            .and_then(|()| crate::rootfs::tree::copy_tree(&root, incoming.path()))
                             .map(|()| 0)
                     }
                 };
@@ -430,7 +430,7 @@ fn same_attributes(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 /// Removes a file, symlink or whole directory.
 fn remove_any(path: &Path) -> std::io::Result<()> {
     if std::fs::symlink_metadata(path)?.is_dir() {
-        super::mounts::remove_tree(path)
+        crate::rootfs::mounts::remove_tree(path)
     } else {
         std::fs::remove_file(path)
     }

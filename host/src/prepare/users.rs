@@ -3,11 +3,9 @@
 
 use std::path::Path;
 
-use anyhow::Context;
-
 use crate::description::{GroupRef, PasswordFormat, User};
 use crate::rootfs::command;
-use crate::rootfs::files::RootDir;
+use crate::rootfs::files::{account_names as names, RootDir};
 use crate::rootfs::sandbox::{in_root, Contain};
 
 /// The crypt(3) hash to store for `user`: `pwdformat="plain"` is hashed with
@@ -63,18 +61,6 @@ fn derived_salt(user: &str, password: &str, epoch: i64) -> String {
         .iter()
         .map(|b| ALPHABET[usize::from(b & 63)] as char)
         .collect()
-}
-
-/// The names in `/etc/passwd` or `/etc/group` of the image (`file` relative to the root).
-pub(crate) fn names(root: &RootDir, file: &str) -> anyhow::Result<Vec<String>> {
-    let text = root
-        .read_to_string(file)
-        .with_context(|| format!("reading /{file} of the image"))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split(':').next())
-        .map(str::to_string)
-        .collect())
 }
 
 /// Creates the groups, then creates or updates the users.

@@ -2,22 +2,16 @@
 //! they asked, with the image's own tools: its package manager, `systemctl`,
 //! `groupadd`/`useradd`, files written through [`RootDir`] (never outside
 //! the root), `sysctl.d` and `modules-load.d` drop-ins named after the plugin.
+//! The requests themselves are recorded by the `changes` module.
 
 use anyhow::{bail, Context};
 
+use crate::packages::PackageTool;
 use crate::plugins::RootChange;
 use crate::rootfs::command;
+use crate::rootfs::files::account_names as names;
 use crate::rootfs::files::RootDir;
 use crate::rootfs::sandbox::{in_root, Contain};
-use crate::rootfs::users::names;
-
-/// Installs and removes packages the way the image's family does.
-pub trait PackageTool {
-    /// Install `names` (with their dependencies).
-    fn install(&self, names: &[String]) -> anyhow::Result<()>;
-    /// Remove `names` (and what only they needed).
-    fn remove(&self, names: &[String]) -> anyhow::Result<()>;
-}
 
 /// Carries out `changes` that plugin `label` asked for, in order.
 pub fn carry_out(
@@ -239,59 +233,6 @@ fn set_line(root: &RootDir, file: &str, key: &str, line: &str) -> anyhow::Result
     text.push('\n');
     root.write(file, text.as_bytes(), 0o644)
         .with_context(|| format!("writing /{file}"))
-}
-
-/// Packages through the tools already inside the root, with the repositories
-/// it is configured for (for `builder plugin run` on a finished root).
-pub struct InRootPackages<'r> {
-    root: &'r RootDir,
-    family: crate::plugins::Family,
-}
-
-impl<'r> InRootPackages<'r> {
-    /// The package manager of `family` inside `root`.
-    pub fn new(root: &'r RootDir, family: crate::plugins::Family) -> Self {
-        InRootPackages { root, family }
-    }
-
-    fn run(&self, verb: &str, names: &[String]) -> anyhow::Result<()> {
-        use crate::plugins::Family;
-        if names.is_empty() {
-            return Ok(());
-        }
-        let (program, args): (&str, Vec<&str>) = match (self.family, verb) {
-            (Family::Debian, "install") => {
-                ("apt-get", vec!["-y", "install", "--no-install-recommends"])
-            }
-            (Family::Debian, _) => ("apt-get", vec!["-y", "purge", "--auto-remove"]),
-            (Family::Rhel, "install") => ("dnf", vec!["-y", "install"]),
-            (Family::Rhel, _) => ("dnf", vec!["-y", "remove"]),
-            (Family::Suse, "install") => ("zypper", vec!["--non-interactive", "install"]),
-            (Family::Suse, _) => (
-                "zypper",
-                vec!["--non-interactive", "remove", "--clean-deps"],
-            ),
-        };
-        if self.family == Family::Debian && verb == "install" {
-            let mut update = in_root(self.root.host_path(), "apt-get", Contain::PACKAGES);
-            update.arg("update");
-            command::run("apt-get update", &mut update)?;
-        }
-        let mut cmd = in_root(self.root.host_path(), program, Contain::PACKAGES);
-        cmd.args(args).arg("--").args(names);
-        command::run(&format!("{program} {verb}"), &mut cmd)?;
-        Ok(())
-    }
-}
-
-impl PackageTool for InRootPackages<'_> {
-    fn install(&self, names: &[String]) -> anyhow::Result<()> {
-        self.run("install", names)
-    }
-
-    fn remove(&self, names: &[String]) -> anyhow::Result<()> {
-        self.run("remove", names)
-    }
 }
 
 #[cfg(test)]

@@ -28,14 +28,12 @@
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::packages::RepositoryState;
 use crate::plan::BuildPlan;
-use crate::rootfs::command;
 
 /// Bumped when the layout or meaning of an entry changes.
 const FORMAT: &str = "builder-root-cache-1";
@@ -138,7 +136,7 @@ impl RootCache {
     /// emptied again and `false` returned.
     pub fn restore(&self, root: &Path) -> anyhow::Result<bool> {
         let copied = match self.hold() {
-            Some(entry) => copy_tree(entry.path(), root),
+            Some(entry) => crate::rootfs::tree::copy_tree(entry.path(), root),
             None => Err(anyhow::anyhow!("the entry is gone")),
         };
         match copied {
@@ -230,7 +228,7 @@ impl RootCache {
     /// removes older repository states of the same description.
     pub fn store(&self, root: &Path) -> anyhow::Result<()> {
         let incoming = self.begin()?;
-        copy_tree(root, incoming.path())?;
+        crate::rootfs::tree::copy_tree(root, incoming.path())?;
         self.commit(incoming);
         Ok(())
     }
@@ -329,7 +327,7 @@ fn remove_entry(path: &Path) -> bool {
     if fs::rename(path, &aside).is_err() {
         return false;
     }
-    if let Err(e) = super::mounts::remove_tree(&aside) {
+    if let Err(e) = crate::rootfs::mounts::remove_tree(&aside) {
         tracing::warn!("root cache: {e}");
     }
     true
@@ -383,29 +381,12 @@ fn feed(hasher: &mut Sha256, field: &str, value: &[u8]) {
     hasher.update(value);
 }
 
-/// `cp -a` of everything in `from` into `to`: owners, modes, times, hard
-/// links, xattrs, device nodes; reflinks where the filesystem has them.
-pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
-    let mut cmd = Command::new("cp");
-    cmd.args([
-        "-a",
-        "--preserve=all",
-        "--reflink=auto",
-        "--one-file-system",
-        "--no-target-directory",
-    ])
-    .arg(from)
-    .arg(to);
-    command::run("root cache: copying", &mut cmd)?;
-    Ok(())
-}
-
 pub(crate) fn empty_dir(dir: &Path) -> anyhow::Result<()> {
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
         let meta = fs::symlink_metadata(&path)?;
         if meta.is_dir() {
-            super::mounts::remove_tree(&path)
+            crate::rootfs::mounts::remove_tree(&path)
         } else {
             fs::remove_file(&path)
         }

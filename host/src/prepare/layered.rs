@@ -5,7 +5,7 @@
 //! written, and nothing is copied, like mkosi's incremental mode on a
 //! copy-on-write filesystem.
 //!
-//! [`memory`]: crate::rootfs::memory Where the filesystems
+//! [`memory`]: crate::prepare::memory Where the filesystems
 //! allow it, hard links stay hard links when one of them changes
 //! (`index=on`) and directories can be renamed (`redirect_dir=on`).
 
@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use rustix::mount::{self as rmount, MountFlags, UnmountFlags};
 
-use crate::rootfs::memory::MemoryLower;
-use crate::rootfs::root_cache::EntryInUse;
+use crate::prepare::memory::MemoryLower;
+use crate::prepare::root_cache::EntryInUse;
 
 /// A root mounted as an overlay over a prepared root; unmounted when
 /// dropped, before the prepared root is released.
@@ -162,7 +162,7 @@ fn mount_overlay(lower: &Path, layer_dir: &Path, target: &Path) -> anyhow::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rootfs::root_cache::RootCache;
+    use crate::prepare::root_cache::RootCache;
     use std::fs;
 
     fn is_mounted(path: &Path) -> bool {
