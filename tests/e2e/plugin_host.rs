@@ -30,6 +30,7 @@ fn request(type_name: &str, options: Vec<(String, String)>) -> BuildRequest {
         source_date_epoch: None,
         size: None,
         container: None,
+        vagrant: None,
     }
 }
 

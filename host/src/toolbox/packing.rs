@@ -147,7 +147,9 @@ pub fn pack(
     packaging: &Packaging,
     seed: Option<i64>,
 ) -> Result<ArtifactInfo, ToolError> {
-    check(packaging)?;
+    if let Err(ToolError::Invalid(reason)) = check(packaging) {
+        return super::invalid(format!("packing `{file_name}`: {reason}"));
+    }
     let raw = File::open(source)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", source.display())))?;
     let raw_size = raw.metadata()?.len();
