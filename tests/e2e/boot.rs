@@ -511,6 +511,17 @@ fn a_root_that_cannot_boot_is_refused_with_what_to_add() {
         format.contains("`vdi` is not one of raw|qcow2|vmdk|vhdx|vhd|vhd-fixed|gce|ova|vagrant"),
         "{format}"
     );
+    // Packed formats are taken; a box without its <vagrantconfig> is
+    // refused before the root is looked at.
+    for packed in ["gce", "ova"] {
+        let err = create_without_kernel("oem", &[("format", packed)]);
+        assert!(err.contains("the root has no kernel"), "{packed}: {err}");
+    }
+    let vagrant = create_without_kernel("oem", &[("format", "vagrant")]);
+    assert!(
+        vagrant.contains("`vagrant` needs a <vagrantconfig provider=\"libvirt|virtualbox\">"),
+        "{vagrant}"
+    );
 }
 
 /// The same disk with dracut instead of initramfs-tools: `make-initrd`
