@@ -756,6 +756,7 @@ fn run_create(cli: &Cli, args: &CreateArgs) -> anyhow::Result<()> {
             additive: false,
         }),
         container: None,
+        vagrant: None,
     };
     let outcome = create::create(&runtime, &plugins, &request);
     crate::progress::finish();

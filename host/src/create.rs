@@ -39,6 +39,8 @@ pub struct CreateRequest {
     pub size: Option<crate::plugins::ImageSize>,
     /// The type's `<containerconfig>`, if any.
     pub container: Option<crate::plugins::ContainerConfig>,
+    /// The type's first `<vagrantconfig>`, if any.
+    pub vagrant: Option<crate::plugins::VagrantConfig>,
 }
 
 /// What `create` produced.
@@ -112,6 +114,7 @@ pub fn create(
         source_date_epoch: request.source_date_epoch,
         size: request.size,
         container: request.container.clone(),
+        vagrant: request.vagrant.clone(),
     };
     let mut grants = Grants::image_type_defaults();
     for c in request.extra_grants.iter() {

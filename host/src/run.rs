@@ -120,6 +120,7 @@ pub fn run(
         anyhow::bail!("no plugin builds image type `{type_name}`");
     };
     let pipeline = PipelinePlugins::new(runtime, &selected, &plan)?;
+    let vagrant = crate::plugins::VagrantConfig::from_plan(&plan)?;
     let mut phases = vec![timing("plan", started.elapsed())];
 
     let work =
@@ -184,6 +185,7 @@ pub fn run(
                 .containerconfig
                 .as_ref()
                 .map(crate::plugins::ContainerConfig::from_description),
+            vagrant,
         },
     )
     .context("phase `create`")?;

@@ -129,7 +129,7 @@ pub use bindings::builder::plugin::rootfs::{
 pub use bindings::builder::plugin::types::{
     Artifact, BaselineRequest, BuildRequest, Capability, ContainerConfig, Error, Family,
     HookRequest, ImageIdentity, ImageSize, InvalidOption, IoError, OptionKind, OptionSpec,
-    OptionValue, PluginInfo, Role, Stage, ToolFailure,
+    OptionValue, PluginInfo, Role, Stage, ToolFailure, VagrantConfig,
 };
 pub use options::OptionsExt;
 pub use rootfs::{EntryIter, ReadAll};
@@ -139,10 +139,12 @@ pub use rootfs::{EntryIter, ReadAll};
 pub mod toolbox {
     pub use crate::bindings::builder::plugin::toolbox::{
         convert_disk, create_artifact, kernels, make_disk, make_fat_image, make_filesystem,
-        make_grub_image, make_initrd, make_iso, remove_artifact, sha256, sha256_artifact,
-        write_boot_file, ArtifactWriter, Compression, Disk, DiskFormat, FatOptions, FileSource,
-        FilesystemOptions, FilesystemType, GrubPlatform, ImageFile, InitrdOptions, IsoOptions,
-        Kernel, Partition, PartitionContent, PartitionKind, PartitionTable, PlacedPartition,
+        make_grub_image, make_initrd, make_iso, pack_disk, remove_artifact, sha256,
+        sha256_artifact, write_boot_file, ArtifactWriter, Compression, Disk, DiskFormat,
+        DiskPackaging, FatOptions, FileSource, FilesystemOptions, FilesystemType, GrubPlatform,
+        ImageFile, InitrdOptions, IsoOptions, Kernel, OvfSettings, Partition, PartitionContent,
+        PartitionKind, PartitionTable, PlacedPartition, VagrantProvider, VagrantSettings,
+        VmFirmware,
     };
 }
 

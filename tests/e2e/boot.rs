@@ -486,6 +486,7 @@ fn create_without_kernel(type_name: &str, options: &[(&str, &str)]) -> String {
             xz_cache: None,
             size: None,
             container: None,
+            vagrant: None,
         },
     )
     .expect_err("a root without a kernel cannot boot");
@@ -505,10 +506,21 @@ fn a_root_that_cannot_boot_is_refused_with_what_to_add() {
     let iso = create_without_kernel("iso", &[]);
     assert!(iso.contains("no live system"), "{iso}");
     assert!(iso.contains("live-boot"), "{iso}");
-    let format = create_without_kernel("oem", &[("format", "vagrant")]);
+    let format = create_without_kernel("oem", &[("format", "vdi")]);
     assert!(
-        format.contains("`vagrant` is not one of raw|qcow2|vmdk|vhdx|vhd|vhd-fixed"),
+        format.contains("`vdi` is not one of raw|qcow2|vmdk|vhdx|vhd|vhd-fixed|gce|ova|vagrant"),
         "{format}"
+    );
+    // Packed formats are taken; a box without its <vagrantconfig> is
+    // refused before the root is looked at.
+    for packed in ["gce", "ova"] {
+        let err = create_without_kernel("oem", &[("format", packed)]);
+        assert!(err.contains("the root has no kernel"), "{packed}: {err}");
+    }
+    let vagrant = create_without_kernel("oem", &[("format", "vagrant")]);
+    assert!(
+        vagrant.contains("`vagrant` needs a <vagrantconfig provider=\"libvirt|virtualbox\">"),
+        "{vagrant}"
     );
 }
 

@@ -70,6 +70,7 @@ fn request(
         xz_cache: None,
         size: None,
         container,
+        vagrant: None,
     }
 }
 

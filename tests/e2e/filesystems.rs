@@ -39,6 +39,7 @@ fn make(root: &Path, out: &Path, type_name: &str, size: Option<ImageSize>) -> st
             xz_cache: None,
             size,
             container: None,
+            vagrant: None,
         },
     )
     .unwrap_or_else(|e| panic!("{type_name}: {e:#}"));

@@ -30,6 +30,7 @@ fn request(type_name: &str, options: Vec<(String, String)>) -> BuildRequest {
         source_date_epoch: None,
         size: None,
         container: None,
+        vagrant: None,
     }
 }
 
@@ -714,6 +715,28 @@ fn disks_larger_than_the_limit_are_refused_before_anything_is_written() {
         "{message}"
     );
     assert_eq!(left, Vec::<String>::new());
+}
+
+/// `pack-disk` through the contract: each archive under its name with
+/// its members, the raw disk gone, nothing else left.
+#[test]
+fn a_disk_is_packed_every_way_through_the_contract() {
+    let runtime = runtime(test_limits());
+    let (_dir, root) = small_root();
+    let (result, left) = flood(&runtime, root, "packed", 16 << 20);
+    let artifacts = result.unwrap();
+    let base = "golden.x86_64-1.2.3";
+    let names: Vec<&str> = artifacts.iter().map(|a| a.file_name.as_str()).collect();
+    let expected = [
+        format!("{base}.tar.gz"),
+        format!("{base}.ova"),
+        format!("{base}.vagrant.libvirt.box"),
+        format!("{base}.vagrant.virtualbox.box"),
+    ];
+    assert_eq!(names, expected);
+    let mut sorted = expected.to_vec();
+    sorted.sort();
+    assert_eq!(left, sorted, "only the archives are left");
 }
 
 fn runtime_with_disk_limit(bytes: u64) -> PluginRuntime {

@@ -61,6 +61,7 @@ fn request(attack: &str) -> BuildRequest {
         source_date_epoch: None,
         size: None,
         container: None,
+        vagrant: None,
     }
 }
 

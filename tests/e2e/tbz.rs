@@ -33,6 +33,7 @@ fn build(root: &Path, out: &Path, compression: &str, epoch: Option<i64>) -> std:
         xz_cache: None,
         size: None,
         container: None,
+        vagrant: None,
     };
     let outcome = create(&runtime, &plugins, &request).expect("tbz build");
     assert_eq!(outcome.artifacts.len(), 1);

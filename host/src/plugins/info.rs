@@ -219,7 +219,9 @@ impl PluginInfo {
     /// Options from a description's `<type>` element: every attribute reaches
     /// the plugin (KIWI's attributes no plugin reads yet included); those the
     /// plugin declares are checked and defaulted, in spec order, the others
-    /// follow as written.
+    /// follow as written. The description was checked against KIWI's schema,
+    /// so a value outside a plugin's choices is one KIWI accepts and builder
+    /// does not make yet, and the refusal says so.
     pub fn resolve_description_options(
         &self,
         attributes: &[(String, String)],
@@ -228,7 +230,34 @@ impl PluginInfo {
             .iter()
             .cloned()
             .partition(|(name, _)| self.options.iter().any(|o| &o.name == name));
-        let mut options = self.resolve_options(&declared)?;
+        let mut options = self.resolve_options(&declared).map_err(|e| match e {
+            GuestError::InvalidOption { name, reason } => {
+                let choices = self.options.iter().find_map(|spec| match &spec.kind {
+                    OptionKind::Choice(choices) if spec.name == name => Some(choices),
+                    _ => None,
+                });
+                let value = declared
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.as_str());
+                match (choices, value) {
+                    (Some(choices), Some(value)) if !choices.iter().any(|c| c == value) => {
+                        GuestError::InvalidOption {
+                            reason: format!(
+                                "builder does not make {name}=\"{value}\" yet, though KIWI \
+                                 accepts it; plugin `{}` makes {}",
+                                self.name,
+                                choices.join("|")
+                            ),
+                            name,
+                        }
+                    }
+                    _ => GuestError::InvalidOption { name, reason },
+                }
+            }
+            other => other,
+        })?;
         options.extend(undeclared);
         Ok(options)
     }
@@ -345,7 +374,15 @@ mod tests {
             ]
         );
         let bad = [("compression".to_string(), "lz4".to_string())];
-        assert!(info.resolve_description_options(&bad).is_err());
+        // A value KIWI accepts and the plugin does not make reads as what
+        // builder lacks, not as a mistake in the description.
+        assert_eq!(
+            info.resolve_description_options(&bad)
+                .unwrap_err()
+                .to_string(),
+            "option `compression`: builder does not make compression=\"lz4\" yet, though \
+             KIWI accepts it; plugin `tbz` makes xz|none"
+        );
     }
 
     #[test]

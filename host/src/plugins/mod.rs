@@ -127,6 +127,83 @@ pub struct BuildRequest {
     pub size: Option<ImageSize>,
     /// The type's `<containerconfig>`, if any.
     pub container: Option<ContainerConfig>,
+    /// The type's first `<vagrantconfig>`, if any.
+    pub vagrant: Option<VagrantConfig>,
+}
+
+/// A Vagrant box's settings, as image types receive them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VagrantConfig {
+    /// `provider`.
+    pub provider: String,
+    /// `virtualsize` in GB.
+    pub virtual_size: Option<u64>,
+    /// `virtualbox_guest_additions_present`.
+    pub virtualbox_guest_additions: bool,
+    /// The content of the `embedded_vagrantfile`.
+    pub embedded_vagrantfile: Option<String>,
+}
+
+/// Largest `embedded_vagrantfile` read.
+const MAX_VAGRANTFILE: u64 = 1 << 20;
+
+impl VagrantConfig {
+    /// The first `<vagrantconfig>` of the planned type, with the file its
+    /// `embedded_vagrantfile` names read from the description's directory
+    /// (a relative path that stays inside it, as KIWI joins the two).
+    pub fn from_plan(plan: &crate::plan::BuildPlan) -> anyhow::Result<Option<Self>> {
+        let Some(v) = plan.image_type.vagrantconfig.first() else {
+            return Ok(None);
+        };
+        let embedded_vagrantfile = match v.attributes.get("embedded_vagrantfile") {
+            Some(name) => {
+                let inside = std::path::Path::new(name);
+                if name.is_empty()
+                    || inside.is_absolute()
+                    || inside
+                        .components()
+                        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+                {
+                    anyhow::bail!(
+                        "<vagrantconfig embedded_vagrantfile=\"{name}\">: the Vagrantfile must be \
+                         named by a path relative to the description's directory, without `..`"
+                    );
+                }
+                let path = plan.description_dir.join(inside);
+                let read = || -> std::io::Result<String> {
+                    use std::io::Read;
+                    let file = std::fs::File::open(&path)?;
+                    let mut text = String::new();
+                    file.take(MAX_VAGRANTFILE + 1).read_to_string(&mut text)?;
+                    if text.len() as u64 > MAX_VAGRANTFILE {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "larger than 1 MiB",
+                        ));
+                    }
+                    Ok(text)
+                };
+                Some(read().map_err(|e| {
+                    anyhow::anyhow!(
+                        "reading the embedded Vagrantfile {}: {e} (KIWI reads \
+                         <vagrantconfig embedded_vagrantfile=\"{name}\"> from the description's \
+                         directory; put the file there)",
+                        path.display()
+                    )
+                })?)
+            }
+            None => None,
+        };
+        Ok(Some(VagrantConfig {
+            provider: v.provider.clone(),
+            virtual_size: (v.virtualsize > 0).then_some(v.virtualsize),
+            virtualbox_guest_additions: v
+                .attributes
+                .get_bool("virtualbox_guest_additions_present")
+                .unwrap_or(false),
+            embedded_vagrantfile,
+        }))
+    }
 }
 
 /// A container image's settings, as image types receive them.

@@ -281,6 +281,12 @@ pub fn build_request_to(request: &BuildRequest) -> types::BuildRequest {
             additive: size.additive,
         }),
         container: request.container.as_ref().map(container_to),
+        vagrant: request.vagrant.as_ref().map(|v| types::VagrantConfig {
+            provider: v.provider.clone(),
+            virtual_size: v.virtual_size,
+            virtualbox_guest_additions: v.virtualbox_guest_additions,
+            embedded_vagrantfile: v.embedded_vagrantfile.clone(),
+        }),
     }
 }
 
@@ -814,6 +820,57 @@ impl wit_toolbox::Host for PluginState {
             .map_err(|e| io_err(&file_name, e)));
         guest_try!(disks::convert(&from, file.path(), format).map_err(|e| tool_err(&file_name, e)));
         self.publish(&target, file, &file_name)
+    }
+
+    fn pack_disk(
+        &mut self,
+        source: String,
+        file_name: String,
+        packaging: wit_toolbox::DiskPackaging,
+    ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
+        use toolbox::packing::{self, Packaging};
+        use wit_toolbox::DiskPackaging as W;
+        for capability in [Capability::Partitioning, Capability::ArtifactWrite] {
+            guest_try!(self.require(capability).map_err(denied));
+        }
+        if !matches!(packaging, W::Ova(_)) {
+            guest_try!(self.require(Capability::Compression).map_err(denied));
+        }
+        let target = guest_try!(self.target_dir());
+        let from = guest_try!(self.published_artifact(&source));
+        let packaging = match packaging {
+            W::Gce(license) => Packaging::Gce { license },
+            W::Ova(ovf) => Packaging::Ova(packing::OvfSettings {
+                name: ovf.name,
+                firmware: match ovf.firmware {
+                    wit_toolbox::VmFirmware::Bios => packing::VmFirmware::Bios,
+                    wit_toolbox::VmFirmware::Efi => packing::VmFirmware::Efi,
+                },
+                secure_boot: ovf.secure_boot,
+            }),
+            W::Vagrant(box_settings) => Packaging::Vagrant(packing::VagrantSettings {
+                provider: match box_settings.provider {
+                    wit_toolbox::VagrantProvider::Libvirt => packing::VagrantProvider::Libvirt,
+                    wit_toolbox::VagrantProvider::Virtualbox => {
+                        packing::VagrantProvider::Virtualbox
+                    }
+                },
+                name: box_settings.name,
+                virtual_size_gb: box_settings.virtual_size_gb,
+                vagrantfile: box_settings.vagrantfile,
+                guest_additions: box_settings.guest_additions,
+            }),
+        };
+        let info = guest_try!(packing::pack(
+            &from,
+            &target,
+            &file_name,
+            &packaging,
+            self.source_date_epoch
+        )
+        .map_err(|e| tool_err(&file_name, e)));
+        self.published.push(target.path().join(&info.file_name));
+        Ok(Ok(artifact_to(info)))
     }
 
     fn make_fat_image(

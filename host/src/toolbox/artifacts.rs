@@ -241,6 +241,25 @@ impl TargetDir {
         })
     }
 
+    /// An intermediate file a host tool writes on the way to an artifact
+    /// (the vmdk an OVA embeds), named `file_name` in a private hidden
+    /// directory of the target directory; removed, and its bytes given
+    /// back to the budget, when dropped.
+    pub fn scratch_file(&self, file_name: &str) -> io::Result<ScratchFile> {
+        super::names::artifact_name(file_name)?;
+        let dir = tempfile::Builder::new()
+            .prefix(".builder-scratch-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir_in(&self.path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))?;
+        Ok(ScratchFile {
+            file: dir.path().join(file_name),
+            _dir: dir,
+            budget: self.budget.clone(),
+            charged: 0,
+        })
+    }
+
     /// SHA-256 of the finished artifact `file_name`.
     pub fn sha256_of(&self, file_name: &str) -> io::Result<String> {
         super::names::artifact_name(file_name)?;
@@ -402,6 +421,43 @@ impl FileArtifact {
             size,
             sha256,
         })
+    }
+}
+
+/// An intermediate file (see [`TargetDir::scratch_file`]).
+pub struct ScratchFile {
+    file: PathBuf,
+    _dir: tempfile::TempDir,
+    budget: Option<ArtifactBudget>,
+    charged: u64,
+}
+
+impl ScratchFile {
+    /// Where the tool writes it (nothing is there yet).
+    pub fn path(&self) -> &Path {
+        &self.file
+    }
+
+    /// Counts the blocks the file occupies now against the budget, until
+    /// it is dropped; refused past the limit.
+    pub fn charge(&mut self) -> io::Result<()> {
+        let meta = fs::symlink_metadata(&self.file)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file.display())))?;
+        let bytes = allocated_bytes(&meta);
+        if let Some(budget) = &self.budget {
+            budget.charge(bytes)?;
+        }
+        self.charged += bytes;
+        Ok(())
+    }
+}
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        // The directory goes with `_dir`.
+        if let Some(budget) = &self.budget {
+            budget.release(self.charged);
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod iso;
 pub mod layout;
 pub mod names;
 pub mod options;
+pub mod packing;
 pub mod staging;
 pub mod xz_chunks;
 

@@ -32,6 +32,8 @@ impl ImageType for Bootable {
         vec![
             Capability::RootRead,
             Capability::ArtifactWrite,
+            // gce and vagrant archives are gzip-compressed.
+            Capability::Compression,
             Capability::Filesystems,
             Capability::Partitioning,
             Capability::Bootloader,

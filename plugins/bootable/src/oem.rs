@@ -17,12 +17,16 @@
 //! filesystem grow to the disk at first boot: `systemd-repart` grows the
 //! partition (`etc/repart.d/50-builder-root.conf`), `x-systemd.growfs` in
 //! fstab the filesystem. `format=` converts the raw disk (qcow2, vmdk,
-//! vhdx, vhd, vhd-fixed); the raw disk is then not kept.
+//! vhdx, vhd, vhd-fixed) or packs it as KIWI does for a cloud or hypervisor
+//! (`gce`: `<name>.<arch>-<version>.tar.gz`; `ova`: `.ova`; `vagrant` with
+//! the type's `<vagrantconfig>`: `.vagrant.libvirt.box` or
+//! `.vagrant.virtualbox.box`); the raw disk is then not kept.
 
 use builder_sdk::prelude::*;
 use builder_sdk::toolbox::{
-    DiskFormat, FatOptions, FileSource, FilesystemOptions, FilesystemType, GrubPlatform, ImageFile,
-    InitrdOptions, Partition, PartitionContent, PartitionKind, PartitionTable,
+    DiskFormat, DiskPackaging, FatOptions, FileSource, FilesystemOptions, FilesystemType,
+    GrubPlatform, ImageFile, InitrdOptions, OvfSettings, Partition, PartitionContent,
+    PartitionKind, PartitionTable, VagrantProvider, VagrantSettings, VmFirmware,
 };
 
 use crate::grub::{self, Locate, Menu};
@@ -39,9 +43,14 @@ pub fn options() -> Vec<OptionSpec> {
         ),
         OptionSpec::choice(
             "format",
-            &["raw", "qcow2", "vmdk", "vhdx", "vhd", "vhd-fixed"],
+            FORMATS,
             "raw",
             "Disk format (KIWI's `format`; raw when unset)",
+        ),
+        OptionSpec::text(
+            "gcelicense",
+            None,
+            "License of a `gce` disk, named in its manifest.json",
         ),
         OptionSpec::integer(
             "efipartsize",
@@ -74,21 +83,112 @@ fn filesystem_type(name: &str) -> FilesystemType {
     }
 }
 
-fn disk_format(format: &str) -> Result<Option<(DiskFormat, &'static str)>, Error> {
-    Ok(Some(match format {
-        "" | "raw" => return Ok(None),
-        "qcow2" => (DiskFormat::Qcow2, "qcow2"),
-        "vmdk" => (DiskFormat::Vmdk, "vmdk"),
-        "vhdx" => (DiskFormat::Vhdx, "vhdx"),
-        "vhd" => (DiskFormat::Vhd, "vhd"),
-        "vhd-fixed" => (DiskFormat::VhdFixed, "vhdfixed"),
+/// The formats made: KIWI's `format=` values (raw when unset).
+const FORMATS: &[&str] = &[
+    "raw",
+    "qcow2",
+    "vmdk",
+    "vhdx",
+    "vhd",
+    "vhd-fixed",
+    "gce",
+    "ova",
+    "vagrant",
+];
+
+/// What becomes of the raw disk.
+enum Output {
+    /// It is the artifact.
+    Raw,
+    /// Converted, with this file name extension.
+    Convert(DiskFormat, &'static str),
+    /// Packed for a cloud or hypervisor (`gce`, `ova`, `vagrant`) as the
+    /// named artifact.
+    Pack(DiskPackaging, String),
+}
+
+fn disk_format(format: &str, request: &BuildRequest, firmware: &str) -> Result<Output, Error> {
+    Ok(match format {
+        "" | "raw" => Output::Raw,
+        "qcow2" => Output::Convert(DiskFormat::Qcow2, "qcow2"),
+        "vmdk" => Output::Convert(DiskFormat::Vmdk, "vmdk"),
+        "vhdx" => Output::Convert(DiskFormat::Vhdx, "vhdx"),
+        "vhd" => Output::Convert(DiskFormat::Vhd, "vhd"),
+        "vhd-fixed" => Output::Convert(DiskFormat::VhdFixed, "vhdfixed"),
+        "gce" | "ova" | "vagrant" => {
+            let (packaging, name) = packaging(format, request, firmware)?;
+            Output::Pack(packaging, name)
+        }
         other => {
             return Err(Error::invalid_option(
                 "format",
-                format!("`{other}` is not a disk format this plugin makes (qcow2, vmdk, vhdx, vhd, vhd-fixed)"),
+                format!(
+                    "builder does not make `{other}` disks yet (KIWI does); it makes {}",
+                    FORMATS.join(", ")
+                ),
             ))
         }
-    }))
+    })
+}
+
+/// How `format` packs the disk, with the artifact's name.
+fn packaging(
+    format: &str,
+    request: &BuildRequest,
+    firmware: &str,
+) -> Result<(DiskPackaging, String), Error> {
+    let options = request.options.as_slice();
+    Ok(match format {
+        "gce" => (
+            DiskPackaging::Gce(options.value("gcelicense").map(str::to_string)),
+            request.artifact_name("tar.gz"),
+        ),
+        "ova" => (
+            DiskPackaging::Ova(OvfSettings {
+                name: request.image.name.clone(),
+                firmware: if firmware == "bios" {
+                    VmFirmware::Bios
+                } else {
+                    VmFirmware::Efi
+                },
+                // KIWI turns Secure Boot on for `uefi`; this disk's boot
+                // chain is not signed yet, so a machine with it on would
+                // not start it.
+                secure_boot: false,
+            }),
+            request.artifact_name("ova"),
+        ),
+        _ => {
+            let Some(vagrant) = &request.vagrant else {
+                return Err(Error::invalid_option(
+                    "format",
+                    "`vagrant` needs a <vagrantconfig provider=\"libvirt|virtualbox\"> in the <type>, \
+                     as KIWI requires",
+                ));
+            };
+            let provider = match vagrant.provider.as_str() {
+                "libvirt" => VagrantProvider::Libvirt,
+                "virtualbox" => VagrantProvider::Virtualbox,
+                other => {
+                    return Err(Error::other(format!(
+                        "<vagrantconfig provider=\"{other}\">: builder makes boxes for the \
+                         libvirt and virtualbox providers"
+                    )))
+                }
+            };
+            (
+                DiskPackaging::Vagrant(VagrantSettings {
+                    provider,
+                    name: request.image.name.clone(),
+                    // KIWI's default.
+                    virtual_size_gb: vagrant.virtual_size.filter(|gb| *gb > 0).unwrap_or(42),
+                    vagrantfile: vagrant.embedded_vagrantfile.clone(),
+                    guest_additions: vagrant.virtualbox_guest_additions,
+                }),
+                request.artifact_name(&format!("vagrant.{}.box", vagrant.provider)),
+            )
+        }
+    })
 }
 
 const MIB: u64 = 1 << 20;
@@ -110,7 +210,8 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     let options = request.options.as_slice();
     let firmware = options.value("firmware").unwrap_or("efi");
     let fs_name = options.value("filesystem").unwrap_or("ext4");
-    let format = disk_format(options.value("format").unwrap_or(""))?;
+    // Refused before anything is made.
+    let format = disk_format(options.value("format").unwrap_or(""), request, firmware)?;
     let x86 = matches!(request.image.arch.as_str(), "x86_64" | "amd64");
     let efi = firmware != "bios";
     let bios = x86 && (firmware == "bios" || efi);
@@ -335,12 +436,18 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
 
     // 7. The format asked for.
     match format {
-        None => Ok(vec![disk.artifact]),
-        Some((format, extension)) => {
+        Output::Raw => Ok(vec![disk.artifact]),
+        Output::Convert(format, extension) => {
             log::info(&format!("converting the disk to {extension}"));
             let converted = toolbox::convert_disk(&raw, &request.artifact_name(extension), format)?;
             toolbox::remove_artifact(&raw)?;
             Ok(vec![converted])
+        }
+        Output::Pack(packaging, name) => {
+            log::info(&format!("packing the disk as {name}"));
+            let packed = toolbox::pack_disk(&raw, &name, &packaging)?;
+            toolbox::remove_artifact(&raw)?;
+            Ok(vec![packed])
         }
     }
 }

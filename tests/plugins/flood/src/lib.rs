@@ -1,10 +1,14 @@
 //! Test fixture: an image type that asks the host for too much, one way per
 //! `mode`: many open walks, readers or artifact writers, a huge artifact, a
 //! disk of absurd size, a log flood full of escape sequences, a panic with
-//! escape sequences on stderr, hostile values, or a sleep that never ends.
+//! escape sequences on stderr, hostile values, or a sleep that never ends;
+//! and, within the limits, a disk packed every way `pack-disk` knows.
 
 use builder_sdk::prelude::*;
-use builder_sdk::toolbox::{Partition, PartitionKind, PartitionTable};
+use builder_sdk::toolbox::{
+    DiskPackaging, OvfSettings, Partition, PartitionKind, PartitionTable, VagrantProvider,
+    VagrantSettings, VmFirmware,
+};
 
 struct Flood;
 
@@ -39,6 +43,7 @@ impl ImageType for Flood {
                     "panic",
                     "hostile",
                     "sleep",
+                    "packed",
                 ],
                 "walks",
                 "What to ask too much of",
@@ -51,6 +56,7 @@ impl ImageType for Flood {
         vec![
             Capability::RootRead,
             Capability::ArtifactWrite,
+            Capability::Compression,
             Capability::Partitioning,
         ]
     }
@@ -186,6 +192,62 @@ impl ImageType for Flood {
                 log::info("sleeping forever");
                 std::thread::sleep(std::time::Duration::MAX);
                 Err(Error::other("woke up"))
+            }
+            "packed" => {
+                // A disk of `count` bytes, packed as gce, ova and both
+                // Vagrant boxes; the raw disk is removed again.
+                let raw = request.artifact_name("raw");
+                toolbox::make_disk(
+                    root,
+                    &raw,
+                    PartitionTable::Gpt,
+                    Some(count),
+                    &[Partition {
+                        name: "root".into(),
+                        kind: PartitionKind::Linux,
+                        size_bytes: None,
+                        content: None,
+                        bootable: false,
+                    }],
+                    None,
+                )?;
+                let vagrant = |provider| {
+                    DiskPackaging::Vagrant(VagrantSettings {
+                        provider,
+                        name: request.image.name.clone(),
+                        virtual_size_gb: 1,
+                        vagrantfile: None,
+                        guest_additions: false,
+                    })
+                };
+                let mut packed = Vec::new();
+                for (extension, packaging) in [
+                    (
+                        "tar.gz",
+                        DiskPackaging::Gce(Some("1111111111111111111".into())),
+                    ),
+                    (
+                        "ova",
+                        DiskPackaging::Ova(OvfSettings {
+                            name: request.image.name.clone(),
+                            firmware: VmFirmware::Efi,
+                            secure_boot: true,
+                        }),
+                    ),
+                    ("vagrant.libvirt.box", vagrant(VagrantProvider::Libvirt)),
+                    (
+                        "vagrant.virtualbox.box",
+                        vagrant(VagrantProvider::Virtualbox),
+                    ),
+                ] {
+                    packed.push(toolbox::pack_disk(
+                        &raw,
+                        &request.artifact_name(extension),
+                        &packaging,
+                    )?);
+                }
+                toolbox::remove_artifact(&raw)?;
+                Ok(packed)
             }
             other => Err(Error::invalid_option("mode", other)),
         }
