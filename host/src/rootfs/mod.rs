@@ -10,6 +10,7 @@ pub mod changes;
 pub mod command;
 pub mod files;
 pub mod layered;
+pub mod manifest;
 pub mod memory;
 pub mod mounts;
 pub mod prepare;
