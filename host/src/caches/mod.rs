@@ -3,7 +3,7 @@
 //! put things in them ([`private_dir`]); work directories and partial files
 //! named after their owner and held by it ([`Owned`], [`incoming_file`]),
 //! so that a later build tells a dead owner's leftovers from a live one's;
-//! the sweep of those leftovers and `builder gc`.
+//! the sweep of those leftovers ([`sweep`]) and `builder gc` ([`gc`]).
 //!
 //! Ownership: every such entry is named `<prefix><pid>-<random>` and its
 //! owner holds a shared `flock` on it for as long as it uses it. The kernel
@@ -11,6 +11,9 @@
 //! so an entry whose lock can be taken is no one's; the pid in the name
 //! only tells a fresh entry (its owner alive, about to lock it) from a
 //! stale one, and names the owner in messages.
+
+pub mod gc;
+pub mod sweep;
 
 use std::fs::{self, File};
 use std::io;
@@ -203,7 +206,12 @@ mod tests {
     fn owned_entries_carry_the_pid_and_are_held() {
         let tmp = tempfile::tempdir().unwrap();
         let owned = Owned::new_in(tmp.path(), "builder-", 0o700).unwrap();
-        let name = owned.path().file_name().unwrap().to_string_lossy().into_owned();
+        let name = owned
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         assert!(name.starts_with(&format!("builder-{}-", std::process::id())));
         let other = File::open(owned.path()).unwrap();
         assert!(other.try_lock().is_err(), "held");
