@@ -137,6 +137,8 @@ fn bench_tbz(runs: usize) {
         type_name: "tbz".into(),
         options: vec![("compression".into(), "none".into())],
         source_date_epoch: None,
+        size: None,
+        container: None,
     };
     let gnu_out = work.path().join("gnu.tar");
     let artifact = work.path().join("bench.x86_64-1.tar");

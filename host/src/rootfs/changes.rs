@@ -30,7 +30,7 @@ pub fn carry_out(
     for change in changes {
         let step = describe(change);
         tracing::info!("{label}: {step}");
-        crate::progress::detail(&format!("{label}: {step}"));
+        crate::progress::detail(format!("{label}: {step}"));
         apply(root, packages, plugin_name, change)
             .with_context(|| format!("plugin {label}: {step}"))?;
     }

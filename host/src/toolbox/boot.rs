@@ -545,7 +545,7 @@ pub fn install_grub_bios(
     core: &Path,
     offset: u64,
 ) -> Result<(), ToolError> {
-    if offset == 0 || offset % 512 != 0 {
+    if offset == 0 || !offset.is_multiple_of(512) {
         return invalid(format!(
             "core image offset {offset} is not a sector boundary after the MBR"
         ));

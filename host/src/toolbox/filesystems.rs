@@ -325,7 +325,7 @@ fn fill_through_mount(root: &Path, image: &Path, step: &str) -> Result<(), Files
         .arg(image)
         .arg(mount_point.path());
     command::run(&format!("{step}: mounting"), &mut mount)?;
-    let copied = (|| {
+    let copied = {
         let mut copy = Command::new("cp");
         copy.args([
             "-a",
@@ -336,7 +336,7 @@ fn fill_through_mount(root: &Path, image: &Path, step: &str) -> Result<(), Files
         .arg(root)
         .arg(mount_point.path());
         command::run(&format!("{step}: copying the tree"), &mut copy)
-    })();
+    };
     let mut umount = Command::new("umount");
     umount.arg(mount_point.path());
     let unmounted = command::run(&format!("{step}: unmounting"), &mut umount);
