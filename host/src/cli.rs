@@ -1,5 +1,5 @@
 //! The command line: `builder plan`, `builder prepare`, `builder create`,
-//! `builder run`, `builder plugin list|inspect|run|new`.
+//! `builder run`, `builder gc`, `builder plugin list|inspect|run|new`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -53,9 +53,33 @@ pub enum Command {
     /// Build the image of a description: prepare + create, with checksums,
     /// package list, SBOMs and a result manifest (like `kiwi-ng system build`).
     Run(RunArgs),
+    /// Remove what builds that stopped left behind (work directories,
+    /// partial artifacts, half-written cache entries; unmounting what is
+    /// mounted below them), then prune the caches by age and size. Every
+    /// build does the first part when it starts.
+    Gc(GcArgs),
     /// Inspect the available plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+/// `builder gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Then remove cache entries, the least recently used first, until the
+    /// caches hold at most this much (suffixes K, M, G, T: powers of 1024).
+    /// Entries a running build uses are kept.
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub max_size: Option<u64>,
+
+    /// Remove cache entries no build used for more than this many days.
+    #[arg(long, value_name = "DAYS")]
+    pub max_age: Option<f64>,
+
+    /// Also remove partial artifacts that stopped builds left in this
+    /// target directory (repeatable).
+    #[arg(long = "target-dir", value_name = "DIR")]
+    pub target_dirs: Vec<PathBuf>,
 }
 
 /// Options shared by every command that loads plugins.
@@ -488,11 +512,23 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 fn run_command(cli: &Cli) -> anyhow::Result<()> {
+    // A build starts by sweeping what stopped ones left.
+    let target_dir = match &cli.command {
+        Command::Create(args) => Some(Some(args.target_dir.as_path())),
+        Command::Run(args) => Some(Some(args.target_dir.as_path())),
+        Command::Prepare(_) => Some(None),
+        _ => None,
+    };
+    if let Some(target_dir) = target_dir {
+        crate::caches::private_dir(&cli.cache_dir)?;
+        crate::caches::sweep::at_startup(&cli.cache_dir, target_dir);
+    }
     match &cli.command {
         Command::Plan(args) => run_plan(cli, args),
         Command::Create(args) => run_create(cli, args),
         Command::Prepare(args) => run_prepare(cli, args),
         Command::Run(args) => run_run(cli, args),
+        Command::Gc(args) => run_gc(cli, args),
         Command::Plugin(PluginCommand::List { plugin_args, json }) => {
             let (_, plugins) = load_plugins(cli, plugin_args)?;
             print_list(&plugins, *json)
@@ -674,6 +710,64 @@ fn run_prepare(cli: &Cli, args: &PrepareArgs) -> anyhow::Result<()> {
         "{} prepared in {:.1}s",
         report.root.display(),
         started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `builder gc`: sweep, prune, say what went.
+fn run_gc(cli: &Cli, args: &GcArgs) -> anyhow::Result<()> {
+    use crate::caches::gc::{ago, human, Why};
+    crate::caches::private_dir(&cli.cache_dir)?;
+    let max_age = match args.max_age {
+        Some(days) if !(days >= 0.0 && days.is_finite()) => {
+            bail!("--max-age {days}: expected a number of days, 0 or more")
+        }
+        Some(days) => Some(Duration::from_secs_f64(days * 86400.0)),
+        None => None,
+    };
+    let report = crate::caches::gc::gc(&crate::caches::gc::GcRequest {
+        cache_dir: cli.cache_dir.clone(),
+        temp_root: crate::rootfs::command::temp_root(),
+        target_dirs: args.target_dirs.clone(),
+        max_age,
+        max_size: args.max_size,
+    });
+    for leftover in &report.leftovers {
+        let owner = match leftover.owner {
+            Some(pid) => format!("process {pid}, which is gone"),
+            None => "a build that stopped".into(),
+        };
+        let unmounted = match leftover.unmounted.len() {
+            0 => String::new(),
+            n => format!("; unmounted {n} mount(s) below it"),
+        };
+        println!(
+            "removed {} ({}): left by {owner}{unmounted}",
+            leftover.path.display(),
+            human(leftover.bytes)
+        );
+    }
+    for pruned in &report.pruned {
+        let why = match pruned.why {
+            Why::Age => "older than --max-age",
+            Why::Size => "over --max-size",
+        };
+        println!(
+            "removed {} ({}): unused for {}, {why}",
+            pruned.path.display(),
+            human(pruned.bytes),
+            ago(pruned.unused)
+        );
+    }
+    for path in &report.in_use {
+        println!("kept {}: a running build uses it", path.display());
+    }
+    println!(
+        "freed {} ({} removed); the caches in {} hold {}",
+        human(report.freed()),
+        report.leftovers.len() + report.pruned.len(),
+        cli.cache_dir.display(),
+        human(report.remaining)
     );
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! [`plugins`] (the wasm runtime) → [`toolbox`] (host primitives plugins call)
 //! → [`create`] (an image type over a prepared root).
 
+pub mod caches;
 pub mod cli;
 pub mod create;
 pub mod description;

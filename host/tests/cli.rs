@@ -976,3 +976,220 @@ fn two_cold_builds_of_the_minimal_example_are_identical() {
         assert!(a == b, "{name} differs between two cold builds");
     }
 }
+
+/// A process id that is not running: a child that exited.
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    assert!(!Path::new("/proc").join(pid.to_string()).exists());
+    pid
+}
+
+/// A directory held as a live build holds its work directories.
+fn held(path: &Path) -> std::fs::File {
+    std::fs::create_dir_all(path).unwrap();
+    let file = std::fs::File::open(path).unwrap();
+    file.try_lock_shared().unwrap();
+    file
+}
+
+#[test]
+fn gc_removes_what_dead_builds_left_unmounting_first_and_keeps_what_live_ones_hold() {
+    let base = tempfile::Builder::new()
+        .prefix("builder-test-gc-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let (tmp, cache, target) = (
+        base.path().join("tmp"),
+        base.path().join("cache"),
+        base.path().join("target"),
+    );
+    let (dead, me) = (dead_pid(), std::process::id());
+    // A killed build's work directory with a tmpfs still mounted below it,
+    // its half-made root cache entry and its partial artifact.
+    let work = tmp.join(format!("builder-{dead}-aaaaaa"));
+    let mount_point = work.join("root/dev");
+    std::fs::create_dir_all(&mount_point).unwrap();
+    let incoming = cache.join(format!("roots/abcdef/.incoming-{dead}-bbbbbb"));
+    std::fs::create_dir_all(incoming.join("root/etc")).unwrap();
+    std::fs::write(incoming.join("root/etc/issue"), "half").unwrap();
+    let partial = target.join(format!(".builder-partial-{dead}-cccccc"));
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::write(partial.join("image.raw"), vec![0u8; 4096]).unwrap();
+    // A live build's: held.
+    let live_work = tmp.join(format!("builder-{me}-dddddd"));
+    let _live_work = held(&live_work);
+    let live_incoming = cache.join(format!("roots/abcdef/.incoming-{me}-eeeeee"));
+    let _live_incoming = held(&live_incoming);
+    let artifact = target.join("image.raw");
+    std::fs::write(&artifact, "published").unwrap();
+
+    // The tmpfs lives in a mount namespace of the test's own, where
+    // builder runs; whether it is still mounted there is printed after.
+    let script = r#"
+        mount -t tmpfs -o size=1m leftover "$1" || exit 99
+        echo canary > "$1/node"
+        "$2" --cache-dir "$3" gc --target-dir "$4"
+        status=$?
+        if grep -qF " $1 " /proc/self/mountinfo; then echo "STILL MOUNTED"; fi
+        exit $status
+    "#;
+    let out = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(&mount_point)
+        .arg(env!("CARGO_BIN_EXE_builder"))
+        .arg(&cache)
+        .arg(&target)
+        .env(builder::rootfs::command::TEMP_DIR_VAR, &tmp)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(!text.contains("STILL MOUNTED"), "{text}");
+    for gone in [&work, &incoming, &partial] {
+        assert!(!gone.exists(), "{} stayed: {text}", gone.display());
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("removed {} (", gone.display())))
+            .unwrap_or_else(|| panic!("{} not reported: {text}", gone.display()));
+        assert!(
+            line.contains(&format!("left by process {dead}, which is gone")),
+            "{line}"
+        );
+    }
+    let work_line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("removed {} (", work.display())))
+        .unwrap();
+    assert!(
+        work_line.ends_with("; unmounted 1 mount(s) below it"),
+        "{work_line}"
+    );
+    for kept in [&live_work, &live_incoming, &artifact] {
+        assert!(kept.exists(), "{} removed: {text}", kept.display());
+    }
+    assert!(text.lines().last().unwrap().starts_with("freed "), "{text}");
+}
+
+#[test]
+fn a_build_starts_by_sweeping_what_dead_builds_left() {
+    let base = tempfile::Builder::new()
+        .prefix("builder-test-startup-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let (tmp, target) = (base.path().join("tmp"), base.path().join("target"));
+    let dead = dead_pid();
+    let work = tmp.join(format!("builder-{dead}-aaaaaa"));
+    std::fs::create_dir_all(work.join("root/etc")).unwrap();
+    let partial = target.join(format!(".builder-{dead}-bbbbbb"));
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::write(&partial, "half a checksum file").unwrap();
+    // The build itself fails at once (no such root); the sweep came first.
+    let out = Command::new(env!("CARGO_BIN_EXE_builder"))
+        .env(builder::rootfs::command::TEMP_DIR_VAR, &tmp)
+        .arg("--cache-dir")
+        .arg(base.path().join("cache"))
+        .args(["create", "--type", "tbz", "--root"])
+        .arg(base.path().join("no-root"))
+        .arg("--target-dir")
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(!work.exists() && !partial.exists(), "{err}");
+    assert!(
+        err.contains(&format!("removed {}", work.display()))
+            && err.contains(&format!("removed {}", partial.display())),
+        "{err}"
+    );
+    // The cache directory was made private to this user.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(base.path().join("cache"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o700);
+}
+
+#[test]
+fn a_cache_directory_others_may_write_to_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = builder(cache.path(), &["gc"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "refusing the cache directory {}: others may write to it (mode 0777)",
+            cache.path().display()
+        )) && err.contains("chmod go-w"),
+        "{err}"
+    );
+}
+
+#[test]
+fn gc_max_size_removes_the_least_recently_used_first() {
+    let cache = tempfile::tempdir().unwrap();
+    let days_ago = |path: &Path, days: u64| {
+        let when = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86400);
+        let times = std::fs::FileTimes::new()
+            .set_accessed(when)
+            .set_modified(when);
+        std::fs::File::open(path).unwrap().set_times(times).unwrap();
+    };
+    let mut planted = Vec::new();
+    for (rel, days) in [
+        ("xz/new.xz", 0),
+        ("packages/apt/amd64-x/old_1_amd64.deb", 20),
+        ("xz/oldest.xz", 30),
+        ("plugins/middle.cwasm", 10),
+    ] {
+        let path = cache.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, vec![1u8; 64 << 10]).unwrap();
+        days_ago(&path, days);
+        planted.push(path);
+    }
+    use std::os::unix::fs::MetadataExt;
+    let newest = std::fs::metadata(&planted[0]).unwrap().blocks() * 512;
+    // Room for one: the other three go, oldest first.
+    let out = builder(cache.path(), &["gc", "--max-size", &newest.to_string()]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let removed: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("removed "))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    let expected: Vec<String> = [&planted[2], &planted[1], &planted[3]]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert_eq!(removed, expected, "{text}");
+    assert!(
+        text.contains("unused for 30 days, over --max-size"),
+        "{text}"
+    );
+    assert!(planted[0].exists());
+    assert!(text.contains("freed 192.0 KiB (3 removed)"), "{text}");
+    // An age limit: what was not used for a day goes next time.
+    days_ago(&planted[0], 2);
+    let out = builder(cache.path(), &["gc", "--max-age", "1"]);
+    assert!(
+        stdout(&out).contains("older than --max-age"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!planted[0].exists());
+}

@@ -240,13 +240,14 @@ fn prepares_the_debian_example() {
         )
         .unwrap_or_else(|e| panic!("{e:?}"))
     };
-    // The entries stored in a prepared-root cache.
+    // The roots of the entries stored in a prepared-root cache.
     let entries = |roots: &Path| -> Vec<PathBuf> {
         std::fs::read_dir(roots)
             .unwrap()
             .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
             .map(|e| e.unwrap().path())
             .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .map(|p| p.join("root"))
             .collect()
     };
 
@@ -256,7 +257,11 @@ fn prepares_the_debian_example() {
     let warm_root = tmp.path().join("warm-root");
     let started = std::time::Instant::now();
     let warm = prepare_cached(&warm_root, &roots, None, MemoryBudget::Auto);
-    eprintln!("warm prepare took {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "warm prepare took {:.1}s: {:?}",
+        started.elapsed().as_secs_f64(),
+        warm.phases
+    );
     let phases = |report: &PrepareReport| -> Vec<String> {
         report.phases.iter().map(|(p, _)| p.clone()).collect()
     };
@@ -326,7 +331,13 @@ fn prepares_the_debian_example() {
     // mounted once the build is done with it.
     let layer = tmp.path().join("layer");
     let layered_root = tmp.path().join("layered-root");
+    let started = std::time::Instant::now();
     let layered = prepare_cached(&layered_root, &roots, Some(&layer), MemoryBudget::Auto);
+    eprintln!(
+        "layered prepare took {:.1}s: {:?}",
+        started.elapsed().as_secs_f64(),
+        layered.phases
+    );
     let ran = phases(&layered);
     assert_eq!(
         ran.first().map(String::as_str),

@@ -71,8 +71,7 @@ impl PackageCache {
         let dir = cache_root
             .join("apt")
             .join(format!("{deb_arch}-{}", &digest[..16]));
-        fs::create_dir_all(&dir)
-            .with_context(|| format!("package cache: creating {}", dir.display()))?;
+        crate::caches::private_dir(&dir).context("package cache")?;
         Ok(PackageCache { dir })
     }
 
@@ -191,9 +190,7 @@ impl PackageCache {
     /// copied have the SHA-256 `expected` (hashed as they are copied, so
     /// what is checked is what is stored); false if they do not.
     fn store(&self, source: &Path, name: &str, expected: &str) -> anyhow::Result<bool> {
-        let tmp = tempfile::Builder::new()
-            .prefix(".incoming-")
-            .tempfile_in(&self.dir)
+        let tmp = crate::caches::incoming_file(&self.dir)
             .with_context(|| format!("package cache: creating a file in {}", self.dir.display()))?;
         let mut from = File::open(source)
             .with_context(|| format!("package cache: opening {}", source.display()))?;

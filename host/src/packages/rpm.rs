@@ -261,7 +261,7 @@ impl RpmRepository {
 /// (with the `.rpmmacros` that fixes the database path), configuration,
 /// logs and, without a package cache, their cache.
 pub struct RpmWork {
-    dir: tempfile::TempDir,
+    dir: crate::caches::Owned,
     /// What of the host the tools see: this directory, the package pool,
     /// the repositories' keys and local repositories.
     view: std::sync::Mutex<HostView>,
@@ -369,8 +369,7 @@ impl RpmWork {
         let cache_dir = self.path().join("cache");
         if let Some(pool) = package_cache {
             let pool = pool.join(tool).join(rpm_arch(arch)?);
-            std::fs::create_dir_all(&pool)
-                .with_context(|| format!("creating the package cache {}", pool.display()))?;
+            crate::caches::private_dir(&pool).context("package cache")?;
             std::os::unix::fs::symlink(&pool, &cache_dir)?;
             self.view
                 .lock()

@@ -143,7 +143,7 @@ impl CompiledCache {
             .finalize()
             .into_bytes();
         // Write beside, then rename: a concurrent reader sees all or nothing.
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        let mut tmp = crate::caches::incoming_file(&self.dir)?;
         tmp.write_all(MAGIC)?;
         tmp.write_all(&mac)?;
         tmp.write_all(&serialized)?;

@@ -137,44 +137,57 @@ fn prepare_steps(
         install_packages(plan, root, &*packages, plugins, &env, report, installed)
     };
     match (&root_cache, &request.layer_dir) {
-        (Some(cache), Some(layer_dir)) => match cache.hold() {
-            Some(entry) => {
-                report.layered =
-                    report.timed("cached-root", || layered_root(entry, layer_dir, &root_path))?;
-            }
-            // A miss: in memory if it fits, else on disk.
-            None if prepared_in_memory(&mut report, request, cache, &root_path, install)? => {}
-            None => match cache.begin() {
-                Ok(incoming) => {
-                    let dir = RootDir::open(incoming.path())?;
-                    let installed = install(&mut report, &dir, &mut || {});
-                    unmounted_on_error(incoming.path(), installed)?;
-                    report.layered = report.timed("cache-root", || {
-                        layered_root(cache.commit(incoming), layer_dir, &root_path)
-                    })?;
-                }
-                Err(e) => {
-                    // A cache that cannot be written costs speed, not the build.
-                    tracing::warn!("root cache: not stored: {e:#}");
-                    install(&mut report, &plain, &mut || {})?;
-                }
-            },
-        },
-        (Some(cache), None) if cache.is_stored() => {
-            if !report.timed("cached-root", || cache.restore(&root_path))? {
-                install(&mut report, &plain, &mut || {})?;
+        // A hit only once the entry matches its manifest (checked in the
+        // phase, which a discarded entry ends as a miss).
+        (Some(cache), Some(layer_dir)) => {
+            let hit = if cache.is_stored() {
+                report.timed("cached-root", || match cache.hold_verified() {
+                    Some(entry) => layered_root(entry, layer_dir, &root_path).map(Some),
+                    None => Ok(None),
+                })?
+            } else {
+                None
+            };
+            match hit {
+                Some(layered) => report.layered = layered,
+                // A miss: in memory if it fits, else on disk.
+                None if prepared_in_memory(&mut report, request, cache, &root_path, install)? => {}
+                None => match cache.begin() {
+                    Ok(incoming) => {
+                        let dir = RootDir::open(incoming.path())?;
+                        let installed = install(&mut report, &dir, &mut || {});
+                        unmounted_on_error(incoming.path(), installed)?;
+                        report.layered = report.timed("cache-root", || {
+                            layered_root(cache.commit(incoming), layer_dir, &root_path)
+                        })?;
+                    }
+                    Err(e) => {
+                        // A cache that cannot be written costs speed, not the build.
+                        tracing::warn!("root cache: not stored: {e:#}");
+                        install(&mut report, &plain, &mut || {})?;
+                    }
+                },
             }
         }
         (cache, _) => {
-            install(&mut report, &plain, &mut || {})?;
-            if let Some(cache) = cache {
-                report.timed("cache-root", || {
-                    // A cache that cannot be written costs speed, not the build.
-                    if let Err(e) = cache.store(&root_path) {
-                        tracing::warn!("root cache: not stored: {e:#}");
-                    }
-                    Ok(())
-                })?;
+            let restored = match cache {
+                // The copy is checked against the entry's manifest.
+                Some(cache) if cache.is_stored() => {
+                    report.timed("cached-root", || cache.restore(&root_path))?
+                }
+                _ => false,
+            };
+            if !restored {
+                install(&mut report, &plain, &mut || {})?;
+                if let Some(cache) = cache {
+                    report.timed("cache-root", || {
+                        // A cache that cannot be written costs speed, not the build.
+                        if let Err(e) = cache.store(&root_path) {
+                            tracing::warn!("root cache: not stored: {e:#}");
+                        }
+                        Ok(())
+                    })?;
+                }
             }
         }
     }

@@ -17,16 +17,21 @@
 //!
 //! [`PackageManager::repository_state`]: crate::packages::PackageManager::repository_state
 //!
-//! Entries live at `roots/<description key>/<repository key>/`, written
-//! under a temporary name and renamed into place, so concurrent builds see
-//! whole entries or none. Storing a new repository state removes the older
+//! Entries live at `roots/<description key>/<repository key>/`: the root
+//! in `root/` and its [`Manifest`] in `manifest` (every path with its type,
+//! mode, owner, size and digest), written under a temporary name and
+//! renamed into place, so concurrent builds see whole entries or none. An
+//! entry is checked against its manifest before a build uses it (the
+//! overlay's lower layer, or the copy made of it); one that differs (a
+//! file planted, changed or removed) is discarded with a warning naming
+//! the first difference, and the root bootstrapped afresh. Storing a new repository state removes the older
 //! states of the same description, and the entries of descriptions no build
 //! used for 30 days. A copy that fails half-way (an entry
 //! removed by another build meanwhile) is cleared and the build prepares
 //! the root from scratch.
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -34,9 +39,14 @@ use sha2::{Digest, Sha256};
 
 use crate::packages::RepositoryState;
 use crate::plan::BuildPlan;
+use crate::rootfs::manifest::Manifest;
 
 /// Bumped when the layout or meaning of an entry changes.
-const FORMAT: &str = "builder-root-cache-1";
+const FORMAT: &str = "builder-root-cache-2";
+/// The root in an entry.
+const ROOT: &str = "root";
+/// The manifest in an entry.
+const MANIFEST: &str = "manifest";
 
 /// One entry of the cache, hit or not yet stored.
 #[derive(Debug, Clone)]
@@ -109,11 +119,12 @@ impl RootCache {
 
     /// Whether the entry exists.
     pub fn is_stored(&self) -> bool {
-        self.entry.is_dir()
+        self.entry.join(ROOT).is_dir()
     }
 
     /// The entry, held in use (no other build removes it meanwhile), or
-    /// `None` when it is not stored or is being removed.
+    /// `None` when it is not stored or is being removed. Not checked
+    /// against its manifest: see [`RootCache::hold_verified`].
     pub fn hold(&self) -> Option<EntryInUse> {
         let dir = fs::File::open(&self.entry).ok()?;
         dir.try_lock_shared().ok()?;
@@ -124,76 +135,153 @@ impl RootCache {
         if (held.dev(), held.ino()) != (now.dev(), now.ino()) {
             return None;
         }
+        if !self.is_stored() {
+            return None;
+        }
         touch(&self.base);
         Some(EntryInUse {
-            path: self.entry.clone(),
+            dir: self.entry.clone(),
+            root: self.entry.join(ROOT),
             lock: dir,
             remove_on_drop: false,
         })
     }
 
-    /// Copies the entry into the (empty) `root`. On failure the root is
-    /// emptied again and `false` returned.
+    /// The entry held in use once its root matches its manifest; `None`
+    /// when it is not stored, or differs (then it is discarded, with a
+    /// warning naming the first difference).
+    pub fn hold_verified(&self) -> Option<EntryInUse> {
+        let entry = self.hold()?;
+        match self.verify(entry.path()) {
+            Ok(()) => Some(entry),
+            Err(why) => {
+                drop(entry);
+                self.discard(&why);
+                None
+            }
+        }
+    }
+
+    /// Checks `root` (the entry's root, or a copy of it) against the
+    /// entry's manifest; the error says why it cannot be used.
+    fn verify(&self, root: &Path) -> Result<(), String> {
+        let started = std::time::Instant::now();
+        let manifest = Manifest::read(&self.entry.join(MANIFEST)).map_err(|e| format!("{e:#}"))?;
+        match manifest.check(root) {
+            Ok(Ok(())) => {
+                tracing::debug!(
+                    entry = %self.entry.display(),
+                    paths = manifest.len(),
+                    took = ?started.elapsed(),
+                    "root cache: the entry matches its manifest"
+                );
+                Ok(())
+            }
+            Ok(Err(difference)) => Err(format!(
+                "it differs from its manifest, first at {difference}"
+            )),
+            Err(e) => Err(format!("{e:#}")),
+        }
+    }
+
+    /// Takes the entry out of use for good: renamed aside at once (builds
+    /// that hold it keep what they have) and removed once no build holds it.
+    fn discard(&self, why: &str) {
+        tracing::warn!(
+            "root cache: not using the entry {}: {why}; discarding it and preparing the \
+             root from scratch",
+            self.entry.display()
+        );
+        let aside = removing_name(&self.entry);
+        if fs::rename(&self.entry, &aside).is_ok() {
+            remove_entry(&aside);
+        }
+    }
+
+    /// Copies the entry into the (empty) `root` and checks the copy against
+    /// the entry's manifest. On failure, or when the copy differs (the
+    /// entry is then discarded), the root is emptied again and `false`
+    /// returned.
     pub fn restore(&self, root: &Path) -> anyhow::Result<bool> {
         let copied = match self.hold() {
             Some(entry) => crate::rootfs::tree::copy_tree(entry.path(), root),
             None => Err(anyhow::anyhow!("the entry is gone")),
         };
-        match copied {
-            Ok(()) => Ok(true),
-            Err(e) => {
-                tracing::warn!(
-                    "root cache: restoring {} failed, preparing from scratch: {e:#}",
-                    self.entry.display()
-                );
-                empty_dir(root)?;
-                Ok(false)
-            }
+        let result = match copied {
+            Ok(()) => match self.verify(root) {
+                Ok(()) => return Ok(true),
+                Err(why) => {
+                    self.discard(&why);
+                    Ok(())
+                }
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(
+                "root cache: restoring {} failed, preparing from scratch: {e:#}",
+                self.entry.display()
+            );
         }
+        empty_dir(root)?;
+        Ok(false)
     }
 
     /// A new, empty directory to prepare this entry's root in, beside the
     /// entries (so that [`commit`](Self::commit) is a rename).
     pub fn begin(&self) -> anyhow::Result<Incoming> {
-        fs::create_dir_all(&self.base)
-            .with_context(|| format!("root cache: creating {}", self.base.display()))?;
-        if let Some(parent) = self.base.parent() {
-            let _ = set_private(parent);
-        }
-        let dir = tempfile::Builder::new()
-            .prefix(INCOMING)
-            .tempdir_in(&self.base)
-            .with_context(|| {
-                format!(
-                    "root cache: creating a directory in {}",
-                    self.base.display()
-                )
-            })?;
-        let lock = fs::File::open(dir.path())
-            .and_then(|f| f.try_lock_shared().map_err(std::io::Error::from).map(|_| f))
-            .with_context(|| format!("root cache: locking {}", dir.path().display()))?;
+        crate::caches::private_dir(&self.base)?;
+        let dir = crate::caches::Owned::new_in(&self.base, INCOMING, 0o700).with_context(|| {
+            format!(
+                "root cache: creating a directory in {}",
+                self.base.display()
+            )
+        })?;
         // The root directory itself, as a bootstrap makes it.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("root cache: {}", dir.path().display()))?;
-        Ok(Incoming { dir, _lock: lock })
+        let root = dir.path().join(ROOT);
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&root)
+            .and_then(|()| fs::set_permissions(&root, fs::Permissions::from_mode(0o755)))
+            .with_context(|| format!("root cache: creating {}", root.display()))?;
+        Ok(Incoming { dir, root })
     }
 
-    /// Makes the prepared root in `incoming` this entry (no mounts may be
-    /// left below it) and removes older repository states of the same
-    /// description that no build is using. The entry stays held in use.
+    /// Makes the prepared root in `incoming` this entry, with its manifest
+    /// (no mounts may be left below it), and removes older repository
+    /// states of the same description that no build is using. The entry
+    /// stays held in use.
     pub fn commit(&self, incoming: Incoming) -> EntryInUse {
         strip_unneeded(incoming.path());
-        let Incoming { dir, _lock: lock } = incoming;
-        let path = dir.keep();
+        let started = std::time::Instant::now();
+        let manifest = Manifest::of(incoming.path())
+            .and_then(|m| m.write(&incoming.dir.path().join(MANIFEST)).map(|()| m));
+        let Incoming { dir, root: _ } = incoming;
+        let (path, lock) = dir.keep_held();
+        let ours = |path: PathBuf, lock| EntryInUse {
+            root: path.join(ROOT),
+            dir: path,
+            lock,
+            remove_on_drop: true,
+        };
+        let manifest = match manifest {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                tracing::warn!("root cache: {} not stored: {e:#}", self.entry.display());
+                return ours(path, lock);
+            }
+        };
+        tracing::debug!(paths = manifest.len(), took = ?started.elapsed(), "root cache: manifest made");
         let entry = match fs::rename(&path, &self.entry) {
             Ok(()) => EntryInUse {
-                path: self.entry.clone(),
+                dir: self.entry.clone(),
+                root: self.entry.join(ROOT),
                 lock,
                 remove_on_drop: false,
             },
             Err(e) => {
                 tracing::debug!("root cache: {} not stored: {e}", self.entry.display());
-                match self.hold() {
+                match self.hold_verified() {
                     // Another build stored the same entry first; ours is redundant.
                     Some(theirs) => {
                         drop(lock);
@@ -201,11 +289,7 @@ impl RootCache {
                         theirs
                     }
                     // Stored and already being replaced: ours serves this build only.
-                    None => EntryInUse {
-                        path,
-                        lock,
-                        remove_on_drop: true,
-                    },
+                    None => ours(path, lock),
                 }
             }
         };
@@ -235,22 +319,23 @@ impl RootCache {
 }
 
 /// The name prefix of roots being prepared (or copied) for an entry.
-const INCOMING: &str = ".incoming-";
+const INCOMING: &str = crate::caches::INCOMING;
 /// The name prefix of entries being removed.
 const REMOVING: &str = ".removing-";
 
-/// A root being prepared for an entry, in use from the start; removed
+/// A root being prepared for an entry, in use from the start (named and
+/// held as [`crate::caches::Owned`], so a killed build's is swept); removed
 /// when dropped without [`RootCache::commit`].
 #[derive(Debug)]
 pub struct Incoming {
-    dir: tempfile::TempDir,
-    _lock: fs::File,
+    dir: crate::caches::Owned,
+    root: PathBuf,
 }
 
 impl Incoming {
     /// The directory to prepare the root in.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.root
     }
 }
 
@@ -259,7 +344,8 @@ impl Incoming {
 /// one, or leave the entry).
 #[derive(Debug)]
 pub struct EntryInUse {
-    path: PathBuf,
+    dir: PathBuf,
+    root: PathBuf,
     lock: fs::File,
     remove_on_drop: bool,
 }
@@ -267,7 +353,7 @@ pub struct EntryInUse {
 impl EntryInUse {
     /// The prepared root; never to be written to.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.root
     }
 }
 
@@ -275,9 +361,21 @@ impl Drop for EntryInUse {
     fn drop(&mut self) {
         if self.remove_on_drop {
             let _ = self.lock.unlock();
-            remove_entry(&self.path);
+            remove_entry(&self.dir);
         }
     }
+}
+
+/// A name beside `path` for it while it is removed.
+fn removing_name(path: &Path) -> PathBuf {
+    path.with_file_name(format!(
+        "{REMOVING}{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    ))
 }
 
 /// Left out of entries, to keep them small and restores quick: package
@@ -308,7 +406,7 @@ pub(crate) fn strip_unneeded(root: &Path) {
 /// Removes an entry (or a leftover) unless a build holds it: renamed aside
 /// first, so that a removal cut short never leaves half an entry under
 /// its name. Returns whether it went.
-fn remove_entry(path: &Path) -> bool {
+pub(crate) fn remove_entry(path: &Path) -> bool {
     let Ok(dir) = fs::File::open(path) else {
         return false;
     };
@@ -316,14 +414,7 @@ fn remove_entry(path: &Path) -> bool {
         tracing::debug!(entry = %path.display(), "root cache: in use by another build; left");
         return false;
     }
-    let aside = path.with_file_name(format!(
-        "{REMOVING}{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-    ));
+    let aside = removing_name(path);
     if fs::rename(path, &aside).is_err() {
         return false;
     }
@@ -393,10 +484,6 @@ pub(crate) fn empty_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("removing {}", path.display()))?;
     }
     Ok(())
-}
-
-fn set_private(dir: &Path) -> std::io::Result<()> {
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
 #[cfg(test)]
@@ -557,7 +644,7 @@ mod tests {
 
         // A root being prepared is private and goes when dropped.
         let incoming = first.begin().unwrap();
-        let path = incoming.path().to_path_buf();
+        let path = incoming.path().parent().unwrap().to_path_buf();
         assert!(path
             .file_name()
             .unwrap()
@@ -569,7 +656,7 @@ mod tests {
         let incoming = first.begin().unwrap();
         fs::write(incoming.path().join("marker"), "first").unwrap();
         let held = first.commit(incoming);
-        assert_eq!(held.path(), first.entry);
+        assert_eq!(held.path(), first.entry.join(ROOT));
         // A newer state does not remove the entry a build is using...
         second.store(&root).unwrap();
         assert!(first.is_stored() && second.is_stored());
@@ -583,5 +670,98 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["third"]);
+    }
+
+    /// A root of a few files, stored as `name` under `base`.
+    fn stored(tmp: &Path, base: &Path, name: &str) -> RootCache {
+        let root = tmp.join("source");
+        if !root.exists() {
+            fs::create_dir_all(root.join("etc")).unwrap();
+            fs::write(root.join("etc/issue"), "Debian GNU/Linux 12\n").unwrap();
+            fs::write(root.join("etc/hostname"), "golden\n").unwrap();
+        }
+        let cache = RootCache::at(base, name);
+        cache.store(&root).unwrap();
+        assert!(cache.is_stored());
+        cache
+    }
+
+    #[test]
+    fn an_entry_that_differs_from_its_manifest_is_refused_and_discarded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("roots/base");
+        let fresh = |name: &str| {
+            let dir = tmp.path().join(name);
+            fs::create_dir(&dir).unwrap();
+            dir
+        };
+
+        // Stored with its manifest, restored and held as it was.
+        let cache = stored(tmp.path(), &base, "good");
+        let manifest = fs::read_to_string(base.join("good").join(MANIFEST)).unwrap();
+        assert!(manifest.contains(" etc/issue\n"), "{manifest}");
+        assert!(cache.restore(&fresh("copy")).unwrap());
+        assert!(cache.hold_verified().is_some());
+
+        // A file planted in the entry: the copy is refused, the entry gone.
+        let planted = stored(tmp.path(), &base, "planted");
+        fs::write(
+            planted.entry.join("root/etc/cron.d-evil"),
+            "* * * * * root sh",
+        )
+        .unwrap();
+        let copy = fresh("copy-planted");
+        assert!(!planted.restore(&copy).unwrap());
+        assert_eq!(fs::read_dir(&copy).unwrap().count(), 0, "the copy emptied");
+        assert!(!planted.is_stored() && !planted.entry.exists());
+
+        // A file changed in the entry: not held for an overlay either.
+        let changed = stored(tmp.path(), &base, "changed");
+        fs::write(
+            changed.entry.join("root/etc/issue"),
+            "PWNED!! GNU/Linux 12\n",
+        )
+        .unwrap();
+        assert!(changed.hold_verified().is_none());
+        assert!(!changed.is_stored());
+
+        // A file removed; and a manifest removed.
+        let missing = stored(tmp.path(), &base, "missing");
+        fs::remove_file(missing.entry.join("root/etc/hostname")).unwrap();
+        assert!(!missing.restore(&fresh("copy-missing")).unwrap());
+        assert!(!missing.is_stored());
+        let unlisted = stored(tmp.path(), &base, "unlisted");
+        fs::remove_file(unlisted.entry.join(MANIFEST)).unwrap();
+        assert!(unlisted.hold_verified().is_none());
+        assert!(!unlisted.is_stored());
+
+        // Nothing left of the discarded entries, the good one kept.
+        let names: Vec<String> = fs::read_dir(&base)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.starts_with('.')), "{names:?}");
+    }
+
+    #[test]
+    fn a_discarded_entry_in_use_stays_until_released() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("roots/base");
+        let cache = stored(tmp.path(), &base, "entry");
+        let other_build = cache.hold_verified().unwrap();
+        fs::write(cache.entry.join("root/etc/planted"), "x").unwrap();
+        assert!(cache.hold_verified().is_none());
+        // Out of the way of new builds at once, still there (aside) for
+        // the build using it.
+        assert!(!cache.is_stored());
+        let aside: Vec<PathBuf> = fs::read_dir(&base)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(aside.len(), 1);
+        assert!(aside[0].join("root/etc/issue").exists());
+        drop(other_build);
+        evict_unused(&tmp.path().join("roots"));
+        assert_eq!(fs::read_dir(&base).unwrap().count(), 0);
     }
 }

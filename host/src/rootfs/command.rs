@@ -68,11 +68,12 @@ pub fn temp_file() -> std::io::Result<std::fs::File> {
         .map(|f| f.into_file())
 }
 
-/// A temporary directory under [`temp_root`] with the `builder-` prefix.
-pub fn temp_dir() -> std::io::Result<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempdir_in(temp_root())
+/// A temporary directory under [`temp_root`], `builder-<pid>-<random>`,
+/// held by this build while it lives (see [`super::owned::Owned`]): once
+/// the build is gone, the next one's sweep removes it if it is still there.
+/// Mode 0755: programs that drop privileges (apt's `_apt`) read from it.
+pub fn temp_dir() -> std::io::Result<super::owned::Owned> {
+    super::owned::Owned::new_in(&temp_root(), TEMP_PREFIX, 0o755)
 }
 
 /// The names of builder's temporary files and directories now in

@@ -28,7 +28,10 @@ pub struct MountError {
 /// and removed when dropped.
 #[derive(Debug)]
 pub struct Scratch {
-    dir: Option<tempfile::TempDir>,
+    dir: Option<super::owned::Owned>,
+    /// The tmpfs's root held too: a process that sees the mount (where
+    /// mount namespaces are not available) finds it in use as well.
+    held: Option<std::fs::File>,
 }
 
 impl Scratch {
@@ -54,7 +57,11 @@ impl Scratch {
             source: e.into(),
         })?;
         tracing::debug!(target = %dir.path().display(), "mounted a scratch tmpfs");
-        Ok(Scratch { dir: Some(dir) })
+        let held = super::owned::hold(dir.path()).ok();
+        Ok(Scratch {
+            dir: Some(dir),
+            held,
+        })
     }
 
     /// Its mount point.
@@ -169,6 +176,7 @@ pub fn memory_available() -> Option<u64> {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let Some(dir) = self.dir.take() else { return };
+        drop(self.held.take()); // an open directory keeps it busy
         if rmount::unmount(dir.path(), UnmountFlags::empty()).is_err() {
             if let Err(e) = rmount::unmount(dir.path(), UnmountFlags::DETACH) {
                 tracing::error!(target = %dir.path().display(), error = %e, "could not detach the scratch tmpfs");

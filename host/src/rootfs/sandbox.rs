@@ -768,8 +768,7 @@ mod tests {
                 .trim(),
             "x"
         );
-        let (program, args) =
-            inner_command(&host_namespaces("mmdebstrap").arg("bookworm")).unwrap();
+        let (program, args) = inner_command(host_namespaces("mmdebstrap").arg("bookworm")).unwrap();
         assert_eq!(
             (program.as_os_str(), args.len()),
             ("mmdebstrap".as_ref(), 1)

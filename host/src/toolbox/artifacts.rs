@@ -312,8 +312,10 @@ impl TargetDir {
 /// or anything else already there is replaced, never written through.
 pub fn write_file(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
     let mut tmp = tempfile::Builder::new()
-        .prefix(".builder-")
+        .prefix(&format!(".builder-{}", crate::caches::owner_tag()))
         .tempfile_in(dir)?;
+    // Held while written: a sweep leaves it to this build.
+    tmp.as_file().try_lock_shared().map_err(io::Error::from)?;
     tmp.write_all(data)?;
     // Readable like the artifacts beside it (temporary files start private).
     fs::set_permissions(
@@ -325,24 +327,23 @@ pub fn write_file(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
 }
 
 /// Where an artifact grows until it is complete: `NAME` in a new directory
-/// `.builder-partial-RANDOM` of the target directory, private to the host
-/// (mode 0700), so no one else can put a link where the tool writes.
+/// `.builder-partial-PID-RANDOM` of the target directory, private to the
+/// host (mode 0700), so no one else can put a link where the tool writes,
+/// and held by this build (a build killed meanwhile leaves it to the next
+/// one's sweep, see [`crate::caches::sweep`]).
 /// Published by a rename onto the final name; removed with its directory
 /// when dropped unpublished.
 struct Partial {
     target: TargetDir,
     file_name: String,
     file: PathBuf,
-    dir: Option<tempfile::TempDir>,
+    dir: Option<crate::caches::Owned>,
 }
 
 impl Partial {
     fn new(target: &TargetDir, file_name: &str) -> io::Result<Partial> {
         target.reserve(file_name)?;
-        let dir = tempfile::Builder::new()
-            .prefix(".builder-partial-")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .tempdir_in(&target.path);
+        let dir = crate::caches::Owned::new_in(&target.path, ".builder-partial-", 0o700);
         let dir = match dir {
             Ok(dir) => dir,
             Err(e) => {
@@ -369,9 +370,7 @@ impl Partial {
     /// a symlink included) and removes the private directory.
     fn publish(&mut self) -> io::Result<()> {
         fs::rename(&self.file, self.target.path.join(&self.file_name))?;
-        if let Some(dir) = self.dir.take() {
-            let _ = dir.close();
-        }
+        drop(self.dir.take());
         Ok(())
     }
 }
@@ -379,7 +378,7 @@ impl Partial {
 impl Drop for Partial {
     fn drop(&mut self) {
         if let Some(dir) = self.dir.take() {
-            let _ = dir.close();
+            drop(dir);
             self.target.release_name(&self.file_name);
         }
     }

@@ -36,7 +36,7 @@ pub struct ListedFile {
 pub struct Staged {
     /// `(path in the image, file on the host)`, in the order given.
     pub files: Vec<(String, PathBuf)>,
-    _dir: tempfile::TempDir,
+    _dir: crate::caches::Owned,
 }
 
 impl Staged {

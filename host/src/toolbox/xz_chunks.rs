@@ -10,6 +10,12 @@
 //! cold one does, only without compressing the chunks that did not change
 //! (in a rebuilt root image, nearly all of them). Chunks are compressed in
 //! parallel, on as many threads as the machine has, and written in order.
+//!
+//! A cached chunk is trusted only once checked: it is found by the digest
+//! of the input it stands for, and used only if it decompresses, as one
+//! whole xz stream with nothing after it, to exactly that input. One that
+//! does not (a poisoned or damaged file) is discarded, with a warning, and
+//! the chunk compressed again.
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
@@ -61,9 +67,10 @@ pub struct ChunkCache {
 }
 
 impl ChunkCache {
-    /// The cache in `dir` (created if missing).
+    /// The cache in `dir` (created private if missing; refused when it is
+    /// not this user's own or others may write to it).
     pub fn open(dir: &Path) -> io::Result<Self> {
-        fs::create_dir_all(dir)?;
+        crate::caches::private_dir(dir)?;
         Ok(ChunkCache {
             dir: dir.to_path_buf(),
         })
@@ -73,9 +80,28 @@ impl ChunkCache {
         self.dir.join(format!("{key}.xz"))
     }
 
-    fn get(&self, key: &str) -> Option<Vec<u8>> {
+    /// The cached chunk `key` stands for, if it is there and decompresses
+    /// to `input` (one that does not is removed).
+    fn get(&self, key: &str, input: &[u8]) -> Option<Vec<u8>> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
         let path = self.path(key);
-        let data = fs::read(&path).ok()?;
+        let mut file = File::options()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&path)
+            .ok()?;
+        let mut data = Vec::new();
+        file.read_to_end(&mut data).ok()?;
+        if !decompresses_to(&data, input) {
+            tracing::warn!(
+                "xz chunk cache: {} does not decompress to the data it is stored for; \
+                 discarded, compressing the chunk again",
+                path.display()
+            );
+            let _ = fs::remove_file(&path);
+            return None;
+        }
         // Mark it used, for eviction.
         if let Ok(file) = File::options().write(true).open(&path) {
             let _ = file.set_modified(SystemTime::now());
@@ -84,13 +110,10 @@ impl ChunkCache {
     }
 
     fn put(&self, key: &str, data: &[u8]) {
-        let stored = tempfile::Builder::new()
-            .prefix(".incoming-")
-            .tempfile_in(&self.dir)
-            .and_then(|mut tmp| {
-                tmp.write_all(data)?;
-                tmp.persist(self.path(key)).map_err(|e| e.error)
-            });
+        let stored = crate::caches::incoming_file(&self.dir).and_then(|mut tmp| {
+            tmp.write_all(data)?;
+            tmp.persist(self.path(key)).map_err(|e| e.error)
+        });
         if let Err(e) = stored {
             tracing::debug!("xz chunk cache: not stored: {e}");
         }
@@ -288,7 +311,7 @@ fn compress_chunk(data: &[u8], cache: Option<&ChunkCache>) -> Compressed {
         hex::encode(hasher.finalize())
     });
     if let (Some(cache), Some(key)) = (cache, &key) {
-        if let Some(bytes) = cache.get(key) {
+        if let Some(bytes) = cache.get(key, data) {
             return Ok((bytes, true));
         }
     }
@@ -302,6 +325,30 @@ fn compress_chunk(data: &[u8], cache: Option<&ChunkCache>) -> Compressed {
         cache.put(key, &bytes);
     }
     Ok((bytes, false))
+}
+
+/// Whether `stream` is one whole xz stream, nothing after it, that
+/// decompresses to exactly `expected`.
+fn decompresses_to(stream: &[u8], expected: &[u8]) -> bool {
+    use liblzma::stream::{Action, Status, Stream};
+    let Ok(mut decoder) = Stream::new_stream_decoder(u64::MAX, 0) else {
+        return false;
+    };
+    // One byte more than expected: room to see that there is more.
+    let mut out = Vec::with_capacity(expected.len() + 1);
+    loop {
+        let (read, written) = (decoder.total_in(), decoder.total_out());
+        let rest = &stream[(read as usize).min(stream.len())..];
+        match decoder.process_vec(rest, &mut out, Action::Finish) {
+            Ok(Status::StreamEnd) => break,
+            Ok(_) if out.len() < out.capacity() => {}
+            _ => return false,
+        }
+        if (read, written) == (decoder.total_in(), decoder.total_out()) {
+            return false; // truncated: no progress
+        }
+    }
+    decoder.total_in() == stream.len() as u64 && out == expected
 }
 
 #[cfg(test)]
@@ -390,6 +437,58 @@ mod tests {
             second.chunks
         );
         assert_eq!(decompress_with_xz(&bytes), changed);
+    }
+
+    /// An xz stream of `data`, as xz(1) makes it.
+    fn xz_of(data: &[u8]) -> Vec<u8> {
+        let mut encoder = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn a_poisoned_chunk_is_discarded_and_compressed_again() {
+        let input = data(3, 40 << 15);
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = ChunkCache::open(tmp.path()).unwrap();
+        let (cold, cold_stats) = compress(&input, Some(cache.clone()), 4);
+        let mut chunks: Vec<PathBuf> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        chunks.sort();
+        assert_eq!(chunks.len() as u64, cold_stats.chunks);
+        // One chunk holds a valid stream of other data, one has bytes
+        // after its own stream, one is cut short.
+        fs::write(&chunks[0], xz_of(b"PWNED!! in /etc/issue\n")).unwrap();
+        let mut trailing = fs::read(&chunks[1]).unwrap();
+        trailing.extend_from_slice(&xz_of(b"PWNED!!"));
+        fs::write(&chunks[1], trailing).unwrap();
+        let cut = fs::read(&chunks[2]).unwrap();
+        fs::write(&chunks[2], &cut[..cut.len() / 2]).unwrap();
+
+        let (warm, warm_stats) = compress(&input, Some(cache.clone()), 4);
+        assert_eq!(warm_stats.chunks, cold_stats.chunks);
+        assert_eq!(warm_stats.cached, cold_stats.chunks - 3, "{warm_stats:?}");
+        assert_eq!(warm, cold);
+        let out = decompress_with_xz(&warm);
+        assert!(!out.windows(7).any(|w| w == b"PWNED!!"));
+        assert_eq!(out, input);
+        // Stored again, right this time: the next build takes them all.
+        let (again, again_stats) = compress(&input, Some(cache), 2);
+        assert_eq!(again_stats.cached, again_stats.chunks);
+        assert_eq!(again, cold);
+    }
+
+    #[test]
+    fn only_the_exact_stream_decompresses_to_its_input() {
+        let stream = xz_of(b"golden");
+        assert!(decompresses_to(&stream, b"golden"));
+        assert!(!decompresses_to(&stream, b"golde"));
+        assert!(!decompresses_to(&stream, b"golden!"));
+        assert!(!decompresses_to(&stream[..stream.len() - 1], b"golden"));
+        assert!(!decompresses_to(b"", b""));
+        assert!(decompresses_to(&xz_of(b""), b""));
     }
 
     #[test]
