@@ -212,6 +212,9 @@ pub enum DescriptionError {
         /// The path it resolved to.
         resolved: PathBuf,
     },
+    /// A stop was requested (Ctrl-C or SIGTERM) while the description was read.
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
     /// Includes that include each other.
     #[error("{location}: /image/include: include loop: {chain}")]
     IncludeLoop {
@@ -227,7 +230,7 @@ impl DescriptionError {
     pub fn location(&self) -> Option<&Location> {
         use DescriptionError::*;
         match self {
-            NotFound { .. } | Io { .. } => None,
+            NotFound { .. } | Io { .. } | Interrupted(_) => None,
             Syntax { location, .. }
             | Markup { location, .. }
             | SchemaTooOld { location, .. }

@@ -79,6 +79,7 @@ pub fn load(dir: &Path) -> Result<Description, DescriptionError> {
 /// Loads one description file; its directory is the description directory.
 pub fn load_file(file: &Path) -> Result<Description, DescriptionError> {
     let _span = tracing::debug_span!("load_description", file = %file.display()).entered();
+    tracing::debug!("reading the description");
     let text = include::read_text(file)?;
     let format = MarkupFormat::detect(file, &text)?;
     let description = from_str(&text, format, file)?;
@@ -117,9 +118,12 @@ pub fn from_str(
             expected: "<image> as the root element".into(),
         });
     }
+    crate::interrupt::check("reading the description")?;
     let included_files = include::expand(&mut root, file, &dir)?;
     let (schema_version, upgrades) = upgrade::upgrade(&mut root)?;
+    crate::interrupt::check("upgrading the description")?;
     schema::validate(&root)?;
+    crate::interrupt::check("checking the description")?;
     convert::convert(
         &root,
         file,
