@@ -808,3 +808,106 @@ fn every_type_attribute_is_kept_in_order() {
     let disk = t.systemdisk.as_ref().unwrap();
     assert_eq!(disk.volumes[0].attributes.get("size"), Some("1G"));
 }
+
+/// Line and column (in characters, 1-based) where `needle` first starts in `text`.
+fn position_of(text: &str, needle: &str) -> (u32, u32) {
+    let offset = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in {text}"));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap().chars().count() + 1;
+    (line as u32, column as u32)
+}
+
+/// Values that become paths, shell text or tool arguments are refused at
+/// load, each at the attribute or text that holds it.
+#[test]
+fn values_that_reach_paths_shells_and_tools_are_refused_where_they_are() {
+    let preferences = |extra: &str| {
+        format!(
+            "  <preferences>\n    <version>1.0.0</version>\n    <packagemanager>apt</packagemanager>\n\
+             {extra}    <type image=\"tbz\"/>\n  </preferences>"
+        )
+    };
+    let profile = |name: &str| {
+        format!(
+            "  <profiles>\n    <profile name=\"{name}\" description=\"p\"/>\n  </profiles>\n{}",
+            preferences("")
+        )
+    };
+    let repository = |attributes: &str| {
+        format!(
+            "{}\n  <repository type=\"apt-deb\" {attributes}>\n    <source path=\"this://repo\"/>\n  </repository>",
+            preferences("")
+        )
+    };
+    let users = |user: &str| format!("{}\n  <users>\n    {user}\n  </users>", preferences(""));
+    // (body, where the error points, what it says)
+    let cases: Vec<(String, &str, &str)> = vec![
+        (profile(".."), "name=\"..\"", "/image/profiles/profile: invalid attribute 'name' \"..\", expected a profile name"),
+        (profile("."), "name=\".\"", "expected a profile name"),
+        (profile("a/b"), "name=\"a/b\"", "expected a profile name"),
+        (profile("../../etc"), "name=\"../../etc\"", "expected a profile name"),
+        (
+            preferences("    <keytable>de$(touch /tmp/x)</keytable>\n"),
+            "de$(touch",
+            "/image/preferences/keytable: invalid content \"de$(touch /tmp/x)\", expected a keymap name",
+        ),
+        (preferences("    <keytable>us\"; reboot; \"</keytable>\n"), "us\"", "expected a keymap name"),
+        (
+            preferences("    <timezone>../../etc/shadow</timezone>\n"),
+            "../../etc/shadow",
+            "/image/preferences/timezone: invalid content \"../../etc/shadow\", expected a zone name",
+        ),
+        (
+            repository("distribution=\"-oAPT::Get::AllowUnauthenticated=1\" components=\"main\""),
+            "distribution=",
+            "/image/repository: invalid attribute 'distribution' \"-oAPT::Get::AllowUnauthenticated=1\", expected a suite or component name",
+        ),
+        (repository("distribution=\"../../../x\""), "distribution=", "expected a suite or component name"),
+        (repository("distribution=\"bookworm main\""), "distribution=", "expected a suite or component name"),
+        (
+            repository("distribution=\"bookworm\" components=\"main ../../x\""),
+            "components=",
+            "/image/repository: invalid attribute 'components' \"../../x\", expected a suite or component name",
+        ),
+        (
+            users("<user name=\"Admin\" password=\"\"/>"),
+            "name=\"Admin\"",
+            "/image/users/user: invalid attribute 'name' \"Admin\", expected a name as useradd takes it",
+        ),
+        (users("<user name=\"1st\" password=\"\"/>"), "name=\"1st\"", "expected a name as useradd takes it"),
+        (
+            users("<user name=\"admin\" groups=\"wheel,Staff\" password=\"\"/>"),
+            "groups=",
+            "/image/users/user: invalid attribute 'groups' \"Staff\", expected a name as useradd takes it",
+        ),
+    ];
+    for (body, at, text) in cases {
+        let document = xml("8.5", &body);
+        let dir = description_dir(&[("config.xml", &document)]);
+        let e = load_error(dir.path());
+        let (line, column) = position_of(&document, at);
+        assert_located(&e.to_string(), &config(&dir), line, column, text);
+    }
+
+    // what real descriptions hold still loads
+    let fine = format!(
+        "  <profiles>\n    <profile name=\"Vagrant-libvirt\" description=\"p\"/>\n  </profiles>\n{}\n\
+         \x20 <repository type=\"apt-deb\" distribution=\"focal-security\" components=\"main restricted universe\">\n\
+         \x20   <source path=\"this://repo\"/>\n  </repository>\n\
+         \x20 <users>\n    <user name=\"vagrant\" groups=\"vagrant,users,_apt\" password=\"\"/>\n  </users>",
+        preferences("    <keytable>de-latin1-nodeadkeys</keytable>\n    <timezone>America/Port-au-Prince</timezone>\n")
+    );
+    let dir = description_dir(&[("config.xml", &xml("8.5", &fine))]);
+    let d = description::load(dir.path()).unwrap();
+    assert_eq!(
+        d.preferences[0].keytable.as_deref(),
+        Some("de-latin1-nodeadkeys")
+    );
+    assert_eq!(
+        d.repositories[0].distribution.as_deref(),
+        Some("focal-security")
+    );
+}

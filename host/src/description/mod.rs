@@ -20,6 +20,7 @@ mod model;
 mod schema;
 mod tree;
 mod upgrade;
+mod values;
 mod xml;
 
 use std::fs;

@@ -382,12 +382,39 @@ pub fn lang(locale: &str) -> String {
     }
 }
 
+/// `value` as the right side of a `NAME=value` line that `sh` sources:
+/// in double quotes when it holds only characters that mean nothing to the
+/// shell, else in single quotes (a `'` as `'\''`). Refused when it holds a
+/// control character: a newline or NUL has no safe form in such files,
+/// which other readers (systemd, pam_env) parse line by line.
+pub fn sh_value(value: &str) -> anyhow::Result<String> {
+    if value.chars().any(char::is_control) {
+        bail!(
+            "{:?} holds a control character, which a shell-sourced file cannot hold safely",
+            value
+        );
+    }
+    Ok(if is_sh_plain(value) {
+        format!("\"{value}\"")
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    })
+}
+
+/// Whether `value` holds only characters that mean nothing to `sh`.
+fn is_sh_plain(value: &str) -> bool {
+    value.chars().all(|c| {
+        c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ',' | '+' | '/' | ':' | '@')
+    })
+}
+
 /// `/etc/default/keyboard` with `XKBLAYOUT` set for KIWI's `<keytable>`
-/// (`de-latin1-nodeadkeys` gives layout `de`), other settings kept.
-pub fn keyboard_file(existing: Option<&str>, keytable: &str) -> String {
+/// (`de-latin1-nodeadkeys` gives layout `de`), other settings kept. The
+/// file is sourced by `sh`, so the layout is quoted for it.
+pub fn keyboard_file(existing: Option<&str>, keytable: &str) -> anyhow::Result<String> {
     let layout = keytable.split(['-', '.']).next().unwrap_or(keytable);
-    let line = format!("XKBLAYOUT=\"{layout}\"");
-    match existing {
+    let line = format!("XKBLAYOUT={}", sh_value(layout)?);
+    Ok(match existing {
         Some(text) if text.lines().any(|l| l.starts_with("XKBLAYOUT=")) => text
             .lines()
             .map(|l| {
@@ -403,15 +430,22 @@ pub fn keyboard_file(existing: Option<&str>, keytable: &str) -> String {
         None => format!(
             "XKBMODEL=\"pc105\"\n{line}\nXKBVARIANT=\"\"\nXKBOPTIONS=\"\"\nBACKSPACE=\"guess\"\n"
         ),
-    }
+    })
 }
 
 fn apply_settings(root: &RootDir, plan: &BuildPlan) -> anyhow::Result<()> {
     let prefs = &plan.preferences;
     if let Some(locale) = &prefs.locale {
+        // `LANG=en_US.UTF-8`, as Debian writes it, when it needs no quotes
+        let lang = lang(locale);
+        let value = if is_sh_plain(&lang) {
+            lang
+        } else {
+            sh_value(&lang).context("locale")?
+        };
         root.write(
             "etc/default/locale",
-            format!("LANG={}\n", lang(locale)).as_bytes(),
+            format!("LANG={value}\n").as_bytes(),
             0o644,
         )
         .context("locale: writing /etc/default/locale")?;
@@ -420,7 +454,9 @@ fn apply_settings(root: &RootDir, plan: &BuildPlan) -> anyhow::Result<()> {
         let existing = root.read_to_string("etc/default/keyboard").ok();
         root.write(
             "etc/default/keyboard",
-            keyboard_file(existing.as_deref(), keytable).as_bytes(),
+            keyboard_file(existing.as_deref(), keytable)
+                .context("keytable")?
+                .as_bytes(),
             0o644,
         )
         .context("keytable: writing /etc/default/keyboard")?;
@@ -494,9 +530,63 @@ mod tests {
 
     #[test]
     fn keyboard_layout_replaced_or_written() {
-        let fresh = keyboard_file(None, "de-latin1-nodeadkeys");
+        let fresh = keyboard_file(None, "de-latin1-nodeadkeys").unwrap();
         assert!(fresh.contains("XKBLAYOUT=\"de\"\n"), "{fresh}");
-        let kept = keyboard_file(Some("XKBMODEL=\"pc104\"\nXKBLAYOUT=\"us\"\n"), "fr");
+        let kept = keyboard_file(Some("XKBMODEL=\"pc104\"\nXKBLAYOUT=\"us\"\n"), "fr").unwrap();
         assert_eq!(kept, "XKBMODEL=\"pc104\"\nXKBLAYOUT=\"fr\"\n");
+        assert!(keyboard_file(None, "de\nXKBMODEL=evil").is_err());
+    }
+
+    /// What `sh` sees in `XKBLAYOUT` after sourcing `file` (in a fresh
+    /// directory), and whether sourcing it created a file `pwned` there.
+    fn source_with_sh(file: &str) -> (String, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("keyboard"), file).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(". ./keyboard && printf %s \"$XKBLAYOUT\"")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            dir.path().join("pwned").exists(),
+        )
+    }
+
+    /// A keytable the loader would refuse still cannot run commands when
+    /// the file it lands in is sourced (the builder writes what the plan
+    /// says; a plan may come from elsewhere than the loader).
+    #[test]
+    fn keyboard_file_sourced_by_sh_runs_nothing() {
+        for keytable in [
+            "de$(touch pwned)",
+            "de`touch pwned`",
+            "de\"; touch pwned; \"",
+            "it's$(touch pwned)",
+            "de${IFS}$(touch${IFS}pwned)",
+        ] {
+            let file = keyboard_file(None, keytable).unwrap();
+            let (layout, ran) = source_with_sh(&file);
+            assert!(!ran, "{keytable:?} ran a command through {file:?}");
+            assert_eq!(layout, keytable, "{file}");
+        }
+        // the quoting is what keeps it from running: unquoted, it runs
+        let (_, ran) = source_with_sh("XKBLAYOUT=\"de$(touch pwned)\"\n");
+        assert!(ran);
+    }
+
+    #[test]
+    fn sh_values() {
+        assert_eq!(sh_value("de").unwrap(), "\"de\"");
+        assert_eq!(sh_value("a b").unwrap(), "'a b'");
+        assert_eq!(sh_value("it's").unwrap(), "'it'\\''s'");
+        assert!(sh_value("a\nb").is_err());
+        assert!(sh_value("a\0b").is_err());
     }
 }
