@@ -375,9 +375,13 @@ fn fixtures() -> PathBuf {
 fn plan_resolves_a_kiwi_description_and_names_its_plugins() {
     let cache = plugin_cache();
     let desc = fixtures().join("datto/kiwi-desc/ubuntu2004");
+    // its includes reach `../platforms`
+    let include_root = fixtures().join("datto/kiwi-desc");
     let out = builder(
         cache.path(),
         &[
+            "--include-root",
+            include_root.to_str().unwrap(),
             "plan",
             desc.to_str().unwrap(),
             "--profile",
@@ -463,7 +467,14 @@ fn plan_resolves_a_kiwi_description_and_names_its_plugins() {
 
     let out = builder(
         cache.path(),
-        &["plan", desc.to_str().unwrap(), "--profile", "Nope"],
+        &[
+            "--include-root",
+            include_root.to_str().unwrap(),
+            "plan",
+            desc.to_str().unwrap(),
+            "--profile",
+            "Nope",
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);

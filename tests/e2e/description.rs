@@ -911,3 +911,95 @@ fn values_that_reach_paths_shells_and_tools_are_refused_where_they_are() {
         Some("focal-security")
     );
 }
+
+/// `<include>` reads only files inside the description directory: host
+/// files named by `file://` or an absolute path, `this://` climbing out,
+/// and symlinks (real or stored as files) leading out are refused where the
+/// include is, before anything outside is read; includes inside keep
+/// working, and a wider include root lets shared files in.
+#[test]
+fn includes_are_confined_to_the_description_directory() {
+    let top = tempfile::tempdir().unwrap();
+    let desc = top.path().join("desc");
+    let part = "<image>\n  <users><user name=\"inside\" password=\"\"/></users>\n</image>\n";
+    let outside = "<image>\n  <users><user name=\"outside\" password=\"\"/></users>\n</image>\n";
+    fs::create_dir_all(desc.join("sub")).unwrap();
+    fs::create_dir_all(top.path().join("shared")).unwrap();
+    fs::write(desc.join("part.xml"), part).unwrap();
+    fs::write(top.path().join("outside.xml"), outside).unwrap();
+    fs::write(top.path().join("shared/x.xml"), outside).unwrap();
+    std::os::unix::fs::symlink("../outside.xml", desc.join("link.xml")).unwrap();
+    std::os::unix::fs::symlink("../shared", desc.join("shared")).unwrap();
+    // how git stores a symlink in a checkout without symlinks
+    fs::write(desc.join("platforms"), "../shared").unwrap();
+    let outside_file = top.path().join("outside.xml");
+
+    let load_with = |from: &str, root: Option<&Path>| {
+        let body = format!("{PREFERENCES}\n  <include from=\"{from}\"/>");
+        fs::write(desc.join("config.xml"), xml("8.5", &body)).unwrap();
+        description::load_within(&desc, root)
+    };
+    let refused = [
+        "file:///etc/shadow".to_string(),
+        "/etc/shadow".to_string(),
+        format!("file://{}", outside_file.display()),
+        outside_file.display().to_string(),
+        "this://../outside.xml".to_string(),
+        "this://../../../../../../etc/shadow".to_string(),
+        "this://sub/../../outside.xml".to_string(),
+        "../outside.xml".to_string(),
+        "this://link.xml".to_string(),
+        "this://shared/x.xml".to_string(),
+        "this://platforms/x.xml".to_string(),
+    ];
+    for from in &refused {
+        let e = load_with(from, None).expect_err(from);
+        assert!(
+            matches!(e, DescriptionError::IncludeOutside { .. }),
+            "{from}: {e:?}"
+        );
+        assert_located(
+            &e.to_string(),
+            &desc.join("config.xml"),
+            13,
+            3,
+            "/image/include: included file ",
+        );
+        assert!(e.to_string().contains(&format!("(from={from:?})")), "{e}");
+    }
+    // a file that does not exist outside is refused the same way: the
+    // answer does not tell what exists there
+    let e = load_with("file:///nonexistent/x.xml", None).unwrap_err();
+    assert!(
+        matches!(e, DescriptionError::IncludeOutside { .. }),
+        "{e:?}"
+    );
+
+    // inside, however it is written
+    let inside = [
+        "this://part.xml".to_string(),
+        "this://./sub/../part.xml".to_string(),
+        "part.xml".to_string(),
+        format!("file://{}", desc.join("part.xml").display()),
+    ];
+    for from in &inside {
+        let d = load_with(from, None).unwrap_or_else(|e| panic!("{from}: {e}"));
+        assert_eq!(d.users[0].users[0].name, "inside", "{from}");
+    }
+
+    // with the parent as the include root, shared files come in
+    for from in [
+        "this://shared/x.xml",
+        "this://platforms/x.xml",
+        "this://link.xml",
+    ] {
+        let d = load_with(from, Some(top.path())).unwrap_or_else(|e| panic!("{from}: {e}"));
+        assert_eq!(d.users[0].users[0].name, "outside", "{from}");
+    }
+    // but not beyond it
+    let e = load_with("file:///etc/shadow", Some(top.path())).unwrap_err();
+    assert!(
+        matches!(e, DescriptionError::IncludeOutside { .. }),
+        "{e:?}"
+    );
+}

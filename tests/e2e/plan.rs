@@ -130,7 +130,12 @@ fn every_fixture_loads_and_plans_for_every_profile() {
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        let desc = match description::load(dir) {
+        // the demo's descriptions share `platforms`/`extensions` with their
+        // siblings through links to `../`: their parent is the include root
+        let include_root = relative
+            .starts_with("datto/")
+            .then(|| dir.parent().unwrap());
+        let desc = match description::load_within(dir, include_root) {
             Ok(desc) => desc,
             Err(error) => {
                 let expected = KIWI_REJECTS
@@ -184,8 +189,24 @@ fn every_fixture_loads_and_plans_for_every_profile() {
     assert!(plans > 200, "only {plans} plans");
 }
 
+/// A description of the demo, whose includes reach `../platforms`.
 fn datto(name: &str) -> Description {
-    description::load(&fixtures().join("datto/kiwi-desc").join(name)).unwrap()
+    let root = fixtures().join("datto/kiwi-desc");
+    description::load_within(&root.join(name), Some(&root)).unwrap()
+}
+
+/// Without the demo's directory as the include root, its includes through
+/// the `platforms -> ../platforms` link are refused where they are.
+#[test]
+fn datto_includes_leave_the_description_directory() {
+    let dir = fixtures().join("datto/kiwi-desc/ubuntu2004");
+    let error = description::load_within(&dir, None).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("config.xml:31:2: /image/include: included file ")
+            && message.contains("/datto/kiwi-desc/platforms/cloud/generic-base.xml is outside "),
+        "{message}"
+    );
 }
 
 #[test]

@@ -349,7 +349,8 @@ fn uninstall_takes_unneeded_dependencies_along() {
 fn the_centos9_demo_plans_with_dnf_and_its_seven_keyed_repositories() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/fixtures/kiwi/datto/kiwi-desc/centos9");
-    let description = builder::description::load(&dir).unwrap();
+    // its includes reach `../platforms`
+    let description = builder::description::load_within(&dir, dir.parent()).unwrap();
     let plan = builder::plan::plan(
         &description,
         &PlanRequest {

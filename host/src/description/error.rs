@@ -215,6 +215,25 @@ pub enum DescriptionError {
     /// A stop was requested (Ctrl-C or SIGTERM) while the description was read.
     #[error(transparent)]
     Interrupted(#[from] crate::interrupt::Interrupted),
+    /// `<include from=...>` names a file outside the description directory
+    /// (or the include root), as written or through a symlink.
+    #[error(
+        "{location}: /image/include: included file {} is outside {} (from={reference:?}); \
+         includes must stay inside the description directory (a wider one can be allowed \
+         with --include-root or BUILDER_INCLUDE_ROOT)",
+        resolved.display(),
+        root.display()
+    )]
+    IncludeOutside {
+        /// The include element.
+        location: Location,
+        /// The `from` attribute.
+        reference: String,
+        /// Where it led.
+        resolved: PathBuf,
+        /// The directory includes must stay in.
+        root: PathBuf,
+    },
     /// Includes that include each other.
     #[error("{location}: /image/include: include loop: {chain}")]
     IncludeLoop {
@@ -244,6 +263,7 @@ impl DescriptionError {
             | UnexpectedText { location, .. }
             | Invalid { location, .. }
             | IncludeNotFound { location, .. }
+            | IncludeOutside { location, .. }
             | IncludeLoop { location, .. } => Some(location),
         }
     }
