@@ -526,12 +526,62 @@ fn prepares_the_debian_example() {
     assert_eq!(mounts_below(&root), Vec::<String>::new());
 }
 
+/// A failing `config.sh` stops the build and unmounts everything. The
+/// same build checks what comes before `config.sh` for the description's
+/// `<archive>`s (KIWI's order: after the packages, before the overlay):
+/// one in the image section unpacked over the root with its owner and
+/// mode, one in the bootstrap section below its `target_dir`.
 #[test]
 fn failing_config_sh_stops_the_build_and_unmounts() {
     let tmp = temp_dir();
     let description = tmp.path().join("description");
     std::fs::create_dir(&description).unwrap();
-    std::fs::copy(example().join("config.xml"), description.join("config.xml")).unwrap();
+    let config = std::fs::read_to_string(example().join("config.xml"))
+        .unwrap()
+        .replace(
+            "        <package name=\"ca-certificates\"/>\n",
+            "        <package name=\"ca-certificates\"/>\n        <archive name=\"extra.tar.gz\"/>\n",
+        )
+        .replace(
+            "        <package name=\"debian-archive-keyring\"/>\n",
+            "        <package name=\"debian-archive-keyring\"/>\n        \
+             <archive name=\"tools.tar\" target_dir=\"/opt/tools\"/>\n",
+        );
+    assert!(config.contains("extra.tar.gz") && config.contains("tools.tar"));
+    std::fs::write(description.join("config.xml"), config).unwrap();
+    // the overlay too, so the order between it and the archives shows
+    let overlay = description.join("root/etc");
+    std::fs::create_dir_all(&overlay).unwrap();
+    std::fs::copy(example().join("root/etc/motd"), overlay.join("motd")).unwrap();
+    let content = tmp.path().join("content");
+    std::fs::create_dir_all(content.join("etc")).unwrap();
+    // replaces a file of a package (base-files), and is replaced by the overlay
+    std::fs::write(content.join("etc/debian_version"), "from the archive\n").unwrap();
+    std::fs::write(content.join("etc/motd"), "from the archive\n").unwrap();
+    std::fs::write(content.join("etc/archived.conf"), "secret=1\n").unwrap();
+    let tar = |archive: &Path, args: &[&str]| {
+        let status = Command::new("tar")
+            .arg("--create")
+            .arg("--file")
+            .arg(archive)
+            .args(["--directory", content.to_str().unwrap()])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    std::fs::set_permissions(
+        content.join("etc/archived.conf"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o640),
+    )
+    .unwrap();
+    tar(
+        &description.join("extra.tar.gz"),
+        &["--gzip", "--owner=root:0", "--group=grp:42", "etc"],
+    );
+    std::fs::create_dir_all(content.join("bin")).unwrap();
+    std::fs::write(content.join("bin/tool"), "#!/bin/sh\n").unwrap();
+    tar(&description.join("tools.tar"), &["bin"]);
     std::fs::write(
         description.join("config.sh"),
         "#!/bin/sh\necho 'about to fail on purpose'\necho 'err line' >&2\nexit 3\n",
@@ -546,6 +596,16 @@ fn failing_config_sh_stops_the_build_and_unmounts() {
     assert!(text.contains("exit status: 3"), "{text}");
     assert_eq!(mounts_below(&root), Vec::<String>::new());
     assert!(!root.join("config.sh").exists());
+
+    // the archives, applied before config.sh
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert_eq!(read(&root, "etc/debian_version"), "from the archive\n");
+    assert_eq!(read(&root, "etc/motd"), read(&example(), "root/etc/motd"));
+    let conf = std::fs::metadata(root.join("etc/archived.conf")).unwrap();
+    assert_eq!(read(&root, "etc/archived.conf"), "secret=1\n");
+    assert_eq!(conf.permissions().mode() & 0o7777, 0o640);
+    assert_eq!((conf.uid(), conf.gid()), (0, 42));
+    assert_eq!(read(&root, "opt/tools/bin/tool"), "#!/bin/sh\n");
 }
 
 /// A repository whose signatures the description's key does not verify

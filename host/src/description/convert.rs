@@ -819,6 +819,26 @@ fn packages_section(s: &Ctx<'_>) -> Result<PackagesSection> {
             arch: m.list("arch"),
         });
     }
+    for archive in s.node.children_named("archive") {
+        let path = format!("{}/archive", s.path);
+        for (attribute, check) in [
+            (
+                "name",
+                values::archive_name as fn(&str) -> std::result::Result<(), &'static str>,
+            ),
+            ("target_dir", values::target_dir),
+        ] {
+            if let Some(attr) = archive.attr_entry(attribute) {
+                check_with(
+                    &attr.location,
+                    &path,
+                    &format!("attribute '{attribute}'"),
+                    attr.value.trim(),
+                    check,
+                )?;
+            }
+        }
+    }
     Ok(PackagesSection {
         kind,
         profiles: s.list("profiles"),

@@ -1,8 +1,9 @@
 //! Values of a description that become paths, shell text or tool arguments:
 //! profile names (overlay directories), keytable and timezone (files the
 //! image's shells source), repository suites and components (apt's
-//! sources), user and group names (useradd and groupadd). Each check answers
-//! what was expected when the value does not fit.
+//! sources), user and group names (useradd and groupadd), archive names and
+//! their target directories. Each check answers what was expected when the
+//! value does not fit.
 
 /// A profile name: also the name of the profile's overlay directory next to
 /// the description, so it must be one plain path component.
@@ -98,6 +99,42 @@ pub(crate) fn account_name(value: &str) -> Result<(), &'static str> {
     }
 }
 
+/// An `<archive name>`: a file in the description directory, named
+/// relative to it (KIWI also takes absolute paths; they would read host
+/// files, as `..` would).
+pub(crate) fn archive_name(value: &str) -> Result<(), &'static str> {
+    let path = std::path::Path::new(value);
+    let ok = !value.is_empty()
+        && !value.chars().any(char::is_control)
+        && path.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
+        && path
+            .components()
+            .any(|c| matches!(c, std::path::Component::Normal(_)));
+    if ok {
+        Ok(())
+    } else {
+        Err("a file in the description directory, named relative to it, without '..'")
+    }
+}
+
+/// An `<archive target_dir>`: a directory of the image, without `..`.
+pub(crate) fn target_dir(value: &str) -> Result<(), &'static str> {
+    let ok = !value.chars().any(char::is_control)
+        && std::path::Path::new(value)
+            .components()
+            .all(|c| !matches!(c, std::path::Component::ParentDir));
+    if ok {
+        Ok(())
+    } else {
+        Err("a directory of the image without '..'")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +207,22 @@ mod tests {
             "a;b",
         ] {
             assert!(suite(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn archive_names_and_targets() {
+        for good in ["x.tar.gz", "./files/x.tar", "sub/x.tgz"] {
+            assert!(archive_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "/etc/shadow", "../x.tar", "a/../../x.tar", ".", "a\nb"] {
+            assert!(archive_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["/", "/opt/app", "opt", ""] {
+            assert!(target_dir(good).is_ok(), "{good}");
+        }
+        for bad in ["/../..", "/opt/../../etc", "a\tb"] {
+            assert!(target_dir(bad).is_err(), "{bad:?}");
         }
     }
 
