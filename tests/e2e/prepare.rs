@@ -526,6 +526,45 @@ fn prepares_the_debian_example() {
     assert_eq!(mounts_below(&root), Vec::<String>::new());
 }
 
+/// Everything logged by the tests of this binary, at the most verbose level.
+#[derive(Clone)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts collecting the log lines of this process as `builder -vv`
+/// prints them (builder and plugins at trace level, others from warnings
+/// on), once.
+fn trace_logs() -> Logs {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs(Default::default());
+        let sink = logs.clone();
+        let filter = tracing_subscriber::filter::Targets::new()
+            .with_target("builder", tracing::Level::TRACE)
+            .with_target("plugin", tracing::Level::TRACE)
+            .with_default(tracing::Level::WARN);
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .with_filter(filter);
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+            .expect("no other subscriber in this test binary");
+        logs
+    })
+    .clone()
+}
+
 /// A failing `config.sh` stops the build and unmounts everything. The
 /// same build checks what comes before `config.sh` for the description's
 /// `<archive>`s (KIWI's order: after the packages, before the overlay):
@@ -533,6 +572,7 @@ fn prepares_the_debian_example() {
 /// mode, one in the bootstrap section below its `target_dir`.
 #[test]
 fn failing_config_sh_stops_the_build_and_unmounts() {
+    let logs = trace_logs();
     let tmp = temp_dir();
     let description = tmp.path().join("description");
     std::fs::create_dir(&description).unwrap();
@@ -606,6 +646,24 @@ fn failing_config_sh_stops_the_build_and_unmounts() {
     assert_eq!(conf.permissions().mode() & 0o7777, 0o640);
     assert_eq!((conf.uid(), conf.gid()), (0, 42));
     assert_eq!(read(&root, "opt/tools/bin/tool"), "#!/bin/sh\n");
+
+    // The user's password hash (sha512crypt of the plain password) went to
+    // useradd as an argument; no log line at trace level holds it.
+    let shadow = read(&root, "etc/shadow");
+    let hash = shadow
+        .lines()
+        .find_map(|l| l.strip_prefix("demo:"))
+        .and_then(|l| l.split(':').next())
+        .expect("demo in /etc/shadow");
+    assert!(hash.starts_with("$6$"), "{hash}");
+    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        logged.contains("useradd -p <hash> "),
+        "the users phase was not logged"
+    );
+    assert!(!logged.contains(hash), "the hash was logged");
+    assert!(!logged.contains("$6$"), "a hash was logged");
+    assert!(!text.contains("$6$"), "a hash in the error: {text}");
 }
 
 /// A repository whose signatures the description's key does not verify
