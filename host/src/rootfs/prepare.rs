@@ -133,7 +133,7 @@ fn prepare_steps(
                     report.timed("cached-root", || layered_root(entry, layer_dir, &root_path))?;
             }
             // A miss: in memory if it fits, else on disk.
-            None if prepared_in_memory(&mut report, request, cache, &root_path, &install)? => {}
+            None if prepared_in_memory(&mut report, request, cache, &root_path, install)? => {}
             None => match cache.begin() {
                 Ok(incoming) => {
                     let dir = RootDir::open(incoming.path())?;
