@@ -29,6 +29,13 @@ pub struct Cli {
     )]
     pub cache_dir: PathBuf,
 
+    /// A directory `<include>` may reach besides the description directory
+    /// (for descriptions that share files with their siblings through a
+    /// link such as `platforms -> ../platforms`). Without it, includes that
+    /// lead out of the description directory are refused.
+    #[arg(long, global = true, value_name = "DIR", env = "BUILDER_INCLUDE_ROOT")]
+    pub include_root: Option<PathBuf>,
+
     /// More log output (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -497,6 +504,11 @@ pub fn hint(error: &anyhow::Error) -> Option<String> {
 /// Parse the command line and run it.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(root) = &cli.include_root {
+        // every load of the description (plan, and again in the run)
+        // reads it from there; no other thread runs yet
+        std::env::set_var(crate::description::INCLUDE_ROOT_VAR, root);
+    }
     init_logging(cli.verbose, cli.quiet);
     crate::interrupt::install().context("installing the Ctrl-C handler")?;
     let builds = matches!(

@@ -396,9 +396,13 @@ fn plan_resolves_a_kiwi_description_and_names_its_plugins() {
         return;
     };
     let desc = fixtures.join("datto/kiwi-desc/ubuntu2004");
+    // its includes reach `../platforms`
+    let include_root = fixtures.join("datto/kiwi-desc");
     let out = builder(
         cache.path(),
         &[
+            "--include-root",
+            include_root.to_str().unwrap(),
             "plan",
             desc.to_str().unwrap(),
             "--profile",
@@ -484,7 +488,14 @@ fn plan_resolves_a_kiwi_description_and_names_its_plugins() {
 
     let out = builder(
         cache.path(),
-        &["plan", desc.to_str().unwrap(), "--profile", "Nope"],
+        &[
+            "--include-root",
+            include_root.to_str().unwrap(),
+            "plan",
+            desc.to_str().unwrap(),
+            "--profile",
+            "Nope",
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -1192,4 +1203,84 @@ fn gc_max_size_removes_the_least_recently_used_first() {
         stdout(&out)
     );
     assert!(!planted[0].exists());
+}
+
+/// The first SIGTERM stops `builder plan` while it reads a large
+/// description: the loader polls the stop flag instead of running to the end.
+#[test]
+fn the_first_sigterm_stops_plan_on_a_large_description() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from(
+        "<image schemaversion=\"8.5\" name=\"large\">\n  <description type=\"system\"><author>a</author>\
+         <contact>c</contact><specification>s</specification></description>\n  <preferences>\
+         <version>1</version><packagemanager>apt</packagemanager><type image=\"tbz\"/></preferences>\n  \
+         <packages type=\"image\">\n",
+    );
+    // over 10 s to plan in a debug build: long enough to be signalled midway
+    for i in 0..1_000_000 {
+        text.push_str(&format!("    <package name=\"pkg{i}\"/>\n"));
+    }
+    text.push_str("  </packages>\n  <packages type=\"bootstrap\"><package name=\"b\"/></packages>\n</image>\n");
+    std::fs::write(dir.path().join("config.xml"), text).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_builder"))
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .arg("-v")
+        .arg("plan")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    /// Kills the child when the test fails before it ends.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reap(child);
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(log.path())
+        .unwrap()
+        .contains("reading the description")
+    {
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "builder ended before reading: {}",
+            std::fs::read_to_string(log.path()).unwrap()
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let kill = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let signalled = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < std::time::Duration::from_secs(10),
+            "builder plan did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        signalled.elapsed() < std::time::Duration::from_secs(2),
+        "stopped {:?} after SIGTERM: {text}",
+        signalled.elapsed()
+    );
+    // stopped by builder itself (exit 1 with a message), not by the signal
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("interrupted:"), "{text}");
 }

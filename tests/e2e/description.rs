@@ -808,3 +808,198 @@ fn every_type_attribute_is_kept_in_order() {
     let disk = t.systemdisk.as_ref().unwrap();
     assert_eq!(disk.volumes[0].attributes.get("size"), Some("1G"));
 }
+
+/// Line and column (in characters, 1-based) where `needle` first starts in `text`.
+fn position_of(text: &str, needle: &str) -> (u32, u32) {
+    let offset = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in {text}"));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap().chars().count() + 1;
+    (line as u32, column as u32)
+}
+
+/// Values that become paths, shell text or tool arguments are refused at
+/// load, each at the attribute or text that holds it.
+#[test]
+fn values_that_reach_paths_shells_and_tools_are_refused_where_they_are() {
+    let preferences = |extra: &str| {
+        format!(
+            "  <preferences>\n    <version>1.0.0</version>\n    <packagemanager>apt</packagemanager>\n\
+             {extra}    <type image=\"tbz\"/>\n  </preferences>"
+        )
+    };
+    let profile = |name: &str| {
+        format!(
+            "  <profiles>\n    <profile name=\"{name}\" description=\"p\"/>\n  </profiles>\n{}",
+            preferences("")
+        )
+    };
+    let repository = |attributes: &str| {
+        format!(
+            "{}\n  <repository type=\"apt-deb\" {attributes}>\n    <source path=\"this://repo\"/>\n  </repository>",
+            preferences("")
+        )
+    };
+    let users = |user: &str| format!("{}\n  <users>\n    {user}\n  </users>", preferences(""));
+    // (body, where the error points, what it says)
+    let cases: Vec<(String, &str, &str)> = vec![
+        (profile(".."), "name=\"..\"", "/image/profiles/profile: invalid attribute 'name' \"..\", expected a profile name"),
+        (profile("."), "name=\".\"", "expected a profile name"),
+        (profile("a/b"), "name=\"a/b\"", "expected a profile name"),
+        (profile("../../etc"), "name=\"../../etc\"", "expected a profile name"),
+        (
+            preferences("    <keytable>de$(touch /tmp/x)</keytable>\n"),
+            "de$(touch",
+            "/image/preferences/keytable: invalid content \"de$(touch /tmp/x)\", expected a keymap name",
+        ),
+        (preferences("    <keytable>us\"; reboot; \"</keytable>\n"), "us\"", "expected a keymap name"),
+        (
+            preferences("    <timezone>../../etc/shadow</timezone>\n"),
+            "../../etc/shadow",
+            "/image/preferences/timezone: invalid content \"../../etc/shadow\", expected a zone name",
+        ),
+        (
+            repository("distribution=\"-oAPT::Get::AllowUnauthenticated=1\" components=\"main\""),
+            "distribution=",
+            "/image/repository: invalid attribute 'distribution' \"-oAPT::Get::AllowUnauthenticated=1\", expected a suite or component name",
+        ),
+        (repository("distribution=\"../../../x\""), "distribution=", "expected a suite or component name"),
+        (repository("distribution=\"bookworm main\""), "distribution=", "expected a suite or component name"),
+        (
+            repository("distribution=\"bookworm\" components=\"main ../../x\""),
+            "components=",
+            "/image/repository: invalid attribute 'components' \"../../x\", expected a suite or component name",
+        ),
+        (
+            users("<user name=\"Admin\" password=\"\"/>"),
+            "name=\"Admin\"",
+            "/image/users/user: invalid attribute 'name' \"Admin\", expected a name as useradd takes it",
+        ),
+        (users("<user name=\"1st\" password=\"\"/>"), "name=\"1st\"", "expected a name as useradd takes it"),
+        (
+            users("<user name=\"admin\" groups=\"wheel,Staff\" password=\"\"/>"),
+            "groups=",
+            "/image/users/user: invalid attribute 'groups' \"Staff\", expected a name as useradd takes it",
+        ),
+    ];
+    for (body, at, text) in cases {
+        let document = xml("8.5", &body);
+        let dir = description_dir(&[("config.xml", &document)]);
+        let e = load_error(dir.path());
+        let (line, column) = position_of(&document, at);
+        assert_located(&e.to_string(), &config(&dir), line, column, text);
+    }
+
+    // what real descriptions hold still loads
+    let fine = format!(
+        "  <profiles>\n    <profile name=\"Vagrant-libvirt\" description=\"p\"/>\n  </profiles>\n{}\n\
+         \x20 <repository type=\"apt-deb\" distribution=\"focal-security\" components=\"main restricted universe\">\n\
+         \x20   <source path=\"this://repo\"/>\n  </repository>\n\
+         \x20 <users>\n    <user name=\"vagrant\" groups=\"vagrant,users,_apt\" password=\"\"/>\n  </users>",
+        preferences("    <keytable>de-latin1-nodeadkeys</keytable>\n    <timezone>America/Port-au-Prince</timezone>\n")
+    );
+    let dir = description_dir(&[("config.xml", &xml("8.5", &fine))]);
+    let d = description::load(dir.path()).unwrap();
+    assert_eq!(
+        d.preferences[0].keytable.as_deref(),
+        Some("de-latin1-nodeadkeys")
+    );
+    assert_eq!(
+        d.repositories[0].distribution.as_deref(),
+        Some("focal-security")
+    );
+}
+
+/// `<include>` reads only files inside the description directory: host
+/// files named by `file://` or an absolute path, `this://` climbing out,
+/// and symlinks (real or stored as files) leading out are refused where the
+/// include is, before anything outside is read; includes inside keep
+/// working, and a wider include root lets shared files in.
+#[test]
+fn includes_are_confined_to_the_description_directory() {
+    let top = tempfile::tempdir().unwrap();
+    let desc = top.path().join("desc");
+    let part = "<image>\n  <users><user name=\"inside\" password=\"\"/></users>\n</image>\n";
+    let outside = "<image>\n  <users><user name=\"outside\" password=\"\"/></users>\n</image>\n";
+    fs::create_dir_all(desc.join("sub")).unwrap();
+    fs::create_dir_all(top.path().join("shared")).unwrap();
+    fs::write(desc.join("part.xml"), part).unwrap();
+    fs::write(top.path().join("outside.xml"), outside).unwrap();
+    fs::write(top.path().join("shared/x.xml"), outside).unwrap();
+    std::os::unix::fs::symlink("../outside.xml", desc.join("link.xml")).unwrap();
+    std::os::unix::fs::symlink("../shared", desc.join("shared")).unwrap();
+    // how git stores a symlink in a checkout without symlinks
+    fs::write(desc.join("platforms"), "../shared").unwrap();
+    let outside_file = top.path().join("outside.xml");
+
+    let load_with = |from: &str, root: Option<&Path>| {
+        let body = format!("{PREFERENCES}\n  <include from=\"{from}\"/>");
+        fs::write(desc.join("config.xml"), xml("8.5", &body)).unwrap();
+        description::load_within(&desc, root)
+    };
+    let refused = [
+        "file:///etc/shadow".to_string(),
+        "/etc/shadow".to_string(),
+        format!("file://{}", outside_file.display()),
+        outside_file.display().to_string(),
+        "this://../outside.xml".to_string(),
+        "this://../../../../../../etc/shadow".to_string(),
+        "this://sub/../../outside.xml".to_string(),
+        "../outside.xml".to_string(),
+        "this://link.xml".to_string(),
+        "this://shared/x.xml".to_string(),
+        "this://platforms/x.xml".to_string(),
+    ];
+    for from in &refused {
+        let e = load_with(from, None).expect_err(from);
+        assert!(
+            matches!(e, DescriptionError::IncludeOutside { .. }),
+            "{from}: {e:?}"
+        );
+        assert_located(
+            &e.to_string(),
+            &desc.join("config.xml"),
+            13,
+            3,
+            "/image/include: included file ",
+        );
+        assert!(e.to_string().contains(&format!("(from={from:?})")), "{e}");
+    }
+    // a file that does not exist outside is refused the same way: the
+    // answer does not tell what exists there
+    let e = load_with("file:///nonexistent/x.xml", None).unwrap_err();
+    assert!(
+        matches!(e, DescriptionError::IncludeOutside { .. }),
+        "{e:?}"
+    );
+
+    // inside, however it is written
+    let inside = [
+        "this://part.xml".to_string(),
+        "this://./sub/../part.xml".to_string(),
+        "part.xml".to_string(),
+        format!("file://{}", desc.join("part.xml").display()),
+    ];
+    for from in &inside {
+        let d = load_with(from, None).unwrap_or_else(|e| panic!("{from}: {e}"));
+        assert_eq!(d.users[0].users[0].name, "inside", "{from}");
+    }
+
+    // with the parent as the include root, shared files come in
+    for from in [
+        "this://shared/x.xml",
+        "this://platforms/x.xml",
+        "this://link.xml",
+    ] {
+        let d = load_with(from, Some(top.path())).unwrap_or_else(|e| panic!("{from}: {e}"));
+        assert_eq!(d.users[0].users[0].name, "outside", "{from}");
+    }
+    // but not beyond it
+    let e = load_with("file:///etc/shadow", Some(top.path())).unwrap_err();
+    assert!(
+        matches!(e, DescriptionError::IncludeOutside { .. }),
+        "{e:?}"
+    );
+}

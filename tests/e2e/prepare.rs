@@ -537,12 +537,102 @@ fn prepares_the_debian_example() {
     assert_eq!(mounts_below(&root), Vec::<String>::new());
 }
 
+/// Everything logged by the tests of this binary, at the most verbose level.
+#[derive(Clone)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts collecting the log lines of this process as `builder -vv`
+/// prints them (builder and plugins at trace level, others from warnings
+/// on), once.
+fn trace_logs() -> Logs {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs(Default::default());
+        let sink = logs.clone();
+        let filter = tracing_subscriber::filter::Targets::new()
+            .with_target("builder", tracing::Level::TRACE)
+            .with_target("plugin", tracing::Level::TRACE)
+            .with_default(tracing::Level::WARN);
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .with_filter(filter);
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+            .expect("no other subscriber in this test binary");
+        logs
+    })
+    .clone()
+}
+
+/// A failing `config.sh` stops the build and unmounts everything. The
+/// same build checks what comes before `config.sh` for the description's
+/// `<archive>`s (KIWI's order: after the packages, before the overlay):
+/// one in the image section unpacked over the root with its owner and
+/// mode, one in the bootstrap section below its `target_dir`.
 #[test]
 fn failing_config_sh_stops_the_build_and_unmounts() {
+    let logs = trace_logs();
     let tmp = temp_dir();
     let description = tmp.path().join("description");
     std::fs::create_dir(&description).unwrap();
-    std::fs::copy(example().join("config.xml"), description.join("config.xml")).unwrap();
+    let config = std::fs::read_to_string(example().join("config.xml"))
+        .unwrap()
+        .replace(
+            "        <package name=\"ca-certificates\"/>\n",
+            "        <package name=\"ca-certificates\"/>\n        <archive name=\"extra.tar.gz\"/>\n",
+        )
+        .replace(
+            "        <package name=\"debian-archive-keyring\"/>\n",
+            "        <package name=\"debian-archive-keyring\"/>\n        \
+             <archive name=\"tools.tar\" target_dir=\"/opt/tools\"/>\n",
+        );
+    assert!(config.contains("extra.tar.gz") && config.contains("tools.tar"));
+    std::fs::write(description.join("config.xml"), config).unwrap();
+    // the overlay too, so the order between it and the archives shows
+    let overlay = description.join("root/etc");
+    std::fs::create_dir_all(&overlay).unwrap();
+    std::fs::copy(example().join("root/etc/motd"), overlay.join("motd")).unwrap();
+    let content = tmp.path().join("content");
+    std::fs::create_dir_all(content.join("etc")).unwrap();
+    // replaces a file of a package (base-files), and is replaced by the overlay
+    std::fs::write(content.join("etc/debian_version"), "from the archive\n").unwrap();
+    std::fs::write(content.join("etc/motd"), "from the archive\n").unwrap();
+    std::fs::write(content.join("etc/archived.conf"), "secret=1\n").unwrap();
+    let tar = |archive: &Path, args: &[&str]| {
+        let status = Command::new("tar")
+            .arg("--create")
+            .arg("--file")
+            .arg(archive)
+            .args(["--directory", content.to_str().unwrap()])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    std::fs::set_permissions(
+        content.join("etc/archived.conf"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o640),
+    )
+    .unwrap();
+    tar(
+        &description.join("extra.tar.gz"),
+        &["--gzip", "--owner=root:0", "--group=grp:42", "etc"],
+    );
+    std::fs::create_dir_all(content.join("bin")).unwrap();
+    std::fs::write(content.join("bin/tool"), "#!/bin/sh\n").unwrap();
+    tar(&description.join("tools.tar"), &["bin"]);
     std::fs::write(
         description.join("config.sh"),
         "#!/bin/sh\necho 'about to fail on purpose'\necho 'err line' >&2\nexit 3\n",
@@ -557,6 +647,34 @@ fn failing_config_sh_stops_the_build_and_unmounts() {
     assert!(text.contains("exit status: 3"), "{text}");
     assert_eq!(mounts_below(&root), Vec::<String>::new());
     assert!(!root.join("config.sh").exists());
+
+    // the archives, applied before config.sh
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert_eq!(read(&root, "etc/debian_version"), "from the archive\n");
+    assert_eq!(read(&root, "etc/motd"), read(&example(), "root/etc/motd"));
+    let conf = std::fs::metadata(root.join("etc/archived.conf")).unwrap();
+    assert_eq!(read(&root, "etc/archived.conf"), "secret=1\n");
+    assert_eq!(conf.permissions().mode() & 0o7777, 0o640);
+    assert_eq!((conf.uid(), conf.gid()), (0, 42));
+    assert_eq!(read(&root, "opt/tools/bin/tool"), "#!/bin/sh\n");
+
+    // The user's password hash (sha512crypt of the plain password) went to
+    // useradd as an argument; no log line at trace level holds it.
+    let shadow = read(&root, "etc/shadow");
+    let hash = shadow
+        .lines()
+        .find_map(|l| l.strip_prefix("demo:"))
+        .and_then(|l| l.split(':').next())
+        .expect("demo in /etc/shadow");
+    assert!(hash.starts_with("$6$"), "{hash}");
+    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        logged.contains("useradd -p <hash> "),
+        "the users phase was not logged"
+    );
+    assert!(!logged.contains(hash), "the hash was logged");
+    assert!(!logged.contains("$6$"), "a hash was logged");
+    assert!(!text.contains("$6$"), "a hash in the error: {text}");
 }
 
 /// A repository whose signatures the description's key does not verify

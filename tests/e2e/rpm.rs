@@ -353,7 +353,8 @@ fn the_centos9_demo_plans_with_dnf_and_its_seven_keyed_repositories() {
         return;
     };
     let dir = fixtures.join("datto/kiwi-desc/centos9");
-    let description = builder::description::load(&dir).unwrap();
+    // its includes reach `../platforms`
+    let description = builder::description::load_within(&dir, dir.parent()).unwrap();
     let plan = builder::plan::plan(
         &description,
         &PlanRequest {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::error::{shorten, DescriptionError, Origin};
 use super::model::*;
 use super::tree::Node;
+use super::values;
 
 type Result<T> = std::result::Result<T, DescriptionError>;
 
@@ -170,6 +171,41 @@ fn check_tool_name(
                  and holds no control characters"
             ),
         });
+    }
+    Ok(())
+}
+
+/// Refuses `value` (of `what` at `location`) when `check` does not accept it.
+fn check_with(
+    location: &super::error::Location,
+    path: &str,
+    what: &str,
+    value: &str,
+    check: fn(&str) -> std::result::Result<(), &'static str>,
+) -> Result<()> {
+    check(value).map_err(|expected| DescriptionError::InvalidValue {
+        location: location.clone(),
+        path: path.to_string(),
+        what: what.to_string(),
+        value: shorten(value),
+        expected: expected.to_string(),
+    })
+}
+
+/// Checks the text of child `name` of `parent` with `check`, if it is there.
+fn check_text(
+    parent: &Ctx<'_>,
+    name: &str,
+    check: fn(&str) -> std::result::Result<(), &'static str>,
+) -> Result<()> {
+    for child in parent.node.children_named(name) {
+        check_with(
+            child.text_or_element_location(),
+            &format!("{}/{name}", parent.path),
+            "content",
+            child.trimmed_text(),
+            check,
+        )?;
     }
     Ok(())
 }
@@ -350,6 +386,9 @@ fn preferences_section(p: &Ctx<'_>) -> Result<Preferences> {
         })?),
         None => None,
     };
+    // both end up in files the image's shells source
+    check_text(p, "keytable", values::keytable)?;
+    check_text(p, "timezone", values::timezone)?;
     let mut types = Vec::new();
     for t in p.children("type") {
         types.push(image_type(&t)?);
@@ -530,11 +569,14 @@ fn container_config(c: &Ctx<'_>) -> ContainerConfig {
 
 fn profile_entry(p: &Ctx<'_>) -> Result<Profile> {
     let name = p.required("name")?;
-    if name.is_empty() || name.contains(',') || name.chars().any(char::is_control) {
-        return Err(p.invalid(format!(
-            "profile name {:?} must be non-empty, without commas and control characters",
-            shorten(&name)
-        )));
+    if let Some(attr) = p.node.attr_entry("name") {
+        check_with(
+            &attr.location,
+            &p.path,
+            "attribute 'name'",
+            &name,
+            values::profile_name,
+        )?;
     }
     let mut requires = Vec::new();
     for r in p.children("requires") {
@@ -585,6 +627,13 @@ fn user_entry(u: &Ctx<'_>) -> Result<User> {
                 name,
                 "a group name",
             )?;
+            check_with(
+                &attr.location,
+                &u.path,
+                "attribute 'groups'",
+                name,
+                values::account_name,
+            )?;
             groups.push(GroupRef {
                 name: name.to_string(),
                 id,
@@ -592,8 +641,18 @@ fn user_entry(u: &Ctx<'_>) -> Result<User> {
         }
     }
     u.required("name")?;
+    let name = u.tool_name("a user name")?;
+    if let Some(attr) = u.node.attr_entry("name") {
+        check_with(
+            &attr.location,
+            &u.path,
+            "attribute 'name'",
+            &name,
+            values::account_name,
+        )?;
+    }
     Ok(User {
-        name: u.tool_name("a user name")?,
+        name,
         password: u.node.attr("password").unwrap_or("").to_string(),
         password_format: match u.attr("pwdformat").as_deref() {
             Some("plain") => Some(PasswordFormat::Plain),
@@ -658,6 +717,31 @@ fn repository_entry(r: &Ctx<'_>) -> Result<Repository> {
         }
         None => None,
     };
+    if let Some(attr) = r
+        .node
+        .attr_entry("distribution")
+        .filter(|a| !a.value.trim().is_empty())
+    {
+        // empty is no suite (a flat repository)
+        check_with(
+            &attr.location,
+            &r.path,
+            "attribute 'distribution'",
+            attr.value.trim(),
+            values::suite,
+        )?;
+    }
+    if let Some(attr) = r.node.attr_entry("components") {
+        for component in attr.value.split_whitespace() {
+            check_with(
+                &attr.location,
+                &r.path,
+                "attribute 'components'",
+                component,
+                values::suite,
+            )?;
+        }
+    }
     let use_for_bootstrap = r
         .node
         .dropped
@@ -734,6 +818,26 @@ fn packages_section(s: &Ctx<'_>) -> Result<PackagesSection> {
             enable,
             arch: m.list("arch"),
         });
+    }
+    for archive in s.node.children_named("archive") {
+        let path = format!("{}/archive", s.path);
+        for (attribute, check) in [
+            (
+                "name",
+                values::archive_name as fn(&str) -> std::result::Result<(), &'static str>,
+            ),
+            ("target_dir", values::target_dir),
+        ] {
+            if let Some(attr) = archive.attr_entry(attribute) {
+                check_with(
+                    &attr.location,
+                    &path,
+                    &format!("attribute '{attribute}'"),
+                    attr.value.trim(),
+                    check,
+                )?;
+            }
+        }
     }
     Ok(PackagesSection {
         kind,

@@ -169,6 +169,28 @@ pub enum DescriptionError {
         /// The path it resolved to.
         resolved: PathBuf,
     },
+    /// A stop was requested (Ctrl-C or SIGTERM) while the description was read.
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
+    /// `<include from=...>` names a file outside the description directory
+    /// (or the include root), as written or through a symlink.
+    #[error(
+        "{location}: /image/include: included file {} is outside {} (from={reference:?}); \
+         includes must stay inside the description directory (a wider one can be allowed \
+         with --include-root or BUILDER_INCLUDE_ROOT)",
+        resolved.display(),
+        root.display()
+    )]
+    IncludeOutside {
+        /// The include element.
+        location: Location,
+        /// The `from` attribute.
+        reference: String,
+        /// Where it led.
+        resolved: PathBuf,
+        /// The directory includes must stay in.
+        root: PathBuf,
+    },
     /// Includes that include each other.
     #[error("{location}: /image/include: include loop: {chain}")]
     IncludeLoop {
@@ -184,7 +206,7 @@ impl DescriptionError {
     pub fn location(&self) -> Option<&Location> {
         use DescriptionError::*;
         match self {
-            NotFound { .. } | Io { .. } => None,
+            NotFound { .. } | Io { .. } | Interrupted(_) => None,
             Syntax { location, .. }
             | Markup { location, .. }
             | SchemaTooOld { location, .. }
@@ -198,6 +220,7 @@ impl DescriptionError {
             | UnexpectedText { location, .. }
             | Invalid { location, .. }
             | IncludeNotFound { location, .. }
+            | IncludeOutside { location, .. }
             | IncludeLoop { location, .. } => Some(location),
         }
     }

@@ -1,6 +1,11 @@
 //! `<include from="this://...">`: KIWI's include step (an XSLT pass that puts
 //! the children of the included `<image>` where the include element was), plus
 //! path resolution that follows symlinks stored as plain files.
+//!
+//! Unlike KIWI, which reads whatever file a reference names, includes are
+//! confined: every included file must lie inside the description directory
+//! (or the wider include root the user names), checked on the path as
+//! written and again on the file it resolves to with every symlink followed.
 
 use std::fs;
 use std::path::{Component, Path, PathBuf};
@@ -21,16 +26,83 @@ pub(crate) fn expand(
     root: &mut Node,
     main_file: &Path,
     description_dir: &Path,
+    include_root: Option<&Path>,
 ) -> Result<Vec<PathBuf>, DescriptionError> {
     let mut included = Vec::new();
     let chain = vec![normalize(main_file)];
-    expand_into(root, description_dir, &chain, &mut included)?;
+    let mut confinement = Confinement {
+        root: include_root.unwrap_or(description_dir).to_path_buf(),
+        resolved: None,
+    };
+    expand_into(
+        root,
+        description_dir,
+        &mut confinement,
+        &chain,
+        &mut included,
+    )?;
     Ok(included)
+}
+
+/// The directory includes must stay in: as given (absolute, without `.`
+/// and `..`) for the check of the path as written, and with symlinks
+/// resolved for the check of the file found (found when first needed).
+struct Confinement {
+    root: PathBuf,
+    resolved: Option<(PathBuf, Option<PathBuf>)>,
+}
+
+impl Confinement {
+    /// (the root as written, made absolute; the root with symlinks resolved)
+    fn roots(&mut self) -> &(PathBuf, Option<PathBuf>) {
+        self.resolved.get_or_insert_with(|| {
+            let absolute = normalize(&std::path::absolute(&self.root).unwrap_or(self.root.clone()));
+            let canonical = fs::canonicalize(&absolute).ok();
+            (absolute, canonical)
+        })
+    }
+
+    /// Refuses `wanted` (what `reference` names) unless it lies inside the
+    /// root as written; refuses the file found for it unless, with every
+    /// symlink followed, it lies inside the root too.
+    fn check(
+        &mut self,
+        location: &Location,
+        reference: &str,
+        wanted: &Path,
+        found: Option<&Path>,
+    ) -> Result<(), DescriptionError> {
+        let (root, canonical_root) = self.roots().clone();
+        let outside = |resolved: PathBuf| DescriptionError::IncludeOutside {
+            location: location.clone(),
+            reference: reference.to_string(),
+            resolved,
+            root: root.clone(),
+        };
+        let absolute = normalize(&std::path::absolute(wanted).unwrap_or(wanted.to_path_buf()));
+        if !absolute.starts_with(&root) {
+            return Err(outside(absolute));
+        }
+        if let Some(found) = found {
+            let real = fs::canonicalize(found).map_err(|source| DescriptionError::Io {
+                path: found.to_path_buf(),
+                source,
+            })?;
+            let inside = canonical_root
+                .as_ref()
+                .is_some_and(|canonical_root| real.starts_with(canonical_root));
+            if !inside {
+                return Err(outside(real));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn expand_into(
     node: &mut Node,
     description_dir: &Path,
+    confinement: &mut Confinement,
     chain: &[PathBuf],
     included: &mut Vec<PathBuf>,
 ) -> Result<(), DescriptionError> {
@@ -51,6 +123,9 @@ fn expand_into(
             });
         };
         let wanted = include_target(&reference, description_dir);
+        // refused before anything is looked up: an error does not tell
+        // whether a file outside exists
+        confinement.check(&child.location, &reference, &wanted, None)?;
         let Some(file) = resolve(&wanted) else {
             return Err(DescriptionError::IncludeNotFound {
                 location: child.location.clone(),
@@ -58,6 +133,8 @@ fn expand_into(
                 resolved: wanted,
             });
         };
+        // a stored or real symlink on the way may lead out
+        confinement.check(&child.location, &reference, &wanted, Some(&file))?;
         let canonical = normalize(&file);
         if let Some(start) = chain.iter().position(|f| *f == canonical) {
             let mut names: Vec<String> = chain[start..]
@@ -100,7 +177,13 @@ fn expand_into(
         }
         let mut inner_chain = chain.to_vec();
         inner_chain.push(canonical);
-        expand_into(&mut included_root, description_dir, &inner_chain, included)?;
+        expand_into(
+            &mut included_root,
+            description_dir,
+            confinement,
+            &inner_chain,
+            included,
+        )?;
         node.children.extend(included_root.children);
     }
     Ok(())

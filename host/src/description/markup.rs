@@ -154,7 +154,11 @@ impl Loader<'_> {
     }
 
     fn grow(&mut self, by: usize, at: &Location) -> Result<(), DescriptionError> {
+        let before = self.nodes;
         self.nodes = self.nodes.saturating_add(by);
+        if before / 4096 != self.nodes / 4096 {
+            crate::interrupt::check("reading the description")?;
+        }
         if self.nodes > MAX_NODES {
             return Err(DescriptionError::Markup {
                 location: at.clone(),
@@ -217,6 +221,8 @@ impl Loader<'_> {
             }
             Event::MappingStart(anchor, _) => {
                 let mut entries: Vec<(String, Location, Value)> = Vec::new();
+                // where each key is in `entries` (a scan per key is quadratic)
+                let mut keys: HashMap<String, usize> = HashMap::new();
                 loop {
                     let (event, span) = self.next(parser)?;
                     if matches!(event, Event::MappingEnd) {
@@ -237,7 +243,7 @@ impl Loader<'_> {
                             })
                         }
                     };
-                    if let Some((_, first, _)) = entries.iter().find(|(k, _, _)| *k == key) {
+                    if let Some((_, first, _)) = keys.get(&key).map(|&i| &entries[i]) {
                         return Err(DescriptionError::Markup {
                             location: key_at,
                             path: "/".into(),
@@ -253,6 +259,7 @@ impl Loader<'_> {
                         return Err(self.truncated(&key_at));
                     }
                     let value = self.value(parser, event, span, depth + 1)?;
+                    keys.insert(key.clone(), entries.len());
                     entries.push((key, key_at, value));
                 }
                 let value = Value::Map(entries, at);

@@ -21,6 +21,7 @@ mod position;
 mod schema;
 mod tree;
 mod upgrade;
+mod values;
 mod xml;
 
 use std::fs;
@@ -69,20 +70,52 @@ pub fn find_description(dir: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Loads the description in directory `dir` (see [`find_description`]).
+/// The variable naming a directory `<include>` may reach beyond the
+/// description directory (descriptions that share files with their
+/// siblings through a link, such as `platforms -> ../platforms`). Without
+/// it, includes stay inside the description directory.
+pub const INCLUDE_ROOT_VAR: &str = "BUILDER_INCLUDE_ROOT";
+
+/// The include root [`INCLUDE_ROOT_VAR`] names, if set.
+fn include_root_from_env() -> Option<PathBuf> {
+    std::env::var_os(INCLUDE_ROOT_VAR)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Loads the description in directory `dir` (see [`find_description`]);
+/// includes may reach the directory [`INCLUDE_ROOT_VAR`] names, else only
+/// the description directory.
 pub fn load(dir: &Path) -> Result<Description, DescriptionError> {
+    load_within(dir, include_root_from_env().as_deref())
+}
+
+/// Loads the description in `dir`, its includes confined to `include_root`
+/// (the description directory when `None`).
+pub fn load_within(
+    dir: &Path,
+    include_root: Option<&Path>,
+) -> Result<Description, DescriptionError> {
     let file = find_description(dir).ok_or_else(|| DescriptionError::NotFound {
         dir: dir.to_path_buf(),
     })?;
-    load_file(&file)
+    load_file_within(&file, include_root)
 }
 
 /// Loads one description file; its directory is the description directory.
 pub fn load_file(file: &Path) -> Result<Description, DescriptionError> {
+    load_file_within(file, include_root_from_env().as_deref())
+}
+
+fn load_file_within(
+    file: &Path,
+    include_root: Option<&Path>,
+) -> Result<Description, DescriptionError> {
     let _span = tracing::debug_span!("load_description", file = %file.display()).entered();
+    tracing::debug!("reading the description");
     let text = include::read_text(file)?;
     let format = MarkupFormat::detect(file, &text)?;
-    let description = from_str(&text, format, file)?;
+    let description = from_str_within(&text, format, file, include_root)?;
     tracing::debug!(
         format = %description.format,
         schema = %description.schema_version,
@@ -99,6 +132,15 @@ pub fn from_str(
     text: &str,
     format: MarkupFormat,
     file: &Path,
+) -> Result<Description, DescriptionError> {
+    from_str_within(text, format, file, include_root_from_env().as_deref())
+}
+
+fn from_str_within(
+    text: &str,
+    format: MarkupFormat,
+    file: &Path,
+    include_root: Option<&Path>,
 ) -> Result<Description, DescriptionError> {
     let mut root = match format {
         MarkupFormat::Xml => xml::parse(text, file)?,
@@ -118,9 +160,12 @@ pub fn from_str(
             expected: "<image> as the root element".into(),
         });
     }
-    let included_files = include::expand(&mut root, file, &dir)?;
+    crate::interrupt::check("reading the description")?;
+    let included_files = include::expand(&mut root, file, &dir, include_root)?;
     let (schema_version, upgrades) = upgrade::upgrade(&mut root)?;
+    crate::interrupt::check("upgrading the description")?;
     schema::validate(&root)?;
+    crate::interrupt::check("checking the description")?;
     convert::convert(
         &root,
         file,

@@ -175,7 +175,10 @@ fn validate_node(node: &Node, path: &str, rule: &ElementRule) -> Result<(), Desc
 
     // children
     let mut counts = vec![0usize; rule.children.len()];
-    for child in &node.children {
+    for (position, child) in node.children.iter().enumerate() {
+        if position % 4096 == 4095 {
+            crate::interrupt::check("checking the description")?;
+        }
         let Some(index) = rule.children.iter().position(|(n, _)| *n == child.name) else {
             return Err(DescriptionError::UnknownElement {
                 location: child.location.clone(),

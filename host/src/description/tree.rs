@@ -85,9 +85,16 @@ impl Node {
 }
 
 /// Maps byte offsets of a text to 1-based line and character column.
+///
+/// Line starts are found once; a column is counted from the last position
+/// asked for when it lies on the same line before the new one (readers ask in
+/// document order), so a document on one long line costs linear time, not
+/// quadratic.
 pub(crate) struct LineIndex<'a> {
     text: &'a str,
     starts: Vec<usize>,
+    /// The last answer: (line index, byte offset, 0-based column).
+    cursor: std::cell::Cell<(usize, usize, usize)>,
 }
 
 impl<'a> LineIndex<'a> {
@@ -98,7 +105,11 @@ impl<'a> LineIndex<'a> {
                 starts.push(i + 1);
             }
         }
-        LineIndex { text, starts }
+        LineIndex {
+            text,
+            starts,
+            cursor: std::cell::Cell::new((0, 0, 0)),
+        }
     }
 
     /// Line and column of byte `offset` (clamped to the text).
@@ -109,20 +120,56 @@ impl<'a> LineIndex<'a> {
             Err(i) => i.saturating_sub(1),
         };
         let start = self.starts.get(line).copied().unwrap_or(0);
-        let column = self
-            .text
-            .get(start..offset)
-            .map(|s| s.chars().count())
-            .unwrap_or_else(|| {
-                // offset inside a multi-byte character: count whole characters before it
-                self.text.as_bytes()[start..offset]
-                    .iter()
-                    .filter(|b| (**b & 0xC0) != 0x80)
-                    .count()
-            });
+        let (cursor_line, cursor_offset, cursor_column) = self.cursor.get();
+        let (from, base) = if cursor_line == line && cursor_offset <= offset {
+            (cursor_offset, cursor_column)
+        } else {
+            (start, 0)
+        };
+        // characters whose first byte lies in from..offset (counts over
+        // adjacent ranges add up, so starting at the cursor is exact)
+        let column = base
+            + self.text.as_bytes()[from..offset]
+                .iter()
+                .filter(|b| (**b & 0xC0) != 0x80)
+                .count();
+        self.cursor.set((line, offset, column));
         (
             u32::try_from(line + 1).unwrap_or(u32::MAX),
             u32::try_from(column + 1).unwrap_or(u32::MAX),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_index_positions_in_any_order() {
+        let text = "ab\nhé x\n\nz";
+        let index = LineIndex::new(text);
+        // in order, backwards, and across lines: the cursor never changes answers
+        let offsets = [0, 1, 3, 4, 6, 7, 6, 3, 9, 10, 2, 8, 100];
+        let expected = [
+            (1, 1),
+            (1, 2),
+            (2, 1),
+            (2, 2),
+            (2, 3),
+            (2, 4),
+            (2, 3),
+            (2, 1),
+            (3, 1),
+            (4, 1),
+            (1, 3),
+            (2, 5),
+            (4, 2),
+        ];
+        for (offset, want) in offsets.iter().zip(expected) {
+            assert_eq!(index.position(*offset), want, "offset {offset}");
+        }
+        // inside the two bytes of 'é' (bytes 4 and 5): as far as its first byte
+        assert_eq!(LineIndex::new(text).position(5), (2, 3));
     }
 }

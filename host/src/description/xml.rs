@@ -33,7 +33,12 @@ pub(crate) fn parse(text: &str, file: &Path) -> Result<Node, DescriptionError> {
 
     let mut stack: Vec<Node> = Vec::new();
     let mut root: Option<Node> = None;
+    let mut events: u32 = 0;
     loop {
+        events = events.wrapping_add(1);
+        if events.is_multiple_of(4096) {
+            crate::interrupt::check("reading the description")?;
+        }
         let start = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         let event = match reader.read_event() {
             Ok(event) => event,

@@ -85,4 +85,7 @@ pub enum PlanError {
         /// Its image name.
         second_image: String,
     },
+    /// A stop was requested (Ctrl-C or SIGTERM) while planning.
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }

@@ -63,6 +63,15 @@ pub(crate) fn overlays(dir: &Path, profiles: &[String]) -> Vec<Overlay> {
         });
     }
     for profile in profiles {
+        // one plain name below the description (the loader refuses others;
+        // `..` here would make the description's parent an overlay)
+        let mut components = Path::new(profile).components();
+        if !matches!(
+            (components.next(), components.next()),
+            (Some(std::path::Component::Normal(_)), None)
+        ) {
+            continue;
+        }
         let path = dir.join(profile);
         if path.is_dir() {
             overlays.push(Overlay {

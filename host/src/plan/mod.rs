@@ -12,6 +12,7 @@ mod error;
 mod files;
 mod profiles;
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -373,10 +374,11 @@ pub struct PlanCertificates {
 fn applies(
     profiles_attr: &[String],
     arch_attr: &[String],
-    selected: &[String],
+    selected: &HashSet<&str>,
     arch: &str,
 ) -> bool {
-    let profile_ok = profiles_attr.is_empty() || profiles_attr.iter().any(|p| selected.contains(p));
+    let profile_ok =
+        profiles_attr.is_empty() || profiles_attr.iter().any(|p| selected.contains(p.as_str()));
     profile_ok && arch_ok(arch_attr, arch)
 }
 
@@ -386,6 +388,7 @@ fn arch_ok(arch_attr: &[String], arch: &str) -> bool {
 
 /// Plans `desc` for `request`.
 pub fn plan(desc: &Description, request: &PlanRequest) -> Result<BuildPlan, PlanError> {
+    crate::interrupt::check("planning")?;
     let arch = match &request.arch {
         Some(arch) => {
             let arch = arch.trim();
@@ -400,12 +403,13 @@ pub fn plan(desc: &Description, request: &PlanRequest) -> Result<BuildPlan, Plan
         None => host_arch().to_string(),
     };
     let selected = profiles::resolve(desc, &request.profiles, &arch)?;
+    let selected_set: HashSet<&str> = selected.iter().map(String::as_str).collect();
     let _span = tracing::debug_span!("plan", name = %desc.name, %arch).entered();
 
     let preferences: Vec<&Preferences> = desc
         .preferences
         .iter()
-        .filter(|p| applies(&p.profiles, &p.arch, &selected, &arch))
+        .filter(|p| applies(&p.profiles, &p.arch, &selected_set, &arch))
         .collect();
     let image_type = select_type(desc, &preferences, request.image_type.as_deref(), &selected)?;
     let image_type = image_type_for_arch(image_type, &arch);
@@ -438,18 +442,19 @@ pub fn plan(desc: &Description, request: &PlanRequest) -> Result<BuildPlan, Plan
     let repositories: Vec<PlanRepository> = desc
         .repositories
         .iter()
-        .filter(|r| applies(&r.profiles, &r.arch, &selected, &arch))
+        .filter(|r| applies(&r.profiles, &r.arch, &selected_set, &arch))
         .map(|r| plan_repository(desc, r, merged.release_version.as_deref()))
         .collect();
 
     let sections: Vec<&PackagesSection> = desc
         .packages
         .iter()
-        .filter(|s| applies(&s.profiles, &[], &selected, &arch))
+        .filter(|s| applies(&s.profiles, &[], &selected_set, &arch))
         .collect();
     let packages = plan_packages(&sections, &image_type.image, package_manager, &arch);
+    crate::interrupt::check("planning")?;
 
-    let (users, groups) = plan_users(desc, &selected, &arch);
+    let (users, groups) = plan_users(desc, &selected_set, &arch);
     let overlays = files::overlays(&desc.dir, &selected);
     let mut warnings = Vec::new();
     let scripts = files::scripts(&desc.dir, &image_type, &mut warnings);
@@ -466,7 +471,7 @@ pub fn plan(desc: &Description, request: &PlanRequest) -> Result<BuildPlan, Plan
     let drivers = desc
         .drivers
         .iter()
-        .filter(|d| applies(&d.profiles, &[], &selected, &arch))
+        .filter(|d| applies(&d.profiles, &[], &selected_set, &arch))
         .flat_map(|d| d.files.iter())
         .filter(|f| arch_ok(&f.arch, &arch))
         .map(|f| f.name.clone())
@@ -475,7 +480,7 @@ pub fn plan(desc: &Description, request: &PlanRequest) -> Result<BuildPlan, Plan
     for section in desc
         .strip
         .iter()
-        .filter(|s| applies(&s.profiles, &[], &selected, &arch))
+        .filter(|s| applies(&s.profiles, &[], &selected_set, &arch))
     {
         let list = match section.kind.as_str() {
             "delete" => &mut strip.delete,
@@ -493,7 +498,7 @@ pub fn plan(desc: &Description, request: &PlanRequest) -> Result<BuildPlan, Plan
     let containers = desc
         .containers
         .iter()
-        .filter(|c| applies(&c.profiles, &c.arch, &selected, &arch))
+        .filter(|c| applies(&c.profiles, &c.arch, &selected_set, &arch))
         .flat_map(|section| {
             section
                 .containers
@@ -509,7 +514,7 @@ pub fn plan(desc: &Description, request: &PlanRequest) -> Result<BuildPlan, Plan
     let certificates = desc
         .certificates
         .as_ref()
-        .filter(|c| applies(&c.profiles, &[], &selected, &arch))
+        .filter(|c| applies(&c.profiles, &[], &selected_set, &arch))
         .map(|c| PlanCertificates {
             target_distribution: c.target_distribution.clone(),
             names: c.names.clone(),
@@ -518,7 +523,7 @@ pub fn plan(desc: &Description, request: &PlanRequest) -> Result<BuildPlan, Plan
     let plugin_refs = desc
         .plugins
         .iter()
-        .filter(|p| applies(&p.profiles, &[], &selected, &arch))
+        .filter(|p| applies(&p.profiles, &[], &selected_set, &arch))
         .cloned()
         .collect();
     Ok(BuildPlan {
@@ -567,8 +572,9 @@ fn select_type<'d>(
         names.dedup();
         names.join(", ")
     };
-    for (i, later) in candidates.iter().enumerate() {
-        if let Some(first) = candidates[..i].iter().find(|t| t.image == later.image) {
+    let mut first_of: HashMap<&str, &ImageType> = HashMap::new();
+    for later in &candidates {
+        if let Some(first) = first_of.insert(later.image.as_str(), later) {
             return Err(PlanError::DuplicateType {
                 first: first.origin.clone(),
                 second: later.origin.clone(),
@@ -814,7 +820,11 @@ fn plan_packages(
 
 /// Users as KIWI merges them: the first definition of a name wins, and a
 /// user's groups are the union over all its definitions, in order.
-fn plan_users(desc: &Description, selected: &[String], arch: &str) -> (Vec<User>, Vec<GroupRef>) {
+fn plan_users(
+    desc: &Description,
+    selected: &HashSet<&str>,
+    arch: &str,
+) -> (Vec<User>, Vec<GroupRef>) {
     let definitions: Vec<&User> = desc
         .users
         .iter()
@@ -822,16 +832,21 @@ fn plan_users(desc: &Description, selected: &[String], arch: &str) -> (Vec<User>
         .flat_map(|s| s.users.iter())
         .collect();
     let mut users: Vec<User> = Vec::new();
+    // where each name is in `users`, and the names of the groups it has
+    let mut user_index: HashMap<&str, usize> = HashMap::new();
+    let mut user_groups: Vec<HashSet<&str>> = Vec::new();
     for user in &definitions {
-        match users.iter_mut().find(|u| u.name == user.name) {
-            Some(existing) => {
+        match user_index.get(user.name.as_str()) {
+            Some(&index) => {
                 for group in &user.groups {
-                    if !existing.groups.iter().any(|g| g.name == group.name) {
-                        existing.groups.push(group.clone());
+                    if user_groups[index].insert(group.name.as_str()) {
+                        users[index].groups.push(group.clone());
                     }
                 }
             }
             None => {
+                user_index.insert(user.name.as_str(), users.len());
+                user_groups.push(user.groups.iter().map(|g| g.name.as_str()).collect());
                 let mut user = (*user).clone();
                 if user.password_format.is_none() {
                     user.password_format = Some(PasswordFormat::Encrypted);
@@ -841,14 +856,19 @@ fn plan_users(desc: &Description, selected: &[String], arch: &str) -> (Vec<User>
         }
     }
     let mut groups: Vec<GroupRef> = Vec::new();
+    let mut group_index: HashMap<&str, usize> = HashMap::new();
     for group in users.iter().flat_map(|u| u.groups.iter()) {
-        match groups.iter_mut().find(|g| g.name == group.name) {
-            Some(existing) => {
+        match group_index.get(group.name.as_str()) {
+            Some(&index) => {
+                let existing = &mut groups[index];
                 if existing.id.is_none() {
                     existing.id = group.id;
                 }
             }
-            None => groups.push(group.clone()),
+            None => {
+                group_index.insert(group.name.as_str(), groups.len());
+                groups.push(group.clone());
+            }
         }
     }
     (users, groups)

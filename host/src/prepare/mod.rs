@@ -196,6 +196,9 @@ fn prepare_steps(
     let root = RootDir::open(&root_path)?;
     let packages = packages.over(&root);
     let run_scripts = |stage: &str| scripts::run_stage(&root, plan, &env, stage);
+    if plan_has_archives(plan) {
+        report.timed("archives", || apply_archives(&root, plan))?;
+    }
     report.timed("overlay", || apply_overlays(&root, plan))?;
     report.timed("users", || users::apply(&root, &plan.groups, &plan.users))?;
     report.timed("settings", || apply_settings(&root, plan))?;
@@ -407,6 +410,79 @@ fn empty_root(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(root)
 }
 
+fn plan_has_archives(plan: &BuildPlan) -> bool {
+    !plan.packages.bootstrap.archives.is_empty() || !plan.packages.image.archives.is_empty()
+}
+
+/// KIWI's `<archive name=...>` of the packages sections: each a tarball
+/// (any compression tar detects) in the description directory, unpacked
+/// over the root, or below its `target_dir`, with owners, modes and
+/// symlinks kept, as KIWI's `tar -C root -x -f` does. Bootstrap archives
+/// come first, then the image's. KIWI unpacks them right after their
+/// packages; here both follow the image packages, so that a prepared root
+/// in the cache holds packages only and a changed archive is never stale.
+///
+/// Safely: the file must lie inside the description directory with every
+/// symlink followed; tar unpacks into a fresh directory outside the root
+/// (it would follow the root's absolute symlinks onto the build host;
+/// GNU tar drops leading `/` and refuses `..` in member names), and the
+/// tree is then copied into the root, which never leaves it.
+fn apply_archives(root: &RootDir, plan: &BuildPlan) -> anyhow::Result<()> {
+    let dir = &plan.description_dir;
+    let real_dir = std::fs::canonicalize(dir)
+        .with_context(|| format!("archives: the description directory {}", dir.display()))?;
+    for archive in plan
+        .packages
+        .bootstrap
+        .archives
+        .iter()
+        .chain(&plan.packages.image.archives)
+    {
+        let step = format!("archive {}", archive.name);
+        let path = dir.join(&archive.name);
+        let real = std::fs::canonicalize(&path).with_context(|| {
+            format!(
+                "{step}: {} (archives are files of the description directory)",
+                path.display()
+            )
+        })?;
+        if !real.starts_with(&real_dir) {
+            bail!(
+                "{step}: {} leads out of the description directory {} (to {})",
+                path.display(),
+                real_dir.display(),
+                real.display()
+            );
+        }
+        if !real.is_file() {
+            bail!("{step}: {} is not a file", path.display());
+        }
+        tracing::info!(archive = %archive.name, target = archive.target_dir.as_deref().unwrap_or("/"), "unpacking");
+        let tmp = command::temp_dir().with_context(|| step.clone())?;
+        let target = archive
+            .target_dir
+            .as_deref()
+            .unwrap_or("")
+            .trim_start_matches('/');
+        let dest = tmp.path().join(target);
+        std::fs::create_dir_all(&dest)
+            .with_context(|| format!("{step}: creating {}", dest.display()))?;
+        let mut cmd = std::process::Command::new("tar");
+        cmd.arg("--extract")
+            .arg("--numeric-owner")
+            .arg("--same-owner")
+            .arg("--same-permissions")
+            .arg("--file")
+            .arg(&real)
+            .arg("--directory")
+            .arg(&dest);
+        command::run(&step, &mut cmd)?;
+        root.copy_tree(tmp.path(), Ownership::Preserve)
+            .with_context(|| format!("{step}: copying into the image"))?;
+    }
+    Ok(())
+}
+
 fn apply_overlays(root: &RootDir, plan: &BuildPlan) -> anyhow::Result<()> {
     plan.overlays
         .iter()
@@ -455,12 +531,39 @@ pub fn lang(locale: &str) -> String {
     }
 }
 
+/// `value` as the right side of a `NAME=value` line that `sh` sources:
+/// in double quotes when it holds only characters that mean nothing to the
+/// shell, else in single quotes (a `'` as `'\''`). Refused when it holds a
+/// control character: a newline or NUL has no safe form in such files,
+/// which other readers (systemd, pam_env) parse line by line.
+pub fn sh_value(value: &str) -> anyhow::Result<String> {
+    if value.chars().any(char::is_control) {
+        bail!(
+            "{:?} holds a control character, which a shell-sourced file cannot hold safely",
+            value
+        );
+    }
+    Ok(if is_sh_plain(value) {
+        format!("\"{value}\"")
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    })
+}
+
+/// Whether `value` holds only characters that mean nothing to `sh`.
+fn is_sh_plain(value: &str) -> bool {
+    value.chars().all(|c| {
+        c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ',' | '+' | '/' | ':' | '@')
+    })
+}
+
 /// `/etc/default/keyboard` with `XKBLAYOUT` set for KIWI's `<keytable>`
-/// (`de-latin1-nodeadkeys` gives layout `de`), other settings kept.
-pub fn keyboard_file(existing: Option<&str>, keytable: &str) -> String {
+/// (`de-latin1-nodeadkeys` gives layout `de`), other settings kept. The
+/// file is sourced by `sh`, so the layout is quoted for it.
+pub fn keyboard_file(existing: Option<&str>, keytable: &str) -> anyhow::Result<String> {
     let layout = keytable.split(['-', '.']).next().unwrap_or(keytable);
-    let line = format!("XKBLAYOUT=\"{layout}\"");
-    match existing {
+    let line = format!("XKBLAYOUT={}", sh_value(layout)?);
+    Ok(match existing {
         Some(text) if text.lines().any(|l| l.starts_with("XKBLAYOUT=")) => text
             .lines()
             .map(|l| {
@@ -476,15 +579,22 @@ pub fn keyboard_file(existing: Option<&str>, keytable: &str) -> String {
         None => format!(
             "XKBMODEL=\"pc105\"\n{line}\nXKBVARIANT=\"\"\nXKBOPTIONS=\"\"\nBACKSPACE=\"guess\"\n"
         ),
-    }
+    })
 }
 
 fn apply_settings(root: &RootDir, plan: &BuildPlan) -> anyhow::Result<()> {
     let prefs = &plan.preferences;
     if let Some(locale) = &prefs.locale {
+        // `LANG=en_US.UTF-8`, as Debian writes it, when it needs no quotes
+        let lang = lang(locale);
+        let value = if is_sh_plain(&lang) {
+            lang
+        } else {
+            sh_value(&lang).context("locale")?
+        };
         root.write(
             "etc/default/locale",
-            format!("LANG={}\n", lang(locale)).as_bytes(),
+            format!("LANG={value}\n").as_bytes(),
             0o644,
         )
         .context("locale: writing /etc/default/locale")?;
@@ -493,7 +603,9 @@ fn apply_settings(root: &RootDir, plan: &BuildPlan) -> anyhow::Result<()> {
         let existing = root.read_to_string("etc/default/keyboard").ok();
         root.write(
             "etc/default/keyboard",
-            keyboard_file(existing.as_deref(), keytable).as_bytes(),
+            keyboard_file(existing.as_deref(), keytable)
+                .context("keytable")?
+                .as_bytes(),
             0o644,
         )
         .context("keytable: writing /etc/default/keyboard")?;
@@ -558,6 +670,180 @@ mod tests {
         );
     }
 
+    /// Writes a gzip tarball at `path` with python's tarfile: `members` are
+    /// (name, kind, data or link target, mode, uid), kind `f`, `d` or `l`.
+    fn tarball(path: &Path, members: &[(&str, char, &str, u32, u32)]) {
+        let mut script =
+            String::from("import io, sys, tarfile\nt = tarfile.open(sys.argv[1], 'w:gz')\n");
+        for (name, kind, data, mode, uid) in members {
+            let kind = match kind {
+                'f' => "tarfile.REGTYPE",
+                'd' => "tarfile.DIRTYPE",
+                _ => "tarfile.SYMTYPE",
+            };
+            script.push_str(&format!(
+                "i = tarfile.TarInfo({name:?}); i.type = {kind}; i.mode = {mode}; \
+                 i.uid = {uid}; i.gid = {uid}\n\
+                 d = {data:?}.encode()\n\
+                 if i.type == tarfile.SYMTYPE: i.linkname = {data:?}; t.addfile(i)\n\
+                 elif i.type == tarfile.DIRTYPE: t.addfile(i)\n\
+                 else: i.size = len(d); t.addfile(i, io.BytesIO(d))\n"
+            ));
+        }
+        script.push_str("t.close()\n");
+        let status = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(&script)
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// `<archive>`s are unpacked into the root (bootstrap then image, at
+    /// their `target_dir`) with owners and modes, and nothing they hold
+    /// reaches outside the root: not `..`, not a symlink of the archive,
+    /// not an absolute symlink of the root.
+    #[test]
+    fn archives_are_unpacked_inside_the_root_only() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let tmp = tempfile::tempdir().unwrap();
+        let host = tmp.path().join("host");
+        std::fs::create_dir_all(&host).unwrap();
+        let desc = tmp.path().join("desc");
+        std::fs::create_dir_all(&desc).unwrap();
+        let host_s = host.display().to_string();
+        tarball(
+            &desc.join("files.tar.gz"),
+            &[
+                ("etc", 'd', "", 0o755, 0),
+                ("etc/archived", 'f', "from the archive\n", 0o640, 1234),
+                ("etc/link", 'l', "/etc/archived", 0o777, 0),
+                // through the image's absolute symlink: stays in the image
+                ("etc/hostlink/pwned", 'f', "x", 0o644, 0),
+            ],
+        );
+        // members that climb out, or write through a symlink they bring
+        tarball(
+            &desc.join("evil.tar.gz"),
+            &[
+                ("../escape", 'f', "x", 0o644, 0),
+                ("evil", 'l', &host_s, 0o777, 0),
+                ("evil/pwned", 'f', "x", 0o644, 0),
+            ],
+        );
+        tarball(
+            &desc.join("app.tar"),
+            &[("bin/app", 'f', "#!/bin/sh\n", 0o755, 0)],
+        );
+        let plan_for = |image_archive: &str| {
+            std::fs::write(
+                desc.join("config.xml"),
+                format!(
+                    r#"<image schemaversion="8.5" name="a">
+  <description type="system"><author>a</author><contact>c</contact><specification>s</specification></description>
+  <preferences><version>1</version><packagemanager>apt</packagemanager><type image="tbz"/></preferences>
+  <packages type="image"><archive name="{image_archive}"/></packages>
+  <packages type="bootstrap"><package name="b"/><archive name="app.tar" target_dir="/opt/app"/></packages>
+</image>"#
+                ),
+            )
+            .unwrap();
+            let d = crate::description::load(&desc).unwrap();
+            crate::plan::plan(&d, &crate::plan::PlanRequest::default()).unwrap()
+        };
+        let root_path = tmp.path().join("root");
+        std::fs::create_dir_all(root_path.join("etc")).unwrap();
+        // an absolute symlink of the image whose target is a host directory
+        // as well as one of the image
+        std::os::unix::fs::symlink(&host, root_path.join("etc/hostlink")).unwrap();
+        let in_image = root_path.join(host.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(&in_image).unwrap();
+        let root = RootDir::open(&root_path).unwrap();
+
+        // tar refuses the evil members and the build stops; nothing escaped
+        let e = format!(
+            "{:#}",
+            apply_archives(&root, &plan_for("evil.tar.gz")).unwrap_err()
+        );
+        assert!(
+            e.contains("archive evil.tar.gz: ") && e.contains("failed"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_dir(&host).unwrap().count(), 0);
+        assert!(!tmp.path().join("escape").exists() && !desc.join("escape").exists());
+
+        apply_archives(&root, &plan_for("files.tar.gz")).unwrap();
+        assert_eq!(std::fs::read_dir(&host).unwrap().count(), 0);
+        assert!(
+            in_image.join("pwned").is_file(),
+            "resolved inside the image"
+        );
+        let archived = root_path.join("etc/archived");
+        assert_eq!(
+            std::fs::read_to_string(&archived).unwrap(),
+            "from the archive\n"
+        );
+        let meta = std::fs::metadata(&archived).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+        assert_eq!((meta.uid(), meta.gid()), (1234, 1234));
+        assert_eq!(
+            std::fs::read_link(root_path.join("etc/link")).unwrap(),
+            Path::new("/etc/archived")
+        );
+        // the bootstrap archive below its target_dir
+        let app = root_path.join("opt/app/bin/app");
+        assert_eq!(std::fs::read_to_string(&app).unwrap(), "#!/bin/sh\n");
+        assert_eq!(
+            std::fs::metadata(&app).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+    }
+
+    /// An archive that leads out of the description directory through a
+    /// symlink is refused; a missing one names where it was looked for.
+    #[test]
+    fn archives_outside_the_description_or_missing_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let desc = tmp.path().join("desc");
+        std::fs::create_dir_all(&desc).unwrap();
+        tarball(
+            &tmp.path().join("outside.tar.gz"),
+            &[("x", 'f', "x", 0o644, 0)],
+        );
+        std::os::unix::fs::symlink("../outside.tar.gz", desc.join("link.tar.gz")).unwrap();
+        let config = |name: &str| {
+            format!(
+                r#"<image schemaversion="8.5" name="a">
+  <description type="system"><author>a</author><contact>c</contact><specification>s</specification></description>
+  <preferences><version>1</version><packagemanager>apt</packagemanager><type image="tbz"/></preferences>
+  <packages type="image"><archive name="{name}"/></packages>
+  <packages type="bootstrap"><package name="b"/></packages>
+</image>"#
+            )
+        };
+        let root_path = tmp.path().join("root");
+        std::fs::create_dir_all(&root_path).unwrap();
+        let root = RootDir::open(&root_path).unwrap();
+        for (name, expected) in [
+            ("link.tar.gz", "leads out of the description directory"),
+            (
+                "missing.tar.gz",
+                "archives are files of the description directory",
+            ),
+        ] {
+            std::fs::write(desc.join("config.xml"), config(name)).unwrap();
+            let d = crate::description::load(&desc).unwrap();
+            let plan = crate::plan::plan(&d, &crate::plan::PlanRequest::default()).unwrap();
+            let e = format!("{:#}", apply_archives(&root, &plan).unwrap_err());
+            assert!(
+                e.contains(&format!("archive {name}: ")) && e.contains(expected),
+                "{e}"
+            );
+        }
+        assert_eq!(std::fs::read_dir(&root_path).unwrap().count(), 0);
+    }
+
     #[test]
     fn lang_from_locale() {
         assert_eq!(lang("en_US"), "en_US.UTF-8");
@@ -567,9 +853,63 @@ mod tests {
 
     #[test]
     fn keyboard_layout_replaced_or_written() {
-        let fresh = keyboard_file(None, "de-latin1-nodeadkeys");
+        let fresh = keyboard_file(None, "de-latin1-nodeadkeys").unwrap();
         assert!(fresh.contains("XKBLAYOUT=\"de\"\n"), "{fresh}");
-        let kept = keyboard_file(Some("XKBMODEL=\"pc104\"\nXKBLAYOUT=\"us\"\n"), "fr");
+        let kept = keyboard_file(Some("XKBMODEL=\"pc104\"\nXKBLAYOUT=\"us\"\n"), "fr").unwrap();
         assert_eq!(kept, "XKBMODEL=\"pc104\"\nXKBLAYOUT=\"fr\"\n");
+        assert!(keyboard_file(None, "de\nXKBMODEL=evil").is_err());
+    }
+
+    /// What `sh` sees in `XKBLAYOUT` after sourcing `file` (in a fresh
+    /// directory), and whether sourcing it created a file `pwned` there.
+    fn source_with_sh(file: &str) -> (String, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("keyboard"), file).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(". ./keyboard && printf %s \"$XKBLAYOUT\"")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            dir.path().join("pwned").exists(),
+        )
+    }
+
+    /// A keytable the loader would refuse still cannot run commands when
+    /// the file it lands in is sourced (the builder writes what the plan
+    /// says; a plan may come from elsewhere than the loader).
+    #[test]
+    fn keyboard_file_sourced_by_sh_runs_nothing() {
+        for keytable in [
+            "de$(touch pwned)",
+            "de`touch pwned`",
+            "de\"; touch pwned; \"",
+            "it's$(touch pwned)",
+            "de${IFS}$(touch${IFS}pwned)",
+        ] {
+            let file = keyboard_file(None, keytable).unwrap();
+            let (layout, ran) = source_with_sh(&file);
+            assert!(!ran, "{keytable:?} ran a command through {file:?}");
+            assert_eq!(layout, keytable, "{file}");
+        }
+        // the quoting is what keeps it from running: unquoted, it runs
+        let (_, ran) = source_with_sh("XKBLAYOUT=\"de$(touch pwned)\"\n");
+        assert!(ran);
+    }
+
+    #[test]
+    fn sh_values() {
+        assert_eq!(sh_value("de").unwrap(), "\"de\"");
+        assert_eq!(sh_value("a b").unwrap(), "'a b'");
+        assert_eq!(sh_value("it's").unwrap(), "'it'\\''s'");
+        assert!(sh_value("a\nb").is_err());
+        assert!(sh_value("a\0b").is_err());
     }
 }

@@ -171,6 +171,43 @@ mod tests {
         );
     }
 
+    /// `/.profile` sourced by `sh` gives back every value as it was, and
+    /// runs nothing, whatever the description's values hold.
+    #[test]
+    fn profile_sourced_by_sh_runs_nothing() {
+        let values = [
+            "de$(touch pwned)",
+            "`touch pwned`",
+            "it's'$(touch pwned)'",
+            "a\nb; touch pwned",
+        ];
+        let env = ScriptEnv {
+            vars: values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("kiwi_v{i}"), v.to_string()))
+                .collect(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".profile"), env.profile()).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(". ./.profile && printf '%s|' \"$kiwi_v0\" \"$kiwi_v1\" \"$kiwi_v2\" \"$kiwi_v3\"")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            values.join("|") + "|"
+        );
+        assert!(!dir.path().join("pwned").exists());
+    }
+
     /// The helper library is valid shell for both shells scripts run with.
     #[test]
     fn kconfig_parses_in_sh_and_bash() {

@@ -90,6 +90,28 @@ pub fn leftovers() -> std::io::Result<Vec<String>> {
     Ok(names)
 }
 
+/// Programs whose `-p`/`--password` argument is a password hash.
+const PASSWORD_PROGRAMS: &[&str] = &["useradd", "usermod", "groupadd", "groupmod"];
+
+/// What stands for a password hash in messages.
+const REDACTED: &str = "<hash>";
+
+/// Whether `arg` has the form of a modular crypt(3) hash (`$6$salt$...`,
+/// `$y$...`, `$2b$...`): hidden wherever it appears on a command line.
+fn looks_like_crypt_hash(arg: &str) -> bool {
+    let Some(rest) = arg.strip_prefix('$') else {
+        return false;
+    };
+    let Some((id, rest)) = rest.split_once('$') else {
+        return false;
+    };
+    !id.is_empty()
+        && id.len() <= 8
+        && id.chars().all(|c| c.is_ascii_alphanumeric())
+        && rest.len() >= 8
+        && !rest.contains(char::is_whitespace)
+}
+
 /// `cmd` as a shell-like command line for messages.
 /// A command run inside the image root reads as the program it runs there.
 pub fn command_line(cmd: &Command) -> String {
@@ -100,8 +122,28 @@ pub fn command_line(cmd: &Command) -> String {
         )
     });
     let mut line = program.to_string_lossy().into_owned();
+    // The programs that take a password hash as an argument (`-p HASH`,
+    // `--password HASH`, `--password=HASH`): the hash never reaches a log
+    // line or an error message.
+    let takes_hash = std::path::Path::new(&program)
+        .file_name()
+        .is_some_and(|name| PASSWORD_PROGRAMS.iter().any(|p| name == *p));
+    let mut hidden_next = false;
     for arg in &args {
         let arg = arg.to_string_lossy();
+        let arg = if hidden_next {
+            hidden_next = false;
+            std::borrow::Cow::Borrowed(REDACTED)
+        } else if takes_hash && (arg == "-p" || arg == "--password") {
+            hidden_next = true;
+            arg
+        } else if takes_hash && arg.starts_with("--password=") {
+            std::borrow::Cow::Owned(format!("--password={REDACTED}"))
+        } else if looks_like_crypt_hash(&arg) {
+            std::borrow::Cow::Borrowed(REDACTED)
+        } else {
+            arg
+        };
         if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
             let _ = write!(line, " '{}'", arg.replace('\'', "'\\''"));
         } else {
