@@ -534,10 +534,10 @@ fn mounts_seen_by(task: Option<u32>, tmp: &Path, cache: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Command lines of the sandboxes (bwrap) running over a root under `tmp`
-/// whose command line holds `word`.
-fn sandboxed_processes(tmp: &Path, word: &str) -> Vec<String> {
-    let tmp = tmp.display().to_string();
+/// Command lines of the sandboxes (bwrap) running over a root under one of
+/// `places` whose command line holds `word`.
+fn sandboxed_processes(places: &[&Path], word: &str) -> Vec<String> {
+    let places: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok())
@@ -545,7 +545,7 @@ fn sandboxed_processes(tmp: &Path, word: &str) -> Vec<String> {
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
         .filter(|c| c.starts_with("bwrap") || c.contains("/bwrap "))
-        .filter(|c| c.contains(&tmp) && c.contains(word))
+        .filter(|c| places.iter().any(|p| c.contains(p.as_str())) && c.contains(word))
         .collect()
 }
 
@@ -569,50 +569,48 @@ fn work_dirs(tmp: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() {
-    let cache = tempfile::tempdir().unwrap();
-    let target = tempfile::Builder::new()
-        .prefix("builder-test-sigint-")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    // Its own work directory root: builds running beside the test are not
-    // taken for its mounts or leftovers.
-    let tmp = tempfile::Builder::new()
-        .prefix("builder-test-tmp-")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    let tmp = tmp.path();
+/// Starts `builder run` on the example with `cache` and `tmp`, waits until
+/// packages are being installed (the root's mounts and a sandboxed apt-get
+/// exist) and sends `signal`; returns how it ended and what it logged.
+fn interrupt_during_install(
+    cache: &Path,
+    target: &Path,
+    tmp: &Path,
+    signal: &str,
+    memory_root: &str,
+) -> (std::process::ExitStatus, String) {
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_builder"))
         .env(builder::rootfs::command::TEMP_DIR_VAR, tmp)
         .arg("--cache-dir")
-        .arg(cache.path())
+        .arg(cache)
         .arg("run")
         .arg(example())
         .arg("--target-dir")
-        .arg(target.path())
+        .arg(target)
+        .args(["--memory-root", memory_root])
         .stdout(std::process::Stdio::null())
         .stderr(log.reopen().unwrap())
         .spawn()
         .unwrap();
     // Packages are installed into the root prepared for the root cache (in
-    // memory, a tmpfs under the work directory root, mounted in the build's
-    // own mount namespace), by apt-get in the root's sandbox.
+    // memory, a tmpfs under the work directory root, or on disk in the
+    // cache), by apt-get in the root's sandbox, with the root's mounts in
+    // the build's own mount namespace.
     let started = std::time::Instant::now();
     loop {
-        let installing = std::fs::read_to_string(log.path())
-            .unwrap()
-            .contains("phase{name=\"install\"}");
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        // The packages of the image, not those a baseline adds later.
+        let installing = text.contains("phase{name=\"install\"}")
+            && !text.contains("phase{name=\"cache-root\"}");
         if installing
-            && !mounts_seen_by(Some(child.id()), tmp, cache.path()).is_empty()
-            && !sandboxed_processes(tmp, "install").is_empty()
+            // A root in memory is a tmpfs mounted in the build's namespace;
+            // one on disk is a directory of the cache.
+            && (memory_root == "off" || !mounts_seen_by(Some(child.id()), tmp, cache).is_empty())
+            && !sandboxed_processes(&[tmp, cache], " install ").is_empty()
         {
             // Nothing of it shows in the host's mount namespace.
-            assert_eq!(
-                mounts_below_builder_dirs(tmp, cache.path()),
-                Vec::<String>::new()
-            );
+            assert_eq!(mounts_below_builder_dirs(tmp, cache), Vec::<String>::new());
             break;
         }
         if let Some(status) = child.try_wait().unwrap() {
@@ -628,7 +626,7 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let kill = Command::new("kill")
-        .arg("-INT")
+        .arg(format!("-{signal}"))
         .arg(child.id().to_string())
         .status()
         .unwrap();
@@ -640,23 +638,28 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "builder did not stop within 60 s of SIGINT"
+            "builder did not stop within 60 s of SIG{signal}"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     let log_text = std::fs::read_to_string(log.path()).unwrap();
     assert!(!status.success(), "{log_text}");
-    assert!(log_text.contains("interrupted"), "{log_text}");
+    // No program of the build's sandboxes outlives it (they die with it,
+    // SIGKILL included); give the kernel a moment to deliver that.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sandboxed_processes(&[tmp, cache], "").is_empty() && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let orphans = sandboxed_processes(&[tmp, cache], "");
+    assert!(orphans.is_empty(), "SIG{signal}: left running: {orphans:?}");
+    // Its mounts lived in its own mount namespace, gone with it.
     assert_eq!(
-        mounts_below_builder_dirs(tmp, cache.path()),
+        mounts_below_builder_dirs(tmp, cache),
         Vec::<String>::new(),
-        "{log_text}"
+        "SIG{signal}: {log_text}"
     );
-    assert_eq!(incoming_roots(cache.path()), Vec::<String>::new());
-    // No program of the build's sandboxes outlived it.
-    let orphans = sandboxed_processes(tmp, "");
-    assert!(orphans.is_empty(), "left running: {orphans:?}");
-    let written: Vec<_> = std::fs::read_dir(target.path())
+    let written: Vec<_> = std::fs::read_dir(target)
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name())
@@ -665,19 +668,58 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
         written.is_empty(),
         "artifacts after an interrupted build: {written:?}"
     );
+    (status, log_text)
+}
+
+/// A build interrupted with SIGINT cleans up after itself; builds killed
+/// with SIGKILL (root prepared in memory, then on disk) leave no mount and
+/// no process, and the next build sweeps their directories away and works
+/// from the same caches (issue 22).
+#[test]
+fn interrupted_and_killed_builds_leave_nothing_and_the_next_build_works() {
+    let cache = tempfile::tempdir().unwrap();
+    let target = tempfile::Builder::new()
+        .prefix("builder-test-sigint-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    // Its own work directory root: builds running beside the test are not
+    // taken for its mounts or leftovers.
+    let tmp = tempfile::Builder::new()
+        .prefix("builder-test-tmp-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let tmp = tmp.path();
+
+    let (_, log_text) = interrupt_during_install(cache.path(), target.path(), tmp, "INT", "auto");
+    assert!(log_text.contains("interrupted"), "{log_text}");
+    assert_eq!(incoming_roots(cache.path()), Vec::<String>::new());
     let leaked = work_dirs(tmp);
     assert!(leaked.is_empty(), "work directories left: {leaked:?}");
 
-    // The next build succeeds.
-    let out = builder(
-        cache.path(),
-        &[
-            "run",
-            example().to_str().unwrap(),
-            "--target-dir",
-            target.path().to_str().unwrap(),
-        ],
-    );
+    let mut logs = String::new();
+    for memory_root in ["auto", "off"] {
+        let (status, log_text) =
+            interrupt_during_install(cache.path(), target.path(), tmp, "KILL", memory_root);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "{log_text}");
+        logs += &log_text;
+    }
+    // What the killed builds left: their work directories, and the root
+    // the one on disk was preparing in the cache.
+    assert!(!work_dirs(tmp).is_empty(), "{logs}");
+    assert!(!incoming_roots(cache.path()).is_empty(), "{logs}");
+
+    // The next build sweeps both away and succeeds.
+    let out = Command::new(env!("CARGO_BIN_EXE_builder"))
+        .env(builder::rootfs::command::TEMP_DIR_VAR, tmp)
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .arg("run")
+        .arg(example())
+        .arg("--target-dir")
+        .arg(target.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let artifacts: Vec<_> = std::fs::read_dir(target.path())
         .unwrap()
@@ -686,6 +728,13 @@ fn sigint_during_package_installation_leaves_nothing_and_the_next_build_works() 
         .filter(|n| n.ends_with(".tar.xz"))
         .collect();
     assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    assert_eq!(incoming_roots(cache.path()), Vec::<String>::new());
+    let leaked = work_dirs(tmp);
+    assert!(leaked.is_empty(), "work directories left: {leaked:?}");
+    assert_eq!(
+        mounts_below_builder_dirs(tmp, cache.path()),
+        Vec::<String>::new()
+    );
 }
 
 /// A plugin next to a description runs only when the description pins it;
