@@ -134,7 +134,7 @@ pub fn archive_tree(
         let entry = entry?;
         if append_entry(root, archive, how, &entry, &mut first_path_of_inode)? {
             entries += 1;
-            if entries % 1000 == 0 {
+            if entries.is_multiple_of(1000) {
                 log::progress(how.progress, entries, None);
             }
         }

@@ -237,9 +237,7 @@ fn prepares_a_root_with(manager: &str, tool_package: &str) {
     purls.sort();
     assert_eq!(purls.len(), installed.len());
     assert!(
-        purls.contains(&format!(
-            "pkg:rpm/golden/golden-tool@1.0-1?arch=noarch&distro=golden-9"
-        )),
+        purls.contains(&"pkg:rpm/golden/golden-tool@1.0-1?arch=noarch&distro=golden-9".to_string()),
         "{purls:?}"
     );
     assert_eq!(result.sbom.unwrap().packages, installed.len());

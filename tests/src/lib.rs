@@ -377,7 +377,7 @@ pub fn tree_listing(root: &Path) -> TreeListing {
                     mode: meta.mode() & 0o7777,
                     uid: meta.uid(),
                     gid: meta.gid(),
-                    size: meta.is_file().then(|| meta.len()),
+                    size: meta.is_file().then_some(meta.len()),
                     target: meta
                         .is_symlink()
                         .then(|| fs::read_link(&path).unwrap().display().to_string()),
