@@ -4,6 +4,8 @@
 
 #[path = "../../host/src/description/mod.rs"]
 pub mod description;
+#[path = "../../host/src/interrupt.rs"]
+pub mod interrupt;
 #[path = "../../host/src/toolbox/layout.rs"]
 pub mod layout;
 #[path = "../../host/src/toolbox/names.rs"]
