@@ -333,6 +333,13 @@ mod tests {
 
         // By age: what was not used for two days goes, once no build holds it.
         drop(held);
+        // A process another test forks in this moment shares the lock's
+        // file until it execs: wait until the lock is free for good.
+        let free = || fs::File::open(cache.join("roots/d2/s2")).is_ok_and(|f| f.try_lock().is_ok());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !free() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let report = gc(&GcRequest {
             cache_dir: cache.clone(),
             temp_root: tmp.path().join("no-temp"),
