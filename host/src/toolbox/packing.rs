@@ -246,20 +246,42 @@ fn stable_vmdk_cid(vmdk: &Path, seed: Option<i64>, file_name: &str) -> io::Resul
         }
     }
     head.truncate(filled);
-    let at = (1..head.len().saturating_sub(12))
-        .find(|at| {
-            head[at - 1] == b'\n'
-                && &head[*at..at + 4] == b"CID="
-                && head[at + 4..at + 12].iter().all(u8::is_ascii_hexdigit)
-        })
-        .ok_or_else(|| {
-            io::Error::other(format!(
-                "{}: no `CID=` in the vmdk's descriptor (qemu-img wrote another layout)",
-                vmdk.display()
-            ))
-        })?;
+    let missing = || {
+        io::Error::other(format!(
+            "{}: no `CID=` in the vmdk's descriptor (qemu-img wrote another layout)",
+            vmdk.display()
+        ))
+    };
+    // qemu-img writes the id without leading zeros (`CID=%x`): 1 to 8 digits.
+    let at = (1..head.len().saturating_sub(5))
+        .find(|at| head[at - 1] == b'\n' && &head[*at..at + 4] == b"CID=")
+        .ok_or_else(missing)?;
+    let digits = head[at + 4..]
+        .iter()
+        .take_while(|b| b.is_ascii_hexdigit())
+        .count();
+    if !(1..=8).contains(&digits) || head.get(at + 4 + digits) != Some(&b'\n') {
+        return Err(missing());
+    }
+    // The descriptor text ends at the first NUL; the zeros after it pad its
+    // sectors. A stable id has all 8 digits, so what follows the id moves
+    // by the digits it had fewer, into that padding.
+    let text_end = head[at..]
+        .iter()
+        .position(|b| *b == 0)
+        .map(|p| at + p)
+        .ok_or_else(missing)?;
+    let grow = 8 - digits;
+    if head.len() < text_end + grow || head[text_end..text_end + grow].iter().any(|b| *b != 0) {
+        return Err(io::Error::other(format!(
+            "{}: no room in the vmdk's descriptor for an 8-digit `CID=`",
+            vmdk.display()
+        )));
+    }
     let cid = &super::sha256_hex(format!("builder-vmdk-cid\0{file_name}\0{epoch}").as_bytes())[..8];
-    file.write_all_at(cid.as_bytes(), (at + 4) as u64)
+    let mut text = format!("CID={cid}").into_bytes();
+    text.extend_from_slice(&head[at + 4 + digits..text_end]);
+    file.write_all_at(&text, at as u64)
 }
 
 /// Identifiers KIWI draws at random: stable with a seed.
@@ -842,6 +864,38 @@ impl<R: Read> Read for StopReader<R> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_short_vmdk_id_becomes_eight_digits_in_the_padding() {
+        let dir = tempfile::tempdir().unwrap();
+        let vmdk = dir.path().join("d.vmdk");
+        let text = b"# Disk DescriptorFile\nversion=1\nCID=abc\nparentCID=ffffffff\n";
+        let mut bytes = vec![1u8; 512];
+        bytes.extend_from_slice(text);
+        bytes.resize(2048, 0);
+        std::fs::write(&vmdk, &bytes).unwrap();
+        stable_vmdk_cid(&vmdk, Some(1_700_000_000), "d.vmdk").unwrap();
+        let after = std::fs::read(&vmdk).unwrap();
+        assert_eq!(after.len(), 2048);
+        let shown = String::from_utf8_lossy(&after[512..])
+            .trim_end_matches('\0')
+            .to_string();
+        let cid = shown.lines().nth(2).unwrap();
+        assert!(
+            cid.len() == 12 && cid[4..].chars().all(|c| c.is_ascii_hexdigit()),
+            "{shown}"
+        );
+        assert!(shown.ends_with("\nparentCID=ffffffff\n"), "{shown:?}");
+        // The same for an id qemu-img wrote with all its digits.
+        let mut full = vec![1u8; 512];
+        full.extend_from_slice(
+            b"# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\n",
+        );
+        full.resize(2048, 0);
+        std::fs::write(&vmdk, &full).unwrap();
+        stable_vmdk_cid(&vmdk, Some(1_700_000_000), "d.vmdk").unwrap();
+        assert_eq!(std::fs::read(&vmdk).unwrap(), after);
+    }
+
     use super::*;
     use crate::toolbox::artifacts::ArtifactBudget;
     use crate::toolbox::disks::{Content, PartitionKind, PartitionSpec, Table};
