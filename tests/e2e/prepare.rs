@@ -695,9 +695,10 @@ fn a_repository_that_fails_verification_stops_the_build() {
     std::fs::write(description.join("config.xml"), config).unwrap();
     let root = tmp.path().join("root");
     let err = run_prepare(&description, &root).expect_err("an untrusted repository");
-    let first = err.to_string();
+    // The phase, then what failed in it.
+    let first = format!("{err:#}");
     assert!(
-        first.starts_with("repository `debian` (")
+        first.starts_with("phase `bootstrap`: repository `debian` (")
             && first.contains("failed signature verification")
             && first.contains("debian-archive-removed-keys.gpg")
             && (first.contains("NO_PUBKEY") || first.contains("not signed")),
