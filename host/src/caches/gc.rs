@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 pub use super::human;
-use super::sweep::{self, Leftover, Places};
+use super::sweep::{self, subdirs, Leftover, Places};
 
 /// What to collect.
 #[derive(Debug, Clone, Default)]
@@ -219,16 +219,6 @@ fn files_below(dir: &Path, keep: &mut dyn FnMut(&Path) -> bool, out: &mut Vec<En
 fn is_hidden(path: &Path) -> bool {
     path.file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-}
-
-fn subdirs(dir: &Path) -> Vec<PathBuf> {
-    fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect()
 }
 
 /// A duration for people, in days, hours or minutes.

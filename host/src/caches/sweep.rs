@@ -98,7 +98,7 @@ pub fn at_startup(cache_dir: &Path, target_dir: Option<&Path>) -> Vec<Leftover> 
 }
 
 /// The directories in `dir` (none when it cannot be read).
-fn subdirs(dir: &Path) -> Vec<PathBuf> {
+pub(super) fn subdirs(dir: &Path) -> Vec<PathBuf> {
     fs::read_dir(dir)
         .into_iter()
         .flatten()
