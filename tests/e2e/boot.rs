@@ -33,7 +33,7 @@ fn example() -> PathBuf {
 }
 
 /// The cache shared by the builds of this run, emptied when the run starts.
-fn cache() -> &'static Path {
+pub(crate) fn cache() -> &'static Path {
     static CACHE: OnceLock<PathBuf> = OnceLock::new();
     CACHE.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("boot-e2e-cache");
@@ -44,23 +44,23 @@ fn cache() -> &'static Path {
 }
 
 /// One build (or boot series) at a time: two cores do not gain from more.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-struct Built {
+pub(crate) struct Built {
     _dir: tempfile::TempDir,
-    target: PathBuf,
-    root: PathBuf,
-    result: RunResult,
+    pub(crate) target: PathBuf,
+    pub(crate) root: PathBuf,
+    pub(crate) result: RunResult,
 }
 
 fn build(profile: Option<&str>) -> Built {
     build_from(example(), profile)
 }
 
-fn build_from(description: PathBuf, profile: Option<&str>) -> Built {
+pub(crate) fn build_from(description: PathBuf, profile: Option<&str>) -> Built {
     qemu_available().unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::Builder::new()
         .prefix("boot-e2e-")
@@ -98,7 +98,7 @@ fn build_from(description: PathBuf, profile: Option<&str>) -> Built {
     }
 }
 
-fn tool(program: &str, args: &[&str], path: &Path) -> String {
+pub(crate) fn tool(program: &str, args: &[&str], path: &Path) -> String {
     let out = Command::new(program).args(args).arg(path).output().unwrap();
     assert!(
         out.status.success(),
@@ -120,13 +120,13 @@ fn tool_output(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn partitions(disk: &Path) -> Value {
+pub(crate) fn partitions(disk: &Path) -> Value {
     let json: Value = serde_json::from_str(&tool("sfdisk", &["-J"], disk)).unwrap();
     json["partitiontable"].clone()
 }
 
 /// The artifact files in `target`, without the SBOM and package lists.
-fn artifact_files(target: &Path) -> Vec<String> {
+pub(crate) fn artifact_files(target: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(target)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -7,6 +7,7 @@
 mod baseline_example;
 mod boot;
 mod containers;
+mod demo_profiles;
 mod description;
 mod extensions;
 mod filesystems;

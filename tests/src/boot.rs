@@ -16,6 +16,10 @@ pub const QEMU: &str = "qemu-system-x86_64";
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 /// OVMF's variable store template; each boot gets a private, writable copy.
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/// OVMF built with Secure Boot (it needs SMM and a secure flash).
+pub const OVMF_CODE_SECURE: &str = "/usr/share/OVMF/OVMF_CODE_4M.ms.fd";
+/// Its variable store with Microsoft's keys enrolled and Secure Boot on.
+pub const OVMF_VARS_SECURE: &str = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd";
 
 /// How often the serial log is read while waiting for the marker.
 const POLL: Duration = Duration::from_millis(500);
@@ -29,6 +33,9 @@ pub enum Firmware {
     Bios,
     /// OVMF (UEFI, no Secure Boot).
     Efi,
+    /// OVMF with Secure Boot on and Microsoft's keys enrolled, as on
+    /// clouds that boot with Secure Boot: only a signed chain starts.
+    SecureBoot,
 }
 
 /// What the virtual machine boots from.
@@ -112,8 +119,14 @@ pub fn boot_until(
     fs::write(&serial_path, b"").map_err(|e| format!("boot: {}: {e}", serial_path.display()))?;
 
     let mut cmd = Command::new(QEMU);
+    // Secure Boot firmware keeps its variables behind SMM.
+    let machine = if firmware == Firmware::SecureBoot {
+        "q35,smm=on"
+    } else {
+        "q35"
+    };
     cmd.args([
-        "-machine", "q35", "-accel", "tcg", "-m", "1024", "-smp", "1",
+        "-machine", machine, "-accel", "tcg", "-m", "1024", "-smp", "1",
     ])
     .args([
         "-nographic",
@@ -127,14 +140,20 @@ pub fn boot_until(
     .args(["-no-reboot", "-snapshot"])
     .arg("-serial")
     .arg(format!("file:{}", serial_path.display()));
-    if firmware == Firmware::Efi {
+    if firmware != Firmware::Bios {
+        let (code, template) = if firmware == Firmware::SecureBoot {
+            cmd.args(["-global", "driver=cfi.pflash01,property=secure,value=on"]);
+            (OVMF_CODE_SECURE, OVMF_VARS_SECURE)
+        } else {
+            (OVMF_CODE, OVMF_VARS)
+        };
         let vars = dir.path().join("OVMF_VARS.fd");
-        fs::copy(OVMF_VARS, &vars).map_err(|e| {
-            format!("boot: copying {OVMF_VARS}: {e} (is ovmf installed? run scripts/setup)")
+        fs::copy(template, &vars).map_err(|e| {
+            format!("boot: copying {template}: {e} (is ovmf installed? run scripts/setup)")
         })?;
         cmd.arg("-drive")
             .arg(format!(
-                "if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"
+                "if=pflash,format=raw,unit=0,readonly=on,file={code}"
             ))
             .arg("-drive")
             .arg(format!(
@@ -228,7 +247,7 @@ pub fn qemu_available() -> Result<(), String> {
             String::from_utf8_lossy(&version.stderr).trim()
         ));
     }
-    for firmware in [OVMF_CODE, OVMF_VARS] {
+    for firmware in [OVMF_CODE, OVMF_VARS, OVMF_CODE_SECURE, OVMF_VARS_SECURE] {
         if !Path::new(firmware).is_file() {
             return Err(format!(
                 "{firmware} is missing: run scripts/setup to install ovmf"

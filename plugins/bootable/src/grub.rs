@@ -81,7 +81,7 @@ pub fn options() -> Vec<OptionSpec> {
             "firmware",
             &["efi", "uefi", "bios"],
             "efi",
-            "efi/uefi: boots with EFI and (x86_64) BIOS (oem: GPT); bios: BIOS only (oem: MBR)",
+            "efi: boots with EFI and (x86_64) BIOS (oem: GPT); uefi: as efi, with the image's signed shim, GRUB and kernel for Secure Boot; bios: BIOS only (oem: MBR)",
         ),
         OptionSpec::text("kernelcmdline", None, "Extra kernel command line options"),
         OptionSpec::text(

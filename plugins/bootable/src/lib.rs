@@ -6,6 +6,7 @@
 mod grub;
 mod iso;
 mod oem;
+mod secure_boot;
 
 use builder_sdk::prelude::*;
 

@@ -10,6 +10,9 @@
 //!   boot, 1 MiB), `p.UEFI` (ESP, `efipartsize`, 64 MiB by default) and
 //!   `p.lxroot`: boots with BIOS and with EFI firmware. Other architectures:
 //!   no BIOS boot partition.
+//! - `firmware="uefi"`: as `efi`, with the image's own signed chain on the
+//!   ESP for Secure Boot (shim, the distribution's signed GRUB, its signed
+//!   kernel; see `secure_boot.rs`).
 //! - `firmware="bios"`: MBR with one active root partition; GRUB's core
 //!   image in the gap after the MBR.
 //!
@@ -30,6 +33,7 @@ use builder_sdk::toolbox::{
 };
 
 use crate::grub::{self, Locate, Menu};
+use crate::secure_boot;
 
 /// Options of the `oem` type alone: KIWI's attributes of `<type>` and
 /// `<oemconfig>`.
@@ -151,10 +155,9 @@ fn packaging(
                 } else {
                     VmFirmware::Efi
                 },
-                // KIWI turns Secure Boot on for `uefi`; this disk's boot
-                // chain is not signed yet, so a machine with it on would
-                // not start it.
-                secure_boot: false,
+                // As KIWI: Secure Boot on for `uefi`, whose disk carries
+                // the image's signed chain.
+                secure_boot: firmware == "uefi",
             }),
             request.artifact_name("ova"),
         ),
@@ -221,9 +224,12 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             format!("`bios` firmware needs x86_64, not {}", request.image.arch),
         ));
     }
-    if firmware == "uefi" {
-        log::warn("firmware `uefi`: the disk is not signed for Secure Boot; it boots as `efi`");
-    }
+    // Secure Boot: the image's own signed chain, found before anything is made.
+    let signed_chain = if firmware == "uefi" {
+        Some(secure_boot::Chain::find(root, &request.image.arch)?)
+    } else {
+        None
+    };
     let efi_platform = match request.image.arch.as_str() {
         "x86_64" | "amd64" => GrubPlatform::X8664Efi,
         "aarch64" | "arm64" => GrubPlatform::Arm64Efi,
@@ -307,6 +313,13 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         },
     )?)?;
     log::info(&format!("kernel {}", kernel.version));
+    if let Some(chain) = &signed_chain {
+        secure_boot::check_kernel_signed(root, &kernel.image)?;
+        log::info(&format!(
+            "Secure Boot: /{} as EFI/BOOT/{efi_binary}, then /{}, then the signed kernel",
+            chain.shim, chain.grub
+        ));
+    }
 
     // 3. GRUB's menu on the root filesystem, shared by BIOS and EFI.
     let locate = if by_label {
@@ -368,14 +381,26 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         });
     }
     if efi {
-        let app = request.artifact_name("efi");
-        toolbox::make_grub_image(
-            root,
-            &app,
-            efi_platform,
-            &early,
-            &grub::modules(false, &fs_modules),
-        )?;
+        let files = match &signed_chain {
+            // The distribution's signed programs, read from the root.
+            Some(chain) => chain.esp_files(efi_binary, &early),
+            // A GRUB image of the root's own modules, with `early` built in.
+            None => {
+                let app = request.artifact_name("efi");
+                toolbox::make_grub_image(
+                    root,
+                    &app,
+                    efi_platform,
+                    &early,
+                    &grub::modules(false, &fs_modules),
+                )?;
+                intermediates.push(app.clone());
+                vec![ImageFile {
+                    path: format!("EFI/BOOT/{efi_binary}"),
+                    source: FileSource::Artifact(app),
+                }]
+            }
+        };
         let esp = request.artifact_name("esp.img");
         toolbox::make_fat_image(
             root,
@@ -385,12 +410,8 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
                 volume_id: Some(esp_id.clone()),
                 size_bytes: Some(esp_mib * MIB),
             },
-            &[ImageFile {
-                path: format!("EFI/BOOT/{efi_binary}"),
-                source: FileSource::Artifact(app.clone()),
-            }],
+            &files,
         )?;
-        intermediates.push(app);
         intermediates.push(esp.clone());
         partitions.push(Partition {
             name: "p.UEFI".into(),

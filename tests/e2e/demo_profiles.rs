@@ -1,0 +1,235 @@
+//! The DevConf.US 2022 demo's cloud profiles (`datto/kiwi-desc/ubuntu2004`
+//! of the public KIWI fixtures) built as they are but for the distribution:
+//! Debian bookworm's repository (`host://debian`) in place of Ubuntu's three,
+//! and Debian's names for the two packages only Ubuntu has
+//! (`linux-image-generic`, `ubuntu-keyring`). Each disk is booted in qemu to
+//! the serial console's login prompt. AWSEC2 and OpenStack ask for
+//! `firmware="uefi"`: they boot under OVMF with Secure Boot on and
+//! Microsoft's keys enrolled, and the guest's kernel must report Secure Boot
+//! enabled. Runs as root, one build at a time with the boot tests, sharing
+//! their package and root cache.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use builder_tests::boot::{boot_until, Firmware, Medium};
+use builder_tests::kiwi_fixtures;
+
+use crate::boot::{artifact_files, build_from, partitions, serial, tool};
+
+/// A full cloud image under software emulation with Secure Boot's SMM:
+/// slower than the example's small root.
+const BOOT_LIMIT: Duration = Duration::from_secs(600);
+/// What the serial console shows once the image is up.
+const LOGIN: &str = "login:";
+/// What Linux prints when the firmware booted it with Secure Boot on.
+const SECURE_BOOT_ON: &str = "Secure boot enabled";
+/// The ESP's GPT type.
+const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
+
+/// The Debian copy of the demo's ubuntu2004 description in `dir`, or None
+/// (with a visible SKIPPED line) when the fixtures are absent.
+fn debian_copy(test: &str, dir: &Path) -> Option<PathBuf> {
+    let fixtures = kiwi_fixtures(test)?;
+    let tree = dir.join("kiwi-desc");
+    let copy = |from: &Path, to: &Path| {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(status.success(), "cp -a {}", from.display());
+    };
+    copy(&fixtures.join("datto/kiwi-desc"), &tree);
+    let status = Command::new("chmod")
+        .args(["-R", "u+w"])
+        .arg(&tree)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let description = tree.join("ubuntu2004");
+    // `platforms` is a symlink to the shared `../platforms`: a copy in the
+    // description keeps its includes inside it (no --include-root needed).
+    fs::remove_file(description.join("platforms")).unwrap();
+    copy(&tree.join("platforms"), &description.join("platforms"));
+
+    let config = description.join("config.xml");
+    let text = fs::read_to_string(&config).unwrap();
+    let first = text.find("<repository").expect("a repository");
+    let last = text.rfind("</repository>").expect("a repository") + "</repository>".len();
+    let debian = r#"<repository type="apt-deb" alias="debian" distribution="bookworm" components="main" imageinclude="true" use_for_bootstrap="true">
+		<source path="host://debian">
+			<signing key="file:///usr/share/keyrings/debian-archive-keyring.gpg"/>
+		</source>
+	</repository>"#;
+    let mut text = format!("{}{debian}{}", &text[..first], &text[last..]);
+    for (ubuntu, debian) in [
+        ("linux-image-generic", "linux-image-amd64"),
+        ("ubuntu-keyring", "debian-archive-keyring"),
+    ] {
+        let from = format!("<package name=\"{ubuntu}\"/>");
+        assert_eq!(text.matches(&from).count(), 1, "{from} in {text}");
+        text = text.replace(&from, &format!("<package name=\"{debian}\"/>"));
+    }
+    fs::write(&config, text).unwrap();
+    Some(description)
+}
+
+/// The byte offset of the disk's EFI system partition.
+fn esp_offset(disk: &Path) -> u64 {
+    let table = partitions(disk);
+    let esp = table["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"] == ESP_TYPE)
+        .unwrap_or_else(|| panic!("no ESP in {table:#}"));
+    esp["start"].as_u64().unwrap() * 512
+}
+
+/// The bytes of `path` on the FAT filesystem at `offset` of `disk`.
+fn esp_file(disk: &Path, offset: u64, path: &str) -> Vec<u8> {
+    let out = Command::new("mcopy")
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .arg("-n")
+        .arg("-i")
+        .arg(format!("{}@@{offset}", disk.display()))
+        .arg(format!("::/{path}"))
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mcopy {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Boots `medium` with Secure Boot on to the login prompt, and checks that
+/// the guest says Secure Boot is on.
+fn boot_with_secure_boot(medium: &Medium, what: &str) {
+    let report = boot_until(medium, Firmware::SecureBoot, LOGIN, BOOT_LIMIT)
+        .unwrap_or_else(|e| panic!("{what} did not boot with Secure Boot: {e}"));
+    eprintln!("{what}: login prompt after {:.1} s", report.seconds);
+    assert!(
+        report.serial.contains(SECURE_BOOT_ON),
+        "{what}: the kernel did not report Secure Boot on:\n{}",
+        report.serial
+    );
+}
+
+#[test]
+fn awsec2_profile_boots_with_secure_boot() {
+    let test = "demo_profiles::awsec2_profile_boots_with_secure_boot";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(description) = debian_copy(test, dir.path()) else {
+        return;
+    };
+    let _one = serial();
+    let built = build_from(description, Some("AWSEC2"));
+    let name = "Ubuntu-2004-Appliance.x86_64-0.0.0.raw";
+    assert_eq!(
+        artifact_files(&built.target),
+        [name.to_string(), format!("{name}.sha256")]
+    );
+    let disk = built.target.join(name);
+    // <size unit="G">5</size>
+    assert_eq!(fs::metadata(&disk).unwrap().len(), 5 << 30);
+    // The ESP holds the image's own signed shim as the removable loader,
+    // its signed GRUB beside it, and GRUB's first configuration where
+    // Debian's signed GRUB reads it.
+    let esp = esp_offset(&disk);
+    let from_root = |path: &str| fs::read(built.root.join(path)).unwrap();
+    assert_eq!(
+        esp_file(&disk, esp, "EFI/BOOT/BOOTX64.EFI"),
+        from_root("usr/lib/shim/shimx64.efi.signed")
+    );
+    assert_eq!(
+        esp_file(&disk, esp, "EFI/BOOT/grubx64.efi"),
+        from_root("usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed")
+    );
+    let early = String::from_utf8(esp_file(&disk, esp, "EFI/debian/grub.cfg")).unwrap();
+    // devicepersistency="by-label"
+    assert!(early.contains("--label --set=root ROOT"), "{early}");
+    let menu = fs::read_to_string(built.root.join("boot/grub/grub.cfg")).unwrap();
+    assert!(menu.contains("nvme_core.io_timeout=4294967295"), "{menu}");
+    boot_with_secure_boot(
+        &Medium::Disk {
+            path: disk.clone(),
+            format: "raw",
+        },
+        "AWSEC2 raw disk",
+    );
+
+    // The firmware does check: a copy whose shim has one byte changed is
+    // refused before anything of it runs.
+    let tampered = dir.path().join("tampered.raw");
+    let status = Command::new("cp")
+        .arg("--sparse=always")
+        .arg(&disk)
+        .arg(&tampered)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut shim = from_root("usr/lib/shim/shimx64.efi.signed");
+    let middle = shim.len() / 2;
+    shim[middle] ^= 0xff;
+    let shim_path = dir.path().join("shim-tampered.efi");
+    fs::write(&shim_path, shim).unwrap();
+    let out = Command::new("mcopy")
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .args(["-o", "-i"])
+        .arg(format!("{}@@{esp}", tampered.display()))
+        .arg(&shim_path)
+        .arg("::/EFI/BOOT/BOOTX64.EFI")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refused = boot_until(
+        &Medium::Disk {
+            path: tampered,
+            format: "raw",
+        },
+        Firmware::SecureBoot,
+        "Access Denied",
+        Duration::from_secs(240),
+    )
+    .unwrap_or_else(|e| panic!("a tampered shim was not refused: {e}"));
+    assert!(!refused.serial.contains(LOGIN), "{}", refused.serial);
+}
+
+#[test]
+fn openstack_profile_boots_with_secure_boot() {
+    let test = "demo_profiles::openstack_profile_boots_with_secure_boot";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(description) = debian_copy(test, dir.path()) else {
+        return;
+    };
+    let _one = serial();
+    let built = build_from(description, Some("OpenStack"));
+    let name = "Ubuntu-2004-Appliance.x86_64-0.0.0.qcow2";
+    assert_eq!(
+        artifact_files(&built.target),
+        [name.to_string(), format!("{name}.sha256")]
+    );
+    let disk = built.target.join(name);
+    let info = tool("qemu-img", &["info", "--output=json"], &disk);
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["format"], "qcow2");
+    assert_eq!(info["virtual-size"], 5u64 << 30);
+    boot_with_secure_boot(
+        &Medium::Disk {
+            path: disk,
+            format: "qcow2",
+        },
+        "OpenStack qcow2 disk",
+    );
+}
