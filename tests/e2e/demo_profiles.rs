@@ -233,3 +233,97 @@ fn openstack_profile_boots_with_secure_boot() {
         "OpenStack qcow2 disk",
     );
 }
+
+#[test]
+fn azure_profile_is_a_fixed_vhd_with_a_boot_partition_that_boots() {
+    let test = "demo_profiles::azure_profile_is_a_fixed_vhd_with_a_boot_partition_that_boots";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(description) = debian_copy(test, dir.path()) else {
+        return;
+    };
+    let _one = serial();
+    let built = build_from(description, Some("Azure"));
+    let name = "Ubuntu-2004-Appliance.x86_64-0.0.0.vhdfixed";
+    assert_eq!(
+        artifact_files(&built.target),
+        [name.to_string(), format!("{name}.sha256")]
+    );
+    let vhd = built.target.join(name);
+    // A fixed VHD: the raw disk, then a 512-byte footer (qemu-img takes
+    // such a file for raw unless told).
+    let info = tool("qemu-img", &["info", "--output=json", "-f", "vpc"], &vhd);
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["virtual-size"], 5u64 << 30, "{info:#}");
+    assert_eq!(fs::metadata(&vhd).unwrap().len(), (5u64 << 30) + 512);
+    let mut footer = [0u8; 8];
+    let file = fs::File::open(&vhd).unwrap();
+    std::os::unix::fs::FileExt::read_exact_at(&file, &mut footer, 5u64 << 30).unwrap();
+    assert_eq!(&footer, b"conectix");
+    let raw = dir.path().join("azure.raw");
+    let out = Command::new("qemu-img")
+        .args(["convert", "-f", "vpc", "-O", "raw"])
+        .arg(&vhd)
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // bootpartition="true" bootpartsize="1024" efipartsize="512":
+    // p.legacy, p.UEFI, p.lxboot, p.lxroot.
+    let table = partitions(&raw);
+    let parts = table["partitions"].as_array().unwrap();
+    let names: Vec<&str> = parts.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["p.legacy", "p.UEFI", "p.lxboot", "p.lxroot"],
+        "{table:#}"
+    );
+    assert_eq!(parts[1]["size"], 512 * 2048);
+    assert_eq!(parts[2]["size"], 1024 * 2048);
+    let boot_offset = parts[2]["start"].as_u64().unwrap() * 512;
+    let root_offset = parts[3]["start"].as_u64().unwrap() * 512;
+    // The kernel is on the boot filesystem, at its top; the root's /boot
+    // is an empty mount point.
+    let kernel = fs::read_dir(built.root.join("boot"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("vmlinuz-"))
+        .expect("a kernel");
+    let ls = |offset: u64, dir: &str| -> String {
+        // e2fsprogs opens a filesystem at an offset of a file so.
+        let out = Command::new("debugfs")
+            .args(["-R", &format!("ls -l {dir}")])
+            .arg(format!("{}?offset={offset}", raw.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let boot_top = ls(boot_offset, "/");
+    assert!(boot_top.contains(&kernel), "{boot_top}");
+    assert!(boot_top.contains("grub"), "{boot_top}");
+    let root_boot = ls(root_offset, "/boot");
+    assert!(!root_boot.contains(&kernel), "{root_boot}");
+    let fstab = fs::read_to_string(built.root.join("etc/fstab")).unwrap();
+    assert!(
+        fstab
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("/boot")),
+        "{fstab}"
+    );
+    boot_with_secure_boot(
+        &Medium::Disk {
+            path: vhd,
+            format: "vpc",
+        },
+        "Azure fixed VHD",
+    );
+}

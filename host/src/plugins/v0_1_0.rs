@@ -699,6 +699,15 @@ impl wit_toolbox::Host for PluginState {
         let tree = self.table.get(&root)?.0.clone();
         let target = guest_try!(self.target_dir());
         guest_try!(self.check_image_size(&file_name, size_bytes));
+        // A filesystem partition for /boot: the root's filesystem holds
+        // /boot empty, as its mount point.
+        let separate_boot = partitions.iter().any(|p| {
+            p.kind == K::Xbootldr
+                && matches!(
+                    p.content,
+                    Some(wit_toolbox::PartitionContent::Filesystem(_))
+                )
+        });
         let mut specs = Vec::new();
         for p in partitions {
             guest_try!(self.check_image_size(&format!("partition {}", p.name), p.size_bytes));
@@ -713,11 +722,33 @@ impl wit_toolbox::Host for PluginState {
                     guest_try!(
                         self.check_filesystem_size(&format!("partition {}", p.name), &options)
                     );
+                    let boot = std::path::PathBuf::from("boot");
+                    let (root, hidden) = match p.kind {
+                        K::Xbootldr => (
+                            guest_try!(crate::rootfs::mounts::real_directory_below(
+                                tree.host_path(),
+                                &boot
+                            )
+                            .map_err(|e| io_err(&format!("partition {}", p.name), e))),
+                            Vec::new(),
+                        ),
+                        K::Root if separate_boot => (tree.host_path().to_path_buf(), vec![boot]),
+                        _ => (tree.host_path().to_path_buf(), Vec::new()),
+                    };
                     Some(Content::Filesystem {
-                        root: tree.host_path().to_path_buf(),
+                        root,
+                        hidden,
                         options: self.filesystem_options(options),
                     })
                 }
+                // Swap is usable only with its signature: KIWI's label,
+                // and a UUID stable with SOURCE_DATE_EPOCH.
+                None if p.kind == K::Swap => Some(Content::Swap {
+                    label: Some("SWAP".to_string()),
+                    uuid: self.source_date_epoch.map(|epoch| {
+                        toolbox::stable_uuid(&["builder-swap", &p.name, &epoch.to_string()])
+                    }),
+                }),
                 None => None,
             };
             specs.push(PartitionSpec {

@@ -284,3 +284,98 @@ mod tests {
         assert!(unmount_below(dir.path()).is_empty());
     }
 }
+
+/// Stand-ins for directories a program must see empty: see [`hide_from`].
+/// Removed when dropped; keep it until the program has ended.
+#[derive(Debug)]
+pub struct Hidden {
+    _standins: Option<super::owned::Owned>,
+}
+
+/// Shows each of `dirs` (relative paths of real directories below `root`)
+/// empty to the program `cmd` will run: in a mount namespace of the child's
+/// own, each is covered by a bind mount of an empty directory with the
+/// same owner, mode and times. A filesystem made of `root` by that program
+/// keeps the mount points and none of what other partitions hold (KIWI's
+/// separate `/boot`). Nothing changes in the tree or in the build's mounts.
+pub fn hide_from(
+    cmd: &mut std::process::Command,
+    root: &Path,
+    dirs: &[PathBuf],
+) -> std::io::Result<Hidden> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    if dirs.is_empty() {
+        return Ok(Hidden { _standins: None });
+    }
+    let standins = super::command::temp_dir()?;
+    let mut binds = Vec::new();
+    for (index, dir) in dirs.iter().enumerate() {
+        let target = real_directory_below(root, dir)?;
+        let meta = std::fs::symlink_metadata(&target)?;
+        let standin = standins.path().join(index.to_string());
+        std::fs::create_dir(&standin)?;
+        std::os::unix::fs::lchown(&standin, Some(meta.uid()), Some(meta.gid()))?;
+        std::fs::set_permissions(
+            &standin,
+            std::os::unix::fs::PermissionsExt::from_mode(meta.mode() & 0o7777),
+        )?;
+        std::fs::File::open(&standin)?.set_times(
+            std::fs::FileTimes::new()
+                .set_accessed(meta.accessed()?)
+                .set_modified(meta.modified()?),
+        )?;
+        let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+        binds.push((c(&standin)?, c(&target)?));
+    }
+    // SAFETY: between fork and exec only system calls run, on strings
+    // made before the fork: nothing allocates or takes a lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)?;
+            rmount::mount_change(
+                c"/",
+                rmount::MountPropagationFlags::PRIVATE | rmount::MountPropagationFlags::REC,
+            )?;
+            for (standin, target) in &binds {
+                rmount::mount_bind(standin.as_c_str(), target.as_c_str())?;
+            }
+            Ok(())
+        });
+    }
+    Ok(Hidden {
+        _standins: Some(standins),
+    })
+}
+
+/// `root/dir`, when `dir` is a relative path without `..` and every
+/// component of it is a real directory (no symlink leads out of the tree).
+pub fn real_directory_below(root: &Path, dir: &Path) -> std::io::Result<PathBuf> {
+    use std::path::Component;
+    let mut path = root.to_path_buf();
+    let mut any = false;
+    for component in dir.components() {
+        match component {
+            Component::Normal(name) => path.push(name),
+            _ => {
+                return Err(std::io::Error::other(format!(
+                    "`{}` is not a plain relative path",
+                    dir.display()
+                )))
+            }
+        }
+        any = true;
+        if !std::fs::symlink_metadata(&path)?.is_dir() {
+            return Err(std::io::Error::other(format!(
+                "/{} in the root is not a directory (a symlink or file there is refused)",
+                dir.display()
+            )));
+        }
+    }
+    if !any {
+        return Err(std::io::Error::other("an empty path names the whole root"));
+    }
+    Ok(path)
+}

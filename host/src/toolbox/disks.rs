@@ -41,8 +41,18 @@ pub enum Content {
     Filesystem {
         /// The tree.
         root: PathBuf,
+        /// Directories below `root` the filesystem holds empty: the mount
+        /// points of other partitions ([`filesystems::make_hiding`]).
+        hidden: Vec<PathBuf>,
         /// How to make it.
         options: FilesystemOptions,
+    },
+    /// A swap signature (`mkswap`) over the whole partition.
+    Swap {
+        /// Its label.
+        label: Option<String>,
+        /// Its UUID.
+        uuid: Option<String>,
     },
 }
 
@@ -108,9 +118,13 @@ pub fn make_within(
     let mut contents = Vec::new();
     for (index, p) in partitions.iter().enumerate() {
         contents.push(match &p.content {
-            Some(Content::Filesystem { root, options }) if options.fs_type.read_only() => {
+            Some(Content::Filesystem {
+                root,
+                hidden,
+                options,
+            }) if options.fs_type.read_only() => {
                 let image = beside.path(index)?;
-                filesystems::make(root, &image, options)?;
+                filesystems::make_hiding(root, hidden, &image, options)?;
                 Some(Content::Image(image))
             }
             other => other.clone(),
@@ -123,11 +137,11 @@ pub fn make_within(
         let content_bytes = match content {
             Some(Content::Image(path)) => Some(fs::metadata(path)?.len()),
             Some(Content::Filesystem { .. }) if p.size_bytes.is_some() || last_of_sized => None,
-            Some(Content::Filesystem { root, options }) => Some(match options.size_bytes {
+            Some(Content::Filesystem { root, options, .. }) => Some(match options.size_bytes {
                 Some(bytes) => bytes,
                 None => filesystems::size_for(root, options)?,
             }),
-            None => None,
+            Some(Content::Swap { .. }) | None => None,
         };
         slots.push(Slot {
             name: &p.name,
@@ -181,10 +195,34 @@ pub fn make_within(
     // copied in after it cannot be touched by it at all.
     let mut disk = fs::OpenOptions::new().write(true).open(out)?;
     for (index, (content, place)) in contents.iter().zip(&placed).enumerate() {
-        if let Some(Content::Filesystem { root, options }) = content {
+        if let Some(Content::Swap { label, uuid }) = content {
+            let image = beside.path(index)?;
+            File::create(&image)?.set_len(place.size_bytes)?;
+            let mut mkswap = Command::new("mkswap");
+            mkswap.arg("--quiet");
+            if let Some(label) = label {
+                super::options::label(super::options::Mkfs::Ext, label)?;
+                mkswap.arg("--label").arg(label);
+            }
+            if let Some(uuid) = uuid {
+                super::options::uuid(uuid)?;
+                mkswap.arg("--uuid").arg(uuid);
+            }
+            mkswap.arg(&image);
+            command::run("swap partition: mkswap", &mut mkswap)?;
+            copy_sparse(&image, &mut disk, place.start_bytes)?;
+            fs::remove_file(&image)?;
+        }
+        if let Some(Content::Filesystem {
+            root,
+            hidden,
+            options,
+        }) = content
+        {
             if filesystems::makes_in_place(options.fs_type) {
                 filesystems::make_in_place(
                     root,
+                    hidden,
                     out,
                     place.start_bytes,
                     place.size_bytes,
@@ -196,7 +234,7 @@ pub fn make_within(
                     size_bytes: Some(place.size_bytes),
                     ..options.clone()
                 };
-                filesystems::make(root, &image, &options)?;
+                filesystems::make_hiding(root, hidden, &image, &options)?;
                 copy_sparse(&image, &mut disk, place.start_bytes)?;
                 fs::remove_file(&image)?;
             }
@@ -310,6 +348,7 @@ mod tests {
     use super::*;
     use crate::toolbox::filesystems::{self, FilesystemOptions, FsType};
     use crate::toolbox::layout::MIB;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn sfdisk_json(disk: &Path) -> serde_json::Value {
         let out = Command::new("sfdisk").arg("-J").arg(disk).output().unwrap();
@@ -438,6 +477,146 @@ mod tests {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// KIWI's `bootpartition` and `oem-swap` layout: /boot a filesystem of
+    /// its own, made of the tree's /boot, which the root's filesystem (made
+    /// in place, ext4, or copied in, xfs) holds empty with its owner and
+    /// mode; swap with its signature. The tree itself is not changed.
+    #[test]
+    fn a_separate_boot_and_swap_partition() {
+        for root_type in [FsType::Ext4, FsType::Xfs] {
+            let tmp = tempfile::tempdir().unwrap();
+            let tree = tmp.path().join("tree");
+            fs::create_dir_all(tree.join("boot/grub")).unwrap();
+            fs::create_dir_all(tree.join("etc")).unwrap();
+            fs::write(tree.join("boot/vmlinuz-1"), "kernel").unwrap();
+            fs::write(tree.join("etc/hostname"), "golden\n").unwrap();
+            fs::set_permissions(tree.join("boot"), fs::Permissions::from_mode(0o700)).unwrap();
+            let options = |fs_type, label: &str| FilesystemOptions {
+                fs_type,
+                label: Some(label.into()),
+                uuid: None,
+                size_bytes: None,
+                extra_bytes: 0,
+                compression: None,
+                create_options: Vec::new(),
+                source_date_epoch: Some(1_700_000_000),
+            };
+            let parts = [
+                PartitionSpec {
+                    name: "p.lxboot".into(),
+                    kind: PartitionKind::Xbootldr,
+                    size_bytes: Some(32 << 20),
+                    content: Some(Content::Filesystem {
+                        root: tree.join("boot"),
+                        hidden: Vec::new(),
+                        options: options(FsType::Ext4, "BOOT"),
+                    }),
+                    bootable: false,
+                },
+                PartitionSpec {
+                    name: "p.swap".into(),
+                    kind: PartitionKind::Swap,
+                    size_bytes: Some(16 << 20),
+                    content: Some(Content::Swap {
+                        label: Some("SWAP".into()),
+                        uuid: Some("2b9c8f0e-4f3a-4d6b-9a51-0c6f3e8d7a12".into()),
+                    }),
+                    bootable: false,
+                },
+                PartitionSpec {
+                    name: "p.lxroot".into(),
+                    kind: PartitionKind::Root,
+                    size_bytes: None,
+                    content: Some(Content::Filesystem {
+                        root: tree.clone(),
+                        hidden: vec![PathBuf::from("boot")],
+                        options: options(root_type, "ROOT"),
+                    }),
+                    bootable: false,
+                },
+            ];
+            let disk = tmp.path().join("disk.raw");
+            let layout =
+                make(&disk, Table::Gpt, Some(400 << 20), &parts, "x86_64", Some(1)).unwrap();
+            let table = sfdisk_json(&disk);
+            let found = table["partitiontable"]["partitions"].as_array().unwrap();
+            let summary: Vec<(String, String, u64)> = found
+                .iter()
+                .map(|p| {
+                    (
+                        p["name"].as_str().unwrap().to_string(),
+                        p["type"].as_str().unwrap().to_string(),
+                        p["size"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                summary[..2],
+                [
+                    (
+                        "p.lxboot".to_string(),
+                        "BC13C2FF-59E6-4262-A352-B275FD6F7172".to_string(),
+                        32 * 2048
+                    ),
+                    (
+                        "p.swap".to_string(),
+                        "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F".to_string(),
+                        16 * 2048
+                    ),
+                ],
+                "{table}"
+            );
+            assert_eq!(summary[2].1, "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709");
+            let probe = |p: &PlacedPartition, tag: &str| -> String {
+                let out = Command::new("blkid")
+                    .args(["-p", "-o", "value", "-s", tag, "-O"])
+                    .arg(p.start_bytes.to_string())
+                    .arg(&disk)
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            };
+            let [boot, swap, root] = &layout.partitions[..] else {
+                panic!("{layout:?}")
+            };
+            assert_eq!(probe(swap, "TYPE"), "swap");
+            assert_eq!(probe(swap, "LABEL"), "SWAP");
+            assert_eq!(probe(swap, "UUID"), "2b9c8f0e-4f3a-4d6b-9a51-0c6f3e8d7a12");
+            assert_eq!(probe(boot, "LABEL"), "BOOT");
+            assert_eq!(probe(root, "TYPE"), root_type.name());
+            // /boot's content is on its own filesystem, at its top.
+            let debugfs = |p: &PlacedPartition, request: &str| -> String {
+                let out = Command::new("debugfs")
+                    .args(["-R", request])
+                    .arg(format!("{}?offset={}", disk.display(), p.start_bytes))
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            assert!(debugfs(boot, "ls /").contains("vmlinuz-1"));
+            // The root holds /boot empty, as the tree's /boot (mode 0700).
+            let mounted = tmp.path().join("mnt");
+            fs::create_dir(&mounted).unwrap();
+            let status = Command::new("mount")
+                .args(["-o", &format!("ro,loop,offset={}", root.start_bytes)])
+                .arg(&disk)
+                .arg(&mounted)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let boot_dir = fs::read_dir(mounted.join("boot")).map(|d| d.count());
+            let mode = fs::metadata(mounted.join("boot")).map(|m| m.mode() & 0o7777);
+            let hostname = fs::read_to_string(mounted.join("etc/hostname"));
+            let status = Command::new("umount").arg(&mounted).status().unwrap();
+            assert!(status.success());
+            assert_eq!(boot_dir.unwrap(), 0, "{root_type:?}");
+            assert_eq!(mode.unwrap(), 0o700, "{root_type:?}");
+            assert_eq!(hostname.unwrap(), "golden\n");
+            // The tree is as it was.
+            assert!(tree.join("boot/vmlinuz-1").is_file());
+        }
+    }
+
     #[test]
     fn filesystems_are_made_in_their_partitions() {
         let tmp = tempfile::tempdir().unwrap();
@@ -463,6 +642,7 @@ mod tests {
         };
         let fs = |options| Content::Filesystem {
             root: tree.clone(),
+            hidden: Vec::new(),
             options,
         };
         let esp = filesystem(tmp.path(), "esp", FsType::Vfat, &tree);

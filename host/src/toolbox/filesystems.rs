@@ -8,11 +8,11 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::options::{self, CreateArgs, Mkfs};
-use crate::rootfs::command;
+use crate::rootfs::{command, mounts};
 
 /// A filesystem the host can make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,18 @@ pub type FilesystemError = super::ToolError;
 
 /// Makes `options.fs_type` of the tree at `root` into the file `out`.
 pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), FilesystemError> {
+    make_hiding(root, &[], out, options)
+}
+
+/// [`make`], with the directories `hidden` (relative to `root`) made empty
+/// in the filesystem: the mount points of other partitions
+/// ([`mounts::hide_from`]).
+pub fn make_hiding(
+    root: &Path,
+    hidden: &[PathBuf],
+    out: &Path,
+    options: &FilesystemOptions,
+) -> Result<(), FilesystemError> {
     let create = check(options)?;
     let uuid = uuid_of(options);
     let size = || -> std::io::Result<u64> {
@@ -125,7 +137,7 @@ pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), 
             }
             mkfs.args(&create.args).arg(out);
             command::run(&step, &mut mkfs)?;
-            return fill_through_mount(root, out, &step);
+            return fill_through_mount(root, hidden, out, &step);
         }
         FsType::Squashfs => {
             cmd = Command::new("mksquashfs");
@@ -201,9 +213,10 @@ pub fn make(root: &Path, out: &Path, options: &FilesystemOptions) -> Result<(), 
             }
             mkfs.args(&create.args).arg(out);
             command::run(&step, &mut mkfs)?;
-            return fill_through_mount(root, out, &step);
+            return fill_through_mount(root, hidden, out, &step);
         }
     }
+    let _hidden = mounts::hide_from(&mut cmd, root, hidden)?;
     command::run(&step, &mut cmd)?;
     Ok(())
 }
@@ -220,6 +233,7 @@ pub fn makes_in_place(fs_type: FsType) -> bool {
 /// rest of the file is not touched.
 pub fn make_in_place(
     root: &Path,
+    hidden: &[PathBuf],
     disk: &Path,
     offset: u64,
     size: u64,
@@ -242,6 +256,7 @@ pub fn make_in_place(
         &extended,
     );
     cmd.arg(disk).arg(format!("{}k", size / 1024));
+    let _hidden = mounts::hide_from(&mut cmd, root, hidden)?;
     command::run(&format!("{} filesystem", options.fs_type.name()), &mut cmd)?;
     Ok(())
 }
@@ -317,14 +332,13 @@ fn mke2fs(
 
 /// XFS: mount the new image privately, copy the tree in with everything
 /// `cp -a` keeps, unmount whatever happens.
-fn fill_through_mount(root: &Path, image: &Path, step: &str) -> Result<(), FilesystemError> {
+fn fill_through_mount(
+    root: &Path,
+    hidden: &[PathBuf],
+    image: &Path,
+    step: &str,
+) -> Result<(), FilesystemError> {
     let mount_point = command::temp_dir()?;
-    let mut mount = Command::new("mount");
-    mount
-        .args(["-o", "loop,nosuid,nodev"])
-        .arg(image)
-        .arg(mount_point.path());
-    command::run(&format!("{step}: mounting"), &mut mount)?;
     let mut copy = Command::new("cp");
     copy.args([
         "-a",
@@ -334,6 +348,13 @@ fn fill_through_mount(root: &Path, image: &Path, step: &str) -> Result<(), Files
     ])
     .arg(root)
     .arg(mount_point.path());
+    let _hidden = mounts::hide_from(&mut copy, root, hidden)?;
+    let mut mount = Command::new("mount");
+    mount
+        .args(["-o", "loop,nosuid,nodev"])
+        .arg(image)
+        .arg(mount_point.path());
+    command::run(&format!("{step}: mounting"), &mut mount)?;
     let copied = command::run(&format!("{step}: copying the tree"), &mut copy);
     let mut umount = Command::new("umount");
     umount.arg(mount_point.path());

@@ -921,6 +921,7 @@ mod tests {
             size_bytes: None,
             content: Some(Content::Filesystem {
                 root: tree,
+                hidden: Vec::new(),
                 options: FilesystemOptions {
                     fs_type: FsType::Ext4,
                     label: Some("ROOT".into()),

@@ -65,11 +65,13 @@ impl Locate<'_> {
 }
 
 /// The configuration built into the GRUB image: find the boot filesystem,
-/// then read its `/boot/grub/grub.cfg`.
-pub fn early_config(locate: &Locate) -> String {
+/// then read its `/boot/grub/grub.cfg`, or `/grub/grub.cfg` when `/boot` is
+/// a filesystem of its own (`boot_partition`).
+pub fn early_config(locate: &Locate, boot_partition: bool) -> String {
     format!(
-        "{}\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n",
-        locate.search()
+        "{}\nset prefix=($root){}/grub\nconfigfile $prefix/grub.cfg\n",
+        locate.search(),
+        if boot_partition { "" } else { "/boot" }
     )
 }
 

@@ -102,7 +102,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     let digest = toolbox::sha256_artifact(&squashfs)?;
     let marker = format!("/.disk/builder-{}", &digest[..16]);
     let locate = Locate::File(&marker);
-    let early = grub::early_config(&locate);
+    let early = grub::early_config(&locate, false);
 
     let (squashfs_path, live_args) = match live {
         Live::LiveBoot => (

@@ -74,6 +74,31 @@ pub fn options() -> Vec<OptionSpec> {
             true,
             "Grow the root partition and filesystem to the disk at first boot",
         ),
+        OptionSpec::boolean(
+            "bootpartition",
+            false,
+            "A separate /boot partition (`p.lxboot`, label BOOT)",
+        ),
+        OptionSpec::text(
+            "bootfilesystem",
+            None,
+            "Filesystem of the /boot partition: ext4, ext3, ext2 or xfs (the root's when unset)",
+        ),
+        OptionSpec::integer(
+            "bootpartsize",
+            Some(DEFAULT_BOOT_MIB as i64),
+            "Size of the /boot partition, MiB",
+        ),
+        OptionSpec::boolean(
+            "oem-swap",
+            false,
+            "A swap partition (`p.swap`, label SWAP) before the root",
+        ),
+        OptionSpec::integer(
+            "oem-swapsize",
+            Some(DEFAULT_SWAP_MIB as i64),
+            "Size of the swap partition, MiB",
+        ),
     ]
 }
 
@@ -195,16 +220,21 @@ fn packaging(
 }
 
 const MIB: u64 = 1 << 20;
+/// KIWI's default size of a `/boot` partition, MiB.
+const DEFAULT_BOOT_MIB: u64 = 300;
+/// KIWI's default swap size, MiB.
+const DEFAULT_SWAP_MIB: u64 = 128;
+
+/// The label of a separate `/boot` filesystem, as KIWI names it.
+const BOOT_LABEL: &str = "BOOT";
 
 /// KIWI `oem` settings this plugin does not carry out (yet): each set one
 /// is named in a warning instead of being dropped silently.
 const NOT_MADE: &[(&str, &str)] = &[
-    ("bootpartition", "a separate /boot partition"),
     ("spare_part", "a spare partition"),
     ("luks", "an encrypted root"),
     ("installiso", "an installation ISO"),
     ("installpxe", "a PXE installation tarball"),
-    ("oem-swap", "a swap partition"),
     ("btrfs_root_is_snapshot", "a btrfs snapshot root"),
 ];
 
@@ -262,6 +292,41 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         .filter(|m| *m > 0)
         .unwrap_or(64) as u64;
     let menu = Menu::new(request, "")?;
+    // A separate /boot (KIWI's `bootpartition`), and swap (`oem-swap`).
+    let boot_partition = options.flag("bootpartition")?;
+    let boot_fs_name = match options.value("bootfilesystem") {
+        None => fs_name,
+        Some(name @ ("ext2" | "ext3" | "ext4" | "xfs")) => name,
+        Some(other) => {
+            return Err(Error::invalid_option(
+                "bootfilesystem",
+                format!(
+                    "builder makes /boot partitions of ext4, ext3, ext2 or xfs, not `{other}` \
+                     (KIWI also takes fat16 and fat32; builder does not make those yet)"
+                ),
+            ))
+        }
+    };
+    let boot_mib = options
+        .integer("bootpartsize")?
+        .filter(|m| *m > 0)
+        .map_or(DEFAULT_BOOT_MIB, |m| m as u64);
+    let boot_uuid = grub::uuid(request, "boot filesystem");
+    let boot_spec = if by_label {
+        format!("LABEL={BOOT_LABEL}")
+    } else {
+        format!("UUID={boot_uuid}")
+    };
+    let swap_mib = if options.flag("oem-swap")? {
+        Some(
+            options
+                .integer("oem-swapsize")?
+                .filter(|m| *m > 0)
+                .map_or(DEFAULT_SWAP_MIB, |m| m as u64),
+        )
+    } else {
+        None
+    };
 
     // 1. The boot files, by UUID or label, before the initrd reads them.
     let root_spec = if by_label {
@@ -276,6 +341,13 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         "defaults"
     };
     fstab.push_str(&format!("{root_spec} / {fs_name} {root_options} 0 1\n"));
+    if boot_partition {
+        fstab.push_str(&format!("{boot_spec} /boot {boot_fs_name} defaults 0 2\n"));
+    }
+    if swap_mib.is_some() {
+        // The host labels the swap partition's signature so.
+        fstab.push_str("LABEL=SWAP swap swap defaults 0 0\n");
+    }
     if efi {
         fstab.push_str(&format!(
             "UUID={}-{} /boot/efi vfat umask=0077,nofail 0 2\n",
@@ -322,15 +394,29 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     }
 
     // 3. GRUB's menu on the root filesystem, shared by BIOS and EFI.
-    let locate = if by_label {
-        Locate::Label(&label)
-    } else {
-        Locate::Uuid(&root_uuid)
+    // GRUB reads the filesystem holding /boot: the root's, or its own.
+    let locate = match (boot_partition, by_label) {
+        (true, true) => Locate::Label(BOOT_LABEL),
+        (true, false) => Locate::Uuid(&boot_uuid),
+        (false, true) => Locate::Label(&label),
+        (false, false) => Locate::Uuid(&root_uuid),
+    };
+    let on_boot = |path: &str| -> String {
+        if boot_partition {
+            path.strip_prefix("boot/").unwrap_or(path).to_string()
+        } else {
+            path.to_string()
+        }
     };
     let cmdline = format!("root={root_spec} ro");
-    let cfg = menu.config(&locate, &kernel.image, &kernel.initrd, &cmdline);
+    let cfg = menu.config(
+        &locate,
+        &on_boot(&kernel.image),
+        &on_boot(&kernel.initrd),
+        &cmdline,
+    );
     toolbox::write_boot_file(root, "boot/grub/grub.cfg", cfg.as_bytes(), 0o644)?;
-    let early = grub::early_config(&locate);
+    let early = grub::early_config(&locate, boot_partition);
 
     // 4. The disk's size, when `<size>` gives one, and the root filesystem.
     let table = if firmware == "bios" {
@@ -339,8 +425,11 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         PartitionTable::Gpt
     };
     // 1 MiB before the first partition, 1 MiB for GPT's backup at the end.
-    let overhead =
-        2 * MIB + if bios && efi { MIB } else { 0 } + if efi { esp_mib * MIB } else { 0 };
+    let overhead = 2 * MIB
+        + if bios && efi { MIB } else { 0 }
+        + if efi { esp_mib * MIB } else { 0 }
+        + if boot_partition { boot_mib * MIB } else { 0 }
+        + swap_mib.unwrap_or(0) * MIB;
     let (disk_size, extra) = match &request.size {
         Some(size) if size.additive => (None, size.bytes),
         Some(size) => {
@@ -369,7 +458,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     let mut intermediates = Vec::new();
 
     // 5. GRUB for EFI on the ESP, GRUB's BIOS core image.
-    let fs_modules = [fs_name];
+    let fs_modules = [fs_name, boot_fs_name];
     let mut partitions = Vec::new();
     if bios && efi {
         partitions.push(Partition {
@@ -435,6 +524,36 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     } else {
         None
     };
+    // KIWI's order: /boot, swap, then the root.
+    if boot_partition {
+        partitions.push(Partition {
+            name: "p.lxboot".into(),
+            // The host makes it of the root's /boot, which the root's
+            // filesystem then holds empty.
+            kind: PartitionKind::Xbootldr,
+            size_bytes: Some(boot_mib * MIB),
+            content: Some(PartitionContent::Filesystem(FilesystemOptions {
+                fs_type: filesystem_type(boot_fs_name),
+                label: Some(BOOT_LABEL.into()),
+                uuid: Some(boot_uuid.clone()),
+                size_bytes: None,
+                extra_bytes: 0,
+                compression: None,
+                create_options: Vec::new(),
+            })),
+            bootable: false,
+        });
+    }
+    if let Some(mib) = swap_mib {
+        partitions.push(Partition {
+            name: "p.swap".into(),
+            // The host writes its signature, labelled SWAP.
+            kind: PartitionKind::Swap,
+            size_bytes: Some(mib * MIB),
+            content: None,
+            bootable: false,
+        });
+    }
     // The root filesystem is made straight into its partition: the rest of
     // a sized disk, else the tree with headroom (plus an additive size).
     partitions.push(Partition {
@@ -486,6 +605,7 @@ fn kept_fstab_lines(root: &RootTree) -> String {
             !line.trim_start().starts_with('#')
                 && fields.len() >= 2
                 && fields[1] != "/"
+                && fields[1] != "/boot"
                 && fields[1] != "/boot/efi"
         })
         .map(|line| format!("{line}\n"))
