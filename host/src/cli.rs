@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 use crate::create::{self, CreateRequest};
 use crate::plugins::{
@@ -62,7 +62,8 @@ pub enum Command {
     /// package list, SBOMs and a result manifest (like `kiwi-ng system build`).
     Run(RunArgs),
     /// List every buildable variant of descriptions (each profile that
-    /// selects an image type).
+    /// selects an image type), or write the CI pipeline, workflow or
+    /// Kubernetes Job that builds them all.
     Matrix(MatrixArgs),
     /// Remove what builds that stopped left behind (work directories,
     /// partial artifacts, half-written cache entries; unmounting what is
@@ -339,6 +340,7 @@ pub struct RunArgs {
 
 /// `builder matrix`.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("output_kind").required(true).args(["list", "emit"])))]
 pub struct MatrixArgs {
     /// Description directories (with config.xml, image/config.xml, *.kiwi,
     /// or config.yaml/config.json); their variants are listed in this order.
@@ -356,12 +358,26 @@ pub struct MatrixArgs {
     pub type_name: Option<String>,
 
     /// Print the variants, one a line: index, description, profiles, type.
-    #[arg(long, required = true)]
+    #[arg(long)]
     pub list: bool,
 
     /// With --list: print a JSON array instead.
     #[arg(long, requires = "list")]
     pub json: bool,
+
+    /// Write the document that builds every variant: a GitLab CI child
+    /// pipeline, a GitHub Actions workflow or a Kubernetes Indexed Job.
+    #[arg(long, value_enum, value_name = "gitlab|github|kubernetes")]
+    pub emit: Option<crate::matrix::emit::Target>,
+
+    /// Write the document to this file instead of standard output.
+    #[arg(long, value_name = "FILE", requires = "emit")]
+    pub output: Option<PathBuf>,
+
+    /// The container image of the Kubernetes Job: one with builder and the
+    /// descriptions (relative paths are read from its working directory).
+    #[arg(long, value_name = "IMAGE", default_value = "builder")]
+    pub image: String,
 }
 
 impl MatrixArgs {
@@ -587,7 +603,7 @@ fn run_command(cli: &Cli) -> anyhow::Result<()> {
         Command::Create(args) => run_create(cli, args),
         Command::Prepare(args) => run_prepare(cli, args),
         Command::Run(args) => run_run(cli, args),
-        Command::Matrix(args) => run_matrix(args),
+        Command::Matrix(args) => run_matrix(cli, args),
         Command::Gc(args) => run_gc(cli, args),
         Command::Plugin(PluginCommand::List { plugin_args, json }) => {
             let (_, plugins) = load_plugins(cli, plugin_args)?;
@@ -847,17 +863,39 @@ fn root_cache(cli: &Cli, off: bool) -> Option<PathBuf> {
     (!off).then(|| cli.cache_dir.join("roots"))
 }
 
-/// `builder matrix --list`: the variants, one a line or as JSON.
-fn run_matrix(args: &MatrixArgs) -> anyhow::Result<()> {
-    let variants = crate::matrix::variants(&args.request())?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&variants)?);
-    } else {
-        for variant in &variants {
-            println!("{}", variant.list_line());
+/// `builder matrix`: the variants listed, or the document that builds them.
+fn run_matrix(cli: &Cli, args: &MatrixArgs) -> anyhow::Result<()> {
+    let request = args.request();
+    let variants = crate::matrix::variants(&request)?;
+    if args.list {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&variants)?);
+        } else {
+            for variant in &variants {
+                println!("{}", variant.list_line());
+            }
+        }
+        return Ok(());
+    }
+    let Some(target) = args.emit else {
+        bail!("--list or --emit is needed");
+    };
+    let options = crate::matrix::emit::EmitOptions {
+        request,
+        include_root: cli.include_root.clone(),
+        image: args.image.clone(),
+    };
+    let text = crate::matrix::emit::emit(target, &variants, &options)
+        .context("writing the document as YAML")?;
+    match &args.output {
+        Some(file) => {
+            std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))
+        }
+        None => {
+            print!("{text}");
+            Ok(())
         }
     }
-    Ok(())
 }
 
 /// The description and the selection `builder run` builds: the one

@@ -5,7 +5,7 @@
 //! into one model) → [`plan`] (profiles, type, validation) → [`rootfs`] (the image root) →
 //! [`plugins`] (the wasm runtime) → [`toolbox`] (host primitives plugins call)
 //! → [`create`] (an image type over a prepared root). [`matrix`] lists the
-//! variants of descriptions.
+//! variants of descriptions and writes the CI documents that build them.
 
 pub mod caches;
 pub mod cli;

@@ -1,5 +1,5 @@
 //! `builder matrix`: every buildable variant of a set of descriptions, in a
-//! fixed order.
+//! fixed order, and the CI documents that build them ([`emit`]).
 //!
 //! A variant is a description, the profiles to select and the image type
 //! they select: what one `builder run` builds. Following KIWI, whose
@@ -18,10 +18,17 @@
 //! Variants whose prepared roots are the same (the inputs of the
 //! prepared-root cache's description key that a plan fixes: architecture,
 //! package manager, build repositories, bootstrap and image packages,
-//! post-bootstrap scripts and hooks) share a [`Variant::root`] key.
+//! post-bootstrap scripts and hooks) share a [`Variant::root`] key: the CI
+//! documents build them one after the other, so the first fills the cache
+//! the others start from.
 
 // Plan errors are built once per failed plan; their size does not matter.
 #![allow(clippy::result_large_err)]
+
+pub mod emit;
+mod github;
+mod gitlab;
+mod kubernetes;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
