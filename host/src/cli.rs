@@ -1,11 +1,12 @@
 //! The command line: `builder plan`, `builder prepare`, `builder create`,
-//! `builder run`, `builder gc`, `builder plugin list|inspect|run|new`.
+//! `builder run`, `builder matrix`, `builder gc`, `builder plugin
+//! list|inspect|run|new`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 use crate::create::{self, CreateRequest};
 use crate::plugins::{
@@ -60,6 +61,10 @@ pub enum Command {
     /// Build the image of a description: prepare + create, with checksums,
     /// package list, SBOMs and a result manifest (like `kiwi-ng system build`).
     Run(RunArgs),
+    /// List every buildable variant of descriptions (each profile that
+    /// selects an image type), or write the CI pipeline, workflow or
+    /// Kubernetes Job that builds them all.
+    Matrix(MatrixArgs),
     /// Remove what builds that stopped left behind (work directories,
     /// partial artifacts, half-written cache entries; unmounting what is
     /// mounted below them), then prune the caches by age and size. Every
@@ -295,9 +300,15 @@ impl BuildArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The description directory (with config.xml, image/config.xml, *.kiwi,
-    /// or config.yaml/config.json).
-    #[arg(value_name = "DESCRIPTION_DIR")]
-    pub description: PathBuf,
+    /// or config.yaml/config.json). With --variant, one or more, read as
+    /// `builder matrix` reads them.
+    #[arg(value_name = "DESCRIPTION_DIR", required = true)]
+    pub descriptions: Vec<PathBuf>,
+
+    /// Build the variant N (from 0) of `builder matrix DESCRIPTION_DIR...
+    /// --list`, with the same --profile and --type filters.
+    #[arg(long, value_name = "N")]
+    pub variant: Option<usize>,
 
     /// Directory for the artifacts and the result manifest (created if missing).
     #[arg(long, value_name = "DIR")]
@@ -325,6 +336,58 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub plugin_args: PluginArgs,
+}
+
+/// `builder matrix`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("output_kind").required(true).args(["list", "emit"])))]
+pub struct MatrixArgs {
+    /// Description directories (with config.xml, image/config.xml, *.kiwi,
+    /// or config.yaml/config.json); their variants are listed in this order.
+    #[arg(value_name = "DESCRIPTION_DIR", required = true)]
+    pub descriptions: Vec<PathBuf>,
+
+    /// Only the variants of this profile (repeatable); without it, every
+    /// profile that selects a type.
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+
+    /// This image type instead of each selection's primary one; profiles
+    /// without it are left out.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub type_name: Option<String>,
+
+    /// Print the variants, one a line: index, description, profiles, type.
+    #[arg(long)]
+    pub list: bool,
+
+    /// With --list: print a JSON array instead.
+    #[arg(long, requires = "list")]
+    pub json: bool,
+
+    /// Write the document that builds every variant: a GitLab CI child
+    /// pipeline, a GitHub Actions workflow or a Kubernetes Indexed Job.
+    #[arg(long, value_enum, value_name = "gitlab|github|kubernetes")]
+    pub emit: Option<crate::matrix::emit::Target>,
+
+    /// Write the document to this file instead of standard output.
+    #[arg(long, value_name = "FILE", requires = "emit")]
+    pub output: Option<PathBuf>,
+
+    /// The container image of the Kubernetes Job: one with builder and the
+    /// descriptions (relative paths are read from its working directory).
+    #[arg(long, value_name = "IMAGE", default_value = "builder")]
+    pub image: String,
+}
+
+impl MatrixArgs {
+    fn request(&self) -> crate::matrix::MatrixRequest {
+        crate::matrix::MatrixRequest {
+            descriptions: self.descriptions.clone(),
+            profiles: self.profiles.clone(),
+            image_type: self.type_name.clone(),
+        }
+    }
 }
 
 /// `builder plugin ...`.
@@ -540,6 +603,7 @@ fn run_command(cli: &Cli) -> anyhow::Result<()> {
         Command::Create(args) => run_create(cli, args),
         Command::Prepare(args) => run_prepare(cli, args),
         Command::Run(args) => run_run(cli, args),
+        Command::Matrix(args) => run_matrix(cli, args),
         Command::Gc(args) => run_gc(cli, args),
         Command::Plugin(PluginCommand::List { plugin_args, json }) => {
             let (_, plugins) = load_plugins(cli, plugin_args)?;
@@ -799,15 +863,80 @@ fn root_cache(cli: &Cli, off: bool) -> Option<PathBuf> {
     (!off).then(|| cli.cache_dir.join("roots"))
 }
 
+/// `builder matrix`: the variants listed, or the document that builds them.
+fn run_matrix(cli: &Cli, args: &MatrixArgs) -> anyhow::Result<()> {
+    let request = args.request();
+    let variants = crate::matrix::variants(&request)?;
+    if args.list {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&variants)?);
+        } else {
+            for variant in &variants {
+                println!("{}", variant.list_line());
+            }
+        }
+        return Ok(());
+    }
+    let Some(target) = args.emit else {
+        bail!("--list or --emit is needed");
+    };
+    let options = crate::matrix::emit::EmitOptions {
+        request,
+        include_root: cli.include_root.clone(),
+        image: args.image.clone(),
+    };
+    let text = crate::matrix::emit::emit(target, &variants, &options)
+        .context("writing the document as YAML")?;
+    match &args.output {
+        Some(file) => {
+            std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))
+        }
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// The description and the selection `builder run` builds: the one
+/// description with the command line's profiles and type, or the variant
+/// `--variant` names.
+fn run_selection(args: &RunArgs) -> anyhow::Result<(PathBuf, crate::plan::PlanRequest)> {
+    if let Some(index) = args.variant {
+        let request = crate::matrix::MatrixRequest {
+            descriptions: args.descriptions.clone(),
+            profiles: args.build.profiles.clone(),
+            image_type: args.build.type_name.clone(),
+        };
+        let variant = crate::matrix::variant(&request, index)?;
+        tracing::info!("variant {}", variant.list_line());
+        let plan = crate::plan::PlanRequest {
+            profiles: variant.profiles,
+            image_type: Some(variant.image_type.image),
+            arch: None,
+        };
+        return Ok((variant.description, plan));
+    }
+    match args.descriptions.as_slice() {
+        [one] => Ok((one.clone(), args.build.plan_request())),
+        many => bail!(
+            "{} descriptions given: build one of their variants with --variant N \
+             (`builder matrix DESCRIPTION_DIR... --list` lists them)",
+            many.len()
+        ),
+    }
+}
+
 fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
+    let (description_dir, plan) = run_selection(args)?;
     // Its pins decide which files of its `plugins/` folder may load.
-    let description = crate::description::load(&args.description)?;
+    let description = crate::description::load(&description_dir)?;
     let plugin_dir = DescriptionPlugins::new(&description.dir, &description.plugins);
     let (runtime, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
     let request = crate::run::RunRequest {
-        description: args.description.clone(),
+        description: description_dir,
         target_dir: args.target_dir.clone(),
-        plan: args.build.plan_request(),
+        plan,
         mirror: crate::packages::MirrorOverride(args.build.mirror.clone()),
         package_cache: package_cache(cli, args.build.no_package_cache),
         root_cache: root_cache(cli, args.build.no_root_cache),

@@ -4,13 +4,15 @@
 //! Modules follow the pipeline: [`cli`] → [`description`] (KIWI XML/YAML/JSON
 //! into one model) → [`plan`] (profiles, type, validation) → [`rootfs`] (the image root) →
 //! [`plugins`] (the wasm runtime) → [`toolbox`] (host primitives plugins call)
-//! → [`create`] (an image type over a prepared root).
+//! → [`create`] (an image type over a prepared root). [`matrix`] lists the
+//! variants of descriptions and writes the CI documents that build them.
 
 pub mod caches;
 pub mod cli;
 pub mod create;
 pub mod description;
 pub mod interrupt;
+pub mod matrix;
 pub mod packages;
 pub mod plan;
 pub mod plugins;
