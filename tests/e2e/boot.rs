@@ -43,8 +43,10 @@ pub(crate) fn cache() -> &'static Path {
     })
 }
 
-/// One build (or boot series) at a time: two cores do not gain from more.
-pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
+/// One build at a time: the builds share a root cache (the first fills
+/// it, the others start from it) and each keeps the two cores busy; the
+/// boots, one core each under TCG, run beside the next build.
+fn one_build_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -62,6 +64,7 @@ fn build(profile: Option<&str>) -> Built {
 
 pub(crate) fn build_from(description: PathBuf, profile: Option<&str>) -> Built {
     qemu_available().unwrap_or_else(|e| panic!("{e}"));
+    let _one = one_build_at_a_time();
     let dir = tempfile::Builder::new()
         .prefix("boot-e2e-")
         .tempdir_in("/var/tmp")
@@ -209,7 +212,6 @@ fn modified(path: &Path) -> std::time::SystemTime {
 
 #[test]
 fn oem_disk_boots_with_bios_and_efi_and_its_root_grows() {
-    let _one = serial();
     let built = build(None);
     let name = "debian-cloud.x86_64-1.0.0.qcow2";
     // Only the disk in the asked format: the raw disk, the filesystems and
@@ -383,7 +385,6 @@ fn oem_disk_boots_with_bios_and_efi_and_its_root_grows() {
 
 #[test]
 fn bios_profile_is_an_mbr_disk_that_boots() {
-    let _one = serial();
     let built = build(Some("bios"));
     let name = "debian-cloud.x86_64-1.0.0.raw";
     assert_eq!(
@@ -416,7 +417,6 @@ fn bios_profile_is_an_mbr_disk_that_boots() {
 
 #[test]
 fn live_iso_boots_with_bios_and_efi() {
-    let _one = serial();
     let built = build(Some("iso"));
     let name = "debian-cloud.x86_64-1.0.0.iso";
     assert_eq!(
@@ -528,7 +528,6 @@ fn a_root_that_cannot_boot_is_refused_with_what_to_add() {
 /// uses whichever tool the image has.
 #[test]
 fn oem_disk_with_a_dracut_initrd_boots() {
-    let _one = serial();
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let description = copy_of_example(dir.path(), "debian-cloud-dracut");
     let config = description.join("config.xml");
@@ -560,7 +559,6 @@ fn oem_disk_with_a_dracut_initrd_boots() {
 /// overlay and config.sh), and the disk boots with it.
 #[test]
 fn an_initrd_setting_in_the_overlay_reaches_the_initrd() {
-    let _one = serial();
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let description = copy_of_example(dir.path(), "debian-cloud-gzip");
     let conf = description.join("root/etc/initramfs-tools/conf.d");

@@ -6,8 +6,8 @@
 //! the serial console's login prompt. AWSEC2 and OpenStack ask for
 //! `firmware="uefi"`: they boot under OVMF with Secure Boot on and
 //! Microsoft's keys enrolled, and the guest's kernel must report Secure Boot
-//! enabled. Runs as root, one build at a time with the boot tests, sharing
-//! their package and root cache.
+//! enabled. Runs as root, one build at a time with the boot tests (the
+//! boots run beside other tests), sharing their package and root cache.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use std::time::Duration;
 use builder_tests::boot::{boot_until, Firmware, Medium};
 use builder_tests::kiwi_fixtures;
 
-use crate::boot::{artifact_files, build_from, partitions, serial, tool};
+use crate::boot::{artifact_files, build_from, partitions, tool};
 
 /// A full cloud image under software emulation with Secure Boot's SMM:
 /// slower than the example's small root.
@@ -129,7 +129,6 @@ fn awsec2_profile_boots_with_secure_boot() {
     let Some(description) = debian_copy(test, dir.path()) else {
         return;
     };
-    let _one = serial();
     let built = build_from(description, Some("AWSEC2"));
     let name = "Ubuntu-2004-Appliance.x86_64-0.0.0.raw";
     assert_eq!(
@@ -213,7 +212,6 @@ fn openstack_profile_boots_with_secure_boot() {
     let Some(description) = debian_copy(test, dir.path()) else {
         return;
     };
-    let _one = serial();
     let built = build_from(description, Some("OpenStack"));
     let name = "Ubuntu-2004-Appliance.x86_64-0.0.0.qcow2";
     assert_eq!(
@@ -241,7 +239,6 @@ fn azure_profile_is_a_fixed_vhd_with_a_boot_partition_that_boots() {
     let Some(description) = debian_copy(test, dir.path()) else {
         return;
     };
-    let _one = serial();
     let built = build_from(description, Some("Azure"));
     let name = "Ubuntu-2004-Appliance.x86_64-0.0.0.vhdfixed";
     assert_eq!(

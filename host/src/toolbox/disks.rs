@@ -536,8 +536,15 @@ mod tests {
                 },
             ];
             let disk = tmp.path().join("disk.raw");
-            let layout =
-                make(&disk, Table::Gpt, Some(400 << 20), &parts, "x86_64", Some(1)).unwrap();
+            let layout = make(
+                &disk,
+                Table::Gpt,
+                Some(400 << 20),
+                &parts,
+                "x86_64",
+                Some(1),
+            )
+            .unwrap();
             let table = sfdisk_json(&disk);
             let found = table["partitiontable"]["partitions"].as_array().unwrap();
             let summary: Vec<(String, String, u64)> = found
