@@ -416,7 +416,7 @@ fn bios_profile_is_an_mbr_disk_that_boots() {
 }
 
 #[test]
-fn live_iso_boots_with_bios_and_efi() {
+fn live_iso_boots_with_bios_and_with_secure_boot() {
     let built = build(Some("iso"));
     let name = "debian-cloud.x86_64-1.0.0.iso";
     assert_eq!(
@@ -436,11 +436,20 @@ fn live_iso_boots_with_bios_and_efi() {
     assert!(text.contains("El Torito boot img :   2  UEFI"), "{text}");
     assert!(text.contains("'/live/filesystem.squashfs'"), "{text}");
     assert!(text.contains("Volume id    : 'CDROM'"), "{text}");
-    for firmware in [Firmware::Bios, Firmware::Efi] {
-        boot(
-            &Medium::Cdrom(iso.clone()),
-            firmware,
-            &format!("live ISO with {firmware:?}"),
+    // firmware="uefi": EFI boots with Secure Boot on, through the image's
+    // signed shim and GRUB.
+    for firmware in [Firmware::Bios, Firmware::SecureBoot] {
+        let report = boot_until(&Medium::Cdrom(iso.clone()), firmware, MARKER, BOOT_LIMIT)
+            .unwrap_or_else(|e| panic!("live ISO with {firmware:?} did not boot: {e}"));
+        eprintln!(
+            "live ISO with {firmware:?}: marker after {:.1} s",
+            report.seconds
+        );
+        assert_eq!(
+            report.serial.contains("Secure boot enabled"),
+            firmware == Firmware::SecureBoot,
+            "{}",
+            report.serial
         );
         // Hybrid: the same file boots as a disk (a USB stick).
         boot(

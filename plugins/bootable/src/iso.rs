@@ -2,7 +2,9 @@
 //! system's initrd mounts (read-only, with an overlay on top); the kernel
 //! and the initrd made inside the root sit beside it; GRUB boots it through
 //! El Torito on BIOS (`i386-pc-eltorito`) and EFI (a FAT image with GRUB's
-//! EFI application), and the image is hybrid: it also boots as a disk.
+//! EFI application; with `firmware="uefi"` the image's signed shim and GRUB
+//! for Secure Boot, as on the `oem` disk), and the image is hybrid: it also
+//! boots as a disk.
 //!
 //! The live system is the image's own: Debian's `live-boot` (initramfs-tools,
 //! `/live/filesystem.squashfs`, `boot=live`) or dracut's `dmsquash-live`
@@ -17,6 +19,7 @@ use builder_sdk::toolbox::{
 };
 
 use crate::grub::{self, Locate, Menu};
+use crate::secure_boot;
 
 /// Options of the `iso` type alone: KIWI's attributes of `<type>`.
 pub fn options() -> Vec<OptionSpec> {
@@ -67,6 +70,12 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         )));
     }
     let efi = firmware != "bios";
+    // Secure Boot: the image's own signed chain, found before anything is made.
+    let signed_chain = if firmware == "uefi" {
+        Some(secure_boot::Chain::find(root, &request.image.arch)?)
+    } else {
+        None
+    };
     let volid = options.value("volid").unwrap_or("CDROM").to_string();
     let live = live_system(root)?;
     let menu = Menu::new(request, " (live)")?;
@@ -82,6 +91,10 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
                 filesystems: Vec::new(),
             },
         )?)?;
+    }
+
+    if signed_chain.is_some() {
+        secure_boot::check_kernel_signed(root, &kernel.image)?;
     }
 
     log::info("making the root's squashfs");
@@ -156,14 +169,25 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     intermediates.push(eltorito);
     let mut efi_boot = None;
     if efi {
-        let app = request.artifact_name("efi");
-        toolbox::make_grub_image(
-            root,
-            &app,
-            GrubPlatform::X8664Efi,
-            &early,
-            &grub::modules(false, &["iso9660"]),
-        )?;
+        let esp_files = match &signed_chain {
+            // The distribution's signed shim and GRUB, read from the root.
+            Some(chain) => chain.esp_files("BOOTX64.EFI", &early),
+            None => {
+                let app = request.artifact_name("efi");
+                toolbox::make_grub_image(
+                    root,
+                    &app,
+                    GrubPlatform::X8664Efi,
+                    &early,
+                    &grub::modules(false, &["iso9660"]),
+                )?;
+                intermediates.push(app.clone());
+                vec![ImageFile {
+                    path: "EFI/BOOT/BOOTX64.EFI".into(),
+                    source: FileSource::Artifact(app),
+                }]
+            }
+        };
         let fat = request.artifact_name("efi.img");
         toolbox::make_fat_image(
             root,
@@ -173,17 +197,13 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
                 volume_id: None,
                 size_bytes: None,
             },
-            &[ImageFile {
-                path: "EFI/BOOT/BOOTX64.EFI".into(),
-                source: FileSource::Artifact(app.clone()),
-            }],
+            &esp_files,
         )?;
         files.push(ImageFile {
             path: "boot/efi.img".into(),
             source: FileSource::Artifact(fat.clone()),
         });
         efi_boot = Some("boot/efi.img".to_string());
-        intermediates.push(app);
         intermediates.push(fat);
     }
     let hybrid = [
