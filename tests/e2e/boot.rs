@@ -526,6 +526,17 @@ fn a_root_that_cannot_boot_is_refused_with_what_to_add() {
         let err = create_without_kernel("oem", &[("format", packed)]);
         assert!(err.contains("the root has no kernel"), "{packed}: {err}");
     }
+    // KIWI's ec2 and custom firmware are taken (made as bios, an MBR disk);
+    // uefi needs the image's signed chain, and says which packages bring it.
+    for firmware in ["ec2", "custom"] {
+        let err = create_without_kernel("oem", &[("firmware", firmware)]);
+        assert!(err.contains("the root has no kernel"), "{firmware}: {err}");
+    }
+    let uefi = create_without_kernel("oem", &[("firmware", "uefi")]);
+    assert!(
+        uefi.contains("add `shim-signed` and `grub-efi-amd64-signed`"),
+        "{uefi}"
+    );
     let vagrant = create_without_kernel("oem", &[("format", "vagrant")]);
     assert!(
         vagrant.contains("`vagrant` needs a <vagrantconfig provider=\"libvirt|virtualbox\">"),

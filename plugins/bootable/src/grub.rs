@@ -75,15 +75,26 @@ pub fn early_config(locate: &Locate, boot_partition: bool) -> String {
     )
 }
 
+/// The firmware a disk or ISO is made for: KIWI's `firmware`, with `ec2`
+/// and `custom` made as KIWI 11 makes them on x86_64, an MBR disk booted by
+/// BIOS (neither is EFI-capable there).
+pub fn firmware(options: &[builder_sdk::OptionValue]) -> &str {
+    match options.value("firmware") {
+        Some("ec2" | "custom") => "bios",
+        Some(other) => other,
+        None => "efi",
+    }
+}
+
 /// The options both types read: KIWI's `firmware`, `kernelcmdline` and
 /// `<bootloader output_console= timeout=>`.
 pub fn options() -> Vec<OptionSpec> {
     vec![
         OptionSpec::choice(
             "firmware",
-            &["efi", "uefi", "bios"],
+            &["efi", "uefi", "bios", "ec2", "custom"],
             "efi",
-            "efi: boots with EFI and (x86_64) BIOS (oem: GPT); uefi: as efi, with the image's signed shim, GRUB and kernel for Secure Boot; bios: BIOS only (oem: MBR)",
+            "efi: boots with EFI and (x86_64) BIOS (oem: GPT); uefi: as efi, with the image's signed shim, GRUB and kernel for Secure Boot; bios: BIOS only (oem: MBR); ec2 and custom: as bios, as KIWI 11 makes them",
         ),
         OptionSpec::text("kernelcmdline", None, "Extra kernel command line options"),
         OptionSpec::text(

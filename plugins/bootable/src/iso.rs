@@ -61,7 +61,7 @@ fn live_system(root: &RootTree) -> Result<Live, Error> {
 /// Builds the ISO.
 pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, Error> {
     let options = request.options.as_slice();
-    let firmware = options.value("firmware").unwrap_or("efi");
+    let firmware = grub::firmware(options);
     let x86 = matches!(request.image.arch.as_str(), "x86_64" | "amd64");
     if !x86 {
         return Err(Error::other(format!(

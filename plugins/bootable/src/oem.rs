@@ -241,7 +241,7 @@ const NOT_MADE: &[(&str, &str)] = &[
 /// Builds the disk.
 pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, Error> {
     let options = request.options.as_slice();
-    let firmware = options.value("firmware").unwrap_or("efi");
+    let firmware = grub::firmware(options);
     let fs_name = options.value("filesystem").unwrap_or("ext4");
     // Refused before anything is made.
     let format = disk_format(options.value("format").unwrap_or(""), request, firmware)?;
