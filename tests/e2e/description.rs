@@ -453,6 +453,47 @@ fn repository_source_scheme() {
     );
 }
 
+/// What a repository writes into a .repo file or an apt source cannot
+/// carry a line break (an XML character reference survives attribute
+/// normalisation) or, for URIs, a space.
+#[test]
+fn repository_values_that_would_add_lines_to_repo_files() {
+    for (attrs, source, what) in [
+        ("", "http://mirror/os&#10;gpgcheck=0", "attribute 'path'"),
+        ("", "http://mirror/a b", "attribute 'path'"),
+        (
+            " alias=\"x&#10;[evil]\"",
+            "http://mirror/os",
+            "attribute 'alias'",
+        ),
+        (
+            " username=\"u&#13;\"",
+            "http://mirror/os",
+            "attribute 'username'",
+        ),
+    ] {
+        let body = format!(
+            "{PREFERENCES}\n  <repository type=\"rpm-md\"{attrs}>\n    <source path=\"{source}\"/>\n  </repository>"
+        );
+        let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+        let e = load_error(dir.path()).to_string();
+        assert!(!e.contains('\n'), "not one line: {e}");
+        assert!(
+            e.starts_with(&format!("{}:", config(&dir).display())),
+            "{e}"
+        );
+        assert!(e.contains(what), "{what}: {e}");
+    }
+    // A password is refused without being shown.
+    let body = format!(
+        "{PREFERENCES}\n  <repository type=\"rpm-md\" password=\"s3cret&#10;x\">\n    <source path=\"http://mirror/os\"/>\n  </repository>"
+    );
+    let dir = description_dir(&[("config.xml", &xml("8.5", &body))]);
+    let e = load_error(dir.path()).to_string();
+    assert!(e.contains("attribute 'password'"), "{e}");
+    assert!(!e.contains("s3cret"), "{e}");
+}
+
 #[test]
 fn included_file_must_be_an_image() {
     let body = format!("{PREFERENCES}\n  <include from=\"this://part.xml\"/>");

@@ -685,6 +685,60 @@ fn repository_entry(r: &Ctx<'_>) -> Result<Repository> {
                 name: "path".into(),
             })?;
     let path = path_attr.value.trim().to_string();
+    // A URI goes on one line of a .repo file or an apt source: a line break
+    // or space inside it would add lines or fields of the description's
+    // choosing there.
+    if path.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(DescriptionError::InvalidValue {
+            location: path_attr.location.clone(),
+            path: source.path.clone(),
+            what: "attribute 'path'".into(),
+            value: shorten(&path),
+            expected: "a URI without spaces or control characters (write a space as %20)".into(),
+        });
+    }
+    // The same for what else of the repository lands in those files.
+    for (node, name) in [
+        (r.node, "alias"),
+        (r.node, "username"),
+        (r.node, "password"),
+        (r.node, "customize"),
+    ] {
+        if let Some(attr) = node.attr_entry(name) {
+            if attr.value.chars().any(char::is_control) {
+                return Err(DescriptionError::InvalidValue {
+                    location: attr.location.clone(),
+                    path: r.path.clone(),
+                    what: format!("attribute '{name}'"),
+                    value: if name == "password" {
+                        "(hidden)".into()
+                    } else {
+                        shorten(&attr.value)
+                    },
+                    expected: "a value without control characters (it is written into a \
+                               repository file)"
+                        .into(),
+                });
+            }
+        }
+    }
+    for signing in source.children("signing") {
+        if let Some(attr) = signing.node.attr_entry("key") {
+            if attr
+                .value
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+            {
+                return Err(DescriptionError::InvalidValue {
+                    location: attr.location.clone(),
+                    path: signing.path.clone(),
+                    what: "attribute 'key'".into(),
+                    value: shorten(&attr.value),
+                    expected: "a URI without spaces or control characters".into(),
+                });
+            }
+        }
+    }
     let Some((scheme, _)) = UriScheme::parse(&path) else {
         return Err(DescriptionError::InvalidValue {
             location: path_attr.location.clone(),
