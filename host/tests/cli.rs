@@ -3,31 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn builder(cache: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_builder"))
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(args)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .expect("running builder")
-}
-
-/// One cache directory for the tests that only need plugins compiled
-/// (compiling every built-in plugin again per command is slow in a debug
-/// build); the cache's writes are atomic, so parallel commands share it.
-fn plugin_cache() -> &'static tempfile::TempDir {
-    static CACHE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    CACHE.get_or_init(|| tempfile::tempdir().unwrap())
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{builder, fixtures, plugin_cache, stderr, stdout};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(builder::GUEST_BUILD_DIR).join(format!("fixture_{name}.wasm"))
@@ -365,28 +342,6 @@ fn sigint_stops_a_plugin_sleeping_in_wasi_at_once_and_removes_its_artifacts() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(left.is_empty(), "artifacts left: {left:?}");
-}
-
-/// The public KIWI descriptions: `$BUILDER_KIWI_FIXTURES`, by default
-/// `../shared/fixtures/kiwi` beside the repository; `None`, said on the
-/// terminal past the harness's capture, when they are not there.
-fn fixtures(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("BUILDER_KIWI_FIXTURES")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/kiwi")
-        });
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: the public KIWI fixtures are not at {} (set BUILDER_KIWI_FIXTURES)",
-        dir.display()
-    );
-    None
 }
 
 #[test]

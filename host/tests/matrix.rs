@@ -2,34 +2,12 @@
 //! the documents `--emit` writes are checked against the official schemas
 //! (`tests/fixtures/schemas/`, see its README).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+
+mod common;
+use common::{builder, fixtures, plugin_cache, stderr, stdout};
 
 use serde_json::Value;
-
-fn builder(cache: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_builder"))
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(args)
-        .env_remove("BUILDER_INCLUDE_ROOT")
-        .output()
-        .expect("running builder")
-}
-
-/// One cache directory for the commands that compile the plugins (`plan`).
-fn plugin_cache() -> &'static tempfile::TempDir {
-    static CACHE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    CACHE.get_or_init(|| tempfile::tempdir().unwrap())
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// `builder ARGS`, which must succeed; its standard output.
 fn ok(args: &[&str]) -> String {
@@ -474,28 +452,6 @@ fn run_takes_several_descriptions_only_with_a_variant() {
         "{err}"
     );
     assert!(!Path::new(target).join("builder.result.json").exists());
-}
-
-/// The public KIWI descriptions: `$BUILDER_KIWI_FIXTURES`, by default
-/// `../shared/fixtures/kiwi` beside the repository; `None`, said on the
-/// terminal past the harness's capture, when they are not there.
-fn fixtures(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("BUILDER_KIWI_FIXTURES")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/kiwi")
-        });
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: the public KIWI fixtures are not at {} (set BUILDER_KIWI_FIXTURES)",
-        dir.display()
-    );
-    None
 }
 
 #[test]

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use builder_tests::boot::{boot_until, Firmware, Medium};
+use builder_tests::boot::{boot_and_wait_in_guest, boot_until, Firmware, Medium};
 use builder_tests::kiwi_fixtures;
 
-use crate::boot::{artifact_files, build_from, partitions, tool};
+use crate::boot::{artifact_files, build_from, partitions, tool, Built};
 
 /// A full cloud image under software emulation with Secure Boot's SMM:
 /// slower than the example's small root.
@@ -122,20 +122,32 @@ fn boot_with_secure_boot(medium: &Medium, what: &str) {
     );
 }
 
+/// The Debian copy's `profile` built (None, with a SKIPPED line, when the
+/// fixtures are absent): its scratch directory, the build, and the one
+/// artifact it must have made, `Ubuntu-2004-Appliance.x86_64-0.0.0.EXT`.
+fn build_profile(
+    test: &str,
+    profile: &str,
+    extension: &str,
+) -> Option<(tempfile::TempDir, Built, PathBuf)> {
+    let dir = tempfile::tempdir().unwrap();
+    let description = debian_copy(test, dir.path())?;
+    let built = build_from(description, Some(profile));
+    let name = format!("Ubuntu-2004-Appliance.x86_64-0.0.0.{extension}");
+    assert_eq!(
+        artifact_files(&built.target),
+        [name.clone(), format!("{name}.sha256")]
+    );
+    let artifact = built.target.join(name);
+    Some((dir, built, artifact))
+}
+
 #[test]
 fn awsec2_profile_boots_with_secure_boot() {
     let test = "demo_profiles::awsec2_profile_boots_with_secure_boot";
-    let dir = tempfile::tempdir().unwrap();
-    let Some(description) = debian_copy(test, dir.path()) else {
+    let Some((dir, built, disk)) = build_profile(test, "AWSEC2", "raw") else {
         return;
     };
-    let built = build_from(description, Some("AWSEC2"));
-    let name = "Ubuntu-2004-Appliance.x86_64-0.0.0.raw";
-    assert_eq!(
-        artifact_files(&built.target),
-        [name.to_string(), format!("{name}.sha256")]
-    );
-    let disk = built.target.join(name);
     // <size unit="G">5</size>
     assert_eq!(fs::metadata(&disk).unwrap().len(), 5 << 30);
     // The ESP holds the image's own signed shim as the removable loader,
@@ -208,17 +220,9 @@ fn awsec2_profile_boots_with_secure_boot() {
 #[test]
 fn openstack_profile_boots_with_secure_boot() {
     let test = "demo_profiles::openstack_profile_boots_with_secure_boot";
-    let dir = tempfile::tempdir().unwrap();
-    let Some(description) = debian_copy(test, dir.path()) else {
+    let Some((_dir, _built, disk)) = build_profile(test, "OpenStack", "qcow2") else {
         return;
     };
-    let built = build_from(description, Some("OpenStack"));
-    let name = "Ubuntu-2004-Appliance.x86_64-0.0.0.qcow2";
-    assert_eq!(
-        artifact_files(&built.target),
-        [name.to_string(), format!("{name}.sha256")]
-    );
-    let disk = built.target.join(name);
     let info = tool("qemu-img", &["info", "--output=json"], &disk);
     let info: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(info["format"], "qcow2");
@@ -235,17 +239,9 @@ fn openstack_profile_boots_with_secure_boot() {
 #[test]
 fn azure_profile_is_a_fixed_vhd_with_a_boot_partition_that_boots() {
     let test = "demo_profiles::azure_profile_is_a_fixed_vhd_with_a_boot_partition_that_boots";
-    let dir = tempfile::tempdir().unwrap();
-    let Some(description) = debian_copy(test, dir.path()) else {
+    let Some((dir, built, vhd)) = build_profile(test, "Azure", "vhdfixed") else {
         return;
     };
-    let built = build_from(description, Some("Azure"));
-    let name = "Ubuntu-2004-Appliance.x86_64-0.0.0.vhdfixed";
-    assert_eq!(
-        artifact_files(&built.target),
-        [name.to_string(), format!("{name}.sha256")]
-    );
-    let vhd = built.target.join(name);
     // A fixed VHD: the raw disk, then a 512-byte footer (qemu-img takes
     // such a file for raw unless told).
     let info = tool("qemu-img", &["info", "--output=json", "-f", "vpc"], &vhd);
@@ -323,4 +319,82 @@ fn azure_profile_is_a_fixed_vhd_with_a_boot_partition_that_boots() {
         },
         "Azure fixed VHD",
     );
+}
+
+#[test]
+fn vagrant_libvirt_box_is_added_by_vagrant_and_boots() {
+    let test = "demo_profiles::vagrant_libvirt_box_is_added_by_vagrant_and_boots";
+    let Some((dir, _built, boxed)) = build_profile(test, "Vagrant-libvirt", "vagrant.libvirt.box")
+    else {
+        return;
+    };
+    // The box as vagrant-libvirt reads it: metadata, Vagrantfile, disk.
+    let listing = tool("tar", &["-tzf"], &boxed);
+    let mut members: Vec<&str> = listing
+        .lines()
+        .map(|l| l.trim_start_matches("./"))
+        .collect();
+    members.sort();
+    assert_eq!(
+        members,
+        ["Vagrantfile", "box.img", "metadata.json"],
+        "{listing}"
+    );
+    // Vagrant itself takes it (Debian's vagrant, its own home).
+    let vagrant = |args: &[&str]| -> String {
+        let out = Command::new("vagrant")
+            .args(args)
+            .env("VAGRANT_HOME", dir.path().join("vagrant.d"))
+            .env("VAGRANT_CHECKPOINT_DISABLE", "1")
+            .output()
+            .unwrap_or_else(|e| panic!("vagrant: {e} (run scripts/setup to install it)"));
+        assert!(
+            out.status.success(),
+            "vagrant {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    vagrant(&[
+        "box",
+        "add",
+        "--name",
+        "builder/datto-debian",
+        boxed.to_str().unwrap(),
+    ]);
+    let boxes = vagrant(&["box", "list"]);
+    assert!(
+        boxes.contains("builder/datto-debian (libvirt, 0)"),
+        "{boxes}"
+    );
+    // Its disk: qcow2 of <vagrantconfig virtualsize="42">, booted as
+    // libvirt boots it (BIOS). The profile puts no console on the serial
+    // port: the image's own qemu-guest-agent says when getty is up on tty1.
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(&boxed)
+        .arg("-C")
+        .arg(dir.path())
+        .arg("box.img")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let disk = dir.path().join("box.img");
+    let info = tool("qemu-img", &["info", "--output=json"], &disk);
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["format"], "qcow2");
+    assert_eq!(info["virtual-size"], 42u64 << 30);
+    let seconds = boot_and_wait_in_guest(
+        &Medium::Disk {
+            path: disk,
+            format: "qcow2",
+        },
+        Firmware::Bios,
+        "/usr/bin/systemctl",
+        &["is-active", "getty@tty1.service"],
+        BOOT_LIMIT,
+    )
+    .unwrap_or_else(|e| panic!("the Vagrant box did not boot to its login prompt: {e}"));
+    eprintln!("Vagrant-libvirt box: getty on tty1 after {seconds:.1} s");
 }

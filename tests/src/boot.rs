@@ -107,76 +107,11 @@ pub fn boot_until(
     timeout: Duration,
 ) -> Result<BootReport, String> {
     let image = medium.path();
-    if !image.is_file() {
-        return Err(format!("boot: {} is not a file", image.display()));
-    }
     let dir = tempfile::Builder::new()
         .prefix("builder-boot-")
         .tempdir()
         .map_err(|e| format!("boot: temporary directory: {e}"))?;
-    let serial_path = dir.path().join("serial.log");
-    let stderr_path = dir.path().join("qemu.stderr");
-    fs::write(&serial_path, b"").map_err(|e| format!("boot: {}: {e}", serial_path.display()))?;
-
-    let mut cmd = Command::new(QEMU);
-    // Secure Boot firmware keeps its variables behind SMM.
-    let machine = if firmware == Firmware::SecureBoot {
-        "q35,smm=on"
-    } else {
-        "q35"
-    };
-    cmd.args([
-        "-machine", machine, "-accel", "tcg", "-m", "1024", "-smp", "1",
-    ])
-    .args([
-        "-nographic",
-        "-display",
-        "none",
-        "-monitor",
-        "none",
-        "-nic",
-        "none",
-    ])
-    .args(["-no-reboot", "-snapshot"])
-    .arg("-serial")
-    .arg(format!("file:{}", serial_path.display()));
-    if firmware != Firmware::Bios {
-        let (code, template) = if firmware == Firmware::SecureBoot {
-            cmd.args(["-global", "driver=cfi.pflash01,property=secure,value=on"]);
-            (OVMF_CODE_SECURE, OVMF_VARS_SECURE)
-        } else {
-            (OVMF_CODE, OVMF_VARS)
-        };
-        let vars = dir.path().join("OVMF_VARS.fd");
-        fs::copy(template, &vars).map_err(|e| {
-            format!("boot: copying {template}: {e} (is ovmf installed? run scripts/setup)")
-        })?;
-        cmd.arg("-drive")
-            .arg(format!(
-                "if=pflash,format=raw,unit=0,readonly=on,file={code}"
-            ))
-            .arg("-drive")
-            .arg(format!(
-                "if=pflash,format=raw,unit=1,file={}",
-                drive_path(&vars)
-            ));
-    }
-    match medium {
-        Medium::Disk { path, format } => cmd.arg("-drive").arg(format!(
-            "file={},format={format},if=virtio",
-            drive_path(path)
-        )),
-        Medium::Cdrom(path) => cmd.arg("-drive").arg(format!(
-            "file={},format=raw,media=cdrom,if=ide,index=2",
-            drive_path(path)
-        )),
-    };
-    let stderr = fs::File::create(&stderr_path)
-        .map_err(|e| format!("boot: {}: {e}", stderr_path.display()))?;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr);
-
+    let (mut cmd, serial_path, stderr_path) = qemu_command(medium, firmware, dir.path())?;
     let start = Instant::now();
     // Declared after `dir`, so dropped (qemu killed) before the directory goes.
     let mut qemu = Qemu(cmd.spawn().map_err(|e| {
@@ -227,6 +162,229 @@ pub fn boot_until(
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// The name of the virtio serial port QEMU's guest agent listens on.
+const GUEST_AGENT_PORT: &str = "org.qemu.guest_agent.0";
+
+/// Boots `medium` with a channel to the image's QEMU guest agent
+/// (`qemu-guest-agent`) and runs `program args` in the guest through it,
+/// again every 2 s, until it exits 0: for images whose console is not on
+/// the serial port (a Vagrant box), the agent answering proves the system
+/// is up and `program` what state it is in (`systemctl is-active
+/// getty@tty1.service`: the login prompt is on the screen). Returns the
+/// seconds from start until then.
+///
+/// Err, with the agent's last answer and the serial log's tail, when qemu
+/// exits or `timeout` passes first. qemu is always killed and reaped.
+pub fn boot_and_wait_in_guest(
+    medium: &Medium,
+    firmware: Firmware,
+    program: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<f64, String> {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::Builder::new()
+        .prefix("builder-boot-")
+        .tempdir()
+        .map_err(|e| format!("boot: temporary directory: {e}"))?;
+    let (mut cmd, serial_path, stderr_path) = qemu_command(medium, firmware, dir.path())?;
+    let socket = dir.path().join("agent.sock");
+    cmd.arg("-chardev")
+        .arg(format!(
+            "socket,path={},server=on,wait=off,id=agent",
+            socket.display()
+        ))
+        .args(["-device", "virtio-serial"])
+        .arg("-device")
+        .arg(format!(
+            "virtserialport,chardev=agent,name={GUEST_AGENT_PORT}"
+        ));
+    let start = Instant::now();
+    let mut qemu = Qemu(cmd.spawn().map_err(|e| {
+        format!("boot: starting {QEMU}: {e} (is qemu-system-x86 installed? run scripts/setup)")
+    })?);
+    let mut last = String::from("no answer from the guest agent");
+    // One request, its answer: the first line carrying `"return"` or
+    // `"error"` after a sync with a fresh id (earlier requests the agent
+    // read late may still be answered first).
+    let mut sync_id = 0u64;
+    let mut ask = |stream: &std::os::unix::net::UnixStream,
+                   request: serde_json::Value|
+     -> Result<serde_json::Value, String> {
+        sync_id += 1;
+        let mut writer = stream;
+        let sync = serde_json::json!({"execute": "guest-sync", "arguments": {"id": sync_id}});
+        writeln!(writer, "{sync}").map_err(|e| e.to_string())?;
+        let mut reader = BufReader::new(stream);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+                return Err("the agent closed the channel".into());
+            }
+            let reply: serde_json::Value = serde_json::from_str(line.trim()).unwrap_or_default();
+            if reply["return"] == sync_id {
+                break;
+            }
+        }
+        writeln!(writer, "{request}").map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        reader.read_line(&mut line).map_err(|e| e.to_string())?;
+        serde_json::from_str(line.trim()).map_err(|e| format!("{e}: {line:?}"))
+    };
+    loop {
+        if let Some(status) = qemu.0.try_wait().map_err(|e| e.to_string())? {
+            return Err(guest_failure(
+                &format!("qemu exited ({status})"),
+                &last,
+                &serial_path,
+                &stderr_path,
+            ));
+        }
+        if start.elapsed() >= timeout {
+            drop(qemu);
+            return Err(guest_failure(
+                &format!("timed out ({} s)", timeout.as_secs()),
+                &last,
+                &serial_path,
+                &stderr_path,
+            ));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        let Ok(stream) = std::os::unix::net::UnixStream::connect(&socket) else {
+            continue;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
+        let exec = serde_json::json!({
+            "execute": "guest-exec",
+            "arguments": {"path": program, "arg": args, "capture-output": true}
+        });
+        let pid = match ask(&stream, exec) {
+            Ok(reply) => match reply["return"]["pid"].as_i64() {
+                Some(pid) => pid,
+                None => {
+                    last = reply.to_string();
+                    continue;
+                }
+            },
+            Err(e) => {
+                last = format!("guest agent: {e}");
+                continue;
+            }
+        };
+        // The program's end, within the 2 s step.
+        for _ in 0..20 {
+            let status =
+                serde_json::json!({"execute": "guest-exec-status", "arguments": {"pid": pid}});
+            match ask(&stream, status) {
+                Ok(reply) if reply["return"]["exited"] == true => {
+                    last = reply.to_string();
+                    if reply["return"]["exitcode"] == 0 {
+                        let seconds = start.elapsed().as_secs_f64();
+                        drop(qemu);
+                        return Ok(seconds);
+                    }
+                    break;
+                }
+                Ok(reply) => last = reply.to_string(),
+                Err(e) => {
+                    last = format!("guest agent: {e}");
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Why [`boot_and_wait_in_guest`] failed, with what it saw.
+fn guest_failure(why: &str, last: &str, serial: &Path, stderr: &Path) -> String {
+    let serial = String::from_utf8_lossy(&fs::read(serial).unwrap_or_default()).into_owned();
+    let stderr = fs::read_to_string(stderr).unwrap_or_default();
+    format!(
+        "boot: {why}; last from the guest agent: {last}\nqemu stderr: {}\nlast {TAIL_LINES} lines of the serial log:\n{}",
+        stderr.trim_end(),
+        tail(&serial, TAIL_LINES)
+    )
+}
+
+/// qemu's command line for [`boot_until`] and [`boot_and_wait_in_guest`],
+/// with its files in `dir`: the serial log and qemu's standard error, both
+/// returned (standard error already directed there).
+fn qemu_command(
+    medium: &Medium,
+    firmware: Firmware,
+    dir: &Path,
+) -> Result<(Command, PathBuf, PathBuf), String> {
+    let image = medium.path();
+    if !image.is_file() {
+        return Err(format!("boot: {} is not a file", image.display()));
+    }
+    let serial_path = dir.join("serial.log");
+    let stderr_path = dir.join("qemu.stderr");
+    fs::write(&serial_path, b"").map_err(|e| format!("boot: {}: {e}", serial_path.display()))?;
+
+    let mut cmd = Command::new(QEMU);
+    // Secure Boot firmware keeps its variables behind SMM.
+    let machine = if firmware == Firmware::SecureBoot {
+        "q35,smm=on"
+    } else {
+        "q35"
+    };
+    cmd.args([
+        "-machine", machine, "-accel", "tcg", "-m", "1024", "-smp", "1",
+    ])
+    .args([
+        "-nographic",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-nic",
+        "none",
+    ])
+    .args(["-no-reboot", "-snapshot"])
+    .arg("-serial")
+    .arg(format!("file:{}", serial_path.display()));
+    if firmware != Firmware::Bios {
+        let (code, template) = if firmware == Firmware::SecureBoot {
+            cmd.args(["-global", "driver=cfi.pflash01,property=secure,value=on"]);
+            (OVMF_CODE_SECURE, OVMF_VARS_SECURE)
+        } else {
+            (OVMF_CODE, OVMF_VARS)
+        };
+        let vars = dir.join("OVMF_VARS.fd");
+        fs::copy(template, &vars).map_err(|e| {
+            format!("boot: copying {template}: {e} (is ovmf installed? run scripts/setup)")
+        })?;
+        cmd.arg("-drive")
+            .arg(format!(
+                "if=pflash,format=raw,unit=0,readonly=on,file={code}"
+            ))
+            .arg("-drive")
+            .arg(format!(
+                "if=pflash,format=raw,unit=1,file={}",
+                drive_path(&vars)
+            ));
+    }
+    match medium {
+        Medium::Disk { path, format } => cmd.arg("-drive").arg(format!(
+            "file={},format={format},if=virtio",
+            drive_path(path)
+        )),
+        Medium::Cdrom(path) => cmd.arg("-drive").arg(format!(
+            "file={},format=raw,media=cdrom,if=ide,index=2",
+            drive_path(path)
+        )),
+    };
+    let stderr = fs::File::create(&stderr_path)
+        .map_err(|e| format!("boot: {}: {e}", stderr_path.display()))?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+
+    Ok((cmd, serial_path, stderr_path))
 }
 
 /// Whether qemu-system-x86_64 runs and OVMF's firmware files are installed.
