@@ -70,9 +70,25 @@ pub enum Command {
     /// mounted below them), then prune the caches by age and size. Every
     /// build does the first part when it starts.
     Gc(GcArgs),
+    /// Check a build's provenance: its signature by KEY, and that every
+    /// artifact it names is in the directory with the SHA-256 it gives.
+    VerifyAttestation(VerifyAttestationArgs),
     /// Inspect the available plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+/// `builder verify-attestation`.
+#[derive(Debug, Args)]
+pub struct VerifyAttestationArgs {
+    /// The directory `builder run` wrote the artifacts and their
+    /// `*.intoto.jsonl` provenance to.
+    #[arg(value_name = "TARGET_DIR")]
+    pub target_dir: PathBuf,
+
+    /// The public key (SPKI PEM) the provenance must be signed with.
+    #[arg(long, value_name = "PUB.pem")]
+    pub key: PathBuf,
 }
 
 /// `builder gc`.
@@ -330,6 +346,12 @@ pub struct RunArgs {
         default_value = "auto"
     )]
     pub memory_root: crate::prepare::memory::MemoryBudget,
+
+    /// Sign the provenance (`*.intoto.jsonl`) with this private key: Ed25519
+    /// or ECDSA P-256, PEM (PKCS#8 or SEC1). Without it the provenance is
+    /// written unsigned.
+    #[arg(long, value_name = "KEY.pem", env = "BUILDER_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
 
     #[command(flatten)]
     pub build: BuildArgs,
@@ -605,6 +627,7 @@ fn run_command(cli: &Cli) -> anyhow::Result<()> {
         Command::Run(args) => run_run(cli, args),
         Command::Matrix(args) => run_matrix(cli, args),
         Command::Gc(args) => run_gc(cli, args),
+        Command::VerifyAttestation(args) => run_verify_attestation(args),
         Command::Plugin(PluginCommand::List { plugin_args, json }) => {
             let (_, plugins) = load_plugins(cli, plugin_args)?;
             print_list(&plugins, *json)
@@ -933,6 +956,13 @@ fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
     let description = crate::description::load(&description_dir)?;
     let plugin_dir = DescriptionPlugins::new(&description.dir, &description.plugins);
     let (runtime, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
+    // A key that cannot sign stops the build before anything is installed.
+    let signing_key = args
+        .signing_key
+        .as_deref()
+        .map(crate::provenance::keys::SigningKey::from_pem_file)
+        .transpose()?
+        .map(std::sync::Arc::new);
     let request = crate::run::RunRequest {
         description: description_dir,
         target_dir: args.target_dir.clone(),
@@ -944,6 +974,7 @@ fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
         root: args.root.clone(),
         source_date_epoch: create::source_date_epoch_from_env()?,
         memory_root: args.memory_root,
+        signing_key,
     };
     let result = crate::run::run(&runtime, &plugins, &request);
     crate::progress::finish();
@@ -954,7 +985,25 @@ fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
             println!("{}", args.target_dir.join(file).display());
         }
     }
+    if let Some(provenance) = &result.provenance {
+        println!("{}", args.target_dir.join(provenance).display());
+    }
     println!("{}", args.target_dir.join("builder.result.json").display());
+    Ok(())
+}
+
+fn run_verify_attestation(args: &VerifyAttestationArgs) -> anyhow::Result<()> {
+    let key = crate::provenance::keys::VerifyingKey::from_pem_file(&args.key)?;
+    let checked = crate::provenance::verify(&args.target_dir, &key)?;
+    for subject in &checked {
+        println!("ok  {}  {}", subject.sha256, subject.name);
+    }
+    println!(
+        "{} files match the provenance signed by {} ({})",
+        checked.len(),
+        key.keyid(),
+        key.scheme()
+    );
     Ok(())
 }
 

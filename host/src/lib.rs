@@ -6,6 +6,7 @@
 //! [`plugins`] (the wasm runtime) → [`toolbox`] (host primitives plugins call)
 //! → [`create`] (an image type over a prepared root). [`matrix`] lists the
 //! variants of descriptions and writes the CI documents that build them.
+//! [`provenance`] says what a build made and from what, signed.
 
 pub mod caches;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod plan;
 pub mod plugins;
 pub mod prepare;
 pub mod progress;
+pub mod provenance;
 pub mod rootfs;
 pub mod run;
 pub mod sbom;

@@ -43,6 +43,8 @@ pub struct RunRequest {
     pub source_date_epoch: Option<i64>,
     /// How much memory a root prepared on a root cache miss may take.
     pub memory_root: crate::prepare::memory::MemoryBudget,
+    /// Signs the provenance; without it the envelope has no signature.
+    pub signing_key: Option<std::sync::Arc<crate::provenance::keys::SigningKey>>,
 }
 
 /// The result manifest, written as `builder.result.json`.
@@ -64,6 +66,8 @@ pub struct RunResult {
     pub artifacts: Vec<ArtifactInfo>,
     /// Package list and SBOM files.
     pub sbom: Option<SbomOutputs>,
+    /// The provenance file (an in-toto Statement in a DSSE envelope).
+    pub provenance: Option<String>,
     /// Plugins that ran: name, version, world, source, sha256.
     pub plugins: Vec<PluginUse>,
     /// Each phase and its duration in seconds, in order.
@@ -199,7 +203,14 @@ pub fn run(
             .context("phase `post-image`")?;
         phases.push(timing("post-image", post_image_started.elapsed()));
     }
-    let result = RunResult {
+    let mut sbom = outcome.sbom;
+    // The package files' digests the root no longer holds.
+    for dependency in sbom.iter_mut().flat_map(|s| s.dependencies.iter_mut()) {
+        if dependency.sha256.is_none() {
+            dependency.sha256 = report.package_digests.get(&dependency.id).cloned();
+        }
+    }
+    let mut result = RunResult {
         result_version: 1,
         builder: env!("CARGO_PKG_VERSION").to_string(),
         description: plan.description.clone(),
@@ -207,7 +218,8 @@ pub fn run(
         image_type: type_name,
         profiles: plan.profiles.clone(),
         artifacts: outcome.artifacts,
-        sbom: outcome.sbom,
+        sbom,
+        provenance: None,
         plugins: selected
             .all()
             .map(|active| PluginUse {
@@ -221,6 +233,7 @@ pub fn run(
             .collect(),
         phases,
     };
+    result.provenance = Some(write_provenance(request, &result)?);
     write_manifest(&request.target_dir, &result)?;
     Ok(result)
 }
@@ -243,6 +256,32 @@ fn run_hooks(
         crate::rootfs::mounts::unmount_below(root);
     }
     result
+}
+
+/// `<image>.<arch>-<version>.intoto.jsonl` in the target directory: what
+/// was made, from what, signed when a key was given.
+fn write_provenance(request: &RunRequest, result: &RunResult) -> anyhow::Result<String> {
+    let statement = crate::provenance::statement(&crate::provenance::Inputs {
+        result,
+        description_dir: &request.description,
+        packages: result
+            .sbom
+            .as_ref()
+            .map(|sbom| sbom.dependencies.as_slice())
+            .unwrap_or_default(),
+        source_date_epoch: request.source_date_epoch,
+        target_dir: &request.target_dir,
+    })?;
+    let image = &result.image;
+    let name =
+        crate::provenance::file_name(&format!("{}.{}-{}", image.name, image.arch, image.version));
+    crate::provenance::write(
+        &request.target_dir,
+        &name,
+        &statement,
+        request.signing_key.as_deref(),
+    )?;
+    Ok(name)
 }
 
 fn write_manifest(target_dir: &Path, result: &RunResult) -> anyhow::Result<()> {

@@ -945,9 +945,12 @@ fn has_root() -> bool {
 
 /// Two cold builds (empty caches, work directories of their own, at
 /// different times) with `SOURCE_DATE_EPOCH` write the same bytes: the
-/// tarball, its checksum, the package list and the SBOMs (issue 18).
+/// tarball, its checksum, the package list, the SBOMs and the signed
+/// provenance (issue 18). The provenance is then checked by builder and by
+/// an independent implementation (securesystemslib), and a tampered
+/// artifact is caught by both.
 #[test]
-fn two_cold_builds_of_the_minimal_example_are_identical() {
+fn two_cold_builds_of_the_minimal_example_are_identical_and_attested() {
     let dirs: Vec<tempfile::TempDir> = (0..2)
         .map(|_| {
             tempfile::Builder::new()
@@ -956,26 +959,35 @@ fn two_cold_builds_of_the_minimal_example_are_identical() {
                 .unwrap()
         })
         .collect();
-    let mut outputs = Vec::new();
-    for dir in &dirs {
-        let (cache, tmp, target) = (
-            dir.path().join("cache"),
-            dir.path().join("tmp"),
-            dir.path().join("out"),
-        );
-        std::fs::create_dir(&tmp).unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let ed25519 = signing_key(keys.path(), "ed25519", &["-algorithm", "ed25519"]);
+    let p256 = signing_key(
+        keys.path(),
+        "p256",
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    let run = |dir: &Path, target: &Path, key: &Path| {
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_builder"))
             .env(builder::rootfs::command::TEMP_DIR_VAR, &tmp)
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .arg("--cache-dir")
-            .arg(&cache)
+            .arg(dir.join("cache"))
             .arg("run")
             .arg(example())
             .arg("--target-dir")
-            .arg(&target)
+            .arg(target)
+            .arg("--signing-key")
+            .arg(key)
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
+    };
+    let mut outputs = Vec::new();
+    for dir in &dirs {
+        let target = dir.path().join("out");
+        run(dir.path(), &target, &ed25519.0);
         outputs.push(target);
     }
     let mut names: Vec<String> = std::fs::read_dir(&outputs[0])
@@ -984,11 +996,162 @@ fn two_cold_builds_of_the_minimal_example_are_identical() {
         .filter(|n| n != "builder.result.json")
         .collect();
     names.sort();
-    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(names.len(), 6, "{names:?}");
     for name in &names {
         let a = std::fs::read(outputs[0].join(name)).unwrap();
         let b = std::fs::read(outputs[1].join(name)).unwrap();
         assert!(a == b, "{name} differs between two cold builds");
+    }
+
+    // The statement: every artifact and SBOM with its digest, the packages
+    // with theirs, the plugins, the description's digest.
+    let provenance = names.iter().find(|n| n.ends_with(".intoto.jsonl")).unwrap();
+    let statement = statement_of(&outputs[0].join(provenance));
+    let subjects: Vec<&str> = statement["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for name in names
+        .iter()
+        .filter(|n| !n.ends_with(".sha256") && *n != provenance)
+    {
+        assert!(
+            subjects.contains(&name.as_str()),
+            "{name} not in {subjects:?}"
+        );
+    }
+    let definition = &statement["predicate"]["buildDefinition"];
+    let dependencies = definition["resolvedDependencies"].as_array().unwrap();
+    let bash = dependencies
+        .iter()
+        .find(|d| {
+            d["uri"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("pkg:deb/debian/bash@"))
+        })
+        .unwrap_or_else(|| panic!("no bash in {definition:#}"));
+    assert_eq!(
+        bash["digest"]["sha256"].as_str().unwrap().len(),
+        64,
+        "{bash}"
+    );
+    assert!(
+        dependencies.iter().any(|d| d["name"] == "plugin:tbz"),
+        "{definition:#}"
+    );
+    assert_eq!(
+        definition["externalParameters"]["description"]["digest"]["sha256"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    assert_eq!(
+        definition["internalParameters"]["sourceDateEpoch"],
+        1700000000
+    );
+
+    // Checked by builder and by securesystemslib; the wrong key is refused.
+    verify_attestation(&outputs[0], &ed25519.1).unwrap();
+    independent_check(&outputs[0], &ed25519.1).unwrap();
+    let wrong = verify_attestation(&outputs[0], &p256.1).unwrap_err();
+    assert!(wrong.contains("no signature"), "{wrong}");
+    assert!(independent_check(&outputs[0], &p256.1).is_err());
+
+    // Signed with P-256 (a warm build), then one artifact changed.
+    let warm = dirs[0].path().join("p256");
+    run(dirs[0].path(), &warm, &p256.0);
+    verify_attestation(&warm, &p256.1).unwrap();
+    independent_check(&warm, &p256.1).unwrap();
+    let tarball = names
+        .iter()
+        .find(|n| n.ends_with(".tar.xz") || n.ends_with(".tbz"))
+        .unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(warm.join(tarball))
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"x").unwrap();
+    let tampered = verify_attestation(&warm, &p256.1).unwrap_err();
+    assert!(tampered.contains(tarball.as_str()), "{tampered}");
+    let independent = independent_check(&warm, &p256.1).unwrap_err();
+    assert!(independent.contains(tarball.as_str()), "{independent}");
+}
+
+/// A new private key (openssl genpkey ARGS) and its public key: paths.
+fn signing_key(dir: &Path, name: &str, args: &[&str]) -> (PathBuf, PathBuf) {
+    let private = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub"));
+    let made = Command::new("openssl")
+        .arg("genpkey")
+        .args(args)
+        .arg("-out")
+        .arg(&private)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let made = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&public)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    (private, public)
+}
+
+/// The in-toto Statement in the first envelope of a provenance file.
+fn statement_of(path: &Path) -> serde_json::Value {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(path).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let envelope: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(envelope["payloadType"], "application/vnd.in-toto+json");
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(envelope["payload"].as_str().unwrap())
+        .unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
+/// `builder verify-attestation DIR --key KEY`: its output, or its error.
+fn verify_attestation(dir: &Path, key: &Path) -> Result<String, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_builder"))
+        .arg("verify-attestation")
+        .arg(dir)
+        .arg("--key")
+        .arg(key)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(stdout(&out))
+    } else {
+        Err(stderr(&out))
+    }
+}
+
+/// `tests/support/verify-provenance.py` (securesystemslib, hashlib).
+fn independent_check(dir: &Path, key: &Path) -> Result<String, String> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = repo.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup",
+        python.display()
+    );
+    let out = Command::new(python)
+        .arg(repo.join("tests/support/verify-provenance.py"))
+        .arg(dir)
+        .arg(key)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
     }
 }
 

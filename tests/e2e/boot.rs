@@ -90,6 +90,7 @@ pub(crate) fn build_from(description: PathBuf, profile: Option<&str>) -> Built {
         root: Some(root.clone()),
         source_date_epoch: Some(1_700_000_000),
         memory_root: builder::prepare::memory::MemoryBudget::Auto,
+        signing_key: None,
     };
     let result = run(&runtime, &plugins, &request)
         .unwrap_or_else(|e| panic!("building profile {profile:?}: {e:#}"));

@@ -101,6 +101,7 @@ fn build(desc: PathBuf, target: &Path, root: &Path) -> anyhow::Result<builder::r
             root: Some(root.to_path_buf()),
             source_date_epoch: Some(1_700_000_000),
             memory_root: builder::prepare::memory::MemoryBudget::Auto,
+            signing_key: None,
         },
     )
 }

@@ -39,6 +39,7 @@ fn run_builds_the_debian_minimal_example() {
         "packages",
         "spdx.json",
         "cdx.json",
+        "intoto.jsonl",
     ]
     .iter()
     .map(|ending| format!("{base}.{ending}"))
@@ -64,6 +65,7 @@ fn run_builds_the_debian_minimal_example() {
         root: None,
         source_date_epoch: Some(1_700_000_000),
         memory_root: builder::prepare::memory::MemoryBudget::Auto,
+        signing_key: None,
     };
     let result = run(&runtime, &plugins, &request).expect("builder run");
     let out = target.path();

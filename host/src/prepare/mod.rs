@@ -10,6 +10,7 @@
 //! copied or with the build's changes in a [`layered`] overlay over it;
 //! then [`users`] and [`scripts`] (`config.sh`, `images.sh`).
 
+pub mod host_keys;
 pub mod layered;
 pub mod memory;
 pub mod root_cache;
@@ -62,6 +63,9 @@ pub struct PrepareReport {
     pub phases: Vec<(String, Duration)>,
     /// The overlay the root is, when it is one: dropping it unmounts the root.
     pub layered: Option<LayeredRoot>,
+    /// The installed packages' file digests, read before the cleanup
+    /// removed the repository indexes (Debian family).
+    pub package_digests: crate::sbom::PackageDigests,
 }
 
 impl PrepareReport {
@@ -110,6 +114,7 @@ fn prepare_steps(
         root: root_path.clone(),
         phases: Vec::new(),
         layered: None,
+        package_digests: Default::default(),
     };
     let plain = RootDir::open(&root_path)?;
     let packages = crate::packages::open(
@@ -199,7 +204,10 @@ fn prepare_steps(
     if plan_has_archives(plan) {
         report.timed("archives", || apply_archives(&root, plan))?;
     }
-    report.timed("overlay", || apply_overlays(&root, plan))?;
+    report.timed("overlay", || {
+        host_keys::drop_generated(&root)?;
+        apply_overlays(&root, plan)
+    })?;
     report.timed("users", || users::apply(&root, &plan.groups, &plan.users))?;
     report.timed("settings", || apply_settings(&root, plan))?;
     if !plugins.plugins.baselines.is_empty() {
@@ -212,6 +220,12 @@ fn prepare_steps(
     report.timed("remove", || {
         packages.remove_sets(&plan.packages.uninstall, &plan.packages.delete)
     })?;
+    if root.exists("var/lib/dpkg/status").unwrap_or(false) {
+        let tree =
+            crate::rootfs::RootTree::open(root.host_path()).context("cleanup: opening the root")?;
+        report.package_digests = crate::sbom::dpkg::index_digests(&tree)
+            .context("cleanup: reading the installed packages' digests")?;
+    }
     report.timed("cleanup", || {
         packages.configure_image_repositories()?;
         packages.cleanup()?;
@@ -220,6 +234,7 @@ fn prepare_steps(
         link_dbus_machine_id(&root)?;
         drop_host_copies(&root)?;
         drop_build_records(&root)?;
+        host_keys::made_at_boot(&root)?;
         Ok(())
     })?;
     for script in &plan.scripts {

@@ -80,6 +80,15 @@ pub fn installed_packages(root: &RootTree) -> io::Result<Vec<InstalledPackage>> 
     Ok(packages)
 }
 
+/// The installed packages' file digests from apt's indexes in `root`:
+/// read before the cleanup empties the lists, for the provenance.
+pub fn index_digests(root: &RootTree) -> io::Result<super::PackageDigests> {
+    Ok(installed_packages(root)?
+        .into_iter()
+        .filter_map(|p| Some(((p.name, p.version, p.arch), p.sha256?)))
+        .collect())
+}
+
 /// The SPDX expression of a package's DEP-5 copyright file, if it has one.
 fn copyright_license(root: &RootTree, package: &str) -> Option<String> {
     let text = read_text(root, &format!("usr/share/doc/{package}/copyright")).ok()?;

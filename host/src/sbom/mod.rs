@@ -116,6 +116,28 @@ pub struct SbomOutputs {
     pub packages: usize,
     /// File names written in the target directory.
     pub files: Vec<String>,
+    /// The packages, as provenance names them.
+    #[serde(skip)]
+    pub dependencies: Vec<Dependency>,
+}
+
+/// A package's name, version and architecture.
+pub type PackageId = (String, String, String);
+
+/// The SHA-256 of each installed package's file, as the repository's index
+/// gives it, read while apt's lists are still in the root (see
+/// [`dpkg::index_digests`]).
+pub type PackageDigests = std::collections::HashMap<PackageId, String>;
+
+/// A package as provenance names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// Its package URL (see [`purl`]).
+    pub purl: String,
+    /// Name, version and architecture, as the package database has them.
+    pub id: PackageId,
+    /// SHA-256 of the package file, when known.
+    pub sha256: Option<String>,
 }
 
 /// Write `<base>.packages`, `<base>.spdx.json` and `<base>.cdx.json` for the
@@ -151,6 +173,18 @@ pub fn write_outputs(
     Ok(Some(SbomOutputs {
         packages: packages.len(),
         files: files.into_iter().map(|(name, _)| name).collect(),
+        dependencies: packages
+            .iter()
+            .map(|package| Dependency {
+                purl: purl(subject.os, package),
+                id: (
+                    package.name.clone(),
+                    package.version.clone(),
+                    package.arch.clone(),
+                ),
+                sha256: package.sha256.clone(),
+            })
+            .collect(),
     }))
 }
 

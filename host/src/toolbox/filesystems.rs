@@ -117,9 +117,12 @@ pub fn make_hiding(
     };
     let step = format!("{} image", options.fs_type.name());
     let mut cmd;
+    let mut _config = None;
     match options.fs_type {
         FsType::Ext2 | FsType::Ext3 | FsType::Ext4 => {
-            cmd = mke2fs(root, options, &create, uuid.as_deref(), &[]);
+            let (mke2fs, config) = mke2fs(root, options, &create, uuid.as_deref(), &[])?;
+            cmd = mke2fs;
+            _config = Some(config);
             cmd.arg(out).arg(format!("{}k", size()?.div_ceil(1024)));
         }
         FsType::Btrfs => {
@@ -183,6 +186,9 @@ pub fn make_hiding(
             if let Some(label) = &options.label {
                 mkfs.args(["-n", label]);
             }
+            if let Some(epoch) = options.source_date_epoch {
+                fat_invariant(&mut mkfs, epoch);
+            }
             if let Some(uuid) = &uuid {
                 // FAT has a 32-bit volume id.
                 mkfs.args(["-i", &options::fat_volume_id(uuid)?]);
@@ -196,6 +202,9 @@ pub fn make_hiding(
                 return Ok(());
             }
             cmd = Command::new("mcopy");
+            if let Some(epoch) = options.source_date_epoch {
+                cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
+            }
             cmd.args(["-s", "-p", "-Q", "-i"])
                 .arg(out)
                 .args(&entries)
@@ -248,13 +257,13 @@ pub fn make_in_place(
     let create = check(options)?;
     // The disk file is new and sparse: discarding its blocks is wasted work.
     let extended = [format!("offset={offset}"), "nodiscard".to_string()];
-    let mut cmd = mke2fs(
+    let (mut cmd, _config) = mke2fs(
         root,
         options,
         &create,
         uuid_of(options).as_deref(),
         &extended,
-    );
+    )?;
     cmd.arg(disk).arg(format!("{}k", size / 1024));
     let _hidden = mounts::hide_from(&mut cmd, root, hidden)?;
     command::run(&format!("{} filesystem", options.fs_type.name()), &mut cmd)?;
@@ -308,7 +317,7 @@ fn mke2fs(
     create: &CreateArgs,
     uuid: Option<&str>,
     extended: &[String],
-) -> Command {
+) -> std::io::Result<(Command, crate::rootfs::owned::Owned)> {
     let mut cmd = Command::new("mke2fs");
     cmd.args(["-q", "-F", "-t", options.fs_type.name(), "-d"])
         .arg(root);
@@ -320,14 +329,123 @@ fn mke2fs(
         cmd.args(["-U", uuid]);
         all.push(format!("hash_seed={uuid}"));
     }
+    // The feature set is builder's, not the build host's: the same on
+    // every host, and one the GRUB and e2fsck of older images read.
+    let config = mke2fs_config()?;
+    cmd.env("MKE2FS_CONFIG", config.path().join("mke2fs.conf"));
     if let Some(epoch) = options.source_date_epoch {
+        // The superblock's times; e2fsprogs 1.47.1 and later also clamp
+        // every inode's times to SOURCE_DATE_EPOCH.
         cmd.env("E2FSPROGS_FAKE_TIME", epoch.to_string());
+        cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
+        if !mke2fs_clamps_times() {
+            warn_once_mke2fs();
+        }
     }
     cmd.args(&create.args);
     all.extend(create.extended.iter().cloned());
     all.extend(extended.iter().cloned());
     cmd.arg("-E").arg(all.join(","));
-    cmd
+    Ok((cmd, config))
+}
+
+/// Settings of `mke2fs` for the filesystems builder makes: Debian 12's
+/// defaults. Later e2fsprogs add `metadata_csum_seed` and `orphan_file` to
+/// ext4's features, which GRUB 2.06 and e2fsck before 1.47 cannot read.
+const MKE2FS_CONF: &str = "\
+[defaults]
+\tbase_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
+\tdefault_mntopts = acl,user_xattr
+\tenable_periodic_fsck = 0
+\tblocksize = 4096
+\tinode_size = 256
+\tinode_ratio = 16384
+
+[fs_types]
+\text3 = {
+\t\tfeatures = has_journal
+\t}
+\text4 = {
+\t\tfeatures = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
+\t}
+\tsmall = {
+\t\tblocksize = 1024
+\t\tinode_ratio = 4096
+\t}
+\tfloppy = {
+\t\tblocksize = 1024
+\t\tinode_ratio = 8192
+\t}
+\tbig = {
+\t\tinode_ratio = 32768
+\t}
+\thuge = {
+\t\tinode_ratio = 65536
+\t}
+\tnews = {
+\t\tinode_ratio = 4096
+\t}
+\tlarge = {
+\t\tinode_ratio = 1048576
+\t\tblocksize = -1
+\t}
+\tlargefile = {
+\t\tinode_ratio = 4194304
+\t\tblocksize = -1
+\t}
+\thurd = {
+\t     blocksize = 4096
+\t     inode_size = 128
+\t     warn_y2038_dates = 0
+\t}
+
+[options]
+\tfname_encoding = utf8
+";
+
+/// A directory of the build's own holding [`MKE2FS_CONF`], for the
+/// command's life.
+fn mke2fs_config() -> std::io::Result<crate::rootfs::owned::Owned> {
+    let dir = command::temp_dir()?;
+    fs::write(dir.path().join("mke2fs.conf"), MKE2FS_CONF)?;
+    Ok(dir)
+}
+
+/// Whether this host's `mke2fs` (1.47.1 or later) clamps inode times to
+/// `SOURCE_DATE_EPOCH`.
+fn mke2fs_clamps_times() -> bool {
+    static CLAMPS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CLAMPS.get_or_init(|| {
+        let Ok(out) = Command::new("mke2fs").arg("-V").output() else {
+            return false;
+        };
+        let text = String::from_utf8_lossy(&out.stderr);
+        let version: Vec<u32> = text
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .split('.')
+            .map(|n| n.parse().unwrap_or(0))
+            .collect();
+        version >= vec![1, 47, 1]
+    })
+}
+
+fn warn_once_mke2fs() {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(
+            "this host's mke2fs is older than 1.47.1 and keeps the tree's change times: ext4 \
+             images of two cold builds will differ; scripts/setup installs a newer e2fsprogs"
+        )
+    });
+}
+
+/// `mkfs.vfat --invariant` (before `-i`, which then sets the volume id):
+/// the volume label's entry gets a fixed time instead of the clock's.
+fn fat_invariant(mkfs: &mut Command, epoch: i64) {
+    mkfs.arg("--invariant")
+        .env("SOURCE_DATE_EPOCH", epoch.to_string());
 }
 
 /// XFS: mount the new image privately, copy the tree in with everything
@@ -473,11 +591,11 @@ pub fn make_fat_image(
     if let Some(label) = &options.label {
         mkfs.args(["-n", label]);
     }
+    if let Some(epoch) = options.source_date_epoch {
+        fat_invariant(&mut mkfs, epoch);
+    }
     if let Some(id) = &volume_id {
         mkfs.args(["-i", id]);
-    }
-    if let Some(epoch) = options.source_date_epoch {
-        mkfs.env("SOURCE_DATE_EPOCH", epoch.to_string());
     }
     mkfs.arg(out).arg(size.div_ceil(1024).to_string());
     command::run("FAT image", &mut mkfs)?;
