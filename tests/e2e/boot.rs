@@ -138,6 +138,7 @@ pub(crate) fn artifact_files(target: &Path) -> Vec<String> {
             !n.ends_with(".packages")
                 && !n.ends_with(".spdx.json")
                 && !n.ends_with(".cdx.json")
+                && !n.ends_with(".intoto.jsonl")
                 && n != "builder.result.json"
         })
         .collect();

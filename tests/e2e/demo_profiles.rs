@@ -324,10 +324,21 @@ fn azure_profile_is_a_fixed_vhd_with_a_boot_partition_that_boots() {
 #[test]
 fn vagrant_libvirt_box_is_added_by_vagrant_and_boots() {
     let test = "demo_profiles::vagrant_libvirt_box_is_added_by_vagrant_and_boots";
-    let Some((dir, _built, boxed)) = build_profile(test, "Vagrant-libvirt", "vagrant.libvirt.box")
+    let Some((dir, built, boxed)) = build_profile(test, "Vagrant-libvirt", "vagrant.libvirt.box")
     else {
         return;
     };
+    // The image holds no SSH host keys (each machine makes its own, at its
+    // first boot), and the unit that makes them.
+    let ssh = built.root.join("etc/ssh");
+    assert!(ssh.join("sshd_config").exists());
+    for key in ["rsa", "ecdsa", "ed25519"] {
+        assert!(!ssh.join(format!("ssh_host_{key}_key")).exists(), "{key}");
+    }
+    assert!(built
+        .root
+        .join("etc/systemd/system/ssh.service.wants/ssh-host-keys.service")
+        .exists());
     // The box as vagrant-libvirt reads it: metadata, Vagrantfile, disk.
     let listing = tool("tar", &["-tzf"], &boxed);
     let mut members: Vec<&str> = listing
@@ -370,7 +381,9 @@ fn vagrant_libvirt_box_is_added_by_vagrant_and_boots() {
     );
     // Its disk: qcow2 of <vagrantconfig virtualsize="42">, booted as
     // libvirt boots it (BIOS). The profile puts no console on the serial
-    // port: the image's own qemu-guest-agent says when getty is up on tty1.
+    // port: the image's own qemu-guest-agent says when getty is up on tty1,
+    // and sshd with the keys the machine made (Debian's sshd does not
+    // start without them).
     let status = Command::new("tar")
         .arg("-xzf")
         .arg(&boxed)
@@ -391,10 +404,16 @@ fn vagrant_libvirt_box_is_added_by_vagrant_and_boots() {
             format: "qcow2",
         },
         Firmware::Bios,
-        "/usr/bin/systemctl",
-        &["is-active", "getty@tty1.service"],
+        "/bin/sh",
+        &[
+            "-c",
+            "systemctl is-active getty@tty1.service ssh.service && \
+             test -s /etc/ssh/ssh_host_ed25519_key",
+        ],
         BOOT_LIMIT,
     )
-    .unwrap_or_else(|e| panic!("the Vagrant box did not boot to its login prompt: {e}"));
-    eprintln!("Vagrant-libvirt box: getty on tty1 after {seconds:.1} s");
+    .unwrap_or_else(|e| {
+        panic!("the Vagrant box did not boot to its login prompt with sshd running: {e}")
+    });
+    eprintln!("Vagrant-libvirt box: getty on tty1 and sshd after {seconds:.1} s");
 }
