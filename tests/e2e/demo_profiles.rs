@@ -335,10 +335,18 @@ fn vagrant_libvirt_box_is_added_by_vagrant_and_boots() {
     for key in ["rsa", "ecdsa", "ed25519"] {
         assert!(!ssh.join(format!("ssh_host_{key}_key")).exists(), "{key}");
     }
+    // An absolute link, read as a link: it points into the image, not here.
+    let wants = built
+        .root
+        .join("etc/systemd/system/ssh.service.wants/ssh-host-keys.service");
+    assert_eq!(
+        fs::read_link(&wants).unwrap(),
+        Path::new("/etc/systemd/system/ssh-host-keys.service")
+    );
     assert!(built
         .root
-        .join("etc/systemd/system/ssh.service.wants/ssh-host-keys.service")
-        .exists());
+        .join("etc/systemd/system/ssh-host-keys.service")
+        .is_file());
     // The box as vagrant-libvirt reads it: metadata, Vagrantfile, disk.
     let listing = tool("tar", &["-tzf"], &boxed);
     let mut members: Vec<&str> = listing
