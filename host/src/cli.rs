@@ -73,10 +73,57 @@ pub enum Command {
     /// Check a build's provenance: its signature by KEY, and that every
     /// artifact it names is in the directory with the SHA-256 it gives.
     VerifyAttestation(VerifyAttestationArgs),
+    /// Compare two builds' target directories: packages added, removed,
+    /// upgraded and downgraded, licence changes, the root's files and the
+    /// artifacts' sizes (text, --json or --html).
+    Diff(DiffArgs),
     /// Inspect the available plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
 }
+
+/// `builder diff`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("format").args(["json", "html"])))]
+pub struct DiffArgs {
+    /// The older build's target directory.
+    #[arg(value_name = "OLD_DIR")]
+    pub old: PathBuf,
+
+    /// The newer build's target directory.
+    #[arg(value_name = "NEW_DIR")]
+    pub new: PathBuf,
+
+    /// Write the comparison as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write the comparison as one self-contained HTML page, for a reviewer
+    /// to open or a merge request to carry.
+    #[arg(long)]
+    pub html: bool,
+
+    /// Write to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Exit with 1 when the builds differ and 0 when they do not (like
+    /// `git diff --exit-code`); trouble reading them exits with 2.
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+/// The error `builder diff --exit-code` ends with when the builds differ:
+/// exit status 1, nothing more printed.
+#[derive(Debug, thiserror::Error)]
+#[error("the builds differ")]
+pub struct BuildsDiffer;
+
+/// The context of every error of `builder diff`: exit status 2, so that a
+/// script tells trouble from differences.
+#[derive(Debug, thiserror::Error)]
+#[error("builder diff")]
+pub struct DiffTrouble;
 
 /// `builder verify-attestation`.
 #[derive(Debug, Args)]
@@ -628,6 +675,7 @@ fn run_command(cli: &Cli) -> anyhow::Result<()> {
         Command::Matrix(args) => run_matrix(cli, args),
         Command::Gc(args) => run_gc(cli, args),
         Command::VerifyAttestation(args) => run_verify_attestation(args),
+        Command::Diff(args) => run_diff(args),
         Command::Plugin(PluginCommand::List { plugin_args, json }) => {
             let (_, plugins) = load_plugins(cli, plugin_args)?;
             print_list(&plugins, *json)
@@ -1007,6 +1055,54 @@ fn run_verify_attestation(args: &VerifyAttestationArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn run_diff(args: &DiffArgs) -> anyhow::Result<()> {
+    let report = (|| -> anyhow::Result<crate::diff::Report> {
+        let old = crate::diff::Build::read(&args.old)?;
+        let new = crate::diff::Build::read(&args.new)?;
+        let report = crate::diff::compare(&old, &new);
+        let text = if args.json {
+            let mut json = serde_json::to_string_pretty(&report)?;
+            json.push('\n');
+            json
+        } else if args.html {
+            crate::diff::html(&report)
+        } else {
+            crate::diff::text(&report)
+        };
+        match &args.output {
+            Some(path) => {
+                let dir = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                let name = path
+                    .file_name()
+                    .with_context(|| format!("--output {}: not a file name", path.display()))?;
+                crate::toolbox::artifacts::write_file(
+                    dir,
+                    &name.to_string_lossy(),
+                    text.as_bytes(),
+                )
+                .with_context(|| format!("writing {}", path.display()))?;
+            }
+            None => {
+                use std::io::Write as _;
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(text.as_bytes())
+                    .and_then(|()| stdout.flush())
+                    .context("writing to standard output")?;
+            }
+        }
+        Ok(report)
+    })()
+    .context(DiffTrouble)?;
+    if args.exit_code && report.differs() {
+        return Err(BuildsDiffer.into());
+    }
+    Ok(())
+}
+
 /// One line per artifact: path, SHA-256, size (like `sha256sum`, plus the size).
 fn print_artifacts(target_dir: &Path, artifacts: &[crate::toolbox::ArtifactInfo]) {
     for artifact in artifacts {
@@ -1041,6 +1137,7 @@ fn run_create(cli: &Cli, args: &CreateArgs) -> anyhow::Result<()> {
         }),
         container: None,
         vagrant: None,
+        package_digests: Default::default(),
     };
     let outcome = create::create(&runtime, &plugins, &request);
     crate::progress::finish();

@@ -41,6 +41,10 @@ pub struct CreateRequest {
     pub container: Option<crate::plugins::ContainerConfig>,
     /// The type's first `<vagrantconfig>`, if any.
     pub vagrant: Option<crate::plugins::VagrantConfig>,
+    /// Package files' digests read before `prepare` emptied apt's lists
+    /// (`PrepareReport::package_digests`): the SBOMs carry them. Empty when
+    /// the root was prepared by an earlier command.
+    pub package_digests: crate::sbom::PackageDigests,
 }
 
 /// What `create` produced.
@@ -138,7 +142,8 @@ pub fn create(
     })
 }
 
-/// `.packages`, SPDX and CycloneDX files of the root's installed packages.
+/// `.packages`, SPDX and CycloneDX files of the root's installed packages,
+/// and the root's manifest (`.files`).
 fn write_sbom(
     root: &RootTree,
     target: &TargetDir,
@@ -166,21 +171,35 @@ fn write_sbom(
         "{}.{}-{}",
         request.image.name, request.image.arch, request.image.version
     );
-    let outputs =
-        crate::sbom::write_outputs(root, target.path(), &base, &subject).with_context(|| {
-            format!(
-                "writing the package list and SBOMs of {}",
-                root.host_path().display()
-            )
-        })?;
-    if let Some(outputs) = &outputs {
-        tracing::info!(
-            "{} packages listed in {}",
-            outputs.packages,
-            outputs.files.join(", ")
-        );
-    }
-    Ok(outputs)
+    let outputs = crate::sbom::write_outputs(
+        root,
+        target.path(),
+        &base,
+        &subject,
+        &request.package_digests,
+    )
+    .with_context(|| {
+        format!(
+            "writing the package list and SBOMs of {}",
+            root.host_path().display()
+        )
+    })?;
+    let Some(mut outputs) = outputs else {
+        return Ok(None);
+    };
+    // Every path of the root with its digest: what `builder diff` compares.
+    let name = format!("{base}.files");
+    let listing = crate::rootfs::manifest::Manifest::of(root.host_path())
+        .with_context(|| format!("listing the root {}", root.host_path().display()))?;
+    crate::toolbox::artifacts::write_file(target.path(), &name, listing.to_text().as_bytes())
+        .with_context(|| format!("writing {}", target.path().join(&name).display()))?;
+    outputs.files.push(name);
+    tracing::info!(
+        "{} packages listed in {}",
+        outputs.packages,
+        outputs.files.join(", ")
+    );
+    Ok(Some(outputs))
 }
 
 /// `<artifact>.sha256` in `sha256sum`'s format.

@@ -12,6 +12,7 @@ pub mod caches;
 pub mod cli;
 pub mod create;
 pub mod description;
+pub mod diff;
 pub mod interrupt;
 pub mod matrix;
 pub mod packages;

@@ -7,12 +7,17 @@ fn main() -> ExitCode {
     builder::rootfs::mounts::enter_private_namespace();
     match builder::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<builder::cli::BuildsDiffer>() => ExitCode::from(1),
         Err(error) => {
             eprintln!("error: {error:#}");
             if let Some(hint) = builder::cli::hint(&error) {
                 eprintln!("hint: {hint}");
             }
-            ExitCode::FAILURE
+            if error.is::<builder::cli::DiffTrouble>() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -133,7 +133,7 @@ pub fn run(
         .root
         .clone()
         .unwrap_or_else(|| work.path().join("root"));
-    let report = prepare(
+    let mut report = prepare(
         &plan,
         &PrepareRequest {
             root: root.clone(),
@@ -190,6 +190,7 @@ pub fn run(
                 .as_ref()
                 .map(crate::plugins::ContainerConfig::from_description),
             vagrant,
+            package_digests: std::mem::take(&mut report.package_digests),
         },
     )
     .context("phase `create`")?;
@@ -203,13 +204,7 @@ pub fn run(
             .context("phase `post-image`")?;
         phases.push(timing("post-image", post_image_started.elapsed()));
     }
-    let mut sbom = outcome.sbom;
-    // The package files' digests the root no longer holds.
-    for dependency in sbom.iter_mut().flat_map(|s| s.dependencies.iter_mut()) {
-        if dependency.sha256.is_none() {
-            dependency.sha256 = report.package_digests.get(&dependency.id).cloned();
-        }
-    }
+    let sbom = outcome.sbom;
     let mut result = RunResult {
         result_version: 1,
         builder: env!("CARGO_PKG_VERSION").to_string(),

@@ -966,7 +966,7 @@ fn two_cold_builds_of_the_minimal_example_are_identical_and_attested() {
         "p256",
         &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
     );
-    let run = |dir: &Path, target: &Path, key: &Path| {
+    let run_description = |description: &Path, dir: &Path, target: &Path, key: &Path| {
         let tmp = dir.join("tmp");
         std::fs::create_dir_all(&tmp).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_builder"))
@@ -975,7 +975,7 @@ fn two_cold_builds_of_the_minimal_example_are_identical_and_attested() {
             .arg("--cache-dir")
             .arg(dir.join("cache"))
             .arg("run")
-            .arg(example())
+            .arg(description)
             .arg("--target-dir")
             .arg(target)
             .arg("--signing-key")
@@ -984,6 +984,7 @@ fn two_cold_builds_of_the_minimal_example_are_identical_and_attested() {
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
     };
+    let run = |dir: &Path, target: &Path, key: &Path| run_description(&example(), dir, target, key);
     let mut outputs = Vec::new();
     for dir in &dirs {
         let target = dir.path().join("out");
@@ -996,7 +997,7 @@ fn two_cold_builds_of_the_minimal_example_are_identical_and_attested() {
         .filter(|n| n != "builder.result.json")
         .collect();
     names.sort();
-    assert_eq!(names.len(), 6, "{names:?}");
+    assert_eq!(names.len(), 7, "{names:?}");
     for name in &names {
         let a = std::fs::read(outputs[0].join(name)).unwrap();
         let b = std::fs::read(outputs[1].join(name)).unwrap();
@@ -1036,6 +1037,20 @@ fn two_cold_builds_of_the_minimal_example_are_identical_and_attested() {
         bash["digest"]["sha256"].as_str().unwrap().len(),
         64,
         "{bash}"
+    );
+    // The SBOM gives bash the same digest.
+    let cdx = names.iter().find(|n| n.ends_with(".cdx.json")).unwrap();
+    let bom: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outputs[0].join(cdx)).unwrap()).unwrap();
+    let component = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "bash")
+        .unwrap();
+    assert_eq!(
+        component["hashes"][0]["content"], bash["digest"]["sha256"],
+        "{component:#}"
     );
     assert!(
         dependencies.iter().any(|d| d["name"] == "plugin:tbz"),
@@ -1078,6 +1093,152 @@ fn two_cold_builds_of_the_minimal_example_are_identical_and_attested() {
     assert!(tampered.contains(tarball.as_str()), "{tampered}");
     let independent = independent_check(&warm, &p256.1).unwrap_err();
     assert!(independent.contains(tarball.as_str()), "{independent}");
+
+    // The change review: the two cold builds do not differ; a build with
+    // one package more differs by that package and its files.
+    let diff = |old: &Path, new: &Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_builder"))
+            .arg("diff")
+            .arg(old)
+            .arg(new)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let same = diff(&outputs[0], &outputs[1], &["--exit-code"]);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&same),
+        stderr(&same)
+    );
+    assert!(
+        stdout(&same).contains("packages: 0 added, 0 removed, 0 upgraded, 0 downgraded"),
+        "{}",
+        stdout(&same)
+    );
+    let description = keys.path().join("with-hello");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(example())
+        .arg(&description)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let config = description.join("config.xml");
+    let xml = std::fs::read_to_string(&config).unwrap();
+    let xml = xml.replacen(
+        "<package name=\"tzdata\"/>",
+        "<package name=\"tzdata\"/>\n        <package name=\"hello\"/>",
+        1,
+    );
+    std::fs::write(&config, xml).unwrap();
+    let hello = dirs[1].path().join("hello");
+    run_description(&description, dirs[1].path(), &hello, &ed25519.0);
+    let differs = diff(&outputs[1], &hello, &["--exit-code", "--json"]);
+    assert_eq!(differs.status.code(), Some(1), "{}", stderr(&differs));
+    let report: serde_json::Value = serde_json::from_slice(&differs.stdout).unwrap();
+    let counts = &report["counts"];
+    assert_eq!(
+        (
+            &counts["packages_added"],
+            &counts["packages_removed"],
+            &counts["packages_upgraded"],
+            &counts["packages_downgraded"],
+            &counts["licenses_changed"]
+        ),
+        (&1.into(), &0.into(), &0.into(), &0.into(), &0.into()),
+        "{report:#}"
+    );
+    assert_eq!(report["added"][0]["name"], "hello", "{report:#}");
+    let files: Vec<(&str, &str)> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap(),
+                f["change"].as_str().unwrap_or("changed"),
+            )
+        })
+        .collect();
+    assert!(files.contains(&("usr/bin/hello", "added")), "{files:?}");
+    assert!(
+        files.contains(&("var/lib/dpkg/status", "changed")),
+        "{files:?}"
+    );
+    assert!(
+        !files.iter().any(|(p, _)| p.starts_with("usr/lib/systemd/")),
+        "only hello's files and the package database change: {files:?}"
+    );
+    let text = stdout(&diff(&outputs[1], &hello, &[]));
+    assert!(text.contains("  + hello "), "{text}");
+
+    // The page a reviewer opens, rendered by a real browser.
+    let page = keys.path().join("review.html");
+    let written = diff(
+        &outputs[1],
+        &hello,
+        &["--html", "--output", page.to_str().unwrap()],
+    );
+    assert!(written.status.success(), "{}", stderr(&written));
+    let Some(dom) = render_in_chromium(&page) else {
+        return;
+    };
+    assert!(dom.contains("id=\"packages-added\">1<"), "{dom}");
+    assert!(dom.contains("id=\"packages-removed\">0<"), "{dom}");
+    let files_added = counts["files_added"].as_u64().unwrap();
+    assert!(files_added > 0);
+    assert!(
+        dom.contains(&format!("id=\"files-added\">{files_added}<")),
+        "{dom}"
+    );
+    assert!(dom.contains("/usr/bin/hello"), "{dom}");
+}
+
+/// The DOM headless Chromium made of the page at `path`, after checking
+/// that it also painted it (a screenshot); `None`, said in one line, when
+/// Chromium is not installed.
+fn render_in_chromium(path: &Path) -> Option<String> {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("SKIPPED rendering builder diff --html: no chromium (scripts/setup installs it)");
+        return None;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let browse = |extra: &[&str]| {
+        Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1200,900",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(format!("file://{}", path.display()))
+            .output()
+            .unwrap()
+    };
+    let shot = profile.path().join("page.png");
+    let painted = browse(&[&format!("--screenshot={}", shot.display())]);
+    let png = std::fs::read(&shot)
+        .unwrap_or_else(|e| panic!("no screenshot ({e}): {}", stderr(&painted)));
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+    let dom = browse(&["--dump-dom"]);
+    assert!(dom.status.success(), "{}", stderr(&dom));
+    Some(stdout(&dom))
 }
 
 /// A new private key (openssl genpkey ARGS) and its public key: paths.

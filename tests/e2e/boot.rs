@@ -139,6 +139,7 @@ pub(crate) fn artifact_files(target: &Path) -> Vec<String> {
                 && !n.ends_with(".spdx.json")
                 && !n.ends_with(".cdx.json")
                 && !n.ends_with(".intoto.jsonl")
+                && !n.ends_with(".files")
                 && n != "builder.result.json"
         })
         .collect();
@@ -498,6 +499,7 @@ fn create_without_kernel(type_name: &str, options: &[(&str, &str)]) -> String {
             size: None,
             container: None,
             vagrant: None,
+            package_digests: Default::default(),
         },
     )
     .expect_err("a root without a kernel cannot boot");

@@ -71,6 +71,7 @@ fn request(
         size: None,
         container,
         vagrant: None,
+        package_digests: Default::default(),
     }
 }
 

@@ -40,6 +40,7 @@ fn make(root: &Path, out: &Path, type_name: &str, size: Option<ImageSize>) -> st
             size,
             container: None,
             vagrant: None,
+            package_digests: Default::default(),
         },
     )
     .unwrap_or_else(|e| panic!("{type_name}: {e:#}"));

@@ -40,6 +40,7 @@ fn run_builds_the_debian_minimal_example() {
         "spdx.json",
         "cdx.json",
         "intoto.jsonl",
+        "files",
     ]
     .iter()
     .map(|ending| format!("{base}.{ending}"))

@@ -18,9 +18,15 @@ fn host_sbom() -> (tempfile::TempDir, usize) {
         created: 1_700_000_000,
     };
     let out = tempfile::tempdir().unwrap();
-    let written = write_outputs(&root, out.path(), "host.x86_64-1.0.0", &subject)
-        .unwrap()
-        .expect("a dpkg root");
+    let written = write_outputs(
+        &root,
+        out.path(),
+        "host.x86_64-1.0.0",
+        &subject,
+        &Default::default(),
+    )
+    .unwrap()
+    .expect("a dpkg root");
     assert_eq!(
         written.files,
         [

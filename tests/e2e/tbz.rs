@@ -34,6 +34,7 @@ fn build(root: &Path, out: &Path, compression: &str, epoch: Option<i64>) -> std:
         size: None,
         container: None,
         vagrant: None,
+        package_digests: Default::default(),
     };
     let outcome = create(&runtime, &plugins, &request).expect("tbz build");
     assert_eq!(outcome.artifacts.len(), 1);

@@ -7,6 +7,10 @@ use anyhow::{bail, Context};
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use ed25519_dalek::{Signer as _, Verifier as _};
 
+/// Why encoding a public key cannot fail: it was decoded or derived, so it
+/// is a valid point, and DER or PEM of a valid key is only an allocation.
+const ENCODES: &str = "a valid public key encodes as SPKI";
+
 /// A private key that signs DSSE envelopes.
 pub enum SigningKey {
     /// Ed25519: 64-byte signatures (RFC 8032).
@@ -126,14 +130,8 @@ impl VerifyingKey {
     fn spki_der(&self) -> Vec<u8> {
         use p256::pkcs8::EncodePublicKey as _;
         match self {
-            Self::Ed25519(key) => key
-                .to_public_key_der()
-                .map(|der| der.as_bytes().to_vec())
-                .unwrap_or_default(),
-            Self::P256(key) => key
-                .to_public_key_der()
-                .map(|der| der.as_bytes().to_vec())
-                .unwrap_or_default(),
+            Self::Ed25519(key) => key.to_public_key_der().expect(ENCODES).as_bytes().to_vec(),
+            Self::P256(key) => key.to_public_key_der().expect(ENCODES).as_bytes().to_vec(),
         }
     }
 
@@ -147,8 +145,8 @@ impl VerifyingKey {
     pub fn to_pem(&self) -> String {
         use p256::pkcs8::{EncodePublicKey as _, LineEnding};
         match self {
-            Self::Ed25519(key) => key.to_public_key_pem(LineEnding::LF).unwrap_or_default(),
-            Self::P256(key) => key.to_public_key_pem(LineEnding::LF).unwrap_or_default(),
+            Self::Ed25519(key) => key.to_public_key_pem(LineEnding::LF).expect(ENCODES),
+            Self::P256(key) => key.to_public_key_pem(LineEnding::LF).expect(ENCODES),
         }
     }
 

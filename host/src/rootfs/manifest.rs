@@ -1,10 +1,12 @@
-//! The manifest of a prepared-root cache entry: every path below the root
-//! with its type, mode, owner, size, the SHA-256 of a regular file's bytes,
-//! a symlink's target and a device's number. Written when the entry is
-//! stored, checked when it is used: a file planted in the entry, changed,
-//! removed or given another mode or owner is found, and the first
-//! difference named. Files are hashed on as many threads as the machine
-//! has (a 300 MB Debian root: about a second).
+//! The manifest of a root: every path below it with its type, mode, owner,
+//! size, the SHA-256 of a regular file's bytes, a symlink's target and a
+//! device's number. A prepared-root cache entry keeps one, written when the
+//! entry is stored and checked when it is used: a file planted in the entry,
+//! changed, removed or given another mode or owner is found, and the first
+//! difference named. Every build writes one beside its artifacts
+//! (`<image>.<arch>-<version>.files`), which `builder diff` compares. Files
+//! are hashed on as many threads as the machine has (a 300 MB Debian root:
+//! about a second).
 
 use std::fs;
 use std::io::{self, BufRead, Read, Write};
@@ -86,6 +88,81 @@ impl Manifest {
             records[*index].detail = digest.unwrap_or_default();
         }
         Ok(Manifest { records })
+    }
+
+    /// Its text: the header line, then one line per path.
+    pub fn to_text(&self) -> String {
+        let mut text = format!("{HEADER}\n");
+        for record in &self.records {
+            text.push_str(&record.line());
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Reads a manifest's text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<Manifest> {
+        let mut lines = text.lines();
+        if lines.next() != Some(HEADER) {
+            anyhow::bail!("{origin} is not a root manifest (no `{HEADER}` line)");
+        }
+        let records = lines
+            .enumerate()
+            .map(|(number, line)| {
+                Record::parse(line)
+                    .with_context(|| format!("{origin} line {}: not a manifest line", number + 2))
+            })
+            .collect::<anyhow::Result<Vec<Record>>>()?;
+        Ok(Manifest { records })
+    }
+
+    /// The bytes of its regular files, together.
+    pub fn file_bytes(&self) -> u64 {
+        self.records
+            .iter()
+            .filter(|r| r.kind == 'f')
+            .map(|r| r.size)
+            .sum()
+    }
+
+    /// What changed from this manifest to `newer`, in path order.
+    pub fn changes(&self, newer: &Manifest) -> Vec<PathChange> {
+        let mut changes = Vec::new();
+        let (mut old, mut new) = (
+            self.records.iter().peekable(),
+            newer.records.iter().peekable(),
+        );
+        loop {
+            let change = match (old.peek(), new.peek()) {
+                (None, None) => break,
+                (Some(was), Some(now)) if was.path == now.path => {
+                    let (was, now) = (old.next().unwrap(), new.next().unwrap());
+                    let what = record_changes(was, now);
+                    if what.is_empty() {
+                        continue;
+                    }
+                    PathChange {
+                        path: now.path.clone(),
+                        change: Change::Changed(what),
+                        old_size: Some(was.size),
+                        new_size: Some(now.size),
+                    }
+                }
+                (Some(was), Some(now)) if was.path > now.path => added(new.next().unwrap()),
+                (None, Some(_)) => added(new.next().unwrap()),
+                (Some(_), _) => {
+                    let was = old.next().unwrap();
+                    PathChange {
+                        path: was.path.clone(),
+                        change: Change::Removed,
+                        old_size: Some(was.size),
+                        new_size: None,
+                    }
+                }
+            };
+            changes.push(change);
+        }
+        changes
     }
 
     /// Writes it to `path`.
@@ -193,6 +270,63 @@ impl Manifest {
         }
         Ok(Ok(()))
     }
+}
+
+/// One path that differs between two manifests.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PathChange {
+    /// Relative to the root, escaped as in the manifest.
+    pub path: String,
+    /// Added, removed, or what changed.
+    pub change: Change,
+    /// Its size before (regular files and symlinks), when it was there.
+    pub old_size: Option<u64>,
+    /// Its size after, when it is there.
+    pub new_size: Option<u64>,
+}
+
+/// How a path changed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    /// Only in the newer root.
+    Added,
+    /// Only in the older root.
+    Removed,
+    /// In both, differing in these aspects: `type`, `mode`, `owner`,
+    /// `content`, `target` (a symlink's) or `device`.
+    Changed(Vec<&'static str>),
+}
+
+fn added(now: &Record) -> PathChange {
+    PathChange {
+        path: now.path.clone(),
+        change: Change::Added,
+        old_size: None,
+        new_size: Some(now.size),
+    }
+}
+
+/// The aspects in which one path's two records differ.
+fn record_changes(was: &Record, now: &Record) -> Vec<&'static str> {
+    if was.kind != now.kind {
+        return vec!["type"];
+    }
+    let mut what = Vec::new();
+    if was.mode != now.mode {
+        what.push("mode");
+    }
+    if (was.uid, was.gid) != (now.uid, now.gid) {
+        what.push("owner");
+    }
+    if was.size != now.size || was.detail != now.detail {
+        what.push(match was.kind {
+            'f' => "content",
+            'l' => "target",
+            _ => "device",
+        });
+    }
+    what
 }
 
 /// How `have` differs from `want` (same path), but for a file's content.
@@ -424,6 +558,53 @@ mod tests {
         for i in 0..50 {
             fs::write(dir.join(format!("etc/f{i}")), vec![i as u8; 1000 * i]).unwrap();
         }
+    }
+
+    #[test]
+    fn two_manifests_name_what_was_added_removed_and_changed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        tree(&root);
+        let before = Manifest::of(&root).unwrap();
+        fs::write(root.join("etc/issue"), "Debian GNU/Linux 13\n").unwrap();
+        fs::set_permissions(root.join("etc/f3"), fs::Permissions::from_mode(0o600)).unwrap();
+        fs::remove_file(root.join("etc/f9")).unwrap();
+        fs::write(root.join("etc/new"), "12345").unwrap();
+        fs::remove_file(root.join("etc/os-release")).unwrap();
+        std::os::unix::fs::symlink("../elsewhere", root.join("etc/os-release")).unwrap();
+        fs::remove_file(root.join("etc/f1")).unwrap();
+        fs::create_dir(root.join("etc/f1")).unwrap();
+        let after = Manifest::parse(&Manifest::of(&root).unwrap().to_text(), "after").unwrap();
+        let summary: Vec<String> = before
+            .changes(&after)
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {:?} {:?}->{:?}",
+                    c.path, c.change, c.old_size, c.new_size
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "etc/f1 Changed([\"type\"]) Some(1000)->Some(0)",
+                "etc/f3 Changed([\"mode\"]) Some(3000)->Some(3000)",
+                "etc/f9 Removed Some(9000)->None",
+                "etc/issue Changed([\"content\"]) Some(20)->Some(20)",
+                // A hard link to it.
+                "etc/issue.net Changed([\"content\"]) Some(20)->Some(20)",
+                "etc/new Added None->Some(5)",
+                "etc/os-release Changed([\"target\"]) Some(21)->Some(12)",
+            ]
+        );
+        assert_eq!(after.changes(&after), []);
+        assert_eq!(before.file_bytes() - 1000 - 9000 + 5, after.file_bytes());
+        let broken = Manifest::parse("builder-root-manifest-1\nf 644 0 0 x\n", "old.files");
+        assert_eq!(
+            format!("{:#}", broken.unwrap_err()),
+            "old.files line 2: not a manifest line"
+        );
     }
 
     fn differs(manifest: &Manifest, root: &Path) -> String {

@@ -44,29 +44,28 @@ fn field<'a>(paragraph: &'a Paragraph, name: &str) -> Option<&'a str> {
 }
 
 /// The packages dpkg considers installed in `root`, sorted by name and arch.
-pub fn installed_packages(root: &RootTree) -> io::Result<Vec<InstalledPackage>> {
+/// A package whose digest apt's indexes no longer give takes it from
+/// `digests` (read by [`index_digests`] before the cleanup).
+pub fn installed_packages(
+    root: &RootTree,
+    digests: &super::PackageDigests,
+) -> io::Result<Vec<InstalledPackage>> {
     let status = read_text(root, "var/lib/dpkg/status")?;
     let checksums = apt_index_checksums(root);
     let mut packages = Vec::new();
     for p in paragraphs(&status) {
-        let installed = field(&p, "Status").is_some_and(|s| s.ends_with(" installed"));
-        let (Some(name), Some(version)) = (field(&p, "Package"), field(&p, "Version")) else {
+        let Some((name, version, arch)) = installed(&p) else {
             continue;
         };
-        if !installed {
-            continue;
-        }
-        let arch = field(&p, "Architecture").unwrap_or("all").to_string();
+        let id = (name.to_string(), version.to_string(), arch.to_string());
+        let sha256 = checksums.get(&id).or_else(|| digests.get(&id)).cloned();
         let source = field(&p, "Source")
             .map(|s| s.split_whitespace().next().unwrap_or(s).to_string())
             .filter(|s| s != name);
-        let sha256 = checksums
-            .get(&(name.to_string(), version.to_string(), arch.clone()))
-            .cloned();
         packages.push(InstalledPackage {
-            name: name.to_string(),
-            version: version.to_string(),
-            arch,
+            name: id.0,
+            version: id.1,
+            arch: id.2,
             source,
             supplier: field(&p, "Maintainer").map(str::to_string),
             homepage: field(&p, "Homepage").map(str::to_string),
@@ -80,12 +79,34 @@ pub fn installed_packages(root: &RootTree) -> io::Result<Vec<InstalledPackage>> 
     Ok(packages)
 }
 
-/// The installed packages' file digests from apt's indexes in `root`:
-/// read before the cleanup empties the lists, for the provenance.
+/// Name, version and architecture of a status paragraph dpkg considers
+/// installed.
+fn installed(p: &Paragraph) -> Option<(&str, &str, &str)> {
+    let status = field(p, "Status")?;
+    if !status.ends_with(" installed") {
+        return None;
+    }
+    Some((
+        field(p, "Package")?,
+        field(p, "Version")?,
+        field(p, "Architecture").unwrap_or("all"),
+    ))
+}
+
+/// The installed packages' file digests from apt's indexes in `root`, read
+/// before the cleanup empties the lists: the status file joined with the
+/// indexes, nothing else read.
 pub fn index_digests(root: &RootTree) -> io::Result<super::PackageDigests> {
-    Ok(installed_packages(root)?
-        .into_iter()
-        .filter_map(|p| Some(((p.name, p.version, p.arch), p.sha256?)))
+    let status = read_text(root, "var/lib/dpkg/status")?;
+    let mut checksums = apt_index_checksums(root);
+    Ok(paragraphs(&status)
+        .iter()
+        .filter_map(installed)
+        .filter_map(|(name, version, arch)| {
+            let id = (name.to_string(), version.to_string(), arch.to_string());
+            let sha = checksums.remove(&id)?;
+            Some((id, sha))
+        })
         .collect())
 }
 
@@ -143,7 +164,7 @@ mod tests {
     fn reads_this_machines_real_dpkg_database() {
         // The build host is Debian: its own root is a real dpkg root.
         let root = RootTree::open(std::path::Path::new("/")).unwrap();
-        let packages = installed_packages(&root).unwrap();
+        let packages = installed_packages(&root, &Default::default()).unwrap();
         assert!(packages.len() > 50, "{}", packages.len());
         let dpkg = packages
             .iter()

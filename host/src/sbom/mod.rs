@@ -142,15 +142,17 @@ pub struct Dependency {
 
 /// Write `<base>.packages`, `<base>.spdx.json` and `<base>.cdx.json` for the
 /// dpkg or rpm database of `root` into `target_dir`; `Ok(None)` when the
-/// root has no package database this host can read.
+/// root has no package database this host can read. `digests` gives the
+/// package files' digests the root's own indexes no longer hold.
 pub fn write_outputs(
     root: &RootTree,
     target_dir: &Path,
     base: &str,
     subject: &SbomSubject<'_>,
+    digests: &PackageDigests,
 ) -> std::io::Result<Option<SbomOutputs>> {
     let packages = if root.stat("var/lib/dpkg/status").is_ok() {
-        dpkg::installed_packages(root)?
+        dpkg::installed_packages(root, digests)?
     } else if rpm::database(root.host_path()).is_some() {
         rpm::installed_packages(root.host_path())?
     } else {
