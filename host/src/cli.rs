@@ -73,6 +73,10 @@ pub enum Command {
     /// Check a build's provenance: its signature by KEY, and that every
     /// artifact it names is in the directory with the SHA-256 it gives.
     VerifyAttestation(VerifyAttestationArgs),
+    /// Rebuild a target directory's image from what its result manifest and
+    /// provenance record, and compare every artifact and package list byte
+    /// for byte (exit status 1 when any differs).
+    Verify(VerifyArgs),
     /// Compare two builds' target directories: packages added, removed,
     /// upgraded and downgraded, licence changes, the root's files and the
     /// artifacts' sizes (text, --json or --html).
@@ -80,6 +84,37 @@ pub enum Command {
     /// Inspect the available plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+/// `builder verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The directory `builder run` wrote the artifacts, result manifest and
+    /// provenance to.
+    #[arg(value_name = "TARGET_DIR")]
+    pub target_dir: PathBuf,
+
+    /// The description's directory, when it is no longer where the build
+    /// read it; its digest must be the one the provenance records.
+    #[arg(long, value_name = "DIR")]
+    pub description: Option<PathBuf>,
+
+    /// Rebuild from empty caches of its own, as a first build would: what
+    /// checks that a cold build gives the same bytes.
+    #[arg(long)]
+    pub cold: bool,
+
+    /// Keep the rebuild's artifacts in DIR (created if missing); by default
+    /// they go to a temporary directory that is removed.
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+
+    /// Use this mirror for every `host://` repository (as `builder run --mirror`).
+    #[arg(long, value_name = "URL", env = "BUILDER_MIRROR")]
+    pub mirror: Option<String>,
+
+    #[command(flatten)]
+    pub plugin_args: PluginArgs,
 }
 
 /// `builder diff`.
@@ -113,17 +148,17 @@ pub struct DiffArgs {
     pub exit_code: bool,
 }
 
-/// The error `builder diff --exit-code` ends with when the builds differ:
-/// exit status 1, nothing more printed.
+/// The error `builder diff --exit-code` and `builder verify` end with when
+/// the builds differ: exit status 1, nothing more printed.
 #[derive(Debug, thiserror::Error)]
 #[error("the builds differ")]
 pub struct BuildsDiffer;
 
-/// The context of every error of `builder diff`: exit status 2, so that a
-/// script tells trouble from differences.
+/// The context of every error of `builder diff` and `builder verify`: exit
+/// status 2, so that a script tells trouble from differences.
 #[derive(Debug, thiserror::Error)]
-#[error("builder diff")]
-pub struct DiffTrouble;
+#[error("builder {0}")]
+pub struct Trouble(pub &'static str);
 
 /// `builder verify-attestation`.
 #[derive(Debug, Args)]
@@ -660,7 +695,7 @@ fn run_command(cli: &Cli) -> anyhow::Result<()> {
     let target_dir = match &cli.command {
         Command::Create(args) => Some(Some(args.target_dir.as_path())),
         Command::Run(args) => Some(Some(args.target_dir.as_path())),
-        Command::Prepare(_) => Some(None),
+        Command::Prepare(_) | Command::Verify(_) => Some(None),
         _ => None,
     };
     if let Some(target_dir) = target_dir {
@@ -676,6 +711,7 @@ fn run_command(cli: &Cli) -> anyhow::Result<()> {
         Command::Gc(args) => run_gc(cli, args),
         Command::VerifyAttestation(args) => run_verify_attestation(args),
         Command::Diff(args) => run_diff(args),
+        Command::Verify(args) => run_verify(cli, args),
         Command::Plugin(PluginCommand::List { plugin_args, json }) => {
             let (_, plugins) = load_plugins(cli, plugin_args)?;
             print_list(&plugins, *json)
@@ -1055,6 +1091,101 @@ fn run_verify_attestation(args: &VerifyAttestationArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn run_verify(cli: &Cli, args: &VerifyArgs) -> anyhow::Result<()> {
+    let (verdicts, rebuilt_in) = (|| -> anyhow::Result<_> {
+        let rebuild = crate::verify::plan_rebuild(&args.target_dir, args.description.as_deref())?;
+        // The whole rebuild sees the recorded epoch, as the build did: the
+        // prepare phase and the programs it runs read it from the
+        // environment. Set before the plugin runtime starts its threads.
+        match rebuild.source_date_epoch {
+            Some(epoch) => std::env::set_var("SOURCE_DATE_EPOCH", epoch.to_string()),
+            None => std::env::remove_var("SOURCE_DATE_EPOCH"),
+        }
+        let description = crate::description::load(&rebuild.description)?;
+        let plugin_dir = DescriptionPlugins::new(&description.dir, &description.plugins);
+        let (runtime, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
+        let scratch = tempfile::Builder::new()
+            .prefix("builder-verify-")
+            .tempdir_in("/var/tmp")
+            .context("creating the rebuild's directory in /var/tmp")?;
+        let target_dir = args
+            .keep
+            .clone()
+            .unwrap_or_else(|| scratch.path().join("out"));
+        let caches = scratch.path().join("caches");
+        let (package_cache, root_cache, xz) = if args.cold {
+            (
+                caches.join("packages"),
+                caches.join("roots"),
+                caches.join("xz"),
+            )
+        } else {
+            (
+                package_cache(cli, false).expect("on"),
+                root_cache(cli, false).expect("on"),
+                xz_cache(cli),
+            )
+        };
+        eprintln!(
+            "verify: rebuilding {} ({}) {}",
+            rebuild.description.display(),
+            rebuild.plan.image_type.as_deref().unwrap_or_default(),
+            if args.cold {
+                "from empty caches"
+            } else {
+                "with the caches"
+            }
+        );
+        let request = crate::run::RunRequest {
+            description: rebuild.description.clone(),
+            target_dir: target_dir.clone(),
+            plan: rebuild.plan.clone(),
+            mirror: crate::packages::MirrorOverride(args.mirror.clone()),
+            package_cache: Some(package_cache),
+            root_cache: Some(root_cache),
+            xz_cache: Some(xz),
+            root: None,
+            source_date_epoch: rebuild.source_date_epoch,
+            memory_root: crate::prepare::memory::MemoryBudget::Auto,
+            signing_key: None,
+        };
+        let result = crate::run::run(&runtime, &plugins, &request);
+        crate::progress::finish();
+        result.context("the rebuild")?;
+        let verdicts = crate::verify::compare(&args.target_dir, &target_dir, &rebuild.files);
+        let kept = args.keep.as_ref().map(|dir| dir.display().to_string());
+        Ok((verdicts, kept))
+    })()
+    .context(Trouble("verify"))?;
+    let mut identical = 0;
+    for (name, verdict) in &verdicts {
+        match verdict {
+            crate::verify::Verdict::Identical => {
+                identical += 1;
+                println!("identical  {name}");
+            }
+            crate::verify::Verdict::Differs(lines) => {
+                println!("differs    {name}");
+                for line in lines {
+                    println!("           {line}");
+                }
+            }
+            crate::verify::Verdict::Missing(why) => println!("missing    {name} ({why})"),
+        }
+    }
+    println!(
+        "{identical} of {} files identical{}",
+        verdicts.len(),
+        rebuilt_in
+            .map(|dir| format!("; the rebuild is in {dir}"))
+            .unwrap_or_default()
+    );
+    if identical != verdicts.len() {
+        return Err(BuildsDiffer.into());
+    }
+    Ok(())
+}
+
 fn run_diff(args: &DiffArgs) -> anyhow::Result<()> {
     let report = (|| -> anyhow::Result<crate::diff::Report> {
         let old = crate::diff::Build::read(&args.old)?;
@@ -1096,7 +1227,7 @@ fn run_diff(args: &DiffArgs) -> anyhow::Result<()> {
         }
         Ok(report)
     })()
-    .context(DiffTrouble)?;
+    .context(Trouble("diff"))?;
     if args.exit_code && report.differs() {
         return Err(BuildsDiffer.into());
     }

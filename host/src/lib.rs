@@ -26,6 +26,7 @@ pub mod run;
 pub mod sbom;
 pub mod scaffold;
 pub mod toolbox;
+pub mod verify;
 
 /// Where the build put the compiled guest components (first-party plugins
 /// and test fixtures); used by tests and benchmarks.

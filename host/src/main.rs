@@ -13,7 +13,7 @@ fn main() -> ExitCode {
             if let Some(hint) = builder::cli::hint(&error) {
                 eprintln!("hint: {hint}");
             }
-            if error.is::<builder::cli::DiffTrouble>() {
+            if error.is::<builder::cli::Trouble>() {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

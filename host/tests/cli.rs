@@ -1094,6 +1094,43 @@ fn two_cold_builds_of_the_minimal_example_are_identical_and_attested() {
     let independent = independent_check(&warm, &p256.1).unwrap_err();
     assert!(independent.contains(tarball.as_str()), "{independent}");
 
+    // Rebuilt from what it records: the appended byte is the one difference,
+    // and the root behind it is the same.
+    let tmp = dirs[0].path().join("tmp");
+    let verified = Command::new(env!("CARGO_BIN_EXE_builder"))
+        .env(builder::rootfs::command::TEMP_DIR_VAR, &tmp)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .arg("--cache-dir")
+        .arg(dirs[0].path().join("cache"))
+        .arg("verify")
+        .arg(&warm)
+        .output()
+        .unwrap();
+    let report = stdout(&verified);
+    assert_eq!(
+        verified.status.code(),
+        Some(1),
+        "{report}{}",
+        stderr(&verified)
+    );
+    assert!(
+        report.contains(&format!("differs    {tarball}\n")),
+        "{report}"
+    );
+    if !Path::new("/usr/bin/diffoscope").exists() {
+        assert!(
+            report.contains("the root's files are identical"),
+            "{report}"
+        );
+    }
+    for name in names
+        .iter()
+        .filter(|n| n.ends_with(".packages") || n.ends_with(".files") || n.ends_with(".cdx.json"))
+    {
+        assert!(report.contains(&format!("identical  {name}\n")), "{report}");
+    }
+    assert!(report.contains("4 of 5 files identical"), "{report}");
+
     // The change review: the two cold builds do not differ; a build with
     // one package more differs by that package and its files.
     let diff = |old: &Path, new: &Path, args: &[&str]| {

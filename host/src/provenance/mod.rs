@@ -244,7 +244,28 @@ pub fn verify(target_dir: &Path, key: &VerifyingKey) -> anyhow::Result<Vec<Check
     Ok(checked)
 }
 
-fn file_sha256(path: &Path) -> std::io::Result<String> {
+/// The statement of the first envelope of a provenance file, its signature
+/// not checked (`builder verify` rebuilds from it; `verify` above is what
+/// establishes trust).
+pub fn unverified_statement(path: &Path) -> anyhow::Result<Value> {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the provenance {}", path.display()))?;
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .with_context(|| format!("{}: no envelope", path.display()))?;
+    let envelope: Envelope = serde_json::from_str(line)
+        .with_context(|| format!("{}:1: not a DSSE envelope", path.display()))?;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(&envelope.payload)
+        .with_context(|| format!("{}:1: the payload is not base64", path.display()))?;
+    serde_json::from_slice(&payload)
+        .with_context(|| format!("{}:1: the payload is not JSON", path.display()))
+}
+
+/// The SHA-256 (hex) of a file's bytes.
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     let file = std::fs::File::open(path)?;
     crate::toolbox::sha256_reader(std::io::BufReader::new(file))
 }
