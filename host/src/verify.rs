@@ -13,7 +13,8 @@ use serde::Deserialize;
 use crate::provenance::{description_digest, file_sha256, unverified_statement};
 use crate::rootfs::manifest::Manifest;
 
-/// What `builder.result.json` records that a rebuild needs.
+/// What `builder.result.json` records that a rebuild (and `builder diff`)
+/// needs.
 #[derive(Debug, Deserialize)]
 pub struct Recorded {
     /// The description file built.
@@ -48,6 +49,8 @@ pub struct RecordedImage {
 pub struct RecordedFile {
     /// File name in the target directory.
     pub file_name: String,
+    /// Size in bytes.
+    pub size: u64,
 }
 
 /// The SBOM files as recorded.

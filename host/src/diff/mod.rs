@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::rootfs::manifest::{Change, Manifest, PathChange};
 
@@ -88,32 +88,11 @@ const NOT_ARTIFACTS: &[&str] = &[
     ".changes",
 ];
 
-/// What `builder.result.json` says that `diff` uses.
-#[derive(Deserialize)]
-struct ResultFile {
-    image: ImageFields,
-    image_type: String,
-    artifacts: Vec<ArtifactFields>,
-}
-
-#[derive(Deserialize)]
-struct ImageFields {
-    name: String,
-    version: String,
-    arch: String,
-}
-
-#[derive(Deserialize)]
-struct ArtifactFields {
-    file_name: String,
-    size: u64,
-}
-
 impl Build {
     /// Reads the build in `dir`.
     pub fn read(dir: &Path) -> anyhow::Result<Build> {
         let result_path = dir.join("builder.result.json");
-        let result: Option<ResultFile> = match std::fs::read(&result_path) {
+        let result: Option<crate::verify::Recorded> = match std::fs::read(&result_path) {
             Ok(bytes) => Some(
                 serde_json::from_slice(&bytes)
                     .with_context(|| format!("{}: not a builder result", result_path.display()))?,
