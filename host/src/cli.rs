@@ -1,5 +1,6 @@
 //! The command line: `builder plan`, `builder prepare`, `builder create`,
-//! `builder run`, `builder matrix`, `builder gc`, `builder plugin
+//! `builder run`, `builder lock`, `builder matrix`, `builder gc`, `builder
+//! verify`, `builder verify-attestation`, `builder diff`, `builder plugin
 //! list|inspect|run|new`.
 
 use std::path::{Path, PathBuf};
@@ -77,6 +78,11 @@ pub enum Command {
     /// provenance record, and compare every artifact and package list byte
     /// for byte (exit status 1 when any differs).
     Verify(VerifyArgs),
+    /// Record every package a description's build installs (name, version,
+    /// architecture, SHA-256, repository) and each build repository's
+    /// published state in a lock file, for `builder run --locked`. Prepares
+    /// the root to know (filling the caches the build then uses).
+    Lock(LockArgs),
     /// Compare two builds' target directories: packages added, removed,
     /// upgraded and downgraded, licence changes, the root's files and the
     /// artifacts' sizes (text, --json or --html).
@@ -112,6 +118,30 @@ pub struct VerifyArgs {
     /// Use this mirror for every `host://` repository (as `builder run --mirror`).
     #[arg(long, value_name = "URL", env = "BUILDER_MIRROR")]
     pub mirror: Option<String>,
+
+    /// Rebuild with exactly the packages of this lock file, from the
+    /// snapshots it records (as `builder run --locked FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub locked: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub plugin_args: PluginArgs,
+}
+
+/// `builder lock`.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The description directory (with config.xml, image/config.xml, *.kiwi,
+    /// or config.yaml/config.json).
+    #[arg(value_name = "DESCRIPTION_DIR")]
+    pub description: PathBuf,
+
+    /// Where to write the lock file.
+    #[arg(long, short = 'o', value_name = "FILE", default_value = crate::lock::DEFAULT_FILE)]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
 
     #[command(flatten)]
     pub plugin_args: PluginArgs,
@@ -374,6 +404,14 @@ pub struct BuildArgs {
     #[arg(long, value_name = "URL", env = "BUILDER_MIRROR")]
     pub mirror: Option<String>,
 
+    /// Read the build repositories from a dated snapshot mirror in the
+    /// layout of Debian's snapshot archive (`BASE/archive/ARCHIVE/TIMESTAMP`):
+    /// `ALIAS=URL` for one repository, a plain URL for every other one (each
+    /// its own ARCHIVE at the same TIMESTAMP). Repeatable. The image keeps
+    /// the live repositories in its sources.
+    #[arg(long = "snapshot", value_name = "[ALIAS=]URL")]
+    pub snapshots: Vec<crate::packages::Snapshot>,
+
     /// Download every package, neither using nor filling the package cache.
     #[arg(long)]
     pub no_package_cache: bool,
@@ -434,6 +472,13 @@ pub struct RunArgs {
     /// written unsigned.
     #[arg(long, value_name = "KEY.pem", env = "BUILDER_SIGNING_KEY")]
     pub signing_key: Option<PathBuf>,
+
+    /// Install exactly the packages of this lock file (default
+    /// `builder.lock`), from the snapshots it records unless --snapshot is
+    /// given; stop and list every package that drifted, before anything is
+    /// installed when the repositories tell, else before the image is made.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = crate::lock::DEFAULT_FILE)]
+    pub locked: Option<PathBuf>,
 
     #[command(flatten)]
     pub build: BuildArgs,
@@ -680,7 +725,7 @@ pub fn run() -> anyhow::Result<()> {
     crate::interrupt::install().context("installing the Ctrl-C handler")?;
     let builds = matches!(
         cli.command,
-        Command::Prepare(_) | Command::Run(_) | Command::Create(_)
+        Command::Prepare(_) | Command::Run(_) | Command::Create(_) | Command::Lock(_)
     );
     if builds && !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         crate::progress::enable();
@@ -695,7 +740,7 @@ fn run_command(cli: &Cli) -> anyhow::Result<()> {
     let target_dir = match &cli.command {
         Command::Create(args) => Some(Some(args.target_dir.as_path())),
         Command::Run(args) => Some(Some(args.target_dir.as_path())),
-        Command::Prepare(_) | Command::Verify(_) => Some(None),
+        Command::Prepare(_) | Command::Verify(_) | Command::Lock(_) => Some(None),
         _ => None,
     };
     if let Some(target_dir) = target_dir {
@@ -712,6 +757,7 @@ fn run_command(cli: &Cli) -> anyhow::Result<()> {
         Command::VerifyAttestation(args) => run_verify_attestation(args),
         Command::Diff(args) => run_diff(args),
         Command::Verify(args) => run_verify(cli, args),
+        Command::Lock(args) => run_lock(cli, args),
         Command::Plugin(PluginCommand::List { plugin_args, json }) => {
             let (_, plugins) = load_plugins(cli, plugin_args)?;
             print_list(&plugins, *json)
@@ -875,6 +921,8 @@ fn run_prepare(cli: &Cli, args: &PrepareArgs) -> anyhow::Result<()> {
         &crate::prepare::PrepareRequest {
             root: args.root.clone(),
             mirror: crate::packages::MirrorOverride(args.build.mirror.clone()),
+            snapshots: args.build.snapshots.clone(),
+            lock: crate::lock::LockMode::Off,
             package_cache: package_cache(cli, args.build.no_package_cache),
             root_cache: root_cache(cli, args.build.no_root_cache),
             layer_dir: None,
@@ -893,6 +941,58 @@ fn run_prepare(cli: &Cli, args: &PrepareArgs) -> anyhow::Result<()> {
         "{} prepared in {:.1}s",
         report.root.display(),
         started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `builder lock`: prepare the root in a work directory of its own (with
+/// the caches a build uses) and record what it holds.
+fn run_lock(cli: &Cli, args: &LockArgs) -> anyhow::Result<()> {
+    let description = crate::description::load(&args.description)?;
+    let plan = crate::plan::plan(&description, &args.build.plan_request())?;
+    let plugin_dir = DescriptionPlugins::new(&plan.description_dir, &description.plugins);
+    let (runtime, plugins) = load_plugins_from(cli, &args.plugin_args, &[plugin_dir])?;
+    let selected = crate::plugins::select::select(
+        &runtime,
+        &plugins,
+        &plan,
+        crate::plugins::select::Purpose::Prepare,
+    )?;
+    let pipeline = crate::plugins::PipelinePlugins::new(&runtime, &selected, &plan)?;
+    let description_sha256 = crate::provenance::description_digest(&plan.description_dir)?;
+    let work =
+        crate::rootfs::command::temp_dir().context("creating a work directory in /var/tmp")?;
+    let report = crate::prepare::prepare(
+        &plan,
+        &crate::prepare::PrepareRequest {
+            root: work.path().join("root"),
+            mirror: crate::packages::MirrorOverride(args.build.mirror.clone()),
+            snapshots: args.build.snapshots.clone(),
+            lock: crate::lock::LockMode::Record,
+            package_cache: package_cache(cli, args.build.no_package_cache),
+            root_cache: root_cache(cli, args.build.no_root_cache),
+            layer_dir: Some(work.path().join("layer")),
+            memory_root: crate::prepare::memory::MemoryBudget::Auto,
+        },
+        &pipeline,
+    )
+    .with_context(|| format!("locking {}", plan.name));
+    crate::progress::finish();
+    let mut report = report?;
+    let lock = crate::lock::Lock::new(
+        &plan,
+        description_sha256,
+        std::mem::take(&mut report.repositories),
+        std::mem::take(&mut report.installed),
+    );
+    drop(report);
+    lock.write(&args.output)?;
+    let digests = lock.packages.iter().filter(|p| p.sha256.is_some()).count();
+    println!(
+        "{}: {} packages ({digests} with their SHA-256) from {} repositories",
+        args.output.display(),
+        lock.packages.len(),
+        lock.repositories.len()
     );
     Ok(())
 }
@@ -1052,6 +1152,13 @@ fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
         target_dir: args.target_dir.clone(),
         plan,
         mirror: crate::packages::MirrorOverride(args.build.mirror.clone()),
+        snapshots: args.build.snapshots.clone(),
+        locked: args
+            .locked
+            .as_deref()
+            .map(crate::lock::Lock::read)
+            .transpose()?
+            .map(std::sync::Arc::new),
         package_cache: package_cache(cli, args.build.no_package_cache),
         root_cache: root_cache(cli, args.build.no_root_cache),
         xz_cache: Some(xz_cache(cli)),
@@ -1141,6 +1248,13 @@ fn run_verify(cli: &Cli, args: &VerifyArgs) -> anyhow::Result<()> {
             target_dir: target_dir.clone(),
             plan: rebuild.plan.clone(),
             mirror: crate::packages::MirrorOverride(args.mirror.clone()),
+            snapshots: Vec::new(),
+            locked: args
+                .locked
+                .as_deref()
+                .map(crate::lock::Lock::read)
+                .transpose()?
+                .map(std::sync::Arc::new),
             package_cache: Some(package_cache),
             root_cache: Some(root_cache),
             xz_cache: Some(xz),

@@ -6,7 +6,9 @@
 //! [`plugins`] (the wasm runtime) → [`toolbox`] (host primitives plugins call)
 //! → [`create`] (an image type over a prepared root). [`matrix`] lists the
 //! variants of descriptions and writes the CI documents that build them.
-//! [`provenance`] says what a build made and from what, signed.
+//! [`provenance`] says what a build made and from what, signed; [`lock`]
+//! pins the packages a build installs; [`verify`] rebuilds and compares;
+//! [`diff`] reviews two builds.
 
 pub mod caches;
 pub mod cli;
@@ -14,6 +16,7 @@ pub mod create;
 pub mod description;
 pub mod diff;
 pub mod interrupt;
+pub mod lock;
 pub mod matrix;
 pub mod packages;
 pub mod plan;

@@ -31,6 +31,10 @@ pub struct RunRequest {
     pub plan: PlanRequest,
     /// Replaces the `host://` repository lookup.
     pub mirror: MirrorOverride,
+    /// Dated snapshots the build repositories are read from instead.
+    pub snapshots: Vec<crate::packages::Snapshot>,
+    /// A lock the build must install exactly (`--locked`).
+    pub locked: Option<std::sync::Arc<crate::lock::Lock>>,
     /// The package cache directory shared between builds (`None`: no cache).
     pub package_cache: Option<PathBuf>,
     /// The prepared-root cache directory (`None`: always bootstrap).
@@ -116,6 +120,9 @@ pub fn run(
     let started = Instant::now();
     let description = crate::description::load(&request.description)?;
     let plan: BuildPlan = crate::plan::plan(&description, &request.plan)?;
+    if let Some(lock) = &request.locked {
+        lock.check_plan(&plan)?;
+    }
     let type_name = plan.image_type.image.clone();
     // Everything that can be checked is checked before any package is
     // installed: every plugin found, pinned, granted, its options valid.
@@ -138,6 +145,11 @@ pub fn run(
         &PrepareRequest {
             root: root.clone(),
             mirror: request.mirror.clone(),
+            snapshots: locked_snapshots(request),
+            lock: match &request.locked {
+                Some(lock) => crate::lock::LockMode::Check(lock.clone()),
+                None => crate::lock::LockMode::Off,
+            },
             package_cache: request.package_cache.clone(),
             root_cache: request.root_cache.clone(),
             // A root of its own only when asked to keep it.
@@ -231,6 +243,15 @@ pub fn run(
     result.provenance = Some(write_provenance(request, &result)?);
     write_manifest(&request.target_dir, &result)?;
     Ok(result)
+}
+
+/// The snapshots a build reads: those given, or, for a locked build given
+/// none, the ones its lock was made from.
+pub fn locked_snapshots(request: &RunRequest) -> Vec<crate::packages::Snapshot> {
+    match &request.locked {
+        Some(lock) if request.snapshots.is_empty() => lock.snapshots(),
+        _ => request.snapshots.clone(),
+    }
 }
 
 /// Hooks of a stage after prepare: packages they ask for come from the

@@ -1649,3 +1649,271 @@ fn the_first_sigterm_stops_plan_on_a_large_description() {
     assert_eq!(status.code(), Some(1), "{text}");
     assert!(text.contains("interrupted:"), "{text}");
 }
+
+/// A static HTTP server for a directory, on 127.0.0.1 only (Python's
+/// `http.server`), stopped when dropped.
+struct LocalHttp {
+    child: std::process::Child,
+    url: String,
+}
+
+impl LocalHttp {
+    fn serve(dir: &Path) -> LocalHttp {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1"])
+            .arg(port.to_string())
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let server = LocalHttp {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the HTTP server on 127.0.0.1:{port} did not start");
+    }
+}
+
+impl Drop for LocalHttp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sha256_of(path: &Path) -> String {
+    builder::provenance::file_sha256(path).unwrap()
+}
+
+/// `builder lock` records every package with its digest and repository and
+/// each repository's InRelease digest; a newer package in a repository then
+/// stops `run --locked` before anything is installed, naming the package;
+/// the dated snapshot the lock was made from builds it again, and a lock
+/// made from a snapshot brings it along. A package the description gains is
+/// caught once installed (issue 18).
+#[test]
+fn a_lock_pins_packages_and_names_what_drifted() {
+    let dir = tempfile::Builder::new()
+        .prefix("builder-test-lock-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let repo = dir.path().join("repo");
+    let publish = |version: &str, timestamp: &str| {
+        let out = Command::new(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/apt-repo/build"),
+        )
+        .arg(&repo)
+        .args([version, timestamp])
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    let (t1, t2) = ("20261201T000000Z", "20261202T000000Z");
+    publish("1.0", t1);
+    let http = LocalHttp::serve(&repo);
+    let snapshot_t1 = format!("probe={}/archive/probe/{t1}/", http.url);
+
+    let description = dir.path().join("description");
+    std::fs::create_dir(&description).unwrap();
+    let config = |extra: &str| {
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<image schemaversion="8.5" name="lock-probe">
+    <description type="system">
+        <author>builder tests</author>
+        <contact>builder@example.invalid</contact>
+        <specification>The smallest root a lock can pin</specification>
+    </description>
+    <preferences>
+        <version>1.0.0</version>
+        <packagemanager>apt</packagemanager>
+        <type image="tbz"/>
+    </preferences>
+    <repository type="apt-deb" alias="debian" distribution="bookworm" components="main">
+        <source path="host://debian">
+            <signing key="file:///usr/share/keyrings/debian-archive-keyring.gpg"/>
+        </source>
+    </repository>
+    <repository type="apt-deb" alias="probe" distribution="stable" components="main" imageinclude="true">
+        <source path="{}/live/">
+            <signing key="file://{}"/>
+        </source>
+    </repository>
+    <packages type="image">
+        <package name="builder-lock-probe"/>{extra}
+    </packages>
+</image>
+"#,
+            http.url,
+            repo.join("key.gpg").display()
+        )
+    };
+    std::fs::write(description.join("config.xml"), config("")).unwrap();
+    let builder = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_builder"))
+            .env(builder::rootfs::command::TEMP_DIR_VAR, dir.path())
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let ok = |args: &[&str]| {
+        let out = builder(args);
+        assert!(out.status.success(), "builder {args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let read_lock = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
+    };
+    let in_tarball = |target: &str, path: &str| {
+        let tarball = std::fs::read_dir(dir.path().join(target))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(".tar.xz"))
+            .unwrap();
+        let out = Command::new("tar")
+            .arg("-xOf")
+            .arg(&tarball)
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        (stdout(&out), tarball)
+    };
+
+    // The lock, from the live repository.
+    let said = ok(&["lock", "description", "-o", "live.lock"]);
+    assert!(said.contains("live.lock: "), "{said}");
+    let lock = read_lock("live.lock");
+    let packages = lock["packages"].as_array().unwrap();
+    let probe = packages
+        .iter()
+        .find(|p| p["name"] == "builder-lock-probe")
+        .expect("the probe package is locked");
+    assert_eq!(probe["version"], "1.0");
+    assert_eq!(probe["repository"], "probe");
+    let deb = repo.join(format!(
+        "archive/probe/{t1}/pool/main/builder-lock-probe_1.0_all.deb"
+    ));
+    assert_eq!(probe["sha256"], sha256_of(&deb));
+    let bash = packages.iter().find(|p| p["name"] == "bash").unwrap();
+    assert_eq!(bash["repository"], "debian");
+    assert_eq!(bash["sha256"].as_str().unwrap().len(), 64);
+    assert!(
+        packages.iter().all(|p| p["sha256"].is_string()),
+        "every package has its digest"
+    );
+    let repositories = lock["repositories"].as_array().unwrap();
+    assert_eq!(repositories.len(), 2);
+    assert_eq!(
+        repositories[1]["release-sha256"],
+        sha256_of(&repo.join(format!("archive/probe/{t1}/dists/stable/InRelease")))
+    );
+
+    // The repository moves on: the locked build stops before installing
+    // anything and names the package.
+    publish("1.1", t2);
+    let out = builder(&[
+        "run",
+        "description",
+        "--locked",
+        "live.lock",
+        "--target-dir",
+        "drifted",
+    ]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "a drifted build fails");
+    assert!(err.contains("before anything was installed"), "{err}");
+    assert!(
+        err.contains("builder-lock-probe (all): locked 1.0, now 1.1"),
+        "{err}"
+    );
+    assert!(err.contains("live.lock"), "{err}");
+    assert!(!err.contains("phase `bootstrap`"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("drifted"))
+        .map(|d| d.collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing written: {left:?}");
+
+    // The dated snapshot the lock saw builds it again; the image keeps the
+    // live repository in its sources.
+    ok(&[
+        "run",
+        "description",
+        "--locked",
+        "live.lock",
+        "--snapshot",
+        &snapshot_t1,
+        "--target-dir",
+        "from-snapshot",
+    ]);
+    let (version, first) = in_tarball("from-snapshot", "usr/share/builder-lock-probe/version");
+    assert_eq!(version, "1.0\n");
+    let (sources, _) = in_tarball("from-snapshot", "etc/apt/sources.list.d/probe.sources");
+    assert!(
+        sources.contains(&format!("URIs: {}/live/\n", http.url)),
+        "{sources}"
+    );
+
+    // A lock made from the snapshot records it; a locked build then reads
+    // it without being told, and makes the same bytes.
+    ok(&[
+        "lock",
+        "description",
+        "--snapshot",
+        &snapshot_t1,
+        "-o",
+        "snapshot.lock",
+    ]);
+    let lock = read_lock("snapshot.lock");
+    assert_eq!(
+        lock["repositories"][1]["snapshot-of"],
+        format!("{}/live/", http.url)
+    );
+    assert_eq!(lock["packages"], read_lock("live.lock")["packages"]);
+    ok(&[
+        "run",
+        "description",
+        "--locked",
+        "snapshot.lock",
+        "--target-dir",
+        "locked-again",
+    ]);
+    let (_, second) = in_tarball("locked-again", "usr/share/builder-lock-probe/version");
+    assert_eq!(sha256_of(&first), sha256_of(&second));
+
+    // A package the description gains shows only once installed.
+    std::fs::write(
+        description.join("config.xml"),
+        config("\n        <package name=\"hello\"/>"),
+    )
+    .unwrap();
+    let out = builder(&[
+        "run",
+        "description",
+        "--locked",
+        "snapshot.lock",
+        "--target-dir",
+        "grown",
+    ]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "a grown build fails");
+    assert!(err.contains("once installed"), "{err}");
+    assert!(err.contains("hello (amd64)"), "{err}");
+    assert!(err.contains("not in the lock"), "{err}");
+}

@@ -84,6 +84,8 @@ pub(crate) fn build_from(description: PathBuf, profile: Option<&str>) -> Built {
             ..PlanRequest::default()
         },
         mirror: MirrorOverride(std::env::var("BUILDER_MIRROR").ok()),
+        snapshots: Vec::new(),
+        locked: None,
         package_cache: Some(cache().join("packages")),
         root_cache: Some(cache().join("roots")),
         xz_cache: None,

@@ -59,6 +59,8 @@ fn request(description: PathBuf, target: &Path, root: &Path, profiles: &[&str]) 
             ..PlanRequest::default()
         },
         mirror: MirrorOverride(std::env::var("BUILDER_MIRROR").ok()),
+        snapshots: Vec::new(),
+        locked: None,
         package_cache: None,
         root_cache: None,
         xz_cache: None,

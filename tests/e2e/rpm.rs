@@ -95,6 +95,8 @@ fn build(desc: PathBuf, target: &Path, root: &Path) -> anyhow::Result<builder::r
             target_dir: target.to_path_buf(),
             plan: PlanRequest::default(),
             mirror: MirrorOverride::default(),
+            snapshots: Vec::new(),
+            locked: None,
             package_cache: None,
             root_cache: None,
             xz_cache: None,

@@ -60,6 +60,8 @@ fn run_builds_the_debian_minimal_example() {
         target_dir: target.path().to_path_buf(),
         plan: PlanRequest::default(),
         mirror: MirrorOverride(std::env::var("BUILDER_MIRROR").ok()),
+        snapshots: Vec::new(),
+        locked: None,
         package_cache: None,
         root_cache: None,
         xz_cache: None,

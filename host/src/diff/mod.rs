@@ -51,7 +51,7 @@ pub struct Package {
 }
 
 /// A package format: each orders its versions its own way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// dpkg's ordering (`~` before everything, letters before symbols).

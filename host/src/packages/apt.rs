@@ -308,7 +308,7 @@ impl<'r> Apt<'r> {
         anyhow::Error::from(error).context(format!("{which}: {line}"))
     }
 
-    fn write_sources(&self, repos: &[&AptRepository]) -> anyhow::Result<()> {
+    fn write_sources(&self, repos: &[&AptRepository], image: bool) -> anyhow::Result<()> {
         self.root.create_dir_all(SOURCES_DIR, 0o755)?;
         self.root.create_dir_all(KEYRINGS_DIR, 0o755)?;
         for repo in repos {
@@ -323,7 +323,7 @@ impl<'r> Apt<'r> {
             }
             self.root.write(
                 &format!("{SOURCES_DIR}/{}.sources", repo.alias),
-                repo.deb822().as_bytes(),
+                repo.deb822(image).as_bytes(),
                 0o644,
             )?;
         }
@@ -347,7 +347,7 @@ impl<'r> Apt<'r> {
     /// the `sources.list` mmdebstrap wrote).
     pub fn configure_build_sources(&self) -> anyhow::Result<()> {
         self.remove_sources()
-            .and_then(|_| self.write_sources(&self.build_repositories().collect::<Vec<_>>()))
+            .and_then(|_| self.write_sources(&self.build_repositories().collect::<Vec<_>>(), false))
             .context("repositories: writing the build sources into the root")
     }
 
@@ -355,7 +355,7 @@ impl<'r> Apt<'r> {
     pub fn configure_image_sources(&self) -> anyhow::Result<()> {
         let keep: Vec<&AptRepository> = self.repositories.iter().filter(|r| r.in_image).collect();
         self.remove_sources()
-            .and_then(|_| self.write_sources(&keep))
+            .and_then(|_| self.write_sources(&keep, true))
             .context("repositories: writing the image sources")
     }
 
@@ -602,7 +602,7 @@ impl super::PackageManager for Apt<'_> {
                     .with_context(|| format!("root cache: reading key {}", key.display()))?;
                 state.identity.push(("key", bytes));
             }
-            match release_file(repo) {
+            match release_file(repo).context("root cache") {
                 Ok(bytes) => state.published.push(bytes),
                 Err(e) => {
                     tracing::info!(repository = %repo.alias, "root cache off: {e:#}");
@@ -612,39 +612,211 @@ impl super::PackageManager for Apt<'_> {
         }
         Ok(Some(state))
     }
+
+    fn installed(&self) -> anyhow::Result<Vec<crate::lock::LockedPackage>> {
+        let tree =
+            crate::rootfs::RootTree::open(self.root.host_path()).context("opening the root")?;
+        let prefixes: Vec<(String, &str)> = self
+            .build_repositories()
+            .map(|r| (r.list_file_prefix(), r.alias.as_str()))
+            .collect();
+        let origin = |index: &str| {
+            prefixes
+                .iter()
+                .filter(|(prefix, _)| index.starts_with(prefix.as_str()))
+                .max_by_key(|(prefix, _)| prefix.len())
+                .map(|(_, alias)| alias.to_string())
+        };
+        Ok(crate::sbom::dpkg::installed_from_indexes(&tree)
+            .context("reading the installed packages")?
+            .into_iter()
+            .map(
+                |((name, version, arch), entry)| crate::lock::LockedPackage {
+                    name,
+                    version,
+                    arch,
+                    repository: entry.as_ref().and_then(|e| origin(&e.index)),
+                    sha256: entry.map(|e| e.sha256),
+                },
+            )
+            .collect())
+    }
+
+    fn locked_repositories(&self) -> anyhow::Result<Vec<crate::lock::LockedRepository>> {
+        self.build_repositories()
+            .map(|repo| {
+                Ok(crate::lock::LockedRepository {
+                    alias: repo.alias.clone(),
+                    uri: repo.uri.clone(),
+                    suite: repo.suite.clone(),
+                    components: repo.components.clone(),
+                    snapshot_of: repo.snapshot_of.clone(),
+                    release_sha256: crate::toolbox::sha256_hex(&release_file(repo)?),
+                })
+            })
+            .collect()
+    }
+
+    fn drift_before_install(
+        &self,
+        lock: &crate::lock::Lock,
+    ) -> anyhow::Result<Option<Vec<crate::lock::Drift>>> {
+        let mut drift = Vec::new();
+        for repo in self.build_repositories() {
+            let Some(locked) = lock.repository(&repo.alias) else {
+                tracing::info!(
+                    repository = %repo.alias,
+                    "not in the lock: its packages are checked once installed"
+                );
+                continue;
+            };
+            let release = release_file(repo)?;
+            if crate::toolbox::sha256_hex(&release) == locked.release_sha256 {
+                tracing::debug!(repository = %repo.alias, "publishes what it did when locked");
+                continue;
+            }
+            tracing::info!(
+                repository = %repo.alias,
+                "changed since the lock: checking the locked packages against its index"
+            );
+            let offered = published_packages(repo, &release, &self.arch)?;
+            drift.extend(lock.drift_in_index(&repo.alias, &offered));
+        }
+        Ok(Some(drift))
+    }
+}
+
+/// Where a repository's release file and indexes are: `URI/dists/SUITE`,
+/// or the URI itself for a flat repository.
+fn release_prefix(repo: &AptRepository) -> String {
+    let base = repo.uri.trim_end_matches('/');
+    match &repo.suite {
+        Some(suite) => format!("{base}/dists/{suite}"),
+        None => base.to_string(),
+    }
+}
+
+/// One file of a repository, fetched by the build host's apt.
+fn fetch(step: &str, url: &str) -> anyhow::Result<Vec<u8>> {
+    let dir = command::temp_dir().with_context(|| format!("{step}: a temporary directory"))?;
+    let target = dir.path().join("file");
+    let mut cmd = Command::new("/usr/lib/apt/apt-helper");
+    cmd.args([
+        "-o",
+        "APT::Sandbox::User=root",
+        "-o",
+        "Acquire::Retries=2",
+        "download-file",
+    ])
+    .arg(url)
+    .arg(&target);
+    command::run(step, &mut cmd)?;
+    std::fs::read(&target).with_context(|| format!("{step}: reading {}", target.display()))
 }
 
 /// The repository's `InRelease` (or `Release`), as the build host's apt
 /// fetches it: what it publishes now.
 fn release_file(repo: &AptRepository) -> anyhow::Result<Vec<u8>> {
-    let dir = command::temp_dir().context("a temporary directory")?;
-    let base = repo.uri.trim_end_matches('/');
-    let prefix = match &repo.suite {
-        Some(suite) => format!("{base}/dists/{suite}"),
-        None => base.to_string(),
-    };
+    let prefix = release_prefix(repo);
     let mut last = None;
     for name in ["InRelease", "Release"] {
-        let target = dir.path().join(name);
-        let mut cmd = Command::new("/usr/lib/apt/apt-helper");
-        cmd.args([
-            "-o",
-            "APT::Sandbox::User=root",
-            "-o",
-            "Acquire::Retries=2",
-            "download-file",
-        ])
-        .arg(format!("{prefix}/{name}"))
-        .arg(&target);
-        match command::run(&format!("root cache: fetching {name}"), &mut cmd) {
-            Ok(_) => {
-                return std::fs::read(&target)
-                    .with_context(|| format!("reading {}", target.display()))
-            }
+        match fetch(
+            &format!("repository {}: fetching {name}", repo.alias),
+            &format!("{prefix}/{name}"),
+        ) {
+            Ok(bytes) => return Ok(bytes),
             Err(e) => last = Some(e),
         }
     }
-    Err(last
-        .map(anyhow::Error::from)
-        .unwrap_or_else(|| anyhow::anyhow!("no release file")))
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no release file")))
+}
+
+/// The `SHA256` section of a release file: path to digest.
+fn release_digests(release: &str) -> std::collections::HashMap<&str, &str> {
+    let mut out = std::collections::HashMap::new();
+    let mut inside = false;
+    for line in release.lines() {
+        if !line.starts_with(' ') {
+            inside = line.trim_end() == "SHA256:";
+            continue;
+        }
+        if inside {
+            let mut fields = line.split_whitespace();
+            if let (Some(sha), Some(_size), Some(path)) =
+                (fields.next(), fields.next(), fields.next())
+            {
+                out.insert(path, sha);
+            }
+        }
+    }
+    out
+}
+
+/// The `Packages` entries (name, version, architecture, SHA-256) the
+/// repository publishes now for `arch`, each index checked against the
+/// digest `release` gives it.
+fn published_packages(
+    repo: &AptRepository,
+    release: &[u8],
+    arch: &str,
+) -> anyhow::Result<Vec<(String, String, String, String)>> {
+    use std::io::Read as _;
+    let release = String::from_utf8_lossy(release);
+    let digests = release_digests(&release);
+    let prefix = release_prefix(repo);
+    let dirs: Vec<String> = match &repo.suite {
+        Some(_) => repo
+            .components
+            .iter()
+            .map(|c| format!("{c}/binary-{arch}/"))
+            .collect(),
+        None => vec![String::new()],
+    };
+    let mut out = Vec::new();
+    for dir in dirs {
+        let Some((path, sha, kind)) = ["xz", "gz", ""].iter().find_map(|ext| {
+            let path = if ext.is_empty() {
+                format!("{dir}Packages")
+            } else {
+                format!("{dir}Packages.{ext}")
+            };
+            digests
+                .get(path.as_str())
+                .map(|sha| (path, sha.to_string(), *ext))
+        }) else {
+            bail!(
+                "repository {}: its release file lists no {dir}Packages index",
+                repo.alias
+            );
+        };
+        let step = format!("repository {}: fetching {path}", repo.alias);
+        let bytes = fetch(&step, &format!("{prefix}/{path}"))?;
+        let got = crate::toolbox::sha256_hex(&bytes);
+        if got != sha {
+            bail!("{step}: SHA-256 {got}, the release file gives {sha}");
+        }
+        let mut text = String::new();
+        let read = match kind {
+            "xz" => liblzma::read::XzDecoder::new(bytes.as_slice()).read_to_string(&mut text),
+            "gz" => flate2::read::GzDecoder::new(bytes.as_slice()).read_to_string(&mut text),
+            _ => bytes.as_slice().read_to_string(&mut text),
+        };
+        read.with_context(|| format!("{step}: decompressing"))?;
+        for p in crate::sbom::dpkg::paragraphs(&text) {
+            let field = |name: &str| {
+                p.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone())
+            };
+            if let (Some(n), Some(v), Some(a), Some(sha)) = (
+                field("Package"),
+                field("Version"),
+                field("Architecture"),
+                field("SHA256"),
+            ) {
+                out.push((n, v, a, sha));
+            }
+        }
+    }
+    Ok(out)
 }

@@ -223,4 +223,19 @@ impl PackageManager for Dnf<'_> {
     fn repository_state(&self) -> anyhow::Result<Option<RepositoryState>> {
         super::rpm::repository_state(&self.repositories)
     }
+
+    fn installed(&self) -> anyhow::Result<Vec<crate::lock::LockedPackage>> {
+        super::rpm::installed(self.root)
+    }
+
+    fn locked_repositories(&self) -> anyhow::Result<Vec<crate::lock::LockedRepository>> {
+        super::rpm::locked_repositories(&self.repositories)
+    }
+
+    fn drift_before_install(
+        &self,
+        _lock: &crate::lock::Lock,
+    ) -> anyhow::Result<Option<Vec<crate::lock::Drift>>> {
+        Ok(None)
+    }
 }

@@ -45,7 +45,7 @@ use crate::rootfs::files::RootDir;
 
 pub use apt::Apt;
 pub use cache::PackageCache;
-pub use repository::{host_mirrors, AptRepository, MirrorOverride, RepositoryError};
+pub use repository::{host_mirrors, AptRepository, MirrorOverride, RepositoryError, Snapshot};
 
 /// A distribution's package manager, driven from the host over one root, in
 /// the order `builder prepare` calls it. Baselines and hooks install and
@@ -68,6 +68,20 @@ pub trait PackageManager: PackageTool {
     /// their current published state; `None` when the state cannot be read
     /// (nothing is cached then).
     fn repository_state(&self) -> anyhow::Result<Option<RepositoryState>>;
+    /// The packages in the root, with their files' digests and the
+    /// repositories they came from where the package manager still knows
+    /// them (before [`PackageManager::cleanup`]).
+    fn installed(&self) -> anyhow::Result<Vec<crate::lock::LockedPackage>>;
+    /// The build repositories with what they publish now, as a lock
+    /// records them.
+    fn locked_repositories(&self) -> anyhow::Result<Vec<crate::lock::LockedRepository>>;
+    /// Before anything is installed: what differs between `lock` and what
+    /// the build repositories offer now. `None` when only the installed
+    /// root can tell.
+    fn drift_before_install(
+        &self,
+        lock: &crate::lock::Lock,
+    ) -> anyhow::Result<Option<Vec<crate::lock::Drift>>>;
     /// The same package manager (repositories, cache, settings) over
     /// another root of the same build: the root prepared for the root
     /// cache, then the overlay the build goes on in.
@@ -83,17 +97,27 @@ pub struct RepositoryState {
     pub published: Vec<Vec<u8>>,
 }
 
-/// The package manager `plan` names, over `root`.
+/// The package manager `plan` names, over `root`, reading the build
+/// repositories from `snapshots` where they name them.
 pub fn open<'r>(
     plan: &BuildPlan,
     root: &'r RootDir,
     mirror: &MirrorOverride,
+    snapshots: &[Snapshot],
     package_cache: Option<&Path>,
 ) -> anyhow::Result<Box<dyn PackageManager + 'r>> {
     use crate::description::PackageManager as Named;
+    if !snapshots.is_empty() && plan.package_manager != Named::Apt {
+        anyhow::bail!(
+            "--snapshot reads the layout of Debian's snapshot archive; package manager {} \
+             has no such layout (point the description's repositories at your dated mirror instead)",
+            plan.package_manager
+        );
+    }
     match plan.package_manager {
         Named::Apt => {
-            let repositories = repository::resolve(&plan.repositories, mirror)?;
+            let mut repositories = repository::resolve(&plan.repositories, mirror)?;
+            repository::apply_snapshots(&mut repositories, snapshots)?;
             for repo in &repositories {
                 tracing::info!(alias = %repo.alias, uri = %repo.uri, "repository");
             }

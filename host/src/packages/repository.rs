@@ -11,6 +11,16 @@
 //! archive). When no segment matches, the first URI that is not a security
 //! archive is taken. `--mirror URL` replaces the lookup for every `host://`
 //! repository.
+//!
+//! # Snapshots
+//!
+//! `--snapshot [ALIAS=]URL` makes the build read a dated snapshot mirror
+//! instead of the live repository: the layout of Debian's snapshot archive,
+//! `BASE/archive/ARCHIVE/TIMESTAMP/` holding `dists/` and `pool/` as the
+//! live repository does. With `ALIAS=` it replaces that repository; without,
+//! every build repository not named otherwise, each taking its own archive
+//! (the last segment of its live URI) at the same TIMESTAMP. The image
+//! keeps the live URI in its sources: it is to get updates once it runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,6 +65,14 @@ pub enum RepositoryError {
         /// What went wrong.
         reason: String,
     },
+    /// A `--snapshot` does not fit the description's repositories.
+    #[error("--snapshot {snapshot}: {reason}")]
+    Snapshot {
+        /// The snapshot as given.
+        snapshot: String,
+        /// What does not fit.
+        reason: String,
+    },
 }
 
 /// What replaces the `host://` lookup.
@@ -80,6 +98,147 @@ pub struct AptRepository {
     pub for_build: bool,
     /// Configured inside the image (`imageinclude` or `imageonly`).
     pub in_image: bool,
+    /// When the build reads a snapshot (`uri`): the live URI it stands
+    /// for, which the image's sources keep.
+    pub snapshot_of: Option<String>,
+}
+
+/// `--snapshot [ALIAS=]URL`: a dated snapshot mirror read instead of the
+/// live repository (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// The repository it replaces; `None`: every build repository.
+    pub alias: Option<String>,
+    /// The snapshot's URL.
+    pub url: String,
+}
+
+impl std::str::FromStr for Snapshot {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (alias, url) = match text.split_once('=') {
+            Some((alias, url)) if !alias.is_empty() && !alias.contains([':', '/']) => {
+                (Some(alias.to_string()), url)
+            }
+            _ => (None, text),
+        };
+        if !["http://", "https://", "file:/"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
+            return Err(format!(
+                "`{url}` is not an http://, https:// or file:/ URL (give [ALIAS=]URL)"
+            ));
+        }
+        Ok(Snapshot {
+            alias,
+            url: url.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.alias {
+            Some(alias) => write!(f, "{alias}={}", self.url),
+            None => f.write_str(&self.url),
+        }
+    }
+}
+
+/// `BASE/archive/` and `TIMESTAMP` of a URL in the snapshot archive's
+/// layout `BASE/archive/ARCHIVE/TIMESTAMP`.
+fn snapshot_layout(url: &str) -> Option<(&str, &str)> {
+    let trimmed = url.trim_end_matches('/');
+    let (rest, timestamp) = trimmed.rsplit_once('/')?;
+    let (base, _archive) = rest.rsplit_once('/')?;
+    base.ends_with("/archive")
+        .then_some((base, timestamp))
+        .filter(|(_, t)| !t.is_empty())
+}
+
+/// Points the build repositories `snapshots` name at their snapshots (see
+/// the module docs); the image keeps the live URIs.
+pub fn apply_snapshots(
+    repositories: &mut [AptRepository],
+    snapshots: &[Snapshot],
+) -> Result<(), RepositoryError> {
+    let error = |snapshot: &Snapshot, reason: String| RepositoryError::Snapshot {
+        snapshot: snapshot.to_string(),
+        reason,
+    };
+    let build_aliases = |repositories: &[AptRepository]| {
+        repositories
+            .iter()
+            .filter(|r| r.for_build)
+            .map(|r| r.alias.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut named = Vec::new();
+    for snapshot in snapshots {
+        let Some(alias) = &snapshot.alias else {
+            continue;
+        };
+        let Some(repo) = repositories
+            .iter_mut()
+            .find(|r| r.for_build && &r.alias == alias)
+        else {
+            let known = build_aliases(repositories);
+            return Err(error(
+                snapshot,
+                format!("no build repository is named `{alias}` (the description's are: {known})"),
+            ));
+        };
+        repo.snapshot_of = Some(std::mem::replace(&mut repo.uri, snapshot.url.clone()));
+        named.push(alias.clone());
+    }
+    let every: Vec<&Snapshot> = snapshots.iter().filter(|s| s.alias.is_none()).collect();
+    match every.as_slice() {
+        [] => return Ok(()),
+        [_] => {}
+        [_, second, ..] => {
+            return Err(error(
+                second,
+                "only one --snapshot may go without an ALIAS=".into(),
+            ))
+        }
+    }
+    let snapshot = every[0];
+    let rest: Vec<&mut AptRepository> = repositories
+        .iter_mut()
+        .filter(|r| r.for_build && !named.contains(&r.alias))
+        .collect();
+    let layout = snapshot_layout(&snapshot.url);
+    if rest.len() > 1 && layout.is_none() {
+        let aliases: Vec<&str> = rest.iter().map(|r| r.alias.as_str()).collect();
+        return Err(error(
+            snapshot,
+            format!(
+                "the description builds from several repositories ({}): give a URL of \
+                 the layout BASE/archive/ARCHIVE/TIMESTAMP, or --snapshot ALIAS=URL for each",
+                aliases.join(", ")
+            ),
+        ));
+    }
+    for repo in rest {
+        let url = match layout {
+            Some((base, timestamp)) => {
+                let archive = repo
+                    .uri
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                format!("{base}/{archive}/{timestamp}/")
+            }
+            None => snapshot.url.clone(),
+        };
+        repo.snapshot_of = Some(std::mem::replace(&mut repo.uri, url));
+    }
+    Ok(())
 }
 
 /// The repository URIs the build host's apt uses (`apt-get indextargets`),
@@ -199,6 +358,7 @@ pub fn resolve(
             keys,
             for_build: !r.imageonly,
             in_image: r.imageinclude || r.imageonly,
+            snapshot_of: None,
         });
     }
     Ok(out)
@@ -252,9 +412,17 @@ impl AptRepository {
         }
     }
 
-    /// The DEB822 paragraph for `/etc/apt/sources.list.d/<alias>.sources`.
-    pub fn deb822(&self) -> String {
-        let mut text = format!("Types: deb\nURIs: {}\n", self.uri);
+    /// The URI the image's own sources keep: the live one when the build
+    /// reads a snapshot.
+    pub fn image_uri(&self) -> &str {
+        self.snapshot_of.as_deref().unwrap_or(&self.uri)
+    }
+
+    /// The DEB822 paragraph for `/etc/apt/sources.list.d/<alias>.sources`,
+    /// as the build reads it or (`image`) as the image keeps it.
+    pub fn deb822(&self, image: bool) -> String {
+        let uri = if image { self.image_uri() } else { &self.uri };
+        let mut text = format!("Types: deb\nURIs: {uri}\n");
         match &self.suite {
             Some(suite) => {
                 text += &format!("Suites: {suite}\n");
@@ -272,6 +440,37 @@ impl AptRepository {
             text += &format!("Signed-By: {}\n", keys.join(" "));
         }
         text
+    }
+
+    /// The start of the names apt gives this repository's files in
+    /// `/var/lib/apt/lists` (apt's `URItoFileName`: no scheme or
+    /// credentials, some characters %-quoted, `/` as `_`).
+    pub fn list_file_prefix(&self) -> String {
+        let uri = format!("{}/", self.uri.trim_end_matches('/'));
+        let rest = match uri.split_once("://") {
+            Some((_, rest)) => rest,
+            None => uri.strip_prefix("file:").unwrap_or(&uri),
+        };
+        let rest = match rest.split_once('/') {
+            Some((authority, path)) => {
+                let host = authority.rsplit('@').next().unwrap_or(authority);
+                format!("{host}/{path}")
+            }
+            None => rest.to_string(),
+        };
+        let mut out = String::new();
+        for byte in rest.bytes() {
+            match byte {
+                b'/' => out.push('_'),
+                b'\\' | b'|' | b'{' | b'}' | b'[' | b']' | b'<' | b'>' | b'"' | b'^' | b'~'
+                | b'_' | b'=' | b'!' | b'@' | b'#' | b'$' | b'%' | b'&' | b'*' => {
+                    out.push_str(&format!("%{byte:02x}"))
+                }
+                0..=0x20 | 0x7f..=0xff => out.push_str(&format!("%{byte:02x}")),
+                other => out.push(other as char),
+            }
+        }
+        out
     }
 
     /// The one-line form mmdebstrap takes (keys come from `--keyring`).
@@ -368,14 +567,108 @@ mod tests {
             keys: vec![],
             for_build: true,
             in_image: true,
+            snapshot_of: None,
         };
         assert_eq!(
-            repo.deb822(),
+            repo.deb822(false),
             "Types: deb\nURIs: http://mirror.invalid/debian/\nSuites: bookworm\nComponents: main contrib\n"
         );
         assert_eq!(
             repo.one_line(),
             "deb http://mirror.invalid/debian/ bookworm main contrib"
         );
+    }
+
+    fn repo(alias: &str, uri: &str) -> AptRepository {
+        AptRepository {
+            alias: alias.into(),
+            uri: uri.into(),
+            suite: Some("bookworm".into()),
+            components: vec!["main".into()],
+            architectures: vec![],
+            keys: vec![],
+            for_build: true,
+            in_image: true,
+            snapshot_of: None,
+        }
+    }
+
+    #[test]
+    fn list_file_names_follow_apts_quoting() {
+        let r = repo("a", "http://user:pw@mirror.invalid:8080/debian_x/~y/");
+        assert_eq!(r.list_file_prefix(), "mirror.invalid:8080_debian%5fx_%7ey_");
+        let r = repo("a", "file:/srv/repo");
+        assert_eq!(r.list_file_prefix(), "_srv_repo_");
+    }
+
+    #[test]
+    fn snapshots_parse_with_and_without_an_alias() {
+        let plain: Snapshot = "http://snap.invalid/archive/debian/20261201T000000Z"
+            .parse()
+            .unwrap();
+        assert_eq!(plain.alias, None);
+        let named: Snapshot = "local=http://snap.invalid/x?a=b".parse().unwrap();
+        assert_eq!(named.alias.as_deref(), Some("local"));
+        assert_eq!(named.url, "http://snap.invalid/x?a=b");
+        assert_eq!(named.to_string(), "local=http://snap.invalid/x?a=b");
+        assert!("snap.invalid/archive".parse::<Snapshot>().is_err());
+    }
+
+    #[test]
+    fn one_snapshot_maps_each_archive_onto_the_same_timestamp() {
+        let mut repos = vec![
+            repo("debian", "http://mirror.invalid/debian/"),
+            repo("security", "http://mirror.invalid/debian-security"),
+            repo("own", "http://own.invalid/apt"),
+        ];
+        let snapshots: Vec<Snapshot> = vec![
+            "own=http://own.invalid/snapshots/42".parse().unwrap(),
+            "http://snap.invalid/archive/debian/20261201T000000Z/"
+                .parse()
+                .unwrap(),
+        ];
+        apply_snapshots(&mut repos, &snapshots).unwrap();
+        assert_eq!(
+            repos[0].uri,
+            "http://snap.invalid/archive/debian/20261201T000000Z/"
+        );
+        assert_eq!(
+            repos[1].uri,
+            "http://snap.invalid/archive/debian-security/20261201T000000Z/"
+        );
+        assert_eq!(repos[2].uri, "http://own.invalid/snapshots/42");
+        // The image keeps the live repositories.
+        assert_eq!(
+            repos[1].image_uri(),
+            "http://mirror.invalid/debian-security"
+        );
+        assert!(repos[1]
+            .deb822(true)
+            .contains("URIs: http://mirror.invalid/debian-security\n"));
+        assert!(repos[1].deb822(false).contains("20261201T000000Z"));
+    }
+
+    #[test]
+    fn snapshots_that_do_not_fit_are_refused_with_the_aliases() {
+        let mut repos = vec![
+            repo("debian", "http://mirror.invalid/debian"),
+            repo("own", "http://own.invalid/apt"),
+        ];
+        let flat: Snapshot = "http://snap.invalid/2026-12-01".parse().unwrap();
+        let e = apply_snapshots(&mut repos, &[flat])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("several repositories (debian, own)"), "{e}");
+        let unknown: Snapshot = "nope=http://snap.invalid/x".parse().unwrap();
+        let e = apply_snapshots(&mut repos, &[unknown])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no build repository is named `nope`"), "{e}");
+        assert!(e.contains("debian, own"), "{e}");
+        // One repository: any URL.
+        let mut one = vec![repo("debian", "http://mirror.invalid/debian")];
+        let flat: Snapshot = "http://snap.invalid/2026-12-01".parse().unwrap();
+        apply_snapshots(&mut one, &[flat]).unwrap();
+        assert_eq!(one[0].uri, "http://snap.invalid/2026-12-01");
     }
 }

@@ -184,6 +184,45 @@ pub fn repository_state(repos: &[RpmRepository]) -> anyhow::Result<Option<Reposi
     Ok(Some(state))
 }
 
+/// The packages in an rpm root, as a lock records them: the rpm database
+/// keeps neither the package file's digest nor its repository.
+pub fn installed(root: &RootDir) -> anyhow::Result<Vec<crate::lock::LockedPackage>> {
+    Ok(crate::sbom::rpm::installed_packages(root.host_path())
+        .context("reading the installed packages")?
+        .into_iter()
+        .map(|p| crate::lock::LockedPackage {
+            name: p.name,
+            version: p.version,
+            arch: p.arch,
+            sha256: None,
+            repository: None,
+        })
+        .collect())
+}
+
+/// The build repositories as a lock records them: their `repomd.xml` digests.
+pub fn locked_repositories(
+    repos: &[RpmRepository],
+) -> anyhow::Result<Vec<crate::lock::LockedRepository>> {
+    repos
+        .iter()
+        .filter(|r| r.for_build)
+        .map(|repo| {
+            let repomd = repo.repomd.as_ref().with_context(|| {
+                format!("repository {}: its repomd.xml cannot be read", repo.alias)
+            })?;
+            Ok(crate::lock::LockedRepository {
+                alias: repo.alias.clone(),
+                uri: repo.uri.clone(),
+                suite: None,
+                components: Vec::new(),
+                snapshot_of: None,
+                release_sha256: crate::toolbox::sha256_hex(repomd),
+            })
+        })
+        .collect()
+}
+
 /// Which tool a `.repo` file is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepoFlavour {

@@ -1,12 +1,11 @@
 //! The image root as an overlay filesystem over a prepared root from the
-//! root cache (or one prepared in memory, see [`memory`]): the build's
+//! root cache (or one prepared in memory, see [`super::memory`]): the build's
 //! changes (overlays, users, `config.sh`, package removals) land in an
 //! upper layer in its own work directory, the prepared root below is never
 //! written, and nothing is copied, like mkosi's incremental mode on a
 //! copy-on-write filesystem.
 //!
-//! [`memory`]: crate::prepare::memory Where the filesystems
-//! allow it, hard links stay hard links when one of them changes
+//! Where the filesystems allow it, hard links stay hard links when one of them changes
 //! (`index=on`) and directories can be renamed (`redirect_dir=on`).
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

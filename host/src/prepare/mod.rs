@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::packages::MirrorOverride;
+use crate::lock::{LockMode, LockedPackage, LockedRepository};
 use crate::packages::PackageManager;
+use crate::packages::{MirrorOverride, Snapshot};
 use crate::plan::{BuildPlan, Overlay, OverlayKind};
 use crate::plugins::{PipelinePlugins, Stage};
 use crate::rootfs::command;
@@ -40,6 +41,10 @@ pub struct PrepareRequest {
     pub root: PathBuf,
     /// Replaces the `host://` repository lookup.
     pub mirror: MirrorOverride,
+    /// Dated snapshots the build repositories are read from instead.
+    pub snapshots: Vec<Snapshot>,
+    /// Record a lock, or install exactly what one holds.
+    pub lock: LockMode,
     /// The package cache directory shared between builds (`None`: no cache).
     pub package_cache: Option<PathBuf>,
     /// The prepared-root cache directory (`None`: always bootstrap).
@@ -66,6 +71,10 @@ pub struct PrepareReport {
     /// The installed packages' file digests, read before the cleanup
     /// removed the repository indexes (Debian family).
     pub package_digests: crate::sbom::PackageDigests,
+    /// The packages in the root before the cleanup, as a lock records them.
+    pub installed: Vec<LockedPackage>,
+    /// With [`LockMode::Record`]: the build repositories as a lock records them.
+    pub repositories: Vec<LockedRepository>,
 }
 
 impl PrepareReport {
@@ -115,15 +124,38 @@ fn prepare_steps(
         phases: Vec::new(),
         layered: None,
         package_digests: Default::default(),
+        installed: Vec::new(),
+        repositories: Vec::new(),
     };
     let plain = RootDir::open(&root_path)?;
     let packages = crate::packages::open(
         plan,
         &plain,
         &request.mirror,
+        &request.snapshots,
         request.package_cache.as_deref(),
     )
     .context("repositories")?;
+    match &request.lock {
+        LockMode::Off => {}
+        LockMode::Record => {
+            report.repositories = report.timed("lock", || packages.locked_repositories())?;
+        }
+        LockMode::Check(lock) => {
+            report.timed("locked", || match packages.drift_before_install(lock)? {
+                Some(drift) if !drift.is_empty() => Err(crate::lock::drift_error(
+                    lock,
+                    "before anything was installed",
+                    &drift,
+                )),
+                Some(_) => Ok(()),
+                None => {
+                    tracing::info!("the locked packages are checked once installed");
+                    Ok(())
+                }
+            })?
+        }
+    }
     let root_cache = match &request.root_cache {
         Some(dir) => RootCache::lookup(
             dir,
@@ -220,11 +252,22 @@ fn prepare_steps(
     report.timed("remove", || {
         packages.remove_sets(&plan.packages.uninstall, &plan.packages.delete)
     })?;
-    if root.exists("var/lib/dpkg/status").unwrap_or(false) {
-        let tree =
-            crate::rootfs::RootTree::open(root.host_path()).context("cleanup: opening the root")?;
-        report.package_digests = crate::sbom::dpkg::index_digests(&tree)
-            .context("cleanup: reading the installed packages' digests")?;
+    // What the root holds, read while the package manager's indexes are
+    // still there: the digests the SBOMs give, what a lock records.
+    report.installed = packages.installed().context("cleanup")?;
+    report.package_digests = report
+        .installed
+        .iter()
+        .filter_map(|p| {
+            let id = (p.name.clone(), p.version.clone(), p.arch.clone());
+            Some((id, p.sha256.clone()?))
+        })
+        .collect();
+    if let LockMode::Check(lock) = &request.lock {
+        let drift = lock.drift(&report.installed);
+        if !drift.is_empty() {
+            return Err(crate::lock::drift_error(lock, "once installed", &drift));
+        }
     }
     report.timed("cleanup", || {
         packages.configure_image_repositories()?;

@@ -508,6 +508,7 @@ mod tests {
             keys: vec![],
             for_build: true,
             in_image: false,
+            snapshot_of: None,
         }
     }
 

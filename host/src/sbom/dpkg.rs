@@ -97,15 +97,36 @@ fn installed(p: &Paragraph) -> Option<(&str, &str, &str)> {
 /// before the cleanup empties the lists: the status file joined with the
 /// indexes, nothing else read.
 pub fn index_digests(root: &RootTree) -> io::Result<super::PackageDigests> {
+    Ok(installed_from_indexes(root)?
+        .into_iter()
+        .filter_map(|(id, entry)| Some((id, entry?.sha256)))
+        .collect())
+}
+
+/// Where apt's indexes list a package: its file's digest, and the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// Lower-case hex SHA-256 of the package file.
+    pub sha256: String,
+    /// The index's file name in `/var/lib/apt/lists` (which names the
+    /// repository it came from).
+    pub index: String,
+}
+
+/// The packages dpkg considers installed in `root`, each with where apt's
+/// indexes list it (while the lists are still there), in status order.
+pub fn installed_from_indexes(
+    root: &RootTree,
+) -> io::Result<Vec<(super::PackageId, Option<IndexEntry>)>> {
     let status = read_text(root, "var/lib/dpkg/status")?;
-    let mut checksums = apt_index_checksums(root);
+    let mut entries = apt_index_entries(root);
     Ok(paragraphs(&status)
         .iter()
         .filter_map(installed)
-        .filter_map(|(name, version, arch)| {
+        .map(|(name, version, arch)| {
             let id = (name.to_string(), version.to_string(), arch.to_string());
-            let sha = checksums.remove(&id)?;
-            Some((id, sha))
+            let entry = entries.remove(&id);
+            (id, entry)
         })
         .collect())
 }
@@ -119,6 +140,15 @@ fn copyright_license(root: &RootTree, package: &str) -> Option<String> {
 /// `(name, version, arch) -> SHA256` from apt's `*_Packages` indexes in the
 /// root, when apt's lists have not been cleaned up yet.
 fn apt_index_checksums(root: &RootTree) -> HashMap<(String, String, String), String> {
+    apt_index_entries(root)
+        .into_iter()
+        .map(|(id, entry)| (id, entry.sha256))
+        .collect()
+}
+
+/// `(name, version, arch) -> (SHA256, index)` from apt's `*_Packages`
+/// indexes in the root.
+fn apt_index_entries(root: &RootTree) -> HashMap<(String, String, String), IndexEntry> {
     let mut map = HashMap::new();
     let Ok(mut walk) = root.walk("var/lib/apt/lists") else {
         return map;
@@ -146,9 +176,13 @@ fn apt_index_checksums(root: &RootTree) -> HashMap<(String, String, String), Str
                 field(&p, "Architecture"),
                 field(&p, "SHA256"),
             ) {
+                let index = index.rsplit('/').next().unwrap_or(&index).to_string();
                 map.insert(
                     (n.to_string(), v.to_string(), a.to_string()),
-                    sha.to_string(),
+                    IndexEntry {
+                        sha256: sha.to_string(),
+                        index,
+                    },
                 );
             }
         }
