@@ -373,7 +373,10 @@ impl Lock {
                         locked: l.version.clone(),
                         now: version.to_string(),
                     }),
-                Some(_) => match versions.iter().find(|(v, _)| *v == l.version) {
+                Some(_) => match versions
+                    .iter()
+                    .find(|(v, _)| self.image.format.compare(v, &l.version).is_eq())
+                {
                     None => out.push(Drift::Missing(l.clone())),
                     Some((_, sha)) => {
                         if let Some(locked) = &l.sha256 {

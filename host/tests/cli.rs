@@ -1004,6 +1004,18 @@ fn two_cold_builds_of_the_minimal_example_are_identical_and_attested() {
         assert!(a == b, "{name} differs between two cold builds");
     }
 
+    // One container type from the same two machines: the root each
+    // prepared from empty caches, packed as a docker archive.
+    let docker: Vec<PathBuf> = dirs
+        .iter()
+        .map(|dir| {
+            let target = dir.path().join("out-docker");
+            build_with_caches(dir.path(), &example(), &target, &["--type", "docker"]);
+            target
+        })
+        .collect();
+    assert_same_files(&docker[0], &docker[1], 7);
+
     // The statement: every artifact and SBOM with its digest, the packages
     // with theirs, the plugins, the description's digest.
     let provenance = names.iter().find(|n| n.ends_with(".intoto.jsonl")).unwrap();
@@ -1916,4 +1928,82 @@ fn a_lock_pins_packages_and_names_what_drifted() {
     assert!(err.contains("once installed"), "{err}");
     assert!(err.contains("hello (amd64)"), "{err}");
     assert!(err.contains("not in the lock"), "{err}");
+}
+
+/// `builder run DESCRIPTION --target-dir TARGET ARGS` as a machine whose
+/// caches and work directories are under `machine`, with
+/// `SOURCE_DATE_EPOCH` set.
+fn build_with_caches(machine: &Path, description: &Path, target: &Path, args: &[&str]) {
+    let tmp = machine.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_builder"))
+        .env(builder::rootfs::command::TEMP_DIR_VAR, &tmp)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .arg("--cache-dir")
+        .arg(machine.join("cache"))
+        .arg("run")
+        .arg(description)
+        .arg("--target-dir")
+        .arg(target)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+}
+
+/// Every file but the result manifest (which holds timings) is in both
+/// directories, `count` of them, byte for byte the same.
+fn assert_same_files(a: &Path, b: &Path, count: usize) {
+    let mut names: Vec<String> = std::fs::read_dir(a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "builder.result.json")
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), count, "{names:?}");
+    for name in &names {
+        let same = Command::new("cmp")
+            .arg("-s")
+            .arg(a.join(name))
+            .arg(b.join(name))
+            .status()
+            .unwrap()
+            .success();
+        assert!(
+            same,
+            "{name} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+/// Two machines, each starting from empty caches of its own in a work
+/// directory of its own, build the cloud example's qcow2 disk and then its
+/// live ISO (a root of its own, prepared with the packages the first build
+/// downloaded), with `SOURCE_DATE_EPOCH`: both make the same bytes, the
+/// disk, the ISO, their checksums, package lists, SBOMs, root manifests
+/// and provenance (issue 18).
+#[test]
+fn two_cold_machines_make_the_same_disk_and_iso() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debian-cloud");
+    let machines: Vec<tempfile::TempDir> = (0..2)
+        .map(|_| {
+            tempfile::Builder::new()
+                .prefix("builder-test-cold-")
+                .tempdir_in("/var/tmp")
+                .unwrap()
+        })
+        .collect();
+    let mut made: Vec<Vec<PathBuf>> = Vec::new();
+    for machine in &machines {
+        let qcow2 = machine.path().join("out-qcow2");
+        build_with_caches(machine.path(), &example, &qcow2, &[]);
+        let iso = machine.path().join("out-iso");
+        build_with_caches(machine.path(), &example, &iso, &["--profile", "iso"]);
+        made.push(vec![qcow2, iso]);
+    }
+    for (a, b) in made[0].iter().zip(&made[1]) {
+        assert_same_files(a, b, 7);
+    }
 }

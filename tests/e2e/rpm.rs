@@ -244,6 +244,28 @@ fn prepares_a_root_with(manager: &str, tool_package: &str) {
         "{purls:?}"
     );
     assert_eq!(result.sbom.unwrap().packages, installed.len());
+    // Each package's file digest, from the repository's primary metadata
+    // (the rpm database keeps none).
+    let tool = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "golden-tool")
+        .unwrap();
+    let file = fixture().join("repo/golden-tool-1.0-1.noarch.rpm");
+    assert_eq!(
+        tool["hashes"][0]["content"],
+        builder::provenance::file_sha256(&file).unwrap(),
+        "{tool:#}"
+    );
+    assert!(
+        bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["hashes"][0]["alg"] == "SHA-256"),
+        "every package has its digest"
+    );
 }
 
 #[test]
@@ -410,4 +432,82 @@ fn settings_without_tzdata_locales_or_kbd_build_as_with_kiwi() {
     );
     let keyboard = fs::read_to_string(root.join("etc/default/keyboard")).unwrap();
     assert!(keyboard.contains("XKBLAYOUT=\"de\"\n"), "{keyboard}");
+}
+
+/// A lock whose rpm repository has moved on stops the build before
+/// anything is installed, naming the package the repository's primary
+/// metadata now offers in a newer version (issue 18).
+#[test]
+fn a_locked_rpm_build_names_the_newer_package_before_installing() {
+    let tmp = tempfile::Builder::new()
+        .prefix("builder-test-rpm-lock-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let desc = description(tmp.path(), "dnf4", "repo", &["golden-tool"], "");
+    let plan = builder::plan::plan(
+        &builder::description::load(&desc).unwrap(),
+        &PlanRequest::default(),
+    )
+    .unwrap();
+    let package = |name: &str, version: &str| builder::lock::LockedPackage {
+        name: name.into(),
+        version: version.into(),
+        arch: "noarch".into(),
+        sha256: None,
+        repository: Some("golden".into()),
+    };
+    let lock = builder::lock::Lock::new(
+        &plan,
+        "an older description".into(),
+        vec![builder::lock::LockedRepository {
+            alias: "golden".into(),
+            uri: "file:///older".into(),
+            suite: None,
+            components: vec![],
+            snapshot_of: None,
+            release_sha256: "0".repeat(64),
+        }],
+        vec![
+            package("golden-tool", "0.9-1"),
+            package("golden-gone", "1-1"),
+        ],
+    );
+    let (target, root) = (tmp.path().join("out"), tmp.path().join("root"));
+    let runtime = runtime(test_limits());
+    let plugins = builtin_plugins(&runtime);
+    let error = run(
+        &runtime,
+        &plugins,
+        &RunRequest {
+            description: desc,
+            target_dir: target.clone(),
+            plan: PlanRequest::default(),
+            mirror: MirrorOverride::default(),
+            snapshots: Vec::new(),
+            locked: Some(std::sync::Arc::new(lock)),
+            package_cache: None,
+            root_cache: None,
+            xz_cache: None,
+            root: Some(root.clone()),
+            source_date_epoch: Some(1_700_000_000),
+            memory_root: builder::prepare::memory::MemoryBudget::Off,
+            signing_key: None,
+        },
+    )
+    .unwrap_err();
+    let text = format!("{error:#}");
+    assert!(text.contains("before anything was installed"), "{text}");
+    assert!(
+        text.contains("golden-tool (noarch): locked 0.9-1, now 1.0-1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("golden-gone (noarch) 1-1: locked, now missing"),
+        "{text}"
+    );
+    assert!(
+        !root.join("usr").exists(),
+        "nothing installed: {:?}",
+        fs::read_dir(&root).map(|d| d.count())
+    );
 }

@@ -225,7 +225,7 @@ impl PackageManager for Dnf<'_> {
     }
 
     fn installed(&self) -> anyhow::Result<Vec<crate::lock::LockedPackage>> {
-        super::rpm::installed(self.root)
+        super::rpm::installed(self.root, &self.repositories)
     }
 
     fn locked_repositories(&self) -> anyhow::Result<Vec<crate::lock::LockedRepository>> {
@@ -234,8 +234,8 @@ impl PackageManager for Dnf<'_> {
 
     fn drift_before_install(
         &self,
-        _lock: &crate::lock::Lock,
+        lock: &crate::lock::Lock,
     ) -> anyhow::Result<Option<Vec<crate::lock::Drift>>> {
-        Ok(None)
+        super::rpm::drift_before_install(&self.repositories, lock)
     }
 }

@@ -184,20 +184,236 @@ pub fn repository_state(repos: &[RpmRepository]) -> anyhow::Result<Option<Reposi
     Ok(Some(state))
 }
 
+/// One package a repository's `primary` metadata lists: name,
+/// `[epoch:]version-release` (no epoch when it is 0), architecture, SHA-256.
+pub type Published = (String, String, String, String);
+
+/// The packages `repo` publishes, from the `primary` metadata its
+/// `repomd.xml` names (checked against the digest given there).
+pub fn published_packages(repo: &RpmRepository, repomd: &[u8]) -> anyhow::Result<Vec<Published>> {
+    use std::io::Read as _;
+    let step = format!("repository {}: primary metadata", repo.alias);
+    let (href, sha) = primary_location(repomd).with_context(|| format!("{step}: in repomd.xml"))?;
+    let url = format!("{}/{href}", repo.uri.trim_end_matches('/'));
+    let bytes = fetch(&step, &url)?;
+    let got = crate::toolbox::sha256_hex(&bytes);
+    if let Some(sha) = sha {
+        if got != sha {
+            bail!("{step}: {url} has SHA-256 {got}, repomd.xml gives {sha}");
+        }
+    }
+    let mut xml = Vec::new();
+    let read = if href.ends_with(".gz") {
+        flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut xml)
+    } else if href.ends_with(".xz") {
+        liblzma::read::XzDecoder::new(bytes.as_slice()).read_to_end(&mut xml)
+    } else if href.ends_with(".zst") {
+        zstd::stream::read::Decoder::new(bytes.as_slice()).and_then(|mut d| d.read_to_end(&mut xml))
+    } else if href.ends_with(".xml") {
+        bytes.as_slice().read_to_end(&mut xml)
+    } else {
+        bail!("{step}: {href}: a compression this builder does not read (gz, xz, zst)")
+    };
+    read.with_context(|| format!("{step}: decompressing {href}"))?;
+    primary_packages(&xml).with_context(|| format!("{step}: reading {href}"))
+}
+
+/// The value of attribute `name` of `tag`, if it has it.
+fn attribute(
+    tag: &quick_xml::events::BytesStart<'_>,
+    name: &str,
+) -> anyhow::Result<Option<String>> {
+    for a in tag.attributes() {
+        let a = a?;
+        if a.key.as_ref() == name {
+            return Ok(Some(
+                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)?
+                    .into_owned(),
+            ));
+        }
+    }
+    Ok(None)
+}
+
+/// `repodata/…-primary.xml.*` and its SHA-256 (when repomd.xml gives one).
+fn primary_location(repomd: &[u8]) -> anyhow::Result<(String, Option<String>)> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(std::str::from_utf8(repomd)?);
+    let (mut in_primary, mut in_sha) = (false, false);
+    let (mut href, mut sha) = (None, None);
+    loop {
+        match reader.read_event()? {
+            Event::Start(e) | Event::Empty(e) => match e.local_name().as_ref() {
+                "data" => in_primary = attribute(&e, "type")?.as_deref() == Some("primary"),
+                "checksum" if in_primary => {
+                    in_sha = attribute(&e, "type")?.as_deref() == Some("sha256")
+                }
+                "location" if in_primary => href = attribute(&e, "href")?,
+                _ => {}
+            },
+            Event::Text(t) if in_sha => {
+                let text: &str = &t;
+                sha = Some(text.trim().to_string());
+                in_sha = false;
+            }
+            Event::End(e) if e.local_name().as_ref() == "data" && in_primary => break,
+            Event::End(_) => in_sha = false,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok((href.context("no primary metadata listed")?, sha))
+}
+
+/// The binary packages of a `primary.xml`.
+fn primary_packages(xml: &[u8]) -> anyhow::Result<Vec<Published>> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(std::str::from_utf8(xml)?);
+    let mut out = Vec::new();
+    let mut current: Option<Published> = None;
+    let mut field: Option<&'static str> = None;
+    loop {
+        match reader.read_event()? {
+            Event::Start(e) | Event::Empty(e) => match e.local_name().as_ref() {
+                "package" => current = Some(Default::default()),
+                "name" if current.is_some() => field = Some("name"),
+                "arch" if current.is_some() => field = Some("arch"),
+                "checksum" if current.is_some() => {
+                    field =
+                        (attribute(&e, "type")?.as_deref() == Some("sha256")).then_some("sha256");
+                }
+                "version" => {
+                    if let Some(p) = current.as_mut() {
+                        let get = |name| -> anyhow::Result<String> {
+                            Ok(attribute(&e, name)?.unwrap_or_default())
+                        };
+                        p.1 = evr(&get("epoch")?, &get("ver")?, &get("rel")?);
+                    }
+                }
+                _ => field = None,
+            },
+            Event::Text(t) => {
+                if let (Some(p), Some(f)) = (current.as_mut(), field) {
+                    let text: &str = &t;
+                    let text = text.trim().to_string();
+                    match f {
+                        "name" => p.0 = text,
+                        "arch" => p.2 = text,
+                        _ => p.3 = text,
+                    }
+                }
+                field = None;
+            }
+            Event::End(e) => {
+                field = None;
+                if e.local_name().as_ref() == "package" {
+                    if let Some(p) = current.take() {
+                        if !p.3.is_empty() && p.2 != "src" {
+                            out.push(p);
+                        }
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// `[epoch:]version-release`, the epoch left out when it is 0 or none (as
+/// the rpm database reports a package without one).
+fn evr(epoch: &str, version: &str, release: &str) -> String {
+    match epoch {
+        "" | "0" | "(none)" => format!("{version}-{release}"),
+        epoch => format!("{epoch}:{version}-{release}"),
+    }
+}
+
+/// One file of a repository: read for `file://`, else fetched with the
+/// build host's downloader.
+fn fetch(step: &str, url: &str) -> anyhow::Result<Vec<u8>> {
+    if let Some(path) = url.strip_prefix("file://") {
+        return std::fs::read(path).with_context(|| format!("{step}: reading {path}"));
+    }
+    let dir = command::temp_dir().with_context(|| format!("{step}: a temporary directory"))?;
+    let target = dir.path().join("file");
+    let mut cmd = Command::new("/usr/lib/apt/apt-helper");
+    cmd.args(["-o", "APT::Sandbox::User=root", "download-file"])
+        .arg(url)
+        .arg(&target);
+    command::run(step, &mut cmd)?;
+    std::fs::read(&target).with_context(|| format!("{step}: reading {}", target.display()))
+}
+
 /// The packages in an rpm root, as a lock records them: the rpm database
-/// keeps neither the package file's digest nor its repository.
-pub fn installed(root: &RootDir) -> anyhow::Result<Vec<crate::lock::LockedPackage>> {
-    Ok(crate::sbom::rpm::installed_packages(root.host_path())
-        .context("reading the installed packages")?
-        .into_iter()
-        .map(|p| crate::lock::LockedPackage {
-            name: p.name,
-            version: p.version,
-            arch: p.arch,
-            sha256: None,
-            repository: None,
-        })
-        .collect())
+/// gives name, version and architecture; each file's digest and repository
+/// come from the build repositories' `primary` metadata.
+pub fn installed(
+    root: &RootDir,
+    repos: &[RpmRepository],
+) -> anyhow::Result<Vec<crate::lock::LockedPackage>> {
+    let mut published = std::collections::HashMap::new();
+    for repo in repos.iter().filter(|r| r.for_build) {
+        let Some(repomd) = &repo.repomd else {
+            tracing::info!(repository = %repo.alias, "no repomd.xml: its packages' digests are not known");
+            continue;
+        };
+        for (name, version, arch, sha) in published_packages(repo, repomd)? {
+            published
+                .entry((name, version, arch))
+                .or_insert((sha, repo.alias.clone()));
+        }
+    }
+    Ok(
+        crate::sbom::rpm::installed_packages(root.host_path(), &Default::default())
+            .context("reading the installed packages")?
+            .into_iter()
+            .map(|p| {
+                let evr = match &p.kind {
+                    crate::sbom::PackageKind::Rpm {
+                        epoch,
+                        version,
+                        release,
+                        ..
+                    } => evr(epoch.as_deref().unwrap_or(""), version, release),
+                    _ => p.version.clone(),
+                };
+                let found = published.get(&(p.name.clone(), evr, p.arch.clone()));
+                crate::lock::LockedPackage {
+                    sha256: found.map(|(sha, _)| sha.clone()),
+                    repository: found.map(|(_, alias)| alias.clone()),
+                    name: p.name,
+                    version: p.version,
+                    arch: p.arch,
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Before anything is installed: what differs between `lock` and what the
+/// build repositories publish now (see [`crate::lock::Lock::drift_in_index`]).
+pub fn drift_before_install(
+    repos: &[RpmRepository],
+    lock: &crate::lock::Lock,
+) -> anyhow::Result<Option<Vec<crate::lock::Drift>>> {
+    let mut drift = Vec::new();
+    for repo in repos.iter().filter(|r| r.for_build) {
+        let (Some(locked), Some(repomd)) = (lock.repository(&repo.alias), &repo.repomd) else {
+            tracing::info!(repository = %repo.alias, "its packages are checked once installed");
+            continue;
+        };
+        if crate::toolbox::sha256_hex(repomd) == locked.release_sha256 {
+            continue;
+        }
+        tracing::info!(
+            repository = %repo.alias,
+            "changed since the lock: checking the locked packages against its metadata"
+        );
+        drift.extend(lock.drift_in_index(&repo.alias, &published_packages(repo, repomd)?));
+    }
+    Ok(Some(drift))
 }
 
 /// The build repositories as a lock records them: their `repomd.xml` digests.

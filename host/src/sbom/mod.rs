@@ -154,7 +154,7 @@ pub fn write_outputs(
     let packages = if root.stat("var/lib/dpkg/status").is_ok() {
         dpkg::installed_packages(root, digests)?
     } else if rpm::database(root.host_path()).is_some() {
-        rpm::installed_packages(root.host_path())?
+        rpm::installed_packages(root.host_path(), digests)?
     } else {
         return Ok(None);
     };

@@ -23,7 +23,12 @@ pub fn database(root: &Path) -> Option<&'static str> {
 }
 
 /// The packages rpm considers installed in `root`, sorted by name and arch.
-pub fn installed_packages(root: &Path) -> io::Result<Vec<InstalledPackage>> {
+/// A package whose digest the database does not keep takes it from
+/// `digests` (read from the repositories' metadata during the build).
+pub fn installed_packages(
+    root: &Path,
+    digests: &super::PackageDigests,
+) -> io::Result<Vec<InstalledPackage>> {
     let Some(db) = database(root) else {
         return Ok(Vec::new());
     };
@@ -48,6 +53,11 @@ pub fn installed_packages(root: &Path) -> io::Result<Vec<InstalledPackage>> {
         .filter_map(parse_line)
         // The keys rpm imported are pseudo-packages, not software.
         .filter(|p| p.name != "gpg-pubkey")
+        .map(|mut p| {
+            let id = (p.name.clone(), p.version.clone(), p.arch.clone());
+            p.sha256 = digests.get(&id).cloned();
+            p
+        })
         .collect();
     packages.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
     Ok(packages)
