@@ -489,7 +489,7 @@ pub struct RunArgs {
 
 /// `builder matrix`.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("output_kind").required(true).args(["list", "emit"])))]
+#[command(group(ArgGroup::new("output_kind").required(true).args(["list", "emit", "run"])))]
 pub struct MatrixArgs {
     /// Description directories (with config.xml, image/config.xml, *.kiwi,
     /// or config.yaml/config.json); their variants are listed in this order.
@@ -527,6 +527,26 @@ pub struct MatrixArgs {
     /// descriptions (relative paths are read from its working directory).
     #[arg(long, value_name = "IMAGE", default_value = "builder")]
     pub image: String,
+
+    /// Build every variant on this machine, --jobs at a time, each into
+    /// TARGET_DIR/<index-description-profiles-type>/ with its log beside
+    /// it. Variants that prepare the same root wait for the first of them:
+    /// the root is prepared once.
+    #[arg(long, requires = "target_dir")]
+    pub run: bool,
+
+    /// With --run: how many builds run at once.
+    #[arg(long, value_name = "N", default_value_t = 2, requires = "run")]
+    pub jobs: usize,
+
+    /// With --run: where the variants' directories and logs go.
+    #[arg(long, value_name = "DIR", requires = "run")]
+    pub target_dir: Option<PathBuf>,
+
+    /// With --run: the mirror for every `host://` repository (as `builder
+    /// run --mirror`).
+    #[arg(long, value_name = "URL", env = "BUILDER_MIRROR", requires = "run")]
+    pub mirror: Option<String>,
 }
 
 impl MatrixArgs {
@@ -1084,8 +1104,11 @@ fn run_matrix(cli: &Cli, args: &MatrixArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if args.run {
+        return run_fleet(cli, args, &variants);
+    }
     let Some(target) = args.emit else {
-        bail!("--list or --emit is needed");
+        bail!("--list, --emit or --run is needed");
     };
     let options = crate::matrix::emit::EmitOptions {
         request,
@@ -1103,6 +1126,77 @@ fn run_matrix(cli: &Cli, args: &MatrixArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `builder matrix --run`: every variant built here, a line for each as it
+/// finishes, a summary, and failure when any failed.
+fn run_fleet(
+    cli: &Cli,
+    args: &MatrixArgs,
+    variants: &[crate::matrix::Variant],
+) -> anyhow::Result<()> {
+    let target_dir = args
+        .target_dir
+        .clone()
+        .context("--run needs --target-dir")?;
+    let mut global_args = vec![
+        "--cache-dir".to_string(),
+        cli.cache_dir.display().to_string(),
+    ];
+    if let Some(root) = &cli.include_root {
+        global_args.push("--include-root".into());
+        global_args.push(root.display().to_string());
+    }
+    let request = crate::matrix::fleet::FleetRequest {
+        program: std::env::current_exe().context("finding the builder program")?,
+        global_args,
+        run_args: match &args.mirror {
+            Some(mirror) => vec!["--mirror".into(), mirror.clone()],
+            None => Vec::new(),
+        },
+        target_dir: target_dir.clone(),
+        jobs: args.jobs,
+    };
+    let started = std::time::Instant::now();
+    eprintln!(
+        "matrix: {} variants, {} at a time, into {}",
+        variants.len(),
+        args.jobs.max(1),
+        target_dir.display()
+    );
+    let outcomes = crate::matrix::fleet::run(variants, &request, |variant, outcome| {
+        let dir = target_dir.join(&outcome.slug);
+        if outcome.built {
+            println!("built   {:>7.1}s  {}", outcome.seconds, dir.display());
+        } else {
+            println!(
+                "FAILED  {:>7.1}s  {} (log: {})",
+                outcome.seconds,
+                variant.list_line(),
+                crate::matrix::fleet::log_of(&target_dir, &outcome.slug).display()
+            );
+        }
+    })?;
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| !o.built)
+        .map(|o| o.slug.as_str())
+        .collect();
+    println!(
+        "{} of {} variants built in {:.1}s",
+        outcomes.len() - failed.len(),
+        outcomes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        bail!(
+            "{} variant{} failed: {} (each log is beside its directory)",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" },
+            failed.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The description and the selection `builder run` builds: the one

@@ -2007,3 +2007,108 @@ fn two_cold_machines_make_the_same_disk_and_iso() {
         assert_same_files(a, b, 7);
     }
 }
+
+/// `builder matrix --run` builds every variant here, two at a time: the
+/// two variants of one root prepare it once (the second starts from the
+/// root cache), the variant of another root prepares its own, and each
+/// variant's artifacts and log land under the target directory (issue 17).
+#[test]
+fn matrix_run_builds_every_variant_and_a_shared_root_once() {
+    let dir = tempfile::Builder::new()
+        .prefix("builder-test-fleet-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let description = dir.path().join("fleet");
+    std::fs::create_dir(&description).unwrap();
+    std::fs::write(
+        description.join("config.xml"),
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<image schemaversion="8.5" name="fleet">
+    <description type="system">
+        <author>builder tests</author>
+        <contact>builder@example.invalid</contact>
+        <specification>Three variants, two roots</specification>
+    </description>
+    <profiles>
+        <profile name="tarball" description="The root as a tarball"/>
+        <profile name="container" description="The same root as a docker archive"/>
+        <profile name="greeter" description="Another root: with hello"/>
+    </profiles>
+    <preferences>
+        <version>1.0.0</version>
+        <packagemanager>apt</packagemanager>
+    </preferences>
+    <preferences profiles="tarball"><type image="tbz" primary="true"/></preferences>
+    <preferences profiles="container"><type image="docker" primary="true"/></preferences>
+    <preferences profiles="greeter"><type image="tbz" primary="true"/></preferences>
+    <repository type="apt-deb" alias="debian" distribution="bookworm" components="main">
+        <source path="host://debian">
+            <signing key="file:///usr/share/keyrings/debian-archive-keyring.gpg"/>
+        </source>
+    </repository>
+    <packages type="image">
+        <package name="zstd"/>
+    </packages>
+    <packages type="image" profiles="greeter">
+        <package name="hello"/>
+    </packages>
+    <packages type="bootstrap"/>
+</image>
+"#,
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = Command::new(env!("CARGO_BIN_EXE_builder"))
+        .env(builder::rootfs::command::TEMP_DIR_VAR, dir.path())
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .arg("matrix")
+        .arg(&description)
+        .args(["--run", "--jobs", "2", "--target-dir"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let said = stdout(&out);
+    assert!(out.status.success(), "{said}{}", stderr(&out));
+    assert!(said.contains("3 of 3 variants built"), "{said}");
+    let phases = |slug: &str| -> Vec<String> {
+        let manifest: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out_dir.join(slug).join("builder.result.json")).unwrap(),
+        )
+        .unwrap();
+        manifest["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["phase"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let slugs = [
+        "0-fleet-tarball-tbz",
+        "1-fleet-container-docker",
+        "2-fleet-greeter-tbz",
+    ];
+    for slug in slugs {
+        assert!(
+            said.contains(&out_dir.join(slug).display().to_string()),
+            "{slug}: {said}"
+        );
+        assert!(out_dir.join(format!("{slug}.log")).is_file(), "{slug}");
+    }
+    let bootstrapped = |slug: &str| phases(slug).iter().any(|p| p == "prepare: bootstrap");
+    assert!(bootstrapped(slugs[0]), "{:?}", phases(slugs[0]));
+    assert!(!bootstrapped(slugs[1]), "{:?}", phases(slugs[1]));
+    assert!(
+        phases(slugs[1]).iter().any(|p| p == "prepare: cached-root"),
+        "{:?}",
+        phases(slugs[1])
+    );
+    assert!(bootstrapped(slugs[2]), "{:?}", phases(slugs[2]));
+    let docker = std::fs::read_dir(out_dir.join(slugs[1])).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".docker.tar.xz")
+    });
+    assert!(docker, "the container variant made a docker archive");
+}

@@ -20,12 +20,14 @@
 //! package manager, build repositories, bootstrap and image packages,
 //! post-bootstrap scripts and hooks) share a [`Variant::root`] key: the CI
 //! documents build them one after the other, so the first fills the cache
-//! the others start from.
+//! the others start from, and [`fleet`] (`builder matrix --run`) builds
+//! them on this machine the same way.
 
 // Plan errors are built once per failed plan; their size does not matter.
 #![allow(clippy::result_large_err)]
 
 pub mod emit;
+pub mod fleet;
 mod github;
 mod gitlab;
 mod kubernetes;
