@@ -849,7 +849,14 @@ impl wit_toolbox::Host for PluginState {
         let file = guest_try!(target
             .create_file_artifact(&file_name)
             .map_err(|e| io_err(&file_name, e)));
-        guest_try!(disks::convert(&from, file.path(), format).map_err(|e| tool_err(&file_name, e)));
+        guest_try!(disks::convert(
+            &from,
+            file.path(),
+            format,
+            self.source_date_epoch,
+            &file_name
+        )
+        .map_err(|e| tool_err(&file_name, e)));
         self.publish(&target, file, &file_name)
     }
 

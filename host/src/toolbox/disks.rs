@@ -6,6 +6,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -295,8 +296,18 @@ pub enum DiskFormat {
     VhdFixed,
 }
 
-/// Converts the raw disk `from` into `format` at `to` with qemu-img.
-pub fn convert(from: &Path, to: &Path, format: DiskFormat) -> Result<(), DiskError> {
+/// Converts the raw disk `from` into `format` at `to` with qemu-img. With
+/// a seed (`SOURCE_DATE_EPOCH`), the identifiers and times qemu-img draws
+/// or reads from the clock are replaced, before anything reads the file,
+/// by ones derived from the seed and `name` (the artifact's name): the
+/// vmdk's content id, the VHD footer's time stamp and unique id.
+pub fn convert(
+    from: &Path,
+    to: &Path,
+    format: DiskFormat,
+    seed: Option<i64>,
+    name: &str,
+) -> Result<(), DiskError> {
     let mut cmd = Command::new("qemu-img");
     cmd.args(["convert", "-q", "-f", "raw", "-O"]);
     match format {
@@ -310,6 +321,120 @@ pub fn convert(from: &Path, to: &Path, format: DiskFormat) -> Result<(), DiskErr
     };
     cmd.arg(from).arg(to);
     command::run("disk format: qemu-img convert", &mut cmd)?;
+    match format {
+        DiskFormat::Vmdk => stable_vmdk_cid(to, seed, name)?,
+        DiskFormat::Vhd | DiskFormat::VhdFixed => stable_vhd_ids(to, seed, name)?,
+        // qcow2 has neither; vhdx's GUIDs are not replaced yet (its headers
+        // and log are checksummed with CRC-32C).
+        DiskFormat::Qcow2 | DiskFormat::Vhdx => {}
+    }
+    Ok(())
+}
+
+/// qemu-img gives a vmdk a random content id (`CID=` and 8 hex digits in
+/// its embedded descriptor); with a seed, it is replaced by one derived
+/// from the seed and the artifact's name, same length, so nothing moves.
+pub(crate) fn stable_vmdk_cid(vmdk: &Path, seed: Option<i64>, file_name: &str) -> io::Result<()> {
+    let Some(epoch) = seed else {
+        return Ok(());
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(vmdk)?;
+    // The descriptor follows the sparse header, within the first 64 KiB.
+    let mut head = vec![0u8; 64 << 10];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read_at(&mut head[filled..], filled as u64)? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    head.truncate(filled);
+    let missing = || {
+        io::Error::other(format!(
+            "{}: no `CID=` in the vmdk's descriptor (qemu-img wrote another layout)",
+            vmdk.display()
+        ))
+    };
+    // qemu-img writes the id without leading zeros (`CID=%x`): 1 to 8 digits.
+    let at = (1..head.len().saturating_sub(5))
+        .find(|at| head[at - 1] == b'\n' && &head[*at..at + 4] == b"CID=")
+        .ok_or_else(missing)?;
+    let digits = head[at + 4..]
+        .iter()
+        .take_while(|b| b.is_ascii_hexdigit())
+        .count();
+    if !(1..=8).contains(&digits) || head.get(at + 4 + digits) != Some(&b'\n') {
+        return Err(missing());
+    }
+    // The descriptor text ends at the first NUL; the zeros after it pad its
+    // sectors. A stable id has all 8 digits, so what follows the id moves
+    // by the digits it had fewer, into that padding.
+    let text_end = head[at..]
+        .iter()
+        .position(|b| *b == 0)
+        .map(|p| at + p)
+        .ok_or_else(missing)?;
+    let grow = 8 - digits;
+    if head.len() < text_end + grow || head[text_end..text_end + grow].iter().any(|b| *b != 0) {
+        return Err(io::Error::other(format!(
+            "{}: no room in the vmdk's descriptor for an 8-digit `CID=`",
+            vmdk.display()
+        )));
+    }
+    let cid = &super::sha256_hex(format!("builder-vmdk-cid\0{file_name}\0{epoch}").as_bytes())[..8];
+    let mut text = format!("CID={cid}").into_bytes();
+    text.extend_from_slice(&head[at + 4 + digits..text_end]);
+    file.write_all_at(&text, at as u64)
+}
+
+/// Seconds from the Unix epoch to VHD's (2000-01-01 00:00:00 UTC).
+const VHD_EPOCH: i64 = 946_684_800;
+
+/// qemu-img stamps a VHD's footer (at the end, and for a dynamic VHD also
+/// at the start) with the time and a random unique id; with a seed, they
+/// become the seed's time and an id derived from it and `name`, and the
+/// footer's checksum is made again.
+fn stable_vhd_ids(vhd: &Path, seed: Option<i64>, name: &str) -> io::Result<()> {
+    let Some(epoch) = seed else {
+        return Ok(());
+    };
+    let file = fs::OpenOptions::new().read(true).write(true).open(vhd)?;
+    let len = file.metadata()?.len();
+    if len < 512 {
+        return Err(io::Error::other(format!(
+            "{}: no VHD footer",
+            vhd.display()
+        )));
+    }
+    let stamp = u32::try_from((epoch - VHD_EPOCH).max(0)).unwrap_or(u32::MAX);
+    let id = super::sha256_hex(format!("builder-vhd-id\0{name}\0{epoch}").as_bytes());
+    let id = hex::decode(&id[..32]).map_err(io::Error::other)?;
+    let mut patched = 0;
+    for offset in [0, len - 512] {
+        let mut footer = [0u8; 512];
+        file.read_exact_at(&mut footer, offset)?;
+        if &footer[..8] != b"conectix" {
+            continue;
+        }
+        footer[24..28].copy_from_slice(&stamp.to_be_bytes());
+        footer[68..84].copy_from_slice(&id);
+        footer[64..68].fill(0);
+        let sum = footer
+            .iter()
+            .fold(0u32, |sum, b| sum.wrapping_add(u32::from(*b)));
+        footer[64..68].copy_from_slice(&(!sum).to_be_bytes());
+        file.write_all_at(&footer, offset)?;
+        patched += 1;
+    }
+    if patched == 0 {
+        return Err(io::Error::other(format!(
+            "{}: no VHD footer (`conectix`) where qemu-img writes it",
+            vhd.display()
+        )));
+    }
     Ok(())
 }
 
@@ -776,7 +901,21 @@ mod tests {
             (DiskFormat::VhdFixed, "vhdfixed", "vpc"),
         ] {
             let out = tmp.path().join(format!("disk.{name}"));
-            convert(&raw, &out, format).unwrap();
+            convert(&raw, &out, format, Some(1_700_000_000), name).unwrap();
+            // The same bytes again, seconds later (but vhdx: its GUIDs are
+            // drawn at random).
+            if format != DiskFormat::Vhdx {
+                std::thread::sleep(std::time::Duration::from_millis(1100));
+                // Same file name: a vmdk's descriptor names its extent file.
+                let again_dir = tmp.path().join("again");
+                fs::create_dir_all(&again_dir).unwrap();
+                let again = again_dir.join(format!("disk.{name}"));
+                convert(&raw, &again, format, Some(1_700_000_000), name).unwrap();
+                assert!(
+                    fs::read(&out).unwrap() == fs::read(&again).unwrap(),
+                    "{name}: two conversions differ"
+                );
+            }
             // A fixed VHD is the raw bytes plus a footer: qemu-img probes it
             // as raw, so the format is named.
             let info = Command::new("qemu-img")

@@ -171,8 +171,7 @@ pub fn pack(
             let base = file_name.strip_suffix(".ova").unwrap_or(file_name);
             let vmdk_name = format!("{base}.vmdk");
             let mut vmdk = target.scratch_file(&vmdk_name)?;
-            disks::convert(source, vmdk.path(), DiskFormat::Vmdk)?;
-            stable_vmdk_cid(vmdk.path(), seed, file_name)?;
+            disks::convert(source, vmdk.path(), DiskFormat::Vmdk, seed, file_name)?;
             vmdk.charge()?;
             let mut vmdk_file = File::open(vmdk.path())?;
             let vmdk_size = vmdk_file.metadata()?.len();
@@ -200,10 +199,7 @@ pub fn pack(
                 VagrantProvider::Virtualbox => ("box.vmdk", DiskFormat::Vmdk),
             };
             let mut disk = target.scratch_file(disk_name)?;
-            disks::convert(source, disk.path(), format)?;
-            if format == DiskFormat::Vmdk {
-                stable_vmdk_cid(disk.path(), seed, file_name)?;
-            }
+            disks::convert(source, disk.path(), format, seed, file_name)?;
             disk.charge()?;
             let mut disk_file = File::open(disk.path())?;
             let disk_size = disk_file.metadata()?.len();
@@ -223,65 +219,6 @@ pub fn pack(
             Ok(tar.finish()?)
         }
     }
-}
-
-/// qemu-img gives a vmdk a random content id (`CID=` and 8 hex digits in
-/// its embedded descriptor); with a seed, it is replaced by one derived
-/// from the seed and the artifact's name, same length, so nothing moves.
-fn stable_vmdk_cid(vmdk: &Path, seed: Option<i64>, file_name: &str) -> io::Result<()> {
-    let Some(epoch) = seed else {
-        return Ok(());
-    };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(vmdk)?;
-    // The descriptor follows the sparse header, within the first 64 KiB.
-    let mut head = vec![0u8; 64 << 10];
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read_at(&mut head[filled..], filled as u64)? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    head.truncate(filled);
-    let missing = || {
-        io::Error::other(format!(
-            "{}: no `CID=` in the vmdk's descriptor (qemu-img wrote another layout)",
-            vmdk.display()
-        ))
-    };
-    // qemu-img writes the id without leading zeros (`CID=%x`): 1 to 8 digits.
-    let at = (1..head.len().saturating_sub(5))
-        .find(|at| head[at - 1] == b'\n' && &head[*at..at + 4] == b"CID=")
-        .ok_or_else(missing)?;
-    let digits = head[at + 4..]
-        .iter()
-        .take_while(|b| b.is_ascii_hexdigit())
-        .count();
-    if !(1..=8).contains(&digits) || head.get(at + 4 + digits) != Some(&b'\n') {
-        return Err(missing());
-    }
-    // The descriptor text ends at the first NUL; the zeros after it pad its
-    // sectors. A stable id has all 8 digits, so what follows the id moves
-    // by the digits it had fewer, into that padding.
-    let text_end = head[at..]
-        .iter()
-        .position(|b| *b == 0)
-        .map(|p| at + p)
-        .ok_or_else(missing)?;
-    let grow = 8 - digits;
-    if head.len() < text_end + grow || head[text_end..text_end + grow].iter().any(|b| *b != 0) {
-        return Err(io::Error::other(format!(
-            "{}: no room in the vmdk's descriptor for an 8-digit `CID=`",
-            vmdk.display()
-        )));
-    }
-    let cid = &super::sha256_hex(format!("builder-vmdk-cid\0{file_name}\0{epoch}").as_bytes())[..8];
-    let mut text = format!("CID={cid}").into_bytes();
-    text.extend_from_slice(&head[at + 4 + digits..text_end]);
-    file.write_all_at(&text, at as u64)
 }
 
 /// Identifiers KIWI draws at random: stable with a seed.
@@ -862,7 +799,7 @@ mod tests {
         bytes.extend_from_slice(text);
         bytes.resize(2048, 0);
         std::fs::write(&vmdk, &bytes).unwrap();
-        stable_vmdk_cid(&vmdk, Some(1_700_000_000), "d.vmdk").unwrap();
+        disks::stable_vmdk_cid(&vmdk, Some(1_700_000_000), "d.vmdk").unwrap();
         let after = std::fs::read(&vmdk).unwrap();
         assert_eq!(after.len(), 2048);
         let shown = String::from_utf8_lossy(&after[512..])
@@ -881,7 +818,7 @@ mod tests {
         );
         full.resize(2048, 0);
         std::fs::write(&vmdk, &full).unwrap();
-        stable_vmdk_cid(&vmdk, Some(1_700_000_000), "d.vmdk").unwrap();
+        disks::stable_vmdk_cid(&vmdk, Some(1_700_000_000), "d.vmdk").unwrap();
         assert_eq!(std::fs::read(&vmdk).unwrap(), after);
     }
 
