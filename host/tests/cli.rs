@@ -967,22 +967,8 @@ fn two_cold_builds_of_the_minimal_example_are_identical_and_attested() {
         &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
     );
     let run_description = |description: &Path, dir: &Path, target: &Path, key: &Path| {
-        let tmp = dir.join("tmp");
-        std::fs::create_dir_all(&tmp).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_builder"))
-            .env(builder::rootfs::command::TEMP_DIR_VAR, &tmp)
-            .env("SOURCE_DATE_EPOCH", "1700000000")
-            .arg("--cache-dir")
-            .arg(dir.join("cache"))
-            .arg("run")
-            .arg(description)
-            .arg("--target-dir")
-            .arg(target)
-            .arg("--signing-key")
-            .arg(key)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
+        let key = key.to_str().unwrap();
+        build_with_caches(dir, description, target, &["--signing-key", key]);
     };
     let run = |dir: &Path, target: &Path, key: &Path| run_description(&example(), dir, target, key);
     let mut outputs = Vec::new();
@@ -991,18 +977,7 @@ fn two_cold_builds_of_the_minimal_example_are_identical_and_attested() {
         run(dir.path(), &target, &ed25519.0);
         outputs.push(target);
     }
-    let mut names: Vec<String> = std::fs::read_dir(&outputs[0])
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "builder.result.json")
-        .collect();
-    names.sort();
-    assert_eq!(names.len(), 7, "{names:?}");
-    for name in &names {
-        let a = std::fs::read(outputs[0].join(name)).unwrap();
-        let b = std::fs::read(outputs[1].join(name)).unwrap();
-        assert!(a == b, "{name} differs between two cold builds");
-    }
+    let names = assert_same_files(&outputs[0], &outputs[1], 7);
 
     // One container type from the same two machines: the root each
     // prepared from empty caches, packed as a docker archive.
@@ -1952,8 +1927,8 @@ fn build_with_caches(machine: &Path, description: &Path, target: &Path, args: &[
 }
 
 /// Every file but the result manifest (which holds timings) is in both
-/// directories, `count` of them, byte for byte the same.
-fn assert_same_files(a: &Path, b: &Path, count: usize) {
+/// directories, `count` of them, byte for byte the same; their names.
+fn assert_same_files(a: &Path, b: &Path, count: usize) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(a)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -1976,6 +1951,7 @@ fn assert_same_files(a: &Path, b: &Path, count: usize) {
             b.display()
         );
     }
+    names
 }
 
 /// Two machines, each starting from empty caches of its own in a work
