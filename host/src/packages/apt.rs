@@ -3,7 +3,6 @@
 //! root reads the image's own sources, written here as DEB822 files.
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{bail, Context};
 
@@ -696,31 +695,13 @@ fn release_prefix(repo: &AptRepository) -> String {
     }
 }
 
-/// One file of a repository, fetched by the build host's apt.
-fn fetch(step: &str, url: &str) -> anyhow::Result<Vec<u8>> {
-    let dir = command::temp_dir().with_context(|| format!("{step}: a temporary directory"))?;
-    let target = dir.path().join("file");
-    let mut cmd = Command::new("/usr/lib/apt/apt-helper");
-    cmd.args([
-        "-o",
-        "APT::Sandbox::User=root",
-        "-o",
-        "Acquire::Retries=2",
-        "download-file",
-    ])
-    .arg(url)
-    .arg(&target);
-    command::run(step, &mut cmd)?;
-    std::fs::read(&target).with_context(|| format!("{step}: reading {}", target.display()))
-}
-
 /// The repository's `InRelease` (or `Release`), as the build host's apt
 /// fetches it: what it publishes now.
 fn release_file(repo: &AptRepository) -> anyhow::Result<Vec<u8>> {
     let prefix = release_prefix(repo);
     let mut last = None;
     for name in ["InRelease", "Release"] {
-        match fetch(
+        match super::repository::fetch(
             &format!("repository {}: fetching {name}", repo.alias),
             &format!("{prefix}/{name}"),
         ) {
@@ -790,7 +771,7 @@ fn published_packages(
             );
         };
         let step = format!("repository {}: fetching {path}", repo.alias);
-        let bytes = fetch(&step, &format!("{prefix}/{path}"))?;
+        let bytes = super::repository::fetch(&step, &format!("{prefix}/{path}"))?;
         let got = crate::toolbox::sha256_hex(&bytes);
         if got != sha {
             bail!("{step}: SHA-256 {got}, the release file gives {sha}");

@@ -241,6 +241,31 @@ pub fn apply_snapshots(
     Ok(())
 }
 
+/// One file of a repository: read for `file://`, else downloaded with the
+/// build host's apt (`apt-helper download-file`), whose proxy and TLS
+/// settings then apply.
+pub fn fetch(step: &str, url: &str) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context as _;
+    if let Some(path) = url.strip_prefix("file://") {
+        return std::fs::read(path).with_context(|| format!("{step}: reading {path}"));
+    }
+    let dir = crate::rootfs::command::temp_dir()
+        .with_context(|| format!("{step}: a temporary directory"))?;
+    let target = dir.path().join("file");
+    let mut cmd = Command::new("/usr/lib/apt/apt-helper");
+    cmd.args([
+        "-o",
+        "APT::Sandbox::User=root",
+        "-o",
+        "Acquire::Retries=2",
+        "download-file",
+    ])
+    .arg(url)
+    .arg(&target);
+    crate::rootfs::command::run(step, &mut cmd)?;
+    std::fs::read(&target).with_context(|| format!("{step}: reading {}", target.display()))
+}
+
 /// The repository URIs the build host's apt uses (`apt-get indextargets`),
 /// without duplicates, in the host's order.
 pub fn host_mirrors() -> Result<Vec<String>, String> {

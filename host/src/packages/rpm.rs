@@ -141,18 +141,7 @@ fn repomd(repo: &RpmRepository) -> Option<Vec<u8>> {
         return None;
     }
     let url = format!("{}/repodata/repomd.xml", repo.uri.trim_end_matches('/'));
-    if let Some(path) = url.strip_prefix("file://") {
-        return std::fs::read(path).ok();
-    }
-    // The build host's own downloader: this builder runs on Debian hosts.
-    let dir = command::temp_dir().ok()?;
-    let target = dir.path().join("repomd.xml");
-    let mut cmd = Command::new("/usr/lib/apt/apt-helper");
-    cmd.args(["-o", "APT::Sandbox::User=root", "download-file"])
-        .arg(&url)
-        .arg(&target);
-    command::run("fetching repomd.xml", &mut cmd).ok()?;
-    std::fs::read(&target).ok()
+    repository::fetch("fetching repomd.xml", &url).ok()
 }
 
 /// What the root cache keys on: each build repository and its `repomd.xml`.
@@ -195,7 +184,7 @@ pub fn published_packages(repo: &RpmRepository, repomd: &[u8]) -> anyhow::Result
     let step = format!("repository {}: primary metadata", repo.alias);
     let (href, sha) = primary_location(repomd).with_context(|| format!("{step}: in repomd.xml"))?;
     let url = format!("{}/{href}", repo.uri.trim_end_matches('/'));
-    let bytes = fetch(&step, &url)?;
+    let bytes = repository::fetch(&step, &url)?;
     let got = crate::toolbox::sha256_hex(&bytes);
     if let Some(sha) = sha {
         if got != sha {
@@ -328,22 +317,6 @@ fn evr(epoch: &str, version: &str, release: &str) -> String {
         "" | "0" | "(none)" => format!("{version}-{release}"),
         epoch => format!("{epoch}:{version}-{release}"),
     }
-}
-
-/// One file of a repository: read for `file://`, else fetched with the
-/// build host's downloader.
-fn fetch(step: &str, url: &str) -> anyhow::Result<Vec<u8>> {
-    if let Some(path) = url.strip_prefix("file://") {
-        return std::fs::read(path).with_context(|| format!("{step}: reading {path}"));
-    }
-    let dir = command::temp_dir().with_context(|| format!("{step}: a temporary directory"))?;
-    let target = dir.path().join("file");
-    let mut cmd = Command::new("/usr/lib/apt/apt-helper");
-    cmd.args(["-o", "APT::Sandbox::User=root", "download-file"])
-        .arg(url)
-        .arg(&target);
-    command::run(step, &mut cmd)?;
-    std::fs::read(&target).with_context(|| format!("{step}: reading {}", target.display()))
 }
 
 /// The packages in an rpm root, as a lock records them: the rpm database
