@@ -1476,6 +1476,8 @@ fn run_create(cli: &Cli, args: &CreateArgs) -> anyhow::Result<()> {
         }),
         container: None,
         vagrant: None,
+        settings: Vec::new(),
+        files: Vec::new(),
         package_digests: Default::default(),
     };
     let outcome = create::create(&runtime, &plugins, &request);

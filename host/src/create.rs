@@ -41,6 +41,10 @@ pub struct CreateRequest {
     pub container: Option<crate::plugins::ContainerConfig>,
     /// The type's first `<vagrantconfig>`, if any.
     pub vagrant: Option<crate::plugins::VagrantConfig>,
+    /// The type's child elements, flattened.
+    pub settings: Vec<crate::plugins::Setting>,
+    /// Files of the description the settings name.
+    pub files: Vec<(String, Vec<u8>)>,
     /// Package files' digests read before `prepare` emptied apt's lists
     /// (`PrepareReport::package_digests`): the SBOMs carry them. Empty when
     /// the root was prepared by an earlier command.
@@ -119,6 +123,8 @@ pub fn create(
         size: request.size,
         container: request.container.clone(),
         vagrant: request.vagrant.clone(),
+        settings: request.settings.clone(),
+        files: request.files.clone(),
     };
     let mut grants = Grants::image_type_defaults();
     for c in request.extra_grants.iter() {

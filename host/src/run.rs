@@ -201,6 +201,12 @@ pub fn run(
                 .containerconfig
                 .as_ref()
                 .map(crate::plugins::ContainerConfig::from_description),
+            settings: crate::plugins::Setting::flatten(&plan.image_type.elements),
+            files: vagrant
+                .as_ref()
+                .and_then(|v| v.embedded_vagrantfile_file())
+                .into_iter()
+                .collect(),
             vagrant,
             package_digests: std::mem::take(&mut report.package_digests),
         },

@@ -501,6 +501,8 @@ fn create_without_kernel(type_name: &str, options: &[(&str, &str)]) -> String {
             size: None,
             container: None,
             vagrant: None,
+            settings: Vec::new(),
+            files: Vec::new(),
             package_digests: Default::default(),
         },
     )

@@ -71,6 +71,8 @@ fn request(
         size: None,
         container,
         vagrant: None,
+        settings: Vec::new(),
+        files: Vec::new(),
         package_digests: Default::default(),
     }
 }

@@ -40,6 +40,8 @@ fn make(root: &Path, out: &Path, type_name: &str, size: Option<ImageSize>) -> st
             size,
             container: None,
             vagrant: None,
+            settings: Vec::new(),
+            files: Vec::new(),
             package_digests: Default::default(),
         },
     )

@@ -31,6 +31,8 @@ fn request(type_name: &str, options: Vec<(String, String)>) -> BuildRequest {
         size: None,
         container: None,
         vagrant: None,
+        settings: Vec::new(),
+        files: Vec::new(),
     }
 }
 

@@ -62,6 +62,8 @@ fn request(attack: &str) -> BuildRequest {
         size: None,
         container: None,
         vagrant: None,
+        settings: Vec::new(),
+        files: Vec::new(),
     }
 }
 

@@ -34,6 +34,8 @@ fn build(root: &Path, out: &Path, compression: &str, epoch: Option<i64>) -> std:
         size: None,
         container: None,
         vagrant: None,
+        settings: Vec::new(),
+        files: Vec::new(),
         package_digests: Default::default(),
     };
     let outcome = create(&runtime, &plugins, &request).expect("tbz build");

@@ -499,6 +499,7 @@ fn image_type(t: &Ctx<'_>) -> Result<ImageType> {
         installmedia: t.node.child("installmedia").map(raw),
         initrd: t.node.children_named("initrd").map(raw).collect(),
         luksformat: t.node.child("luksformat").map(raw),
+        elements: t.node.children.iter().map(raw).collect(),
         origin: t.origin(),
     })
 }

@@ -304,6 +304,10 @@ pub struct ImageType {
     pub initrd: Vec<RawElement>,
     /// `<luksformat>`, as written.
     pub luksformat: Option<RawElement>,
+    /// Every child element, as written: what image-type plugins of
+    /// contract 0.2.0 receive as settings.
+    #[serde(skip)]
+    pub elements: Vec<RawElement>,
     /// Where the type is.
     #[serde(skip)]
     pub origin: Origin,

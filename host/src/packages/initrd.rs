@@ -111,6 +111,7 @@ impl<'r> DeferredInitrd<'r> {
                 filesystems: filesystems.to_vec(),
                 source_date_epoch: None,
                 force: false,
+                ..Default::default()
             },
         )
         .context("making the initrd the installed packages asked for")?;
@@ -274,6 +275,7 @@ pub fn refresh(root: &std::path::Path) -> anyhow::Result<bool> {
             filesystems,
             source_date_epoch: None,
             force: true,
+            ..Default::default()
         },
     )
     .context("making the initrd again")?;

@@ -648,6 +648,18 @@ fn image_type_for_arch(image_type: &ImageType, arch: &str) -> ImageType {
     if let Some(disk) = image_type.systemdisk.as_mut() {
         disk.volumes.retain(|v| arch_ok(&v.arch, arch));
     }
+    for element in &mut image_type.elements {
+        if element.name == "systemdisk" {
+            element.children.retain(|v| {
+                let archs: Vec<String> = v
+                    .attributes
+                    .get("arch")
+                    .map(|a| a.split(',').map(|s| s.trim().to_string()).collect())
+                    .unwrap_or_default();
+                arch_ok(&archs, arch)
+            });
+        }
+    }
     image_type
 }
 

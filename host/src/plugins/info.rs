@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::grants::Capability;
 
 /// The world a component implements (also what `builder plugin new --kind` makes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum World {
     /// Exports `describe` and `build`.

@@ -19,12 +19,14 @@ pub mod carry_out;
 pub mod catalog;
 pub mod changes;
 pub mod grants;
+mod imports;
 pub mod info;
 pub mod limits;
 pub mod select;
 pub mod stages;
 mod state;
 pub mod v0_1_0;
+pub mod v0_2_0;
 
 use std::future::Future;
 use std::path::Path;
@@ -129,6 +131,46 @@ pub struct BuildRequest {
     pub container: Option<ContainerConfig>,
     /// The type's first `<vagrantconfig>`, if any.
     pub vagrant: Option<VagrantConfig>,
+    /// The type's child elements, flattened (contract 0.2.0).
+    pub settings: Vec<Setting>,
+    /// Files of the description the settings name, by the name they use.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// One element below the description's `<type>`, or below one of those.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// Element name.
+    pub element: String,
+    /// Index of its parent in the list; none below `<type>` itself.
+    pub parent: Option<u32>,
+    /// Attributes in document order.
+    pub attributes: Vec<(String, String)>,
+    /// Trimmed text, empty when none.
+    pub text: String,
+}
+
+impl Setting {
+    /// `elements` and everything below them, in document order.
+    pub fn flatten(elements: &[crate::description::RawElement]) -> Vec<Setting> {
+        fn add(out: &mut Vec<Setting>, e: &crate::description::RawElement, parent: Option<u32>) {
+            let index = out.len() as u32;
+            out.push(Setting {
+                element: e.name.clone(),
+                parent,
+                attributes: e.attributes.0.clone(),
+                text: e.text.clone().unwrap_or_default(),
+            });
+            for child in &e.children {
+                add(out, child, Some(index));
+            }
+        }
+        let mut out = Vec::new();
+        for e in elements {
+            add(&mut out, e, None);
+        }
+        out
+    }
 }
 
 /// A Vagrant box's settings, as image types receive them.
@@ -142,6 +184,8 @@ pub struct VagrantConfig {
     pub virtualbox_guest_additions: bool,
     /// The content of the `embedded_vagrantfile`.
     pub embedded_vagrantfile: Option<String>,
+    /// Its name, as `embedded_vagrantfile` writes it.
+    pub embedded_vagrantfile_name: Option<String>,
 }
 
 /// Largest `embedded_vagrantfile` read.
@@ -202,7 +246,16 @@ impl VagrantConfig {
                 .get_bool("virtualbox_guest_additions_present")
                 .unwrap_or(false),
             embedded_vagrantfile,
+            embedded_vagrantfile_name: v.attributes.get("embedded_vagrantfile").map(str::to_string),
         }))
+    }
+
+    /// The embedded Vagrantfile as a description file: its name and content.
+    pub fn embedded_vagrantfile_file(&self) -> Option<(String, Vec<u8>)> {
+        Some((
+            self.embedded_vagrantfile_name.clone()?,
+            self.embedded_vagrantfile.clone()?.into_bytes(),
+        ))
     }
 }
 
@@ -476,6 +529,8 @@ struct Call<'a> {
 pub struct PluginRuntime {
     engine: Engine,
     linkers: v0_1_0::Linkers,
+    /// Contract 0.2.0's linkers, one per world and grants.
+    linkers_v2: v0_2_0::Linkers,
     cache: Option<CompiledCache>,
     limits: RuntimeLimits,
     _ticker: EpochTicker,
@@ -491,6 +546,7 @@ impl PluginRuntime {
         let linkers = v0_1_0::Linkers::new(&engine).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         Ok(PluginRuntime {
             _ticker: EpochTicker::start(&engine),
+            linkers_v2: v0_2_0::Linkers::new(&engine),
             engine,
             linkers,
             cache: cache_dir.map(CompiledCache::new),
@@ -524,24 +580,41 @@ impl PluginRuntime {
         let _deadline = crate::interrupt::deadline_scope(deadline);
         // `describe` has the same signature in every world of a version.
         let outcome = drive(deadline, async {
-            let linker = self.linkers.for_world(world);
-            let instance = linker.instantiate_async(&mut store, &component).await?;
-            let describe =
-                instance.get_typed_func::<(), (v0_1_0::WitPluginInfo,)>(&mut store, "describe")?;
-            describe
-                .call_async(&mut store, ())
-                .await
-                .map(|(info,)| info)
+            wasmtime::Result::Ok(if api_version == v0_2_0::VERSION {
+                let linker = self.linkers_v2.get(world, None)?;
+                let instance = linker.instantiate_async(&mut store, &component).await?;
+                let describe = instance
+                    .get_typed_func::<(), (v0_2_0::WitPluginInfo,)>(&mut store, "describe")?;
+                let (info,) = describe.call_async(&mut store, ()).await?;
+                v0_2_0::info_from(info)
+            } else {
+                let linker = self.linkers.for_world(world);
+                let instance = linker.instantiate_async(&mut store, &component).await?;
+                let describe = instance
+                    .get_typed_func::<(), (v0_1_0::WitPluginInfo,)>(&mut store, "describe")?;
+                let (info,) = describe.call_async(&mut store, ()).await?;
+                v0_1_0::info_from(info)
+            })
         })
         .map_err(|e| PluginError::Host {
             plugin: label.clone(),
             message: format!("starting the call: {e}"),
         })?;
         let info = match (outcome, stop_reason(deadline)) {
-            (Ok(Ok(info)), None) => v0_1_0::info_from(info),
+            (Ok(Ok(info)), None) => info,
             (_, Some(stop)) | (Err(stop), None) => return Err(stop.error(&label, timeout)),
             (Ok(Err(e)), None) => return Err(self.classify(&label, &store, e, timeout)),
         };
+        if api_version == v0_2_0::VERSION {
+            // Every interface it imports must be one of its declared
+            // capabilities: only those are linked into it.
+            v0_2_0::undeclared_import(&self.engine, &component, &info.capabilities).map_err(
+                |reason| PluginError::BadDescription {
+                    origin: source.clone(),
+                    reason,
+                },
+            )?;
+        }
         info.validate()
             .map_err(|reason| PluginError::BadDescription {
                 origin: source.clone(),
@@ -655,15 +728,33 @@ impl PluginRuntime {
             arch: Some(request.image.arch.clone()),
         };
         let (artifacts, _) = self.call(call, async |store, root| {
+            if plugin.api_version == v0_2_0::VERSION {
+                let linker = self
+                    .linkers_v2
+                    .get(World::ImageType, Some(&store.data().grants))?;
+                let pre = v0_2_0::image_type::ImageTypePre::new(
+                    linker.instantiate_pre(&plugin.component)?,
+                )?;
+                let bindings = pre.instantiate_async(&mut *store).await?;
+                let built = bindings
+                    .call_build(store, root, &v0_2_0::build_request_to(request))
+                    .await?;
+                return Ok(built
+                    .map(|a| a.into_iter().map(v0_2_0::artifact_from).collect())
+                    .map_err(v0_2_0::error_from));
+            }
             let pre = v0_1_0::image_type::ImageTypePre::new(
                 self.linkers.image_type.instantiate_pre(&plugin.component)?,
             )?;
             let bindings = pre.instantiate_async(&mut *store).await?;
-            bindings
+            let built = bindings
                 .call_build(store, root, &v0_1_0::build_request_to(request))
-                .await
+                .await?;
+            Ok(built
+                .map(|a| a.into_iter().map(v0_1_0::artifact_from).collect())
+                .map_err(v0_1_0::error_from))
         })?;
-        Ok(artifacts.into_iter().map(v0_1_0::artifact_from).collect())
+        Ok(artifacts)
     }
 
     /// Run a hook plugin at `stage`; returns the root changes it asked for,
@@ -687,17 +778,29 @@ impl PluginRuntime {
             arch: None,
         };
         let ((), mut state) = self.call(call, async |store, root| {
+            if plugin.api_version == v0_2_0::VERSION {
+                let linker = self
+                    .linkers_v2
+                    .get(World::Hook, Some(&store.data().grants))?;
+                let pre = v0_2_0::hook::HookPre::new(linker.instantiate_pre(&plugin.component)?)?;
+                let bindings = pre.instantiate_async(&mut *store).await?;
+                let stage = v0_2_0::stage_to(stage);
+                let request = v0_2_0::hook_request_to(request);
+                let ran = bindings.call_run(store, stage, root, &request).await?;
+                return Ok(ran.map_err(v0_2_0::error_from));
+            }
             let pre =
                 v0_1_0::hook::HookPre::new(self.linkers.hook.instantiate_pre(&plugin.component)?)?;
             let bindings = pre.instantiate_async(&mut *store).await?;
-            bindings
+            let ran = bindings
                 .call_run(
                     store,
                     v0_1_0::stage_to(stage),
                     root,
                     &v0_1_0::hook_request_to(request),
                 )
-                .await
+                .await?;
+            Ok(ran.map_err(v0_1_0::error_from))
         })?;
         Ok(std::mem::take(&mut state.changes))
     }
@@ -722,13 +825,25 @@ impl PluginRuntime {
             arch: None,
         };
         let ((), mut state) = self.call(call, async |store, root| {
+            if plugin.api_version == v0_2_0::VERSION {
+                let linker = self
+                    .linkers_v2
+                    .get(World::Baseline, Some(&store.data().grants))?;
+                let pre =
+                    v0_2_0::baseline::BaselinePre::new(linker.instantiate_pre(&plugin.component)?)?;
+                let bindings = pre.instantiate_async(&mut *store).await?;
+                let request = v0_2_0::baseline_request_to(request);
+                let applied = bindings.call_apply(store, root, &request).await?;
+                return Ok(applied.map_err(v0_2_0::error_from));
+            }
             let pre = v0_1_0::baseline::BaselinePre::new(
                 self.linkers.baseline.instantiate_pre(&plugin.component)?,
             )?;
             let bindings = pre.instantiate_async(&mut *store).await?;
-            bindings
+            let applied = bindings
                 .call_apply(store, root, &v0_1_0::baseline_request_to(request))
-                .await
+                .await?;
+            Ok(applied.map_err(v0_1_0::error_from))
         })?;
         Ok(std::mem::take(&mut state.changes))
     }
@@ -744,9 +859,7 @@ impl PluginRuntime {
         invoke: impl AsyncFnOnce(
             &mut Store<PluginState>,
             Resource<RootHandle>,
-        ) -> wasmtime::Result<
-            Result<T, v0_1_0::image_type::builder::plugin::types::Error>,
-        >,
+        ) -> wasmtime::Result<Result<T, GuestError>>,
     ) -> Result<(T, PluginState), PluginError> {
         let effective = self.check_grants(call.plugin, call.granted)?;
         self.expect_world(call.plugin, call.world)?;
@@ -803,9 +916,7 @@ impl PluginRuntime {
                 limit,
             },
             (Ok(Ok(Ok(value))), None, None) => return Ok((value, store.into_data())),
-            (Ok(Ok(Err(error))), None, None) => {
-                self.guest_failure(&label, &store, v0_1_0::error_from(error))
-            }
+            (Ok(Ok(Err(error))), None, None) => self.guest_failure(&label, &store, error),
             (Ok(Err(e)), None, None) => self.classify(&label, &store, e, timeout),
         };
         for path in &store.data().published {
@@ -963,11 +1074,13 @@ fn identify(engine: &Engine, component: &Component) -> Result<(&'static str, Wor
     versions.dedup();
     let api_version = match versions.as_slice() {
         [v] if v == v0_1_0::VERSION => v0_1_0::VERSION,
+        [v] if v == v0_2_0::VERSION => v0_2_0::VERSION,
         [] => return Err("it imports no `builder:plugin` interface".into()),
         [v] => {
             return Err(format!(
-                "it was built for contract builder:plugin@{v}; this host speaks {}",
-                v0_1_0::VERSION
+                "it was built for contract builder:plugin@{v}; this host speaks {} and {}",
+                v0_1_0::VERSION,
+                v0_2_0::VERSION
             ))
         }
         many => return Err(format!("it mixes contract versions {}", many.join(", "))),

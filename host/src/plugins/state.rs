@@ -28,6 +28,8 @@ pub struct WalkHandle(pub Walk);
 pub struct ReaderHandle(pub File);
 /// An artifact a plugin is writing.
 pub struct ArtifactHandle(pub ArtifactWriter);
+/// A disk a plugin is laying out.
+pub struct DiskHandle(pub Box<super::imports::disks::Draft>);
 
 /// Denies memory growth past a limit and remembers that it did.
 pub struct MemoryLimiter {

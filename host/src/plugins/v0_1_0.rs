@@ -4,30 +4,19 @@
 //! A later contract version gets a sibling module; plugins built against this
 //! one keep loading through this module.
 
-use std::io::Read;
-use std::sync::Arc;
-use std::time::Instant;
-
 use wasmtime::component::{HasSelf, Linker, Resource};
 
-use super::changes::RootChange;
 use super::grants::Capability;
+use super::imports::{CallError, CallResult};
 use super::info::{self, GuestError, OptionKind, PluginInfo, Role, Stage};
-use super::limits::{escape_control, HandleKind};
-use super::state::{ArtifactHandle, PluginState, ReaderHandle, RootHandle, WalkHandle};
+use super::limits::escape_control;
+use super::state::{ArtifactHandle, DiskHandle, PluginState, ReaderHandle, RootHandle, WalkHandle};
+use super::v0_2_0::latest as new;
 use super::{BaselineRequest, BuildRequest, Family, HookRequest, ImageIdentity};
-use crate::rootfs::{FileKind, RootTree};
 use crate::toolbox;
 
 /// The contract version this module speaks.
 pub const VERSION: &str = "0.1.0";
-
-/// Largest single read a plugin may ask for.
-const MAX_READ: u32 = 16 << 20;
-/// Largest walk batch a plugin may ask for.
-const MAX_BATCH: u32 = 65536;
-/// Longest progress step name shown.
-const MAX_STEP_CHARS: usize = 200;
 
 /// `image-type` world bindings (also the home of the shared interfaces).
 pub mod image_type {
@@ -324,69 +313,74 @@ fn artifact_to(a: toolbox::ArtifactInfo) -> types::Artifact {
     }
 }
 
-fn io_err(path: &str, e: std::io::Error) -> types::Error {
-    types::Error::Io(types::IoError {
-        path: path.to_string(),
-        message: e.to_string(),
-    })
-}
+// ---- imports: carried out by the newest contract's host functions -------
+//
+// Each 0.1.0 import converts its arguments to the newest contract's types,
+// calls the host function of `super::imports` and converts the result
+// back: one implementation, two contracts.
 
-fn kernel_to(k: toolbox::boot::Kernel) -> wit_toolbox::Kernel {
-    wit_toolbox::Kernel {
-        version: k.version,
-        image: k.image,
-        initrd: k.initrd,
+/// A newest-contract result as this contract returns it.
+fn back<T, U>(
+    result: CallResult<T>,
+    convert: impl FnOnce(T) -> U,
+) -> wasmtime::Result<Result<U, types::Error>> {
+    match result {
+        Ok(value) => Ok(Ok(convert(value))),
+        Err(CallError::Guest(error)) => Ok(Err(error_to(error))),
+        Err(CallError::Trap(trap)) => Err(trap),
     }
 }
 
-/// A toolbox primitive's failure as the contract reports it.
-fn tool_err(what: &str, e: toolbox::ToolError) -> types::Error {
+fn error_to(e: new::types::Error) -> types::Error {
+    use new::types::Error as N;
     match e {
-        toolbox::ToolError::Invalid(reason) => types::Error::Other(reason),
-        toolbox::ToolError::Io(e) => io_err(what, e),
-        toolbox::ToolError::Tool(e) => tool_failure(e),
-    }
-}
-
-/// A host tool's failure as the contract reports it.
-fn tool_failure(e: crate::rootfs::command::CommandError) -> types::Error {
-    use crate::rootfs::command::CommandError as C;
-    match e {
-        C::Failed {
-            command,
-            status,
-            tail,
-            ..
-        } => types::Error::ToolFailed(types::ToolFailure {
-            tool: command,
-            exit_code: status.code(),
-            stderr: tail,
+        N::InvalidOption(o) => types::Error::InvalidOption(types::InvalidOption {
+            name: o.name,
+            reason: o.reason,
         }),
-        other => types::Error::Other(other.to_string()),
+        N::CapabilityDenied(c) => {
+            types::Error::CapabilityDenied(capability_to(super::v0_2_0::capability_from(c)))
+        }
+        N::ToolFailed(t) => types::Error::ToolFailed(types::ToolFailure {
+            tool: t.tool,
+            exit_code: t.exit_code,
+            stderr: t.stderr,
+        }),
+        N::Io(io) => types::Error::Io(types::IoError {
+            path: io.path,
+            message: io.message,
+        }),
+        N::InvalidPath(p) => types::Error::InvalidPath(p),
+        N::Other(o) => types::Error::Other(o),
     }
 }
 
-fn denied(c: Capability) -> types::Error {
-    types::Error::CapabilityDenied(capability_to(c))
+fn artifact_back(a: new::types::Artifact) -> types::Artifact {
+    types::Artifact {
+        file_name: a.file_name,
+        size: a.size,
+        sha256: a.sha256,
+    }
 }
 
-fn metadata_to(m: crate::rootfs::EntryMeta) -> rootfs::Metadata {
+fn metadata_to(m: new::root_read::Metadata) -> rootfs::Metadata {
+    use new::root_read::FileType as N;
     rootfs::Metadata {
-        file_type: match m.kind {
-            FileKind::Regular => rootfs::FileType::Regular,
-            FileKind::Directory => rootfs::FileType::Directory,
-            FileKind::Symlink => rootfs::FileType::Symlink,
-            FileKind::CharDevice => rootfs::FileType::CharDevice,
-            FileKind::BlockDevice => rootfs::FileType::BlockDevice,
-            FileKind::Fifo => rootfs::FileType::Fifo,
-            FileKind::Socket => rootfs::FileType::Socket,
+        file_type: match m.file_type {
+            N::Regular => rootfs::FileType::Regular,
+            N::Directory => rootfs::FileType::Directory,
+            N::Symlink => rootfs::FileType::Symlink,
+            N::CharDevice => rootfs::FileType::CharDevice,
+            N::BlockDevice => rootfs::FileType::BlockDevice,
+            N::Fifo => rootfs::FileType::Fifo,
+            N::Socket => rootfs::FileType::Socket,
         },
         mode: m.mode,
         uid: m.uid,
         gid: m.gid,
         size: m.size,
-        mtime_seconds: m.mtime,
-        mtime_nanoseconds: m.mtime_nsec,
+        mtime_seconds: m.mtime_seconds,
+        mtime_nanoseconds: m.mtime_nanoseconds,
         nlink: m.nlink,
         inode: m.inode,
         device: m.device,
@@ -395,242 +389,177 @@ fn metadata_to(m: crate::rootfs::EntryMeta) -> rootfs::Metadata {
         xattrs: m
             .xattrs
             .into_iter()
-            .map(|(name, value)| rootfs::Xattr { name, value })
+            .map(|x| rootfs::Xattr {
+                name: x.name,
+                value: x.value,
+            })
             .collect(),
     }
 }
 
-// ---- imports: host ------------------------------------------------------
+fn filesystem_options_to_new(o: wit_toolbox::FilesystemOptions) -> new::types::FilesystemOptions {
+    use new::types::FilesystemType as N;
+    use wit_toolbox::FilesystemType as W;
+    new::types::FilesystemOptions {
+        fs_type: match o.fs_type {
+            W::Ext2 => N::Ext2,
+            W::Ext3 => N::Ext3,
+            W::Ext4 => N::Ext4,
+            W::Xfs => N::Xfs,
+            W::Btrfs => N::Btrfs,
+            W::Squashfs => N::Squashfs,
+            W::Erofs => N::Erofs,
+            W::Vfat => N::Vfat,
+        },
+        label: o.label,
+        uuid: o.uuid,
+        size_bytes: o.size_bytes,
+        extra_bytes: o.extra_bytes,
+        compression: o.compression,
+        create_options: o.create_options,
+    }
+}
+
+fn file_source_to_new(s: wit_toolbox::FileSource) -> new::types::FileSource {
+    match s {
+        wit_toolbox::FileSource::RootFile(p) => new::types::FileSource::RootFile(p),
+        wit_toolbox::FileSource::Artifact(a) => new::types::FileSource::Artifact(a),
+        wit_toolbox::FileSource::Data(d) => new::types::FileSource::Data(d),
+    }
+}
+
+fn image_files_to_new(files: Vec<wit_toolbox::ImageFile>) -> Vec<new::types::ImageFile> {
+    files
+        .into_iter()
+        .map(|f| new::types::ImageFile {
+            path: f.path,
+            source: file_source_to_new(f.source),
+        })
+        .collect()
+}
+
+fn kernel_to(k: new::boot::Kernel) -> wit_toolbox::Kernel {
+    wit_toolbox::Kernel {
+        version: k.version,
+        image: k.image,
+        initrd: k.initrd,
+    }
+}
+
+/// The whole root, or none of it.
+fn whole_root() -> new::types::TreePart {
+    new::types::TreePart {
+        path: String::new(),
+        mount_points: Vec::new(),
+    }
+}
 
 impl types::Host for PluginState {}
 
 impl host::Host for PluginState {
     fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
-        let plugin = &self.label;
-        // Bounded in bytes and lines per second, control characters escaped.
-        let admitted = self.log.admit(&message, Instant::now());
-        if let Some(notice) = admitted.notice {
-            tracing::warn!(target: "plugin", "{plugin}: {notice}");
-        }
-        let Some(message) = admitted.line else {
-            return Ok(());
+        use new::log::Level as N;
+        let level = match level {
+            host::Level::Trace => N::Trace,
+            host::Level::Debug => N::Debug,
+            host::Level::Info => N::Info,
+            host::Level::Warn => N::Warn,
+            host::Level::Error => N::Error,
         };
-        match level {
-            host::Level::Trace => tracing::trace!(target: "plugin", "{plugin}: {message}"),
-            host::Level::Debug => tracing::debug!(target: "plugin", "{plugin}: {message}"),
-            host::Level::Info => tracing::info!(target: "plugin", "{plugin}: {message}"),
-            host::Level::Warn => tracing::warn!(target: "plugin", "{plugin}: {message}"),
-            host::Level::Error => tracing::error!(target: "plugin", "{plugin}: {message}"),
-        }
-        Ok(())
+        new::log::Host::log(self, level, message)
     }
 
     fn progress(&mut self, step: String, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
-        let step: String = step.chars().take(MAX_STEP_CHARS).collect();
-        let step = escape_control(&step, false);
-        let text = match total {
-            Some(total) => format!("{}: {step} {done}/{total}", self.label),
-            None => format!("{}: {step} {done}", self.label),
-        };
-        tracing::debug!(target: "plugin", "{text}");
-        crate::progress::detail(text);
-        Ok(())
+        new::log::Host::progress(self, step, done, total)
     }
 }
-
-// ---- imports: rootfs ----------------------------------------------------
 
 impl rootfs::Host for PluginState {}
-
-impl PluginState {
-    fn root(
-        &mut self,
-        handle: &Resource<RootHandle>,
-    ) -> wasmtime::Result<Result<Arc<RootTree>, types::Error>> {
-        if let Err(c) = self.require(Capability::RootRead) {
-            return Ok(Err(denied(c)));
-        }
-        Ok(Ok(self.table.get(handle)?.0.clone()))
-    }
-
-    /// The host's form of a plugin's filesystem options.
-    fn filesystem_options(
-        &self,
-        options: wit_toolbox::FilesystemOptions,
-    ) -> toolbox::filesystems::FilesystemOptions {
-        use toolbox::filesystems::FsType;
-        use wit_toolbox::FilesystemType as W;
-        toolbox::filesystems::FilesystemOptions {
-            fs_type: match options.fs_type {
-                W::Ext2 => FsType::Ext2,
-                W::Ext3 => FsType::Ext3,
-                W::Ext4 => FsType::Ext4,
-                W::Xfs => FsType::Xfs,
-                W::Btrfs => FsType::Btrfs,
-                W::Squashfs => FsType::Squashfs,
-                W::Erofs => FsType::Erofs,
-                W::Vfat => FsType::Vfat,
-            },
-            label: options.label,
-            uuid: options.uuid,
-            size_bytes: options.size_bytes,
-            extra_bytes: options.extra_bytes,
-            compression: options.compression,
-            create_options: options.create_options,
-            source_date_epoch: self.source_date_epoch,
-        }
-    }
-}
-
-/// Return the guest error from a `Result<_, types::Error>` early.
-macro_rules! guest_try {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
-        }
-    };
-}
 
 impl rootfs::HostRootTree for PluginState {
     fn walk(
         &mut self,
-        handle: Resource<RootHandle>,
+        root: Resource<RootHandle>,
         path: String,
     ) -> wasmtime::Result<Result<Resource<WalkHandle>, types::Error>> {
-        let root = guest_try!(self.root(&handle)?);
-        guest_try!(self.acquire(HandleKind::Walk));
-        let walk = root.walk(&path).map_err(|e| io_err(&path, e));
-        self.push_counted(HandleKind::Walk, walk.map(WalkHandle))
+        back(new::root_read::Host::walk(self, root, path), |w| w)
     }
 
     fn stat(
         &mut self,
-        handle: Resource<RootHandle>,
+        root: Resource<RootHandle>,
         path: String,
     ) -> wasmtime::Result<Result<rootfs::Metadata, types::Error>> {
-        let root = guest_try!(self.root(&handle)?);
-        Ok(root
-            .stat(&path)
-            .map(metadata_to)
-            .map_err(|e| io_err(&path, e)))
+        back(new::root_read::Host::stat(self, root, path), metadata_to)
     }
 
     fn read_link(
         &mut self,
-        handle: Resource<RootHandle>,
+        root: Resource<RootHandle>,
         path: String,
     ) -> wasmtime::Result<Result<String, types::Error>> {
-        let root = guest_try!(self.root(&handle)?);
-        Ok(root.read_link(&path).map_err(|e| io_err(&path, e)))
+        back(new::root_read::Host::read_link(self, root, path), |l| l)
     }
 
     fn open(
         &mut self,
-        handle: Resource<RootHandle>,
+        root: Resource<RootHandle>,
         path: String,
     ) -> wasmtime::Result<Result<Resource<ReaderHandle>, types::Error>> {
-        let root = guest_try!(self.root(&handle)?);
-        guest_try!(self.acquire(HandleKind::Reader));
-        let file = root.open_file(&path).map_err(|e| io_err(&path, e));
-        self.push_counted(HandleKind::Reader, file.map(ReaderHandle))
+        back(new::root_read::Host::open(self, root, path), |r| r)
     }
 
     fn read_file(
         &mut self,
-        handle: Resource<RootHandle>,
+        root: Resource<RootHandle>,
         path: String,
     ) -> wasmtime::Result<Result<Vec<u8>, types::Error>> {
-        let root = guest_try!(self.root(&handle)?);
-        let (file, size) = guest_try!(root.open_regular(&path).map_err(|e| io_err(&path, e)));
-        // Never more than the plugin could hold: a huge file is read in chunks.
-        let limit = self.max_data_bytes;
-        let too_large = || {
-            Ok(Err(io_err(
-                &path,
-                std::io::Error::other(format!(
-                    "larger than {limit} bytes, the most read-file returns (the plugin's memory \
-                     limit): read it in chunks through `open`"
-                )),
-            )))
-        };
-        if size > limit {
-            return too_large();
-        }
-        let mut data = Vec::with_capacity(size as usize);
-        guest_try!(file
-            .take(limit + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| io_err(&path, e)));
-        if data.len() as u64 > limit {
-            return too_large();
-        }
-        Ok(Ok(data))
+        back(new::root_read::Host::read_file(self, root, path), |d| d)
     }
 
-    fn drop(&mut self, handle: Resource<RootHandle>) -> wasmtime::Result<()> {
-        self.table.delete(handle)?;
-        Ok(())
+    fn drop(&mut self, root: Resource<RootHandle>) -> wasmtime::Result<()> {
+        new::types::HostRootTree::drop(self, root)
     }
 }
 
 impl rootfs::HostWalker for PluginState {
     fn next(
         &mut self,
-        handle: Resource<WalkHandle>,
+        walk: Resource<WalkHandle>,
         max: u32,
     ) -> wasmtime::Result<Result<Vec<rootfs::Entry>, types::Error>> {
-        let walk = &mut self.table.get_mut(&handle)?.0;
-        let batch = guest_try!(walk
-            .next_batch(max.clamp(1, MAX_BATCH) as usize)
-            .map_err(|e| io_err("", e)));
-        Ok(Ok(batch
-            .into_iter()
-            .map(|e| rootfs::Entry {
-                path: e.path,
-                metadata: metadata_to(e.meta),
-            })
-            .collect()))
+        back(
+            new::root_read::HostWalker::next(self, walk, max),
+            |entries| {
+                entries
+                    .into_iter()
+                    .map(|e| rootfs::Entry {
+                        path: e.path,
+                        metadata: metadata_to(e.metadata),
+                    })
+                    .collect()
+            },
+        )
     }
 
-    fn drop(&mut self, handle: Resource<WalkHandle>) -> wasmtime::Result<()> {
-        self.table.delete(handle)?;
-        self.handles.release(HandleKind::Walk);
-        Ok(())
+    fn drop(&mut self, walk: Resource<WalkHandle>) -> wasmtime::Result<()> {
+        new::root_read::HostWalker::drop(self, walk)
     }
 }
 
 impl rootfs::HostFileReader for PluginState {
     fn read(
         &mut self,
-        handle: Resource<ReaderHandle>,
+        file: Resource<ReaderHandle>,
         max: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, types::Error>> {
-        let file = &mut self.table.get_mut(&handle)?.0;
-        let max = max.min(MAX_READ) as usize;
-        let mut data = vec![0u8; max];
-        let mut filled = 0;
-        // Fill the buffer unless at end of file: fewer, larger calls.
-        while filled < max {
-            match file.read(&mut data[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Ok(Err(io_err("", e))),
-            }
-        }
-        data.truncate(filled);
-        Ok(Ok(data))
+        back(new::root_read::HostFileReader::read(self, file, max), |d| d)
     }
 
-    fn drop(&mut self, handle: Resource<ReaderHandle>) -> wasmtime::Result<()> {
-        self.table.delete(handle)?;
-        self.handles.release(HandleKind::Reader);
-        Ok(())
+    fn drop(&mut self, file: Resource<ReaderHandle>) -> wasmtime::Result<()> {
+        new::root_read::HostFileReader::drop(self, file)
     }
 }
-
-// ---- imports: toolbox ---------------------------------------------------
 
 impl wit_toolbox::Host for PluginState {
     fn create_artifact(
@@ -638,22 +567,17 @@ impl wit_toolbox::Host for PluginState {
         file_name: String,
         compression: wit_toolbox::Compression,
     ) -> wasmtime::Result<Result<Resource<ArtifactHandle>, types::Error>> {
-        guest_try!(self.require(Capability::ArtifactWrite).map_err(denied));
+        use new::artifacts::Compression as N;
         let compression = match compression {
-            wit_toolbox::Compression::None => toolbox::Compression::None,
-            wit_toolbox::Compression::Gzip => toolbox::Compression::Gzip,
-            wit_toolbox::Compression::Xz => toolbox::Compression::Xz,
-            wit_toolbox::Compression::Zstd => toolbox::Compression::Zstd,
+            wit_toolbox::Compression::None => N::None,
+            wit_toolbox::Compression::Gzip => N::Gzip,
+            wit_toolbox::Compression::Xz => N::Xz,
+            wit_toolbox::Compression::Zstd => N::Zstd,
         };
-        if compression != toolbox::Compression::None {
-            guest_try!(self.require(Capability::Compression).map_err(denied));
-        }
-        let target = guest_try!(self.target_dir());
-        guest_try!(self.acquire(HandleKind::Writer));
-        let writer = target
-            .create_artifact(&file_name, compression)
-            .map_err(|e| io_err(&file_name, e));
-        self.push_counted(HandleKind::Writer, writer.map(ArtifactHandle))
+        back(
+            new::artifacts::Host::create(self, file_name, compression),
+            |w| w,
+        )
     }
 
     fn make_filesystem(
@@ -662,24 +586,11 @@ impl wit_toolbox::Host for PluginState {
         file_name: String,
         options: wit_toolbox::FilesystemOptions,
     ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
-        use toolbox::filesystems;
-        for capability in [
-            Capability::Filesystems,
-            Capability::ArtifactWrite,
-            Capability::RootRead,
-        ] {
-            guest_try!(self.require(capability).map_err(denied));
-        }
-        let target = guest_try!(self.target_dir());
-        guest_try!(self.check_filesystem_size(&file_name, &options));
-        let tree = self.table.get(&root)?.0.clone();
-        let request = self.filesystem_options(options);
-        let file = guest_try!(target
-            .create_file_artifact(&file_name)
-            .map_err(|e| io_err(&file_name, e)));
-        guest_try!(filesystems::make(tree.host_path(), file.path(), &request)
-            .map_err(|e| tool_err(&file_name, e)));
-        self.publish(&target, file, &file_name)
+        let options = filesystem_options_to_new(options);
+        back(
+            new::filesystems::Host::make(self, root, whole_root(), file_name, options),
+            artifact_back,
+        )
     }
 
     fn make_disk(
@@ -691,139 +602,24 @@ impl wit_toolbox::Host for PluginState {
         partitions: Vec<wit_toolbox::Partition>,
         bios_boot: Option<String>,
     ) -> wasmtime::Result<Result<wit_toolbox::Disk, types::Error>> {
-        use toolbox::disks::{self, Content, PartitionKind, PartitionSpec, Table};
-        use wit_toolbox::PartitionKind as K;
-        for capability in [Capability::Partitioning, Capability::ArtifactWrite] {
-            guest_try!(self.require(capability).map_err(denied));
-        }
-        let tree = self.table.get(&root)?.0.clone();
-        let target = guest_try!(self.target_dir());
-        guest_try!(self.check_image_size(&file_name, size_bytes));
-        // A filesystem partition for /boot: the root's filesystem holds
-        // /boot empty, as its mount point.
-        let separate_boot = partitions.iter().any(|p| {
-            p.kind == K::Xbootldr
-                && matches!(
-                    p.content,
-                    Some(wit_toolbox::PartitionContent::Filesystem(_))
-                )
-        });
-        let mut specs = Vec::new();
-        for p in partitions {
-            guest_try!(self.check_image_size(&format!("partition {}", p.name), p.size_bytes));
-            let content = match p.content {
-                Some(wit_toolbox::PartitionContent::Image(name)) => {
-                    Some(Content::Image(guest_try!(self.published_artifact(&name))))
-                }
-                Some(wit_toolbox::PartitionContent::Filesystem(options)) => {
-                    for capability in [Capability::Filesystems, Capability::RootRead] {
-                        guest_try!(self.require(capability).map_err(denied));
-                    }
-                    guest_try!(
-                        self.check_filesystem_size(&format!("partition {}", p.name), &options)
-                    );
-                    let boot = std::path::PathBuf::from("boot");
-                    let (root, hidden) = match p.kind {
-                        K::Xbootldr => (
-                            guest_try!(crate::rootfs::mounts::real_directory_below(
-                                tree.host_path(),
-                                &boot
-                            )
-                            .map_err(|e| io_err(&format!("partition {}", p.name), e))),
-                            Vec::new(),
-                        ),
-                        K::Root if separate_boot => (tree.host_path().to_path_buf(), vec![boot]),
-                        _ => (tree.host_path().to_path_buf(), Vec::new()),
-                    };
-                    Some(Content::Filesystem {
-                        root,
-                        hidden,
-                        options: self.filesystem_options(options),
+        back(
+            self.make_disk_through_draft(root, file_name, table, size_bytes, partitions, bios_boot),
+            |disk| wit_toolbox::Disk {
+                artifact: artifact_back(disk.artifact),
+                disk_id: disk.disk_id,
+                partitions: disk
+                    .partitions
+                    .into_iter()
+                    .map(|p| wit_toolbox::PlacedPartition {
+                        number: p.number,
+                        name: p.name,
+                        start_bytes: p.start_bytes,
+                        size_bytes: p.size_bytes,
+                        uuid: p.uuid,
                     })
-                }
-                // Swap is usable only with its signature: KIWI's label,
-                // and a UUID stable with SOURCE_DATE_EPOCH.
-                None if p.kind == K::Swap => Some(Content::Swap {
-                    label: Some("SWAP".to_string()),
-                    uuid: self.source_date_epoch.map(|epoch| {
-                        toolbox::stable_uuid(&["builder-swap", &p.name, &epoch.to_string()])
-                    }),
-                }),
-                None => None,
-            };
-            specs.push(PartitionSpec {
-                name: p.name,
-                kind: match p.kind {
-                    K::BiosBoot => PartitionKind::BiosBoot,
-                    K::Esp => PartitionKind::Esp,
-                    K::Root => PartitionKind::Root,
-                    K::Linux => PartitionKind::Linux,
-                    K::Swap => PartitionKind::Swap,
-                    K::Xbootldr => PartitionKind::Xbootldr,
-                },
-                size_bytes: p.size_bytes,
-                content,
-                bootable: p.bootable,
-            });
-        }
-        let core = match &bios_boot {
-            Some(core) => {
-                guest_try!(self.require(Capability::Bootloader).map_err(denied));
-                Some(guest_try!(self.published_artifact(core)))
-            }
-            None => None,
-        };
-        let table = match table {
-            wit_toolbox::PartitionTable::Gpt => Table::Gpt,
-            wit_toolbox::PartitionTable::Msdos => Table::Msdos,
-        };
-        let file = guest_try!(target
-            .create_file_artifact(&file_name)
-            .map_err(|e| io_err(&file_name, e)));
-        let layout = guest_try!(disks::make_within(
-            file.path(),
-            table,
-            size_bytes,
-            &specs,
-            self.arch.as_deref().unwrap_or(std::env::consts::ARCH),
-            self.source_date_epoch,
-            self.max_disk_bytes,
+                    .collect(),
+            },
         )
-        .map_err(|e| tool_err(&file_name, e)));
-        if let Some(core) = core {
-            let offset = match table {
-                Table::Msdos => 512,
-                Table::Gpt => guest_try!(specs
-                    .iter()
-                    .zip(&layout.partitions)
-                    .find(|(spec, _)| spec.kind == PartitionKind::BiosBoot)
-                    .map(|(_, placed)| placed.start_bytes)
-                    .ok_or_else(|| types::Error::Other(format!(
-                        "{file_name}: GRUB's BIOS boot code needs a BIOS boot partition on a GPT disk"
-                    )))),
-            };
-            guest_try!(
-                toolbox::boot::install_grub_bios(&tree, file.path(), &core, offset)
-                    .map_err(|e| tool_err(&file_name, e))
-            );
-        }
-        let info = guest_try!(file.publish().map_err(|e| io_err(&file_name, e)));
-        self.published.push(target.path().join(&info.file_name));
-        Ok(Ok(wit_toolbox::Disk {
-            artifact: artifact_to(info),
-            disk_id: layout.disk_id,
-            partitions: layout
-                .partitions
-                .into_iter()
-                .map(|p| wit_toolbox::PlacedPartition {
-                    number: p.number,
-                    name: p.name,
-                    start_bytes: p.start_bytes,
-                    size_bytes: p.size_bytes,
-                    uuid: p.uuid,
-                })
-                .collect(),
-        }))
     }
 
     fn convert_disk(
@@ -832,32 +628,19 @@ impl wit_toolbox::Host for PluginState {
         file_name: String,
         format: wit_toolbox::DiskFormat,
     ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
-        use toolbox::disks::{self, DiskFormat};
+        use new::disks::DiskFormat as N;
         use wit_toolbox::DiskFormat as F;
-        for capability in [Capability::Partitioning, Capability::ArtifactWrite] {
-            guest_try!(self.require(capability).map_err(denied));
-        }
-        let target = guest_try!(self.target_dir());
-        let from = guest_try!(self.published_artifact(&source));
         let format = match format {
-            F::Qcow2 => DiskFormat::Qcow2,
-            F::Vmdk => DiskFormat::Vmdk,
-            F::Vhdx => DiskFormat::Vhdx,
-            F::Vhd => DiskFormat::Vhd,
-            F::VhdFixed => DiskFormat::VhdFixed,
+            F::Qcow2 => N::Qcow2,
+            F::Vmdk => N::Vmdk,
+            F::Vhdx => N::Vhdx,
+            F::Vhd => N::Vhd,
+            F::VhdFixed => N::VhdFixed,
         };
-        let file = guest_try!(target
-            .create_file_artifact(&file_name)
-            .map_err(|e| io_err(&file_name, e)));
-        guest_try!(disks::convert(
-            &from,
-            file.path(),
-            format,
-            self.source_date_epoch,
-            &file_name
+        back(
+            new::disks::Host::convert(self, source, file_name, format),
+            artifact_back,
         )
-        .map_err(|e| tool_err(&file_name, e)));
-        self.publish(&target, file, &file_name)
     }
 
     fn pack_disk(
@@ -866,49 +649,33 @@ impl wit_toolbox::Host for PluginState {
         file_name: String,
         packaging: wit_toolbox::DiskPackaging,
     ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
-        use toolbox::packing::{self, Packaging};
+        use new::disks as n;
         use wit_toolbox::DiskPackaging as W;
-        for capability in [Capability::Partitioning, Capability::ArtifactWrite] {
-            guest_try!(self.require(capability).map_err(denied));
-        }
-        if !matches!(packaging, W::Ova(_)) {
-            guest_try!(self.require(Capability::Compression).map_err(denied));
-        }
-        let target = guest_try!(self.target_dir());
-        let from = guest_try!(self.published_artifact(&source));
         let packaging = match packaging {
-            W::Gce(license) => Packaging::Gce { license },
-            W::Ova(ovf) => Packaging::Ova(packing::OvfSettings {
+            W::Gce(license) => n::DiskPackaging::Gce(license),
+            W::Ova(ovf) => n::DiskPackaging::Ova(n::OvfSettings {
                 name: ovf.name,
                 firmware: match ovf.firmware {
-                    wit_toolbox::VmFirmware::Bios => packing::VmFirmware::Bios,
-                    wit_toolbox::VmFirmware::Efi => packing::VmFirmware::Efi,
+                    wit_toolbox::VmFirmware::Bios => n::VmFirmware::Bios,
+                    wit_toolbox::VmFirmware::Efi => n::VmFirmware::Efi,
                 },
                 secure_boot: ovf.secure_boot,
             }),
-            W::Vagrant(box_settings) => Packaging::Vagrant(packing::VagrantSettings {
-                provider: match box_settings.provider {
-                    wit_toolbox::VagrantProvider::Libvirt => packing::VagrantProvider::Libvirt,
-                    wit_toolbox::VagrantProvider::Virtualbox => {
-                        packing::VagrantProvider::Virtualbox
-                    }
+            W::Vagrant(v) => n::DiskPackaging::Vagrant(n::VagrantSettings {
+                provider: match v.provider {
+                    wit_toolbox::VagrantProvider::Libvirt => n::VagrantProvider::Libvirt,
+                    wit_toolbox::VagrantProvider::Virtualbox => n::VagrantProvider::Virtualbox,
                 },
-                name: box_settings.name,
-                virtual_size_gb: box_settings.virtual_size_gb,
-                vagrantfile: box_settings.vagrantfile,
-                guest_additions: box_settings.guest_additions,
+                name: v.name,
+                virtual_size_gb: v.virtual_size_gb,
+                vagrantfile: v.vagrantfile,
+                guest_additions: v.guest_additions,
             }),
         };
-        let info = guest_try!(packing::pack(
-            &from,
-            &target,
-            &file_name,
-            &packaging,
-            self.source_date_epoch
+        back(
+            new::disks::Host::pack(self, source, file_name, packaging),
+            artifact_back,
         )
-        .map_err(|e| tool_err(&file_name, e)));
-        self.published.push(target.path().join(&info.file_name));
-        Ok(Ok(artifact_to(info)))
     }
 
     fn make_fat_image(
@@ -918,27 +685,16 @@ impl wit_toolbox::Host for PluginState {
         options: wit_toolbox::FatOptions,
         files: Vec<wit_toolbox::ImageFile>,
     ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
-        for capability in [Capability::Filesystems, Capability::ArtifactWrite] {
-            guest_try!(self.require(capability).map_err(denied));
-        }
-        let target = guest_try!(self.target_dir());
-        guest_try!(self.check_image_size(&file_name, options.size_bytes));
-        let staged = guest_try!(self.stage_files(&root, &files)?);
-        let file = guest_try!(target
-            .create_file_artifact(&file_name)
-            .map_err(|e| io_err(&file_name, e)));
-        guest_try!(toolbox::filesystems::make_fat_image(
-            &staged,
-            file.path(),
-            &toolbox::filesystems::FatOptions {
-                label: options.label,
-                volume_id: options.volume_id,
-                size_bytes: options.size_bytes,
-                source_date_epoch: self.source_date_epoch,
-            },
+        let options = new::filesystems::FatOptions {
+            label: options.label,
+            volume_id: options.volume_id,
+            size_bytes: options.size_bytes,
+        };
+        let files = image_files_to_new(files);
+        back(
+            new::filesystems::Host::make_fat(self, root, file_name, options, files),
+            artifact_back,
         )
-        .map_err(|e| tool_err(&file_name, e)));
-        self.publish(&target, file, &file_name)
     }
 
     fn write_boot_file(
@@ -948,22 +704,36 @@ impl wit_toolbox::Host for PluginState {
         content: Vec<u8>,
         mode: u32,
     ) -> wasmtime::Result<Result<(), types::Error>> {
-        guest_try!(self.require(Capability::Bootloader).map_err(denied));
-        let tree = self.table.get(&root)?.0.clone();
-        let dir = guest_try!(
-            crate::rootfs::files::RootDir::open(tree.host_path()).map_err(|e| io_err("/", e))
-        );
-        Ok(toolbox::boot::write_boot_file(&dir, &path, &content, mode)
-            .map_err(|e| tool_err(&path, e)))
+        back(
+            new::boot::Host::write_file(self, root, path, content, mode),
+            |()| (),
+        )
     }
 
     fn kernels(
         &mut self,
         root: Resource<RootHandle>,
     ) -> wasmtime::Result<Result<Vec<wit_toolbox::Kernel>, types::Error>> {
-        let tree = guest_try!(self.root(&root)?);
-        let kernels = guest_try!(toolbox::boot::kernels(&tree).map_err(|e| tool_err("kernels", e)));
-        Ok(Ok(kernels.into_iter().map(kernel_to).collect()))
+        // 0.1.0 lists kernels with `root-read`.
+        if let Err(c) = self.require(Capability::RootRead) {
+            return Ok(Err(types::Error::CapabilityDenied(capability_to(c))));
+        }
+        let tree = self.table.get(&root)?.0.clone();
+        Ok(toolbox::boot::kernels(&tree)
+            .map(|kernels| {
+                kernels
+                    .into_iter()
+                    .map(|k| wit_toolbox::Kernel {
+                        version: k.version,
+                        image: k.image,
+                        initrd: k.initrd,
+                    })
+                    .collect()
+            })
+            .map_err(|e| match CallError::tool("kernels", e) {
+                CallError::Guest(e) => error_to(e),
+                CallError::Trap(t) => types::Error::Other(t.to_string()),
+            }))
     }
 
     fn make_initrd(
@@ -971,18 +741,15 @@ impl wit_toolbox::Host for PluginState {
         root: Resource<RootHandle>,
         options: wit_toolbox::InitrdOptions,
     ) -> wasmtime::Result<Result<Vec<wit_toolbox::Kernel>, types::Error>> {
-        guest_try!(self.require(Capability::Bootloader).map_err(denied));
-        let tree = self.table.get(&root)?.0.clone();
-        let kernels = guest_try!(toolbox::boot::make_initrd(
-            tree.host_path(),
-            &toolbox::boot::InitrdOptions {
-                filesystems: options.filesystems,
-                source_date_epoch: self.source_date_epoch,
-                force: false,
-            },
+        let options = new::boot::InitrdOptions {
+            filesystems: options.filesystems,
+            luks: false,
+            lvm: false,
+        };
+        back(
+            new::boot::Host::make_initrd(self, root, options),
+            |kernels| kernels.into_iter().map(kernel_to).collect(),
         )
-        .map_err(|e| tool_err("initrd", e)));
-        Ok(Ok(kernels.into_iter().map(kernel_to).collect()))
     }
 
     fn make_grub_image(
@@ -993,27 +760,18 @@ impl wit_toolbox::Host for PluginState {
         config: String,
         modules: Vec<String>,
     ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
-        use toolbox::boot::GrubPlatform as P;
+        use new::boot::GrubPlatform as N;
         use wit_toolbox::GrubPlatform as W;
-        for capability in [Capability::Bootloader, Capability::ArtifactWrite] {
-            guest_try!(self.require(capability).map_err(denied));
-        }
-        let target = guest_try!(self.target_dir());
-        let tree = self.table.get(&root)?.0.clone();
         let platform = match platform {
-            W::I386Pc => P::I386Pc,
-            W::I386PcEltorito => P::I386PcEltorito,
-            W::X8664Efi => P::X86_64Efi,
-            W::Arm64Efi => P::Arm64Efi,
+            W::I386Pc => N::I386Pc,
+            W::I386PcEltorito => N::I386PcEltorito,
+            W::X8664Efi => N::X8664Efi,
+            W::Arm64Efi => N::Arm64Efi,
         };
-        let file = guest_try!(target
-            .create_file_artifact(&file_name)
-            .map_err(|e| io_err(&file_name, e)));
-        guest_try!(
-            toolbox::boot::make_grub_image(&tree, file.path(), platform, &config, &modules)
-                .map_err(|e| tool_err(&file_name, e))
-        );
-        self.publish(&target, file, &file_name)
+        back(
+            new::boot::Host::make_grub_image(self, root, file_name, platform, config, modules),
+            artifact_back,
+        )
     }
 
     fn make_iso(
@@ -1023,55 +781,21 @@ impl wit_toolbox::Host for PluginState {
         options: wit_toolbox::IsoOptions,
         files: Vec<wit_toolbox::ImageFile>,
     ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
-        for capability in [Capability::Iso, Capability::ArtifactWrite] {
-            guest_try!(self.require(capability).map_err(denied));
-        }
-        let target = guest_try!(self.target_dir());
-        let mut listed = files;
-        // The hybrid MBR is staged like any file, under a name no image path has.
-        const MBR: &str = ".builder-hybrid-mbr";
-        if let Some(source) = options.hybrid_mbr {
-            listed.push(wit_toolbox::ImageFile {
-                path: MBR.to_string(),
-                source,
-            });
-        }
-        let mut staged = guest_try!(self.stage_files(&root, &listed)?);
-        let hybrid_mbr = staged
-            .files
-            .iter()
-            .position(|(path, _)| path == MBR)
-            .map(|i| staged.files.remove(i).1);
-        let file = guest_try!(target
-            .create_file_artifact(&file_name)
-            .map_err(|e| io_err(&file_name, e)));
-        guest_try!(toolbox::iso::make(
-            &staged,
-            file.path(),
-            &toolbox::iso::IsoOptions {
-                volume_id: options.volume_id,
-                bios_boot: options.bios_boot,
-                efi_boot: options.efi_boot,
-                hybrid_mbr,
-                source_date_epoch: self.source_date_epoch,
-            },
+        let options = new::iso::IsoOptions {
+            volume_id: options.volume_id,
+            bios_boot: options.bios_boot,
+            efi_boot: options.efi_boot,
+            hybrid_mbr: options.hybrid_mbr.map(file_source_to_new),
+        };
+        let files = image_files_to_new(files);
+        back(
+            new::iso::Host::make(self, root, file_name, options, files),
+            artifact_back,
         )
-        .map_err(|e| tool_err(&file_name, e)));
-        self.publish(&target, file, &file_name)
     }
 
     fn remove_artifact(&mut self, file_name: String) -> wasmtime::Result<Result<(), types::Error>> {
-        guest_try!(self.require(Capability::ArtifactWrite).map_err(denied));
-        let path = guest_try!(self.published_artifact(&file_name));
-        let Some(target) = &self.target else {
-            return Ok(Err(types::Error::Other(
-                "no target directory in this call".into(),
-            )));
-        };
-        // What is gone from the disk no longer counts against the budget.
-        guest_try!(target.remove(&file_name).map_err(|e| io_err(&file_name, e)));
-        self.published.retain(|p| *p != path);
-        Ok(Ok(()))
+        back(new::artifacts::Host::remove(self, file_name), |()| ())
     }
 
     fn sha256(&mut self, data: Vec<u8>) -> wasmtime::Result<String> {
@@ -1082,251 +806,165 @@ impl wit_toolbox::Host for PluginState {
         &mut self,
         file_name: String,
     ) -> wasmtime::Result<Result<String, types::Error>> {
-        guest_try!(self.require(Capability::ArtifactWrite).map_err(denied));
-        let Some(target) = &self.target else {
-            return Ok(Err(types::Error::Other(
-                "no target directory in this call".into(),
-            )));
-        };
-        Ok(target
-            .sha256_of(&file_name)
-            .map_err(|e| io_err(&file_name, e)))
+        back(new::artifacts::Host::sha256(self, file_name), |d| d)
     }
 }
 
 impl wit_toolbox::HostArtifactWriter for PluginState {
     fn write(
         &mut self,
-        handle: Resource<ArtifactHandle>,
+        writer: Resource<ArtifactHandle>,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<(), types::Error>> {
-        let writer = &mut self.table.get_mut(&handle)?.0;
-        let name = writer.file_name().to_string();
-        Ok(writer.write_all(&data).map_err(|e| io_err(&name, e)))
-    }
-
-    fn finish(
-        &mut self,
-        handle: Resource<ArtifactHandle>,
-    ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
-        let writer = self.table.delete(handle)?.0;
-        self.handles.release(HandleKind::Writer);
-        let name = writer.file_name().to_string();
-        let info = guest_try!(writer.finish().map_err(|e| io_err(&name, e)));
-        if let Some(target) = &self.target {
-            self.published.push(target.path().join(&info.file_name));
-        }
-        Ok(Ok(artifact_to(info)))
+        back(
+            new::artifacts::HostArtifactWriter::write(self, writer, data),
+            |()| (),
+        )
     }
 
     fn append_file(
         &mut self,
-        handle: Resource<ArtifactHandle>,
+        writer: Resource<ArtifactHandle>,
         root: Resource<RootHandle>,
         path: String,
         size: u64,
     ) -> wasmtime::Result<Result<(), types::Error>> {
-        let root = guest_try!(self.root(&root)?);
-        let (mut file, actual) = guest_try!(root.open_regular(&path).map_err(|e| io_err(&path, e)));
-        if actual != size {
-            return Ok(Err(io_err(
-                &path,
-                std::io::Error::other(format!(
-                    "is {actual} bytes, not the {size} expected (it changed)"
-                )),
-            )));
-        }
-        let writer = &mut self.table.get_mut(&handle)?.0;
-        Ok(writer
-            .copy_from(&mut file, size)
-            .map_err(|e| io_err(&path, e)))
+        back(
+            new::artifacts::HostArtifactWriter::append_file(self, writer, root, path, size),
+            |()| (),
+        )
     }
 
     fn append_artifact(
         &mut self,
-        handle: Resource<ArtifactHandle>,
+        writer: Resource<ArtifactHandle>,
         file_name: String,
     ) -> wasmtime::Result<Result<u64, types::Error>> {
-        guest_try!(self.require(Capability::ArtifactWrite).map_err(denied));
-        let path = guest_try!(self.published_artifact(&file_name));
-        let mut file = guest_try!(std::fs::File::open(&path).map_err(|e| io_err(&file_name, e)));
-        let size = guest_try!(file
-            .metadata()
-            .map(|m| m.len())
-            .map_err(|e| io_err(&file_name, e)));
-        let writer = &mut self.table.get_mut(&handle)?.0;
-        guest_try!(writer
-            .copy_from(&mut file, size)
-            .map_err(|e| io_err(&file_name, e)));
-        Ok(Ok(size))
+        back(
+            new::artifacts::HostArtifactWriter::append_artifact(self, writer, file_name),
+            |n| n,
+        )
     }
 
-    fn drop(&mut self, handle: Resource<ArtifactHandle>) -> wasmtime::Result<()> {
-        self.table.delete(handle)?;
-        self.handles.release(HandleKind::Writer);
-        Ok(())
+    fn finish(
+        &mut self,
+        writer: Resource<ArtifactHandle>,
+    ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
+        back(
+            new::artifacts::HostArtifactWriter::finish(self, writer),
+            artifact_back,
+        )
+    }
+
+    fn drop(&mut self, writer: Resource<ArtifactHandle>) -> wasmtime::Result<()> {
+        new::artifacts::HostArtifactWriter::drop(self, writer)
     }
 }
 
 impl PluginState {
-    /// Take a handle of `kind` against the call's limit: an error naming the
-    /// limit when the plugin has as many open as it may.
-    fn acquire(&mut self, kind: HandleKind) -> Result<(), types::Error> {
-        self.handles.acquire(kind).map_err(types::Error::Other)
-    }
-
-    /// Hand a handle of `kind` (taken with [`Self::acquire`]) to the plugin;
-    /// if it could not be opened, the count is given back.
-    fn push_counted<R: Send + 'static>(
+    /// 0.1.0's one-call disk through the newest contract's disk resource:
+    /// a filesystem partition holds the whole root, but an `xbootldr` one
+    /// holds its `/boot`, which the root's filesystem then holds empty.
+    fn make_disk_through_draft(
         &mut self,
-        kind: HandleKind,
-        opened: Result<R, types::Error>,
-    ) -> wasmtime::Result<Result<Resource<R>, types::Error>> {
-        let pushed = match opened {
-            Ok(value) => self.table.push(value),
-            Err(e) => {
-                self.handles.release(kind);
-                return Ok(Err(e));
-            }
+        root: Resource<RootHandle>,
+        file_name: String,
+        table: wit_toolbox::PartitionTable,
+        size_bytes: Option<u64>,
+        partitions: Vec<wit_toolbox::Partition>,
+        bios_boot: Option<String>,
+    ) -> CallResult<new::disks::DiskInfo> {
+        use new::disks as n;
+        use wit_toolbox::PartitionKind as K;
+        let separate_boot = partitions.iter().any(|p| {
+            p.kind == K::Xbootldr
+                && matches!(
+                    p.content,
+                    Some(wit_toolbox::PartitionContent::Filesystem(_))
+                )
+        });
+        let table = match table {
+            wit_toolbox::PartitionTable::Gpt => n::PartitionTable::Gpt,
+            wit_toolbox::PartitionTable::Msdos => n::PartitionTable::Msdos,
         };
-        match pushed {
-            Ok(resource) => Ok(Ok(resource)),
-            Err(e) => {
-                self.handles.release(kind);
-                Err(e.into())
+        let disk = n::Host::create(self, file_name, table, size_bytes)?;
+        let disk_rep = disk.rep();
+        let handle = || Resource::<DiskHandle>::new_own(disk_rep);
+        let result = (|| {
+            for p in partitions {
+                let content = match p.content {
+                    Some(wit_toolbox::PartitionContent::Image(name)) => {
+                        n::PartitionContent::Image(name)
+                    }
+                    Some(wit_toolbox::PartitionContent::Filesystem(options)) => {
+                        let part = match p.kind {
+                            K::Xbootldr => new::types::TreePart {
+                                path: "boot".into(),
+                                mount_points: Vec::new(),
+                            },
+                            K::Root if separate_boot => new::types::TreePart {
+                                path: String::new(),
+                                mount_points: vec!["boot".into()],
+                            },
+                            _ => whole_root(),
+                        };
+                        n::PartitionContent::Filesystem(n::TreeFilesystem {
+                            part,
+                            options: filesystem_options_to_new(options),
+                        })
+                    }
+                    // Swap is usable only with its signature: KIWI's label.
+                    None if p.kind == K::Swap => n::PartitionContent::Swap(n::SwapOptions {
+                        label: Some("SWAP".into()),
+                        uuid: super::imports::disks::swap_uuid(self.source_date_epoch, &p.name),
+                    }),
+                    None => n::PartitionContent::Empty,
+                };
+                let partition = n::Partition {
+                    name: p.name,
+                    kind: match p.kind {
+                        K::BiosBoot => n::PartitionKind::BiosBoot,
+                        K::Esp => n::PartitionKind::Esp,
+                        K::Root => n::PartitionKind::Root,
+                        K::Linux => n::PartitionKind::Linux,
+                        K::Swap => n::PartitionKind::Swap,
+                        K::Xbootldr => n::PartitionKind::Xbootldr,
+                    },
+                    size_bytes: p.size_bytes,
+                    content,
+                    encryption: None,
+                    bootable: p.bootable,
+                };
+                n::HostDisk::add_partition(self, handle(), partition)?;
             }
+            if let Some(core) = bios_boot {
+                n::HostDisk::install_bios_boot(self, handle(), core)?;
+            }
+            n::HostDisk::finish(self, handle(), root)
+        })();
+        if result.is_err() {
+            // Not finished: the draft goes with nothing written.
+            let _ = self.table.delete(handle());
         }
-    }
-
-    /// Refuse a disk or filesystem image size (`what`) past the limit.
-    fn check_image_size(&self, what: &str, bytes: Option<u64>) -> Result<(), types::Error> {
-        match bytes {
-            Some(bytes) if bytes > self.max_disk_bytes => Err(types::Error::Other(format!(
-                "{what}: {bytes} bytes is larger than the {} bytes a plugin may ask for \
-                 (--max-disk-bytes)",
-                self.max_disk_bytes
-            ))),
-            _ => Ok(()),
-        }
-    }
-
-    /// Refuse filesystem options whose size is past the limit.
-    fn check_filesystem_size(
-        &self,
-        what: &str,
-        options: &wit_toolbox::FilesystemOptions,
-    ) -> Result<(), types::Error> {
-        self.check_image_size(what, options.size_bytes)?;
-        self.check_image_size(what, Some(options.extra_bytes))
-    }
-
-    /// The path of artifact `file_name` if this call published it.
-    fn target_dir(&self) -> Result<toolbox::TargetDir, types::Error> {
-        self.target
-            .clone()
-            .ok_or_else(|| types::Error::Other("no target directory in this call".into()))
-    }
-
-    /// Publishes a finished file artifact and remembers it for this call.
-    fn publish(
-        &mut self,
-        target: &toolbox::TargetDir,
-        file: toolbox::FileArtifact,
-        file_name: &str,
-    ) -> wasmtime::Result<Result<types::Artifact, types::Error>> {
-        let info = guest_try!(file.publish().map_err(|e| io_err(file_name, e)));
-        self.published.push(target.path().join(&info.file_name));
-        Ok(Ok(artifact_to(info)))
-    }
-
-    /// The listed files of a FAT or ISO image, staged on the host: root
-    /// files need `root-read`, artifacts must be this call's.
-    fn stage_files(
-        &mut self,
-        root: &Resource<RootHandle>,
-        files: &[wit_toolbox::ImageFile],
-    ) -> wasmtime::Result<Result<toolbox::staging::Staged, types::Error>> {
-        use toolbox::staging::{ListedFile, Source};
-        let mut listed = Vec::new();
-        let mut needs_root = false;
-        for file in files {
-            let source = match &file.source {
-                wit_toolbox::FileSource::RootFile(path) => {
-                    needs_root = true;
-                    Source::RootFile(path.clone())
-                }
-                wit_toolbox::FileSource::Artifact(name) => {
-                    Source::Artifact(guest_try!(self.published_artifact(name)))
-                }
-                wit_toolbox::FileSource::Data(bytes) => Source::Data(bytes.clone()),
-            };
-            listed.push(ListedFile {
-                path: file.path.clone(),
-                source,
-            });
-        }
-        let tree = if needs_root {
-            Some(guest_try!(self.root(root)?))
-        } else {
-            None
-        };
-        Ok(
-            toolbox::staging::stage(tree.as_deref(), &listed)
-                .map_err(|e| tool_err("image file", e)),
-        )
-    }
-
-    fn published_artifact(&self, file_name: &str) -> Result<std::path::PathBuf, types::Error> {
-        self.published
-            .iter()
-            .find(|p| p.file_name().is_some_and(|n| n == file_name))
-            .cloned()
-            .ok_or_else(|| {
-                types::Error::InvalidPath(format!(
-                    "`{file_name}` is not an artifact this call finished"
-                ))
-            })
+        result
     }
 }
 
 // ---- imports: changes ---------------------------------------------------
-
-impl PluginState {
-    fn record(
-        &mut self,
-        capability: Capability,
-        action: RootChange,
-    ) -> wasmtime::Result<Result<(), types::Error>> {
-        guest_try!(self.require(capability).map_err(denied));
-        if !self.changes_allowed {
-            return Ok(Err(types::Error::Other(
-                "the root is final at this stage: changes are refused".into(),
-            )));
-        }
-        guest_try!(action.check().map_err(types::Error::Other));
-        self.changes.push(action);
-        Ok(Ok(()))
-    }
-}
-
-/// A path a baseline names, as the host keeps it.
-fn root_path(path: &str) -> Result<String, types::Error> {
-    toolbox::names::root_path(path).map_err(types::Error::InvalidPath)
-}
 
 impl changes::Host for PluginState {
     fn install_packages(
         &mut self,
         names: Vec<String>,
     ) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(Capability::RootWrite, RootChange::InstallPackages { names })
+        back(new::changes::Host::install_packages(self, names), |()| ())
     }
 
     fn remove_packages(
         &mut self,
         names: Vec<String>,
     ) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(Capability::RootWrite, RootChange::RemovePackages { names })
+        back(new::changes::Host::remove_packages(self, names), |()| ())
     }
 
     fn write_file(
@@ -1337,68 +975,45 @@ impl changes::Host for PluginState {
         uid: u32,
         gid: u32,
     ) -> wasmtime::Result<Result<(), types::Error>> {
-        let path = guest_try!(root_path(&path));
-        // Recorded changes are held until the call returns: bounded like
-        // the plugin's own memory.
-        let bytes = self.changes_bytes.saturating_add(content.len() as u64);
-        if bytes > self.max_data_bytes {
-            return Ok(Err(types::Error::Other(format!(
-                "too much file content requested: a plugin call may ask for at most {} bytes \
-                 of files (the plugin's memory limit, --plugin-memory)",
-                self.max_data_bytes
-            ))));
-        }
-        self.changes_bytes = bytes;
-        self.record(
-            Capability::RootWrite,
-            RootChange::WriteFile {
-                path,
-                content,
-                mode: mode & 0o7777,
-                uid,
-                gid,
-            },
+        back(
+            new::changes::Host::write_file(self, path, content, mode, uid, gid),
+            |()| (),
         )
     }
 
     fn enable_service(&mut self, unit: String) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(Capability::RootWrite, RootChange::EnableService { unit })
+        back(new::changes::Host::enable_service(self, unit), |()| ())
     }
 
     fn mask_service(&mut self, unit: String) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(Capability::RootWrite, RootChange::MaskService { unit })
+        back(new::changes::Host::mask_service(self, unit), |()| ())
     }
 
     fn set_default_target(&mut self, target: String) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(
-            Capability::RootWrite,
-            RootChange::SetDefaultTarget { target },
-        )
+        back(new::changes::Host::set_default_target(self, target), |()| {
+            ()
+        })
     }
 
     fn add_group(&mut self, group: changes::Group) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(
-            Capability::RootWrite,
-            RootChange::AddGroup {
-                name: group.name,
-                gid: group.gid,
-            },
-        )
+        let group = new::changes::Group {
+            name: group.name,
+            gid: group.gid,
+        };
+        back(new::changes::Host::add_group(self, group), |()| ())
     }
 
     fn add_user(&mut self, user: changes::User) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(
-            Capability::RootWrite,
-            RootChange::AddUser {
-                name: user.name,
-                uid: user.uid,
-                group: user.group,
-                groups: user.groups,
-                home: user.home,
-                shell: user.shell,
-                password_hash: user.password_hash,
-            },
-        )
+        let user = new::changes::User {
+            name: user.name,
+            uid: user.uid,
+            group: user.group,
+            groups: user.groups,
+            home: user.home,
+            shell: user.shell,
+            password_hash: user.password_hash,
+        };
+        back(new::changes::Host::add_user(self, user), |()| ())
     }
 
     fn set_sysctl(
@@ -1406,28 +1021,14 @@ impl changes::Host for PluginState {
         key: String,
         value: String,
     ) -> wasmtime::Result<Result<(), types::Error>> {
-        self.record(Capability::RootWrite, RootChange::SetSysctl { key, value })
+        back(new::changes::Host::set_sysctl(self, key, value), |()| ())
     }
 
     fn load_kernel_module(&mut self, name: String) -> wasmtime::Result<Result<(), types::Error>> {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Ok(Err(types::Error::Other(format!(
-                "`{name}` is not a kernel module name"
-            ))));
-        }
-        self.record(Capability::RootWrite, RootChange::LoadKernelModule { name })
+        back(new::changes::Host::load_kernel_module(self, name), |()| ())
     }
 
     fn run_in_root(&mut self, argv: Vec<String>) -> wasmtime::Result<Result<(), types::Error>> {
-        if argv.is_empty() {
-            return Ok(Err(types::Error::Other(
-                "run-in-root needs a command".into(),
-            )));
-        }
-        self.record(Capability::RootExec, RootChange::RunInRoot { argv })
+        back(new::root_exec::Host::run_in_root(self, argv), |()| ())
     }
 }

@@ -235,6 +235,10 @@ fn version_cmp(a: &str, b: &str) -> Ordering {
 pub struct InitrdOptions {
     /// Filesystem types to mount and check at boot, the root's first.
     pub filesystems: Vec<String>,
+    /// It opens LUKS containers `etc/crypttab` names.
+    pub luks: bool,
+    /// It activates LVM volume groups.
+    pub lvm: bool,
     /// `SOURCE_DATE_EPOCH`, handed to the tool: file times in the initrd.
     pub source_date_epoch: Option<i64>,
     /// Make them even when the configuration is in place and every kernel
@@ -263,24 +267,48 @@ fn initrd_tool(tree: &RootTree) -> Option<(InitrdTool, &'static str)> {
 }
 
 /// The configuration file and content that make `tool` build initrds for
-/// `filesystems` (none when there are none to add).
-fn initrd_config(tool: InitrdTool, filesystems: &[String]) -> Option<(&'static str, String)> {
+/// `options` (none when there is nothing to add).
+fn initrd_config(tool: InitrdTool, options: &InitrdOptions) -> Option<(&'static str, String)> {
+    let filesystems = &options.filesystems;
     let root_fs = filesystems.first()?;
     Some(match tool {
         // initramfs-tools probes the root *device* for its type (absent at
         // build time) unless told: without this the initrd has no fsck.
+        // LUKS and LVM come with their packages' hooks (checked before).
         InitrdTool::InitramfsTools => (
             "etc/initramfs-tools/conf.d/builder",
             format!("# Written by builder: the image's root filesystem.\nFSTYPE={root_fs}\n"),
         ),
-        InitrdTool::Dracut => (
-            "etc/dracut.conf.d/90-builder.conf",
-            format!(
+        InitrdTool::Dracut => {
+            let mut conf = format!(
                 "# Written by builder: an initrd for any machine.\nhostonly=\"no\"\nfilesystems+=\" {} \"\n",
                 filesystems.join(" ")
-            ),
-        ),
+            );
+            for (wanted, module) in [(options.luks, "crypt"), (options.lvm, "lvm")] {
+                if wanted {
+                    conf += &format!("add_dracutmodules+=\" {module} \"\n");
+                }
+            }
+            ("etc/dracut.conf.d/90-builder.conf", conf)
+        }
     })
+}
+
+/// What the image lacks for an initramfs-tools initrd that opens LUKS or
+/// activates LVM: the packages whose hooks do it.
+fn missing_initramfs_hooks(tree: &RootTree, options: &InitrdOptions) -> Vec<&'static str> {
+    [
+        (
+            options.luks,
+            "usr/share/initramfs-tools/hooks/cryptroot",
+            "cryptsetup-initramfs",
+        ),
+        (options.lvm, "usr/share/initramfs-tools/hooks/lvm2", "lvm2"),
+    ]
+    .into_iter()
+    .filter(|(wanted, hook, _)| *wanted && !is_regular(tree, hook))
+    .map(|(_, _, package)| package)
+    .collect()
 }
 
 /// (Re)generates the initrd of every kernel of the root at `root` inside it
@@ -308,9 +336,19 @@ pub fn make_initrd(root: &Path, options: &InitrdOptions) -> Result<Vec<Kernel>, 
             "the root has no initrd tool: add initramfs-tools or dracut to its packages",
         );
     };
+    if tool == InitrdTool::InitramfsTools {
+        let missing = missing_initramfs_hooks(&tree, options);
+        if !missing.is_empty() {
+            return invalid(format!(
+                "the initrd must open LUKS or activate LVM, and initramfs-tools does that \
+                 with the hooks of {}: add them to the image's packages",
+                missing.join(" and ")
+            ));
+        }
+    }
     let dir = RootDir::open(root)?;
     // Without filesystems to add, the image's own configuration stands.
-    if let Some((path, conf)) = initrd_config(tool, &options.filesystems) {
+    if let Some((path, conf)) = initrd_config(tool, options) {
         let unchanged = dir.read_to_string(path).is_ok_and(|old| old == conf);
         if unchanged && !options.force && kernels.iter().all(|k| is_regular(&tree, &k.initrd)) {
             // Made for this very configuration already (after the install).

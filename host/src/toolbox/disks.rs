@@ -69,6 +69,53 @@ pub struct DiskLayout {
 /// Why a disk image could not be made or converted.
 pub type DiskError = super::ToolError;
 
+/// The ids of one disk: its own and its partitions' (`"disk"`,
+/// `"partition 2"`), each drawn once, so they can be known before the disk
+/// is written. With a seed (`SOURCE_DATE_EPOCH`) they are derived from it,
+/// else random.
+#[derive(Debug, Clone)]
+pub struct DiskIds {
+    seed: Option<i64>,
+    drawn: std::collections::HashMap<String, String>,
+}
+
+impl DiskIds {
+    /// No id drawn yet.
+    pub fn new(seed: Option<i64>) -> DiskIds {
+        DiskIds {
+            seed,
+            drawn: Default::default(),
+        }
+    }
+
+    /// The UUID named `what`, drawn when first asked for.
+    pub fn get(&mut self, what: &str) -> Result<String, String> {
+        if let Some(id) = self.drawn.get(what) {
+            return Ok(id.clone());
+        }
+        let id = match self.seed {
+            Some(epoch) => super::stable_uuid(&["builder-disk", what, &epoch.to_string()]),
+            None => fs::read_to_string("/proc/sys/kernel/random/uuid")
+                .map(|u| u.trim().to_string())
+                .map_err(|e| format!("reading a random UUID: {e}"))?,
+        };
+        self.drawn.insert(what.to_string(), id.clone());
+        Ok(id)
+    }
+
+    /// The disk id `table` gives this disk: the GPT GUID, or the MBR's
+    /// 32-bit id as `0x` and 8 hex digits.
+    pub fn disk_id(&mut self, table: Table) -> Result<String, String> {
+        layout::disk_id(table, &mut |what| self.get(what))
+    }
+
+    /// The id partition `number` gets: its GPT partition UUID, or the
+    /// MBR's `<disk id>-<nn>`.
+    pub fn partition_id(&mut self, table: Table, number: u32) -> Result<String, String> {
+        layout::partition_id(table, number, &mut |what| self.get(what))
+    }
+}
+
 /// Makes the disk image `out` (`arch` for the root partition type; `seed`,
 /// `SOURCE_DATE_EPOCH` or none, for the UUIDs).
 pub fn make(
@@ -79,10 +126,11 @@ pub fn make(
     arch: &str,
     seed: Option<i64>,
 ) -> Result<DiskLayout, DiskError> {
-    make_within(out, table, size_bytes, partitions, arch, seed, u64::MAX)
+    let mut ids = DiskIds::new(seed);
+    make_within(out, table, size_bytes, partitions, arch, &mut ids, u64::MAX)
 }
 
-/// [`make`], refusing a disk larger than `max_bytes` (its size as a sparse
+/// [`make`] with the disk's `ids`, refusing a disk larger than `max_bytes` (its size as a sparse
 /// file: what the partition table spans) before anything is written.
 pub fn make_within(
     out: &Path,
@@ -90,7 +138,7 @@ pub fn make_within(
     size_bytes: Option<u64>,
     partitions: &[PartitionSpec],
     arch: &str,
-    seed: Option<i64>,
+    ids: &mut DiskIds,
     max_bytes: u64,
 ) -> Result<DiskLayout, DiskError> {
     if partitions.is_empty() {
@@ -152,18 +200,7 @@ pub fn make_within(
             content_bytes,
         });
     }
-    let mut uuid = |what: &str| -> Result<String, String> {
-        match seed {
-            Some(epoch) => Ok(super::stable_uuid(&[
-                "builder-disk",
-                what,
-                &epoch.to_string(),
-            ])),
-            None => fs::read_to_string("/proc/sys/kernel/random/uuid")
-                .map(|u| u.trim().to_string())
-                .map_err(|e| format!("reading a random UUID: {e}")),
-        }
-    };
+    let mut uuid = |what: &str| ids.get(what);
     let layout::Layout {
         disk_size,
         disk_id,

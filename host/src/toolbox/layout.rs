@@ -30,17 +30,20 @@ pub enum PartitionKind {
     Swap,
     /// Extended boot loader partition.
     Xbootldr,
+    /// An LVM physical volume.
+    Lvm,
 }
 
 impl PartitionKind {
     /// Every kind.
-    pub const ALL: [PartitionKind; 6] = [
+    pub const ALL: [PartitionKind; 7] = [
         PartitionKind::BiosBoot,
         PartitionKind::Esp,
         PartitionKind::Root,
         PartitionKind::Linux,
         PartitionKind::Swap,
         PartitionKind::Xbootldr,
+        PartitionKind::Lvm,
     ];
 
     /// The GPT type GUID (`arch` picks the discoverable root type).
@@ -56,6 +59,7 @@ impl PartitionKind {
             PartitionKind::Linux => "0FC63DAF-8483-4772-8E79-3D69D8477DE4",
             PartitionKind::Swap => "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F",
             PartitionKind::Xbootldr => "BC13C2FF-59E6-4262-A352-B275FD6F7172",
+            PartitionKind::Lvm => "E6D6D379-F507-44C2-A23C-238F2A3DF928",
         }
     }
 
@@ -67,6 +71,7 @@ impl PartitionKind {
             PartitionKind::Root | PartitionKind::Linux => Some("83"),
             PartitionKind::Swap => Some("82"),
             PartitionKind::Xbootldr => Some("ea"),
+            PartitionKind::Lvm => Some("8e"),
         }
     }
 }
@@ -198,20 +203,7 @@ pub fn place(
         ));
     }
 
-    let disk_id = match table {
-        Table::Gpt => uuid("disk")?,
-        // An MBR disk id is 32 bits.
-        Table::Msdos => {
-            let hex: String = uuid("disk")?
-                .chars()
-                .filter(char::is_ascii_hexdigit)
-                .collect();
-            match hex.get(..8) {
-                Some(id) => format!("0x{id}"),
-                None => return Err(format!("`{hex}` is no disk id")),
-            }
-        }
-    };
+    let disk_id = disk_id(table, uuid)?;
     let mut script = match table {
         Table::Gpt => format!("label: gpt\nlabel-id: {disk_id}\nunit: sectors\n"),
         Table::Msdos => format!("label: dos\nlabel-id: {disk_id}\nunit: sectors\n"),
@@ -225,18 +217,17 @@ pub fn place(
             None => disk_size - MIB - start,
         };
         let mut line = format!("start={}, size={}", start / 512, size / 512);
-        let part_uuid = match table {
+        let part_uuid = partition_id(table, number, uuid)?;
+        match table {
             Table::Gpt => {
-                let id = uuid(&format!("partition {number}"))?;
                 line += &format!(
-                    ", type={}, uuid={id}, name=\"{}\"",
+                    ", type={}, uuid={part_uuid}, name=\"{}\"",
                     slot.kind.gpt_type(arch),
                     slot.name
                 );
                 if slot.bootable {
                     line += ", attrs=\"LegacyBIOSBootable\"";
                 }
-                id
             }
             Table::Msdos => {
                 let id = slot.kind.mbr_type().unwrap_or("83");
@@ -244,9 +235,8 @@ pub fn place(
                 if slot.bootable {
                     line += ", bootable";
                 }
-                format!("{}-{number:02}", disk_id.trim_start_matches("0x"))
             }
-        };
+        }
         script += &line;
         script.push('\n');
         placed.push(PlacedPartition {
@@ -263,6 +253,43 @@ pub fn place(
         disk_id,
         partitions: placed,
         script,
+    })
+}
+
+/// The disk id of a `table` disk from the UUID `uuid("disk")`: the GPT
+/// GUID, or an MBR's 32 bits as `0x` and 8 hex digits.
+pub fn disk_id(
+    table: Table,
+    uuid: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<String, String> {
+    Ok(match table {
+        Table::Gpt => uuid("disk")?,
+        Table::Msdos => {
+            let hex: String = uuid("disk")?
+                .chars()
+                .filter(char::is_ascii_hexdigit)
+                .collect();
+            match hex.get(..8) {
+                Some(id) => format!("0x{id}"),
+                None => return Err(format!("`{hex}` is no disk id")),
+            }
+        }
+    })
+}
+
+/// The id of partition `number`: on GPT its UUID `uuid("partition N")`,
+/// on MBR `<disk id>-<nn>` as the kernel's `PARTUUID` reads it.
+pub fn partition_id(
+    table: Table,
+    number: u32,
+    uuid: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<String, String> {
+    Ok(match table {
+        Table::Gpt => uuid(&format!("partition {number}"))?,
+        Table::Msdos => format!(
+            "{}-{number:02}",
+            disk_id(table, uuid)?.trim_start_matches("0x")
+        ),
     })
 }
 
