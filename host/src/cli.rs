@@ -137,7 +137,7 @@ pub struct LockArgs {
     pub description: PathBuf,
 
     /// Where to write the lock file.
-    #[arg(long, short = 'o', value_name = "FILE", default_value = crate::lock::DEFAULT_FILE)]
+    #[arg(long, short = 'o', value_name = "FILE", default_value = crate::packages::lock::DEFAULT_FILE)]
     pub output: PathBuf,
 
     #[command(flatten)]
@@ -477,7 +477,7 @@ pub struct RunArgs {
     /// `builder.lock`), from the snapshots it records unless --snapshot is
     /// given; stop and list every package that drifted, before anything is
     /// installed when the repositories tell, else before the image is made.
-    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = crate::lock::DEFAULT_FILE)]
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = crate::packages::lock::DEFAULT_FILE)]
     pub locked: Option<PathBuf>,
 
     #[command(flatten)]
@@ -942,7 +942,7 @@ fn run_prepare(cli: &Cli, args: &PrepareArgs) -> anyhow::Result<()> {
             root: args.root.clone(),
             mirror: crate::packages::MirrorOverride(args.build.mirror.clone()),
             snapshots: args.build.snapshots.clone(),
-            lock: crate::lock::LockMode::Off,
+            lock: crate::packages::lock::LockMode::Off,
             package_cache: package_cache(cli, args.build.no_package_cache),
             root_cache: root_cache(cli, args.build.no_root_cache),
             layer_dir: None,
@@ -988,7 +988,7 @@ fn run_lock(cli: &Cli, args: &LockArgs) -> anyhow::Result<()> {
             root: work.path().join("root"),
             mirror: crate::packages::MirrorOverride(args.build.mirror.clone()),
             snapshots: args.build.snapshots.clone(),
-            lock: crate::lock::LockMode::Record,
+            lock: crate::packages::lock::LockMode::Record,
             package_cache: package_cache(cli, args.build.no_package_cache),
             root_cache: root_cache(cli, args.build.no_root_cache),
             layer_dir: Some(work.path().join("layer")),
@@ -999,7 +999,7 @@ fn run_lock(cli: &Cli, args: &LockArgs) -> anyhow::Result<()> {
     .with_context(|| format!("locking {}", plan.name));
     crate::progress::finish();
     let mut report = report?;
-    let lock = crate::lock::Lock::new(
+    let lock = crate::packages::lock::Lock::new(
         &plan,
         description_sha256,
         std::mem::take(&mut report.repositories),
@@ -1250,7 +1250,7 @@ fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
         locked: args
             .locked
             .as_deref()
-            .map(crate::lock::Lock::read)
+            .map(crate::packages::lock::Lock::read)
             .transpose()?
             .map(std::sync::Arc::new),
         package_cache: package_cache(cli, args.build.no_package_cache),
@@ -1346,7 +1346,7 @@ fn run_verify(cli: &Cli, args: &VerifyArgs) -> anyhow::Result<()> {
             locked: args
                 .locked
                 .as_deref()
-                .map(crate::lock::Lock::read)
+                .map(crate::packages::lock::Lock::read)
                 .transpose()?
                 .map(std::sync::Arc::new),
             package_cache: Some(package_cache),
@@ -1474,7 +1474,6 @@ fn run_create(cli: &Cli, args: &CreateArgs) -> anyhow::Result<()> {
             bytes: mib << 20,
             additive: false,
         }),
-        container: None,
         vagrant: None,
         settings: Vec::new(),
         files: Vec::new(),

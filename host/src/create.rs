@@ -37,8 +37,6 @@ pub struct CreateRequest {
     pub xz_cache: Option<PathBuf>,
     /// The type's `<size>`, if any.
     pub size: Option<crate::plugins::ImageSize>,
-    /// The type's `<containerconfig>`, if any.
-    pub container: Option<crate::plugins::ContainerConfig>,
     /// The type's first `<vagrantconfig>`, if any.
     pub vagrant: Option<crate::plugins::VagrantConfig>,
     /// The type's child elements, flattened.
@@ -121,7 +119,6 @@ pub fn create(
         options,
         source_date_epoch: request.source_date_epoch,
         size: request.size,
-        container: request.container.clone(),
         vagrant: request.vagrant.clone(),
         settings: request.settings.clone(),
         files: request.files.clone(),

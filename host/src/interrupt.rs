@@ -99,31 +99,3 @@ pub fn check_stop(step: &str) -> Result<(), Interrupted> {
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn a_command_run_for_a_plugin_call_stops_at_its_deadline() {
-        let started = Instant::now();
-        let err = {
-            let _deadline = deadline_scope(started + Duration::from_millis(300));
-            crate::rootfs::command::run("unit", std::process::Command::new("sleep").arg("30"))
-                .unwrap_err()
-        };
-        let elapsed = started.elapsed();
-        assert!(elapsed < Duration::from_millis(1300), "took {elapsed:?}");
-        assert!(
-            matches!(
-                err,
-                crate::rootfs::command::CommandError::Interrupted { .. }
-            ),
-            "{err}"
-        );
-        // Outside the scope, nothing is past any deadline.
-        assert!(!deadline_passed());
-        assert!(check_stop("unit").is_ok() || requested());
-    }
-}

@@ -7,18 +7,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde::Serialize;
 
 use crate::create::{self, CreateRequest};
 use crate::packages::in_root::InRootPackages;
 use crate::packages::MirrorOverride;
 use crate::plan::{BuildPlan, PlanRequest};
 use crate::plugins::select::{select, Purpose};
-use crate::plugins::{ImageIdentity, PipelinePlugins, Plugin, PluginRuntime, Stage};
+use crate::plugins::{PipelinePlugins, Plugin, PluginRuntime, Stage};
 use crate::prepare::{prepare, run_stage_scripts, PrepareRequest};
 use crate::rootfs::files::RootDir;
-use crate::sbom::SbomOutputs;
 use crate::toolbox::ArtifactInfo;
+
+pub use crate::result::{PhaseTiming, PluginUse, RunResult};
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ pub struct RunRequest {
     /// Dated snapshots the build repositories are read from instead.
     pub snapshots: Vec<crate::packages::Snapshot>,
     /// A lock the build must install exactly (`--locked`).
-    pub locked: Option<std::sync::Arc<crate::lock::Lock>>,
+    pub locked: Option<std::sync::Arc<crate::packages::lock::Lock>>,
     /// The package cache directory shared between builds (`None`: no cache).
     pub package_cache: Option<PathBuf>,
     /// The prepared-root cache directory (`None`: always bootstrap).
@@ -49,59 +49,6 @@ pub struct RunRequest {
     pub memory_root: crate::prepare::memory::MemoryBudget,
     /// Signs the provenance; without it the envelope has no signature.
     pub signing_key: Option<std::sync::Arc<crate::provenance::keys::SigningKey>>,
-}
-
-/// The result manifest, written as `builder.result.json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunResult {
-    /// Version of this JSON form.
-    pub result_version: u32,
-    /// The builder that made it.
-    pub builder: String,
-    /// The description file.
-    pub description: PathBuf,
-    /// Image name, version, arch.
-    pub image: ImageIdentity,
-    /// The image type built.
-    pub image_type: String,
-    /// Profiles in effect.
-    pub profiles: Vec<String>,
-    /// Artifacts with sizes and digests.
-    pub artifacts: Vec<ArtifactInfo>,
-    /// Package list and SBOM files.
-    pub sbom: Option<SbomOutputs>,
-    /// The provenance file (an in-toto Statement in a DSSE envelope).
-    pub provenance: Option<String>,
-    /// Plugins that ran: name, version, world, source, sha256.
-    pub plugins: Vec<PluginUse>,
-    /// Each phase and its duration in seconds, in order.
-    pub phases: Vec<PhaseTiming>,
-}
-
-/// A plugin that took part.
-#[derive(Debug, Clone, Serialize)]
-pub struct PluginUse {
-    /// Name.
-    pub name: String,
-    /// Version.
-    pub version: String,
-    /// World.
-    pub world: String,
-    /// Contract version.
-    pub api: String,
-    /// Where it came from.
-    pub source: String,
-    /// SHA-256 of the component.
-    pub sha256: String,
-}
-
-/// One phase's duration.
-#[derive(Debug, Clone, Serialize)]
-pub struct PhaseTiming {
-    /// Phase name.
-    pub phase: String,
-    /// Seconds.
-    pub seconds: f64,
 }
 
 fn timing(phase: &str, d: Duration) -> PhaseTiming {
@@ -147,8 +94,8 @@ pub fn run(
             mirror: request.mirror.clone(),
             snapshots: locked_snapshots(request),
             lock: match &request.locked {
-                Some(lock) => crate::lock::LockMode::Check(lock.clone()),
-                None => crate::lock::LockMode::Off,
+                Some(lock) => crate::packages::lock::LockMode::Check(lock.clone()),
+                None => crate::packages::lock::LockMode::Off,
             },
             package_cache: request.package_cache.clone(),
             root_cache: request.root_cache.clone(),
@@ -196,11 +143,6 @@ pub fn run(
                     bytes: size.mbytes << 20,
                     additive: size.additive.unwrap_or(false),
                 }),
-            container: plan
-                .image_type
-                .containerconfig
-                .as_ref()
-                .map(crate::plugins::ContainerConfig::from_description),
             settings: crate::plugins::Setting::flatten(&plan.image_type.elements),
             files: vagrant
                 .as_ref()

@@ -8,57 +8,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
 
 use crate::provenance::{description_digest, file_sha256, unverified_statement};
+use crate::result::Recorded;
 use crate::rootfs::manifest::Manifest;
-
-/// What `builder.result.json` records that a rebuild (and `builder diff`)
-/// needs.
-#[derive(Debug, Deserialize)]
-pub struct Recorded {
-    /// The description file built.
-    pub description: PathBuf,
-    /// Profiles in effect.
-    pub profiles: Vec<String>,
-    /// The image type (`image` attribute).
-    pub image_type: String,
-    /// Name, version, arch.
-    pub image: RecordedImage,
-    /// Artifacts.
-    pub artifacts: Vec<RecordedFile>,
-    /// Package list, SBOMs, root manifest.
-    pub sbom: Option<RecordedSbom>,
-    /// The provenance file's name.
-    pub provenance: Option<String>,
-}
-
-/// The image's identity as recorded.
-#[derive(Debug, Deserialize)]
-pub struct RecordedImage {
-    /// Name.
-    pub name: String,
-    /// Version.
-    pub version: String,
-    /// Architecture.
-    pub arch: String,
-}
-
-/// An artifact as recorded.
-#[derive(Debug, Deserialize)]
-pub struct RecordedFile {
-    /// File name in the target directory.
-    pub file_name: String,
-    /// Size in bytes.
-    pub size: u64,
-}
-
-/// The SBOM files as recorded.
-#[derive(Debug, Deserialize)]
-pub struct RecordedSbom {
-    /// File names in the target directory.
-    pub files: Vec<String>,
-}
 
 /// How to rebuild a target directory's image.
 #[derive(Debug)]

@@ -9,7 +9,7 @@
 //! (`append-file`), never through the plugin.
 //!
 //! ```ignore
-//! let writer = toolbox::create_artifact(&name, Compression::Xz)?;
+//! let writer = artifacts::create(&name, Compression::Xz)?;
 //! let mut archive = tar::Builder::new(HostSink::new(writer));
 //! let entries = archive_tree(root, &mut archive, &TreeArchive::new(request.source_date_epoch))?;
 //! archive.finish().map_err(|e| io_error(&name, e))?;
@@ -21,7 +21,7 @@ use std::io::{self, Write};
 
 use tar::{EntryType, Header};
 
-use crate::toolbox::ArtifactWriter;
+use crate::artifacts::ArtifactWriter;
 use crate::{log, Artifact, Entry, Error, FileType, RootTree};
 
 /// Flush to the host in chunks this large: few calls, little memory.

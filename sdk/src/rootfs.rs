@@ -1,6 +1,8 @@
-//! Conveniences over the root-tree resource: iterating a walk, reading whole files.
+//! Reading the root (capability `root-read`): [`RootTree`]'s methods over the
+//! `root-read` interface, iterating a walk, reading whole files.
 
-use crate::{Entry, Error, FileReader, RootTree, Walker};
+use crate::bindings::builder::plugin::root_read;
+use crate::{Entry, Error, FileReader, Metadata, RootTree, Walker};
 
 /// How many entries one host call returns during a walk.
 const WALK_BATCH: u32 = 512;
@@ -36,6 +38,32 @@ impl Iterator for EntryIter {
 }
 
 impl RootTree {
+    /// A walk of the entries below `path` (`""`: the whole root), depth
+    /// first, names in byte order, in batches; [`RootTree::walk_all`] iterates it.
+    pub fn walk(&self, path: &str) -> Result<Walker, Error> {
+        root_read::walk(self, path)
+    }
+
+    /// The metadata of `path`, symlinks not followed.
+    pub fn stat(&self, path: &str) -> Result<Metadata, Error> {
+        root_read::stat(self, path)
+    }
+
+    /// The target of symlink `path`, as written.
+    pub fn read_link(&self, path: &str) -> Result<String, Error> {
+        root_read::read_link(self, path)
+    }
+
+    /// Open regular file `path` (symlinks followed inside the root) for reading.
+    pub fn open(&self, path: &str) -> Result<FileReader, Error> {
+        root_read::open(self, path)
+    }
+
+    /// The whole content of regular file `path` (symlinks followed inside the root).
+    pub fn read_file(&self, path: &str) -> Result<Vec<u8>, Error> {
+        root_read::read_file(self, path)
+    }
+
     /// Every entry below `path`, depth first, names in byte order.
     pub fn walk_all(&self, path: &str) -> Result<EntryIter, Error> {
         Ok(EntryIter {

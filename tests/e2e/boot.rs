@@ -499,7 +499,6 @@ fn create_without_kernel(type_name: &str, options: &[(&str, &str)]) -> String {
             source_date_epoch: None,
             xz_cache: None,
             size: None,
-            container: None,
             vagrant: None,
             settings: Vec::new(),
             files: Vec::new(),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use builder::create::{create, CreateRequest};
-use builder::plugins::{ContainerConfig, Grants, ImageIdentity};
+use builder::plugins::{ContainerConfig, Grants, ImageIdentity, Setting};
 use builder_tests::{
     assert_same_tree, builtin_plugins, runtime, sample_tree, test_limits, tree_listing,
 };
@@ -47,6 +47,72 @@ fn golden_config() -> ContainerConfig {
     }
 }
 
+/// `config` as the description would write it below `<type>`: the
+/// `<containerconfig>` element and its children, as plugins receive them.
+fn container_settings(config: &ContainerConfig) -> Vec<Setting> {
+    let mut out = Vec::new();
+    let mut add =
+        |element: &str, parent: Option<usize>, attributes: &[(&str, &str)], text: &str| {
+            out.push(Setting {
+                element: element.into(),
+                parent: parent.map(|p| p as u32),
+                attributes: (attributes.iter())
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+                text: text.into(),
+            });
+            out.len() - 1
+        };
+    let additional = config.additional_names.join(",");
+    let mut attributes = vec![("name", config.name.as_str())];
+    for (name, value) in [
+        ("tag", &config.tag),
+        ("maintainer", &config.maintainer),
+        ("user", &config.user),
+        ("workingdir", &config.workingdir),
+    ] {
+        if let Some(value) = value {
+            attributes.push((name, value.as_str()));
+        }
+    }
+    if !additional.is_empty() {
+        attributes.push(("additionalnames", &additional));
+    }
+    let top = Some(add("containerconfig", None, &attributes, ""));
+    for (element, argv) in [
+        ("entrypoint", &config.entrypoint),
+        ("subcommand", &config.cmd),
+    ] {
+        if let Some((program, arguments)) = argv.split_first() {
+            let command = Some(add(element, top, &[("execute", program)], ""));
+            for argument in arguments {
+                add("argument", command, &[("name", argument)], "");
+            }
+        }
+    }
+    let expose = Some(add("expose", top, &[], ""));
+    for port in &config.expose {
+        add("port", expose, &[("number", port)], "");
+    }
+    let volumes = Some(add("volumes", top, &[], ""));
+    for volume in &config.volumes {
+        add("volume", volumes, &[("name", volume)], "");
+    }
+    if let Some(signal) = &config.stopsignal {
+        add("stopsignal", top, &[], signal);
+    }
+    for (outer, inner, pairs) in [
+        ("environment", "env", &config.environment),
+        ("labels", "label", &config.labels),
+    ] {
+        let parent = Some(add(outer, top, &[], ""));
+        for (name, value) in pairs {
+            add(inner, parent, &[("name", name), ("value", value)], "");
+        }
+    }
+    out
+}
+
 fn request(
     root: &Path,
     out: &Path,
@@ -69,9 +135,11 @@ fn request(
         source_date_epoch: epoch,
         xz_cache: None,
         size: None,
-        container,
         vagrant: None,
-        settings: Vec::new(),
+        settings: container
+            .as_ref()
+            .map(container_settings)
+            .unwrap_or_default(),
         files: Vec::new(),
         package_digests: Default::default(),
     }

@@ -38,7 +38,6 @@ fn make(root: &Path, out: &Path, type_name: &str, size: Option<ImageSize>) -> st
             source_date_epoch: Some(1_700_000_000),
             xz_cache: None,
             size,
-            container: None,
             vagrant: None,
             settings: Vec::new(),
             files: Vec::new(),

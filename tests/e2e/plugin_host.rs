@@ -29,7 +29,6 @@ fn request(type_name: &str, options: Vec<(String, String)>) -> BuildRequest {
         options,
         source_date_epoch: None,
         size: None,
-        container: None,
         vagrant: None,
         settings: Vec::new(),
         files: Vec::new(),
@@ -54,7 +53,7 @@ fn every_first_party_plugin_loads_and_describes() {
     assert_eq!(plugins.len(), builtin.len());
     for plugin in &plugins {
         assert_eq!(plugin.source, PluginSource::BuiltIn);
-        assert_eq!(plugin.api_version, "0.1.0");
+        assert_eq!(plugin.api_version, "0.2.0");
         assert!(
             builtin.contains(&plugin.info.name.as_str()),
             "{}",
@@ -86,7 +85,7 @@ fn every_first_party_plugin_loads_and_describes() {
 #[test]
 fn compiled_plugins_come_back_from_the_cache() {
     let cache = tempfile::tempdir().unwrap();
-    let bytes = fs::read(builder_tests::fixture_plugin("trespass")).unwrap();
+    let bytes = fs::read(fixture_0_1_0("trespass-0.1.0.wasm")).unwrap();
     let first = PluginRuntime::new(Some(cache.path()), test_limits()).unwrap();
     let cold = first.load(&bytes, PluginSource::BuiltIn).unwrap();
     assert_eq!(cold.cache, CacheOutcome::Compiled);
@@ -115,7 +114,7 @@ fn compiled_entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn another_plugins_compiled_code_swapped_in_is_compiled_again() {
     let cache = tempfile::tempdir().unwrap();
-    let trespass = fs::read(builder_tests::fixture_plugin("trespass")).unwrap();
+    let trespass = fs::read(fixture_0_1_0("trespass-0.1.0.wasm")).unwrap();
     let listing = fs::read(builder_tests::fixture_plugin("listing")).unwrap();
     let runtime = PluginRuntime::new(Some(cache.path()), test_limits()).unwrap();
     runtime.load(&listing, PluginSource::BuiltIn).unwrap();
@@ -208,10 +207,71 @@ fn a_plugin_that_allocates_without_bound_fails_and_the_host_goes_on() {
     assert_eq!(artifacts[0].file_name, "golden.x86_64-1.2.3.tar");
 }
 
+/// A component built against `builder:plugin@0.1.0` and kept as it was
+/// (tests/fixtures/plugins).
+fn fixture_0_1_0(file: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/plugins")
+        .join(file)
+}
+
+/// Loads [`fixture_0_1_0`] `file`.
+fn load_0_1_0(runtime: &PluginRuntime, file: &str) -> builder::plugins::Plugin {
+    let path = fixture_0_1_0(file);
+    let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    runtime
+        .load(&bytes, PluginSource::File(path))
+        .unwrap_or_else(|e| panic!("loading {file}: {e}"))
+}
+
+#[test]
+fn contract_0_1_0_a_plugin_built_before_0_2_0_still_loads_and_builds() {
+    let runtime = runtime(test_limits());
+    let listing = load_0_1_0(&runtime, "listing-0.1.0.wasm");
+    assert_eq!(listing.api_version, "0.1.0");
+    assert_eq!(listing.world, World::ImageType);
+    assert_eq!(listing.info.role, Role::ImageType(vec!["listing".into()]));
+    let (_dir, root) = small_root();
+    let out = tempfile::tempdir().unwrap();
+    let artifacts = runtime
+        .build_image(
+            &listing,
+            root,
+            &TargetDir::create(out.path()).unwrap(),
+            &request("listing", vec![]),
+            &Grants::image_type_defaults(),
+        )
+        .unwrap();
+    assert_eq!(artifacts.len(), 1);
+    assert_eq!(artifacts[0].file_name, "golden.x86_64-1.2.3.txt");
+    let listed = fs::read_to_string(out.path().join(&artifacts[0].file_name)).unwrap();
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines, ["etc", "etc/hostname", "etc/passwd-link"]);
+}
+
+#[test]
+fn a_plugin_importing_an_interface_it_does_not_declare_is_not_started() {
+    // tests/plugins/trespass, built now: 0.2.0 links `artifacts` only into a
+    // plugin declaring `artifact-write`, so this one never runs.
+    let runtime = runtime(test_limits());
+    let bytes = fs::read(builder_tests::fixture_plugin("trespass")).unwrap();
+    let err = runtime
+        .load(&bytes, PluginSource::File("trespass.wasm".into()))
+        .map(|p| p.api_version)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("imports interface `artifacts`")
+            && err.contains("does not declare capability `artifact-write`"),
+        "{err}"
+    );
+}
+
 #[test]
 fn an_ungranted_toolbox_call_is_refused_with_plugin_and_capability() {
     let runtime = runtime(test_limits());
-    let trespass = load_fixture(&runtime, "trespass");
+    // Under 0.1.0 every interface is linked and each call checks its grant.
+    let trespass = load_0_1_0(&runtime, "trespass-0.1.0.wasm");
     assert_eq!(trespass.info.capabilities, [Capability::RootRead]);
     let (_dir, root) = small_root();
     let out = tempfile::tempdir().unwrap();
@@ -486,7 +546,7 @@ fn plugins_next_to_a_description_and_given_explicitly_take_precedence() {
         dir: plugins_dir.clone(),
         pins,
     };
-    let explicit = builder_tests::fixture_plugin("trespass");
+    let explicit = fixture_0_1_0("trespass-0.1.0.wasm");
     let catalog = Catalog::discover(
         std::slice::from_ref(&explicit),
         std::slice::from_ref(&described),

@@ -56,7 +56,7 @@ fn prepare_in(
             root: root.to_path_buf(),
             mirror,
             snapshots: Vec::new(),
-            lock: builder::lock::LockMode::Off,
+            lock: builder::packages::lock::LockMode::Off,
             package_cache: package_cache.map(Path::to_path_buf),
             root_cache: root_cache.map(Path::to_path_buf),
             layer_dir: layer_dir.map(Path::to_path_buf),

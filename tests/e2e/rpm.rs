@@ -449,17 +449,17 @@ fn a_locked_rpm_build_names_the_newer_package_before_installing() {
         &PlanRequest::default(),
     )
     .unwrap();
-    let package = |name: &str, version: &str| builder::lock::LockedPackage {
+    let package = |name: &str, version: &str| builder::packages::lock::LockedPackage {
         name: name.into(),
         version: version.into(),
         arch: "noarch".into(),
         sha256: None,
         repository: Some("golden".into()),
     };
-    let lock = builder::lock::Lock::new(
+    let lock = builder::packages::lock::Lock::new(
         &plan,
         "an older description".into(),
-        vec![builder::lock::LockedRepository {
+        vec![builder::packages::lock::LockedRepository {
             alias: "golden".into(),
             uri: "file:///older".into(),
             suite: None,

@@ -127,7 +127,7 @@ fn each_kind_builds_and_passes_its_own_test() {
         let dir = work.path().join(name);
         scaffold(kind, name, &dir);
         assert!(dir.join("vendor/builder-sdk/src/lib.rs").is_file());
-        assert!(dir.join("vendor/wit/0.1.0/worlds.wit").is_file());
+        assert!(dir.join("vendor/wit/0.2.0/worlds.wit").is_file());
 
         // Without `builder plugin run`, a hook or baseline can only be built and inspected.
         let filter = (kind != "image-type" && !plugin_run).then_some("describes_itself");

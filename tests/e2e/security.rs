@@ -60,7 +60,6 @@ fn request(attack: &str) -> BuildRequest {
         options: vec![("attack".into(), attack.into())],
         source_date_epoch: None,
         size: None,
-        container: None,
         vagrant: None,
         settings: Vec::new(),
         files: Vec::new(),

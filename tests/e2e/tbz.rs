@@ -32,7 +32,6 @@ fn build(root: &Path, out: &Path, compression: &str, epoch: Option<i64>) -> std:
         source_date_epoch: epoch,
         xz_cache: None,
         size: None,
-        container: None,
         vagrant: None,
         settings: Vec::new(),
         files: Vec::new(),

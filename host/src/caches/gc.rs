@@ -135,7 +135,7 @@ pub fn gc(request: &GcRequest) -> GcReport {
 /// Removes one entry; false when it is in use (or cannot be removed).
 fn remove(entry: &Entry) -> bool {
     if entry.is_root {
-        crate::prepare::root_cache::remove_entry(&entry.path)
+        super::remove_entry(&entry.path)
     } else {
         match fs::remove_file(&entry.path) {
             Ok(()) => true,

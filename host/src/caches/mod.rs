@@ -18,7 +18,7 @@ pub mod sweep;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The sub-directories of the cache directory, one per cache.
 pub const ROOTS: &str = "roots";
@@ -186,4 +186,40 @@ mod tests {
         drop(file);
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
+}
+
+/// Prefix of an entry renamed aside while it is removed.
+pub const REMOVING: &str = ".removing-";
+
+/// A name beside `path` for it while it is removed.
+pub fn removing_name(path: &Path) -> PathBuf {
+    path.with_file_name(format!(
+        "{REMOVING}{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    ))
+}
+
+/// Removes an entry (or a leftover) unless a build holds it: renamed aside
+/// first, so that a removal cut short never leaves half an entry under
+/// its name. Returns whether it went.
+pub fn remove_entry(path: &Path) -> bool {
+    let Ok(dir) = fs::File::open(path) else {
+        return false;
+    };
+    if dir.try_lock().is_err() {
+        tracing::debug!(entry = %path.display(), "cache entry in use by another build; left");
+        return false;
+    }
+    let aside = removing_name(path);
+    if fs::rename(path, &aside).is_err() {
+        return false;
+    }
+    if let Err(e) = crate::rootfs::mounts::remove_tree(&aside) {
+        tracing::warn!("removing cache entry: {e}");
+    }
+    true
 }

@@ -13,6 +13,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::REMOVING;
 use crate::rootfs::mounts;
 
 /// Where to look.
@@ -51,8 +52,6 @@ const WORK: &str = crate::rootfs::command::TEMP_PREFIX;
 /// Name prefixes in a target directory: an artifact's private directory,
 /// a file being written (the longest first: the pid follows the prefix).
 const PARTIAL: [&str; 2] = [".builder-partial-", ".builder-"];
-/// The name prefix of root cache entries being removed.
-const REMOVING: &str = ".removing-";
 
 /// Removes every leftover in `places` whose owner is gone; logs each (info)
 /// and returns them. What cannot be removed is warned about and left.

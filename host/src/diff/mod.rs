@@ -92,7 +92,7 @@ impl Build {
     /// Reads the build in `dir`.
     pub fn read(dir: &Path) -> anyhow::Result<Build> {
         let result_path = dir.join("builder.result.json");
-        let result: Option<crate::verify::Recorded> = match std::fs::read(&result_path) {
+        let result: Option<crate::result::Recorded> = match std::fs::read(&result_path) {
             Ok(bytes) => Some(
                 serde_json::from_slice(&bytes)
                     .with_context(|| format!("{}: not a builder result", result_path.display()))?,

@@ -28,9 +28,6 @@
 
 pub mod emit;
 pub mod fleet;
-mod github;
-mod gitlab;
-mod kubernetes;
 
 use std::collections::HashSet;
 use std::path::PathBuf;

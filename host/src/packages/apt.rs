@@ -612,7 +612,7 @@ impl super::PackageManager for Apt<'_> {
         Ok(Some(state))
     }
 
-    fn installed(&self) -> anyhow::Result<Vec<crate::lock::LockedPackage>> {
+    fn installed(&self) -> anyhow::Result<Vec<crate::packages::lock::LockedPackage>> {
         let tree =
             crate::rootfs::RootTree::open(self.root.host_path()).context("opening the root")?;
         let prefixes: Vec<(String, &str)> = self
@@ -630,7 +630,7 @@ impl super::PackageManager for Apt<'_> {
             .context("reading the installed packages")?
             .into_iter()
             .map(
-                |((name, version, arch), entry)| crate::lock::LockedPackage {
+                |((name, version, arch), entry)| crate::packages::lock::LockedPackage {
                     name,
                     version,
                     arch,
@@ -641,10 +641,10 @@ impl super::PackageManager for Apt<'_> {
             .collect())
     }
 
-    fn locked_repositories(&self) -> anyhow::Result<Vec<crate::lock::LockedRepository>> {
+    fn locked_repositories(&self) -> anyhow::Result<Vec<crate::packages::lock::LockedRepository>> {
         self.build_repositories()
             .map(|repo| {
-                Ok(crate::lock::LockedRepository {
+                Ok(crate::packages::lock::LockedRepository {
                     alias: repo.alias.clone(),
                     uri: repo.uri.clone(),
                     suite: repo.suite.clone(),
@@ -658,8 +658,8 @@ impl super::PackageManager for Apt<'_> {
 
     fn drift_before_install(
         &self,
-        lock: &crate::lock::Lock,
-    ) -> anyhow::Result<Option<Vec<crate::lock::Drift>>> {
+        lock: &crate::packages::lock::Lock,
+    ) -> anyhow::Result<Option<Vec<crate::packages::lock::Drift>>> {
         let mut drift = Vec::new();
         for repo in self.build_repositories() {
             let Some(locked) = lock.repository(&repo.alias) else {

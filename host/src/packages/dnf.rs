@@ -224,18 +224,18 @@ impl PackageManager for Dnf<'_> {
         super::rpm::repository_state(&self.repositories)
     }
 
-    fn installed(&self) -> anyhow::Result<Vec<crate::lock::LockedPackage>> {
+    fn installed(&self) -> anyhow::Result<Vec<crate::packages::lock::LockedPackage>> {
         super::rpm::installed(self.root, &self.repositories)
     }
 
-    fn locked_repositories(&self) -> anyhow::Result<Vec<crate::lock::LockedRepository>> {
+    fn locked_repositories(&self) -> anyhow::Result<Vec<crate::packages::lock::LockedRepository>> {
         super::rpm::locked_repositories(&self.repositories)
     }
 
     fn drift_before_install(
         &self,
-        lock: &crate::lock::Lock,
-    ) -> anyhow::Result<Option<Vec<crate::lock::Drift>>> {
+        lock: &crate::packages::lock::Lock,
+    ) -> anyhow::Result<Option<Vec<crate::packages::lock::Drift>>> {
         super::rpm::drift_before_install(&self.repositories, lock)
     }
 }

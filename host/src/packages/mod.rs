@@ -14,6 +14,7 @@ pub mod cache;
 pub mod dnf;
 pub mod in_root;
 pub mod initrd;
+pub mod lock;
 pub mod repository;
 pub mod rpm;
 pub mod zypper;
@@ -71,17 +72,17 @@ pub trait PackageManager: PackageTool {
     /// The packages in the root, with their files' digests and the
     /// repositories they came from where the package manager still knows
     /// them (before [`PackageManager::cleanup`]).
-    fn installed(&self) -> anyhow::Result<Vec<crate::lock::LockedPackage>>;
+    fn installed(&self) -> anyhow::Result<Vec<crate::packages::lock::LockedPackage>>;
     /// The build repositories with what they publish now, as a lock
     /// records them.
-    fn locked_repositories(&self) -> anyhow::Result<Vec<crate::lock::LockedRepository>>;
+    fn locked_repositories(&self) -> anyhow::Result<Vec<crate::packages::lock::LockedRepository>>;
     /// Before anything is installed: what differs between `lock` and what
     /// the build repositories offer now. `None` when only the installed
     /// root can tell.
     fn drift_before_install(
         &self,
-        lock: &crate::lock::Lock,
-    ) -> anyhow::Result<Option<Vec<crate::lock::Drift>>>;
+        lock: &crate::packages::lock::Lock,
+    ) -> anyhow::Result<Option<Vec<crate::packages::lock::Drift>>>;
     /// The same package manager (repositories, cache, settings) over
     /// another root of the same build: the root prepared for the root
     /// cache, then the overlay the build goes on in.

@@ -325,7 +325,7 @@ fn evr(epoch: &str, version: &str, release: &str) -> String {
 pub fn installed(
     root: &RootDir,
     repos: &[RpmRepository],
-) -> anyhow::Result<Vec<crate::lock::LockedPackage>> {
+) -> anyhow::Result<Vec<crate::packages::lock::LockedPackage>> {
     let mut published = std::collections::HashMap::new();
     for repo in repos.iter().filter(|r| r.for_build) {
         let Some(repomd) = &repo.repomd else {
@@ -353,7 +353,7 @@ pub fn installed(
                     _ => p.version.clone(),
                 };
                 let found = published.get(&(p.name.clone(), evr, p.arch.clone()));
-                crate::lock::LockedPackage {
+                crate::packages::lock::LockedPackage {
                     sha256: found.map(|(sha, _)| sha.clone()),
                     repository: found.map(|(_, alias)| alias.clone()),
                     name: p.name,
@@ -366,11 +366,11 @@ pub fn installed(
 }
 
 /// Before anything is installed: what differs between `lock` and what the
-/// build repositories publish now (see [`crate::lock::Lock::drift_in_index`]).
+/// build repositories publish now (see [`crate::packages::lock::Lock::drift_in_index`]).
 pub fn drift_before_install(
     repos: &[RpmRepository],
-    lock: &crate::lock::Lock,
-) -> anyhow::Result<Option<Vec<crate::lock::Drift>>> {
+    lock: &crate::packages::lock::Lock,
+) -> anyhow::Result<Option<Vec<crate::packages::lock::Drift>>> {
     let mut drift = Vec::new();
     for repo in repos.iter().filter(|r| r.for_build) {
         let (Some(locked), Some(repomd)) = (lock.repository(&repo.alias), &repo.repomd) else {
@@ -392,7 +392,7 @@ pub fn drift_before_install(
 /// The build repositories as a lock records them: their `repomd.xml` digests.
 pub fn locked_repositories(
     repos: &[RpmRepository],
-) -> anyhow::Result<Vec<crate::lock::LockedRepository>> {
+) -> anyhow::Result<Vec<crate::packages::lock::LockedRepository>> {
     repos
         .iter()
         .filter(|r| r.for_build)
@@ -400,7 +400,7 @@ pub fn locked_repositories(
             let repomd = repo.repomd.as_ref().with_context(|| {
                 format!("repository {}: its repomd.xml cannot be read", repo.alias)
             })?;
-            Ok(crate::lock::LockedRepository {
+            Ok(crate::packages::lock::LockedRepository {
                 alias: repo.alias.clone(),
                 uri: repo.uri.clone(),
                 suite: None,

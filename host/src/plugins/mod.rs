@@ -18,6 +18,7 @@ pub mod cache;
 pub mod carry_out;
 pub mod catalog;
 pub mod changes;
+mod convert;
 pub mod grants;
 mod imports;
 pub mod info;
@@ -127,8 +128,6 @@ pub struct BuildRequest {
     pub source_date_epoch: Option<i64>,
     /// The type's `<size>`, if the description gives one.
     pub size: Option<ImageSize>,
-    /// The type's `<containerconfig>`, if any.
-    pub container: Option<ContainerConfig>,
     /// The type's first `<vagrantconfig>`, if any.
     pub vagrant: Option<VagrantConfig>,
     /// The type's child elements, flattened (contract 0.2.0).
@@ -291,34 +290,62 @@ pub struct ContainerConfig {
 }
 
 impl ContainerConfig {
-    /// The settings KIWI's `<containerconfig>` gives.
-    pub fn from_description(c: &crate::description::ContainerConfig) -> Self {
-        let command = |cmd: &Option<crate::description::ContainerCommand>| -> Vec<String> {
-            match cmd {
-                Some(cmd) => cmd
-                    .execute
-                    .iter()
-                    .cloned()
-                    .chain(cmd.arguments.iter().cloned())
-                    .collect(),
-                None => Vec::new(),
-            }
+    /// The `<containerconfig>` among `settings`, as contract 0.1.0 passes
+    /// it (0.2.0 plugins read the settings themselves).
+    pub fn from_settings(settings: &[Setting]) -> Option<Self> {
+        let children = |parent: usize, name: &'static str| {
+            (settings.iter().enumerate())
+                .filter(move |(_, s)| s.parent == Some(parent as u32) && s.element == name)
         };
-        ContainerConfig {
-            name: c.name.clone(),
-            tag: c.tag.clone(),
-            additional_names: c.additional_names.clone(),
-            maintainer: c.maintainer.clone(),
-            user: c.user.clone(),
-            workingdir: c.workingdir.clone(),
-            entrypoint: command(&c.entrypoint),
-            cmd: command(&c.subcommand),
-            expose: c.expose.clone(),
-            volumes: c.volumes.clone(),
-            stopsignal: c.stopsignal.clone(),
-            environment: c.environment.0.clone(),
-            labels: c.labels.0.clone(),
-        }
+        let attr = |s: &Setting, name: &str| {
+            (s.attributes.iter())
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let (top, config) = (settings.iter().enumerate())
+            .find(|(_, s)| s.parent.is_none() && s.element == "containerconfig")?;
+        let command = |name| -> Vec<String> {
+            let Some((i, cmd)) = children(top, name).next() else {
+                return Vec::new();
+            };
+            let arguments = children(i, "argument").filter_map(|(_, a)| attr(a, "name"));
+            attr(cmd, "execute").into_iter().chain(arguments).collect()
+        };
+        let nested = |outer, inner, key| -> Vec<String> {
+            (children(top, outer).flat_map(|(i, _)| children(i, inner)))
+                .filter_map(|(_, e)| attr(e, key))
+                .collect()
+        };
+        let pairs = |outer, inner| -> Vec<(String, String)> {
+            (children(top, outer).flat_map(|(i, _)| children(i, inner)))
+                .filter_map(|(_, e)| Some((attr(e, "name")?, attr(e, "value").unwrap_or_default())))
+                .collect()
+        };
+        Some(ContainerConfig {
+            name: attr(config, "name").unwrap_or_default(),
+            tag: attr(config, "tag"),
+            additional_names: (attr(config, "additionalnames")
+                .unwrap_or_default()
+                .split(','))
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect(),
+            maintainer: attr(config, "maintainer"),
+            user: attr(config, "user"),
+            workingdir: attr(config, "workingdir"),
+            entrypoint: command("entrypoint"),
+            cmd: command("subcommand"),
+            expose: (nested("expose", "port", "number").into_iter())
+                .map(|n| n.trim().to_string())
+                .collect(),
+            volumes: nested("volumes", "volume", "name"),
+            stopsignal: children(top, "stopsignal")
+                .next()
+                .map(|(_, s)| s.text.clone()),
+            environment: pairs("environment", "env"),
+            labels: pairs("labels", "label"),
+        })
     }
 }
 

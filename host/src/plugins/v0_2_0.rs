@@ -8,79 +8,49 @@ use std::sync::Mutex;
 
 use wasmtime::component::{HasSelf, Linker};
 
+use super::convert::world_bindings;
 use super::grants::{Capability, Grants};
-use super::info::{self, GuestError, OptionKind, PluginInfo, Role, Stage};
-use super::limits::escape_control;
 use super::state::PluginState;
-use super::{BaselineRequest, BuildRequest, Family, HookRequest, ImageIdentity, World};
-use crate::toolbox;
+use super::{BuildRequest, World};
 
 /// The contract version this module speaks.
 pub const VERSION: &str = "0.2.0";
 
-/// `image-type` world bindings (also the home of the shared interfaces).
-pub mod image_type {
-    wasmtime::component::bindgen!({
-        path: "../wit/0.2.0",
-        world: "builder:plugin/image-type@0.2.0",
-        imports: { default: trappable },
-        // Calls into plugins are futures, raced against their deadline.
-        exports: { default: async },
-        trappable_error_type: {
-            "builder:plugin/types.error" => crate::plugins::imports::CallError,
-        },
-        with: {
-            "builder:plugin/types@0.2.0.root-tree": crate::plugins::state::RootHandle,
-            "builder:plugin/root-read@0.2.0.walker": crate::plugins::state::WalkHandle,
-            "builder:plugin/root-read@0.2.0.file-reader": crate::plugins::state::ReaderHandle,
-            "builder:plugin/artifacts@0.2.0.artifact-writer": crate::plugins::state::ArtifactHandle,
-            "builder:plugin/disks@0.2.0.disk": crate::plugins::state::DiskHandle,
-        },
-    });
-}
+world_bindings!(
+    /// `image-type` world bindings (also the home of the shared interfaces).
+    image_type, "../wit/0.2.0", "builder:plugin/image-type@0.2.0", {
+        "builder:plugin/types@0.2.0.root-tree": crate::plugins::state::RootHandle,
+        "builder:plugin/root-read@0.2.0.walker": crate::plugins::state::WalkHandle,
+        "builder:plugin/root-read@0.2.0.file-reader": crate::plugins::state::ReaderHandle,
+        "builder:plugin/artifacts@0.2.0.artifact-writer": crate::plugins::state::ArtifactHandle,
+        "builder:plugin/disks@0.2.0.disk": crate::plugins::state::DiskHandle,
+    }
+);
 
-/// `hook` world bindings.
-pub mod hook {
-    wasmtime::component::bindgen!({
-        path: "../wit/0.2.0",
-        world: "builder:plugin/hook@0.2.0",
-        imports: { default: trappable },
-        exports: { default: async },
-        trappable_error_type: {
-            "builder:plugin/types.error" => crate::plugins::imports::CallError,
-        },
-        with: {
-            "builder:plugin/types@0.2.0": super::image_type::builder::plugin::types,
-            "builder:plugin/log@0.2.0": super::image_type::builder::plugin::log,
-            "builder:plugin/root-read@0.2.0": super::image_type::builder::plugin::root_read,
-            "builder:plugin/artifacts@0.2.0": super::image_type::builder::plugin::artifacts,
-            "builder:plugin/filesystems@0.2.0": super::image_type::builder::plugin::filesystems,
-            "builder:plugin/disks@0.2.0": super::image_type::builder::plugin::disks,
-            "builder:plugin/boot@0.2.0": super::image_type::builder::plugin::boot,
-            "builder:plugin/iso@0.2.0": super::image_type::builder::plugin::iso,
-        },
-    });
-}
+world_bindings!(
+    /// `hook` world bindings.
+    hook, "../wit/0.2.0", "builder:plugin/hook@0.2.0", {
+        "builder:plugin/types@0.2.0": super::image_type::builder::plugin::types,
+        "builder:plugin/log@0.2.0": super::image_type::builder::plugin::log,
+        "builder:plugin/root-read@0.2.0": super::image_type::builder::plugin::root_read,
+        "builder:plugin/artifacts@0.2.0": super::image_type::builder::plugin::artifacts,
+        "builder:plugin/filesystems@0.2.0": super::image_type::builder::plugin::filesystems,
+        "builder:plugin/disks@0.2.0": super::image_type::builder::plugin::disks,
+        "builder:plugin/boot@0.2.0": super::image_type::builder::plugin::boot,
+        "builder:plugin/iso@0.2.0": super::image_type::builder::plugin::iso,
+    }
+);
 
-/// `baseline` world bindings.
-pub mod baseline {
-    wasmtime::component::bindgen!({
-        path: "../wit/0.2.0",
-        world: "builder:plugin/baseline@0.2.0",
-        imports: { default: trappable },
-        exports: { default: async },
-        trappable_error_type: {
-            "builder:plugin/types.error" => crate::plugins::imports::CallError,
-        },
-        with: {
-            "builder:plugin/types@0.2.0": super::image_type::builder::plugin::types,
-            "builder:plugin/log@0.2.0": super::image_type::builder::plugin::log,
-            "builder:plugin/root-read@0.2.0": super::image_type::builder::plugin::root_read,
-            "builder:plugin/changes@0.2.0": super::hook::builder::plugin::changes,
-            "builder:plugin/root-exec@0.2.0": super::hook::builder::plugin::root_exec,
-        },
-    });
-}
+world_bindings!(
+    /// `baseline` world bindings.
+    baseline, "../wit/0.2.0", "builder:plugin/baseline@0.2.0", {
+        "builder:plugin/types@0.2.0": super::image_type::builder::plugin::types,
+        "builder:plugin/log@0.2.0": super::image_type::builder::plugin::log,
+        "builder:plugin/root-read@0.2.0": super::image_type::builder::plugin::root_read,
+        "builder:plugin/changes@0.2.0": super::hook::builder::plugin::changes,
+        "builder:plugin/root-exec@0.2.0": super::hook::builder::plugin::root_exec,
+    }
+);
 
 /// The newest contract's interfaces: the types the host works with.
 pub mod latest {
@@ -220,147 +190,7 @@ impl Linkers {
 
 // ---- conversions -------------------------------------------------------
 
-pub fn capability_from(c: types::Capability) -> Capability {
-    use types::Capability as W;
-    match c {
-        W::RootRead => Capability::RootRead,
-        W::RootWrite => Capability::RootWrite,
-        W::RootExec => Capability::RootExec,
-        W::ArtifactWrite => Capability::ArtifactWrite,
-        W::Compression => Capability::Compression,
-        W::Filesystems => Capability::Filesystems,
-        W::Partitioning => Capability::Partitioning,
-        W::Bootloader => Capability::Bootloader,
-        W::Iso => Capability::Iso,
-        W::Network => Capability::Network,
-    }
-}
-
-pub fn capability_to(c: Capability) -> types::Capability {
-    use types::Capability as W;
-    match c {
-        Capability::RootRead => W::RootRead,
-        Capability::RootWrite => W::RootWrite,
-        Capability::RootExec => W::RootExec,
-        Capability::ArtifactWrite => W::ArtifactWrite,
-        Capability::Compression => W::Compression,
-        Capability::Filesystems => W::Filesystems,
-        Capability::Partitioning => W::Partitioning,
-        Capability::Bootloader => W::Bootloader,
-        Capability::Iso => W::Iso,
-        Capability::Network => W::Network,
-    }
-}
-
-pub fn stage_from(s: types::Stage) -> Stage {
-    match s {
-        types::Stage::PostBootstrap => Stage::PostBootstrap,
-        types::Stage::Config => Stage::Config,
-        types::Stage::PreImage => Stage::PreImage,
-        types::Stage::PostImage => Stage::PostImage,
-    }
-}
-
-pub fn stage_to(s: Stage) -> types::Stage {
-    match s {
-        Stage::PostBootstrap => types::Stage::PostBootstrap,
-        Stage::Config => types::Stage::Config,
-        Stage::PreImage => types::Stage::PreImage,
-        Stage::PostImage => types::Stage::PostImage,
-    }
-}
-
-pub fn info_from(i: types::PluginInfo) -> PluginInfo {
-    PluginInfo {
-        name: i.name,
-        version: escape_control(&i.version, false),
-        summary: escape_control(&i.summary, false),
-        role: match i.role {
-            types::Role::ImageType(names) => Role::ImageType(names),
-            types::Role::Hook(stages) => Role::Hook(stages.into_iter().map(stage_from).collect()),
-            types::Role::Baseline => Role::Baseline,
-        },
-        options: i
-            .options
-            .into_iter()
-            .map(|o| info::OptionSpec {
-                name: o.name,
-                kind: match o.kind {
-                    types::OptionKind::Boolean => OptionKind::Boolean,
-                    types::OptionKind::Integer => OptionKind::Integer,
-                    types::OptionKind::Text => OptionKind::Text,
-                    types::OptionKind::Choice(c) => OptionKind::Choice(c),
-                },
-                default: o.default,
-                doc: escape_control(&o.doc, true),
-            })
-            .collect(),
-        capabilities: i.capabilities.into_iter().map(capability_from).collect(),
-    }
-}
-
-/// A plugin's error, its text made safe for the terminal it is shown on.
-pub fn error_from(e: types::Error) -> GuestError {
-    let text = |s: String| escape_control(&s, true);
-    match e {
-        types::Error::InvalidOption(o) => GuestError::InvalidOption {
-            name: text(o.name),
-            reason: text(o.reason),
-        },
-        types::Error::CapabilityDenied(c) => GuestError::CapabilityDenied(capability_from(c)),
-        types::Error::ToolFailed(t) => GuestError::ToolFailed {
-            tool: text(t.tool),
-            exit_code: t.exit_code,
-            stderr: text(t.stderr),
-        },
-        types::Error::Io(io) => GuestError::Io {
-            path: text(io.path),
-            message: text(io.message),
-        },
-        types::Error::InvalidPath(p) => GuestError::InvalidPath(text(p)),
-        types::Error::Other(o) => GuestError::Other(text(o)),
-    }
-}
-
-fn identity_to(image: &ImageIdentity) -> types::ImageIdentity {
-    types::ImageIdentity {
-        name: image.name.clone(),
-        version: image.version.clone(),
-        arch: image.arch.clone(),
-    }
-}
-
-fn options_to(options: &[(String, String)]) -> Vec<types::OptionValue> {
-    options
-        .iter()
-        .map(|(name, value)| types::OptionValue {
-            name: name.clone(),
-            value: value.clone(),
-        })
-        .collect()
-}
-
-pub fn hook_request_to(request: &HookRequest) -> types::HookRequest {
-    types::HookRequest {
-        image: identity_to(&request.image),
-        options: options_to(&request.options),
-        artifacts: request.artifacts.iter().cloned().map(artifact_to).collect(),
-    }
-}
-
-pub fn baseline_request_to(request: &BaselineRequest) -> types::BaselineRequest {
-    types::BaselineRequest {
-        image: identity_to(&request.image),
-        family: match request.family {
-            Family::Debian => types::Family::Debian,
-            Family::Rhel => types::Family::Rhel,
-            Family::Suse => types::Family::Suse,
-        },
-        release: request.release.clone(),
-        profiles: request.profiles.clone(),
-        options: options_to(&request.options),
-    }
-}
+super::convert::contract_conversions!();
 
 pub fn build_request_to(request: &BuildRequest) -> types::BuildRequest {
     types::BuildRequest {
@@ -390,21 +220,5 @@ pub fn build_request_to(request: &BuildRequest) -> types::BuildRequest {
                 content: content.clone(),
             })
             .collect(),
-    }
-}
-
-pub fn artifact_from(a: types::Artifact) -> toolbox::ArtifactInfo {
-    toolbox::ArtifactInfo {
-        file_name: a.file_name,
-        size: a.size,
-        sha256: a.sha256,
-    }
-}
-
-pub fn artifact_to(a: toolbox::ArtifactInfo) -> types::Artifact {
-    types::Artifact {
-        file_name: a.file_name,
-        size: a.size,
-        sha256: a.sha256,
     }
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::lock::{LockMode, LockedPackage, LockedRepository};
+use crate::packages::lock::{LockMode, LockedPackage, LockedRepository};
 use crate::packages::PackageManager;
 use crate::packages::{MirrorOverride, Snapshot};
 use crate::plan::{BuildPlan, Overlay, OverlayKind};
@@ -143,7 +143,7 @@ fn prepare_steps(
         }
         LockMode::Check(lock) => {
             report.timed("locked", || match packages.drift_before_install(lock)? {
-                Some(drift) if !drift.is_empty() => Err(crate::lock::drift_error(
+                Some(drift) if !drift.is_empty() => Err(crate::packages::lock::drift_error(
                     lock,
                     "before anything was installed",
                     &drift,
@@ -266,7 +266,11 @@ fn prepare_steps(
     if let LockMode::Check(lock) = &request.lock {
         let drift = lock.drift(&report.installed);
         if !drift.is_empty() {
-            return Err(crate::lock::drift_error(lock, "once installed", &drift));
+            return Err(crate::packages::lock::drift_error(
+                lock,
+                "once installed",
+                &drift,
+            ));
         }
     }
     report.timed("cleanup", || {

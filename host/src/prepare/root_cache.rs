@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
+use crate::caches::{remove_entry, removing_name, REMOVING};
 use crate::packages::RepositoryState;
 use crate::plan::BuildPlan;
 use crate::rootfs::manifest::Manifest;
@@ -321,7 +322,6 @@ impl RootCache {
 /// The name prefix of roots being prepared (or copied) for an entry.
 const INCOMING: &str = crate::caches::INCOMING;
 /// The name prefix of entries being removed.
-const REMOVING: &str = ".removing-";
 
 /// A root being prepared for an entry, in use from the start (named and
 /// held as [`crate::caches::Owned`], so a killed build's is swept); removed
@@ -366,18 +366,6 @@ impl Drop for EntryInUse {
     }
 }
 
-/// A name beside `path` for it while it is removed.
-fn removing_name(path: &Path) -> PathBuf {
-    path.with_file_name(format!(
-        "{REMOVING}{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-    ))
-}
-
 /// Left out of entries, to keep them small and restores quick: package
 /// files (the package cache has them), apt's binary caches (apt rebuilds
 /// them when it next runs) and index translations (descriptions only).
@@ -401,27 +389,6 @@ pub(crate) fn strip_unneeded(root: &Path) {
             }
         }
     }
-}
-
-/// Removes an entry (or a leftover) unless a build holds it: renamed aside
-/// first, so that a removal cut short never leaves half an entry under
-/// its name. Returns whether it went.
-pub(crate) fn remove_entry(path: &Path) -> bool {
-    let Ok(dir) = fs::File::open(path) else {
-        return false;
-    };
-    if dir.try_lock().is_err() {
-        tracing::debug!(entry = %path.display(), "root cache: in use by another build; left");
-        return false;
-    }
-    let aside = removing_name(path);
-    if fs::rename(path, &aside).is_err() {
-        return false;
-    }
-    if let Err(e) = crate::rootfs::mounts::remove_tree(&aside) {
-        tracing::warn!("root cache: {e}");
-    }
-    true
 }
 
 /// Entries of descriptions no build used for this long are removed.

@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
-use crate::run::RunResult;
+use crate::result::RunResult;
 use crate::sbom::Dependency;
 use dsse::Envelope;
 use keys::{SigningKey, VerifyingKey};

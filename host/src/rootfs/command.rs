@@ -276,6 +276,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_command_run_for_a_plugin_call_stops_at_its_deadline() {
+        use crate::interrupt::{check_stop, deadline_passed, deadline_scope, requested};
+        use std::time::{Duration, Instant};
+        let started = Instant::now();
+        let err = {
+            let _deadline = deadline_scope(started + Duration::from_millis(300));
+            run("unit", std::process::Command::new("sleep").arg("30")).unwrap_err()
+        };
+        let elapsed = started.elapsed();
+        assert!(elapsed < Duration::from_millis(1300), "took {elapsed:?}");
+        assert!(matches!(err, CommandError::Interrupted { .. }), "{err}");
+        // Outside the scope, nothing is past any deadline.
+        assert!(!deadline_passed());
+        assert!(check_stop("unit").is_ok() || requested());
+    }
+
+    #[test]
     fn failure_names_step_command_and_output() {
         let err = run(
             "unit",

@@ -12,7 +12,7 @@
 //!   src/lib.rs              the plugin, from the kind's template
 //!   tests/plugin.rs         builds the component, runs it through `builder`
 //!   vendor/builder-sdk/     Cargo.toml (concrete, no workspace keys), src/*.rs
-//!   vendor/wit/0.1.0/*.wit  where the SDK's `../wit/0.1.0` points
+//!   vendor/wit/0.2.0/*.wit  where the SDK's `../wit/0.2.0` points
 //! ```
 
 use std::fs;
@@ -21,7 +21,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The contract version the vendored SDK is generated from.
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.2.0";
 
 /// The SDK's manifest, as in the repository (with workspace keys).
 const SDK_MANIFEST: &str = include_str!("../../../sdk/Cargo.toml");
@@ -32,22 +32,37 @@ const SDK_SOURCES: &[(&str, &str)] = &[
     ("lib.rs", include_str!("../../../sdk/src/lib.rs")),
     ("options.rs", include_str!("../../../sdk/src/options.rs")),
     ("rootfs.rs", include_str!("../../../sdk/src/rootfs.rs")),
+    ("settings.rs", include_str!("../../../sdk/src/settings.rs")),
 ];
 
-/// The contract, `wit/0.1.0/*.wit`. A unit test checks the list is complete.
+/// The contract, `wit/0.2.0/*.wit`. A unit test checks the list is complete.
 const WIT_FILES: &[(&str, &str)] = &[
     (
-        "changes.wit",
-        include_str!("../../../wit/0.1.0/changes.wit"),
+        "artifacts.wit",
+        include_str!("../../../wit/0.2.0/artifacts.wit"),
     ),
-    ("host.wit", include_str!("../../../wit/0.1.0/host.wit")),
-    ("rootfs.wit", include_str!("../../../wit/0.1.0/rootfs.wit")),
+    ("boot.wit", include_str!("../../../wit/0.2.0/boot.wit")),
     (
-        "toolbox.wit",
-        include_str!("../../../wit/0.1.0/toolbox.wit"),
+        "changes.wit",
+        include_str!("../../../wit/0.2.0/changes.wit"),
     ),
-    ("types.wit", include_str!("../../../wit/0.1.0/types.wit")),
-    ("worlds.wit", include_str!("../../../wit/0.1.0/worlds.wit")),
+    ("disks.wit", include_str!("../../../wit/0.2.0/disks.wit")),
+    (
+        "filesystems.wit",
+        include_str!("../../../wit/0.2.0/filesystems.wit"),
+    ),
+    ("iso.wit", include_str!("../../../wit/0.2.0/iso.wit")),
+    ("log.wit", include_str!("../../../wit/0.2.0/log.wit")),
+    (
+        "root-exec.wit",
+        include_str!("../../../wit/0.2.0/root-exec.wit"),
+    ),
+    (
+        "root-read.wit",
+        include_str!("../../../wit/0.2.0/root-read.wit"),
+    ),
+    ("types.wit", include_str!("../../../wit/0.2.0/types.wit")),
+    ("worlds.wit", include_str!("../../../wit/0.2.0/worlds.wit")),
 ];
 
 /// The workspace manifest: the values of `[workspace.package]` the SDK inherits.
@@ -489,9 +504,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("new");
         let done = scaffold(PluginKind::Baseline, "corp", &target).unwrap();
-        assert!(done
-            .files
-            .contains(&PathBuf::from("vendor/wit/0.1.0/worlds.wit")));
+        assert!(done.files.contains(&PathBuf::from(format!(
+            "vendor/wit/{API_VERSION}/worlds.wit"
+        ))));
         let mode = fs::metadata(target.join("build-plugin"))
             .unwrap()
             .permissions()

@@ -73,6 +73,7 @@
 
 use builder_sdk::changes::{self, by_family};
 use builder_sdk::prelude::*;
+use builder_sdk::root_exec;
 
 /// The demo's cloud profiles (`platforms/cloud/generic-base.xml`).
 const CLOUD_PROFILES: &str = "Azure AWSEC2 OpenStack";
@@ -163,7 +164,7 @@ impl Baseline for DemoBaseline {
 
         // 5. Root's password erased and locked on cloud profiles.
         if cloud {
-            changes::run_in_root(&["usermod", "--password", "!", "root"].map(String::from))?;
+            root_exec::run_in_root(&["usermod", "--password", "!", "root"].map(String::from))?;
         }
 
         // 6. chrony.

@@ -2,8 +2,8 @@
 //! first configuration, the menu, and identifiers that are stable with
 //! `SOURCE_DATE_EPOCH`.
 
+use builder_sdk::boot::Kernel;
 use builder_sdk::prelude::*;
-use builder_sdk::toolbox::Kernel;
 
 /// Modules every GRUB image of ours has built in: partition tables, the
 /// commands of the menu and serial console support. Nothing is loaded at
@@ -178,7 +178,7 @@ pub fn uuid(request: &BuildRequest, what: &str) -> String {
         Some(epoch) => format!("epoch {epoch}"),
         None => format!("now {:?}", std::time::SystemTime::now()),
     };
-    let h = toolbox::sha256(
+    let h = builder_sdk::sha256(
         format!(
             "builder {} {} {} {} {what} {seed}",
             request.image.name, request.image.version, request.image.arch, request.type_name

@@ -12,11 +12,11 @@
 //! file named after the squashfs's digest, so another disk cannot be taken
 //! for it.
 
+use builder_sdk::boot::{self, GrubPlatform, InitrdOptions};
+use builder_sdk::filesystems::{self, FatOptions};
+use builder_sdk::iso::{self, IsoOptions};
 use builder_sdk::prelude::*;
-use builder_sdk::toolbox::{
-    FatOptions, FileSource, FilesystemOptions, FilesystemType, GrubPlatform, ImageFile,
-    InitrdOptions, IsoOptions,
-};
+use builder_sdk::{FileSource, FilesystemOptions, FilesystemType, ImageFile, TreePart};
 
 use crate::grub::{self, Locate, Menu};
 use crate::secure_boot;
@@ -82,13 +82,15 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
 
     // The initrd the install made already has the live system in it;
     // only a missing one is made.
-    let mut kernel = grub::newest(toolbox::kernels(root)?)?;
+    let mut kernel = grub::newest(boot::kernels(root)?)?;
     if root.stat(&kernel.initrd).is_err() {
         log::info("making the initrd with the image's own tool");
-        kernel = grub::newest(toolbox::make_initrd(
+        kernel = grub::newest(boot::make_initrd(
             root,
             &InitrdOptions {
                 filesystems: Vec::new(),
+                luks: false,
+                lvm: false,
             },
         )?)?;
     }
@@ -99,8 +101,13 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
 
     log::info("making the root's squashfs");
     let squashfs = request.artifact_name("squashfs");
-    toolbox::make_filesystem(
+    let whole_root = TreePart {
+        path: String::new(),
+        mount_points: Vec::new(),
+    };
+    filesystems::make(
         root,
+        &whole_root,
         &squashfs,
         &FilesystemOptions {
             fs_type: FilesystemType::Squashfs,
@@ -112,7 +119,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             create_options: Vec::new(),
         },
     )?;
-    let digest = toolbox::sha256_artifact(&squashfs)?;
+    let digest = artifacts::sha256(&squashfs)?;
     let marker = format!("/.disk/builder-{}", &digest[..16]);
     let locate = Locate::File(&marker);
     let early = grub::early_config(&locate, false);
@@ -155,7 +162,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     let mut intermediates = vec![squashfs];
 
     let eltorito = request.artifact_name("eltorito.img");
-    toolbox::make_grub_image(
+    boot::make_grub_image(
         root,
         &eltorito,
         GrubPlatform::I386PcEltorito,
@@ -174,7 +181,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             Some(chain) => chain.esp_files("BOOTX64.EFI", &early),
             None => {
                 let app = request.artifact_name("efi");
-                toolbox::make_grub_image(
+                boot::make_grub_image(
                     root,
                     &app,
                     GrubPlatform::X8664Efi,
@@ -189,7 +196,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             }
         };
         let fat = request.artifact_name("efi.img");
-        toolbox::make_fat_image(
+        filesystems::make_fat(
             root,
             &fat,
             &FatOptions {
@@ -215,7 +222,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     .map(|p| FileSource::RootFile(p.to_string()));
 
     log::info("making the ISO image");
-    let iso = toolbox::make_iso(
+    let iso = iso::make(
         root,
         &request.artifact_name("iso"),
         &IsoOptions {
@@ -227,7 +234,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         &files,
     )?;
     for name in &intermediates {
-        toolbox::remove_artifact(name)?;
+        artifacts::remove(name)?;
     }
     Ok(vec![iso])
 }

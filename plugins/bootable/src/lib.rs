@@ -1,7 +1,8 @@
 //! builder image types `oem` (a bootable disk) and `iso` (a live ISO),
-//! KIWI's bootable images, made from the host toolbox's primitives: boot
-//! files and the initrd in the root, filesystem, FAT, disk and ISO images,
-//! GRUB images from the image's own modules. See `oem.rs` and `iso.rs`.
+//! KIWI's bootable images, made with the host's `boot`, `filesystems`,
+//! `disks` and `iso` interfaces: boot files and the initrd in the root,
+//! filesystem, FAT, disk and ISO images, GRUB images from the image's own
+//! modules. See `oem.rs` and `iso.rs`.
 
 mod grub;
 mod iso;

@@ -1,9 +1,10 @@
 //! `oem`: a bootable disk. The root becomes one filesystem with a UUID
 //! chosen first, so `/etc/fstab` and GRUB's configuration name it before it
 //! exists; the initrd is made inside the root by the image's own tool; the
-//! host makes the disk image file in one call: the root filesystem straight
-//! into its partition, the EFI system partition holding GRUB's EFI
-//! application, and GRUB's BIOS boot code in its MBR and BIOS boot partition.
+//! host lays the disk out partition by partition, then writes it: the root
+//! filesystem straight into its partition, the EFI system partition holding
+//! GRUB's EFI application, and GRUB's BIOS boot code in its MBR and BIOS
+//! boot partition.
 //!
 //! Layouts (KIWI's partition names):
 //! - `firmware="efi"` or `"uefi"` (x86_64): GPT with `p.legacy` (BIOS
@@ -25,12 +26,14 @@
 //! the type's `<vagrantconfig>`: `.vagrant.libvirt.box` or
 //! `.vagrant.virtualbox.box`); the raw disk is then not kept.
 
-use builder_sdk::prelude::*;
-use builder_sdk::toolbox::{
-    DiskFormat, DiskPackaging, FatOptions, FileSource, FilesystemOptions, FilesystemType,
-    GrubPlatform, ImageFile, InitrdOptions, OvfSettings, Partition, PartitionContent,
-    PartitionKind, PartitionTable, VagrantProvider, VagrantSettings, VmFirmware,
+use builder_sdk::boot::{self, GrubPlatform, InitrdOptions};
+use builder_sdk::disks::{
+    self, Disk, DiskFormat, DiskPackaging, OvfSettings, Partition, PartitionContent, PartitionKind,
+    PartitionTable, SwapOptions, TreeFilesystem, VagrantProvider, VagrantSettings, VmFirmware,
 };
+use builder_sdk::filesystems::{self, FatOptions};
+use builder_sdk::prelude::*;
+use builder_sdk::{FileSource, FilesystemOptions, FilesystemType, ImageFile, TreePart};
 
 use crate::grub::{self, Locate, Menu};
 use crate::secure_boot;
@@ -187,14 +190,15 @@ fn packaging(
             request.artifact_name("ova"),
         ),
         _ => {
-            let Some(vagrant) = &request.vagrant else {
+            let Some(vagrant) = request.settings().element("vagrantconfig") else {
                 return Err(Error::invalid_option(
                     "format",
                     "`vagrant` needs a <vagrantconfig provider=\"libvirt|virtualbox\"> in the <type>, \
                      as KIWI requires",
                 ));
             };
-            let provider = match vagrant.provider.as_str() {
+            let provider_name = vagrant.attr("provider").unwrap_or("");
+            let provider = match provider_name {
                 "libvirt" => VagrantProvider::Libvirt,
                 "virtualbox" => VagrantProvider::Virtualbox,
                 other => {
@@ -204,16 +208,42 @@ fn packaging(
                     )))
                 }
             };
+            // The host reads the file `embedded_vagrantfile` names.
+            let vagrantfile = match vagrant.attr("embedded_vagrantfile") {
+                Some(name) => Some(
+                    String::from_utf8(
+                        request
+                            .file(name)
+                            .ok_or_else(|| {
+                                Error::other(format!(
+                                    "<vagrantconfig embedded_vagrantfile=\"{name}\">: the host \
+                                     passed no such file"
+                                ))
+                            })?
+                            .to_vec(),
+                    )
+                    .map_err(|_| {
+                        Error::other(format!(
+                            "<vagrantconfig embedded_vagrantfile=\"{name}\">: not UTF-8 text"
+                        ))
+                    })?,
+                ),
+                None => None,
+            };
+            let virtual_size = vagrant
+                .attr("virtualsize")
+                .and_then(|gb| gb.trim().parse::<u64>().ok())
+                .filter(|gb| *gb > 0);
             (
                 DiskPackaging::Vagrant(VagrantSettings {
                     provider,
                     name: request.image.name.clone(),
                     // KIWI's default.
-                    virtual_size_gb: vagrant.virtual_size.filter(|gb| *gb > 0).unwrap_or(42),
-                    vagrantfile: vagrant.embedded_vagrantfile.clone(),
-                    guest_additions: vagrant.virtualbox_guest_additions,
+                    virtual_size_gb: virtual_size.unwrap_or(42),
+                    vagrantfile,
+                    guest_additions: vagrant.flag("virtualbox_guest_additions_present"),
                 }),
-                request.artifact_name(&format!("vagrant.{}.box", vagrant.provider)),
+                request.artifact_name(&format!("vagrant.{provider_name}.box")),
             )
         }
     })
@@ -356,10 +386,10 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         ));
     }
     fstab.push_str(&kept_fstab_lines(root));
-    toolbox::write_boot_file(root, "etc/fstab", fstab.as_bytes(), 0o644)?;
+    boot::write_file(root, "etc/fstab", fstab.as_bytes(), 0o644)?;
     if resize {
         if root.stat("usr/bin/systemd-repart").is_ok() || root.stat("bin/systemd-repart").is_ok() {
-            toolbox::write_boot_file(
+            boot::write_file(
                 root,
                 "etc/repart.d/50-builder-root.conf",
                 b"# Written by builder: grow the root partition to the disk at boot.\n[Partition]\nType=root\n",
@@ -373,15 +403,17 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     }
     if efi {
         // The mount point of the ESP.
-        toolbox::write_boot_file(root, "boot/efi/.builder-esp", b"", 0o644)?;
+        boot::write_file(root, "boot/efi/.builder-esp", b"", 0o644)?;
     }
 
     // 2. The initrd, inside the root, with the image's own tool.
     log::info("making the initrd with the image's own tool");
-    let kernel = grub::newest(toolbox::make_initrd(
+    let kernel = grub::newest(boot::make_initrd(
         root,
         &InitrdOptions {
             filesystems: vec![fs_name.to_string()],
+            luks: false,
+            lvm: false,
         },
     )?)?;
     log::info(&format!("kernel {}", kernel.version));
@@ -415,7 +447,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         &on_boot(&kernel.initrd),
         &cmdline,
     );
-    toolbox::write_boot_file(root, "boot/grub/grub.cfg", cfg.as_bytes(), 0o644)?;
+    boot::write_file(root, "boot/grub/grub.cfg", cfg.as_bytes(), 0o644)?;
     let early = grub::early_config(&locate, boot_partition);
 
     // 4. The disk's size, when `<size>` gives one, and the root filesystem.
@@ -465,7 +497,8 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             name: "p.legacy".into(),
             kind: PartitionKind::BiosBoot,
             size_bytes: Some(MIB),
-            content: None,
+            content: PartitionContent::Empty,
+            encryption: None,
             bootable: false,
         });
     }
@@ -476,7 +509,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             // A GRUB image of the root's own modules, with `early` built in.
             None => {
                 let app = request.artifact_name("efi");
-                toolbox::make_grub_image(
+                boot::make_grub_image(
                     root,
                     &app,
                     efi_platform,
@@ -491,7 +524,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             }
         };
         let esp = request.artifact_name("esp.img");
-        toolbox::make_fat_image(
+        filesystems::make_fat(
             root,
             &esp,
             &FatOptions {
@@ -506,13 +539,14 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             name: "p.UEFI".into(),
             kind: PartitionKind::Esp,
             size_bytes: Some(esp_mib * MIB),
-            content: Some(PartitionContent::Image(esp)),
+            content: PartitionContent::Image(esp),
+            encryption: None,
             bootable: false,
         });
     }
     let core = if bios {
         let core = request.artifact_name("core.img");
-        toolbox::make_grub_image(
+        boot::make_grub_image(
             root,
             &core,
             GrubPlatform::I386Pc,
@@ -532,25 +566,36 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             // filesystem then holds empty.
             kind: PartitionKind::Xbootldr,
             size_bytes: Some(boot_mib * MIB),
-            content: Some(PartitionContent::Filesystem(FilesystemOptions {
-                fs_type: filesystem_type(boot_fs_name),
-                label: Some(BOOT_LABEL.into()),
-                uuid: Some(boot_uuid.clone()),
-                size_bytes: None,
-                extra_bytes: 0,
-                compression: None,
-                create_options: Vec::new(),
-            })),
+            content: PartitionContent::Filesystem(TreeFilesystem {
+                part: TreePart {
+                    path: "boot".into(),
+                    mount_points: Vec::new(),
+                },
+                options: FilesystemOptions {
+                    fs_type: filesystem_type(boot_fs_name),
+                    label: Some(BOOT_LABEL.into()),
+                    uuid: Some(boot_uuid.clone()),
+                    size_bytes: None,
+                    extra_bytes: 0,
+                    compression: None,
+                    create_options: Vec::new(),
+                },
+            }),
+            encryption: None,
             bootable: false,
         });
     }
     if let Some(mib) = swap_mib {
         partitions.push(Partition {
             name: "p.swap".into(),
-            // The host writes its signature, labelled SWAP.
             kind: PartitionKind::Swap,
             size_bytes: Some(mib * MIB),
-            content: None,
+            // Labelled as fstab names it.
+            content: PartitionContent::Swap(SwapOptions {
+                label: Some("SWAP".into()),
+                uuid: None,
+            }),
+            encryption: None,
             bootable: false,
         });
     }
@@ -560,7 +605,19 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         name: "p.lxroot".into(),
         kind: PartitionKind::Root,
         size_bytes: None,
-        content: Some(PartitionContent::Filesystem(root_fs)),
+        content: PartitionContent::Filesystem(TreeFilesystem {
+            // A separate /boot leaves its mount point empty here.
+            part: TreePart {
+                path: String::new(),
+                mount_points: if boot_partition {
+                    vec!["boot".into()]
+                } else {
+                    Vec::new()
+                },
+            },
+            options: root_fs,
+        }),
+        encryption: None,
         bootable: table == PartitionTable::Msdos,
     });
 
@@ -569,9 +626,16 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     log::info(&format!(
         "writing the disk image with its {fs_name} root filesystem"
     ));
-    let disk = toolbox::make_disk(root, &raw, table, disk_size, &partitions, core.as_deref())?;
+    let disk = disks::create(&raw, table, disk_size)?;
+    for partition in &partitions {
+        disk.add_partition(partition)?;
+    }
+    if let Some(core) = &core {
+        disk.install_bios_boot(core)?;
+    }
+    let disk = Disk::finish(disk, root)?;
     for name in &intermediates {
-        toolbox::remove_artifact(name)?;
+        artifacts::remove(name)?;
     }
 
     // 7. The format asked for.
@@ -579,14 +643,14 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         Output::Raw => Ok(vec![disk.artifact]),
         Output::Convert(format, extension) => {
             log::info(&format!("converting the disk to {extension}"));
-            let converted = toolbox::convert_disk(&raw, &request.artifact_name(extension), format)?;
-            toolbox::remove_artifact(&raw)?;
+            let converted = disks::convert(&raw, &request.artifact_name(extension), format)?;
+            artifacts::remove(&raw)?;
             Ok(vec![converted])
         }
         Output::Pack(packaging, name) => {
             log::info(&format!("packing the disk as {name}"));
-            let packed = toolbox::pack_disk(&raw, &name, &packaging)?;
-            toolbox::remove_artifact(&raw)?;
+            let packed = disks::pack(&raw, &name, &packaging)?;
+            artifacts::remove(&raw)?;
             Ok(vec![packed])
         }
     }

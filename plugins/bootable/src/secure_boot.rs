@@ -17,7 +17,7 @@
 //!   `/EFI/<vendor>/grub.cfg`.
 
 use builder_sdk::prelude::*;
-use builder_sdk::toolbox::{FileSource, ImageFile};
+use builder_sdk::{FileSource, ImageFile};
 
 /// The signed programs of the chain, as paths in the root.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use builder_sdk::prelude::*;
 
 /// Write the layer of `root` as artifact `file_name` (uncompressed) and finish it.
 pub fn write(root: &RootTree, file_name: &str, clamp: Option<i64>) -> Result<Artifact, Error> {
-    let writer = toolbox::create_artifact(file_name, Compression::None)?;
+    let writer = artifacts::create(file_name, Compression::None)?;
     let mut archive = tar::Builder::new(HostSink::new(writer));
     let how = TreeArchive {
         clamp,

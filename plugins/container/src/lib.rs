@@ -31,7 +31,7 @@ use tar::{EntryType, Header};
 
 use builder_sdk::archive::{io_error, padding, HostSink};
 use json::{Json, Obj};
-use settings::Settings;
+use settings::{ContainerConfig, Settings};
 
 struct Container;
 
@@ -74,7 +74,11 @@ impl ImageType for Container {
                 )))
             }
         };
-        let settings = Settings::new(request.container.as_ref())?;
+        let config = request
+            .settings()
+            .element("containerconfig")
+            .map(ContainerConfig::from_element);
+        let settings = Settings::new(config.as_ref())?;
         let created = request.source_date_epoch.unwrap_or_else(now);
         let platform = Platform::of(&request.image.arch);
 
@@ -138,7 +142,7 @@ struct Intermediate(Option<String>);
 impl Intermediate {
     fn remove(&mut self) -> Result<(), Error> {
         match self.0.take() {
-            Some(name) => toolbox::remove_artifact(&name),
+            Some(name) => artifacts::remove(&name),
             None => Ok(()),
         }
     }
@@ -147,7 +151,7 @@ impl Intermediate {
 impl Drop for Intermediate {
     fn drop(&mut self) {
         if let Some(name) = self.0.take() {
-            let _ = toolbox::remove_artifact(&name);
+            let _ = artifacts::remove(&name);
         }
     }
 }
@@ -167,10 +171,10 @@ struct Blob {
 }
 
 impl Blob {
-    /// A small blob, hashed by the host.
+    /// A small blob, hashed here.
     fn of(bytes: &[u8]) -> Blob {
         Blob {
-            digest: format!("sha256:{}", toolbox::sha256(bytes)),
+            digest: format!("sha256:{}", builder_sdk::sha256(bytes)),
             size: bytes.len() as u64,
         }
     }
@@ -484,7 +488,7 @@ fn write_archive(
     mtime: i64,
 ) -> Result<Artifact, Error> {
     entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let writer = toolbox::create_artifact(name, Compression::Xz)?;
+    let writer = artifacts::create(name, Compression::Xz)?;
     let mut archive = tar::Builder::new(HostSink::new(writer));
     let fail = |e: std::io::Error| io_error(name, e);
     for (path, content) in &entries {

@@ -4,7 +4,100 @@
 
 use std::collections::BTreeMap;
 
-use builder_sdk::{ContainerConfig, Error};
+use builder_sdk::{Element, Error};
+
+/// KIWI's `<containerconfig>` as the description writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerConfig {
+    /// Image name (`name`).
+    pub name: String,
+    /// Tag (`tag`).
+    pub tag: Option<String>,
+    /// Further `name:tag` references (`additionalnames`, comma-separated).
+    pub additional_names: Vec<String>,
+    /// Author (`maintainer`).
+    pub maintainer: Option<String>,
+    /// User the container runs as (`user`).
+    pub user: Option<String>,
+    /// Working directory (`workingdir`).
+    pub workingdir: Option<String>,
+    /// `<entrypoint execute=>` and its `<argument name=>`s.
+    pub entrypoint: Vec<String>,
+    /// `<subcommand execute=>` and its `<argument name=>`s.
+    pub cmd: Vec<String>,
+    /// `<expose><port number=>`.
+    pub expose: Vec<String>,
+    /// `<volumes><volume name=>`.
+    pub volumes: Vec<String>,
+    /// `<stopsignal>`.
+    pub stopsignal: Option<String>,
+    /// `<environment><env name= value=>`, in order.
+    pub environment: Vec<(String, String)>,
+    /// `<labels><label name= value=>`, in order.
+    pub labels: Vec<(String, String)>,
+}
+
+impl ContainerConfig {
+    /// Read the `<containerconfig>` element of the build request's settings.
+    pub fn from_element(c: Element<'_>) -> ContainerConfig {
+        let attr = |name: &str| c.attr(name).map(str::to_string);
+        let command = |name: &'static str| -> Vec<String> {
+            c.child(name)
+                .map(|e| {
+                    e.attr("execute")
+                        .map(str::to_string)
+                        .into_iter()
+                        .chain(
+                            e.children("argument")
+                                .filter_map(|a| a.attr("name").map(str::to_string)),
+                        )
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let nested = |outer: &'static str, inner: &'static str| {
+            c.children(outer).flat_map(move |o| o.children(inner))
+        };
+        let pairs = |outer: &'static str, inner: &'static str| -> Vec<(String, String)> {
+            nested(outer, inner)
+                .filter_map(|e| {
+                    Some((
+                        e.attr("name")?.to_string(),
+                        e.attr("value").unwrap_or("").to_string(),
+                    ))
+                })
+                .collect()
+        };
+        ContainerConfig {
+            name: c.attr("name").unwrap_or_default().to_string(),
+            tag: attr("tag"),
+            additional_names: c
+                .attr("additionalnames")
+                .map(|l| {
+                    l.split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            maintainer: attr("maintainer"),
+            user: attr("user"),
+            workingdir: attr("workingdir"),
+            entrypoint: command("entrypoint"),
+            cmd: command("subcommand"),
+            expose: nested("expose", "port")
+                .filter_map(|p| p.attr("number").map(|n| n.trim().to_string()))
+                .collect(),
+            volumes: nested("volumes", "volume")
+                .filter_map(|v| v.attr("name").map(str::to_string))
+                .collect(),
+            stopsignal: c.child("stopsignal").map(|e| e.text().to_string()),
+            environment: pairs("environment", "env"),
+            labels: pairs("labels", "label"),
+        }
+    }
+}
 
 /// KIWI's container name when the description names none.
 pub const DEFAULT_NAME: &str = "kiwi-container";
@@ -213,21 +306,7 @@ fn port(text: &str) -> Result<String, String> {
 impl Settings {
     /// Check `config` (none: KIWI's defaults) and put it in order.
     pub fn new(config: Option<&ContainerConfig>) -> Result<Settings, Error> {
-        let empty = ContainerConfig {
-            name: String::new(),
-            tag: None,
-            additional_names: Vec::new(),
-            maintainer: None,
-            user: None,
-            workingdir: None,
-            entrypoint: Vec::new(),
-            cmd: Vec::new(),
-            expose: Vec::new(),
-            volumes: Vec::new(),
-            stopsignal: None,
-            environment: Vec::new(),
-            labels: Vec::new(),
-        };
+        let empty = ContainerConfig::default();
         let c = config.unwrap_or(&empty);
 
         let name = match c.name.trim() {

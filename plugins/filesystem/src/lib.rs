@@ -1,7 +1,7 @@
 //! builder image types `ext2`, `ext3`, `ext4`, `xfs`, `btrfs`, `squashfs`
 //! and `erofs` (KIWI's filesystem images): the whole root as one filesystem
-//! image, `<name>.<arch>-<version>.<type>`, made by the host toolbox's
-//! `make-filesystem` from the tree (owners, modes, links, device nodes and
+//! image, `<name>.<arch>-<version>.<type>`, made by the host's
+//! `filesystems.make` from the tree (owners, modes, links, device nodes and
 //! xattrs kept where the filesystem has them).
 //!
 //! Size: the type's `<size>` (an `additive` size adds to the computed
@@ -11,7 +11,7 @@
 //! volume label is `ROOT`, KIWI's label of a root filesystem.
 
 use builder_sdk::prelude::*;
-use builder_sdk::toolbox::{FilesystemOptions, FilesystemType};
+use builder_sdk::{filesystems, FilesystemOptions, FilesystemType, TreePart};
 
 struct Filesystem;
 
@@ -88,8 +88,13 @@ impl ImageType for Filesystem {
             .map(|o| o.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default();
         log::info(&format!("making {name} image of the root"));
-        let artifact = toolbox::make_filesystem(
+        let whole_root = TreePart {
+            path: String::new(),
+            mount_points: Vec::new(),
+        };
+        let artifact = filesystems::make(
             root,
+            &whole_root,
             &request.artifact_name(name),
             &FilesystemOptions {
                 fs_type: *fs_type,

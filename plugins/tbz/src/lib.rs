@@ -47,7 +47,7 @@ impl ImageType for Tbz {
             }
         };
         let name = request.artifact_name(extension);
-        let writer = toolbox::create_artifact(&name, compression)?;
+        let writer = artifacts::create(&name, compression)?;
         let mut archive = tar::Builder::new(HostSink::new(writer));
         let entries = archive_tree(
             root,

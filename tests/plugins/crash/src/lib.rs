@@ -8,7 +8,7 @@ impl ImageType for Crash {
     const NAME: &'static str = "crash";
 
     fn build(_root: &RootTree, request: BuildRequest) -> Result<Vec<Artifact>, Error> {
-        let out = toolbox::create_artifact(&request.artifact_name("half"), Compression::None)?;
+        let out = artifacts::create(&request.artifact_name("half"), Compression::None)?;
         out.write(b"half an artifact")?;
         let index = std::hint::black_box(request.options.len() + 7);
         let empty: Vec<u8> = Vec::new();

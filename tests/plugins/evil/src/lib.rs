@@ -5,11 +5,12 @@
 //! tool's syntax, boot files a tool sources, names that leave the target
 //! directory. Each attempt must be refused with an error naming it.
 
+use builder_sdk::boot::{make_grub_image, write_file as write_boot_file, GrubPlatform};
+use builder_sdk::disks::{self, Disk, Partition, PartitionContent, PartitionKind, PartitionTable};
+use builder_sdk::iso::{make as make_iso, IsoOptions};
 use builder_sdk::prelude::*;
-use builder_sdk::toolbox::{
-    make_disk, make_filesystem, make_grub_image, make_iso, write_boot_file, FileSource,
-    FilesystemOptions, FilesystemType, GrubPlatform, ImageFile, IsoOptions, Partition,
-    PartitionContent, PartitionKind, PartitionTable,
+use builder_sdk::{
+    filesystems, FileSource, FilesystemOptions, FilesystemType, ImageFile, TreePart,
 };
 
 struct Evil;
@@ -30,7 +31,11 @@ fn filesystem(fs_type: FilesystemType, create_options: &[&str]) -> FilesystemOpt
 }
 
 fn mkfs(root: &RootTree, fs: FilesystemOptions) -> Result<Vec<Artifact>, Error> {
-    Ok(vec![make_filesystem(root, "evil.img", &fs)?])
+    let whole = TreePart {
+        path: String::new(),
+        mount_points: Vec::new(),
+    };
+    Ok(vec![filesystems::make(root, &whole, "evil.img", &fs)?])
 }
 
 impl ImageType for Evil {
@@ -128,21 +133,16 @@ impl ImageType for Evil {
                 Ok(vec![])
             }
             "partition-name" => {
-                let disk = make_disk(
-                    root,
-                    "evil.raw",
-                    PartitionTable::Gpt,
-                    Some(8 << 20),
-                    &[Partition {
-                        name: "x\"\n, size=1, type=L\n".into(),
-                        kind: PartitionKind::Linux,
-                        size_bytes: None,
-                        content: None::<PartitionContent>,
-                        bootable: false,
-                    }],
-                    None,
-                )?;
-                Ok(vec![disk.artifact])
+                let disk = disks::create("evil.raw", PartitionTable::Gpt, Some(8 << 20))?;
+                disk.add_partition(&Partition {
+                    name: "x\"\n, size=1, type=L\n".into(),
+                    kind: PartitionKind::Linux,
+                    size_bytes: None,
+                    content: PartitionContent::Empty,
+                    encryption: None,
+                    bootable: false,
+                })?;
+                Ok(vec![Disk::finish(disk, root)?.artifact])
             }
             "iso-path" => Ok(vec![make_iso(
                 root,
@@ -159,11 +159,11 @@ impl ImageType for Evil {
                 }],
             )?]),
             "artifact-traversal" => {
-                let out = toolbox::create_artifact("../builder-evil-marker", Compression::None)?;
+                let out = artifacts::create("../builder-evil-marker", Compression::None)?;
                 Ok(vec![ArtifactWriter::finish(out)?])
             }
             "artifact-newline" => {
-                let out = toolbox::create_artifact("a\nb  evil.raw", Compression::None)?;
+                let out = artifacts::create("a\nb  evil.raw", Compression::None)?;
                 Ok(vec![ArtifactWriter::finish(out)?])
             }
             other => Err(Error::invalid_option(

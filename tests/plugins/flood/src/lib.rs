@@ -4,13 +4,36 @@
 //! escape sequences on stderr, hostile values, or a sleep that never ends;
 //! and, within the limits, a disk packed every way `pack-disk` knows.
 
-use builder_sdk::prelude::*;
-use builder_sdk::toolbox::{
-    DiskPackaging, OvfSettings, Partition, PartitionKind, PartitionTable, VagrantProvider,
-    VagrantSettings, VmFirmware,
+use builder_sdk::disks::{
+    self, Disk, DiskInfo, DiskPackaging, OvfSettings, Partition, PartitionContent, PartitionKind,
+    PartitionTable, VagrantProvider, VagrantSettings, VmFirmware,
 };
+use builder_sdk::prelude::*;
 
 struct Flood;
+
+/// Disk `file_name` of `size` bytes (none: computed) with one empty Linux
+/// partition of `partition` bytes (none: the rest), or none at all.
+fn disk(
+    root: &RootTree,
+    file_name: &str,
+    table: PartitionTable,
+    size: Option<u64>,
+    partition: Option<Option<u64>>,
+) -> Result<DiskInfo, Error> {
+    let disk = disks::create(file_name, table, size)?;
+    if let Some(size_bytes) = partition {
+        disk.add_partition(&Partition {
+            name: "root".into(),
+            kind: PartitionKind::Linux,
+            size_bytes,
+            content: PartitionContent::Empty,
+            encryption: None,
+            bootable: false,
+        })?;
+    }
+    Disk::finish(disk, root)
+}
 
 /// A log line full of what must not reach a terminal.
 const NASTY: &str = "\x1b[31mred\x1b[0m bell\x07 csi\u{9b}2J cr\r nl\n del\x7f end";
@@ -19,7 +42,7 @@ impl Flood {
     /// A small artifact finished before the trouble starts: a failed call
     /// must remove it again.
     fn first_artifact(request: &BuildRequest) -> Result<Artifact, Error> {
-        let out = toolbox::create_artifact(&request.artifact_name("first"), Compression::None)?;
+        let out = artifacts::create(&request.artifact_name("first"), Compression::None)?;
         out.write(b"written before the trouble\n")?;
         ArtifactWriter::finish(out)
     }
@@ -86,7 +109,7 @@ impl ImageType for Flood {
             "writers" => {
                 let mut writers = Vec::new();
                 for i in 0..count {
-                    writers.push(toolbox::create_artifact(
+                    writers.push(artifacts::create(
                         &format!("writer-{i}.bin"),
                         Compression::None,
                     )?);
@@ -95,8 +118,7 @@ impl ImageType for Flood {
             }
             "artifact" => {
                 let first = Self::first_artifact(&request)?;
-                let out =
-                    toolbox::create_artifact(&request.artifact_name("big"), Compression::None)?;
+                let out = artifacts::create(&request.artifact_name("big"), Compression::None)?;
                 let chunk = vec![0x5au8; 1 << 20];
                 for _ in 0..count {
                     out.write(&chunk)?;
@@ -104,36 +126,22 @@ impl ImageType for Flood {
                 Ok(vec![first, ArtifactWriter::finish(out)?])
             }
             "disk" => {
-                let disk = toolbox::make_disk(
+                let disk = disk(
                     root,
                     &request.artifact_name("raw"),
                     PartitionTable::Gpt,
                     Some(count),
-                    &[Partition {
-                        name: "root".into(),
-                        kind: PartitionKind::Linux,
-                        size_bytes: None,
-                        content: None,
-                        bootable: false,
-                    }],
-                    None,
+                    Some(None),
                 )?;
                 Ok(vec![disk.artifact])
             }
             "disk-computed" => {
-                let disk = toolbox::make_disk(
+                let disk = disk(
                     root,
                     &request.artifact_name("raw"),
                     PartitionTable::Gpt,
                     None,
-                    &[Partition {
-                        name: "root".into(),
-                        kind: PartitionKind::Linux,
-                        size_bytes: Some(count),
-                        content: None,
-                        bootable: false,
-                    }],
-                    None,
+                    Some(Some(count)),
                 )?;
                 Ok(vec![disk.artifact])
             }
@@ -154,29 +162,21 @@ impl ImageType for Flood {
                 let data = reader.read(u32::MAX)?;
                 let walk = root.walk("")?;
                 let entries = walk.next(u32::MAX)?;
-                let out = toolbox::create_artifact("hostile.bin", Compression::None)?;
+                let out = artifacts::create("hostile.bin", Compression::None)?;
                 let appended = out.append_file(root, "etc/hostname", u64::MAX).is_err();
-                let huge_partition = toolbox::make_disk(
+                let huge_partition = disk(
                     root,
                     "hostile.raw",
                     PartitionTable::Gpt,
                     None,
-                    &[Partition {
-                        name: "huge".into(),
-                        kind: PartitionKind::Linux,
-                        size_bytes: Some(u64::MAX),
-                        content: None,
-                        bootable: false,
-                    }],
-                    None,
+                    Some(Some(u64::MAX)),
                 )
                 .is_err();
-                let huge_disk = toolbox::make_disk(
+                let huge_disk = disk(
                     root,
                     "hostile2.raw",
                     PartitionTable::Msdos,
                     Some(u64::MAX),
-                    &[],
                     None,
                 )
                 .is_err();
@@ -197,20 +197,7 @@ impl ImageType for Flood {
                 // A disk of `count` bytes, packed as gce, ova and both
                 // Vagrant boxes; the raw disk is removed again.
                 let raw = request.artifact_name("raw");
-                toolbox::make_disk(
-                    root,
-                    &raw,
-                    PartitionTable::Gpt,
-                    Some(count),
-                    &[Partition {
-                        name: "root".into(),
-                        kind: PartitionKind::Linux,
-                        size_bytes: None,
-                        content: None,
-                        bootable: false,
-                    }],
-                    None,
-                )?;
+                disk(root, &raw, PartitionTable::Gpt, Some(count), Some(None))?;
                 let vagrant = |provider| {
                     DiskPackaging::Vagrant(VagrantSettings {
                         provider,
@@ -240,13 +227,13 @@ impl ImageType for Flood {
                         vagrant(VagrantProvider::Virtualbox),
                     ),
                 ] {
-                    packed.push(toolbox::pack_disk(
+                    packed.push(disks::pack(
                         &raw,
                         &request.artifact_name(extension),
                         &packaging,
                     )?);
                 }
-                toolbox::remove_artifact(&raw)?;
+                artifacts::remove(&raw)?;
                 Ok(packed)
             }
             other => Err(Error::invalid_option("mode", other)),

@@ -9,7 +9,7 @@ impl ImageType for Listing {
     const SUMMARY: &'static str = "A text file naming every path of the root";
 
     fn build(root: &RootTree, request: BuildRequest) -> Result<Vec<Artifact>, Error> {
-        let out = toolbox::create_artifact(&request.artifact_name("txt"), Compression::None)?;
+        let out = artifacts::create(&request.artifact_name("txt"), Compression::None)?;
         for entry in root.walk_all("")? {
             out.write(format!("{}\n", entry?.path).as_bytes())?;
         }

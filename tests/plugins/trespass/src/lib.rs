@@ -12,7 +12,7 @@ impl ImageType for Trespass {
     }
 
     fn build(_root: &RootTree, request: BuildRequest) -> Result<Vec<Artifact>, Error> {
-        let out = toolbox::create_artifact(&request.artifact_name("txt"), Compression::None)?;
+        let out = artifacts::create(&request.artifact_name("txt"), Compression::None)?;
         out.write(b"should never be written")?;
         Ok(vec![ArtifactWriter::finish(out)?])
     }

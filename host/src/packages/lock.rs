@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+use super::Snapshot;
 use crate::diff::Format;
-use crate::packages::Snapshot;
 use crate::plan::BuildPlan;
 
 /// The version of the lock file format this builder writes and reads.

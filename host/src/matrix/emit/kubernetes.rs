@@ -12,8 +12,8 @@
 
 use std::collections::HashSet;
 
-use super::emit::{builder_command, matrix_args, EmitOptions, TARGET_BASE};
-use super::Variant;
+use super::{builder_command, matrix_args, EmitOptions, TARGET_BASE};
+use crate::matrix::Variant;
 
 /// Said at the top of the Job: why privileged, and what must exist.
 pub(super) const HEADER: &str = "\

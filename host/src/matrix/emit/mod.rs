@@ -10,6 +10,10 @@ use serde::ser::{Serialize, Serializer};
 
 use super::{MatrixRequest, Variant};
 
+mod github;
+mod gitlab;
+mod kubernetes;
+
 /// Which document to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
@@ -43,12 +47,9 @@ pub fn emit(
     options: &EmitOptions,
 ) -> Result<String, serde_saphyr::SerializeError> {
     let (what, body) = match target {
-        Target::Gitlab => ("gitlab", yaml(&super::gitlab::pipeline(variants, options))?),
-        Target::Github => ("github", yaml(&super::github::workflow(variants, options))?),
-        Target::Kubernetes => (
-            "kubernetes",
-            yaml(&super::kubernetes::job(variants, options))?,
-        ),
+        Target::Gitlab => ("gitlab", yaml(&gitlab::pipeline(variants, options))?),
+        Target::Github => ("github", yaml(&github::workflow(variants, options))?),
+        Target::Kubernetes => ("kubernetes", yaml(&kubernetes::job(variants, options))?),
     };
     let mut text = String::new();
     let mut regenerate = builder_command(options);
@@ -64,9 +65,9 @@ pub fn emit(
         shell_join(&regenerate)
     ));
     text.push_str(match target {
-        Target::Gitlab => super::gitlab::HEADER,
-        Target::Github => super::github::HEADER,
-        Target::Kubernetes => super::kubernetes::HEADER,
+        Target::Gitlab => gitlab::HEADER,
+        Target::Github => github::HEADER,
+        Target::Kubernetes => kubernetes::HEADER,
     });
     text.push_str(&body);
     if !text.ends_with('\n') {

@@ -5,8 +5,8 @@
 //! calls it, on self-hosted Linux runners (builder needs root, loop
 //! devices and mounts, and must be installed there).
 
-use super::emit::{run_command, target_dir, EmitOptions, Ordered};
-use super::Variant;
+use super::{run_command, target_dir, EmitOptions, Ordered};
+use crate::matrix::Variant;
 
 /// Said at the top of the workflow: where its jobs can run.
 pub(super) const HEADER: &str = "\

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use super::emit::{run_command, target_dir, EmitOptions, Ordered};
-use super::Variant;
+use super::{run_command, target_dir, EmitOptions, Ordered};
+use crate::matrix::Variant;
 
 /// Said at the top of the pipeline: where its jobs can run.
 pub(super) const HEADER: &str = "\
