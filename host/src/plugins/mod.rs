@@ -1131,3 +1131,55 @@ fn identify(engine: &Engine, component: &Component) -> Result<(&'static str, Wor
     };
     Ok((api_version, world))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setting(element: &str, parent: Option<u32>, attributes: &[(&str, &str)]) -> Setting {
+        Setting {
+            element: element.into(),
+            parent,
+            attributes: (attributes.iter())
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            text: String::new(),
+        }
+    }
+
+    #[test]
+    fn contract_0_1_0_gets_its_container_config_from_the_settings() {
+        assert_eq!(ContainerConfig::from_settings(&[]), None);
+        let mut settings = vec![
+            setting(
+                "containerconfig",
+                None,
+                &[("name", "box"), ("additionalnames", "a:1, ,b")],
+            ),
+            setting("entrypoint", Some(0), &[("execute", "/bin/sh")]),
+            setting("argument", Some(1), &[("name", "-c")]),
+            setting("expose", Some(0), &[]),
+            setting("port", Some(3), &[("number", " 80 ")]),
+            setting("environment", Some(0), &[]),
+            setting("env", Some(5), &[("name", "LANG"), ("value", "C")]),
+            setting("stopsignal", Some(0), &[]),
+            // Another element's children are not the container's.
+            setting("vagrantconfig", None, &[("provider", "libvirt")]),
+            setting("port", Some(8), &[("number", "22")]),
+        ];
+        settings[7].text = "SIGINT".into();
+        let config = ContainerConfig::from_settings(&settings).unwrap();
+        assert_eq!(
+            config,
+            ContainerConfig {
+                name: "box".into(),
+                additional_names: vec!["a:1".into(), "b".into()],
+                entrypoint: vec!["/bin/sh".into(), "-c".into()],
+                expose: vec!["80".into()],
+                environment: vec![("LANG".into(), "C".into())],
+                stopsignal: Some("SIGINT".into()),
+                ..ContainerConfig::default()
+            }
+        );
+    }
+}
