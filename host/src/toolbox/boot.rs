@@ -756,6 +756,7 @@ mod tests {
             ("boot/loader/loader.conf", 0o644),
             ("boot/loader/entries/linux.conf", 0o644),
             ("etc/kernel/cmdline", 0o644),
+            ("etc/crypttab", 0o600),
         ] {
             write_boot_file(&root, path, b"data", mode).unwrap_or_else(|e| panic!("{path}: {e}"));
             let meta = fs::metadata(dir.path().join(path)).unwrap();

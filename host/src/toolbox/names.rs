@@ -63,6 +63,7 @@ pub fn root_path(path: &str) -> Result<String, String> {
 /// [`write_boot_file`]: super::boot::write_boot_file
 const BOOT_FILES: &[(&str, &str)] = &[
     ("etc/fstab", "the mount table"),
+    ("etc/crypttab", "the table of encrypted devices"),
     ("etc/kernel/cmdline", "the kernel command line"),
     (
         "etc/repart.d/*.conf",
