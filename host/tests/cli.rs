@@ -46,7 +46,7 @@ fn plugin_inspect_shows_capabilities_and_options() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.contains("api:          builder:plugin@0.1.0"),
+        text.contains("api:          builder:plugin@0.2.0"),
         "{text}"
     );
     assert!(
@@ -66,13 +66,30 @@ fn plugin_inspect_shows_capabilities_and_options() {
     );
     assert_eq!(value["options"][0]["default"], "xz");
 
-    let path = fixture("trespass");
+    // A component file of the older contract, kept as it was built.
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/plugins/trespass-0.1.0.wasm");
     let out = builder(cache.path(), &["plugin", "inspect", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("name:         trespass"), "{text}");
     assert!(
-        stdout(&out).contains("name:         trespass"),
+        text.contains("api:          builder:plugin@0.1.0"),
+        "{text}"
+    );
+
+    // One of 0.2.0 that imports an interface it does not declare.
+    let out = builder(
+        cache.path(),
+        &["plugin", "inspect", fixture("trespass").to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(
+            "imports interface `artifacts` but does not declare capability `artifact-write`"
+        ),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
 }
 
