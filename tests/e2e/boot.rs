@@ -24,8 +24,10 @@ use builder_tests::{builtin_plugins, runtime, test_limits};
 use serde_json::Value;
 
 const MARKER: &str = "BUILDER-BOOT-OK";
-/// Generous for a loaded 2-core machine: the boots take 20-25 s here.
-const BOOT_LIMIT: Duration = Duration::from_secs(240);
+/// A guard against a hung boot, not a speed check: under TCG on 2 cores
+/// shared with the suite's other builds, a live ISO booted with BIOS was
+/// seen at its login prompt after 240 s (the demo profiles' limit).
+const BOOT_LIMIT: Duration = Duration::from_secs(600);
 const MIB: u64 = 1 << 20;
 
 fn example() -> PathBuf {
