@@ -553,6 +553,167 @@ fn a_root_that_cannot_boot_is_refused_with_what_to_add() {
     );
 }
 
+/// KIWI's partitions beside the boot loader's, in KIWI's order: swap
+/// (`oem-swap`), the custom `<partitions>` (one holding /home, one left
+/// empty, one with a blank filesystem), the spare partition holding /srv,
+/// then the root; fstab and the kernel's `root=` name them by PARTUUID
+/// (`devicepersistency="by-partuuid"`). A partition holding a directory
+/// has its content, which the root keeps as an empty mount point, and the
+/// disk boots with each mounted and the swap on.
+#[test]
+fn oem_disk_with_custom_partitions_spare_and_swap_boots() {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let description = copy_of_example(dir.path(), "debian-cloud-partitions");
+    for (file, text) in [
+        ("root/home/custom.txt", "on the home partition\n"),
+        ("root/srv/spare.txt", "on the spare partition\n"),
+    ] {
+        let path = description.join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    // The marker says what is mounted and how many swap areas are on.
+    let marker = description.join("root/etc/systemd/system/builder-boot-marker.service");
+    let unit = fs::read_to_string(&marker).unwrap();
+    let reported = unit.replace(
+        "echo \"BUILDER-BOOT-OK root-size=",
+        "echo \"BUILDER-BOOT-OK mounted=$$(for m in /home /srv /boot/efi; do mountpoint -q $$m \
+         && echo -n $$m,; done) swaps=$$(tail -n +2 /proc/swaps | wc -l) root-size=",
+    );
+    assert_ne!(unit, reported);
+    fs::write(&marker, reported).unwrap();
+    let config = description.join("config.xml");
+    let text = fs::read_to_string(&config).unwrap();
+    let start = text.find("<preferences profiles=\"raw\">").unwrap();
+    let end = start + text[start..].find("</preferences>").unwrap();
+    let raw = r#"<preferences profiles="raw">
+        <type image="oem" primary="true" filesystem="ext4" firmware="efi" devicepersistency="by-partuuid" spare_part="64M" spare_part_mountpoint="/srv" spare_part_fs="ext4" kernelcmdline="console=ttyS0,115200 console=tty0">
+            <bootloader name="grub2" output_console="serial" input_console="serial" timeout="1"/>
+            <oemconfig>
+                <oem-resize>true</oem-resize>
+                <oem-swap>true</oem-swap>
+                <oem-swapsize>32</oem-swapsize>
+            </oemconfig>
+            <partitions>
+                <partition name="home" size="48" mountpoint="/home" filesystem="ext4"/>
+                <partition name="data" size="16"/>
+                <partition name="scratch" size="16M" filesystem="ext4" label="SCRATCH"/>
+            </partitions>
+        </type>
+    "#;
+    fs::write(&config, format!("{}{raw}{}", &text[..start], &text[end..])).unwrap();
+    let built = build_from(description, Some("raw"));
+    let disk = built.target.join("debian-cloud.x86_64-1.0.0.raw");
+
+    let table = partitions(&disk);
+    assert_eq!(table["label"], "gpt", "{table:#}");
+    let parts = table["partitions"].as_array().unwrap();
+    let field = |i: usize, key: &str| parts[i][key].as_str().unwrap().to_string();
+    let names: Vec<String> = (0..parts.len()).map(|i| field(i, "name")).collect();
+    assert_eq!(
+        names,
+        [
+            "p.legacy",
+            "p.UEFI",
+            "p.swap",
+            "p.lxhome",
+            "p.lxdata",
+            "p.lxscratch",
+            "p.spare",
+            "p.lxroot"
+        ],
+        "{table:#}"
+    );
+    let mib = |i: usize| parts[i]["size"].as_u64().unwrap() * 512 / MIB;
+    assert_eq!(
+        [mib(2), mib(3), mib(4), mib(5), mib(6)],
+        [32, 48, 16, 16, 64]
+    );
+    assert_eq!(field(2, "type"), "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F");
+    let start = |i: usize| parts[i]["start"].as_u64().unwrap() * 512;
+    let probe = |i: usize, tag: &str| -> String {
+        tool(
+            "blkid",
+            &["-p", "-o", "value", "-s", tag, "-O", &start(i).to_string()],
+            &disk,
+        )
+        .trim()
+        .to_string()
+    };
+    assert_eq!(probe(2, "TYPE"), "swap");
+    assert_eq!(probe(3, "LABEL"), "HOME");
+    assert_eq!(probe(5, "LABEL"), "SCRATCH");
+    assert_eq!(probe(6, "LABEL"), "SPARE");
+    // The data partition has no filesystem.
+    let out = Command::new("blkid")
+        .args(["-p", "-O", &start(4).to_string()])
+        .arg(&disk)
+        .output()
+        .unwrap();
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Each directory is on its partition, and an empty mount point on the root.
+    let debugfs = |i: usize, request: &str| -> String {
+        tool_output(Command::new("debugfs").args(["-R", request]).arg(format!(
+            "{}?offset={}",
+            disk.display(),
+            start(i)
+        )))
+    };
+    assert_eq!(debugfs(3, "cat /custom.txt"), "on the home partition\n");
+    assert_eq!(debugfs(6, "cat /spare.txt"), "on the spare partition\n");
+    for dir in ["/home", "/srv"] {
+        let listing = debugfs(7, &format!("ls {dir}"));
+        let entries: Vec<&str> = listing
+            .split_whitespace()
+            .filter(|w| !w.starts_with('(') && !w.chars().all(|c| c.is_ascii_digit()))
+            .collect();
+        assert_eq!(entries, [".", ".."], "{dir} on the root: {listing}");
+    }
+    assert!(debugfs(5, "ls /").contains("lost+found"));
+
+    // fstab and the kernel name each by its partition's UUID.
+    let partuuid = |i: usize| field(i, "uuid").to_lowercase();
+    let fstab = fs::read_to_string(built.root.join("etc/fstab")).unwrap();
+    for line in [
+        format!(
+            "PARTUUID={} / ext4 defaults,x-systemd.growfs 0 1",
+            partuuid(7)
+        ),
+        format!("PARTUUID={} /boot/efi vfat", partuuid(1)),
+        format!("PARTUUID={} /srv ext4 defaults 0 0", partuuid(6)),
+        format!("PARTUUID={} swap swap defaults 0 0", partuuid(2)),
+        format!("PARTUUID={} /home ext4 defaults 0 0", partuuid(3)),
+    ] {
+        assert!(fstab.contains(&line), "{line:?} is not in\n{fstab}");
+    }
+    let grub_cfg = fs::read_to_string(built.root.join("boot/grub/grub.cfg")).unwrap();
+    assert!(
+        grub_cfg.contains(&format!("root=PARTUUID={} ro", partuuid(7))),
+        "{grub_cfg}"
+    );
+
+    let report = boot_until(
+        &Medium::Disk {
+            path: disk,
+            format: "raw",
+        },
+        Firmware::Bios,
+        MARKER,
+        BOOT_LIMIT,
+    )
+    .unwrap_or_else(|e| panic!("the disk with KIWI's partitions did not boot: {e}"));
+    let line = report.serial.lines().find(|l| l.contains(MARKER)).unwrap();
+    assert!(
+        line.contains("mounted=/home,/srv,/boot/efi, swaps=1 "),
+        "{line}"
+    );
+}
+
 /// The same disk with dracut instead of initramfs-tools: `make-initrd`
 /// uses whichever tool the image has.
 #[test]

@@ -6,6 +6,7 @@
 
 mod grub;
 mod iso;
+mod layout;
 mod oem;
 mod secure_boot;
 

@@ -28,14 +28,16 @@
 
 use builder_sdk::boot::{self, GrubPlatform, InitrdOptions};
 use builder_sdk::disks::{
-    self, Disk, DiskFormat, DiskPackaging, OvfSettings, Partition, PartitionContent, PartitionKind,
-    PartitionTable, SwapOptions, TreeFilesystem, VagrantProvider, VagrantSettings, VmFirmware,
+    self, Disk, DiskFormat, DiskPackaging, OvfSettings, Partition, PartitionContent, PartitionIds,
+    PartitionKind, PartitionTable, SwapOptions, TreeFilesystem, VagrantProvider, VagrantSettings,
+    VmFirmware,
 };
 use builder_sdk::filesystems::{self, FatOptions};
 use builder_sdk::prelude::*;
-use builder_sdk::{FileSource, FilesystemOptions, FilesystemType, ImageFile, TreePart};
+use builder_sdk::{FileSource, FilesystemOptions, ImageFile, TreePart};
 
 use crate::grub::{self, Locate, Menu};
+use crate::layout::{self, Extra, Persistency, MIB};
 use crate::secure_boot;
 
 /// Options of the `oem` type alone: KIWI's attributes of `<type>` and
@@ -66,9 +68,9 @@ pub fn options() -> Vec<OptionSpec> {
         ),
         OptionSpec::choice(
             "devicepersistency",
-            &["by-uuid", "by-label"],
+            &["by-uuid", "by-label", "by-partuuid"],
             "by-uuid",
-            "How fstab and GRUB name the root filesystem",
+            "How fstab and the kernel's root= name filesystems: UUID, LABEL or PARTUUID",
         ),
         OptionSpec::text("rootfs_label", Some("ROOT"), "Label of the root filesystem"),
         OptionSpec::text("fscreateoptions", None, "Extra options for the mkfs tool"),
@@ -102,17 +104,27 @@ pub fn options() -> Vec<OptionSpec> {
             Some(DEFAULT_SWAP_MIB as i64),
             "Size of the swap partition, MiB",
         ),
+        OptionSpec::text(
+            "spare_part",
+            None,
+            "A spare partition (`p.spare`, label SPARE) of this size (500, 500M, 2G) before the root",
+        ),
+        OptionSpec::text(
+            "spare_part_mountpoint",
+            None,
+            "The directory of the root the spare partition holds and is mounted at",
+        ),
+        OptionSpec::text(
+            "spare_part_fs",
+            None,
+            "The spare partition's filesystem: ext4, ext3, ext2, xfs or btrfs; unset: none",
+        ),
+        OptionSpec::boolean(
+            "spare_part_is_last",
+            false,
+            "The spare partition after the root (which then does not grow at boot)",
+        ),
     ]
-}
-
-fn filesystem_type(name: &str) -> FilesystemType {
-    match name {
-        "ext2" => FilesystemType::Ext2,
-        "ext3" => FilesystemType::Ext3,
-        "xfs" => FilesystemType::Xfs,
-        "btrfs" => FilesystemType::Btrfs,
-        _ => FilesystemType::Ext4,
-    }
 }
 
 /// The formats made: KIWI's `format=` values (raw when unset).
@@ -249,7 +261,6 @@ fn packaging(
     })
 }
 
-const MIB: u64 = 1 << 20;
 /// KIWI's default size of a `/boot` partition, MiB.
 const DEFAULT_BOOT_MIB: u64 = 300;
 /// KIWI's default swap size, MiB.
@@ -257,11 +268,14 @@ const DEFAULT_SWAP_MIB: u64 = 128;
 
 /// The label of a separate `/boot` filesystem, as KIWI names it.
 const BOOT_LABEL: &str = "BOOT";
+/// The label of the ESP, as KIWI names it.
+const ESP_LABEL: &str = "EFI";
+/// The label of the swap area, as KIWI names it.
+const SWAP_LABEL: &str = "SWAP";
 
 /// KIWI `oem` settings this plugin does not carry out (yet): each set one
 /// is named in a warning instead of being dropped silently.
 const NOT_MADE: &[(&str, &str)] = &[
-    ("spare_part", "a spare partition"),
     ("luks", "an encrypted root"),
     ("installiso", "an installation ISO"),
     ("installpxe", "a PXE installation tarball"),
@@ -314,9 +328,11 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     }
     let resize = options.flag("oem-resize")?;
     let label = options.value("rootfs_label").unwrap_or("ROOT").to_string();
-    let by_label = options.value("devicepersistency") == Some("by-label");
-    let root_uuid = grub::uuid(request, "root filesystem");
+    let persistency = Persistency::from_option(options.value("devicepersistency"));
+    let by_label = persistency == Persistency::Label;
+    // The ESP is a FAT image made here; its volume id is ours.
     let esp_id = grub::uuid(request, "esp")[..8].to_uppercase();
+    let esp_uuid = format!("{}-{}", &esp_id[..4], &esp_id[4..]);
     let esp_mib = options
         .integer("efipartsize")?
         .filter(|m| *m > 0)
@@ -341,12 +357,6 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         .integer("bootpartsize")?
         .filter(|m| *m > 0)
         .map_or(DEFAULT_BOOT_MIB, |m| m as u64);
-    let boot_uuid = grub::uuid(request, "boot filesystem");
-    let boot_spec = if by_label {
-        format!("LABEL={BOOT_LABEL}")
-    } else {
-        format!("UUID={boot_uuid}")
-    };
     let swap_mib = if options.flag("oem-swap")? {
         Some(
             options
@@ -357,13 +367,224 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     } else {
         None
     };
-
-    // 1. The boot files, by UUID or label, before the initrd reads them.
-    let root_spec = if by_label {
-        format!("LABEL={label}")
+    // `<partitions>` and `spare_part`: partitions holding directories of
+    // the root, or nothing.
+    let custom = layout::custom(request)?;
+    let spare = layout::spare(options)?;
+    let spare_is_last = spare.is_some() && options.flag("spare_part_is_last")?;
+    let table = if firmware == "bios" {
+        PartitionTable::Msdos
     } else {
-        format!("UUID={root_uuid}")
+        PartitionTable::Gpt
     };
+    // Which directory of the root each filesystem holds ("" the root).
+    let mut parts: Vec<&str> = vec![""];
+    if boot_partition {
+        parts.push("boot");
+    }
+    for extra in custom.iter().chain(spare.iter()) {
+        if let (Some(mountpoint), Some(_)) = (&extra.mountpoint, &extra.filesystem) {
+            if mountpoint == "boot" || mountpoint.starts_with("boot/") {
+                return Err(Error::other(format!(
+                    "partition `{}`: builder keeps /boot on the root or its own boot \
+                     partition, not /{mountpoint}",
+                    extra.name
+                )));
+            }
+            parts.push(mountpoint);
+        }
+    }
+    layout::check_distinct(&parts)?;
+    let tree_part = |path: &str| TreePart {
+        path: path.to_string(),
+        mount_points: layout::mount_points_below(path, &parts),
+    };
+    // The root grows at boot only when it is the disk's last partition.
+    let resize = if resize && spare_is_last {
+        log::info("oem-resize: the spare partition comes last, so the root does not grow at boot");
+        false
+    } else {
+        resize
+    };
+
+    // 1. The disk's size, when `<size>` gives one.
+    let extras_mib: u64 = custom.iter().chain(spare.iter()).map(|e| e.size_mib).sum();
+    // 1 MiB before the first partition, 1 MiB for GPT's backup at the end.
+    let overhead = 2 * MIB
+        + if bios && efi { MIB } else { 0 }
+        + if efi { esp_mib * MIB } else { 0 }
+        + if boot_partition { boot_mib * MIB } else { 0 }
+        + (swap_mib.unwrap_or(0) + extras_mib) * MIB;
+    let (disk_size, extra) = match &request.size {
+        Some(size) if size.additive => (None, size.bytes),
+        Some(size) => {
+            if size.bytes <= overhead + 64 * MIB {
+                return Err(Error::other(format!(
+                    "<size> of {} MiB leaves no room for the root partition",
+                    size.bytes / MIB
+                )));
+            }
+            (Some(size.bytes), 0)
+        }
+        None => (None, 0),
+    };
+    // With the spare partition last on a disk of a given size, the root
+    // takes what the others leave, as with KIWI.
+    let root_size = match (spare_is_last, disk_size) {
+        (true, Some(total)) => Some(total - overhead),
+        _ => None,
+    };
+
+    // 2. The partitions, in KIWI's order; each gets its ids now, so fstab,
+    // GRUB and the initrd can name them. The ESP and GRUB's images are made
+    // once those are written, before the disk is.
+    let raw = request.artifact_name("raw");
+    let disk = disks::create(&raw, table, disk_size)?;
+    if bios && efi {
+        disk.add_partition(&Partition {
+            name: "p.legacy".into(),
+            kind: PartitionKind::BiosBoot,
+            size_bytes: Some(MIB),
+            content: PartitionContent::Empty,
+            encryption: None,
+            bootable: false,
+        })?;
+    }
+    let esp = request.artifact_name("esp.img");
+    let esp_ids = if efi {
+        Some(disk.add_partition(&Partition {
+            name: "p.UEFI".into(),
+            kind: PartitionKind::Esp,
+            size_bytes: Some(esp_mib * MIB),
+            content: PartitionContent::Image(esp.clone()),
+            encryption: None,
+            bootable: false,
+        })?)
+    } else {
+        None
+    };
+    let boot_ids = if boot_partition {
+        Some(disk.add_partition(&Partition {
+            name: "p.lxboot".into(),
+            // The host makes it of the root's /boot, which the root's
+            // filesystem then holds empty.
+            kind: PartitionKind::Xbootldr,
+            size_bytes: Some(boot_mib * MIB),
+            content: PartitionContent::Filesystem(TreeFilesystem {
+                part: tree_part("boot"),
+                options: FilesystemOptions {
+                    fs_type: layout::filesystem_type(boot_fs_name),
+                    label: Some(BOOT_LABEL.into()),
+                    uuid: None,
+                    size_bytes: None,
+                    extra_bytes: 0,
+                    compression: None,
+                    create_options: Vec::new(),
+                },
+            }),
+            encryption: None,
+            bootable: false,
+        })?)
+    } else {
+        None
+    };
+    let swap_ids = match swap_mib {
+        Some(mib) => Some(disk.add_partition(&Partition {
+            name: "p.swap".into(),
+            kind: PartitionKind::Swap,
+            size_bytes: Some(mib * MIB),
+            content: PartitionContent::Swap(SwapOptions {
+                label: Some(SWAP_LABEL.into()),
+                uuid: None,
+            }),
+            encryption: None,
+            bootable: false,
+        })?),
+        None => None,
+    };
+    let add_extra = |extra: &Extra| -> Result<PartitionIds, Error> {
+        let content = match &extra.filesystem {
+            None => PartitionContent::Empty,
+            Some(fs) => {
+                let options = FilesystemOptions {
+                    fs_type: layout::filesystem_type(fs),
+                    label: Some(extra.label.clone()),
+                    uuid: None,
+                    size_bytes: None,
+                    extra_bytes: 0,
+                    compression: None,
+                    create_options: Vec::new(),
+                };
+                match &extra.mountpoint {
+                    Some(path) => PartitionContent::Filesystem(TreeFilesystem {
+                        part: tree_part(path),
+                        options,
+                    }),
+                    // No mount point: made empty, as KIWI makes it.
+                    None => PartitionContent::Blank(options),
+                }
+            }
+        };
+        let ids = disk.add_partition(&Partition {
+            name: extra.gpt_name.clone(),
+            kind: PartitionKind::Linux,
+            size_bytes: Some(extra.size_mib * MIB),
+            content,
+            encryption: None,
+            bootable: false,
+        })?;
+        if let Some(number) = extra.number.filter(|n| *n != ids.number) {
+            return Err(Error::other(format!(
+                "<partition name=\"{}\" part_id=\"{number}\">: it is partition {} of this \
+                 layout; builder numbers partitions in KIWI's order",
+                extra.name, ids.number
+            )));
+        }
+        Ok(ids)
+    };
+    let mut extra_ids = Vec::new();
+    for extra in &custom {
+        extra_ids.push((extra, add_extra(extra)?));
+    }
+    if let Some(spare) = spare.as_ref().filter(|_| !spare_is_last) {
+        extra_ids.push((spare, add_extra(spare)?));
+    }
+    // The root filesystem is made straight into its partition: the rest of
+    // a sized disk, else the tree with headroom (plus an additive size).
+    let root_ids = disk.add_partition(&Partition {
+        name: "p.lxroot".into(),
+        kind: PartitionKind::Root,
+        size_bytes: root_size,
+        content: PartitionContent::Filesystem(TreeFilesystem {
+            part: tree_part(""),
+            options: FilesystemOptions {
+                fs_type: layout::filesystem_type(fs_name),
+                label: Some(label.clone()),
+                uuid: None,
+                size_bytes: None,
+                extra_bytes: extra,
+                compression: None,
+                create_options: options
+                    .value("fscreateoptions")
+                    .map(|o| o.split_whitespace().map(str::to_string).collect())
+                    .unwrap_or_default(),
+            },
+        }),
+        encryption: None,
+        bootable: table == PartitionTable::Msdos,
+    })?;
+    if let Some(spare) = spare.as_ref().filter(|_| spare_is_last) {
+        extra_ids.push((spare, add_extra(spare)?));
+    }
+    let root_uuid = root_ids
+        .content_uuid
+        .clone()
+        .ok_or_else(|| Error::other("the host gave the root filesystem no UUID"))?;
+    let boot_uuid = boot_ids.as_ref().and_then(|ids| ids.content_uuid.clone());
+
+    // 3. The boot files, naming what the host will make, before the initrd
+    // reads them.
+    let root_spec = persistency.spec(&root_ids, &label, None);
     let mut fstab = String::from("# Written by builder.\n");
     let root_options = if resize {
         "defaults,x-systemd.growfs"
@@ -371,21 +592,40 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         "defaults"
     };
     fstab.push_str(&format!("{root_spec} / {fs_name} {root_options} 0 1\n"));
-    if boot_partition {
-        fstab.push_str(&format!("{boot_spec} /boot {boot_fs_name} defaults 0 2\n"));
-    }
-    if swap_mib.is_some() {
-        // The host labels the swap partition's signature so.
-        fstab.push_str("LABEL=SWAP swap swap defaults 0 0\n");
-    }
-    if efi {
+    if let Some(ids) = &boot_ids {
         fstab.push_str(&format!(
-            "UUID={}-{} /boot/efi vfat umask=0077,nofail 0 2\n",
-            &esp_id[..4],
-            &esp_id[4..]
+            "{} /boot {boot_fs_name} defaults 0 2\n",
+            persistency.spec(ids, BOOT_LABEL, None)
         ));
     }
-    fstab.push_str(&kept_fstab_lines(root));
+    if let Some(ids) = &esp_ids {
+        fstab.push_str(&format!(
+            "{} /boot/efi vfat umask=0077,nofail 0 2\n",
+            persistency.spec(ids, ESP_LABEL, Some(&esp_uuid))
+        ));
+    }
+    // KIWI's order: the spare partition, swap, then `<partitions>` by name.
+    let mut extra_lines: Vec<(&Extra, String)> = extra_ids
+        .iter()
+        .filter_map(|(extra, ids)| extra.fstab_line(persistency, ids).map(|l| (*extra, l)))
+        .collect();
+    let spare_line = spare
+        .as_ref()
+        .and_then(|s| extra_lines.iter().position(|(e, _)| std::ptr::eq(*e, s)));
+    if let Some(pos) = spare_line {
+        fstab.push_str(&extra_lines.remove(pos).1);
+    }
+    if let Some(ids) = &swap_ids {
+        fstab.push_str(&format!(
+            "{} swap swap defaults 0 0\n",
+            persistency.spec(ids, SWAP_LABEL, None)
+        ));
+    }
+    extra_lines.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    for (_, line) in extra_lines {
+        fstab.push_str(&line);
+    }
+    fstab.push_str(&kept_fstab_lines(root, &parts));
     boot::write_file(root, "etc/fstab", fstab.as_bytes(), 0o644)?;
     if resize {
         if root.stat("usr/bin/systemd-repart").is_ok() || root.stat("bin/systemd-repart").is_ok() {
@@ -406,12 +646,21 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         boot::write_file(root, "boot/efi/.builder-esp", b"", 0o644)?;
     }
 
-    // 2. The initrd, inside the root, with the image's own tool.
+    // 4. The initrd, inside the root, with the image's own tool.
     log::info("making the initrd with the image's own tool");
+    let mut initrd_filesystems = vec![fs_name.to_string()];
+    for extra in custom.iter().chain(spare.iter()) {
+        if let Some(fs) = &extra.filesystem {
+            let fs = layout::fstab_type(fs).to_string();
+            if !initrd_filesystems.contains(&fs) {
+                initrd_filesystems.push(fs);
+            }
+        }
+    }
     let kernel = grub::newest(boot::make_initrd(
         root,
         &InitrdOptions {
-            filesystems: vec![fs_name.to_string()],
+            filesystems: initrd_filesystems,
             luks: false,
             lvm: false,
         },
@@ -425,13 +674,13 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         ));
     }
 
-    // 3. GRUB's menu on the root filesystem, shared by BIOS and EFI.
+    // 5. GRUB's menu on the root filesystem, shared by BIOS and EFI.
     // GRUB reads the filesystem holding /boot: the root's, or its own.
-    let locate = match (boot_partition, by_label) {
-        (true, true) => Locate::Label(BOOT_LABEL),
-        (true, false) => Locate::Uuid(&boot_uuid),
-        (false, true) => Locate::Label(&label),
-        (false, false) => Locate::Uuid(&root_uuid),
+    let locate = match (&boot_uuid, by_label) {
+        (Some(_), true) => Locate::Label(BOOT_LABEL),
+        (Some(uuid), false) => Locate::Uuid(uuid),
+        (None, true) => Locate::Label(&label),
+        (None, false) => Locate::Uuid(&root_uuid),
     };
     let on_boot = |path: &str| -> String {
         if boot_partition {
@@ -450,58 +699,9 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     boot::write_file(root, "boot/grub/grub.cfg", cfg.as_bytes(), 0o644)?;
     let early = grub::early_config(&locate, boot_partition);
 
-    // 4. The disk's size, when `<size>` gives one, and the root filesystem.
-    let table = if firmware == "bios" {
-        PartitionTable::Msdos
-    } else {
-        PartitionTable::Gpt
-    };
-    // 1 MiB before the first partition, 1 MiB for GPT's backup at the end.
-    let overhead = 2 * MIB
-        + if bios && efi { MIB } else { 0 }
-        + if efi { esp_mib * MIB } else { 0 }
-        + if boot_partition { boot_mib * MIB } else { 0 }
-        + swap_mib.unwrap_or(0) * MIB;
-    let (disk_size, extra) = match &request.size {
-        Some(size) if size.additive => (None, size.bytes),
-        Some(size) => {
-            if size.bytes <= overhead + 64 * MIB {
-                return Err(Error::other(format!(
-                    "<size> of {} MiB leaves no room for the root partition",
-                    size.bytes / MIB
-                )));
-            }
-            (Some(size.bytes), 0)
-        }
-        None => (None, 0),
-    };
-    let root_fs = FilesystemOptions {
-        fs_type: filesystem_type(fs_name),
-        label: Some(label.clone()),
-        uuid: Some(root_uuid.clone()),
-        size_bytes: None,
-        extra_bytes: extra,
-        compression: None,
-        create_options: options
-            .value("fscreateoptions")
-            .map(|o| o.split_whitespace().map(str::to_string).collect())
-            .unwrap_or_default(),
-    };
-    let mut intermediates = Vec::new();
-
-    // 5. GRUB for EFI on the ESP, GRUB's BIOS core image.
+    // 6. GRUB for EFI on the ESP, GRUB's BIOS core image.
     let fs_modules = [fs_name, boot_fs_name];
-    let mut partitions = Vec::new();
-    if bios && efi {
-        partitions.push(Partition {
-            name: "p.legacy".into(),
-            kind: PartitionKind::BiosBoot,
-            size_bytes: Some(MIB),
-            content: PartitionContent::Empty,
-            encryption: None,
-            bootable: false,
-        });
-    }
+    let mut intermediates = Vec::new();
     if efi {
         let files = match &signed_chain {
             // The distribution's signed programs, read from the root.
@@ -523,28 +723,19 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
                 }]
             }
         };
-        let esp = request.artifact_name("esp.img");
         filesystems::make_fat(
             root,
             &esp,
             &FatOptions {
-                label: Some("EFI".into()),
+                label: Some(ESP_LABEL.into()),
                 volume_id: Some(esp_id.clone()),
                 size_bytes: Some(esp_mib * MIB),
             },
             &files,
         )?;
         intermediates.push(esp.clone());
-        partitions.push(Partition {
-            name: "p.UEFI".into(),
-            kind: PartitionKind::Esp,
-            size_bytes: Some(esp_mib * MIB),
-            content: PartitionContent::Image(esp),
-            encryption: None,
-            bootable: false,
-        });
     }
-    let core = if bios {
+    if bios {
         let core = request.artifact_name("core.img");
         boot::make_grub_image(
             root,
@@ -554,91 +745,19 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             &grub::modules(true, &fs_modules),
         )?;
         intermediates.push(core.clone());
-        Some(core)
-    } else {
-        None
-    };
-    // KIWI's order: /boot, swap, then the root.
-    if boot_partition {
-        partitions.push(Partition {
-            name: "p.lxboot".into(),
-            // The host makes it of the root's /boot, which the root's
-            // filesystem then holds empty.
-            kind: PartitionKind::Xbootldr,
-            size_bytes: Some(boot_mib * MIB),
-            content: PartitionContent::Filesystem(TreeFilesystem {
-                part: TreePart {
-                    path: "boot".into(),
-                    mount_points: Vec::new(),
-                },
-                options: FilesystemOptions {
-                    fs_type: filesystem_type(boot_fs_name),
-                    label: Some(BOOT_LABEL.into()),
-                    uuid: Some(boot_uuid.clone()),
-                    size_bytes: None,
-                    extra_bytes: 0,
-                    compression: None,
-                    create_options: Vec::new(),
-                },
-            }),
-            encryption: None,
-            bootable: false,
-        });
+        disk.install_bios_boot(&core)?;
     }
-    if let Some(mib) = swap_mib {
-        partitions.push(Partition {
-            name: "p.swap".into(),
-            kind: PartitionKind::Swap,
-            size_bytes: Some(mib * MIB),
-            // Labelled as fstab names it.
-            content: PartitionContent::Swap(SwapOptions {
-                label: Some("SWAP".into()),
-                uuid: None,
-            }),
-            encryption: None,
-            bootable: false,
-        });
-    }
-    // The root filesystem is made straight into its partition: the rest of
-    // a sized disk, else the tree with headroom (plus an additive size).
-    partitions.push(Partition {
-        name: "p.lxroot".into(),
-        kind: PartitionKind::Root,
-        size_bytes: None,
-        content: PartitionContent::Filesystem(TreeFilesystem {
-            // A separate /boot leaves its mount point empty here.
-            part: TreePart {
-                path: String::new(),
-                mount_points: if boot_partition {
-                    vec!["boot".into()]
-                } else {
-                    Vec::new()
-                },
-            },
-            options: root_fs,
-        }),
-        encryption: None,
-        bootable: table == PartitionTable::Msdos,
-    });
 
-    // 6. The disk, with GRUB's BIOS boot code in it.
-    let raw = request.artifact_name("raw");
+    // 7. The disk: each filesystem made from the root as it is now.
     log::info(&format!(
         "writing the disk image with its {fs_name} root filesystem"
     ));
-    let disk = disks::create(&raw, table, disk_size)?;
-    for partition in &partitions {
-        disk.add_partition(partition)?;
-    }
-    if let Some(core) = &core {
-        disk.install_bios_boot(core)?;
-    }
     let disk = Disk::finish(disk, root)?;
     for name in &intermediates {
         artifacts::remove(name)?;
     }
 
-    // 7. The format asked for.
+    // 8. The format asked for.
     match format {
         Output::Raw => Ok(vec![disk.artifact]),
         Output::Convert(format, extension) => {
@@ -656,9 +775,9 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     }
 }
 
-/// The root's own fstab lines for other mount points (the root and the ESP
-/// are ours).
-fn kept_fstab_lines(root: &RootTree) -> String {
+/// The root's own fstab lines for other mount points (the root, /boot, the
+/// ESP and the directories of `parts` are ours).
+fn kept_fstab_lines(root: &RootTree, parts: &[&str]) -> String {
     let Ok(text) = root.read_file("etc/fstab") else {
         return String::new();
     };
@@ -671,6 +790,7 @@ fn kept_fstab_lines(root: &RootTree) -> String {
                 && fields[1] != "/"
                 && fields[1] != "/boot"
                 && fields[1] != "/boot/efi"
+                && !parts.contains(&fields[1].trim_matches('/'))
         })
         .map(|line| format!("{line}\n"))
         .collect()

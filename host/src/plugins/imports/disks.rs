@@ -182,8 +182,15 @@ impl disks::HostDisk for PluginState {
                 let options = self.filesystem_options(&what, fs.options.clone())?;
                 toolbox::filesystems::check(&options).map_err(|e| CallError::tool(&what, e))?;
             }
+            PartitionContent::Blank(options) => {
+                self.need(Capability::Filesystems)?;
+                let options = self.filesystem_options(&what, options.clone())?;
+                toolbox::filesystems::check(&options).map_err(|e| CallError::tool(&what, e))?;
+            }
+            // The artifact may be made once the ids are known; `finish`
+            // needs it.
             PartitionContent::Image(name) => {
-                self.published_artifact(name)?;
+                toolbox::names::artifact_name(name).map_err(|e| CallError::io(name, e))?;
             }
             PartitionContent::VolumeGroup(group) => {
                 return Err(CallError::other(format!(
@@ -212,6 +219,12 @@ impl disks::HostDisk for PluginState {
                     fs.options.uuid = Some(draft.content_uuid(&format!("{number} filesystem"))?);
                 }
                 fs.options.uuid.clone()
+            }
+            PartitionContent::Blank(options) => {
+                if options.uuid.is_none() {
+                    options.uuid = Some(draft.content_uuid(&format!("{number} filesystem"))?);
+                }
+                options.uuid.clone()
             }
             PartitionContent::Swap(swap) => {
                 if swap.uuid.is_none() {
@@ -286,6 +299,8 @@ impl PluginState {
         let target = self.target_dir()?;
         let file_name = draft.file_name.clone();
         let mut specs = Vec::new();
+        // What blank filesystems are made of.
+        let mut blank_dir = None;
         for added in &draft.partitions {
             let p = &added.partition;
             let what = format!("partition {}", p.name);
@@ -300,6 +315,22 @@ impl PluginState {
                         root: dir,
                         hidden,
                         options: self.filesystem_options(&what, fs.options.clone())?,
+                    })
+                }
+                PartitionContent::Blank(options) => {
+                    if blank_dir.is_none() {
+                        blank_dir = Some(
+                            crate::rootfs::command::temp_dir()
+                                .map_err(|e| CallError::io("a blank filesystem's directory", e))?,
+                        );
+                    }
+                    Some(Content::Filesystem {
+                        root: blank_dir
+                            .as_ref()
+                            .map(|d| d.path().to_path_buf())
+                            .unwrap_or_default(),
+                        hidden: Vec::new(),
+                        options: self.filesystem_options(&what, options.clone())?,
                     })
                 }
                 PartitionContent::Swap(swap) => Some(Content::Swap {
