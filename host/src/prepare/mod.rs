@@ -15,6 +15,7 @@ pub mod layered;
 pub mod memory;
 pub mod root_cache;
 pub mod scripts;
+mod store;
 pub mod users;
 
 use std::path::{Path, PathBuf};
@@ -30,8 +31,8 @@ use crate::plugins::{PipelinePlugins, Stage};
 use crate::rootfs::command;
 use crate::rootfs::files::{Ownership, RootDir};
 use layered::LayeredRoot;
-use memory::{MemoryBudget, MemoryRoot};
-use root_cache::{EntryInUse, RootCache};
+use memory::MemoryBudget;
+use root_cache::RootCache;
 use scripts::ScriptEnv;
 
 /// What to prepare where.
@@ -173,61 +174,7 @@ fn prepare_steps(
         let packages = packages.over(root);
         install_packages(plan, root, &*packages, plugins, &env, report, installed)
     };
-    match (&root_cache, &request.layer_dir) {
-        // A hit only once the entry matches its manifest (checked in the
-        // phase, which a discarded entry ends as a miss).
-        (Some(cache), Some(layer_dir)) => {
-            let hit = if cache.is_stored() {
-                report.timed("cached-root", || match cache.hold_verified() {
-                    Some(entry) => layered_root(entry, layer_dir, &root_path).map(Some),
-                    None => Ok(None),
-                })?
-            } else {
-                None
-            };
-            match hit {
-                Some(layered) => report.layered = layered,
-                // A miss: in memory if it fits, else on disk.
-                None if prepared_in_memory(&mut report, request, cache, &root_path, install)? => {}
-                None => match cache.begin() {
-                    Ok(incoming) => {
-                        let dir = RootDir::open(incoming.path())?;
-                        let installed = install(&mut report, &dir, &mut || {});
-                        unmounted_on_error(incoming.path(), installed)?;
-                        report.layered = report.timed("cache-root", || {
-                            layered_root(cache.commit(incoming), layer_dir, &root_path)
-                        })?;
-                    }
-                    Err(e) => {
-                        // A cache that cannot be written costs speed, not the build.
-                        tracing::warn!("root cache: not stored: {e:#}");
-                        install(&mut report, &plain, &mut || {})?;
-                    }
-                },
-            }
-        }
-        (cache, _) => {
-            let restored = match cache {
-                // The copy is checked against the entry's manifest.
-                Some(cache) if cache.is_stored() => {
-                    report.timed("cached-root", || cache.restore(&root_path))?
-                }
-                _ => false,
-            };
-            if !restored {
-                install(&mut report, &plain, &mut || {})?;
-                if let Some(cache) = cache {
-                    report.timed("cache-root", || {
-                        // A cache that cannot be written costs speed, not the build.
-                        if let Err(e) = cache.store(&root_path) {
-                            tracing::warn!("root cache: not stored: {e:#}");
-                        }
-                        Ok(())
-                    })?;
-                }
-            }
-        }
-    }
+    store::for_request(request, root_cache.as_ref()).obtain(&mut report, &root_path, &install)?;
 
     // The rest goes to the root as this build alone sees it.
     let root = RootDir::open(&root_path)?;
@@ -295,43 +242,6 @@ fn prepare_steps(
     Ok(report)
 }
 
-/// On a root cache miss, prepares the root in memory when the budget
-/// allows it, storing it in `cache` while the initrd is made; the build's
-/// root is then an overlay over it at `root_path`. Returns whether it did
-/// (not: no memory for it, or the root outgrew it and is to be prepared on
-/// disk).
-fn prepared_in_memory(
-    report: &mut PrepareReport,
-    request: &PrepareRequest,
-    cache: &RootCache,
-    root_path: &Path,
-    install: impl Fn(&mut PrepareReport, &RootDir, &mut dyn FnMut()) -> anyhow::Result<()>,
-) -> anyhow::Result<bool> {
-    let Some(mut memory) =
-        MemoryRoot::mount(request.memory_root, request.package_cache.as_deref())?
-    else {
-        return Ok(false);
-    };
-    let memory_root = memory.root();
-    let dir = RootDir::open(&memory_root)?;
-    let installed = install(report, &dir, &mut || memory.start_storing(cache));
-    match unmounted_on_error(&memory_root, installed) {
-        Ok(()) => {
-            report.layered =
-                report.timed("cache-root", || memory.into_layered(cache, root_path))?;
-            Ok(true)
-        }
-        Err(e) if memory.is_full() => {
-            tracing::warn!(
-                "the root outgrew the memory it may take (--memory-root); \
-                 preparing it again on disk: {e:#}"
-            );
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// Bootstrap, `post_bootstrap.sh` and its hooks, the image packages
 /// (`installed` is called once they are in, before the initrd is made).
 fn install_packages(
@@ -351,23 +261,6 @@ fn install_packages(
     report.timed("install", || {
         packages.install_set(&plan.packages.image, installed)
     })
-}
-
-/// The cache entry as an overlay at `root`; where the kernel or the
-/// filesystems refuse that, a copy of it.
-fn layered_root(
-    entry: EntryInUse,
-    layer_dir: &Path,
-    root: &Path,
-) -> anyhow::Result<Option<LayeredRoot>> {
-    match LayeredRoot::mount(entry, layer_dir, root) {
-        Ok(layered) => Ok(Some(layered)),
-        Err((entry, e)) => {
-            tracing::info!("root cache: copying the prepared root ({e:#})");
-            crate::rootfs::tree::copy_tree(entry.path(), root)?;
-            Ok(None)
-        }
-    }
 }
 
 /// Runs the description's in-image scripts of `stage` (`pre-image`:
