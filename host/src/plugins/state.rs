@@ -28,8 +28,10 @@ pub struct WalkHandle(pub Walk);
 pub struct ReaderHandle(pub File);
 /// An artifact a plugin is writing.
 pub struct ArtifactHandle(pub ArtifactWriter);
-/// A disk a plugin is laying out.
-pub struct DiskHandle(pub Box<super::imports::disks::Draft>);
+/// A disk a plugin is laying out: the `disks` interface's draft, which
+/// only that interface reads (kept opaque here so this module does not
+/// depend on the interfaces that use it).
+pub struct DiskHandle(pub Box<dyn std::any::Any + Send>);
 
 /// Denies memory growth past a limit and remembers that it did.
 pub struct MemoryLimiter {

@@ -42,6 +42,14 @@ impl Draft {
     }
 }
 
+/// The draft behind a disk handle.
+fn draft_mut(handle: &mut DiskHandle) -> wasmtime::Result<&mut Draft> {
+    handle
+        .0
+        .downcast_mut::<Draft>()
+        .ok_or_else(|| wasmtime::Error::msg("a disk handle without a draft"))
+}
+
 /// The 0.1.0 swap UUID, kept so disks made through 0.1.0 stay the same.
 pub(crate) fn swap_uuid(seed: Option<i64>, name: &str) -> Option<String> {
     seed.map(|epoch| toolbox::stable_uuid(&["builder-swap", name, &epoch.to_string()]))
@@ -157,7 +165,7 @@ impl disks::Host for PluginState {
 
 impl disks::HostDisk for PluginState {
     fn id(&mut self, handle: Resource<DiskHandle>) -> wasmtime::Result<String> {
-        let draft = &mut self.table.get_mut(&handle)?.0;
+        let draft = draft_mut(self.table.get_mut(&handle)?)?;
         draft.ids.disk_id(draft.table).map_err(wasmtime::Error::msg)
     }
 
@@ -201,7 +209,7 @@ impl disks::HostDisk for PluginState {
             PartitionContent::Swap(_) | PartitionContent::Empty => {}
         }
         let seed = self.source_date_epoch;
-        let draft = &mut self.table.get_mut(&handle)?.0;
+        let draft = draft_mut(self.table.get_mut(&handle)?)?;
         if draft.table == Table::Gpt {
             // It goes into sfdisk's script as `name="…"`.
             toolbox::options::gpt_partition_name(&partition.name)
@@ -257,7 +265,7 @@ impl disks::HostDisk for PluginState {
     ) -> CallResult<()> {
         self.need(Capability::Bootloader)?;
         let core = self.published_artifact(&core_image)?;
-        let draft = &mut self.table.get_mut(&handle)?.0;
+        let draft = draft_mut(self.table.get_mut(&handle)?)?;
         if draft.table == Table::Gpt
             && !draft
                 .partitions
@@ -278,7 +286,12 @@ impl disks::HostDisk for PluginState {
         handle: Resource<DiskHandle>,
         root: Resource<RootHandle>,
     ) -> CallResult<DiskInfo> {
-        let draft = self.table.delete(handle)?.0;
+        let draft = self
+            .table
+            .delete(handle)?
+            .0
+            .downcast::<Draft>()
+            .map_err(|_| wasmtime::Error::msg("a disk handle without a draft"))?;
         self.write_disk(*draft, &root)
     }
 
