@@ -1,5 +1,6 @@
 //! Carries out the root changes baselines and hooks asked for, in the order
-//! they asked, with the image's own tools: its package manager, `systemctl`,
+//! they asked, and the description's users and groups, with the image's own
+//! tools: its package manager, `systemctl`,
 //! `groupadd`/`useradd`, files written through [`RootDir`] (never outside
 //! the root), `sysctl.d` and `modules-load.d` drop-ins named after the plugin.
 //! The requests themselves are recorded by the `changes` module.
@@ -57,7 +58,9 @@ pub fn describe(change: &RootChange) -> String {
     }
 }
 
-fn apply(
+/// Carries out one change, as plugin (or owner) `plugin` asked: the
+/// description's users and groups come here too.
+pub fn apply(
     root: &RootDir,
     packages: &dyn PackageTool,
     plugin: &str,
@@ -86,6 +89,7 @@ fn apply(
             groups,
             home,
             shell,
+            comment,
             password_hash,
         } => {
             if let Some(group) = group {
@@ -112,6 +116,9 @@ fn apply(
             if let Some(shell) = shell {
                 cmd.args(["-s", shell]);
             }
+            if let Some(comment) = comment {
+                cmd.args(["-c", comment]);
+            }
             match (exists, home) {
                 (false, Some(home)) => cmd.args(["-m", "-d", home]),
                 (false, None) => cmd.arg("-m"),
@@ -123,13 +130,7 @@ fn apply(
                 cmd.args(["-p", hash]);
             }
             cmd.arg("--").arg(name);
-            command::run("useradd", &mut cmd).map(drop).map_err(|e| {
-                let text = e.to_string();
-                match password_hash {
-                    Some(hash) => anyhow::anyhow!("{}", text.replace(hash.as_str(), "******")),
-                    None => anyhow::anyhow!("{text}"),
-                }
-            })
+            run_with_hash(&format!("user {name}"), &mut cmd, password_hash.as_deref())
         }
         RootChange::SetSysctl { key, value } => {
             let key_ok = !key.is_empty()
@@ -165,6 +166,25 @@ fn apply(
             Ok(())
         }
     }
+}
+
+/// Runs `cmd`, which holds the password hash `hash` as an argument. The
+/// command line in the log and in errors shows `-p <hash>` (see
+/// [`command::command_line`]); the hash is also cut from the output a
+/// failing tool echoes into the error.
+fn run_with_hash(
+    step: &str,
+    cmd: &mut std::process::Command,
+    hash: Option<&str>,
+) -> anyhow::Result<()> {
+    command::run(step, cmd).map_err(|e| {
+        let text = e.to_string();
+        match hash {
+            Some(hash) if !hash.is_empty() => anyhow::anyhow!("{}", text.replace(hash, "<hash>")),
+            _ => anyhow::anyhow!("{text}"),
+        }
+    })?;
+    Ok(())
 }
 
 /// A unit name a plugin gave: a plain name, never a path.
@@ -248,6 +268,69 @@ mod tests {
         fn remove(&self, names: &[String]) -> anyhow::Result<()> {
             bail!("remove {names:?}")
         }
+    }
+
+    /// A log sink for one test: everything logged on this thread, as text.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Runs a user command as `apply` does (for a plugin's request or the
+    /// description's user), at the most verbose level, with
+    /// a stand-in `useradd` that echoes its arguments and `status`: the
+    /// hash shows in no log line and in no error.
+    #[test]
+    fn password_hashes_are_never_logged() {
+        let hash = "$6$rounds=5000$saltsalt$Yo9Jm0d1ZwFFr8Dcx3e2p0PyAaS1T2j0y5pPA1u4NmzWbT1sRdQ1vLh3.8kN0xqk0PLyQrM1ZP6T7uD0mXvY/";
+        let tools = tempfile::tempdir().unwrap();
+        let useradd = tools.path().join("useradd");
+        std::fs::write(
+            &useradd,
+            "#!/bin/sh\necho \"useradd: $*\"\nexit \"$STATUS\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &useradd,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let (ok, failed) = tracing::subscriber::with_default(subscriber, || {
+            let run = |status: &str| {
+                let mut cmd = std::process::Command::new(&useradd);
+                cmd.env("STATUS", status)
+                    .args(["-p", hash, "-m", "--", "demo"]);
+                run_with_hash("user demo", &mut cmd, Some(hash))
+            };
+            (run("0"), run("1"))
+        });
+        ok.unwrap();
+        let error = format!("{:#}", failed.unwrap_err());
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        // the commands were logged, with the hash replaced
+        assert!(log.contains("useradd -p <hash> -m -- demo"), "{log}");
+        assert!(error.contains("useradd -p <hash> -m -- demo"), "{error}");
+        for text in [&log, &error] {
+            assert!(!text.contains(hash), "{text}");
+            assert!(!text.contains("saltsalt"), "{text}");
+        }
+        // the tool's own echo of the hash is cut from the error too
+        assert!(error.contains("useradd: -p <hash> -m -- demo"), "{error}");
     }
 
     #[test]

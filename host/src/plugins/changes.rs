@@ -68,6 +68,8 @@ pub enum RootChange {
         home: Option<String>,
         /// Login shell.
         shell: Option<String>,
+        /// The account's comment (the user's real name).
+        comment: Option<String>,
         /// crypt(3) hash; none for a locked password.
         password_hash: Option<String>,
     },
@@ -155,6 +157,7 @@ mod tests {
             groups: groups.iter().map(|g| g.to_string()).collect(),
             home: None,
             shell: None,
+            comment: None,
             password_hash: None,
         };
         user("demo", Some("users"), &["wheel"]).check().unwrap();

@@ -187,7 +187,9 @@ fn prepare_steps(
         host_keys::drop_generated(&root)?;
         apply_overlays(&root, plan)
     })?;
-    report.timed("users", || users::apply(&root, &plan.groups, &plan.users))?;
+    report.timed("users", || {
+        users::apply(&root, &*packages, &plan.groups, &plan.users)
+    })?;
     report.timed("settings", || apply_settings(&root, plan))?;
     if !plugins.plugins.baselines.is_empty() {
         report.timed("baselines", || plugins.apply_baselines(&root, &*packages))?;

@@ -1,12 +1,15 @@
-//! Users and groups of the description, created inside the image with its
-//! own `groupadd`/`useradd`/`usermod`, and passwords hashed per `pwdformat`.
+//! Users and groups of the description: passwords hashed per `pwdformat`,
+//! then the same user and group requests plugins make, carried out by the
+//! one executor of root changes (`plugins::carry_out`) with the image's
+//! own `groupadd`/`useradd`/`usermod`.
 
-use std::path::Path;
+use anyhow::Context;
 
 use crate::description::{GroupRef, PasswordFormat, User};
-use crate::rootfs::command;
-use crate::rootfs::files::{account_names as names, RootDir};
-use crate::rootfs::sandbox::{in_root, Contain};
+use crate::packages::PackageTool;
+use crate::plugins::carry_out;
+use crate::plugins::RootChange;
+use crate::rootfs::files::RootDir;
 
 /// The crypt(3) hash to store for `user`: `pwdformat="plain"` is hashed with
 /// sha512crypt; anything else is a hash already. `None` when no password
@@ -63,87 +66,58 @@ fn derived_salt(user: &str, password: &str, epoch: i64) -> String {
         .collect()
 }
 
+/// The description's groups, then its users, as root changes: a user's
+/// first group is its login group, the others supplementary ones.
+/// `epoch` makes password salts reproducible (see [`password_hash`]).
+pub fn changes(
+    groups: &[GroupRef],
+    users: &[User],
+    epoch: Option<i64>,
+) -> anyhow::Result<Vec<RootChange>> {
+    let mut out: Vec<RootChange> = groups
+        .iter()
+        .map(|group| RootChange::AddGroup {
+            name: group.name.clone(),
+            gid: group.id,
+        })
+        .collect();
+    for user in users {
+        let (group, groups) = match user.groups.split_first() {
+            Some((login, rest)) => (
+                Some(login.name.clone()),
+                rest.iter().map(|g| g.name.clone()).collect(),
+            ),
+            None => (None, Vec::new()),
+        };
+        out.push(RootChange::AddUser {
+            name: user.name.clone(),
+            uid: user.id,
+            group,
+            groups,
+            home: user.home.clone(),
+            shell: user.shell.clone(),
+            comment: user.realname.clone(),
+            password_hash: password_hash(user, epoch)?,
+        });
+    }
+    Ok(out)
+}
+
 /// Creates the groups, then creates or updates the users.
-pub fn apply(root: &RootDir, groups: &[GroupRef], users: &[User]) -> anyhow::Result<()> {
+pub fn apply(
+    root: &RootDir,
+    packages: &dyn PackageTool,
+    groups: &[GroupRef],
+    users: &[User],
+) -> anyhow::Result<()> {
     if groups.is_empty() && users.is_empty() {
         return Ok(());
     }
-    let path: &Path = root.host_path();
-    let existing_groups = names(root, "etc/group")?;
-    for group in groups {
-        if existing_groups.contains(&group.name) {
-            continue;
-        }
-        let mut cmd = in_root(path, "groupadd", Contain::TOOLS);
-        if let Some(id) = group.id {
-            cmd.args(["-g", &id.to_string()]);
-        }
-        cmd.arg("--").arg(&group.name);
-        command::run(&format!("users: group {}", group.name), &mut cmd)?;
+    let epoch = crate::create::source_date_epoch_from_env()?;
+    for change in changes(groups, users, epoch)? {
+        carry_out::apply(root, packages, "description", &change)
+            .with_context(|| format!("users: {}", carry_out::describe(&change)))?;
     }
-    let existing_users = names(root, "etc/passwd")?;
-    for user in users {
-        let exists = existing_users.contains(&user.name);
-        let mut cmd = in_root(
-            path,
-            if exists { "usermod" } else { "useradd" },
-            Contain::TOOLS,
-        );
-        let epoch = crate::create::source_date_epoch_from_env()?;
-        let hash = password_hash(user, epoch)?;
-        if let Some(hash) = &hash {
-            cmd.args(["-p", hash]);
-        }
-        if let Some(shell) = &user.shell {
-            cmd.args(["-s", shell]);
-        }
-        if let Some(realname) = &user.realname {
-            cmd.args(["-c", realname]);
-        }
-        if let Some(id) = user.id {
-            cmd.args(["-u", &id.to_string()]);
-        }
-        if let Some((login, rest)) = user.groups.split_first() {
-            cmd.args(["-g", &login.name]);
-            if !rest.is_empty() {
-                let extra: Vec<&str> = rest.iter().map(|g| g.name.as_str()).collect();
-                cmd.args(["-G", &extra.join(",")]);
-            }
-        }
-        if !exists {
-            match &user.home {
-                Some(home) => cmd.args(["-m", "-d", home]),
-                None => cmd.arg("-m"),
-            };
-        } else if let Some(home) = &user.home {
-            cmd.args(["-d", home]);
-        }
-        cmd.arg("--").arg(&user.name);
-        run_with_hash(
-            &format!("users: user {}", user.name),
-            &mut cmd,
-            hash.as_deref(),
-        )?;
-    }
-    Ok(())
-}
-
-/// Runs `cmd`, which holds the password hash `hash` as an argument. The
-/// command line in the log and in errors shows `-p <hash>` (see
-/// [`command::command_line`]); the hash is also cut from the output a
-/// failing tool echoes into the error.
-fn run_with_hash(
-    step: &str,
-    cmd: &mut std::process::Command,
-    hash: Option<&str>,
-) -> anyhow::Result<()> {
-    command::run(step, cmd).map_err(|e| {
-        let text = e.to_string();
-        match hash {
-            Some(hash) if !hash.is_empty() => anyhow::anyhow!("{}", text.replace(hash, "<hash>")),
-            _ => anyhow::anyhow!("{text}"),
-        }
-    })?;
     Ok(())
 }
 
@@ -189,68 +163,6 @@ mod tests {
             ..u.clone()
         };
         assert_ne!(Some(c), password_hash(&other, Some(1_700_000_000)).unwrap());
-    }
-
-    /// A log sink for one test: everything logged on this thread, as text.
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    /// Runs a user command as `apply` does, at the most verbose level, with
-    /// a stand-in `useradd` that echoes its arguments and `status`: the
-    /// hash shows in no log line and in no error.
-    #[test]
-    fn password_hashes_are_never_logged() {
-        let hash = "$6$rounds=5000$saltsalt$Yo9Jm0d1ZwFFr8Dcx3e2p0PyAaS1T2j0y5pPA1u4NmzWbT1sRdQ1vLh3.8kN0xqk0PLyQrM1ZP6T7uD0mXvY/";
-        let tools = tempfile::tempdir().unwrap();
-        let useradd = tools.path().join("useradd");
-        std::fs::write(
-            &useradd,
-            "#!/bin/sh\necho \"useradd: $*\"\nexit \"$STATUS\"\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(
-            &useradd,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
-        let captured = Captured::default();
-        let sink = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || sink.clone())
-            .with_ansi(false)
-            .finish();
-        let (ok, failed) = tracing::subscriber::with_default(subscriber, || {
-            let run = |status: &str| {
-                let mut cmd = std::process::Command::new(&useradd);
-                cmd.env("STATUS", status)
-                    .args(["-p", hash, "-m", "--", "demo"]);
-                run_with_hash("users: user demo", &mut cmd, Some(hash))
-            };
-            (run("0"), run("1"))
-        });
-        ok.unwrap();
-        let error = format!("{:#}", failed.unwrap_err());
-        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        // the commands were logged, with the hash replaced
-        assert!(log.contains("useradd -p <hash> -m -- demo"), "{log}");
-        assert!(error.contains("useradd -p <hash> -m -- demo"), "{error}");
-        for text in [&log, &error] {
-            assert!(!text.contains(hash), "{text}");
-            assert!(!text.contains("saltsalt"), "{text}");
-        }
-        // the tool's own echo of the hash is cut from the error too
-        assert!(error.contains("useradd: -p <hash> -m -- demo"), "{error}");
     }
 
     #[test]

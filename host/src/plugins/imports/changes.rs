@@ -102,6 +102,7 @@ impl changes::Host for PluginState {
                 groups: user.groups,
                 home: user.home,
                 shell: user.shell,
+                comment: None,
                 password_hash: user.password_hash,
             },
         )
