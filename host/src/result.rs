@@ -35,6 +35,9 @@ pub struct RunResult {
     pub plugins: Vec<PluginUse>,
     /// Each phase and its duration in seconds, in order.
     pub phases: Vec<PhaseTiming>,
+    /// KIWI's boot packages the description names that builder left out,
+    /// and what it does in their place.
+    pub substituted: Vec<crate::plan::kiwi_boot::Substitution>,
 }
 
 /// A plugin that took part.

@@ -187,6 +187,7 @@ pub fn run(
             })
             .collect(),
         phases,
+        substituted: plan.packages.substituted.clone(),
     };
     result.provenance = Some(write_provenance(request, &result)?);
     write_manifest(&request.target_dir, &result)?;

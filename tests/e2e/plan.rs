@@ -591,6 +591,59 @@ fn centos9_vagrant_profiles() {
     );
 }
 
+/// KIWI's own Debian bookworm description names KIWI's dracut modules,
+/// which Debian does not carry: each is left out of the image set, the
+/// live ISO gets Debian's dracut-live in its place, and the plan (JSON and
+/// text) names every substitution.
+#[test]
+fn kiwis_boot_packages_are_substituted_for_debian() {
+    let test = "plan::kiwis_boot_packages_are_substituted_for_debian";
+    let Some(root) = fixtures(test) else {
+        return;
+    };
+    let dir = root.join("kiwi-descriptions/debian/x86_64/debian-bookworm");
+    let desc = description::load(&dir).unwrap();
+    let substituted = |profile: &str| {
+        let plan = plan(&desc, &request(&[profile], "x86_64")).unwrap();
+        assert!(
+            !plan
+                .packages
+                .image
+                .packages
+                .iter()
+                .any(|p| p.starts_with("dracut-kiwi-")),
+            "{:?}",
+            plan.packages.image.packages
+        );
+        let json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(
+            json["packages"]["substituted"].as_array().unwrap().len(),
+            plan.packages.substituted.len()
+        );
+        let text = plan.to_string();
+        for s in &plan.packages.substituted {
+            assert!(
+                text.contains(&format!("substituted: {} (KIWI's)", s.package)),
+                "{text}"
+            );
+        }
+        (
+            plan.packages.image.packages.clone(),
+            plan.packages.substituted,
+        )
+    };
+    let (packages, live) = substituted("Live");
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(live[0].package, "dracut-kiwi-live");
+    assert_eq!(live[0].installed.as_deref(), Some("dracut-live"));
+    assert!(packages.iter().any(|p| p == "dracut-live"), "{packages:?}");
+    let (_, disk) = substituted("Disk");
+    let names: Vec<&str> = disk.iter().map(|s| s.package.as_str()).collect();
+    assert_eq!(names, ["dracut-kiwi-oem-dump", "dracut-kiwi-oem-repart"]);
+    assert!(disk[1].by.contains("systemd-repart"), "{}", disk[1].by);
+    assert!(disk.iter().all(|s| s.installed.is_none()));
+}
+
 #[test]
 fn display_form() {
     let Some(desc) = datto("ubuntu2004") else {

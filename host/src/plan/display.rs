@@ -203,6 +203,16 @@ impl fmt::Display for BuildPlan {
         if !self.packages.uninstall.is_empty() {
             writeln!(f, "  uninstall: {}", list(&self.packages.uninstall))?;
         }
+        for s in &self.packages.substituted {
+            match &s.installed {
+                Some(package) => writeln!(
+                    f,
+                    "  substituted: {} (KIWI's) by {package}: {}",
+                    s.package, s.by
+                )?,
+                None => writeln!(f, "  substituted: {} (KIWI's) by {}", s.package, s.by)?,
+            }
+        }
 
         let users: Vec<String> = self
             .users

@@ -10,6 +10,7 @@
 mod display;
 mod error;
 mod files;
+pub mod kiwi_boot;
 mod profiles;
 
 use std::collections::{HashMap, HashSet};
@@ -115,7 +116,9 @@ pub fn host_arch() -> &'static str {
 ///                    "collection_modules": {"enable": [], "disable": []},
 ///                    "pattern_type": "onlyRequired", "bootstrap_package": null },
 ///     "image": { "...": "same keys" },
-///     "delete": [], "uninstall": []
+///     "delete": [], "uninstall": [],
+///     "substituted": [{ "package": "dracut-kiwi-live", "installed": "dracut-live",
+///                       "by": "dracut's dmsquash-live, ..." }]
 ///   },
 ///   "users": [{ "name": "root", "password": "linux", "password_format": "plain",
 ///               "home": "/root", "shell": null, "realname": null, "id": null,
@@ -336,6 +339,9 @@ pub struct PlanPackages {
     pub delete: Vec<String>,
     /// `type="uninstall"`: removed with what only they need.
     pub uninstall: Vec<String>,
+    /// KIWI's boot packages left out of the image set, and what builder
+    /// does in their place (see `kiwi_boot.rs`).
+    pub substituted: Vec<kiwi_boot::Substitution>,
 }
 
 /// `<strip>` lists.
@@ -802,7 +808,8 @@ fn plan_packages(
         *k == PackagesKind::Image || matches!(k, PackagesKind::ForImageType(t) if t == build_type)
     });
     let mut bootstrap = package_set(&bootstrap_sections, arch);
-    let image = package_set(&image_sections, arch);
+    let mut image = package_set(&image_sections, arch);
+    let substituted = kiwi_boot::substitute(package_manager, &mut image.packages);
     // KIWI installs the image packages with the package manager inside the
     // root, so the bootstrap set brings that package manager along.
     if !bootstrap.packages.is_empty() && !image.packages.is_empty() {
@@ -827,6 +834,7 @@ fn plan_packages(
         image,
         delete: removal(PackagesKind::Delete),
         uninstall: removal(PackagesKind::Uninstall),
+        substituted,
     }
 }
 

@@ -8,7 +8,7 @@
 
 use builder_sdk::disks::PartitionIds;
 use builder_sdk::prelude::*;
-use builder_sdk::{FilesystemType, OptionValue};
+use builder_sdk::{FilesystemOptions, FilesystemType, OptionValue};
 
 pub const MIB: u64 = 1 << 20;
 
@@ -109,6 +109,20 @@ pub fn filesystem_type(name: &str) -> FilesystemType {
         "squashfs" => FilesystemType::Squashfs,
         "fat16" | "fat32" => FilesystemType::Vfat,
         _ => FilesystemType::Ext4,
+    }
+}
+
+/// A filesystem of KIWI's name `name` labelled `label`, its UUID left to
+/// the host.
+pub fn filesystem(name: &str, label: &str) -> FilesystemOptions {
+    FilesystemOptions {
+        fs_type: filesystem_type(name),
+        label: Some(label.to_string()),
+        uuid: None,
+        size_bytes: None,
+        extra_bytes: 0,
+        compression: None,
+        create_options: Vec::new(),
     }
 }
 

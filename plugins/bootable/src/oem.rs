@@ -472,15 +472,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             size_bytes: Some(boot_mib * MIB),
             content: PartitionContent::Filesystem(TreeFilesystem {
                 part: tree_part("boot"),
-                options: FilesystemOptions {
-                    fs_type: layout::filesystem_type(boot_fs_name),
-                    label: Some(BOOT_LABEL.into()),
-                    uuid: None,
-                    size_bytes: None,
-                    extra_bytes: 0,
-                    compression: None,
-                    create_options: Vec::new(),
-                },
+                options: layout::filesystem(boot_fs_name, BOOT_LABEL),
             }),
             encryption: None,
             bootable: false,
@@ -506,15 +498,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         let content = match &extra.filesystem {
             None => PartitionContent::Empty,
             Some(fs) => {
-                let options = FilesystemOptions {
-                    fs_type: layout::filesystem_type(fs),
-                    label: Some(extra.label.clone()),
-                    uuid: None,
-                    size_bytes: None,
-                    extra_bytes: 0,
-                    compression: None,
-                    create_options: Vec::new(),
-                };
+                let options = layout::filesystem(fs, &extra.label);
                 match &extra.mountpoint {
                     Some(path) => PartitionContent::Filesystem(TreeFilesystem {
                         part: tree_part(path),
@@ -558,16 +542,12 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         content: PartitionContent::Filesystem(TreeFilesystem {
             part: tree_part(""),
             options: FilesystemOptions {
-                fs_type: layout::filesystem_type(fs_name),
-                label: Some(label.clone()),
-                uuid: None,
-                size_bytes: None,
                 extra_bytes: extra,
-                compression: None,
                 create_options: options
                     .value("fscreateoptions")
                     .map(|o| o.split_whitespace().map(str::to_string).collect())
                     .unwrap_or_default(),
+                ..layout::filesystem(fs_name, &label)
             },
         }),
         encryption: None,
