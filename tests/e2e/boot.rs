@@ -746,11 +746,30 @@ fn oem_disk_with_a_dracut_initrd_boots() {
 /// An initramfs-tools setting in the description's overlay reaches the
 /// initrd, which the install made before the overlay was laid: it is made
 /// again before the image is created (as KIWI makes its initrd after the
-/// overlay and config.sh), and the disk boots with it.
+/// overlay and config.sh), and the disk boots with it. So does plymouth's
+/// theme, which `<bootsplash-theme>` sets after the install.
 #[test]
 fn an_initrd_setting_in_the_overlay_reaches_the_initrd() {
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let description = copy_of_example(dir.path(), "debian-cloud-gzip");
+    let config = description.join("config.xml");
+    let text = fs::read_to_string(&config).unwrap();
+    let themed = text
+        .replacen(
+            "<timezone>UTC</timezone>",
+            "<timezone>UTC</timezone>\n        <bootsplash-theme>spinner</bootsplash-theme>",
+            1,
+        )
+        .replacen(
+            r#"<package name="initramfs-tools"/>"#,
+            r#"<package name="initramfs-tools"/>
+        <package name="plymouth"/>
+        <package name="plymouth-themes"/>"#,
+            1,
+        );
+    assert_eq!(themed.matches("plymouth").count(), 2, "{themed}");
+    assert!(themed.contains("<bootsplash-theme>"), "{themed}");
+    fs::write(&config, themed).unwrap();
     let conf = description.join("root/etc/initramfs-tools/conf.d");
     fs::create_dir_all(&conf).unwrap();
     fs::write(conf.join("compress"), "COMPRESS=gzip\n").unwrap();
@@ -788,6 +807,13 @@ fn an_initrd_setting_in_the_overlay_reaches_the_initrd() {
     );
     assert!(modified(&initrd) > modified(&built.root.join("etc/hostname")));
     assert!(!built.root.join(".builder-initrd-inputs").exists());
+    let plymouth = fs::read_to_string(built.root.join("etc/plymouth/plymouthd.conf")).unwrap();
+    assert!(plymouth.contains("Theme=spinner"), "{plymouth}");
+    let listing = tool_output(Command::new("bsdtar").arg("-tf").arg(&initrd));
+    assert!(
+        listing.contains("usr/share/plymouth/themes/spinner/spinner.plymouth"),
+        "the initrd has no spinner theme:\n{listing}"
+    );
     boot(
         &Medium::Disk {
             path: built.target.join("debian-cloud.x86_64-1.0.0.raw"),

@@ -133,7 +133,7 @@ const INPUTS_NOTE: &str = ".builder-initrd-inputs";
 /// What initrds are made from, besides the kernels' modules: the tools'
 /// configuration and hooks, module options, udev rules, crypttab, RAID
 /// settings, and the package database (the programs hooks copy in come
-/// from packages). Digested by content. The keyboard layout is left out:
+/// from packages), plymouth's theme. Digested by content. The keyboard layout is left out:
 /// `<keytable>` writes it after the install in nearly every description,
 /// and initramfs-tools takes it in only with `KEYMAP=y` (in its own
 /// configuration, which is digested).
@@ -149,6 +149,8 @@ const INPUT_PATHS: &[&str] = &[
     "etc/udev",
     "etc/crypttab",
     "etc/mdadm",
+    "etc/plymouth",
+    "usr/share/plymouth/themes/default.plymouth",
     "var/lib/dpkg/status",
     "var/lib/rpm",
 ];

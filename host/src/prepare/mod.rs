@@ -589,6 +589,51 @@ fn apply_settings(root: &RootDir, plan: &BuildPlan) -> anyhow::Result<()> {
         root.write("etc/timezone", format!("{zone}\n").as_bytes(), 0o644)
             .context("timezone: writing /etc/timezone")?;
     }
+    if let Some(theme) = &prefs.bootsplash_theme {
+        bootsplash_theme(root, theme.trim())?;
+    }
+    Ok(())
+}
+
+/// `<bootsplash-theme>`: plymouth's default theme, set with the image's own
+/// `plymouth-set-default-theme` as KIWI sets it. The initrd, made from
+/// plymouth's configuration too, takes the theme in. An image without
+/// plymouth has no splash to theme: KIWI then skips it, builder says so.
+fn bootsplash_theme(root: &RootDir, theme: &str) -> anyhow::Result<()> {
+    const TOOL: &str = "usr/sbin/plymouth-set-default-theme";
+    let plain = !theme.is_empty()
+        && !theme.starts_with(['-', '.'])
+        && theme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !plain {
+        bail!("bootsplash-theme: `{theme}` is not a plymouth theme name");
+    }
+    let has_tool = root.exists(TOOL).unwrap_or(false)
+        || root
+            .exists("sbin/plymouth-set-default-theme")
+            .unwrap_or(false);
+    if !has_tool {
+        tracing::warn!(
+            "bootsplash-theme `{theme}`: the image has no plymouth (/{TOOL}), so there is \
+             no boot splash to theme; add `plymouth` and the package with the theme"
+        );
+        return Ok(());
+    }
+    let mut cmd = crate::rootfs::sandbox::in_root(
+        root.host_path(),
+        "plymouth-set-default-theme",
+        crate::rootfs::sandbox::Contain::TOOLS,
+    );
+    // The name cannot start with `-` (checked above): the tool takes no `--`.
+    cmd.arg(theme);
+    command::run(&format!("bootsplash-theme {theme}"), &mut cmd).with_context(|| {
+        format!(
+            "bootsplash-theme: setting plymouth's theme to `{theme}` (is the package with \
+             /usr/share/plymouth/themes/{theme} among the image's packages? Debian's \
+             plymouth-themes has spinner, fade-in, glow, script, solar, spinfinity)"
+        )
+    })?;
     Ok(())
 }
 
