@@ -104,6 +104,11 @@ pub fn apply(
                 if exists { "usermod" } else { "useradd" },
                 Contain::TOOLS,
             );
+            // Without a hash the account stays locked (useradd's default).
+            // First, so the log reads `useradd -p <hash> …`.
+            if let Some(hash) = password_hash {
+                cmd.args(["-p", hash]);
+            }
             if let Some(uid) = uid {
                 cmd.args(["-u", &uid.to_string()]);
             }
@@ -125,10 +130,6 @@ pub fn apply(
                 (true, Some(home)) => cmd.args(["-d", home]),
                 (true, None) => &mut cmd,
             };
-            // Without a hash the account stays locked (useradd's default).
-            if let Some(hash) = password_hash {
-                cmd.args(["-p", hash]);
-            }
             cmd.arg("--").arg(name);
             run_with_hash(&format!("user {name}"), &mut cmd, password_hash.as_deref())
         }
