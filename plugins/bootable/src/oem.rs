@@ -589,10 +589,8 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         .iter()
         .filter_map(|(extra, ids)| extra.fstab_line(persistency, ids).map(|l| (*extra, l)))
         .collect();
-    let spare_line = spare
-        .as_ref()
-        .and_then(|s| extra_lines.iter().position(|(e, _)| std::ptr::eq(*e, s)));
-    if let Some(pos) = spare_line {
+    // `spare` is reserved: no custom partition has that name.
+    if let Some(pos) = extra_lines.iter().position(|(e, _)| e.name == "spare") {
         fstab.push_str(&extra_lines.remove(pos).1);
     }
     if let Some(ids) = &swap_ids {

@@ -11,7 +11,7 @@ use super::super::state::{DiskHandle, PluginState, RootHandle};
 use super::super::v0_2_0::artifact_to;
 use super::super::v0_2_0::latest::disks::{
     self, DiskFormat, DiskInfo, DiskPackaging, Partition, PartitionContent, PartitionIds,
-    PartitionKind, PartitionTable, PlacedPartition, VagrantProvider, VmFirmware,
+    PartitionKind, PartitionTable, PlacedPartition, TreeFilesystem, VagrantProvider, VmFirmware,
 };
 use super::super::v0_2_0::latest::types::Artifact;
 use super::{tree_part, CallError, CallResult};
@@ -44,10 +44,11 @@ impl Draft {
 
 /// The draft behind a disk handle.
 fn draft_mut(handle: &mut DiskHandle) -> wasmtime::Result<&mut Draft> {
-    handle
-        .0
-        .downcast_mut::<Draft>()
-        .ok_or_else(|| wasmtime::Error::msg("a disk handle without a draft"))
+    handle.0.downcast_mut::<Draft>().ok_or_else(no_draft)
+}
+
+fn no_draft() -> wasmtime::Error {
+    wasmtime::Error::msg("a disk handle without a draft")
 }
 
 /// The 0.1.0 swap UUID, kept so disks made through 0.1.0 stay the same.
@@ -222,13 +223,8 @@ impl disks::HostDisk for PluginState {
         }
         let number = draft.partitions.len() as u32 + 1;
         let content_uuid = match &mut partition.content {
-            PartitionContent::Filesystem(fs) => {
-                if fs.options.uuid.is_none() {
-                    fs.options.uuid = Some(draft.content_uuid(&format!("{number} filesystem"))?);
-                }
-                fs.options.uuid.clone()
-            }
-            PartitionContent::Blank(options) => {
+            PartitionContent::Filesystem(TreeFilesystem { options, .. })
+            | PartitionContent::Blank(options) => {
                 if options.uuid.is_none() {
                     options.uuid = Some(draft.content_uuid(&format!("{number} filesystem"))?);
                 }
@@ -291,7 +287,7 @@ impl disks::HostDisk for PluginState {
             .delete(handle)?
             .0
             .downcast::<Draft>()
-            .map_err(|_| wasmtime::Error::msg("a disk handle without a draft"))?;
+            .map_err(|_| no_draft())?;
         self.write_disk(*draft, &root)
     }
 
@@ -331,17 +327,15 @@ impl PluginState {
                     })
                 }
                 PartitionContent::Blank(options) => {
-                    if blank_dir.is_none() {
-                        blank_dir = Some(
+                    let dir = match &blank_dir {
+                        Some(dir) => dir,
+                        None => blank_dir.insert(
                             crate::rootfs::command::temp_dir()
                                 .map_err(|e| CallError::io("a blank filesystem's directory", e))?,
-                        );
-                    }
+                        ),
+                    };
                     Some(Content::Filesystem {
-                        root: blank_dir
-                            .as_ref()
-                            .map(|d| d.path().to_path_buf())
-                            .unwrap_or_default(),
+                        root: dir.path().to_path_buf(),
                         hidden: Vec::new(),
                         options: self.filesystem_options(&what, options.clone())?,
                     })
