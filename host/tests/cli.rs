@@ -1944,7 +1944,11 @@ fn build_with_caches(machine: &Path, description: &Path, target: &Path, args: &[
 }
 
 /// Every file but the result manifest (which holds timings) is in both
-/// directories, `count` of them, byte for byte the same; their names.
+/// directories, `count` of them, byte for byte the same; their names. The
+/// artifacts are compared before what is derived from them (checksums,
+/// provenance), so a failure names the file that differs first. On a
+/// difference both directories are kept and, for a disk, the failure says
+/// which partition holds the first differing bytes.
 fn assert_same_files(a: &Path, b: &Path, count: usize) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(a)
         .unwrap()
@@ -1953,7 +1957,14 @@ fn assert_same_files(a: &Path, b: &Path, count: usize) -> Vec<String> {
         .collect();
     names.sort();
     assert_eq!(names.len(), count, "{names:?}");
-    for name in &names {
+    let derived = |n: &String| {
+        [".sha256", ".intoto.jsonl", ".packages", ".cdx.json", ".spdx.json"]
+            .iter()
+            .any(|end| n.ends_with(end))
+    };
+    let mut order: Vec<&String> = names.iter().filter(|n| !derived(n)).collect();
+    order.extend(names.iter().filter(|n| derived(n)));
+    for name in order {
         let same = Command::new("cmp")
             .arg("-s")
             .arg(a.join(name))
@@ -1961,14 +1972,82 @@ fn assert_same_files(a: &Path, b: &Path, count: usize) -> Vec<String> {
             .status()
             .unwrap()
             .success();
-        assert!(
-            same,
-            "{name} differs between {} and {}",
-            a.display(),
-            b.display()
-        );
+        if !same {
+            let where_ = first_difference(&a.join(name), &b.join(name));
+            keep_for_inspection(a);
+            keep_for_inspection(b);
+            panic!(
+                "{name} differs between {} and {} (both kept): {where_}",
+                a.display(),
+                b.display()
+            );
+        }
     }
     names
+}
+
+/// Where two files first differ: the byte offset, and for a disk image
+/// (qcow2 or raw, read through `qemu-img`) the partition it falls in.
+fn first_difference(a: &Path, b: &Path) -> String {
+    let raw = |p: &Path| -> PathBuf {
+        if p.extension().is_some_and(|e| e == "qcow2") {
+            let out = p.with_extension("difference.raw");
+            let ok = Command::new("qemu-img")
+                .args(["convert", "-O", "raw"])
+                .arg(p)
+                .arg(&out)
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return out;
+            }
+        }
+        p.to_path_buf()
+    };
+    let (ra, rb) = (raw(a), raw(b));
+    let cmp = Command::new("cmp").arg("-l").arg(&ra).arg(&rb).output().unwrap();
+    let listing = String::from_utf8_lossy(&cmp.stdout);
+    let offsets: Vec<u64> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|one_based| one_based - 1)
+        .collect();
+    let Some(&first) = offsets.first() else {
+        return String::from_utf8_lossy(&cmp.stderr).into_owned();
+    };
+    let mut said = format!(
+        "{} differing bytes, first at {first}, last at {}",
+        offsets.len(),
+        offsets.last().unwrap()
+    );
+    let table = Command::new("sfdisk").arg("-J").arg(&ra).output().unwrap();
+    if let Ok(table) = serde_json::from_slice::<serde_json::Value>(&table.stdout) {
+        let parts = table["partitiontable"]["partitions"].as_array().cloned();
+        for part in parts.unwrap_or_default() {
+            let start = part["start"].as_u64().unwrap_or(0) * 512;
+            let end = start + part["size"].as_u64().unwrap_or(0) * 512;
+            let inside = offsets.iter().filter(|o| (start..end).contains(o)).count();
+            if inside > 0 {
+                said.push_str(&format!(
+                    "; {} ({}): {inside} bytes, first at +{}",
+                    part["node"].as_str().unwrap_or("?"),
+                    part["type"].as_str().unwrap_or("?"),
+                    offsets.iter().find(|o| (start..end).contains(o)).unwrap() - start
+                ));
+            }
+        }
+    }
+    said
+}
+
+/// Copies `dir`, which its test's `TempDir` removes, to
+/// `/var/tmp/builder-kept/` for a look after the test.
+fn keep_for_inspection(dir: &Path) {
+    let parent = dir.parent().and_then(|p| p.file_name()).unwrap_or_default();
+    let kept = Path::new("/var/tmp/builder-kept").join(parent);
+    std::fs::create_dir_all(&kept).unwrap();
+    let _ = Command::new("cp").arg("-a").arg(dir).arg(&kept).status();
+    eprintln!("kept for inspection: {}", kept.display());
 }
 
 /// Two machines, each starting from empty caches of its own in a work
