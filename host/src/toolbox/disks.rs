@@ -55,6 +55,38 @@ pub enum Content {
         /// Its UUID.
         uuid: Option<String>,
     },
+    /// An LVM physical volume over the whole partition, holding one
+    /// volume group ([`super::lvm`]).
+    VolumeGroup(Group),
+}
+
+/// An LVM volume group on one physical volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Its name.
+    pub name: String,
+    /// Its id and its physical volume's, as UUIDs.
+    pub uuid: String,
+    /// The physical volume's UUID.
+    pub pv_uuid: String,
+    /// Its logical volumes, in order.
+    pub volumes: Vec<Volume>,
+    /// When its volumes were made (`SOURCE_DATE_EPOCH`, else now).
+    pub creation_time: i64,
+}
+
+/// One logical volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    /// Its name.
+    pub name: String,
+    /// Its id, as a UUID.
+    pub uuid: String,
+    /// Its size (rounded up to 4 MiB extents); none: its content's size,
+    /// or for the last volume of a group with a size, the rest.
+    pub size_bytes: Option<u64>,
+    /// What it holds: a filesystem, a swap area or an image; none: nothing.
+    pub content: Option<Content>,
 }
 
 /// The disk that was made.
@@ -156,9 +188,9 @@ pub fn make_within(
             // It goes into sfdisk's script as `name="…"`.
             super::options::gpt_partition_name(&p.name)?;
         }
-        if let Some(Content::Filesystem { options, .. }) = &p.content {
+        if let Some(content) = &p.content {
             // Refused before anything is made.
-            filesystems::check(options)?;
+            check_content(content)?;
         }
     }
     // Read-only filesystems are as large as their content: made first,
@@ -166,17 +198,10 @@ pub fn make_within(
     let mut beside = Beside::new(out);
     let mut contents = Vec::new();
     for (index, p) in partitions.iter().enumerate() {
+        let key = format!("{}", index + 1);
         contents.push(match &p.content {
-            Some(Content::Filesystem {
-                root,
-                hidden,
-                options,
-            }) if options.fs_type.read_only() => {
-                let image = beside.path(index)?;
-                filesystems::make_hiding(root, hidden, &image, options)?;
-                Some(Content::Image(image))
-            }
-            other => other.clone(),
+            Some(content) => Some(read_only_beside(content, &key, &mut beside)?),
+            None => None,
         });
     }
     // What each partition holds, in bytes, where the layout needs it.
@@ -184,13 +209,12 @@ pub fn make_within(
     for (index, (p, content)) in partitions.iter().zip(&contents).enumerate() {
         let last_of_sized = index + 1 == partitions.len() && size_bytes.is_some();
         let content_bytes = match content {
-            Some(Content::Image(path)) => Some(fs::metadata(path)?.len()),
-            Some(Content::Filesystem { .. }) if p.size_bytes.is_some() || last_of_sized => None,
-            Some(Content::Filesystem { root, options, .. }) => Some(match options.size_bytes {
-                Some(bytes) => bytes,
-                None => filesystems::size_for(root, options)?,
-            }),
-            Some(Content::Swap { .. }) | None => None,
+            _ if p.size_bytes.is_some() || last_of_sized => match content {
+                Some(Content::Image(path)) => Some(fs::metadata(path)?.len()),
+                _ => None,
+            },
+            Some(content) => content_size(content)?,
+            None => None,
         };
         slots.push(Slot {
             name: &p.name,
@@ -229,13 +253,202 @@ pub fn make_within(
     .arg(out);
     command::run_with_stdin("partition table: sfdisk", &mut cmd, script_file)?;
 
+    // What goes where: each partition's content, a volume group's volumes
+    // at their extents.
+    let mut disk = fs::OpenOptions::new().read(true).write(true).open(out)?;
+    let mut pieces: Vec<(String, &Content, u64, u64)> = Vec::new();
+    for (index, (content, place)) in contents.iter().zip(&placed).enumerate() {
+        match content {
+            Some(Content::VolumeGroup(group)) => {
+                let ranges = write_group(&disk, group, place.start_bytes, place.size_bytes)?;
+                for (volume, (start, size)) in group.volumes.iter().zip(ranges) {
+                    if let Some(content) = &volume.content {
+                        pieces.push((format!("{}-{}", index + 1, volume.name), content, start, size));
+                    }
+                }
+            }
+            Some(content) => pieces.push((
+                format!("{}", index + 1),
+                content,
+                place.start_bytes,
+                place.size_bytes,
+            )),
+            None => {}
+        }
+    }
     // Filesystems first: mke2fs writes only its own range, and the images
     // copied in after it cannot be touched by it at all.
-    let mut disk = fs::OpenOptions::new().write(true).open(out)?;
-    for (index, (content, place)) in contents.iter().zip(&placed).enumerate() {
-        if let Some(Content::Swap { label, uuid }) = content {
-            let image = beside.path(index)?;
-            File::create(&image)?.set_len(place.size_bytes)?;
+    for (key, content, start, size) in &pieces {
+        fill(out, &mut disk, &mut beside, key, content, *start, *size)?;
+    }
+    for (_, content, start, _) in &pieces {
+        if let Content::Image(image) = content {
+            copy_sparse(image, &mut disk, *start)?;
+        }
+    }
+    Ok(DiskLayout {
+        disk_id,
+        partitions: placed,
+    })
+}
+
+/// Checks what `content` asks of its tools before anything is made.
+fn check_content(content: &Content) -> Result<(), DiskError> {
+    match content {
+        Content::Filesystem { options, .. } => {
+            filesystems::check(options)?;
+        }
+        Content::VolumeGroup(group) => {
+            super::lvm::check_name(&group.name, "volume group").map_err(DiskError::Invalid)?;
+            let mut names = std::collections::HashSet::new();
+            for volume in &group.volumes {
+                super::lvm::check_name(&volume.name, "logical volume")
+                    .map_err(DiskError::Invalid)?;
+                if !names.insert(&volume.name) {
+                    return Err(DiskError::Invalid(format!(
+                        "volume group {}: two logical volumes are named {}",
+                        group.name, volume.name
+                    )));
+                }
+                match &volume.content {
+                    Some(Content::VolumeGroup(_)) => {
+                        return Err(DiskError::Invalid(format!(
+                            "logical volume {}: a volume group cannot hold another",
+                            volume.name
+                        )))
+                    }
+                    Some(content) => check_content(content)?,
+                    None => {}
+                }
+            }
+        }
+        Content::Image(_) | Content::Swap { .. } => {}
+    }
+    Ok(())
+}
+
+/// `content` with its read-only filesystems (and those of its volumes)
+/// made beside the disk, as images: they are as large as what they hold.
+fn read_only_beside(content: &Content, key: &str, beside: &mut Beside) -> Result<Content, DiskError> {
+    Ok(match content {
+        Content::Filesystem {
+            root,
+            hidden,
+            options,
+        } if options.fs_type.read_only() => {
+            let image = beside.path(key)?;
+            filesystems::make_hiding(root, hidden, &image, options)?;
+            Content::Image(image)
+        }
+        Content::VolumeGroup(group) => {
+            let mut group = group.clone();
+            for volume in &mut group.volumes {
+                if let Some(content) = &volume.content {
+                    let key = format!("{key}-{}", volume.name);
+                    volume.content = Some(read_only_beside(content, &key, beside)?);
+                }
+            }
+            Content::VolumeGroup(group)
+        }
+        other => other.clone(),
+    })
+}
+
+/// The bytes `content` needs, where it says: an image's, a filesystem's
+/// with headroom, a volume group's volumes' on their physical volume;
+/// none for a swap area (it needs a size given).
+fn content_size(content: &Content) -> Result<Option<u64>, DiskError> {
+    Ok(match content {
+        Content::Image(path) => Some(fs::metadata(path)?.len()),
+        Content::Filesystem { root, options, .. } => Some(match options.size_bytes {
+            Some(bytes) => bytes,
+            None => filesystems::size_for(root, options)?,
+        }),
+        Content::Swap { .. } => None,
+        Content::VolumeGroup(group) => {
+            let mut extents = 0;
+            for volume in &group.volumes {
+                extents += super::lvm::extents_for(volume_bytes(group, volume)?);
+            }
+            Some(super::lvm::pv_bytes(extents))
+        }
+    })
+}
+
+/// The bytes a volume takes when the group has no size given: its own
+/// size, else its content's.
+fn volume_bytes(group: &Group, volume: &Volume) -> Result<u64, DiskError> {
+    if let Some(bytes) = volume.size_bytes {
+        return Ok(bytes);
+    }
+    match volume.content.as_ref().map(content_size).transpose()?.flatten() {
+        Some(bytes) => Ok(bytes),
+        None => Err(DiskError::Invalid(format!(
+            "logical volume {} of {}: a swap area or an empty volume needs a size",
+            volume.name, group.name
+        ))),
+    }
+}
+
+/// Writes `group`'s physical volume over the partition at `start`, `size`
+/// bytes long; its volumes' byte ranges. Volumes with a size take it; the
+/// last without one takes the extents the others leave, the others their
+/// content's size.
+fn write_group(disk: &File, group: &Group, start: u64, size: u64) -> Result<Vec<(u64, u64)>, DiskError> {
+    use super::lvm;
+    let available = lvm::extents_in(size);
+    let rest_of = group.volumes.iter().rposition(|v| v.size_bytes.is_none());
+    let mut volumes = Vec::new();
+    for (index, volume) in group.volumes.iter().enumerate() {
+        let extents = if Some(index) == rest_of {
+            0
+        } else {
+            lvm::extents_for(volume_bytes(group, volume)?)
+        };
+        volumes.push(lvm::LogicalVolume {
+            name: volume.name.clone(),
+            id: lvm::id_from_uuid(&volume.uuid),
+            extents,
+        });
+    }
+    if let Some(index) = rest_of {
+        let taken: u64 = volumes.iter().map(|v| v.extents).sum();
+        let rest = available.saturating_sub(taken);
+        if rest == 0 {
+            return Err(DiskError::Invalid(format!(
+                "volume group {}: no room is left for logical volume {}",
+                group.name, group.volumes[index].name
+            )));
+        }
+        volumes[index].extents = rest;
+    }
+    let vg = lvm::VolumeGroup {
+        name: group.name.clone(),
+        id: lvm::id_from_uuid(&group.uuid),
+        pv_id: lvm::id_from_uuid(&group.pv_uuid),
+        volumes,
+        creation_time: group.creation_time,
+    };
+    lvm::write(disk, start, size, &vg).map_err(|e| {
+        DiskError::Invalid(format!("volume group {}: {e}", group.name))
+    })
+}
+
+/// Makes `content` (a filesystem or swap area) into `disk` at `start`,
+/// `size` bytes long: in place where its tool can, else beside and copied in.
+fn fill(
+    out: &Path,
+    disk: &mut File,
+    beside: &mut Beside,
+    key: &str,
+    content: &Content,
+    start: u64,
+    size: u64,
+) -> Result<(), DiskError> {
+    match content {
+        Content::Swap { label, uuid } => {
+            let image = beside.path(key)?;
+            File::create(&image)?.set_len(size)?;
             let mut mkswap = Command::new("mkswap");
             mkswap.arg("--quiet");
             if let Some(label) = label {
@@ -248,45 +461,30 @@ pub fn make_within(
             }
             mkswap.arg(&image);
             command::run("swap partition: mkswap", &mut mkswap)?;
-            copy_sparse(&image, &mut disk, place.start_bytes)?;
+            copy_sparse(&image, disk, start)?;
             fs::remove_file(&image)?;
         }
-        if let Some(Content::Filesystem {
+        Content::Filesystem {
             root,
             hidden,
             options,
-        }) = content
-        {
+        } => {
             if filesystems::makes_in_place(options.fs_type) {
-                filesystems::make_in_place(
-                    root,
-                    hidden,
-                    out,
-                    place.start_bytes,
-                    place.size_bytes,
-                    options,
-                )?;
+                filesystems::make_in_place(root, hidden, out, start, size, options)?;
             } else {
-                let image = beside.path(index)?;
+                let image = beside.path(key)?;
                 let options = FilesystemOptions {
-                    size_bytes: Some(place.size_bytes),
+                    size_bytes: Some(size),
                     ..options.clone()
                 };
                 filesystems::make_hiding(root, hidden, &image, &options)?;
-                copy_sparse(&image, &mut disk, place.start_bytes)?;
+                copy_sparse(&image, disk, start)?;
                 fs::remove_file(&image)?;
             }
         }
+        Content::Image(_) | Content::VolumeGroup(_) => {}
     }
-    for (content, place) in contents.iter().zip(&placed) {
-        if let Some(Content::Image(image)) = content {
-            copy_sparse(image, &mut disk, place.start_bytes)?;
-        }
-    }
-    Ok(DiskLayout {
-        disk_id,
-        partitions: placed,
-    })
+    Ok(())
 }
 
 /// A hidden directory beside a disk for the images of its partitions that
@@ -301,8 +499,8 @@ impl<'a> Beside<'a> {
         Beside { disk, dir: None }
     }
 
-    /// Where the image of partition `index` (0-based) is made.
-    fn path(&mut self, index: usize) -> io::Result<PathBuf> {
+    /// Where the image of partition or volume `key` (`2`, `3-home`) is made.
+    fn path(&mut self, key: &str) -> io::Result<PathBuf> {
         let dir = match &mut self.dir {
             Some(dir) => dir,
             None => {
@@ -314,7 +512,7 @@ impl<'a> Beside<'a> {
                 )
             }
         };
-        Ok(dir.path().join(format!("partition-{}.img", index + 1)))
+        Ok(dir.path().join(format!("partition-{key}.img")))
     }
 }
 
@@ -625,6 +823,181 @@ mod tests {
             meta.blocks() * 512,
             meta.len()
         );
+    }
+
+    /// KIWI's `<systemdisk>` layout: an LVM partition whose volume group
+    /// holds a sized swap volume, /home of its content's size and the root
+    /// taking the rest; each filesystem lies at its volume's extents, and
+    /// LVM's own `lvs` reads the group.
+    #[test]
+    fn a_volume_group_holds_the_root_home_and_swap() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("tree");
+        fs::create_dir_all(tree.join("home/user")).unwrap();
+        fs::create_dir_all(tree.join("etc")).unwrap();
+        fs::write(tree.join("home/user/note"), "on home\n").unwrap();
+        fs::write(tree.join("etc/hostname"), "golden\n").unwrap();
+        let ext4 = |label: &str, uuid: &str| FilesystemOptions {
+            fs_type: FsType::Ext4,
+            label: Some(label.into()),
+            uuid: Some(uuid.into()),
+            size_bytes: None,
+            extra_bytes: 0,
+            compression: None,
+            create_options: vec![],
+            source_date_epoch: Some(1_700_000_000),
+        };
+        let root_uuid = "0e3f4c6a-1b2d-4e5f-8a9b-0c1d2e3f4a5b";
+        let home_uuid = "1e3f4c6a-1b2d-4e5f-8a9b-0c1d2e3f4a5b";
+        let volume = |name: &str, size_bytes, content| Volume {
+            name: name.into(),
+            uuid: crate::toolbox::stable_uuid(&["test", name]),
+            size_bytes,
+            content,
+        };
+        let group = Group {
+            name: "systemVG".into(),
+            uuid: crate::toolbox::stable_uuid(&["test", "vg"]),
+            pv_uuid: crate::toolbox::stable_uuid(&["test", "pv"]),
+            creation_time: 1_700_000_000,
+            volumes: vec![
+                volume(
+                    "LVSwap",
+                    Some(8 << 20),
+                    Some(Content::Swap {
+                        label: Some("SWAP".into()),
+                        uuid: Some("2e3f4c6a-1b2d-4e5f-8a9b-0c1d2e3f4a5b".into()),
+                    }),
+                ),
+                volume(
+                    "home",
+                    None,
+                    Some(Content::Filesystem {
+                        root: tree.join("home"),
+                        hidden: vec![],
+                        options: ext4("HOME", home_uuid),
+                    }),
+                ),
+                volume(
+                    "LVRoot",
+                    None,
+                    Some(Content::Filesystem {
+                        root: tree.clone(),
+                        hidden: vec![PathBuf::from("home")],
+                        options: ext4("ROOT", root_uuid),
+                    }),
+                ),
+            ],
+        };
+        let disk = tmp.path().join("lvm.raw");
+        let parts = [PartitionSpec {
+            name: "p.lxlvm".into(),
+            kind: PartitionKind::Lvm,
+            size_bytes: None,
+            content: Some(Content::VolumeGroup(group.clone())),
+            bootable: false,
+        }];
+        let layout = make(&disk, Table::Gpt, Some(256 << 20), &parts, "x86_64", Some(1)).unwrap();
+        let part = &layout.partitions[0];
+        let table = sfdisk_json(&disk);
+        assert!(
+            table["partitiontable"]["partitions"][0]["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("E6D6D379"),
+            "{table}"
+        );
+        // The volumes' extents, in order: swap 2, home its content's, the root the rest.
+        let extents = |start: u64| (start - part.start_bytes - crate::toolbox::lvm::DATA_START) / (4 << 20);
+        let home_start = part.start_bytes + crate::toolbox::lvm::DATA_START + (8 << 20);
+        let probe = |offset: u64, tag: &str| {
+            output(
+                Command::new("blkid")
+                    .args(["-p", "-o", "value", "-s", tag, "-O", &offset.to_string()])
+                    .arg(&disk),
+            )
+            .trim()
+            .to_string()
+        };
+        assert_eq!(probe(part.start_bytes, "TYPE"), "LVM2_member");
+        assert_eq!(
+            probe(part.start_bytes + crate::toolbox::lvm::DATA_START, "TYPE"),
+            "swap"
+        );
+        assert_eq!(probe(home_start, "UUID"), home_uuid);
+        let debugfs = |offset: u64, request: &str| {
+            output(
+                Command::new("debugfs")
+                    .args(["-R", request])
+                    .arg(format!("{}?offset={offset}", disk.display())),
+            )
+        };
+        assert_eq!(debugfs(home_start, "cat /user/note"), "on home\n");
+        // The root follows home's extents: find it by its superblock.
+        let stats = debugfs(home_start, "stats");
+        let field = |name: &str| -> u64 {
+            stats
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let home_bytes = field("Block count:") * field("Block size:");
+        let root_start = home_start + home_bytes;
+        assert_eq!(home_bytes % (4 << 20), 0);
+        assert_eq!(extents(root_start), 2 + home_bytes / (4 << 20));
+        assert_eq!(probe(root_start, "UUID"), root_uuid);
+        assert_eq!(debugfs(root_start, "cat /etc/hostname"), "golden\n");
+        assert!(!debugfs(root_start, "ls /home").contains("user"));
+        // LVM's own tools read the group (where they and root are here).
+        let lvs = Command::new("lvs").arg("--version").output();
+        if lvs.is_ok_and(|o| o.status.success()) && rustix::process::geteuid().is_root() {
+            let loop_dev = output(
+                Command::new("losetup")
+                    .args(["--find", "--show", "--read-only", "--offset"])
+                    .arg(part.start_bytes.to_string())
+                    .args(["--sizelimit", &part.size_bytes.to_string()])
+                    .arg(&disk),
+            );
+            let loop_dev = loop_dev.trim();
+            let config = format!(
+                "devices {{ filter=[\"a|^{loop_dev}$|\",\"r|.*|\"] use_devicesfile=0 }}"
+            );
+            let report = Command::new("lvs")
+                .args(["--config", &config, "--readonly", "--noheadings"])
+                .args(["-o", "lv_name,seg_pe_ranges"])
+                .output()
+                .unwrap();
+            let _ = Command::new("losetup").arg("-d").arg(loop_dev).status();
+            let said = String::from_utf8_lossy(&report.stdout);
+            let names: Vec<&str> = said.split_whitespace().step_by(2).collect();
+            assert_eq!(names, ["LVRoot", "LVSwap", "home"], "{said}");
+            assert!(said.contains(&format!("{loop_dev}:0-1")), "{said}");
+        } else {
+            eprintln!("skipped: reading the group with lvs needs root and Debian's lvm2");
+        }
+        // The same group makes the same disk.
+        let again = tmp.path().join("again.raw");
+        make(&again, Table::Gpt, Some(256 << 20), &parts, "x86_64", Some(1)).unwrap();
+        assert!(fs::read(&disk).unwrap() == fs::read(&again).unwrap());
+        // A swap volume without a size cannot be sized on a disk without one.
+        let mut no_size = group.clone();
+        no_size.volumes[0].size_bytes = None;
+        let err = make(
+            &tmp.path().join("bad.raw"),
+            Table::Gpt,
+            None,
+            &[PartitionSpec {
+                content: Some(Content::VolumeGroup(no_size)),
+                ..parts[0].clone()
+            }],
+            "x86_64",
+            Some(1),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("LVSwap of systemVG: a swap area"), "{err}");
     }
 
     /// What `cmd` prints, which must succeed.

@@ -12,6 +12,7 @@ use super::super::v0_2_0::artifact_to;
 use super::super::v0_2_0::latest::disks::{
     self, DiskFormat, DiskInfo, DiskPackaging, Partition, PartitionContent, PartitionIds,
     PartitionKind, PartitionTable, PlacedPartition, TreeFilesystem, VagrantProvider, VmFirmware,
+    VolumeContent, VolumeGroup,
 };
 use super::super::v0_2_0::latest::types::Artifact;
 use super::{tree_part, CallError, CallResult};
@@ -202,10 +203,21 @@ impl disks::HostDisk for PluginState {
                 toolbox::names::artifact_name(name).map_err(|e| CallError::io(name, e))?;
             }
             PartitionContent::VolumeGroup(group) => {
-                return Err(CallError::other(format!(
-                    "{what}: LVM volume group `{}` is not made by this host yet",
-                    group.name
-                )))
+                use toolbox::lvm::check_name;
+                check_name(&group.name, "volume group").map_err(CallError::other)?;
+                for volume in &group.volumes {
+                    check_name(&volume.name, "logical volume").map_err(CallError::other)?;
+                    self.check_image_size(&volume.name, volume.size_bytes)?;
+                    if let VolumeContent::Filesystem(fs) = &volume.content {
+                        for capability in [Capability::Filesystems, Capability::RootRead] {
+                            self.need(capability)?;
+                        }
+                        let what = format!("{what}, logical volume {}", volume.name);
+                        let options = self.filesystem_options(&what, fs.options.clone())?;
+                        toolbox::filesystems::check(&options)
+                            .map_err(|e| CallError::tool(&what, e))?;
+                    }
+                }
             }
             PartitionContent::Swap(_) | PartitionContent::Empty => {}
         }
@@ -222,6 +234,7 @@ impl disks::HostDisk for PluginState {
             ));
         }
         let number = draft.partitions.len() as u32 + 1;
+        let mut volume_uuids = Vec::new();
         let content_uuid = match &mut partition.content {
             PartitionContent::Filesystem(TreeFilesystem { options, .. })
             | PartitionContent::Blank(options) => {
@@ -239,6 +252,29 @@ impl disks::HostDisk for PluginState {
                 }
                 swap.uuid.clone()
             }
+            PartitionContent::VolumeGroup(group) => {
+                for volume in &mut group.volumes {
+                    let what = format!("{number} volume {}", volume.name);
+                    match &mut volume.content {
+                        VolumeContent::Filesystem(TreeFilesystem { options, .. }) => {
+                            if options.uuid.is_none() {
+                                options.uuid = Some(draft.content_uuid(&format!("{what} filesystem"))?);
+                            }
+                            volume_uuids.push(options.uuid.clone());
+                        }
+                        VolumeContent::Swap(swap) => {
+                            if swap.uuid.is_none() {
+                                swap.uuid = Some(draft.content_uuid(&format!("{what} swap"))?);
+                            }
+                            volume_uuids.push(swap.uuid.clone());
+                        }
+                        VolumeContent::Empty => volume_uuids.push(None),
+                    }
+                }
+                // As blkid shows a physical volume's id.
+                let pv = draft.content_uuid(&format!("{number} physical volume"))?;
+                Some(toolbox::lvm::dashed(&toolbox::lvm::id_from_uuid(&pv)))
+            }
             _ => None,
         };
         let uuid = draft
@@ -250,7 +286,7 @@ impl disks::HostDisk for PluginState {
             number,
             uuid,
             content_uuid,
-            volume_uuids: Vec::new(),
+            volume_uuids,
         })
     }
 
@@ -298,6 +334,58 @@ impl disks::HostDisk for PluginState {
 }
 
 impl PluginState {
+    /// The volume group `group` of partition `number` as the disk tool
+    /// takes it: its ids drawn, each volume's filesystem of the root.
+    fn volume_group(
+        &mut self,
+        ids: &mut DiskIds,
+        file_name: &str,
+        root: &Resource<RootHandle>,
+        number: usize,
+        group: &VolumeGroup,
+    ) -> CallResult<toolbox::disks::Content> {
+        use toolbox::disks::{Content, Group, Volume};
+        let id = |ids: &mut DiskIds, what: String| ids.get(&what).map_err(CallError::other);
+        let mut volumes = Vec::new();
+        for volume in &group.volumes {
+            let what = format!("logical volume {}", volume.name);
+            let content = match &volume.content {
+                VolumeContent::Filesystem(fs) => {
+                    let tree = self.readable_root(root)?;
+                    let (dir, hidden) = tree_part(&tree, &fs.part)?;
+                    Some(Content::Filesystem {
+                        root: dir,
+                        hidden,
+                        options: self.filesystem_options(&what, fs.options.clone())?,
+                    })
+                }
+                VolumeContent::Swap(swap) => Some(Content::Swap {
+                    label: Some(swap.label.clone().unwrap_or_else(|| "SWAP".to_string())),
+                    uuid: swap.uuid.clone(),
+                }),
+                VolumeContent::Empty => None,
+            };
+            volumes.push(Volume {
+                name: volume.name.clone(),
+                uuid: id(ids, format!("{number} volume {} id", volume.name))?,
+                size_bytes: volume.size_bytes,
+                content,
+            });
+        }
+        Ok(Content::VolumeGroup(Group {
+            name: group.name.clone(),
+            uuid: id(ids, format!("{number} volume group"))?,
+            // The one `add-partition` gave (see `Draft::content_uuid`).
+            pv_uuid: id(ids, format!("{file_name} {number} physical volume"))?,
+            volumes,
+            creation_time: self.source_date_epoch.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64)
+            }),
+        }))
+    }
+
     /// Write `draft` into its artifact from `root`.
     fn write_disk(
         &mut self,
@@ -310,7 +398,8 @@ impl PluginState {
         let mut specs = Vec::new();
         // What blank filesystems are made of.
         let mut blank_dir = None;
-        for added in &draft.partitions {
+        let partitions = std::mem::take(&mut draft.partitions);
+        for added in &partitions {
             let p = &added.partition;
             let what = format!("partition {}", p.name);
             let content = match &p.content {
@@ -344,7 +433,11 @@ impl PluginState {
                     label: Some(swap.label.clone().unwrap_or_else(|| "SWAP".to_string())),
                     uuid: swap.uuid.clone(),
                 }),
-                PartitionContent::VolumeGroup(_) | PartitionContent::Empty => None,
+                PartitionContent::VolumeGroup(group) => {
+                    let number = specs.len() + 1;
+                    Some(self.volume_group(&mut draft.ids, &file_name, root, number, group)?)
+                }
+                PartitionContent::Empty => None,
             };
             specs.push(PartitionSpec {
                 name: p.name.clone(),
