@@ -714,6 +714,113 @@ fn oem_disk_with_custom_partitions_spare_and_swap_boots() {
     );
 }
 
+/// KIWI's `<systemdisk>`: the root, /home (a fixed size), /srv/data (its
+/// content and free space) and swap (`oem-swap`) are logical volumes of
+/// the volume group `systemVG` on one LVM partition, written without
+/// LVM's tools or device-mapper; fstab and `root=` name them by device as
+/// KIWI does, GRUB reads /boot through its lvm module, and the disk boots
+/// with each volume mounted and the swap volume on.
+#[test]
+fn oem_disk_with_the_root_on_lvm_boots() {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let description = copy_of_example(dir.path(), "debian-cloud-lvm");
+    for (file, text) in [
+        ("root/home/on-home.txt", "on the home volume\n"),
+        ("root/srv/data/on-data.txt", "on the data volume\n"),
+    ] {
+        let path = description.join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    let marker = description.join("root/etc/systemd/system/builder-boot-marker.service");
+    let unit = fs::read_to_string(&marker).unwrap();
+    let reported = unit.replace(
+        "echo \"BUILDER-BOOT-OK root-size=",
+        "echo \"BUILDER-BOOT-OK root=$$(findmnt -n -o SOURCE /) mounted=$$(for m in /home \
+         /srv/data; do mountpoint -q $$m && echo -n $$m,; done) data=$$(cat /srv/data/on-data.txt) \
+         swaps=$$(tail -n +2 /proc/swaps | wc -l) root-size=",
+    );
+    assert_ne!(unit, reported);
+    fs::write(&marker, reported).unwrap();
+    let config = description.join("config.xml");
+    let text = fs::read_to_string(&config).unwrap();
+    let start = text.find("<preferences profiles=\"raw\">").unwrap();
+    let end = start + text[start..].find("</preferences>").unwrap();
+    let raw = r#"<preferences profiles="raw">
+        <type image="oem" primary="true" filesystem="ext4" firmware="efi" kernelcmdline="console=ttyS0,115200 console=tty0">
+            <bootloader name="grub2" output_console="serial" input_console="serial" timeout="1"/>
+            <oemconfig>
+                <oem-resize>false</oem-resize>
+                <oem-swap>true</oem-swap>
+                <oem-swapsize>32</oem-swapsize>
+            </oemconfig>
+            <systemdisk name="systemVG">
+                <volume name="home" size="64M"/>
+                <volume name="data" mountpoint="/srv/data" freespace="16"/>
+            </systemdisk>
+        </type>
+    "#;
+    let text = format!("{}{raw}{}", &text[..start], &text[end..]);
+    let with_lvm = text.replacen(
+        "<package name=\"e2fsprogs\"/>",
+        "<package name=\"e2fsprogs\"/>\n        <package name=\"lvm2\"/>",
+        1,
+    );
+    assert_ne!(text, with_lvm);
+    fs::write(&config, with_lvm).unwrap();
+    let built = build_from(description, Some("raw"));
+    let disk = built.target.join("debian-cloud.x86_64-1.0.0.raw");
+
+    let table = partitions(&disk);
+    let parts = table["partitions"].as_array().unwrap();
+    let names: Vec<&str> = parts.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["p.legacy", "p.UEFI", "p.lxlvm"], "{table:#}");
+    assert_eq!(parts[2]["type"], "E6D6D379-F507-44C2-A23C-238F2A3DF928");
+    let start = parts[2]["start"].as_u64().unwrap() * 512;
+    assert_eq!(
+        tool(
+            "blkid",
+            &["-p", "-o", "value", "-s", "TYPE", "-O", &start.to_string()],
+            &disk
+        )
+        .trim(),
+        "LVM2_member"
+    );
+    let fstab = fs::read_to_string(built.root.join("etc/fstab")).unwrap();
+    for line in [
+        "/dev/systemVG/LVRoot / ext4 defaults 0 1",
+        "/dev/systemVG/LVSwap swap swap defaults 0 0",
+        "/dev/systemVG/home /home ext4 defaults 0 0",
+        "/dev/systemVG/data /srv/data ext4 defaults 0 0",
+    ] {
+        assert!(fstab.contains(line), "{line:?} is not in\n{fstab}");
+    }
+    let grub_cfg = fs::read_to_string(built.root.join("boot/grub/grub.cfg")).unwrap();
+    assert!(
+        grub_cfg.contains("root=/dev/systemVG/LVRoot rd.lvm.vg=systemVG ro"),
+        "{grub_cfg}"
+    );
+
+    let report = boot_until(
+        &Medium::Disk {
+            path: disk,
+            format: "raw",
+        },
+        Firmware::Bios,
+        MARKER,
+        BOOT_LIMIT,
+    )
+    .unwrap_or_else(|e| panic!("the disk with its root on LVM did not boot: {e}"));
+    let line = report.serial.lines().find(|l| l.contains(MARKER)).unwrap();
+    assert!(
+        line.contains(
+            "root=/dev/systemVG/LVRoot mounted=/home,/srv/data, \
+             data=on the data volume swaps=1 "
+        ),
+        "{line}"
+    );
+}
+
 /// The same disk with dracut instead of initramfs-tools: `make-initrd`
 /// uses whichever tool the image has.
 #[test]

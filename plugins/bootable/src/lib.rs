@@ -9,6 +9,7 @@ mod iso;
 mod layout;
 mod oem;
 mod secure_boot;
+mod volumes;
 
 use builder_sdk::prelude::*;
 

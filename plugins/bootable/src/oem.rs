@@ -17,6 +17,12 @@
 //! - `firmware="bios"`: MBR with one active root partition; GRUB's core
 //!   image in the gap after the MBR.
 //!
+//! - `<systemdisk>` (not btrfs unless `preferlvm`): the root partition
+//!   becomes `p.lxlvm`, an LVM physical volume whose group (`systemVG`)
+//!   holds `LVRoot`, a volume per `<volume>` and, with `oem-swap`, the
+//!   swap volume; fstab and `root=` name them by device, as KIWI does
+//!   (`volumes.rs`).
+//!
 //! With `<oem-resize>` (on unless `false`), the root partition and
 //! filesystem grow to the disk at first boot: `systemd-repart` grows the
 //! partition (`etc/repart.d/50-builder-root.conf`), `x-systemd.growfs` in
@@ -39,6 +45,7 @@ use builder_sdk::{FileSource, FilesystemOptions, ImageFile, TreePart};
 use crate::grub::{self, Locate, Menu};
 use crate::layout::{self, Extra, Persistency, MIB};
 use crate::secure_boot;
+use crate::volumes;
 
 /// Options of the `oem` type alone: KIWI's attributes of `<type>` and
 /// `<oemconfig>`.
@@ -103,6 +110,11 @@ pub fn options() -> Vec<OptionSpec> {
             "oem-swapsize",
             Some(DEFAULT_SWAP_MIB as i64),
             "Size of the swap partition, MiB",
+        ),
+        OptionSpec::text(
+            "oem-swapname",
+            Some("LVSwap"),
+            "Name of the swap volume when <systemdisk> puts the root on LVM",
         ),
         OptionSpec::text(
             "spare_part",
@@ -367,6 +379,15 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     } else {
         None
     };
+    // `<systemdisk>`: the root and its volumes on LVM, swap a volume too.
+    let system = volumes::read(
+        request.settings(),
+        &request.image.arch,
+        fs_name,
+        &label,
+        swap_mib.map(|mib| (options.value("oem-swapname").unwrap_or("LVSwap"), mib)),
+    )?;
+    let swap_mib = swap_mib.filter(|_| system.is_none());
     // `<partitions>` and `spare_part`: partitions holding directories of
     // the root, or nothing.
     let custom = layout::custom(request)?;
@@ -381,6 +402,9 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     let mut parts: Vec<&str> = vec![""];
     if boot_partition {
         parts.push("boot");
+    }
+    if let Some(system) = &system {
+        parts.extend(system.paths());
     }
     for extra in custom.iter().chain(spare.iter()) {
         if let (Some(mountpoint), Some(_)) = (&extra.mountpoint, &extra.filesystem) {
@@ -402,6 +426,11 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     // The root grows at boot only when it is the disk's last partition.
     let resize = if resize && spare_is_last {
         log::info("oem-resize: the spare partition comes last, so the root does not grow at boot");
+        false
+    } else if resize && system.is_some() {
+        log::warn(
+            "oem-resize: builder does not grow an LVM root at boot yet; the disk keeps its size",
+        );
         false
     } else {
         resize
@@ -535,36 +564,59 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     }
     // The root filesystem is made straight into its partition: the rest of
     // a sized disk, else the tree with headroom (plus an additive size).
+    // With `<systemdisk>`, the partition is LVM's and the root a volume.
+    let root_options = FilesystemOptions {
+        extra_bytes: extra,
+        create_options: options
+            .value("fscreateoptions")
+            .map(|o| o.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
+        ..layout::filesystem(fs_name, &label)
+    };
+    let (name, kind, content) = match &system {
+        None => (
+            "p.lxroot",
+            PartitionKind::Root,
+            PartitionContent::Filesystem(TreeFilesystem {
+                part: tree_part(""),
+                options: root_options,
+            }),
+        ),
+        Some(system) => (
+            "p.lxlvm",
+            PartitionKind::Lvm,
+            PartitionContent::VolumeGroup(system.content(fs_name, &root_options, &tree_part)),
+        ),
+    };
     let root_ids = disk.add_partition(&Partition {
-        name: "p.lxroot".into(),
-        kind: PartitionKind::Root,
+        name: name.into(),
+        kind,
         size_bytes: root_size,
-        content: PartitionContent::Filesystem(TreeFilesystem {
-            part: tree_part(""),
-            options: FilesystemOptions {
-                extra_bytes: extra,
-                create_options: options
-                    .value("fscreateoptions")
-                    .map(|o| o.split_whitespace().map(str::to_string).collect())
-                    .unwrap_or_default(),
-                ..layout::filesystem(fs_name, &label)
-            },
-        }),
+        content,
         encryption: None,
         bootable: table == PartitionTable::Msdos,
     })?;
     if let Some(spare) = spare.as_ref().filter(|_| spare_is_last) {
         extra_ids.push((spare, add_extra(spare)?));
     }
-    let root_uuid = root_ids
-        .content_uuid
-        .clone()
-        .ok_or_else(|| Error::other("the host gave the root filesystem no UUID"))?;
+    let root_uuid = match &system {
+        None => root_ids.content_uuid.clone(),
+        Some(system) => root_ids
+            .volume_uuids
+            .get(system.root_index())
+            .cloned()
+            .flatten(),
+    }
+    .ok_or_else(|| Error::other("the host gave the root filesystem no UUID"))?;
     let boot_uuid = boot_ids.as_ref().and_then(|ids| ids.content_uuid.clone());
 
     // 3. The boot files, naming what the host will make, before the initrd
     // reads them.
-    let root_spec = persistency.spec(&root_ids, &label, None);
+    // On LVM, the root is named by its device, as KIWI names it.
+    let root_spec = match &system {
+        None => persistency.spec(&root_ids, &label, None),
+        Some(system) => system.root_device(),
+    };
     let mut fstab = String::from("# Written by builder.\n");
     let root_options = if resize {
         "defaults,x-systemd.growfs"
@@ -603,6 +655,9 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     for (_, line) in extra_lines {
         fstab.push_str(&line);
     }
+    if let Some(system) = &system {
+        fstab.push_str(&system.fstab_lines(fs_name));
+    }
     fstab.push_str(&kept_fstab_lines(root, &parts));
     boot::write_file(root, "etc/fstab", fstab.as_bytes(), 0o644)?;
     if resize {
@@ -640,7 +695,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         &InitrdOptions {
             filesystems: initrd_filesystems,
             luks: false,
-            lvm: false,
+            lvm: system.is_some(),
         },
     )?)?;
     log::info(&format!("kernel {}", kernel.version));
@@ -667,7 +722,11 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             path.to_string()
         }
     };
-    let cmdline = format!("root={root_spec} ro");
+    let cmdline = match &system {
+        None => format!("root={root_spec} ro"),
+        // dracut activates only the group named; initramfs-tools the root's.
+        Some(system) => format!("root={root_spec} rd.lvm.vg={} ro", system.group),
+    };
     let cfg = menu.config(
         &locate,
         &on_boot(&kernel.image),
@@ -678,7 +737,11 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     let early = grub::early_config(&locate, boot_partition);
 
     // 6. GRUB for EFI on the ESP, GRUB's BIOS core image.
-    let fs_modules = [fs_name, boot_fs_name];
+    // GRUB reads /boot from the root's logical volume unless it has its own.
+    let fs_modules: Vec<&str> = match (&system, boot_partition) {
+        (Some(_), false) => vec![fs_name, boot_fs_name, "lvm"],
+        _ => vec![fs_name, boot_fs_name],
+    };
     let mut intermediates = Vec::new();
     if efi {
         let files = match &signed_chain {
