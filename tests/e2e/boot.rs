@@ -821,6 +821,110 @@ fn oem_disk_with_the_root_on_lvm_boots() {
     );
 }
 
+/// KIWI's `luks`: the root partition is a LUKS2 container (pbkdf2 key
+/// slots, as GRUB needs), sealed on the host without device-mapper. /boot
+/// is inside, so GRUB asks for the passphrase, typed here on the serial
+/// console, and the initrd opens the container again with the key file it
+/// carries (`/root/.root.keyfile`, named in crypttab), without asking.
+#[test]
+fn oem_disk_with_an_encrypted_root_boots_with_its_passphrase() {
+    const PASSPHRASE: &str = "golden image test passphrase";
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let description = copy_of_example(dir.path(), "debian-cloud-luks");
+    let marker = description.join("root/etc/systemd/system/builder-boot-marker.service");
+    let unit = fs::read_to_string(&marker).unwrap();
+    let reported = unit.replace(
+        "echo \"BUILDER-BOOT-OK root-size=",
+        "echo \"BUILDER-BOOT-OK root=$$(findmnt -n -o SOURCE /) root-size=",
+    );
+    assert_ne!(unit, reported);
+    fs::write(&marker, reported).unwrap();
+    let config = description.join("config.xml");
+    let text = fs::read_to_string(&config).unwrap();
+    let start = text.find("<preferences profiles=\"raw\">").unwrap();
+    let end = start + text[start..].find("</preferences>").unwrap();
+    let raw = format!(
+        r#"<preferences profiles="raw">
+        <type image="oem" primary="true" filesystem="ext4" firmware="efi" luks="{PASSPHRASE}" luks_version="luks2" luks_pbkdf="pbkdf2" kernelcmdline="console=ttyS0,115200 console=tty0">
+            <bootloader name="grub2" output_console="serial" input_console="serial" timeout="1"/>
+            <luksformat>
+                <option name="--pbkdf-force-iterations" value="1000"/>
+            </luksformat>
+            <oemconfig>
+                <oem-resize>false</oem-resize>
+            </oemconfig>
+        </type>
+    "#
+    );
+    let text = format!("{}{raw}{}", &text[..start], &text[end..]);
+    let with_luks = text.replacen(
+        "<package name=\"e2fsprogs\"/>",
+        "<package name=\"e2fsprogs\"/>\n        <package name=\"cryptsetup-initramfs\"/>",
+        1,
+    );
+    assert_ne!(text, with_luks);
+    fs::write(&config, with_luks).unwrap();
+    let built = build_from(description, Some("raw"));
+    let disk = built.target.join("debian-cloud.x86_64-1.0.0.raw");
+
+    let table = partitions(&disk);
+    let parts = table["partitions"].as_array().unwrap();
+    let root = &parts[2];
+    assert_eq!(root["name"], "p.lxroot", "{table:#}");
+    let start = (root["start"].as_u64().unwrap() * 512).to_string();
+    let probe = |tag: &str| {
+        tool(
+            "blkid",
+            &["-p", "-o", "value", "-s", tag, "-O", &start],
+            &disk,
+        )
+        .trim()
+        .to_string()
+    };
+    assert_eq!(probe("TYPE"), "crypto_LUKS");
+    assert_eq!(probe("VERSION"), "2");
+    let crypttab = fs::read_to_string(built.root.join("etc/crypttab")).unwrap();
+    assert!(
+        crypttab.contains(&format!(
+            "luks UUID={} /root/.root.keyfile luks,initramfs",
+            probe("UUID")
+        )),
+        "{crypttab}"
+    );
+    let key = fs::metadata(built.root.join("root/.root.keyfile")).unwrap();
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    assert_eq!(key.len(), 32);
+    // Nothing of the passphrase is left in the root or the build's log.
+    let grep = Command::new("grep")
+        .args(["-rqsF", PASSPHRASE])
+        .arg(&built.root)
+        .arg(&built.target)
+        .status()
+        .unwrap();
+    assert!(
+        !grep.success(),
+        "the passphrase is in the root or the target"
+    );
+
+    let report = builder_tests::boot::boot_answering(
+        &Medium::Disk {
+            path: disk,
+            format: "raw",
+        },
+        Firmware::Bios,
+        MARKER,
+        BOOT_LIMIT,
+        &[("Enter passphrase for", PASSPHRASE)],
+    )
+    .unwrap_or_else(|e| panic!("the disk with an encrypted root did not boot: {e}"));
+    let line = report.serial.lines().find(|l| l.contains(MARKER)).unwrap();
+    assert!(line.contains("root=/dev/mapper/luks "), "{line}");
+    assert!(
+        !report.serial.contains("Please unlock disk"),
+        "the initrd asked for the passphrase again"
+    );
+}
+
 /// The same disk with dracut instead of initramfs-tools: `make-initrd`
 /// uses whichever tool the image has.
 #[test]

@@ -106,12 +106,30 @@ pub fn boot_until(
     marker: &str,
     timeout: Duration,
 ) -> Result<BootReport, String> {
+    boot_answering(medium, firmware, marker, timeout, &[])
+}
+
+/// [`boot_until`], typing each answer of `answers` on the serial port
+/// (with a carriage return) once its prompt appears in the serial log
+/// after the previous answer: a passphrase GRUB or the initrd asks for.
+pub fn boot_answering(
+    medium: &Medium,
+    firmware: Firmware,
+    marker: &str,
+    timeout: Duration,
+    answers: &[(&str, &str)],
+) -> Result<BootReport, String> {
     let image = medium.path();
     let dir = tempfile::Builder::new()
         .prefix("builder-boot-")
         .tempdir()
         .map_err(|e| format!("boot: temporary directory: {e}"))?;
-    let (mut cmd, serial_path, stderr_path) = qemu_command(medium, firmware, dir.path())?;
+    // With answers to type, the serial port is a socket as well as the log.
+    let socket = dir.path().join("serial.sock");
+    let typed = (!answers.is_empty()).then_some(socket.as_path());
+    let (mut cmd, serial_path, stderr_path) = qemu_command(medium, firmware, dir.path(), typed)?;
+    let mut answered = 0;
+    let mut answered_at = 0;
     let start = Instant::now();
     // Declared after `dir`, so dropped (qemu killed) before the directory goes.
     let mut qemu = Qemu(cmd.spawn().map_err(|e| {
@@ -149,6 +167,24 @@ pub fn boot_until(
             let seconds = start.elapsed().as_secs_f64();
             drop(qemu);
             return Ok(BootReport { seconds, serial });
+        }
+        if let Some((prompt, answer)) = answers.get(answered) {
+            if let Some(at) = serial[answered_at.min(serial.len())..].find(prompt) {
+                // Connected only to type: once closed, qemu goes back to
+                // logging alone (a connection nobody reads would stall it).
+                let mut stream = std::os::unix::net::UnixStream::connect(&socket).map_err(|e| {
+                    failure(format!("connecting to the serial port: {e}"), &serial)
+                })?;
+                use std::io::Write as _;
+                stream
+                    .write_all(format!("{answer}\r").as_bytes())
+                    .map_err(|e| failure(format!("typing on the serial port: {e}"), &serial))?;
+                // Let qemu read what was typed before the connection goes.
+                std::thread::sleep(Duration::from_millis(500));
+                drop(stream);
+                answered_at += at + prompt.len();
+                answered += 1;
+            }
         }
         if let Some(status) = exited {
             return Err(failure(format!("qemu exited ({status})"), &serial));
@@ -189,7 +225,7 @@ pub fn boot_and_wait_in_guest(
         .prefix("builder-boot-")
         .tempdir()
         .map_err(|e| format!("boot: temporary directory: {e}"))?;
-    let (mut cmd, serial_path, stderr_path) = qemu_command(medium, firmware, dir.path())?;
+    let (mut cmd, serial_path, stderr_path) = qemu_command(medium, firmware, dir.path(), None)?;
     let socket = dir.path().join("agent.sock");
     cmd.arg("-chardev")
         .arg(format!(
@@ -311,11 +347,13 @@ fn guest_failure(why: &str, last: &str, serial: &Path, stderr: &Path) -> String 
 
 /// qemu's command line for [`boot_until`] and [`boot_and_wait_in_guest`],
 /// with its files in `dir`: the serial log and qemu's standard error, both
-/// returned (standard error already directed there).
+/// returned (standard error already directed there). With `socket`, the
+/// serial port also listens there for what is typed on it.
 fn qemu_command(
     medium: &Medium,
     firmware: Firmware,
     dir: &Path,
+    socket: Option<&Path>,
 ) -> Result<(Command, PathBuf, PathBuf), String> {
     let image = medium.path();
     if !image.is_file() {
@@ -344,9 +382,21 @@ fn qemu_command(
         "-nic",
         "none",
     ])
-    .args(["-no-reboot", "-snapshot"])
-    .arg("-serial")
-    .arg(format!("file:{}", serial_path.display()));
+    .args(["-no-reboot", "-snapshot"]);
+    match socket {
+        None => cmd
+            .arg("-serial")
+            .arg(format!("file:{}", serial_path.display())),
+        // Logged whether or not anything is connected.
+        Some(socket) => cmd
+            .arg("-chardev")
+            .arg(format!(
+                "socket,id=serial0,path={},server=on,wait=off,logfile={}",
+                socket.display(),
+                serial_path.display()
+            ))
+            .args(["-serial", "chardev:serial0"]),
+    };
     if firmware != Firmware::Bios {
         let (code, template) = if firmware == Firmware::SecureBoot {
             cmd.args(["-global", "driver=cfi.pflash01,property=secure,value=on"]);

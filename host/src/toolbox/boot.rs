@@ -266,19 +266,48 @@ fn initrd_tool(tree: &RootTree) -> Option<(InitrdTool, &'static str)> {
     .map(|(path, tool)| (tool, path))
 }
 
-/// The configuration file and content that make `tool` build initrds for
-/// `options` (none when there is nothing to add).
-fn initrd_config(tool: InitrdTool, options: &InitrdOptions) -> Option<(&'static str, String)> {
+/// The configuration files and contents that make `tool` build initrds
+/// for `options` (none when there is nothing to add). `key_files` are the
+/// key files `etc/crypttab` names (the initrd carries them) and
+/// `conf_hook` cryptsetup-initramfs' settings as the image has them.
+fn initrd_config(
+    tool: InitrdTool,
+    options: &InitrdOptions,
+    key_files: &[String],
+    conf_hook: Option<&str>,
+) -> Vec<(&'static str, String)> {
     let filesystems = &options.filesystems;
-    let root_fs = filesystems.first()?;
-    Some(match tool {
+    let Some(root_fs) = filesystems.first() else {
+        return Vec::new();
+    };
+    match tool {
         // initramfs-tools probes the root *device* for its type (absent at
         // build time) unless told: without this the initrd has no fsck.
         // LUKS and LVM come with their packages' hooks (checked before).
-        InitrdTool::InitramfsTools => (
-            "etc/initramfs-tools/conf.d/builder",
-            format!("# Written by builder: the image's root filesystem.\nFSTYPE={root_fs}\n"),
-        ),
+        InitrdTool::InitramfsTools => {
+            let mut conf =
+                format!("# Written by builder: the image's root filesystem.\nFSTYPE={root_fs}\n");
+            let mut files = Vec::new();
+            if options.luks && !key_files.is_empty() {
+                // The initrd holds a key: only root may read it.
+                conf += "# It carries a LUKS key file.\nUMASK=0077\n";
+                // cryptroot's hook copies key files matching this pattern
+                // only, read from its own settings file.
+                let pattern = format!("KEYFILE_PATTERN=\"{}\"\n", key_files.join(" "));
+                let old = conf_hook.unwrap_or_default();
+                let kept: String = old
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("KEYFILE_PATTERN="))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                files.push((
+                    "etc/cryptsetup-initramfs/conf-hook",
+                    format!("{kept}# Set by builder: the root's key file goes into the initrd.\n{pattern}"),
+                ));
+            }
+            files.insert(0, ("etc/initramfs-tools/conf.d/builder", conf));
+            files
+        }
         InitrdTool::Dracut => {
             let mut conf = format!(
                 "# Written by builder: an initrd for any machine.\nhostonly=\"no\"\nfilesystems+=\" {} \"\n",
@@ -289,9 +318,33 @@ fn initrd_config(tool: InitrdTool, options: &InitrdOptions) -> Option<(&'static 
                     conf += &format!("add_dracutmodules+=\" {module} \"\n");
                 }
             }
-            ("etc/dracut.conf.d/90-builder.conf", conf)
+            if options.luks && !key_files.is_empty() {
+                conf += &format!(
+                    "install_items+=\" /etc/crypttab {} \"\n",
+                    key_files.join(" ")
+                );
+            }
+            vec![("etc/dracut.conf.d/90-builder.conf", conf)]
         }
-    })
+    }
+}
+
+/// The key files `etc/crypttab` names (absolute paths in the third field).
+fn crypttab_key_files(dir: &RootDir) -> Vec<String> {
+    let Ok(text) = dir.read_to_string("etc/crypttab") else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter(|key| {
+            key.starts_with('/')
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 /// What the image lacks for an initramfs-tools initrd that opens LUKS or
@@ -348,16 +401,29 @@ pub fn make_initrd(root: &Path, options: &InitrdOptions) -> Result<Vec<Kernel>, 
     }
     let dir = RootDir::open(root)?;
     // Without filesystems to add, the image's own configuration stands.
-    if let Some((path, conf)) = initrd_config(tool, options) {
-        let unchanged = dir.read_to_string(path).is_ok_and(|old| old == conf);
+    let key_files = if options.luks {
+        crypttab_key_files(&dir)
+    } else {
+        Vec::new()
+    };
+    let conf_hook = dir
+        .read_to_string("etc/cryptsetup-initramfs/conf-hook")
+        .ok();
+    let files = initrd_config(tool, options, &key_files, conf_hook.as_deref());
+    if !files.is_empty() {
+        let unchanged = files
+            .iter()
+            .all(|(path, conf)| dir.read_to_string(path).is_ok_and(|old| old == *conf));
         if unchanged && !options.force && kernels.iter().all(|k| is_regular(&tree, &k.initrd)) {
             // Made for this very configuration already (after the install).
             tracing::info!("initrds up to date for {}", options.filesystems.join(", "));
             return Ok(kernels);
         }
-        let parent = path.rsplit_once('/').map_or("", |(parent, _)| parent);
-        dir.create_dir_all(parent, 0o755)?;
-        dir.write(path, conf.as_bytes(), 0o644)?;
+        for (path, conf) in &files {
+            let parent = path.rsplit_once('/').map_or("", |(parent, _)| parent);
+            dir.create_dir_all(parent, 0o755)?;
+            dir.write(path, conf.as_bytes(), 0o644)?;
+        }
     }
     for kernel in &kernels {
         let step = format!("making the initrd of kernel {}", kernel.version);
@@ -757,6 +823,7 @@ mod tests {
             ("boot/loader/entries/linux.conf", 0o644),
             ("etc/kernel/cmdline", 0o644),
             ("etc/crypttab", 0o600),
+            ("root/.root.keyfile", 0o600),
         ] {
             write_boot_file(&root, path, b"data", mode).unwrap_or_else(|e| panic!("{path}: {e}"));
             let meta = fs::metadata(dir.path().join(path)).unwrap();

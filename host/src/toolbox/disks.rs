@@ -58,6 +58,14 @@ pub enum Content {
     /// An LVM physical volume over the whole partition, holding one
     /// volume group ([`super::lvm`]).
     VolumeGroup(Group),
+    /// A LUKS container over the whole partition ([`super::luks`]), its
+    /// payload holding `content` (none: nothing, all encrypted zeros).
+    Luks {
+        /// How it is made.
+        spec: super::luks::LuksSpec,
+        /// What it holds.
+        content: Option<Box<Content>>,
+    },
 }
 
 /// An LVM volume group on one physical volume.
@@ -256,24 +264,20 @@ pub fn make_within(
     // What goes where: each partition's content, a volume group's volumes
     // at their extents.
     let mut disk = fs::OpenOptions::new().read(true).write(true).open(out)?;
-    let mut pieces: Vec<(String, &Content, u64, u64)> = Vec::new();
-    for (index, (content, place)) in contents.iter().zip(&placed).enumerate() {
-        match content {
-            Some(Content::VolumeGroup(group)) => {
-                let ranges = write_group(&disk, group, place.start_bytes, place.size_bytes)?;
-                for (volume, (start, size)) in group.volumes.iter().zip(ranges) {
-                    if let Some(content) = &volume.content {
-                        pieces.push((format!("{}-{}", index + 1, volume.name), content, start, size));
-                    }
-                }
-            }
-            Some(content) => pieces.push((
-                format!("{}", index + 1),
+    let mut pieces = Vec::new();
+    let mut seals = Vec::new();
+    for (index, (content, place_)) in contents.iter().zip(&placed).enumerate() {
+        if let Some(content) = content {
+            let key = format!("{}", index + 1);
+            place(
+                &disk,
+                key,
                 content,
-                place.start_bytes,
-                place.size_bytes,
-            )),
-            None => {}
+                place_.start_bytes,
+                place_.size_bytes,
+                &mut pieces,
+                &mut seals,
+            )?;
         }
     }
     // Filesystems first: mke2fs writes only its own range, and the images
@@ -285,6 +289,11 @@ pub fn make_within(
         if let Content::Image(image) = content {
             copy_sparse(image, &mut disk, *start)?;
         }
+    }
+    // LUKS containers last: their payloads are encrypted in place.
+    drop(disk);
+    for (spec, start, size) in seals {
+        super::luks::seal(out, start, size, spec)?;
     }
     Ok(DiskLayout {
         disk_id,
@@ -322,6 +331,17 @@ fn check_content(content: &Content) -> Result<(), DiskError> {
                 }
             }
         }
+        Content::Luks { spec, content } => {
+            super::luks::validate(spec)?;
+            if let Some(inner) = content {
+                if matches!(**inner, Content::Luks { .. }) {
+                    return Err(DiskError::Invalid(
+                        "a LUKS container cannot hold another".into(),
+                    ));
+                }
+                check_content(inner)?;
+            }
+        }
         Content::Image(_) | Content::Swap { .. } => {}
     }
     Ok(())
@@ -329,7 +349,11 @@ fn check_content(content: &Content) -> Result<(), DiskError> {
 
 /// `content` with its read-only filesystems (and those of its volumes)
 /// made beside the disk, as images: they are as large as what they hold.
-fn read_only_beside(content: &Content, key: &str, beside: &mut Beside) -> Result<Content, DiskError> {
+fn read_only_beside(
+    content: &Content,
+    key: &str,
+    beside: &mut Beside,
+) -> Result<Content, DiskError> {
     Ok(match content {
         Content::Filesystem {
             root,
@@ -350,6 +374,13 @@ fn read_only_beside(content: &Content, key: &str, beside: &mut Beside) -> Result
             }
             Content::VolumeGroup(group)
         }
+        Content::Luks { spec, content } => Content::Luks {
+            spec: spec.clone(),
+            content: match content {
+                Some(inner) => Some(Box::new(read_only_beside(inner, key, beside)?)),
+                None => None,
+            },
+        },
         other => other.clone(),
     })
 }
@@ -372,6 +403,12 @@ fn content_size(content: &Content) -> Result<Option<u64>, DiskError> {
             }
             Some(super::lvm::pv_bytes(extents))
         }
+        Content::Luks { spec, content } => match content {
+            Some(inner) => {
+                content_size(inner)?.map(|bytes| bytes + super::luks::payload_offset(spec.version))
+            }
+            None => None,
+        },
     })
 }
 
@@ -381,7 +418,13 @@ fn volume_bytes(group: &Group, volume: &Volume) -> Result<u64, DiskError> {
     if let Some(bytes) = volume.size_bytes {
         return Ok(bytes);
     }
-    match volume.content.as_ref().map(content_size).transpose()?.flatten() {
+    match volume
+        .content
+        .as_ref()
+        .map(content_size)
+        .transpose()?
+        .flatten()
+    {
         Some(bytes) => Ok(bytes),
         None => Err(DiskError::Invalid(format!(
             "logical volume {} of {}: a swap area or an empty volume needs a size",
@@ -394,7 +437,12 @@ fn volume_bytes(group: &Group, volume: &Volume) -> Result<u64, DiskError> {
 /// bytes long; its volumes' byte ranges. Volumes with a size take it; the
 /// last without one takes the extents the others leave, the others their
 /// content's size.
-fn write_group(disk: &File, group: &Group, start: u64, size: u64) -> Result<Vec<(u64, u64)>, DiskError> {
+fn write_group(
+    disk: &File,
+    group: &Group,
+    start: u64,
+    size: u64,
+) -> Result<Vec<(u64, u64)>, DiskError> {
     use super::lvm;
     let available = lvm::extents_in(size);
     let rest_of = group.volumes.iter().rposition(|v| v.size_bytes.is_none());
@@ -429,9 +477,8 @@ fn write_group(disk: &File, group: &Group, start: u64, size: u64) -> Result<Vec<
         volumes,
         creation_time: group.creation_time,
     };
-    lvm::write(disk, start, size, &vg).map_err(|e| {
-        DiskError::Invalid(format!("volume group {}: {e}", group.name))
-    })
+    lvm::write(disk, start, size, &vg)
+        .map_err(|e| DiskError::Invalid(format!("volume group {}: {e}", group.name)))
 }
 
 /// Makes `content` (a filesystem or swap area) into `disk` at `start`,
@@ -482,7 +529,56 @@ fn fill(
                 fs::remove_file(&image)?;
             }
         }
-        Content::Image(_) | Content::VolumeGroup(_) => {}
+        Content::Image(_) | Content::VolumeGroup(_) | Content::Luks { .. } => {}
+    }
+    Ok(())
+}
+
+/// Where each part of `content` goes in the partition at `start`, `size`
+/// bytes long: `pieces` gets what is made or copied in (a volume group's
+/// volumes each at its extents, a LUKS container's content at its payload),
+/// `seals` the containers to seal once their content is in; a volume
+/// group's metadata is written now.
+fn place<'a>(
+    disk: &File,
+    key: String,
+    content: &'a Content,
+    start: u64,
+    size: u64,
+    pieces: &mut Vec<(String, &'a Content, u64, u64)>,
+    seals: &mut Vec<(&'a super::luks::LuksSpec, u64, u64)>,
+) -> Result<(), DiskError> {
+    match content {
+        Content::VolumeGroup(group) => {
+            let ranges = write_group(disk, group, start, size)?;
+            for (volume, (start, size)) in group.volumes.iter().zip(ranges) {
+                if let Some(content) = &volume.content {
+                    pieces.push((format!("{key}-{}", volume.name), content, start, size));
+                }
+            }
+        }
+        Content::Luks { spec, content } => {
+            let offset = super::luks::payload_offset(spec.version);
+            if size <= offset {
+                return Err(DiskError::Invalid(format!(
+                    "a {size}-byte partition has no room for a LUKS payload after its {} MiB header",
+                    offset >> 20
+                )));
+            }
+            if let Some(inner) = content {
+                place(
+                    disk,
+                    key,
+                    inner,
+                    start + offset,
+                    size - offset,
+                    pieces,
+                    seals,
+                )?;
+            }
+            seals.push((spec, start, size));
+        }
+        other => pieces.push((key, other, start, size)),
     }
     Ok(())
 }
@@ -897,7 +993,15 @@ mod tests {
             content: Some(Content::VolumeGroup(group.clone())),
             bootable: false,
         }];
-        let layout = make(&disk, Table::Gpt, Some(256 << 20), &parts, "x86_64", Some(1)).unwrap();
+        let layout = make(
+            &disk,
+            Table::Gpt,
+            Some(256 << 20),
+            &parts,
+            "x86_64",
+            Some(1),
+        )
+        .unwrap();
         let part = &layout.partitions[0];
         let table = sfdisk_json(&disk);
         assert!(
@@ -908,7 +1012,8 @@ mod tests {
             "{table}"
         );
         // The volumes' extents, in order: swap 2, home its content's, the root the rest.
-        let extents = |start: u64| (start - part.start_bytes - crate::toolbox::lvm::DATA_START) / (4 << 20);
+        let extents =
+            |start: u64| (start - part.start_bytes - crate::toolbox::lvm::DATA_START) / (4 << 20);
         let home_start = part.start_bytes + crate::toolbox::lvm::DATA_START + (8 << 20);
         let probe = |offset: u64, tag: &str| {
             output(
@@ -962,9 +1067,8 @@ mod tests {
                     .arg(&disk),
             );
             let loop_dev = loop_dev.trim();
-            let config = format!(
-                "devices {{ filter=[\"a|^{loop_dev}$|\",\"r|.*|\"] use_devicesfile=0 }}"
-            );
+            let config =
+                format!("devices {{ filter=[\"a|^{loop_dev}$|\",\"r|.*|\"] use_devicesfile=0 }}");
             let report = Command::new("lvs")
                 .args(["--config", &config, "--readonly", "--noheadings"])
                 .args(["-o", "lv_name,seg_pe_ranges"])
@@ -980,7 +1084,15 @@ mod tests {
         }
         // The same group makes the same disk.
         let again = tmp.path().join("again.raw");
-        make(&again, Table::Gpt, Some(256 << 20), &parts, "x86_64", Some(1)).unwrap();
+        make(
+            &again,
+            Table::Gpt,
+            Some(256 << 20),
+            &parts,
+            "x86_64",
+            Some(1),
+        )
+        .unwrap();
         assert!(fs::read(&disk).unwrap() == fs::read(&again).unwrap());
         // A swap volume without a size cannot be sized on a disk without one.
         let mut no_size = group.clone();
@@ -997,7 +1109,10 @@ mod tests {
             Some(1),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("LVSwap of systemVG: a swap area"), "{err}");
+        assert!(
+            err.to_string().contains("LVSwap of systemVG: a swap area"),
+            "{err}"
+        );
     }
 
     /// What `cmd` prints, which must succeed.

@@ -64,6 +64,10 @@ pub fn root_path(path: &str) -> Result<String, String> {
 const BOOT_FILES: &[(&str, &str)] = &[
     ("etc/fstab", "the mount table"),
     ("etc/crypttab", "the table of encrypted devices"),
+    (
+        "root/.root.keyfile",
+        "the key file the initrd opens an encrypted root with (KIWI's)",
+    ),
     ("etc/kernel/cmdline", "the kernel command line"),
     (
         "etc/repart.d/*.conf",

@@ -75,6 +75,34 @@ pub fn early_config(locate: &Locate, boot_partition: bool) -> String {
     )
 }
 
+/// The lines that open the LUKS container `uuid` before `early_config`
+/// looks for the boot filesystem in it: GRUB asks for the passphrase on the
+/// menu's terminals (set up here already, since grub.cfg is inside).
+pub fn unlock_config(menu: &Menu, uuid: &str) -> String {
+    format!(
+        "{}cryptomount -u {}\n",
+        menu.terminals(),
+        uuid.replace('-', "")
+    )
+}
+
+/// The modules GRUB needs to open a LUKS container of `version` (`luks1`
+/// or `luks2`) encrypted with aes-xts-plain64.
+pub fn luks_modules(version: &str) -> Vec<String> {
+    let format = if version == "luks1" { "luks" } else { "luks2" };
+    [
+        "cryptodisk",
+        format,
+        "gcry_rijndael",
+        "gcry_sha256",
+        "gcry_sha1",
+        "pbkdf2",
+    ]
+    .iter()
+    .map(|m| m.to_string())
+    .collect()
+}
+
 /// The firmware a disk or ISO is made for: KIWI's `firmware`, with `ec2`
 /// and `custom` made as KIWI 11 makes them on x86_64, an MBR disk booted by
 /// BIOS (neither is EFI-capable there).
@@ -140,18 +168,7 @@ impl Menu {
     /// (paths on it) with `cmdline` and then the type's `kernelcmdline`.
     pub fn config(&self, locate: &Locate, kernel: &str, initrd: &str, cmdline: &str) -> String {
         let mut cfg = String::from("# Written by builder.\n");
-        let mut terminals = Vec::new();
-        if self.serial {
-            cfg.push_str("serial --unit=0 --speed=115200\n");
-            terminals.push("serial");
-        }
-        if self.console || terminals.is_empty() {
-            terminals.push("console");
-        }
-        cfg.push_str(&format!(
-            "terminal_input {0}\nterminal_output {0}\n",
-            terminals.join(" ")
-        ));
+        cfg.push_str(&self.terminals());
         cfg.push_str(&format!(
             "set timeout={}\nset default=0\n{}\n",
             self.timeout,
@@ -165,6 +182,26 @@ impl Menu {
         cfg.push_str(&format!(
             "menuentry '{}' {{\n    linux /{kernel} {cmdline}\n    initrd /{initrd}\n}}\n",
             self.title.replace('\'', "")
+        ));
+        cfg
+    }
+}
+
+impl Menu {
+    /// The lines that set up `<bootloader>`'s terminals.
+    pub fn terminals(&self) -> String {
+        let mut cfg = String::new();
+        let mut terminals = Vec::new();
+        if self.serial {
+            cfg.push_str("serial --unit=0 --speed=115200\n");
+            terminals.push("serial");
+        }
+        if self.console || terminals.is_empty() {
+            terminals.push("console");
+        }
+        cfg.push_str(&format!(
+            "terminal_input {0}\nterminal_output {0}\n",
+            terminals.join(" ")
         ));
         cfg
     }

@@ -312,6 +312,7 @@ mod tests {
             number: 4,
             uuid: "PART-UUID".into(),
             content_uuid: Some("FS-UUID".into()),
+            luks_uuid: None,
             volume_uuids: Vec::new(),
         };
         let extra = Extra {

@@ -7,6 +7,7 @@
 mod grub;
 mod iso;
 mod layout;
+mod luks;
 mod oem;
 mod secure_boot;
 mod volumes;

@@ -44,6 +44,7 @@ use builder_sdk::{FileSource, FilesystemOptions, ImageFile, TreePart};
 
 use crate::grub::{self, Locate, Menu};
 use crate::layout::{self, Extra, Persistency, MIB};
+use crate::luks;
 use crate::secure_boot;
 use crate::volumes;
 
@@ -110,6 +111,33 @@ pub fn options() -> Vec<OptionSpec> {
             "oem-swapsize",
             Some(DEFAULT_SWAP_MIB as i64),
             "Size of the swap partition, MiB",
+        ),
+        OptionSpec::text(
+            "luks",
+            None,
+            "Encrypt the root partition (LUKS, aes-xts-plain64) with this passphrase",
+        ),
+        OptionSpec::choice(
+            "luks_version",
+            &["luks", "luks1", "luks2"],
+            "luks",
+            "The LUKS version: luks (cryptsetup's default, LUKS2), luks1 or luks2",
+        ),
+        OptionSpec::choice(
+            "luks_pbkdf",
+            &["pbkdf2", "argon2i", "argon2id"],
+            "argon2id",
+            "The key slots' key derivation (GRUB opens LUKS2 only with pbkdf2)",
+        ),
+        OptionSpec::boolean(
+            "luks_randomize",
+            true,
+            "Fill the container with random data first: builder encrypts the whole payload, free space included, so it always is",
+        ),
+        OptionSpec::text(
+            "luksOS",
+            None,
+            "KIWI's per-distribution cryptsetup presets: refused, give <luksformat> options",
         ),
         OptionSpec::text(
             "oem-swapname",
@@ -288,7 +316,6 @@ const SWAP_LABEL: &str = "SWAP";
 /// KIWI `oem` settings this plugin does not carry out (yet): each set one
 /// is named in a warning instead of being dropped silently.
 const NOT_MADE: &[(&str, &str)] = &[
-    ("luks", "an encrypted root"),
     ("installiso", "an installation ISO"),
     ("installpxe", "a PXE installation tarball"),
     ("btrfs_root_is_snapshot", "a btrfs snapshot root"),
@@ -379,6 +406,8 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     } else {
         None
     };
+    // `luks`: the root partition encrypted; GRUB opens it when /boot is inside.
+    let luks = luks::read(options, request.settings(), !boot_partition)?;
     // `<systemdisk>`: the root and its volumes on LVM, swap a volume too.
     let system = volumes::read(
         request.settings(),
@@ -593,9 +622,18 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         kind,
         size_bytes: root_size,
         content,
-        encryption: None,
+        encryption: luks.as_ref().map(|l| l.encryption.clone()),
         bootable: table == PartitionTable::Msdos,
     })?;
+    let luks_uuid = match &luks {
+        Some(_) => Some(
+            root_ids
+                .luks_uuid
+                .clone()
+                .ok_or_else(|| Error::other("the host gave the LUKS container no UUID"))?,
+        ),
+        None => None,
+    };
     if let Some(spare) = spare.as_ref().filter(|_| spare_is_last) {
         extra_ids.push((spare, add_extra(spare)?));
     }
@@ -613,9 +651,13 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     // 3. The boot files, naming what the host will make, before the initrd
     // reads them.
     // On LVM, the root is named by its device, as KIWI names it.
-    let root_spec = match &system {
-        None => persistency.spec(&root_ids, &label, None),
-        Some(system) => system.root_device(),
+    let root_spec = match (&system, &luks) {
+        (Some(system), _) => system.root_device(),
+        // The partition's UUID is the container's, not the root's.
+        (None, Some(_)) if persistency == Persistency::PartUuid => {
+            format!("/dev/mapper/{}", luks::MAPPED)
+        }
+        (None, _) => persistency.spec(&root_ids, &label, None),
     };
     let mut fstab = String::from("# Written by builder.\n");
     let root_options = if resize {
@@ -660,6 +702,12 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     }
     fstab.push_str(&kept_fstab_lines(root, &parts));
     boot::write_file(root, "etc/fstab", fstab.as_bytes(), 0o644)?;
+    if let (Some(luks), Some(uuid)) = (&luks, &luks_uuid) {
+        if let Some(key) = &luks.key_file {
+            boot::write_file(root, luks::KEY_FILE, key, 0o600)?;
+        }
+        boot::write_file(root, "etc/crypttab", luks.crypttab(uuid).as_bytes(), 0o600)?;
+    }
     if resize {
         if root.stat("usr/bin/systemd-repart").is_ok() || root.stat("bin/systemd-repart").is_ok() {
             boot::write_file(
@@ -694,7 +742,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         root,
         &InitrdOptions {
             filesystems: initrd_filesystems,
-            luks: false,
+            luks: luks.is_some(),
             lvm: system.is_some(),
         },
     )?)?;
@@ -734,14 +782,27 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         &cmdline,
     );
     boot::write_file(root, "boot/grub/grub.cfg", cfg.as_bytes(), 0o644)?;
-    let early = grub::early_config(&locate, boot_partition);
+    let mut early = grub::early_config(&locate, boot_partition);
+    // /boot inside the container: GRUB opens it first, asking for the passphrase.
+    let grub_unlocks = luks
+        .as_ref()
+        .zip(luks_uuid.as_ref())
+        .filter(|_| !boot_partition);
+    if let Some((_, uuid)) = grub_unlocks {
+        early = grub::unlock_config(&menu, uuid) + &early;
+    }
 
     // 6. GRUB for EFI on the ESP, GRUB's BIOS core image.
     // GRUB reads /boot from the root's logical volume unless it has its own.
-    let fs_modules: Vec<&str> = match (&system, boot_partition) {
+    let mut fs_modules: Vec<&str> = match (&system, boot_partition) {
         (Some(_), false) => vec![fs_name, boot_fs_name, "lvm"],
         _ => vec![fs_name, boot_fs_name],
     };
+    let luks_modules = match grub_unlocks {
+        Some((luks, _)) => grub::luks_modules(luks.version_name()),
+        None => Vec::new(),
+    };
+    fs_modules.extend(luks_modules.iter().map(String::as_str));
     let mut intermediates = Vec::new();
     if efi {
         let files = match &signed_chain {

@@ -10,9 +10,9 @@ use super::super::grants::Capability;
 use super::super::state::{DiskHandle, PluginState, RootHandle};
 use super::super::v0_2_0::artifact_to;
 use super::super::v0_2_0::latest::disks::{
-    self, DiskFormat, DiskInfo, DiskPackaging, Partition, PartitionContent, PartitionIds,
-    PartitionKind, PartitionTable, PlacedPartition, TreeFilesystem, VagrantProvider, VmFirmware,
-    VolumeContent, VolumeGroup,
+    self, DiskFormat, DiskInfo, DiskPackaging, Encryption, LuksVersion, Partition,
+    PartitionContent, PartitionIds, PartitionKind, PartitionTable, PlacedPartition, TreeFilesystem,
+    VagrantProvider, VmFirmware, VolumeContent, VolumeGroup,
 };
 use super::super::v0_2_0::latest::types::Artifact;
 use super::{tree_part, CallError, CallResult};
@@ -32,6 +32,8 @@ pub struct Draft {
 /// A partition as added, its content's ids filled in.
 struct Added {
     partition: Partition,
+    /// Its LUKS container's UUID, when it is encrypted.
+    luks_uuid: Option<String>,
 }
 
 impl Draft {
@@ -40,6 +42,21 @@ impl Draft {
     fn content_uuid(&mut self, what: &str) -> CallResult<String> {
         let name = format!("{} {what}", self.file_name);
         self.ids.get(&name).map_err(CallError::other)
+    }
+}
+
+/// The LUKS container `encryption` asks for, with `uuid`.
+fn luks_spec(encryption: &Encryption, uuid: Option<String>) -> toolbox::luks::LuksSpec {
+    toolbox::luks::LuksSpec {
+        passphrase: encryption.passphrase.clone(),
+        version: match encryption.version {
+            LuksVersion::Luks1 => toolbox::luks::LuksVersion::Luks1,
+            LuksVersion::Luks2 => toolbox::luks::LuksVersion::Luks2,
+        },
+        uuid,
+        pbkdf: encryption.pbkdf.clone(),
+        key_file: encryption.key_file.clone(),
+        format_options: encryption.format_options.clone(),
     }
 }
 
@@ -178,10 +195,10 @@ impl disks::HostDisk for PluginState {
     ) -> CallResult<PartitionIds> {
         let what = format!("partition {}", partition.name);
         self.check_image_size(&what, partition.size_bytes)?;
-        if partition.encryption.is_some() {
-            return Err(CallError::other(format!(
-                "{what}: LUKS containers are not made by this host yet"
-            )));
+        if let Some(encryption) = &partition.encryption {
+            // Refused now, before the plugin builds on the ids.
+            toolbox::luks::validate(&luks_spec(encryption, None))
+                .map_err(|e| CallError::tool(&what, e))?;
         }
         // What the content needs is checked now; it is made at `finish`.
         match &partition.content {
@@ -258,7 +275,8 @@ impl disks::HostDisk for PluginState {
                     match &mut volume.content {
                         VolumeContent::Filesystem(TreeFilesystem { options, .. }) => {
                             if options.uuid.is_none() {
-                                options.uuid = Some(draft.content_uuid(&format!("{what} filesystem"))?);
+                                options.uuid =
+                                    Some(draft.content_uuid(&format!("{what} filesystem"))?);
                             }
                             volume_uuids.push(options.uuid.clone());
                         }
@@ -277,15 +295,23 @@ impl disks::HostDisk for PluginState {
             }
             _ => None,
         };
+        let luks_uuid = match &partition.encryption {
+            Some(_) => Some(draft.content_uuid(&format!("{number} luks"))?),
+            None => None,
+        };
         let uuid = draft
             .ids
             .partition_id(draft.table, number)
             .map_err(CallError::other)?;
-        draft.partitions.push(Added { partition });
+        draft.partitions.push(Added {
+            partition,
+            luks_uuid: luks_uuid.clone(),
+        });
         Ok(PartitionIds {
             number,
             uuid,
             content_uuid,
+            luks_uuid,
             volume_uuids,
         })
     }
@@ -438,6 +464,13 @@ impl PluginState {
                     Some(self.volume_group(&mut draft.ids, &file_name, root, number, group)?)
                 }
                 PartitionContent::Empty => None,
+            };
+            let content = match &p.encryption {
+                Some(encryption) => Some(Content::Luks {
+                    spec: luks_spec(encryption, added.luks_uuid.clone()),
+                    content: content.map(Box::new),
+                }),
+                None => content,
             };
             specs.push(PartitionSpec {
                 name: p.name.clone(),
