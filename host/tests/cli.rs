@@ -1958,9 +1958,15 @@ fn assert_same_files(a: &Path, b: &Path, count: usize) -> Vec<String> {
     names.sort();
     assert_eq!(names.len(), count, "{names:?}");
     let derived = |n: &String| {
-        [".sha256", ".intoto.jsonl", ".packages", ".cdx.json", ".spdx.json"]
-            .iter()
-            .any(|end| n.ends_with(end))
+        [
+            ".sha256",
+            ".intoto.jsonl",
+            ".packages",
+            ".cdx.json",
+            ".spdx.json",
+        ]
+        .iter()
+        .any(|end| n.ends_with(end))
     };
     let mut order: Vec<&String> = names.iter().filter(|n| !derived(n)).collect();
     order.extend(names.iter().filter(|n| derived(n)));
@@ -2005,7 +2011,12 @@ fn first_difference(a: &Path, b: &Path) -> String {
         p.to_path_buf()
     };
     let (ra, rb) = (raw(a), raw(b));
-    let cmp = Command::new("cmp").arg("-l").arg(&ra).arg(&rb).output().unwrap();
+    let cmp = Command::new("cmp")
+        .arg("-l")
+        .arg(&ra)
+        .arg(&rb)
+        .output()
+        .unwrap();
     let listing = String::from_utf8_lossy(&cmp.stdout);
     let offsets: Vec<u64> = listing
         .lines()
