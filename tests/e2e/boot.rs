@@ -714,6 +714,20 @@ fn oem_disk_with_custom_partitions_spare_and_swap_boots() {
     );
 }
 
+/// The example's `config.xml` text with the packages whose initrd hooks
+/// activate LVM and open LUKS: the LVM and LUKS tests share this package
+/// set, so they share one prepared root.
+fn with_volume_tools(config: &str) -> String {
+    let with = config.replacen(
+        "<package name=\"e2fsprogs\"/>",
+        "<package name=\"e2fsprogs\"/>\n        <package name=\"lvm2\"/>\n        \
+         <package name=\"cryptsetup-initramfs\"/>",
+        1,
+    );
+    assert_ne!(config, with);
+    with
+}
+
 /// KIWI's `<systemdisk>`: the root, /home (a fixed size), /srv/data (its
 /// content and free space) and swap (`oem-swap`) are logical volumes of
 /// the volume group `systemVG` on one LVM partition, written without
@@ -761,13 +775,7 @@ fn oem_disk_with_the_root_on_lvm_boots() {
         </type>
     "#;
     let text = format!("{}{raw}{}", &text[..start], &text[end..]);
-    let with_lvm = text.replacen(
-        "<package name=\"e2fsprogs\"/>",
-        "<package name=\"e2fsprogs\"/>\n        <package name=\"lvm2\"/>",
-        1,
-    );
-    assert_ne!(text, with_lvm);
-    fs::write(&config, with_lvm).unwrap();
+    fs::write(&config, with_volume_tools(&text)).unwrap();
     let built = build_from(description, Some("raw"));
     let disk = built.target.join("debian-cloud.x86_64-1.0.0.raw");
 
@@ -857,13 +865,7 @@ fn oem_disk_with_an_encrypted_root_boots_with_its_passphrase() {
     "#
     );
     let text = format!("{}{raw}{}", &text[..start], &text[end..]);
-    let with_luks = text.replacen(
-        "<package name=\"e2fsprogs\"/>",
-        "<package name=\"e2fsprogs\"/>\n        <package name=\"cryptsetup-initramfs\"/>",
-        1,
-    );
-    assert_ne!(text, with_luks);
-    fs::write(&config, with_luks).unwrap();
+    fs::write(&config, with_volume_tools(&text)).unwrap();
     let built = build_from(description, Some("raw"));
     let disk = built.target.join("debian-cloud.x86_64-1.0.0.raw");
 

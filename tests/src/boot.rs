@@ -172,9 +172,8 @@ pub fn boot_answering(
             if let Some(at) = serial[answered_at.min(serial.len())..].find(prompt) {
                 // Connected only to type: once closed, qemu goes back to
                 // logging alone (a connection nobody reads would stall it).
-                let mut stream = std::os::unix::net::UnixStream::connect(&socket).map_err(|e| {
-                    failure(format!("connecting to the serial port: {e}"), &serial)
-                })?;
+                let mut stream = std::os::unix::net::UnixStream::connect(&socket)
+                    .map_err(|e| failure(format!("connecting to the serial port: {e}"), &serial))?;
                 use std::io::Write as _;
                 stream
                     .write_all(format!("{answer}\r").as_bytes())
