@@ -477,6 +477,90 @@ fn plan_resolves_a_kiwi_description_and_names_its_plugins() {
     );
 }
 
+/// A KIWI setting the image-type plugin does not declare is named in the
+/// plan, with the plugin, rather than dropped without a word.
+#[test]
+fn the_plan_names_settings_no_plugin_acts_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("debian-cloud");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(example())
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let config = copy.join("config.xml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let changed = text.replacen(
+        "firmware=\"efi\" format=\"qcow2\"",
+        "firmware=\"efi\" format=\"qcow2\" installpxe=\"true\"",
+        1,
+    );
+    assert_ne!(text, changed);
+    std::fs::write(&config, changed).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_builder"))
+        .arg("plan")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let said = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        said.contains("not acted on:    installpxe=true by bootable"),
+        "{said}"
+    );
+    let json = Command::new(env!("CARGO_BIN_EXE_builder"))
+        .args(["plan", "--json"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        plan["plugins"][0]["not_acted_on"],
+        serde_json::json!(["installpxe=true"])
+    );
+}
+
+/// `builder plan` of every profile run of the DevConf.US demo (both
+/// distributions, five cloud and Vagrant profiles each) is clean: no
+/// warning, and no KIWI setting the image-type plugin would leave undone
+/// (issue 16).
+#[test]
+fn the_demo_profiles_plan_without_a_warning_or_a_setting_left_undone() {
+    let Some(fixtures) = fixtures("the_demo_profiles_plan_without_a_warning") else {
+        return;
+    };
+    let root = fixtures.join("datto/kiwi-desc");
+    for distribution in ["ubuntu2004", "centos9"] {
+        for profile in [
+            "Vagrant-libvirt",
+            "Vagrant-vbox",
+            "Azure",
+            "AWSEC2",
+            "OpenStack",
+        ] {
+            let out = Command::new(env!("CARGO_BIN_EXE_builder"))
+                .arg("plan")
+                .arg(root.join(distribution))
+                .arg("--include-root")
+                .arg(&root)
+                .args(["--profile", profile])
+                .output()
+                .unwrap();
+            let (said, err) = (stdout(&out), stderr(&out));
+            assert!(out.status.success(), "{distribution} {profile}: {err}");
+            assert!(said.contains("plugins:         bootable "), "{said}");
+            for text in [&said, &err] {
+                assert!(
+                    !text.to_lowercase().contains("warn") && !text.contains("not acted on"),
+                    "{distribution} {profile}:\n{said}{err}"
+                );
+            }
+        }
+    }
+}
+
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debian-minimal")
 }

@@ -715,13 +715,14 @@ fn oem_disk_with_custom_partitions_spare_and_swap_boots() {
 }
 
 /// The example's `config.xml` text with the packages whose initrd hooks
-/// activate LVM and open LUKS: the LVM and LUKS tests share this package
-/// set, so they share one prepared root.
+/// activate LVM and open LUKS, and a GRUB theme: the LVM and LUKS tests
+/// share this package set, so they share one prepared root.
 fn with_volume_tools(config: &str) -> String {
     let with = config.replacen(
         "<package name=\"e2fsprogs\"/>",
         "<package name=\"e2fsprogs\"/>\n        <package name=\"lvm2\"/>\n        \
-         <package name=\"cryptsetup-initramfs\"/>",
+         <package name=\"cryptsetup-initramfs\"/>\n        \
+         <package name=\"grub-theme-starfield\"/>",
         1,
     );
     assert_ne!(config, with);
@@ -733,7 +734,9 @@ fn with_volume_tools(config: &str) -> String {
 /// the volume group `systemVG` on one LVM partition, written without
 /// LVM's tools or device-mapper; fstab and `root=` name them by device as
 /// KIWI does, GRUB reads /boot through its lvm module, and the disk boots
-/// with each volume mounted and the swap volume on.
+/// with each volume mounted and the swap volume on. Its GRUB shows the
+/// image's starfield theme (`<bootloader-theme>`) on the graphical terminal
+/// beside the serial one.
 #[test]
 fn oem_disk_with_the_root_on_lvm_boots() {
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
@@ -762,7 +765,7 @@ fn oem_disk_with_the_root_on_lvm_boots() {
     let end = start + text[start..].find("</preferences>").unwrap();
     let raw = r#"<preferences profiles="raw">
         <type image="oem" primary="true" filesystem="ext4" firmware="efi" kernelcmdline="console=ttyS0,115200 console=tty0">
-            <bootloader name="grub2" output_console="serial" input_console="serial" timeout="1"/>
+            <bootloader name="grub2" output_console="serial gfxterm" input_console="serial" timeout="1" timeout_style="countdown"/>
             <oemconfig>
                 <oem-resize>false</oem-resize>
                 <oem-swap>true</oem-swap>
@@ -774,10 +777,17 @@ fn oem_disk_with_the_root_on_lvm_boots() {
             </systemdisk>
         </type>
     "#;
-    let text = format!("{}{raw}{}", &text[..start], &text[end..]);
+    let text = format!("{}{raw}{}", &text[..start], &text[end..]).replacen(
+        "<timezone>UTC</timezone>",
+        "<timezone>UTC</timezone>\n        <bootloader-theme>starfield</bootloader-theme>",
+        1,
+    );
     fs::write(&config, with_volume_tools(&text)).unwrap();
     let built = build_from(description, Some("raw"));
     let disk = built.target.join("debian-cloud.x86_64-1.0.0.raw");
+    for file in ["themes/starfield/theme.txt", "fonts/unicode.pf2"] {
+        assert!(built.root.join("boot/grub").join(file).is_file(), "{file}");
+    }
 
     let table = partitions(&disk);
     let parts = table["partitions"].as_array().unwrap();
@@ -804,10 +814,15 @@ fn oem_disk_with_the_root_on_lvm_boots() {
         assert!(fstab.contains(line), "{line:?} is not in\n{fstab}");
     }
     let grub_cfg = fs::read_to_string(built.root.join("boot/grub/grub.cfg")).unwrap();
-    assert!(
-        grub_cfg.contains("root=/dev/systemVG/LVRoot rd.lvm.vg=systemVG ro"),
-        "{grub_cfg}"
-    );
+    for line in [
+        "root=/dev/systemVG/LVRoot rd.lvm.vg=systemVG ro",
+        "loadfont /boot/grub/fonts/unicode.pf2\n",
+        "set theme=/boot/grub/themes/starfield/theme.txt\n",
+        "terminal_input serial\nterminal_output serial gfxterm\n",
+        "set timeout_style=countdown\n",
+    ] {
+        assert!(grub_cfg.contains(line), "{line:?} is not in\n{grub_cfg}");
+    }
 
     let report = boot_until(
         &Medium::Disk {

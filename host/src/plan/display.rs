@@ -283,6 +283,14 @@ impl fmt::Display for BuildPlan {
             })
             .collect();
         write!(f, "plugins:         {}", list(&plugins))?;
+        for p in self.plugins.iter().filter(|p| !p.not_acted_on.is_empty()) {
+            write!(
+                f,
+                "\nnot acted on:    {} by {} (KIWI settings builder does not carry out yet)",
+                p.not_acted_on.join(", "),
+                p.name
+            )?;
+        }
         for warning in &self.warnings {
             write!(f, "\nwarning: {warning}")?;
         }

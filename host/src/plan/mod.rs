@@ -202,6 +202,19 @@ pub struct BuildPlan {
     pub plugin_refs: Vec<crate::description::PluginRef>,
 }
 
+impl BuildPlan {
+    /// What the image-type plugin receives as options: the type's
+    /// ([`crate::description::ImageType::plugin_options`]), then the
+    /// preference KIWI applies to the boot loader, `bootloader-theme`.
+    pub fn image_type_options(&self) -> Vec<(String, String)> {
+        let mut options = self.image_type.plugin_options();
+        if let Some(theme) = &self.preferences.bootloader_theme {
+            options.push(("bootloader-theme".into(), theme.trim().to_string()));
+        }
+        options
+    }
+}
+
 /// A plugin the build will run, and what it is granted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedPlugin {
@@ -222,6 +235,11 @@ pub struct PlannedPlugin {
     pub stages: Vec<String>,
     /// Options, defaults filled in.
     pub options: crate::description::Options,
+    /// The description's settings for it that it does not declare, so
+    /// that it reads them nowhere (`name=value`): KIWI settings builder
+    /// does not carry out. The goal is none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_acted_on: Vec<String>,
 }
 
 /// Preferences merged over the selected sections: the first section (in

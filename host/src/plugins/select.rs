@@ -36,6 +36,12 @@ impl ActivePlugin {
             sha256: self.plugin.digest.clone(),
             stages: self.stages.iter().map(|s| s.to_string()).collect(),
             options: crate::description::Options(self.options.clone()),
+            not_acted_on: self
+                .options
+                .iter()
+                .filter(|(name, _)| !self.plugin.info.options.iter().any(|o| &o.name == name))
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect(),
         }
     }
 }
@@ -170,7 +176,7 @@ pub fn select(
             }
             let options = plugin
                 .info
-                .resolve_description_options(&plan.image_type.plugin_options())
+                .resolve_description_options(&plan.image_type_options())
                 .map_err(|e| SelectError {
                     location: Some(plan.image_type.origin.location.to_string()),
                     message: format!("type `{type_name}`: {e}"),

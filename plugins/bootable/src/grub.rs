@@ -81,7 +81,8 @@ pub fn early_config(locate: &Locate, boot_partition: bool) -> String {
 pub fn unlock_config(menu: &Menu, uuid: &str) -> String {
     format!(
         "{}cryptomount -u {}\n",
-        menu.terminals(),
+        // Before grub.cfg: the theme's fonts are not readable yet.
+        menu.terminal_lines(false),
         uuid.replace('-', "")
     )
 }
@@ -115,7 +116,7 @@ pub fn firmware(options: &[builder_sdk::OptionValue]) -> &str {
 }
 
 /// The options both types read: KIWI's `firmware`, `kernelcmdline` and
-/// `<bootloader output_console= timeout=>`.
+/// `<bootloader output_console= input_console= timeout= timeout_style=>`.
 pub fn options() -> Vec<OptionSpec> {
     vec![
         OptionSpec::choice(
@@ -130,7 +131,23 @@ pub fn options() -> Vec<OptionSpec> {
             None,
             "GRUB's terminals: console, gfxterm, serial, or several (`serial console`)",
         ),
+        OptionSpec::text(
+            "bootloader.input_console",
+            None,
+            "GRUB's input terminals: console, serial, or both (output_console's when unset)",
+        ),
         OptionSpec::integer("bootloader.timeout", Some(10), "Seconds before booting"),
+        OptionSpec::text(
+            "bootloader-theme",
+            None,
+            "KIWI's <bootloader-theme>: a GRUB theme of the image's packages, shown on gfxterm",
+        ),
+        OptionSpec::choice(
+            "bootloader.timeout_style",
+            &["menu", "countdown", "hidden"],
+            "menu",
+            "GRUB's timeout_style: the menu, a countdown, or nothing while waiting",
+        ),
     ]
 }
 
@@ -138,9 +155,14 @@ pub fn options() -> Vec<OptionSpec> {
 pub struct Menu {
     title: String,
     timeout: i64,
+    timeout_style: Option<String>,
     serial: bool,
     console: bool,
+    serial_input: bool,
+    console_input: bool,
     extra_cmdline: Option<String>,
+    /// The theme's lines (fonts, `theme`), once [`Menu::set_theme`] is called.
+    theme: Option<String>,
 }
 
 impl Menu {
@@ -150,14 +172,26 @@ impl Menu {
         let terminals = options
             .value("bootloader.output_console")
             .unwrap_or("console");
+        let inputs = options
+            .value("bootloader.input_console")
+            .unwrap_or(terminals);
         Ok(Menu {
             title: format!(
                 "{} {}{title_suffix}",
                 request.image.name, request.image.version
             ),
             timeout: options.integer("bootloader.timeout")?.unwrap_or(10).max(0),
+            timeout_style: options
+                .value("bootloader.timeout_style")
+                .filter(|s| *s != "menu")
+                .map(str::to_string),
             serial: terminals.split_whitespace().any(|t| t == "serial"),
             console: terminals
+                .split_whitespace()
+                .any(|t| t == "console" || t == "gfxterm"),
+            theme: None,
+            serial_input: inputs.split_whitespace().any(|t| t == "serial"),
+            console_input: inputs
                 .split_whitespace()
                 .any(|t| t == "console" || t == "gfxterm"),
             extra_cmdline: options.value("kernelcmdline").map(str::to_string),
@@ -168,7 +202,13 @@ impl Menu {
     /// (paths on it) with `cmdline` and then the type's `kernelcmdline`.
     pub fn config(&self, locate: &Locate, kernel: &str, initrd: &str, cmdline: &str) -> String {
         let mut cfg = String::from("# Written by builder.\n");
+        if let Some(theme) = &self.theme {
+            cfg.push_str(theme);
+        }
         cfg.push_str(&self.terminals());
+        if let Some(style) = &self.timeout_style {
+            cfg.push_str(&format!("set timeout_style={style}\n"));
+        }
         cfg.push_str(&format!(
             "set timeout={}\nset default=0\n{}\n",
             self.timeout,
@@ -188,20 +228,39 @@ impl Menu {
 }
 
 impl Menu {
-    /// The lines that set up `<bootloader>`'s terminals.
+    /// Shows `theme` (its files in `grub_dir` of the boot filesystem) on
+    /// the graphical terminal, which then takes the console's place.
+    pub fn set_theme(&mut self, theme: &crate::theme::Theme, grub_dir: &str) {
+        self.theme = Some(theme.config(grub_dir));
+    }
+
+    /// The lines that set up `<bootloader>`'s terminals: the graphical one
+    /// for the console when a theme is shown.
     pub fn terminals(&self) -> String {
+        self.terminal_lines(self.theme.is_some())
+    }
+
+    /// The terminals' lines, with the graphical terminal if `themed`.
+    fn terminal_lines(&self, themed: bool) -> String {
         let mut cfg = String::new();
-        let mut terminals = Vec::new();
-        if self.serial {
+        if self.serial || self.serial_input {
             cfg.push_str("serial --unit=0 --speed=115200\n");
-            terminals.push("serial");
         }
-        if self.console || terminals.is_empty() {
-            terminals.push("console");
-        }
-        cfg.push_str(&format!(
-            "terminal_input {0}\nterminal_output {0}\n",
+        let list = |serial: bool, console: bool, screen: &'static str| {
+            let mut terminals = Vec::new();
+            if serial {
+                terminals.push("serial");
+            }
+            if console || terminals.is_empty() {
+                terminals.push(screen);
+            }
             terminals.join(" ")
+        };
+        let screen = if themed { "gfxterm" } else { "console" };
+        cfg.push_str(&format!(
+            "terminal_input {}\nterminal_output {}\n",
+            list(self.serial_input, self.console_input, "console"),
+            list(self.serial, self.console, screen)
         ));
         cfg
     }

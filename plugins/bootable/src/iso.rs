@@ -78,7 +78,15 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     };
     let volid = options.value("volid").unwrap_or("CDROM").to_string();
     let live = live_system(root)?;
-    let menu = Menu::new(request, " (live)")?;
+    let mut menu = Menu::new(request, " (live)")?;
+    // `<bootloader-theme>`: its files go next to grub.cfg on the ISO.
+    let theme = match options.value("bootloader-theme") {
+        Some(name) => Some(crate::theme::find(root, name.trim())?),
+        None => None,
+    };
+    if let Some(theme) = &theme {
+        menu.set_theme(theme, "/boot/grub");
+    }
 
     // The initrd the install made already has the live system in it;
     // only a missing one is made.
@@ -123,6 +131,10 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     let marker = format!("/.disk/builder-{}", &digest[..16]);
     let locate = Locate::File(&marker);
     let early = grub::early_config(&locate, false);
+    let mut iso_modules = vec!["iso9660"];
+    if theme.is_some() {
+        iso_modules.extend(crate::theme::MODULES);
+    }
 
     let (squashfs_path, live_args) = match live {
         Live::LiveBoot => (
@@ -159,6 +171,12 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             source: FileSource::Artifact(squashfs.clone()),
         },
     ];
+    for (below, source) in theme.iter().flat_map(|t| &t.files) {
+        files.push(ImageFile {
+            path: format!("boot/grub/{below}"),
+            source: FileSource::RootFile(source.clone()),
+        });
+    }
     let mut intermediates = vec![squashfs];
 
     let eltorito = request.artifact_name("eltorito.img");
@@ -167,7 +185,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         &eltorito,
         GrubPlatform::I386PcEltorito,
         &early,
-        &grub::modules(true, &["iso9660"]),
+        &grub::modules(true, &iso_modules),
     )?;
     files.push(ImageFile {
         path: "boot/grub/eltorito.img".into(),
@@ -186,7 +204,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
                     &app,
                     GrubPlatform::X8664Efi,
                     &early,
-                    &grub::modules(false, &["iso9660"]),
+                    &grub::modules(false, &iso_modules),
                 )?;
                 intermediates.push(app.clone());
                 vec![ImageFile {

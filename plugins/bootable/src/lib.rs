@@ -10,6 +10,7 @@ mod layout;
 mod luks;
 mod oem;
 mod secure_boot;
+mod theme;
 mod volumes;
 
 use builder_sdk::prelude::*;

@@ -46,6 +46,7 @@ use crate::grub::{self, Locate, Menu};
 use crate::layout::{self, Extra, Persistency, MIB};
 use crate::luks;
 use crate::secure_boot;
+use crate::theme;
 use crate::volumes;
 
 /// Options of the `oem` type alone: KIWI's attributes of `<type>` and
@@ -111,6 +112,11 @@ pub fn options() -> Vec<OptionSpec> {
             "oem-swapsize",
             Some(DEFAULT_SWAP_MIB as i64),
             "Size of the swap partition, MiB",
+        ),
+        OptionSpec::text(
+            "formatoptions",
+            None,
+            "qemu-img options of the disk format: force_size (vhd, vhd-fixed: a size of whole MiB, which builder always keeps)",
         ),
         OptionSpec::text(
             "luks",
@@ -192,6 +198,20 @@ enum Output {
 }
 
 fn disk_format(format: &str, request: &BuildRequest, firmware: &str) -> Result<Output, Error> {
+    // KIWI hands these to qemu-img; the one a VHD takes, builder always applies.
+    if let Some(options) = request.options.as_slice().value("formatoptions") {
+        for option in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            if !(option == "force_size" && matches!(format, "vhd" | "vhd-fixed")) {
+                return Err(Error::invalid_option(
+                    "formatoptions",
+                    format!(
+                        "`{option}` for format `{format}`: builder passes qemu-img only \
+                         force_size, for vhd and vhd-fixed (which it always applies)"
+                    ),
+                ));
+            }
+        }
+    }
     Ok(match format {
         "" | "raw" => Output::Raw,
         "qcow2" => Output::Convert(DiskFormat::Qcow2, "qcow2"),
@@ -376,7 +396,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         .integer("efipartsize")?
         .filter(|m| *m > 0)
         .unwrap_or(64) as u64;
-    let menu = Menu::new(request, "")?;
+    let mut menu = Menu::new(request, "")?;
     // A separate /boot (KIWI's `bootpartition`), and swap (`oem-swap`).
     let boot_partition = options.flag("bootpartition")?;
     let boot_fs_name = match options.value("bootfilesystem") {
@@ -406,6 +426,21 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     } else {
         None
     };
+    // `<bootloader-theme>`: found before anything is made, copied next to grub.cfg.
+    let theme = match options.value("bootloader-theme") {
+        Some(name) => Some(theme::find(root, name.trim())?),
+        None => None,
+    };
+    if let Some(theme) = &theme {
+        menu.set_theme(
+            theme,
+            if boot_partition {
+                "/grub"
+            } else {
+                "/boot/grub"
+            },
+        );
+    }
     // `luks`: the root partition encrypted; GRUB opens it when /boot is inside.
     let luks = luks::read(options, request.settings(), !boot_partition)?;
     // `<systemdisk>`: the root and its volumes on LVM, swap a volume too.
@@ -782,6 +817,14 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         &cmdline,
     );
     boot::write_file(root, "boot/grub/grub.cfg", cfg.as_bytes(), 0o644)?;
+    for (below, source) in theme.iter().flat_map(|t| &t.files) {
+        boot::write_file(
+            root,
+            &format!("boot/grub/{below}"),
+            &root.read_file(source)?,
+            0o644,
+        )?;
+    }
     let mut early = grub::early_config(&locate, boot_partition);
     // /boot inside the container: GRUB opens it first, asking for the passphrase.
     let grub_unlocks = luks
@@ -803,6 +846,9 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         None => Vec::new(),
     };
     fs_modules.extend(luks_modules.iter().map(String::as_str));
+    if theme.is_some() {
+        fs_modules.extend(theme::MODULES);
+    }
     let mut intermediates = Vec::new();
     if efi {
         let files = match &signed_chain {
