@@ -47,6 +47,8 @@ compile_error!(
 
 #[cfg(feature = "tar")]
 pub mod archive;
+#[cfg(feature = "container")]
+pub mod container;
 mod options;
 mod rootfs;
 mod settings;

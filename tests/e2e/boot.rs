@@ -714,6 +714,95 @@ fn oem_disk_with_custom_partitions_spare_and_swap_boots() {
     );
 }
 
+/// KIWI's `format="oci:qcow2"`: the disk, converted to qcow2, in an OCI
+/// image (`/disk/<name>.qcow2`, KubeVirt's container-disk layout) named by
+/// `<containerconfig>`; skopeo reads the archive, and the disk in its one
+/// layer is the qcow2 qemu-img knows. Nothing but the image is left.
+#[test]
+fn oem_disk_in_an_oci_image() {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let description = copy_of_example(dir.path(), "debian-cloud-oci");
+    let config = description.join("config.xml");
+    let text = fs::read_to_string(&config).unwrap();
+    let start = text.find("<preferences profiles=\"raw\">").unwrap();
+    let end = start + text[start..].find("</preferences>").unwrap();
+    let raw = r#"<preferences profiles="raw">
+        <type image="oem" primary="true" filesystem="ext4" firmware="efi" format="oci:qcow2" kernelcmdline="console=ttyS0,115200">
+            <bootloader name="grub2" output_console="serial" timeout="1"/>
+            <containerconfig name="golden/debian-cloud-disk" tag="1.0.0"/>
+        </type>
+    "#;
+    fs::write(&config, format!("{}{raw}{}", &text[..start], &text[end..])).unwrap();
+    let built = build_from(description, Some("raw"));
+    let mut left: Vec<String> = fs::read_dir(&built.target)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("debian-cloud.x86_64-1.0.0.") && !n.ends_with(".packages"))
+        .filter(|n| !n.ends_with(".sha256") && !n.contains(".cdx.") && !n.contains(".spdx."))
+        .filter(|n| !n.ends_with(".intoto.jsonl") && !n.ends_with(".files"))
+        .collect();
+    left.sort();
+    assert_eq!(left, ["debian-cloud.x86_64-1.0.0.oci.tar.xz"]);
+    let tar = dir.path().join("image.oci.tar");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "xz -dc '{}' > '{}'",
+            built.target.join(&left[0]).display(),
+            tar.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let reference = format!("oci-archive:{}:1.0.0", tar.display());
+    let inspect: Value = serde_json::from_str(&tool_output(
+        Command::new("skopeo").args(["inspect", &reference]),
+    ))
+    .unwrap();
+    assert_eq!(inspect["Architecture"], "amd64", "{inspect:#}");
+    assert_eq!(inspect["Os"], "linux", "{inspect:#}");
+    let layers = inspect["Layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{inspect:#}");
+    // The layer holds the disk, a qcow2.
+    let layout = dir.path().join("layout");
+    fs::create_dir(&layout).unwrap();
+    let status = Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&layout)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let digest = layers[0].as_str().unwrap().trim_start_matches("sha256:");
+    let listing = tool_output(
+        Command::new("tar")
+            .arg("-tvf")
+            .arg(layout.join("blobs/sha256").join(digest)),
+    );
+    assert!(
+        listing.contains(" disk/debian-cloud.x86_64-1.0.0.qcow2"),
+        "{listing}"
+    );
+    let unpacked = dir.path().join("unpacked");
+    fs::create_dir(&unpacked).unwrap();
+    let status = Command::new("tar")
+        .arg("-xf")
+        .arg(layout.join("blobs/sha256").join(digest))
+        .arg("-C")
+        .arg(&unpacked)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let info: Value = serde_json::from_str(&tool_output(
+        Command::new("qemu-img")
+            .args(["info", "--output", "json"])
+            .arg(unpacked.join("disk/debian-cloud.x86_64-1.0.0.qcow2")),
+    ))
+    .unwrap();
+    assert_eq!(info["format"], "qcow2", "{info:#}");
+}
+
 /// The example's `config.xml` text with the packages whose initrd hooks
 /// activate LVM and open LUKS, and a GRUB theme: the LVM and LUKS tests
 /// share this package set, so they share one prepared root.

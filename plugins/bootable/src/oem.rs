@@ -42,6 +42,8 @@ use builder_sdk::filesystems::{self, FatOptions};
 use builder_sdk::prelude::*;
 use builder_sdk::{FileSource, FilesystemOptions, ImageFile, TreePart};
 
+use builder_sdk::container;
+
 use crate::grub::{self, Locate, Menu};
 use crate::layout::{self, Extra, Persistency, MIB};
 use crate::luks;
@@ -184,6 +186,18 @@ const FORMATS: &[&str] = &[
     "gce",
     "ova",
     "vagrant",
+    "oci:raw",
+    "oci:qcow2",
+    "oci:vmdk",
+    "oci:vhdx",
+    "oci:vhd",
+    "oci:vhd-fixed",
+    "docker:raw",
+    "docker:qcow2",
+    "docker:vmdk",
+    "docker:vhdx",
+    "docker:vhd",
+    "docker:vhd-fixed",
 ];
 
 /// What becomes of the raw disk.
@@ -195,6 +209,9 @@ enum Output {
     /// Packed for a cloud or hypervisor (`gce`, `ova`, `vagrant`) as the
     /// named artifact.
     Pack(DiskPackaging, String),
+    /// In a container image (`oci:<format>`, `docker:<format>`, as KIWI
+    /// 10.3 makes them): the disk, raw or converted, as `/disk/<file>`.
+    Container(container::Format, Option<(DiskFormat, &'static str)>),
 }
 
 fn disk_format(format: &str, request: &BuildRequest, firmware: &str) -> Result<Output, Error> {
@@ -222,6 +239,25 @@ fn disk_format(format: &str, request: &BuildRequest, firmware: &str) -> Result<O
         "gce" | "ova" | "vagrant" => {
             let (packaging, name) = packaging(format, request, firmware)?;
             Output::Pack(packaging, name)
+        }
+        wrapped if wrapped.contains(':') => {
+            let (outer, inner) = wrapped.split_once(':').unwrap_or_default();
+            let container = container::Format::from_name(outer);
+            match (container, disk_format(inner, request, firmware)?) {
+                (Some(container), Output::Raw) => Output::Container(container, None),
+                (Some(container), Output::Convert(format, extension)) => {
+                    Output::Container(container, Some((format, extension)))
+                }
+                _ => {
+                    return Err(Error::invalid_option(
+                        "format",
+                        format!(
+                            "builder wraps raw, qcow2, vmdk, vhdx, vhd and vhd-fixed disks in \
+                             oci and docker images, not `{wrapped}`"
+                        ),
+                    ))
+                }
+            }
         }
         other => {
             return Err(Error::invalid_option(
@@ -920,7 +956,79 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             artifacts::remove(&raw)?;
             Ok(vec![packed])
         }
+        Output::Container(format, base) => {
+            let (file, disk) = match base {
+                None => (raw.clone(), disk.artifact),
+                Some((base, extension)) => {
+                    log::info(&format!("converting the disk to {extension}"));
+                    let name = request.artifact_name(extension);
+                    let converted = disks::convert(&raw, &name, base)?;
+                    artifacts::remove(&raw)?;
+                    (name, converted)
+                }
+            };
+            log::info(&format!(
+                "wrapping {file} in a container image as /disk/{file}"
+            ));
+            let config = request
+                .settings()
+                .element("containerconfig")
+                .map(container::ContainerConfig::from_element);
+            let settings = container::Settings::new(config.as_ref())?;
+            let layer_name = request.artifact_name("disk.layer.tar");
+            let layer = disk_layer(&layer_name, &file, disk.size, request.source_date_epoch);
+            // The disk is in the layer (or the layer failed): it goes either way.
+            artifacts::remove(&file)?;
+            let image =
+                container::write(request, format, &settings, &layer_name, &layer?, "the disk")?;
+            Ok(vec![image])
+        }
     }
+}
+
+/// The layer of a disk in a container image: `disk/` and the artifact
+/// `file` (`size` bytes) in it, as KubeVirt's container disks have it;
+/// uncompressed, owned by root, every time `mtime`.
+fn disk_layer(name: &str, file: &str, size: u64, mtime: Option<i64>) -> Result<Artifact, Error> {
+    use builder_sdk::archive::{io_error, padding, HostSink};
+    use tar::{EntryType, Header};
+    let fail = |e: std::io::Error| io_error(name, e);
+    let writer = artifacts::create(name, Compression::None)?;
+    let mut archive = tar::Builder::new(HostSink::new(writer));
+    let header = |path: &str, kind: EntryType, mode: u32, size: u64| -> Result<Header, Error> {
+        let mut header = Header::new_ustar();
+        header.set_path(path).map_err(fail)?;
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_size(size);
+        header.set_mtime(mtime.unwrap_or(0).max(0) as u64);
+        header.set_cksum();
+        Ok(header)
+    };
+    archive
+        .append(
+            &header("disk/", EntryType::Directory, 0o755, 0)?,
+            std::io::empty(),
+        )
+        .map_err(fail)?;
+    archive
+        .append(
+            &header(&format!("disk/{file}"), EntryType::Regular, 0o644, size)?,
+            std::io::empty(),
+        )
+        .map_err(fail)?;
+    let sink = archive.get_mut();
+    let appended = sink.append_artifact(file)?;
+    if appended != size {
+        return Err(Error::other(format!(
+            "{file}: {appended} bytes appended to the layer, {size} expected"
+        )));
+    }
+    std::io::Write::write_all(sink, padding(size)).map_err(fail)?;
+    archive.finish().map_err(fail)?;
+    archive.into_inner().map_err(fail)?.finish()
 }
 
 /// The root's own fstab lines for other mount points (the root, /boot, the

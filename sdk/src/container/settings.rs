@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use builder_sdk::{Element, Error};
+use crate::{Element, Error};
 
 /// KIWI's `<containerconfig>` as the description writes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
