@@ -485,7 +485,7 @@ fn the_plan_names_settings_no_plugin_acts_on() {
     let copy = dir.path().join("debian-cloud");
     let status = Command::new("cp")
         .arg("-a")
-        .arg(example())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debian-cloud"))
         .arg(&copy)
         .status()
         .unwrap();

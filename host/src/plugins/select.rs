@@ -11,6 +11,9 @@ use super::{Capability, Grants, Plugin, PluginRuntime, PluginSource, Role, Stage
 use crate::description::{PluginKind, PluginRef};
 use crate::plan::{BuildPlan, PlannedPlugin};
 
+/// The type's attributes the host itself acts on: which type is built.
+const HOST_READS: &[&str] = &["image", "primary"];
+
 /// A plugin as one build runs it.
 #[derive(Clone)]
 pub struct ActivePlugin {
@@ -39,6 +42,7 @@ impl ActivePlugin {
             not_acted_on: self
                 .options
                 .iter()
+                .filter(|(name, _)| !HOST_READS.contains(&name.as_str()))
                 .filter(|(name, _)| !self.plugin.info.options.iter().any(|o| &o.name == name))
                 .map(|(name, value)| format!("{name}={value}"))
                 .collect(),

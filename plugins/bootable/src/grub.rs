@@ -125,6 +125,12 @@ pub fn options() -> Vec<OptionSpec> {
             "efi",
             "efi: boots with EFI and (x86_64) BIOS (oem: GPT); uefi: as efi, with the image's signed shim, GRUB and kernel for Secure Boot; bios: BIOS only (oem: MBR); ec2 and custom: as bios, as KIWI 11 makes them",
         ),
+        OptionSpec::choice(
+            "bootloader.name",
+            &["grub2"],
+            "grub2",
+            "The boot loader: GRUB 2 (KIWI's systemd_boot, zipl and custom are not made yet)",
+        ),
         OptionSpec::text("kernelcmdline", None, "Extra kernel command line options"),
         OptionSpec::text(
             "bootloader.output_console",
