@@ -120,6 +120,42 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
+/// Prefix of an entry renamed aside while it is removed.
+pub const REMOVING: &str = ".removing-";
+
+/// A name beside `path` for it while it is removed.
+pub fn removing_name(path: &Path) -> PathBuf {
+    path.with_file_name(format!(
+        "{REMOVING}{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    ))
+}
+
+/// Removes an entry (or a leftover) unless a build holds it: renamed aside
+/// first, so that a removal cut short never leaves half an entry under
+/// its name. Returns whether it went.
+pub fn remove_entry(path: &Path) -> bool {
+    let Ok(dir) = fs::File::open(path) else {
+        return false;
+    };
+    if dir.try_lock().is_err() {
+        tracing::debug!(entry = %path.display(), "cache entry in use by another build; left");
+        return false;
+    }
+    let aside = removing_name(path);
+    if fs::rename(path, &aside).is_err() {
+        return false;
+    }
+    if let Err(e) = crate::rootfs::mounts::remove_tree(&aside) {
+        tracing::warn!("removing cache entry: {e}");
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,40 +222,4 @@ mod tests {
         drop(file);
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
-}
-
-/// Prefix of an entry renamed aside while it is removed.
-pub const REMOVING: &str = ".removing-";
-
-/// A name beside `path` for it while it is removed.
-pub fn removing_name(path: &Path) -> PathBuf {
-    path.with_file_name(format!(
-        "{REMOVING}{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-    ))
-}
-
-/// Removes an entry (or a leftover) unless a build holds it: renamed aside
-/// first, so that a removal cut short never leaves half an entry under
-/// its name. Returns whether it went.
-pub fn remove_entry(path: &Path) -> bool {
-    let Ok(dir) = fs::File::open(path) else {
-        return false;
-    };
-    if dir.try_lock().is_err() {
-        tracing::debug!(entry = %path.display(), "cache entry in use by another build; left");
-        return false;
-    }
-    let aside = removing_name(path);
-    if fs::rename(path, &aside).is_err() {
-        return false;
-    }
-    if let Err(e) = crate::rootfs::mounts::remove_tree(&aside) {
-        tracing::warn!("removing cache entry: {e}");
-    }
-    true
 }

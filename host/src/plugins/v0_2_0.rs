@@ -113,10 +113,14 @@ pub fn undeclared_import(
     Ok(())
 }
 
+/// A linker's key: the world and the capabilities granted (none: every
+/// interface, for `describe`).
+type LinkerKey = (World, Option<Vec<Capability>>);
+
 /// Linkers by world and granted capabilities, made when first asked for.
 pub struct Linkers {
     engine: wasmtime::Engine,
-    made: Mutex<HashMap<(World, Option<Vec<Capability>>), Linker<PluginState>>>,
+    made: Mutex<HashMap<LinkerKey, Linker<PluginState>>>,
 }
 
 impl Linkers {

@@ -321,7 +321,6 @@ impl RootCache {
 
 /// The name prefix of roots being prepared (or copied) for an entry.
 const INCOMING: &str = crate::caches::INCOMING;
-/// The name prefix of entries being removed.
 
 /// A root being prepared for an entry, in use from the start (named and
 /// held as [`crate::caches::Owned`], so a killed build's is swept); removed
