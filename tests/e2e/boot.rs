@@ -179,6 +179,32 @@ fn fs_uuid(disk: &Path, offset: u64) -> String {
 }
 
 /// A copy of the example in `dir`, named `name`, for a test to change.
+/// `config.xml` of `description` with the `raw` profile's preferences
+/// section replaced by `section` (its `<preferences profiles="raw">` line
+/// and everything up to, not including, its closing tag); its new text.
+fn with_raw_section(description: &Path, section: &str) -> String {
+    let config = description.join("config.xml");
+    let text = fs::read_to_string(&config).unwrap();
+    let start = text.find("<preferences profiles=\"raw\">").unwrap();
+    let end = start + text[start..].find("</preferences>").unwrap();
+    let text = format!("{}{section}{}", &text[..start], &text[end..]);
+    fs::write(&config, &text).unwrap();
+    text
+}
+
+/// The boot marker of `description` also reports what `report` (shell,
+/// with systemd's `$$`) prints, before the root's size.
+fn report_in_marker(description: &Path, report: &str) {
+    let marker = description.join("root/etc/systemd/system/builder-boot-marker.service");
+    let unit = fs::read_to_string(&marker).unwrap();
+    let reported = unit.replace(
+        "echo \"BUILDER-BOOT-OK root-size=",
+        &format!("echo \"BUILDER-BOOT-OK {report} root-size="),
+    );
+    assert_ne!(unit, reported);
+    fs::write(&marker, reported).unwrap();
+}
+
 fn copy_of_example(dir: &Path, name: &str) -> PathBuf {
     let description = dir.join(name);
     let status = Command::new("cp")
@@ -573,19 +599,11 @@ fn oem_disk_with_custom_partitions_spare_and_swap_boots() {
         fs::write(path, text).unwrap();
     }
     // The marker says what is mounted and how many swap areas are on.
-    let marker = description.join("root/etc/systemd/system/builder-boot-marker.service");
-    let unit = fs::read_to_string(&marker).unwrap();
-    let reported = unit.replace(
-        "echo \"BUILDER-BOOT-OK root-size=",
-        "echo \"BUILDER-BOOT-OK mounted=$$(for m in /home /srv /boot/efi; do mountpoint -q $$m \
-         && echo -n $$m,; done) swaps=$$(tail -n +2 /proc/swaps | wc -l) root-size=",
+    report_in_marker(
+        &description,
+        "mounted=$$(for m in /home /srv /boot/efi; do mountpoint -q $$m \
+         && echo -n $$m,; done) swaps=$$(tail -n +2 /proc/swaps | wc -l)",
     );
-    assert_ne!(unit, reported);
-    fs::write(&marker, reported).unwrap();
-    let config = description.join("config.xml");
-    let text = fs::read_to_string(&config).unwrap();
-    let start = text.find("<preferences profiles=\"raw\">").unwrap();
-    let end = start + text[start..].find("</preferences>").unwrap();
     let raw = r#"<preferences profiles="raw">
         <type image="oem" primary="true" filesystem="ext4" firmware="efi" devicepersistency="by-partuuid" spare_part="64M" spare_part_mountpoint="/srv" spare_part_fs="ext4" kernelcmdline="console=ttyS0,115200 console=tty0">
             <bootloader name="grub2" output_console="serial" input_console="serial" timeout="1"/>
@@ -601,7 +619,7 @@ fn oem_disk_with_custom_partitions_spare_and_swap_boots() {
             </partitions>
         </type>
     "#;
-    fs::write(&config, format!("{}{raw}{}", &text[..start], &text[end..])).unwrap();
+    with_raw_section(&description, raw);
     let built = build_from(description, Some("raw"));
     let disk = built.target.join("debian-cloud.x86_64-1.0.0.raw");
 
@@ -722,17 +740,13 @@ fn oem_disk_with_custom_partitions_spare_and_swap_boots() {
 fn oem_disk_in_an_oci_image() {
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let description = copy_of_example(dir.path(), "debian-cloud-oci");
-    let config = description.join("config.xml");
-    let text = fs::read_to_string(&config).unwrap();
-    let start = text.find("<preferences profiles=\"raw\">").unwrap();
-    let end = start + text[start..].find("</preferences>").unwrap();
     let raw = r#"<preferences profiles="raw">
         <type image="oem" primary="true" filesystem="ext4" firmware="efi" format="oci:qcow2" kernelcmdline="console=ttyS0,115200">
             <bootloader name="grub2" output_console="serial" timeout="1"/>
             <containerconfig name="golden/debian-cloud-disk" tag="1.0.0"/>
         </type>
     "#;
-    fs::write(&config, format!("{}{raw}{}", &text[..start], &text[end..])).unwrap();
+    with_raw_section(&description, raw);
     let built = build_from(description, Some("raw"));
     let mut left: Vec<String> = fs::read_dir(&built.target)
         .unwrap()
@@ -838,20 +852,12 @@ fn oem_disk_with_the_root_on_lvm_boots() {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, text).unwrap();
     }
-    let marker = description.join("root/etc/systemd/system/builder-boot-marker.service");
-    let unit = fs::read_to_string(&marker).unwrap();
-    let reported = unit.replace(
-        "echo \"BUILDER-BOOT-OK root-size=",
-        "echo \"BUILDER-BOOT-OK root=$$(findmnt -n -o SOURCE /) mounted=$$(for m in /home \
+    report_in_marker(
+        &description,
+        "root=$$(findmnt -n -o SOURCE /) mounted=$$(for m in /home \
          /srv/data; do mountpoint -q $$m && echo -n $$m,; done) data=$$(cat /srv/data/on-data.txt) \
-         swaps=$$(tail -n +2 /proc/swaps | wc -l) root-size=",
+         swaps=$$(tail -n +2 /proc/swaps | wc -l)",
     );
-    assert_ne!(unit, reported);
-    fs::write(&marker, reported).unwrap();
-    let config = description.join("config.xml");
-    let text = fs::read_to_string(&config).unwrap();
-    let start = text.find("<preferences profiles=\"raw\">").unwrap();
-    let end = start + text[start..].find("</preferences>").unwrap();
     let raw = r#"<preferences profiles="raw">
         <type image="oem" primary="true" filesystem="ext4" firmware="efi" kernelcmdline="console=ttyS0,115200 console=tty0">
             <bootloader name="grub2" output_console="serial gfxterm" input_console="serial" timeout="1" timeout_style="countdown"/>
@@ -866,12 +872,12 @@ fn oem_disk_with_the_root_on_lvm_boots() {
             </systemdisk>
         </type>
     "#;
-    let text = format!("{}{raw}{}", &text[..start], &text[end..]).replacen(
+    let text = with_raw_section(&description, raw).replacen(
         "<timezone>UTC</timezone>",
         "<timezone>UTC</timezone>\n        <bootloader-theme>starfield</bootloader-theme>",
         1,
     );
-    fs::write(&config, with_volume_tools(&text)).unwrap();
+    fs::write(description.join("config.xml"), with_volume_tools(&text)).unwrap();
     let built = build_from(description, Some("raw"));
     let disk = built.target.join("debian-cloud.x86_64-1.0.0.raw");
     for file in ["themes/starfield/theme.txt", "fonts/unicode.pf2"] {
@@ -943,18 +949,7 @@ fn oem_disk_with_an_encrypted_root_boots_with_its_passphrase() {
     const PASSPHRASE: &str = "golden image test passphrase";
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let description = copy_of_example(dir.path(), "debian-cloud-luks");
-    let marker = description.join("root/etc/systemd/system/builder-boot-marker.service");
-    let unit = fs::read_to_string(&marker).unwrap();
-    let reported = unit.replace(
-        "echo \"BUILDER-BOOT-OK root-size=",
-        "echo \"BUILDER-BOOT-OK root=$$(findmnt -n -o SOURCE /) root-size=",
-    );
-    assert_ne!(unit, reported);
-    fs::write(&marker, reported).unwrap();
-    let config = description.join("config.xml");
-    let text = fs::read_to_string(&config).unwrap();
-    let start = text.find("<preferences profiles=\"raw\">").unwrap();
-    let end = start + text[start..].find("</preferences>").unwrap();
+    report_in_marker(&description, "root=$$(findmnt -n -o SOURCE /)");
     let raw = format!(
         r#"<preferences profiles="raw">
         <type image="oem" primary="true" filesystem="ext4" firmware="efi" luks="{PASSPHRASE}" luks_version="luks2" luks_pbkdf="pbkdf2" kernelcmdline="console=ttyS0,115200 console=tty0">
@@ -968,8 +963,8 @@ fn oem_disk_with_an_encrypted_root_boots_with_its_passphrase() {
         </type>
     "#
     );
-    let text = format!("{}{raw}{}", &text[..start], &text[end..]);
-    fs::write(&config, with_volume_tools(&text)).unwrap();
+    let text = with_raw_section(&description, &raw);
+    fs::write(description.join("config.xml"), with_volume_tools(&text)).unwrap();
     let built = build_from(description, Some("raw"));
     let disk = built.target.join("debian-cloud.x86_64-1.0.0.raw");
 
