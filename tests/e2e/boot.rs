@@ -856,13 +856,16 @@ fn oem_disk_with_the_root_on_lvm_boots() {
         &description,
         "root=$$(findmnt -n -o SOURCE /) mounted=$$(for m in /home \
          /srv/data; do mountpoint -q $$m && echo -n $$m,; done) data=$$(cat /srv/data/on-data.txt) \
-         swaps=$$(tail -n +2 /proc/swaps | wc -l)",
+         swaps=$$(tail -n +2 /proc/swaps | wc -l) grown=$$(systemctl is-active \
+         builder-grow-lvm) vg-free=$$(vgs --noheadings --nosuffix --units m -o vg_free \
+         systemVG | tr -d ' ') pv-mib=$$(pvs --noheadings --nosuffix --units m -o pv_size \
+         | tr -d ' ' | cut -d. -f1)",
     );
     let raw = r#"<preferences profiles="raw">
         <type image="oem" primary="true" filesystem="ext4" firmware="efi" kernelcmdline="console=ttyS0,115200 console=tty0">
             <bootloader name="grub2" output_console="serial gfxterm" input_console="serial" timeout="1" timeout_style="countdown"/>
             <oemconfig>
-                <oem-resize>false</oem-resize>
+                <oem-resize>true</oem-resize>
                 <oem-swap>true</oem-swap>
                 <oem-swapsize>32</oem-swapsize>
             </oemconfig>
@@ -919,9 +922,27 @@ fn oem_disk_with_the_root_on_lvm_boots() {
         assert!(grub_cfg.contains(line), "{line:?} is not in\n{grub_cfg}");
     }
 
+    // oem-resize: booted on a copy 512 MiB larger, the LVM partition,
+    // its physical volume and the root's volume take the new space.
+    let repart = fs::read_to_string(built.root.join("etc/repart.d/50-builder-root.conf")).unwrap();
+    assert!(
+        repart.contains("Type=e6d6d379-f507-44c2-a23c-238f2a3df928"),
+        "{repart}"
+    );
+    assert!(built
+        .root
+        .join("etc/systemd/system/local-fs.target.wants/builder-grow-lvm.service")
+        .exists());
+    let built_mib = parts[2]["size"].as_u64().unwrap() * 512 / MIB;
+    let larger = built.target.join("larger.raw");
+    fs::copy(&disk, &larger).unwrap();
+    let file = fs::OpenOptions::new().write(true).open(&larger).unwrap();
+    file.set_len(fs::metadata(&disk).unwrap().len() + 512 * MIB)
+        .unwrap();
+    drop(file);
     let report = boot_until(
         &Medium::Disk {
-            path: disk,
+            path: larger,
             format: "raw",
         },
         Firmware::Bios,
@@ -933,9 +954,19 @@ fn oem_disk_with_the_root_on_lvm_boots() {
     assert!(
         line.contains(
             "root=/dev/systemVG/LVRoot mounted=/home,/srv/data, \
-             data=on the data volume swaps=1 "
+             data=on the data volume swaps=1 grown=active vg-free=0.00 "
         ),
         "{line}"
+    );
+    let pv_mib: u64 = line
+        .split("pv-mib=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no pv-mib in {line}"));
+    assert!(
+        pv_mib >= built_mib + 500,
+        "{built_mib} MiB built, {pv_mib} MiB after the boot: {line}"
     );
 }
 

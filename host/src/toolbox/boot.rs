@@ -99,6 +99,73 @@ pub fn write_boot_file(
     Ok(())
 }
 
+/// The unit [`grow_volume_at_boot`] writes, and where it is enabled.
+const GROW_UNIT: &str = "etc/systemd/system/builder-grow-lvm.service";
+const GROW_WANTS: &str = "etc/systemd/system/local-fs.target.wants/builder-grow-lvm.service";
+
+/// KIWI's `oem-resize` on LVM: a unit of builder's, enabled in the root,
+/// that at every boot, after systemd-repart has grown the partition
+/// `partition_uuid`, grows its physical volume and logical volume
+/// `group/volume` with its filesystem (`lvextend --resizefs`) to all
+/// there is. Nothing is grown when nothing is left (that run fails
+/// quietly). The names are checked as LVM checks them, the UUID as one.
+pub fn grow_volume_at_boot(
+    root: &RootDir,
+    partition_uuid: &str,
+    group: &str,
+    volume: &str,
+) -> Result<(), ToolError> {
+    super::options::uuid(partition_uuid)?;
+    super::lvm::check_name(group, "volume group").map_err(ToolError::Invalid)?;
+    super::lvm::check_name(volume, "logical volume").map_err(ToolError::Invalid)?;
+    let lvm = ["usr/sbin/lvm", "sbin/lvm"]
+        .into_iter()
+        .find(|p| root.exists(p).unwrap_or(false))
+        .ok_or_else(|| {
+            ToolError::Invalid(
+                "growing an LVM root at boot needs LVM's tools in the image: add lvm2".into(),
+            )
+        })?;
+    let device = format!(
+        "/dev/disk/by-partuuid/{}",
+        partition_uuid.to_ascii_lowercase()
+    );
+    let unit = format!(
+        "# Written by builder: KIWI's oem-resize for a root on LVM.\n\
+         [Unit]\n\
+         Description=Grow {group}/{volume} to its partition\n\
+         DefaultDependencies=no\n\
+         After=systemd-repart.service {dev_unit}\n\
+         Requires={dev_unit}\n\
+         Before=local-fs.target\n\
+         \n\
+         [Service]\n\
+         Type=oneshot\n\
+         RemainAfterExit=yes\n\
+         ExecStart=/{lvm} pvresize {device}\n\
+         ExecStart=-/{lvm} lvextend --resizefs --extents +100%FREE {group}/{volume}\n\
+         \n\
+         [Install]\n\
+         WantedBy=local-fs.target\n",
+        dev_unit = device_unit(&device),
+    );
+    root.create_dir_all("etc/systemd/system/local-fs.target.wants", 0o755)?;
+    root.write(GROW_UNIT, unit.as_bytes(), 0o644)?;
+    root.symlink(GROW_WANTS, "/etc/systemd/system/builder-grow-lvm.service")?;
+    Ok(())
+}
+
+/// systemd's unit name of device `path` (`/dev/disk/by-partuuid/x-y` is
+/// `dev-disk-by\x2dpartuuid-x\x2dy.device`).
+fn device_unit(path: &str) -> String {
+    let escaped: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(|part| part.replace('-', "\\x2d"))
+        .collect();
+    format!("{}.device", escaped.join("-"))
+}
+
 /// A kernel of the root with its initrd (paths relative to the root).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kernel {
@@ -796,6 +863,45 @@ mod tests {
             assert!(matches!(err, ToolError::Invalid(_)), "{bad}: {err}");
         }
         assert!(write_boot_file(&root, "boot/grub/custom.cfg", b"", 0o100644).is_err());
+    }
+
+    /// The LVM growth unit: pvresize of the partition by PARTUUID, then
+    /// lvextend of the volume with its filesystem, after systemd-repart;
+    /// enabled for local-fs.target. Bad names and a root without LVM's
+    /// tools are refused.
+    #[test]
+    fn the_lvm_growth_unit_is_written_and_enabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = RootDir::open(dir.path()).unwrap();
+        let uuid = "0E3F4C6A-1B2D-4E5F-8A9B-0C1D2E3F4A5B";
+        let err = grow_volume_at_boot(&root, uuid, "systemVG", "LVRoot").unwrap_err();
+        assert!(err.to_string().contains("add lvm2"), "{err}");
+        fs::create_dir_all(dir.path().join("usr/sbin")).unwrap();
+        fs::write(dir.path().join("usr/sbin/lvm"), "").unwrap();
+        for (group, volume, uuid) in [
+            ("system VG", "LVRoot", uuid),
+            ("systemVG", "snapshot1", uuid),
+            ("systemVG", "LVRoot", "not-a-uuid; rm -rf /"),
+        ] {
+            assert!(
+                grow_volume_at_boot(&root, uuid, group, volume).is_err(),
+                "{group} {volume} {uuid}"
+            );
+        }
+        grow_volume_at_boot(&root, uuid, "systemVG", "LVRoot").unwrap();
+        let unit = fs::read_to_string(dir.path().join(GROW_UNIT)).unwrap();
+        for line in [
+            "After=systemd-repart.service dev-disk-by\\x2dpartuuid-0e3f4c6a\\x2d1b2d\\x2d4e5f\\x2d8a9b\\x2d0c1d2e3f4a5b.device\n",
+            "ExecStart=/usr/sbin/lvm pvresize /dev/disk/by-partuuid/0e3f4c6a-1b2d-4e5f-8a9b-0c1d2e3f4a5b\n",
+            "ExecStart=-/usr/sbin/lvm lvextend --resizefs --extents +100%FREE systemVG/LVRoot\n",
+            "WantedBy=local-fs.target\n",
+        ] {
+            assert!(unit.contains(line), "{line:?} is not in\n{unit}");
+        }
+        assert_eq!(
+            fs::read_link(dir.path().join(GROW_WANTS)).unwrap(),
+            Path::new("/etc/systemd/system/builder-grow-lvm.service")
+        );
     }
 
     /// What `plugins/bootable` writes, and the other data files of a boot

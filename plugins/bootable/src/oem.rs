@@ -26,7 +26,10 @@
 //! With `<oem-resize>` (on unless `false`), the root partition and
 //! filesystem grow to the disk at first boot: `systemd-repart` grows the
 //! partition (`etc/repart.d/50-builder-root.conf`), `x-systemd.growfs` in
-//! fstab the filesystem. `format=` converts the raw disk (qcow2, vmdk,
+//! fstab the filesystem; on LVM (GPT disks), systemd-repart grows the LVM
+//! partition and the host's unit (`grow-volume-at-boot`) the physical
+//! volume, the full-size volume and its filesystem. An encrypted root does
+//! not grow yet (a warning says so). `format=` converts the raw disk (qcow2, vmdk,
 //! vhdx, vhd, vhd-fixed) or packs it as KIWI does for a cloud or hypervisor
 //! (`gce`: `<name>.<arch>-<version>.tar.gz`; `ova`: `.ova`; `vagrant` with
 //! the type's `<vagrantconfig>`: `.vagrant.libvirt.box` or
@@ -527,9 +530,15 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     let resize = if resize && spare_is_last {
         log::info("oem-resize: the spare partition comes last, so the root does not grow at boot");
         false
-    } else if resize && system.is_some() {
+    } else if resize && luks.is_some() {
         log::warn(
-            "oem-resize: builder does not grow an LVM root at boot yet; the disk keeps its size",
+            "oem-resize: builder does not grow an encrypted root at boot yet; the disk keeps its size",
+        );
+        false
+    } else if resize && system.is_some() && table != PartitionTable::Gpt {
+        log::warn(
+            "oem-resize: systemd-repart grows GPT partitions only, so the LVM partition of this \
+             MBR disk keeps its size",
         );
         false
     } else {
@@ -731,7 +740,8 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         (None, _) => persistency.spec(&root_ids, &label, None),
     };
     let mut fstab = String::from("# Written by builder.\n");
-    let root_options = if resize {
+    // On LVM, lvextend grows the filesystem with its volume.
+    let root_options = if resize && system.is_none() {
         "defaults,x-systemd.growfs"
     } else {
         "defaults"
@@ -781,12 +791,16 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     }
     if resize {
         if root.stat("usr/bin/systemd-repart").is_ok() || root.stat("bin/systemd-repart").is_ok() {
-            boot::write_file(
-                root,
-                "etc/repart.d/50-builder-root.conf",
-                b"# Written by builder: grow the root partition to the disk at boot.\n[Partition]\nType=root\n",
-                0o644,
-            )?;
+            // systemd-repart grows the last partition of its type; on LVM,
+            // the physical volume's, then the host's unit the volume.
+            let conf: &[u8] = match &system {
+                None => b"# Written by builder: grow the root partition to the disk at boot.\n[Partition]\nType=root\n",
+                Some(_) => b"# Written by builder: grow the LVM partition to the disk at boot.\n[Partition]\nType=e6d6d379-f507-44c2-a23c-238f2a3df928\n",
+            };
+            boot::write_file(root, "etc/repart.d/50-builder-root.conf", conf, 0o644)?;
+            if let Some(system) = &system {
+                boot::grow_volume_at_boot(root, &root_ids.uuid, &system.group, system.growing())?;
+            }
         } else {
             log::warn(
                 "oem-resize: the image has no systemd-repart, so the root partition will not grow",

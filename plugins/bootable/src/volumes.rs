@@ -267,6 +267,16 @@ impl SystemDisk {
         format!("/dev/{}/{root}", self.group)
     }
 
+    /// The volume that takes what the others leave (`size="all"`, else the
+    /// root), and grows with the disk at boot.
+    pub fn growing(&self) -> &str {
+        self.volumes
+            .iter()
+            .find(|v| v.size == Size::All)
+            .or_else(|| self.volumes.iter().find(|v| v.path.as_deref() == Some("")))
+            .map_or(ROOT_VOLUME, |v| v.name.as_str())
+    }
+
     /// The index of the root volume.
     pub fn root_index(&self) -> usize {
         self.volumes
@@ -361,6 +371,7 @@ mod tests {
             ]
         );
         assert_eq!(disk.root_device(), "/dev/systemVG/LVRoot");
+        assert_eq!(disk.growing(), "LVRoot");
         assert_eq!(disk.root_index(), 4);
         assert_eq!(disk.paths(), ["home", "usr/lib", "srv/data"]);
         assert_eq!(
@@ -409,6 +420,7 @@ mod tests {
             .collect();
         assert_eq!(rows, [("rootvol", Size::Fixed(2048)), ("var", Size::All)]);
         assert_eq!(disk.root_device(), "/dev/vg0/rootvol");
+        assert_eq!(disk.growing(), "var");
         // Without @root, a full-size volume leaves the root its minimum.
         let all = settings(&[&[("name", "var"), ("size", "all")]], &[]);
         let disk = read_all(&all, "xfs", None).unwrap();

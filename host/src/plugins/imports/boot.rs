@@ -62,6 +62,21 @@ impl boot::Host for PluginState {
         Ok(kernels.into_iter().map(kernel_to).collect())
     }
 
+    fn grow_volume_at_boot(
+        &mut self,
+        root: Resource<RootHandle>,
+        partition_uuid: String,
+        group: String,
+        volume: String,
+    ) -> CallResult<()> {
+        self.need(Capability::Bootloader)?;
+        let tree = self.tree(&root)?;
+        let dir = crate::rootfs::files::RootDir::open(tree.host_path())
+            .map_err(|e| CallError::io("/", e))?;
+        toolbox::boot::grow_volume_at_boot(&dir, &partition_uuid, &group, &volume)
+            .map_err(|e| CallError::tool(&format!("{group}/{volume}"), e))
+    }
+
     fn make_grub_image(
         &mut self,
         root: Resource<RootHandle>,
