@@ -11,8 +11,8 @@ use super::super::state::{DiskHandle, PluginState, RootHandle};
 use super::super::v0_2_0::artifact_to;
 use super::super::v0_2_0::latest::disks::{
     self, DiskFormat, DiskInfo, DiskPackaging, Encryption, LuksVersion, Partition,
-    PartitionContent, PartitionIds, PartitionKind, PartitionTable, PlacedPartition, TreeFilesystem,
-    VagrantProvider, VmFirmware, VolumeContent, VolumeGroup,
+    PartitionContent, PartitionIds, PartitionKind, PartitionTable, PlacedPartition, SwapOptions,
+    TreeFilesystem, VagrantProvider, VmFirmware, VolumeContent, VolumeGroup,
 };
 use super::super::v0_2_0::latest::types::Artifact;
 use super::{tree_part, CallError, CallResult};
@@ -359,7 +359,32 @@ impl disks::HostDisk for PluginState {
     }
 }
 
+/// A swap area as the disk tool makes it: labelled `SWAP` unless named.
+fn swap_content(swap: &SwapOptions) -> toolbox::disks::Content {
+    toolbox::disks::Content::Swap {
+        label: Some(swap.label.clone().unwrap_or_else(|| "SWAP".to_string())),
+        uuid: swap.uuid.clone(),
+    }
+}
+
 impl PluginState {
+    /// A filesystem of a part of `root` (`what` names it in errors) as the
+    /// disk tool makes it.
+    fn tree_filesystem(
+        &mut self,
+        root: &Resource<RootHandle>,
+        what: &str,
+        fs: &TreeFilesystem,
+    ) -> CallResult<toolbox::disks::Content> {
+        let tree = self.readable_root(root)?;
+        let (dir, hidden) = tree_part(&tree, &fs.part)?;
+        Ok(toolbox::disks::Content::Filesystem {
+            root: dir,
+            hidden,
+            options: self.filesystem_options(what, fs.options.clone())?,
+        })
+    }
+
     /// The volume group `group` of partition `number` as the disk tool
     /// takes it: its ids drawn, each volume's filesystem of the root.
     fn volume_group(
@@ -376,19 +401,8 @@ impl PluginState {
         for volume in &group.volumes {
             let what = format!("logical volume {}", volume.name);
             let content = match &volume.content {
-                VolumeContent::Filesystem(fs) => {
-                    let tree = self.readable_root(root)?;
-                    let (dir, hidden) = tree_part(&tree, &fs.part)?;
-                    Some(Content::Filesystem {
-                        root: dir,
-                        hidden,
-                        options: self.filesystem_options(&what, fs.options.clone())?,
-                    })
-                }
-                VolumeContent::Swap(swap) => Some(Content::Swap {
-                    label: Some(swap.label.clone().unwrap_or_else(|| "SWAP".to_string())),
-                    uuid: swap.uuid.clone(),
-                }),
+                VolumeContent::Filesystem(fs) => Some(self.tree_filesystem(root, &what, fs)?),
+                VolumeContent::Swap(swap) => Some(swap_content(swap)),
                 VolumeContent::Empty => None,
             };
             volumes.push(Volume {
@@ -432,15 +446,7 @@ impl PluginState {
                 PartitionContent::Image(name) => {
                     Some(Content::Image(self.published_artifact(name)?))
                 }
-                PartitionContent::Filesystem(fs) => {
-                    let tree = self.readable_root(root)?;
-                    let (dir, hidden) = tree_part(&tree, &fs.part)?;
-                    Some(Content::Filesystem {
-                        root: dir,
-                        hidden,
-                        options: self.filesystem_options(&what, fs.options.clone())?,
-                    })
-                }
+                PartitionContent::Filesystem(fs) => Some(self.tree_filesystem(root, &what, fs)?),
                 PartitionContent::Blank(options) => {
                     let dir = match &blank_dir {
                         Some(dir) => dir,
@@ -455,10 +461,7 @@ impl PluginState {
                         options: self.filesystem_options(&what, options.clone())?,
                     })
                 }
-                PartitionContent::Swap(swap) => Some(Content::Swap {
-                    label: Some(swap.label.clone().unwrap_or_else(|| "SWAP".to_string())),
-                    uuid: swap.uuid.clone(),
-                }),
+                PartitionContent::Swap(swap) => Some(swap_content(swap)),
                 PartitionContent::VolumeGroup(group) => {
                     let number = specs.len() + 1;
                     Some(self.volume_group(&mut draft.ids, &file_name, root, number, group)?)
