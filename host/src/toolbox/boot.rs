@@ -101,13 +101,14 @@ pub fn write_boot_file(
 
 /// The unit [`grow_volume_at_boot`] writes, and where it is enabled.
 const GROW_UNIT: &str = "etc/systemd/system/builder-grow-lvm.service";
-const GROW_WANTS: &str = "etc/systemd/system/local-fs.target.wants/builder-grow-lvm.service";
+const GROW_WANTS: &str = "etc/systemd/system/multi-user.target.wants/builder-grow-lvm.service";
 
 /// KIWI's `oem-resize` on LVM: a unit of builder's, enabled in the root,
 /// that at every boot, after systemd-repart has grown the partition
-/// `partition_uuid`, grows its physical volume and logical volume
-/// `group/volume` with its filesystem (`lvextend --resizefs`) to all
-/// there is. Nothing is grown when nothing is left (that run fails
+/// `partition_uuid` and the root is writable (LVM archives its metadata in
+/// `/etc/lvm`), grows its physical volume and logical volume
+/// `group/volume` with its filesystem (`lvextend --resizefs`, online) to
+/// all there is, before `multi-user.target`. Nothing is grown when nothing is left (that run fails
 /// quietly). The names are checked as LVM checks them, the UUID as one.
 pub fn grow_volume_at_boot(
     root: &RootDir,
@@ -134,22 +135,21 @@ pub fn grow_volume_at_boot(
         "# Written by builder: KIWI's oem-resize for a root on LVM.\n\
          [Unit]\n\
          Description=Grow {group}/{volume} to its partition\n\
-         DefaultDependencies=no\n\
-         After=systemd-repart.service {dev_unit}\n\
+         After=systemd-repart.service systemd-remount-fs.service local-fs.target {dev_unit}\n\
          Requires={dev_unit}\n\
-         Before=local-fs.target\n\
+         Before=multi-user.target\n\
          \n\
          [Service]\n\
          Type=oneshot\n\
          RemainAfterExit=yes\n\
          ExecStart=/{lvm} pvresize {device}\n\
-         ExecStart=-/{lvm} lvextend --resizefs --extents +100%FREE {group}/{volume}\n\
+         ExecStart=-/{lvm} lvextend --resizefs --extents +100%%FREE {group}/{volume}\n\
          \n\
          [Install]\n\
-         WantedBy=local-fs.target\n",
+         WantedBy=multi-user.target\n",
         dev_unit = device_unit(&device),
     );
-    root.create_dir_all("etc/systemd/system/local-fs.target.wants", 0o755)?;
+    root.create_dir_all("etc/systemd/system/multi-user.target.wants", 0o755)?;
     root.write(GROW_UNIT, unit.as_bytes(), 0o644)?;
     root.symlink(GROW_WANTS, "/etc/systemd/system/builder-grow-lvm.service")?;
     Ok(())
@@ -867,7 +867,7 @@ mod tests {
 
     /// The LVM growth unit: pvresize of the partition by PARTUUID, then
     /// lvextend of the volume with its filesystem, after systemd-repart;
-    /// enabled for local-fs.target. Bad names and a root without LVM's
+    /// enabled for multi-user.target. Bad names and a root without LVM's
     /// tools are refused.
     #[test]
     fn the_lvm_growth_unit_is_written_and_enabled() {
@@ -891,10 +891,11 @@ mod tests {
         grow_volume_at_boot(&root, uuid, "systemVG", "LVRoot").unwrap();
         let unit = fs::read_to_string(dir.path().join(GROW_UNIT)).unwrap();
         for line in [
-            "After=systemd-repart.service dev-disk-by\\x2dpartuuid-0e3f4c6a\\x2d1b2d\\x2d4e5f\\x2d8a9b\\x2d0c1d2e3f4a5b.device\n",
+            "After=systemd-repart.service systemd-remount-fs.service local-fs.target dev-disk-by\\x2dpartuuid-0e3f4c6a\\x2d1b2d\\x2d4e5f\\x2d8a9b\\x2d0c1d2e3f4a5b.device\n",
             "ExecStart=/usr/sbin/lvm pvresize /dev/disk/by-partuuid/0e3f4c6a-1b2d-4e5f-8a9b-0c1d2e3f4a5b\n",
-            "ExecStart=-/usr/sbin/lvm lvextend --resizefs --extents +100%FREE systemVG/LVRoot\n",
-            "WantedBy=local-fs.target\n",
+            // `%%`: systemd's escape of `%`, a specifier otherwise.
+            "ExecStart=-/usr/sbin/lvm lvextend --resizefs --extents +100%%FREE systemVG/LVRoot\n",
+            "WantedBy=multi-user.target\n",
         ] {
             assert!(unit.contains(line), "{line:?} is not in\n{unit}");
         }
