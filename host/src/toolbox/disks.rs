@@ -1115,6 +1115,92 @@ mod tests {
         );
     }
 
+    /// KIWI's `luks` with `<systemdisk>`: a disk whose LVM partition is
+    /// inside a LUKS container. The container is there, and its payload,
+    /// decrypted with the key cryptsetup dumps, starts with the LVM label
+    /// of the group's physical volume.
+    #[test]
+    fn a_volume_group_inside_a_luks_container() {
+        use crate::toolbox::luks::tests::{
+            dumped_volume_key, fast_spec, have, openssl_xts_decrypt, output,
+        };
+        use crate::toolbox::luks::{payload_offset, LuksSpec, LuksVersion};
+        if !have("cryptsetup", &["--version"]) || !have("openssl", &["version"]) {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("disk.raw");
+        let group = Group {
+            name: "systemVG".into(),
+            uuid: crate::toolbox::stable_uuid(&["vg"]),
+            pv_uuid: crate::toolbox::stable_uuid(&["pv"]),
+            volumes: vec![Volume {
+                name: "LVSwap".into(),
+                uuid: crate::toolbox::stable_uuid(&["lv"]),
+                size_bytes: Some(8 * MIB),
+                content: Some(Content::Swap {
+                    label: Some("SWAP".into()),
+                    uuid: None,
+                }),
+            }],
+            creation_time: 1_700_000_000,
+        };
+        let spec = LuksSpec {
+            uuid: Some("4b8f3b1e-2c3d-4e5f-8a9b-0c1d2e3f4a5b".into()),
+            ..fast_spec(LuksVersion::Luks2)
+        };
+        let layout = make(
+            &disk,
+            Table::Gpt,
+            None,
+            &[PartitionSpec {
+                name: "p.lxlvm".into(),
+                kind: PartitionKind::Lvm,
+                size_bytes: None,
+                content: Some(Content::Luks {
+                    spec,
+                    content: Some(Box::new(Content::VolumeGroup(group))),
+                }),
+                bootable: false,
+            }],
+            "x86_64",
+            Some(1),
+        )
+        .unwrap();
+        let placed = &layout.partitions[0];
+        // The partition: the header, then the group's 1 MiB and 8 MiB volume.
+        assert_eq!(
+            placed.size_bytes,
+            payload_offset(LuksVersion::Luks2) + 9 * MIB
+        );
+        let bytes = std::fs::read(&disk).unwrap();
+        let start = placed.start_bytes as usize;
+        let partition = dir.path().join("partition");
+        std::fs::write(
+            &partition,
+            &bytes[start..start + placed.size_bytes as usize],
+        )
+        .unwrap();
+        let dump = output(
+            "cryptsetup",
+            &["luksDump", partition.to_str().unwrap()],
+            b"",
+        )
+        .unwrap();
+        let dump = String::from_utf8_lossy(&dump);
+        assert!(
+            dump.contains("4b8f3b1e-2c3d-4e5f-8a9b-0c1d2e3f4a5b"),
+            "{dump}"
+        );
+        let key = dumped_volume_key(&partition);
+        let payload = start + payload_offset(LuksVersion::Luks2) as usize;
+        let first = openssl_xts_decrypt(&key, &bytes[payload..payload + 1024], 0);
+        assert_eq!(&first[512..520], b"LABELONE");
+        assert_eq!(&first[536..544], b"LVM2 001");
+        // Encrypted on the disk: no label in the clear.
+        assert_ne!(&bytes[payload + 512..payload + 520], b"LABELONE");
+    }
+
     /// What `cmd` prints, which must succeed.
     fn output(cmd: &mut Command) -> String {
         let out = cmd.output().unwrap();

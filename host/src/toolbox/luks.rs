@@ -958,7 +958,7 @@ fn secret_stdin(data: &[u8]) -> io::Result<(File, Wiped)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::process::Stdio;
 
@@ -968,7 +968,7 @@ mod tests {
     const FAST: [&str; 4] = ["--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"];
 
     /// Whether `program` runs; if not, one line saying the test is skipped.
-    fn have(program: &str, args: &[&str]) -> bool {
+    pub(crate) fn have(program: &str, args: &[&str]) -> bool {
         let ok = Command::new(program)
             .args(args)
             .stdout(Stdio::null())
@@ -982,7 +982,7 @@ mod tests {
     }
 
     /// A spec whose key slots are quick to make (and to break).
-    fn fast_spec(version: LuksVersion) -> LuksSpec {
+    pub(crate) fn fast_spec(version: LuksVersion) -> LuksSpec {
         LuksSpec {
             format_options: FAST.iter().map(|s| s.to_string()).collect(),
             ..LuksSpec::new(PASSPHRASE, version)
@@ -1003,7 +1003,7 @@ mod tests {
     }
 
     /// Runs `program` with `input` on stdin; its stdout, or its failure.
-    fn output(program: &str, args: &[&str], input: &[u8]) -> Result<Vec<u8>, String> {
+    pub(crate) fn output(program: &str, args: &[&str], input: &[u8]) -> Result<Vec<u8>, String> {
         let mut child = Command::new(program)
             .args(args)
             .stdin(Stdio::piped())
@@ -1047,7 +1047,7 @@ mod tests {
     /// openssl 3's `enc` refuses XTS, so its ECB mode encrypts the
     /// plain64 IVs (the tweaks) and decrypts the blocks the tweaks were
     /// XORed into, as IEEE 1619 defines it.
-    fn openssl_xts_decrypt(key: &[u8], ciphertext: &[u8], first: u64) -> Vec<u8> {
+    pub(crate) fn openssl_xts_decrypt(key: &[u8], ciphertext: &[u8], first: u64) -> Vec<u8> {
         let (k1, k2) = key.split_at(key.len() / 2);
         let sectors = ciphertext.len() / 512;
         let ivs: Vec<u8> = (0..sectors)
@@ -1068,7 +1068,7 @@ mod tests {
     }
 
     /// The volume key of the container in `partition`, dumped by cryptsetup.
-    fn dumped_volume_key(partition: &Path) -> Vec<u8> {
+    pub(crate) fn dumped_volume_key(partition: &Path) -> Vec<u8> {
         let out = output(
             "cryptsetup",
             &[
@@ -1230,91 +1230,6 @@ mod tests {
             )
             .unwrap();
         }
-    }
-
-    /// KIWI's `luks` with `<systemdisk>`: a disk whose LVM partition is
-    /// inside a LUKS container. The container is there, and its payload,
-    /// decrypted with the key cryptsetup dumps, starts with the LVM label
-    /// of the group's physical volume.
-    #[test]
-    fn a_volume_group_inside_a_luks_container() {
-        use crate::toolbox::disks::{
-            self, Content, Group, PartitionKind, PartitionSpec, Table, Volume,
-        };
-        if !have("cryptsetup", &["--version"]) || !have("openssl", &["version"]) {
-            return;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let disk = dir.path().join("disk.raw");
-        let group = Group {
-            name: "systemVG".into(),
-            uuid: crate::toolbox::stable_uuid(&["vg"]),
-            pv_uuid: crate::toolbox::stable_uuid(&["pv"]),
-            volumes: vec![Volume {
-                name: "LVSwap".into(),
-                uuid: crate::toolbox::stable_uuid(&["lv"]),
-                size_bytes: Some(8 * MIB),
-                content: Some(Content::Swap {
-                    label: Some("SWAP".into()),
-                    uuid: None,
-                }),
-            }],
-            creation_time: 1_700_000_000,
-        };
-        let spec = LuksSpec {
-            uuid: Some("4b8f3b1e-2c3d-4e5f-8a9b-0c1d2e3f4a5b".into()),
-            ..fast_spec(LuksVersion::Luks2)
-        };
-        let layout = disks::make(
-            &disk,
-            Table::Gpt,
-            None,
-            &[PartitionSpec {
-                name: "p.lxlvm".into(),
-                kind: PartitionKind::Lvm,
-                size_bytes: None,
-                content: Some(Content::Luks {
-                    spec,
-                    content: Some(Box::new(Content::VolumeGroup(group))),
-                }),
-                bootable: false,
-            }],
-            "x86_64",
-            Some(1),
-        )
-        .unwrap();
-        let placed = &layout.partitions[0];
-        // The partition: the header, then the group's 1 MiB and 8 MiB volume.
-        assert_eq!(
-            placed.size_bytes,
-            payload_offset(LuksVersion::Luks2) + 9 * MIB
-        );
-        let bytes = std::fs::read(&disk).unwrap();
-        let start = placed.start_bytes as usize;
-        let partition = dir.path().join("partition");
-        std::fs::write(
-            &partition,
-            &bytes[start..start + placed.size_bytes as usize],
-        )
-        .unwrap();
-        let dump = output(
-            "cryptsetup",
-            &["luksDump", partition.to_str().unwrap()],
-            b"",
-        )
-        .unwrap();
-        let dump = String::from_utf8_lossy(&dump);
-        assert!(
-            dump.contains("4b8f3b1e-2c3d-4e5f-8a9b-0c1d2e3f4a5b"),
-            "{dump}"
-        );
-        let key = dumped_volume_key(&partition);
-        let payload = start + payload_offset(LuksVersion::Luks2) as usize;
-        let first = openssl_xts_decrypt(&key, &bytes[payload..payload + 1024], 0);
-        assert_eq!(&first[512..520], b"LABELONE");
-        assert_eq!(&first[536..544], b"LVM2 001");
-        // Encrypted on the disk: no label in the clear.
-        assert_ne!(&bytes[payload + 512..payload + 520], b"LABELONE");
     }
 
     #[test]
