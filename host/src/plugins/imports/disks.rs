@@ -34,6 +34,9 @@ struct Added {
     partition: Partition,
     /// Its LUKS container's UUID, when it is encrypted.
     luks_uuid: Option<String>,
+    /// Its LVM physical volume's UUID, when it holds a volume group (the
+    /// one `add-partition` gave, so `finish` writes the same).
+    pv_uuid: Option<String>,
 }
 
 impl Draft {
@@ -252,6 +255,7 @@ impl disks::HostDisk for PluginState {
         }
         let number = draft.partitions.len() as u32 + 1;
         let mut volume_uuids = Vec::new();
+        let mut pv_uuid = None;
         let content_uuid = match &mut partition.content {
             PartitionContent::Filesystem(TreeFilesystem { options, .. })
             | PartitionContent::Blank(options) => {
@@ -291,7 +295,9 @@ impl disks::HostDisk for PluginState {
                 }
                 // As blkid shows a physical volume's id.
                 let pv = draft.content_uuid(&format!("{number} physical volume"))?;
-                Some(toolbox::lvm::dashed(&toolbox::lvm::id_from_uuid(&pv)))
+                let shown = toolbox::lvm::dashed(&toolbox::lvm::id_from_uuid(&pv));
+                pv_uuid = Some(pv);
+                Some(shown)
             }
             _ => None,
         };
@@ -306,6 +312,7 @@ impl disks::HostDisk for PluginState {
         draft.partitions.push(Added {
             partition,
             luks_uuid: luks_uuid.clone(),
+            pv_uuid,
         });
         Ok(PartitionIds {
             number,
@@ -390,7 +397,7 @@ impl PluginState {
     fn volume_group(
         &mut self,
         ids: &mut DiskIds,
-        file_name: &str,
+        pv_uuid: Option<&String>,
         root: &Resource<RootHandle>,
         number: usize,
         group: &VolumeGroup,
@@ -415,8 +422,9 @@ impl PluginState {
         Ok(Content::VolumeGroup(Group {
             name: group.name.clone(),
             uuid: id(ids, format!("{number} volume group"))?,
-            // The one `add-partition` gave (see `Draft::content_uuid`).
-            pv_uuid: id(ids, format!("{file_name} {number} physical volume"))?,
+            pv_uuid: pv_uuid
+                .cloned()
+                .ok_or_else(|| CallError::other("a volume group added without its PV id"))?,
             volumes,
             creation_time: self.source_date_epoch.unwrap_or_else(|| {
                 std::time::SystemTime::now()
@@ -464,7 +472,13 @@ impl PluginState {
                 PartitionContent::Swap(swap) => Some(swap_content(swap)),
                 PartitionContent::VolumeGroup(group) => {
                     let number = specs.len() + 1;
-                    Some(self.volume_group(&mut draft.ids, &file_name, root, number, group)?)
+                    Some(self.volume_group(
+                        &mut draft.ids,
+                        added.pv_uuid.as_ref(),
+                        root,
+                        number,
+                        group,
+                    )?)
                 }
                 PartitionContent::Empty => None,
             };
