@@ -138,8 +138,9 @@ fn bench_tbz(runs: usize) {
         options: vec![("compression".into(), "none".into())],
         source_date_epoch: None,
         size: None,
-        container: None,
         vagrant: None,
+        settings: Vec::new(),
+        files: Vec::new(),
     };
     let gnu_out = work.path().join("gnu.tar");
     let artifact = work.path().join("bench.x86_64-1.tar");

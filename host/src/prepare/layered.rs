@@ -147,7 +147,9 @@ fn mount_overlay(lower: &Path, layer_dir: &Path, target: &Path) -> anyhow::Resul
             "builder-root",
             target,
             "overlay",
-            MountFlags::empty(),
+            // Reads leave access times alone, as in a memory root's
+            // tmpfs: an image keeps them (see `mounts::Scratch::mount`).
+            MountFlags::NOATIME,
             Some(data.as_c_str()),
         ) {
             Ok(()) => return Ok(()),

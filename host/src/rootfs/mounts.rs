@@ -48,7 +48,14 @@ impl Scratch {
             "tmpfs",
             dir.path(),
             "tmpfs",
-            MountFlags::NOSUID | MountFlags::NODEV,
+            // Reads leave access times alone. A root prepared here is
+            // read (copied into the root cache by a background thread)
+            // while the build reads it through an overlay: under
+            // `relatime` the first read of a file whose access time is
+            // not after its modification time (a symlink dpkg unpacked)
+            // moves it to now, and whether the copy or the image came
+            // first decided the access time the image kept.
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOATIME,
             Some(options.as_c_str()),
         )
         .map_err(|e| MountError {
@@ -256,6 +263,45 @@ mod tests {
         drop(scratch);
         assert!(!path.exists());
         assert!(memory_available().is_some_and(|m| m > 0));
+    }
+
+    /// A root in a scratch keeps the access times it was written with:
+    /// reading a symlink or a file whose access time is not after its
+    /// modification time (as dpkg leaves them) would move it under
+    /// `relatime`, and the image keeps it.
+    #[test]
+    fn reads_in_a_scratch_leave_access_times_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let scratch = Scratch::mount(8 << 20).unwrap();
+        let link = scratch.path().join("nawk");
+        let file = scratch.path().join("file");
+        std::os::unix::fs::symlink("/etc/alternatives/nawk", &link).unwrap();
+        std::fs::write(&file, b"data").unwrap();
+        let long_ago = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: 1_655_480_126,
+                tv_nsec: 0,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: 1_655_480_126,
+                tv_nsec: 0,
+            },
+        };
+        for path in [&link, &file] {
+            rustix::fs::utimensat(
+                rustix::fs::CWD,
+                path,
+                &long_ago,
+                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .unwrap();
+        }
+        std::fs::read_link(&link).unwrap();
+        std::fs::read(&file).unwrap();
+        for path in [&link, &file] {
+            let meta = std::fs::symlink_metadata(path).unwrap();
+            assert_eq!(meta.atime(), 1_655_480_126, "{}", path.display());
+        }
     }
 
     #[test]
