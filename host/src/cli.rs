@@ -87,6 +87,13 @@ pub enum Command {
     /// upgraded and downgraded, licence changes, the root's files and the
     /// artifacts' sizes (text, --json or --html).
     Diff(DiffArgs),
+    /// Publish one build (artifacts, checksums, package list, SBOMs,
+    /// provenance, result manifest) to an OCI registry as one artifact; the
+    /// SBOMs are attached as its referrers too.
+    Push(PushArgs),
+    /// Fetch a build `builder push` published into a directory, every file
+    /// checked against its digest.
+    Pull(PullArgs),
     /// Inspect the available plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -145,6 +152,40 @@ pub struct LockArgs {
 
     #[command(flatten)]
     pub plugin_args: PluginArgs,
+}
+
+/// `builder push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The directory `builder run` wrote the build to.
+    #[arg(value_name = "TARGET_DIR")]
+    pub target_dir: PathBuf,
+
+    /// Where to: `oci://HOST[:PORT]/REPOSITORY:TAG`. Credentials come from
+    /// `REGISTRY_AUTH_FILE` or `~/.docker/config.json`.
+    #[arg(value_name = "REFERENCE")]
+    pub reference: crate::registry::OciLocation,
+
+    /// Plain HTTP instead of TLS; only for a registry on this machine.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// `builder pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// What: `oci://HOST[:PORT]/REPOSITORY:TAG`.
+    #[arg(value_name = "REFERENCE")]
+    pub reference: crate::registry::OciLocation,
+
+    /// An empty or new directory to put the files in (default: the
+    /// repository's last name).
+    #[arg(value_name = "TARGET_DIR")]
+    pub target_dir: Option<PathBuf>,
+
+    /// Plain HTTP instead of TLS; only for a registry on this machine.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// `builder diff`.
@@ -420,9 +461,31 @@ pub struct BuildArgs {
     /// prepared-root cache.
     #[arg(long)]
     pub no_root_cache: bool,
+
+    /// Share prepared roots through an OCI registry,
+    /// `oci://HOST[:PORT]/REPOSITORY`: a root the local cache lacks is
+    /// pulled from it, one a build made is pushed to it. Credentials come
+    /// from `REGISTRY_AUTH_FILE` or `~/.docker/config.json`. A registry that
+    /// cannot be reached costs the cache, not the build.
+    #[arg(long, value_name = "OCI_URL", env = "BUILDER_CACHE_REMOTE")]
+    pub cache_remote: Option<crate::registry::OciLocation>,
+
+    /// Reach the remote cache over plain HTTP (a registry on this machine
+    /// only).
+    #[arg(long, env = "BUILDER_CACHE_REMOTE_INSECURE")]
+    pub cache_remote_insecure: bool,
 }
 
 impl BuildArgs {
+    /// The remote cache, unless the root cache is off.
+    fn remote(&self) -> Option<crate::caches::remote::RemoteSpec> {
+        let location = self.cache_remote.clone().filter(|_| !self.no_root_cache)?;
+        Some(crate::caches::remote::RemoteSpec {
+            location,
+            insecure: self.cache_remote_insecure,
+        })
+    }
+
     fn plan_request(&self) -> crate::plan::PlanRequest {
         crate::plan::PlanRequest {
             profiles: self.profiles.clone(),
@@ -766,6 +829,15 @@ fn run_command(cli: &Cli) -> anyhow::Result<()> {
     if let Some(target_dir) = target_dir {
         crate::caches::private_dir(&cli.cache_dir)?;
         crate::caches::sweep::at_startup(&cli.cache_dir, target_dir);
+        // Roots are prepared below the temporary directory and kept in the
+        // root cache: reads there must not change an image's bytes.
+        let roots = cli.cache_dir.join(crate::caches::ROOTS);
+        if crate::caches::private_dir(&roots).is_ok() {
+            crate::rootfs::mounts::keep_access_times(&[
+                &crate::rootfs::command::temp_root(),
+                &roots,
+            ]);
+        }
     }
     match &cli.command {
         Command::Plan(args) => run_plan(cli, args),
@@ -776,6 +848,8 @@ fn run_command(cli: &Cli) -> anyhow::Result<()> {
         Command::Gc(args) => run_gc(cli, args),
         Command::VerifyAttestation(args) => run_verify_attestation(args),
         Command::Diff(args) => run_diff(args),
+        Command::Push(args) => run_push(args),
+        Command::Pull(args) => run_pull(args),
         Command::Verify(args) => run_verify(cli, args),
         Command::Lock(args) => run_lock(cli, args),
         Command::Plugin(PluginCommand::List { plugin_args, json }) => {
@@ -948,12 +1022,16 @@ fn run_prepare(cli: &Cli, args: &PrepareArgs) -> anyhow::Result<()> {
             layer_dir: None,
             // The root outlives the build: never a tmpfs.
             memory_root: crate::prepare::memory::MemoryBudget::Off,
+            remote: args.build.remote(),
         },
         &pipeline,
     )
     .with_context(|| format!("preparing {} into {}", plan.name, args.root.display()));
     crate::progress::finish();
-    let report = report?;
+    let mut report = report?;
+    if let Some(took) = report.share_root() {
+        report.phases.push(("share-root".to_string(), took));
+    }
     for (phase, took) in &report.phases {
         tracing::info!("{phase}: {:.1}s", took.as_secs_f64());
     }
@@ -993,6 +1071,7 @@ fn run_lock(cli: &Cli, args: &LockArgs) -> anyhow::Result<()> {
             root_cache: root_cache(cli, args.build.no_root_cache),
             layer_dir: Some(work.path().join("layer")),
             memory_root: crate::prepare::memory::MemoryBudget::Auto,
+            remote: args.build.remote(),
         },
         &pipeline,
     )
@@ -1259,6 +1338,7 @@ fn run_run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
         root: args.root.clone(),
         source_date_epoch: create::source_date_epoch_from_env()?,
         memory_root: args.memory_root,
+        remote: args.build.remote(),
         signing_key,
     };
     let result = crate::run::run(&runtime, &plugins, &request);
@@ -1355,6 +1435,8 @@ fn run_verify(cli: &Cli, args: &VerifyArgs) -> anyhow::Result<()> {
             root: None,
             source_date_epoch: rebuild.source_date_epoch,
             memory_root: crate::prepare::memory::MemoryBudget::Auto,
+            // A rebuild checks what this machine makes.
+            remote: None,
             signing_key: None,
         };
         let result = crate::run::run(&runtime, &plugins, &request);
@@ -1391,6 +1473,28 @@ fn run_verify(cli: &Cli, args: &VerifyArgs) -> anyhow::Result<()> {
     if identical != verdicts.len() {
         return Err(BuildsDiffer.into());
     }
+    Ok(())
+}
+
+fn run_push(args: &PushArgs) -> anyhow::Result<()> {
+    let pushed = crate::registry::artifact::push(&args.target_dir, &args.reference, args.insecure)?;
+    for (name, digest) in &pushed.files {
+        println!("{digest}  {name}");
+    }
+    println!("pushed {}@{}", args.reference, pushed.digest);
+    if !pushed.referrers.is_empty() {
+        println!("SBOM referrers: {}", pushed.referrers.join(", "));
+    }
+    Ok(())
+}
+
+fn run_pull(args: &PullArgs) -> anyhow::Result<()> {
+    let target = args
+        .target_dir
+        .clone()
+        .unwrap_or_else(|| crate::registry::artifact::default_pull_dir(&args.reference));
+    let names = crate::registry::artifact::pull(&args.reference, &target, args.insecure)?;
+    println!("pulled {} files into {}", names.len(), target.display());
     Ok(())
 }
 

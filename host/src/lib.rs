@@ -8,7 +8,8 @@
 //! variants of descriptions and writes the CI documents that build them.
 //! [`provenance`] says what a build made and from what, signed; [`lock`]
 //! pins the packages a build installs; [`verify`] rebuilds and compares;
-//! [`diff`] reviews two builds.
+//! [`diff`] reviews two builds; [`registry`] publishes and fetches builds on
+//! OCI registries.
 
 pub mod caches;
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod plugins;
 pub mod prepare;
 pub mod progress;
 pub mod provenance;
+pub mod registry;
 pub mod result;
 pub mod rootfs;
 pub mod run;

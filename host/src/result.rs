@@ -2,13 +2,16 @@
 //! run` writes ([`RunResult`]), and what `builder diff`, `builder verify`
 //! and rebuilds read back from it ([`Recorded`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::plugins::ImageIdentity;
 use crate::sbom::SbomOutputs;
 use crate::toolbox::ArtifactInfo;
+
+/// The result manifest's file name in the target directory.
+pub const RESULT_FILE: &str = "builder.result.json";
 
 /// The result manifest, written as `builder.result.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -84,6 +87,22 @@ pub struct Recorded {
     pub sbom: Option<RecordedSbom>,
     /// The provenance file's name.
     pub provenance: Option<String>,
+}
+
+impl Recorded {
+    /// What the result manifest in `target_dir` records.
+    pub fn read(target_dir: &Path) -> anyhow::Result<Recorded> {
+        use anyhow::Context;
+        let path = target_dir.join(RESULT_FILE);
+        let bytes = std::fs::read(&path).with_context(|| {
+            format!(
+                "reading {} (hint: `builder run --target-dir` writes it)",
+                path.display()
+            )
+        })?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a builder result", path.display()))
+    }
 }
 
 /// The image's identity as recorded.

@@ -47,6 +47,8 @@ pub struct RunRequest {
     pub source_date_epoch: Option<i64>,
     /// How much memory a root prepared on a root cache miss may take.
     pub memory_root: crate::prepare::memory::MemoryBudget,
+    /// The remote cache prepared roots are shared through.
+    pub remote: Option<crate::caches::remote::RemoteSpec>,
     /// Signs the provenance; without it the envelope has no signature.
     pub signing_key: Option<std::sync::Arc<crate::provenance::keys::SigningKey>>,
 }
@@ -102,6 +104,7 @@ pub fn run(
             // A root of its own only when asked to keep it.
             layer_dir: request.root.is_none().then(|| work.path().join("layer")),
             memory_root: request.memory_root,
+            remote: request.remote.clone(),
         },
         &pipeline,
     )?;
@@ -163,6 +166,10 @@ pub fn run(
         run_hooks(&pipeline, Stage::PostImage, &root, &outcome.artifacts)
             .context("phase `post-image`")?;
         phases.push(timing("post-image", post_image_started.elapsed()));
+    }
+    // The root is let go; its cache entry goes to the remote cache.
+    if let Some(took) = report.share_root() {
+        phases.push(timing("share-root", took));
     }
     let sbom = outcome.sbom;
     let mut result = RunResult {

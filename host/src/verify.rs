@@ -30,15 +30,8 @@ pub struct Rebuild {
 /// when given, else the directory of the recorded file or the one above it,
 /// whichever has the digest the provenance names.
 pub fn plan_rebuild(target_dir: &Path, description: Option<&Path>) -> anyhow::Result<Rebuild> {
-    let result_path = target_dir.join("builder.result.json");
-    let recorded: Recorded =
-        serde_json::from_slice(&std::fs::read(&result_path).with_context(|| {
-            format!(
-                "reading {} (hint: `builder run` writes it)",
-                result_path.display()
-            )
-        })?)
-        .with_context(|| format!("{}: not a builder result", result_path.display()))?;
+    let result_path = target_dir.join(crate::result::RESULT_FILE);
+    let recorded = Recorded::read(target_dir)?;
     let provenance = recorded
         .provenance
         .as_deref()

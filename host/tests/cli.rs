@@ -1,5 +1,6 @@
 //! The `builder` command line, run as a user runs it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -136,6 +137,45 @@ fn create_writes_the_tarball_and_its_checksum() {
         .output()
         .unwrap();
     assert_eq!(stdout(&list), "etc/\netc/hostname\n");
+}
+
+/// A build run from a directory below its temporary directory, with a
+/// relative target directory: the build binds the temporary directory onto
+/// itself (`noatime`) and must then reach the working directory through
+/// that bind, or publishing an artifact would rename across mounts.
+#[test]
+fn a_relative_target_dir_below_the_temporary_directory_is_written() {
+    let tmp = tempfile::Builder::new()
+        .prefix("builder-test-cwd-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/hostname"), "golden\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_builder"))
+        .env(builder::rootfs::command::TEMP_DIR_VAR, tmp.path())
+        .current_dir(tmp.path())
+        .arg("--cache-dir")
+        .arg(plugin_cache().path())
+        .args([
+            "create",
+            "--root",
+            "root",
+            "--target-dir",
+            "out",
+            "--type",
+            "tbz",
+        ])
+        .args(["--name", "golden", "-o", "compression=gzip"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let made: Vec<String> = std::fs::read_dir(tmp.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tar.gz"))
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
 }
 
 #[test]
@@ -583,9 +623,12 @@ fn mounts_seen_by(task: Option<u32>, tmp: &Path, cache: &Path) -> Vec<String> {
         format!("{}/builder-", tmp.display()),
         format!("{}/", cache.display()),
     ];
+    // The root cache bound onto itself `noatime` is the build's whole life
+    // long, not a mount of the root being prepared.
+    let roots = format!("{}/roots", cache.display());
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|m| prefixes.iter().any(|p| m.starts_with(p)))
+        .filter(|m| prefixes.iter().any(|p| m.starts_with(p)) && *m != roots)
         .map(str::to_string)
         .collect()
 }
@@ -1051,7 +1094,7 @@ fn has_root() -> bool {
 /// an independent implementation (securesystemslib), and a tampered
 /// artifact is caught by both.
 #[test]
-fn two_cold_builds_of_the_minimal_example_are_identical_and_attested() {
+fn two_cold_builds_of_the_minimal_example_are_identical_attested_and_published() {
     let dirs: Vec<tempfile::TempDir> = (0..2)
         .map(|_| {
             tempfile::Builder::new()
@@ -1072,13 +1115,35 @@ fn two_cold_builds_of_the_minimal_example_are_identical_and_attested() {
         build_with_caches(dir, description, target, &["--signing-key", key]);
     };
     let run = |dir: &Path, target: &Path, key: &Path| run_description(&example(), dir, target, key);
+    // The first machine also fills a remote cache (when this host has a
+    // registry to run); the second stays cold.
+    let registry = common::TestRegistry::start("the remote cache part of the cold builds' test");
+    let remote = registry.as_ref().map(|r| r.location("builder-cache"));
     let mut outputs = Vec::new();
-    for dir in &dirs {
+    for (machine, dir) in dirs.iter().enumerate() {
         let target = dir.path().join("out");
-        run(dir.path(), &target, &ed25519.0);
+        match (&remote, machine) {
+            (Some(remote), 0) => build_with_caches(
+                dir.path(),
+                &example(),
+                &target,
+                &[
+                    "--signing-key",
+                    ed25519.0.to_str().unwrap(),
+                    "--cache-remote",
+                    remote,
+                    "--cache-remote-insecure",
+                ],
+            ),
+            _ => run(dir.path(), &target, &ed25519.0),
+        }
         outputs.push(target);
     }
     let names = assert_same_files(&outputs[0], &outputs[1], 7);
+    if let Some(registry) = &registry {
+        shared_through_the_remote_cache(registry, &outputs[0], &ed25519.0);
+    }
+    published_and_fetched_back(&outputs[0]);
 
     // One container type from the same two machines: the root each
     // prepared from empty caches, packed as a docker archive.
@@ -2006,6 +2071,261 @@ fn a_lock_pins_packages_and_names_what_drifted() {
     assert!(err.contains("not in the lock"), "{err}");
 }
 
+/// A machine with an empty cache directory and the remote cache the first
+/// machine filled skips bootstrap and install, and makes the same bytes;
+/// with the root's blob corrupted in the registry, another such machine
+/// says so, prepares the root itself, and makes the same bytes again
+/// (issue 17).
+fn shared_through_the_remote_cache(registry: &common::TestRegistry, first: &Path, key: &Path) {
+    let remote = registry.location("builder-cache");
+    let args = [
+        "--signing-key",
+        key.to_str().unwrap(),
+        "--cache-remote",
+        remote.as_str(),
+        "--cache-remote-insecure",
+    ];
+    let phases = |target: &Path| -> Vec<String> {
+        let result: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(target.join("builder.result.json")).unwrap())
+                .unwrap();
+        result["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["phase"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        phases(first).contains(&"share-root".to_string()),
+        "{:?}",
+        phases(first)
+    );
+    let machine = tempfile::Builder::new()
+        .prefix("builder-test-remote-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let target = machine.path().join("out");
+    build_with_caches(machine.path(), &example(), &target, &args);
+    let done = phases(&target);
+    assert!(
+        done.contains(&"prepare: remote-root".to_string()),
+        "{done:?}"
+    );
+    assert!(
+        done.contains(&"prepare: cached-root".to_string()),
+        "{done:?}"
+    );
+    assert!(
+        !done
+            .iter()
+            .any(|p| p == "prepare: bootstrap" || p == "prepare: install"),
+        "{done:?}"
+    );
+    assert_same_files(first, &target, 7);
+
+    // Corrupt the root's blob: the one layer of the `root-*` manifest.
+    let tags = std::fs::read_dir(
+        registry
+            .storage
+            .join("docker/registry/v2/repositories/builder-cache/_manifests/tags"),
+    )
+    .unwrap()
+    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    .find(|t| t.starts_with("root-"))
+    .expect("a root entry in the remote cache");
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!(
+            "docker://{}/builder-cache:{tags}",
+            registry.address
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "skopeo: {}", stderr(&out));
+    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let digest = manifest["layers"][0]["digest"].as_str().unwrap();
+    let blob = registry.blob_path(digest);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let machine = tempfile::Builder::new()
+        .prefix("builder-test-remote-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let target = machine.path().join("out");
+    let tmp = machine.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_builder"))
+        .env(builder::rootfs::command::TEMP_DIR_VAR, &tmp)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .arg("--cache-dir")
+        .arg(machine.path().join("cache"))
+        .arg("run")
+        .arg(example())
+        .arg("--target-dir")
+        .arg(&target)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("remote cache") && err.contains(digest),
+        "{err}"
+    );
+    let done = phases(&target);
+    assert!(done.contains(&"prepare: bootstrap".to_string()), "{done:?}");
+    assert_same_files(first, &target, 7);
+}
+
+/// `builder push` of the build in `target` to a registry of the test's
+/// own, then: `skopeo inspect` reads the artifact's manifest, with every
+/// file of the build as a titled blob of its digest and the SBOMs as
+/// referrers; `builder pull` into an empty directory gives back every file
+/// with the same SHA-256; and a blob corrupted in the registry is refused
+/// by the pull, leaving no file of its name (issue 17).
+fn published_and_fetched_back(target: &Path) {
+    let Some(registry) = common::TestRegistry::start("published_and_fetched_back") else {
+        return;
+    };
+    let location = format!("{}:v1", registry.location("golden/debian-minimal"));
+    let cache = plugin_cache().path();
+    // Two machines pushing the same thing at once both succeed.
+    let pushes: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_builder"))
+                .arg("--cache-dir")
+                .arg(cache)
+                .args(["push", target.to_str().unwrap(), &location, "--insecure"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = pushes
+        .into_iter()
+        .map(|p| p.wait_with_output().unwrap())
+        .collect();
+    for out in &outs {
+        assert!(out.status.success(), "{}", stderr(out));
+    }
+    let out = &outs[0];
+    let built: BTreeMap<String, String> = std::fs::read_dir(target)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_str().unwrap().to_string(),
+                sha256_of(&p),
+            )
+        })
+        .collect();
+
+    let skopeo = |reference: &str| -> serde_json::Value {
+        let out = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!(
+                "docker://{}/golden/debian-minimal{reference}",
+                registry.address
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "skopeo: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let manifest = skopeo(":v1");
+    assert_eq!(
+        manifest["artifactType"],
+        "application/vnd.builder.golden-image.v1"
+    );
+    let layers: BTreeMap<String, String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["annotations"]["org.opencontainers.image.title"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                l["digest"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("sha256:")
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(layers, built, "the manifest's blobs are the build's files");
+    // No referrers API in this registry: the SBOMs are in the tag schema's
+    // index for the manifest's digest.
+    let digest = stdout(out)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("pushed ")
+                .and_then(|l| l.split_once('@'))
+                .map(|(_, d)| d.to_string())
+        })
+        .expect("the pushed digest");
+    let referrers = skopeo(&format!(":{}", digest.replace(':', "-")));
+    let mut kinds: Vec<&str> = referrers["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["artifactType"].as_str().unwrap())
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["application/spdx+json", "application/vnd.cyclonedx+json"]
+    );
+
+    let pulled = tempfile::tempdir().unwrap();
+    let into = pulled.path().join("build");
+    let out = builder(
+        cache,
+        &["pull", &location, into.to_str().unwrap(), "--insecure"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fetched: BTreeMap<String, String> = std::fs::read_dir(&into)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_str().unwrap().to_string(),
+                sha256_of(&p),
+            )
+        })
+        .collect();
+    assert_eq!(fetched, built, "pulled back the same files");
+
+    // A blob whose bytes changed in the registry is never used.
+    let (name, hex) = built
+        .iter()
+        .find(|(n, _)| n.ends_with(".packages"))
+        .unwrap();
+    let blob = registry.blob_path(hex);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let again = pulled.path().join("again");
+    let out = builder(
+        cache,
+        &["pull", &location, again.to_str().unwrap(), "--insecure"],
+    );
+    assert!(!out.status.success(), "a corrupted blob was pulled");
+    let err = stderr(&out);
+    assert!(err.contains(hex.as_str()), "names the blob: {err}");
+    assert!(
+        !again.join(name).exists(),
+        "no file of a blob that did not check out"
+    );
+    assert!(!again.join(format!("{name}.partial")).exists());
+}
+
 /// `builder run DESCRIPTION --target-dir TARGET ARGS` as a machine whose
 /// caches and work directories are under `machine`, with
 /// `SOURCE_DATE_EPOCH` set.
@@ -2173,6 +2493,12 @@ fn two_cold_machines_make_the_same_disk_and_iso() {
     for (a, b) in made[0].iter().zip(&made[1]) {
         assert_same_files(a, b, 7);
     }
+    // Warm: the first machine again, its root from its root cache (read
+    // whole when stored and when checked before use): the same disk, down
+    // to the access times its ext4 keeps.
+    let warm = machines[0].path().join("out-qcow2-warm");
+    build_with_caches(machines[0].path(), &example, &warm, &[]);
+    assert_same_files(&made[1][0], &warm, 7);
 }
 
 /// `builder matrix --run` builds every variant here, two at a time: the

@@ -512,3 +512,130 @@ fn datto_ubuntu2004_gives_a_valid_job_per_profile_in_each_document() {
     assert_eq!(command[1], "--include-root");
     assert_eq!(command[2], root);
 }
+
+/// The GitLab pipeline `--emit gitlab` writes for two variants of
+/// `examples/debian-cloud` really runs: gitlab-ci-local (the npm tool
+/// `scripts/setup` installs into `.tools`) runs both jobs in shell mode on
+/// this machine, the second after the first, as `needs:` says. Each job
+/// builds its image where its `artifacts:` say, and the second takes the
+/// root the first prepared from the shared root cache (issue 17).
+#[test]
+fn the_gitlab_pipeline_runs_its_jobs_with_gitlab_ci_local() {
+    let tool =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/node_modules/.bin/gitlab-ci-local");
+    if !tool.exists() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED the_gitlab_pipeline_runs_its_jobs_with_gitlab_ci_local: {} is missing (scripts/setup installs it)",
+            tool.display()
+        );
+        return;
+    }
+    let work = tempfile::Builder::new()
+        .prefix("builder-test-gitlab-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let repo = work.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debian-cloud"))
+        .arg(&repo)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=builder",
+                "-c",
+                "user.email=builder@localhost",
+            ])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+    };
+    git(&["init", "-q"]);
+    let pipeline = repo.join(".gitlab-ci.yml");
+    let out = builder(
+        plugin_cache().path(),
+        &[
+            "matrix",
+            repo.join("debian-cloud").to_str().unwrap(),
+            "--profile",
+            "ext4",
+            "--profile",
+            "squashfs",
+            "--emit",
+            "gitlab",
+            "--output",
+            pipeline.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The jobs name the description as given; in the pipeline of a
+    // repository it is a path inside it.
+    let text = std::fs::read_to_string(&pipeline)
+        .unwrap()
+        .replace(&format!("{}/", repo.display()), "");
+    std::fs::write(&pipeline, &text).unwrap();
+    let jobs = gitlab_jobs(&yaml(&text));
+    assert_eq!(jobs.len(), 2, "{text}");
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "two variants"]);
+
+    let builder_dir = Path::new(env!("CARGO_BIN_EXE_builder")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        builder_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let cache = work.path().join("cache");
+    let out = std::process::Command::new(&tool)
+        .arg("--variable")
+        .arg(format!("BUILDER_CACHE_DIR={}", cache.display()))
+        .env("PATH", path)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    let log = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "gitlab-ci-local: {log}");
+    let mut phases_of = Vec::new();
+    for (name, job) in &jobs {
+        let paths = job["artifacts"]["paths"].as_array().unwrap();
+        let dir = repo.join(paths[0].as_str().unwrap());
+        let result: Value = serde_json::from_slice(
+            &std::fs::read(dir.join("builder.result.json"))
+                .unwrap_or_else(|e| panic!("{name}: no result in {}: {e}; {log}", dir.display())),
+        )
+        .unwrap();
+        for artifact in result["artifacts"].as_array().unwrap() {
+            let file = dir.join(artifact["file_name"].as_str().unwrap());
+            assert!(file.is_file(), "{name}: {} missing", file.display());
+        }
+        let phases: Vec<String> = result["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["phase"].as_str().unwrap().to_string())
+            .collect();
+        phases_of.push(phases);
+    }
+    assert!(
+        phases_of[0].iter().any(|p| p == "prepare: bootstrap"),
+        "{phases_of:?}"
+    );
+    assert!(
+        phases_of[1].iter().any(|p| p == "prepare: cached-root"),
+        "{phases_of:?}"
+    );
+    assert!(
+        !phases_of[1].iter().any(|p| p == "prepare: bootstrap"),
+        "{phases_of:?}"
+    );
+}

@@ -13,6 +13,7 @@
 //! stale one, and names the owner in messages.
 
 pub mod gc;
+pub mod remote;
 pub mod sweep;
 
 use std::fs;

@@ -58,6 +58,9 @@ pub struct PrepareRequest {
     /// With a layer directory and a root cache that has no entry yet: how
     /// much memory the root may be prepared in.
     pub memory_root: MemoryBudget,
+    /// The remote cache the root cache's entries are pulled from and
+    /// pushed to (`--cache-remote`).
+    pub remote: Option<crate::caches::remote::RemoteSpec>,
 }
 
 /// How a prepare went.
@@ -76,9 +79,25 @@ pub struct PrepareReport {
     pub installed: Vec<LockedPackage>,
     /// With [`LockMode::Record`]: the build repositories as a lock records them.
     pub repositories: Vec<LockedRepository>,
+    /// The root cache entry and the remote cache to share it through, once
+    /// the build lets the root go ([`PrepareReport::share_root`]).
+    pub remote: Option<(crate::caches::remote::RemoteCache, RootCache)>,
 }
 
 impl PrepareReport {
+    /// Lets the root go (an overlay is unmounted, and a root prepared in
+    /// memory is then stored in the root cache) and pushes the root cache
+    /// entry to the remote cache when it lacks it. Returns how long that
+    /// took, when there is a remote cache.
+    pub fn share_root(&mut self) -> Option<Duration> {
+        drop(self.layered.take());
+        let (remote, cache) = self.remote.take()?;
+        let started = Instant::now();
+        crate::progress::phase("share-root");
+        remote.store_root(&cache);
+        Some(started.elapsed())
+    }
+
     fn timed<T>(
         &mut self,
         phase: &str,
@@ -127,6 +146,7 @@ fn prepare_steps(
         package_digests: Default::default(),
         installed: Vec::new(),
         repositories: Vec::new(),
+        remote: None,
     };
     let plain = RootDir::open(&root_path)?;
     let packages = crate::packages::open(
@@ -166,6 +186,13 @@ fn prepare_steps(
         )?,
         None => None,
     };
+    if let (Some(spec), Some(cache)) = (&request.remote, &root_cache) {
+        let remote = crate::caches::remote::RemoteCache::connect(spec);
+        if !cache.is_stored() {
+            report.timed("remote-root", || Ok(remote.fetch_root(cache)))?;
+        }
+        report.remote = Some((remote, cache.clone()));
+    }
     let env = ScriptEnv::from_plan(plan);
 
     // The root with its packages: from the cache or installed, and kept

@@ -118,6 +118,30 @@ impl RootCache {
         }
     }
 
+    /// The entry's key, unique to the description's packages and the
+    /// repositories' state: `<description>-<state>`.
+    pub fn key(&self) -> String {
+        let name = |p: &Path| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        };
+        format!("{}-{}", name(&self.base), name(&self.entry))
+    }
+
+    /// A file of this build's own beside the entries (removed when
+    /// dropped; a killed build's is swept).
+    pub fn scratch_file(&self, what: &str) -> anyhow::Result<tempfile::NamedTempFile> {
+        crate::caches::private_dir(&self.base)?;
+        crate::caches::incoming_file(&self.base).with_context(|| {
+            format!(
+                "root cache: a file for the {what} in {}",
+                self.base.display()
+            )
+        })
+    }
+
     /// Whether the entry exists.
     pub fn is_stored(&self) -> bool {
         self.entry.join(ROOT).is_dir()
@@ -259,20 +283,32 @@ impl RootCache {
             .and_then(|m| m.write(&incoming.dir.path().join(MANIFEST)).map(|()| m));
         let Incoming { dir, root: _ } = incoming;
         let (path, lock) = dir.keep_held();
-        let ours = |path: PathBuf, lock| EntryInUse {
-            root: path.join(ROOT),
-            dir: path,
-            lock,
-            remove_on_drop: true,
-        };
-        let manifest = match manifest {
-            Ok(manifest) => manifest,
+        match manifest {
+            Ok(manifest) => {
+                tracing::debug!(paths = manifest.len(), took = ?started.elapsed(), "root cache: manifest made");
+                self.place(path, lock)
+            }
             Err(e) => {
                 tracing::warn!("root cache: {} not stored: {e:#}", self.entry.display());
-                return ours(path, lock);
+                ours(path, lock)
             }
-        };
-        tracing::debug!(paths = manifest.len(), took = ?started.elapsed(), "root cache: manifest made");
+        }
+    }
+
+    /// Makes an entry fetched whole into `incoming` (root and manifest,
+    /// from the remote cache) this entry. Like every entry, it is checked
+    /// against its manifest before a build uses it
+    /// ([`hold_verified`](Self::hold_verified)).
+    pub fn commit_fetched(&self, incoming: Incoming) -> EntryInUse {
+        let Incoming { dir, root: _ } = incoming;
+        let (path, lock) = dir.keep_held();
+        self.place(path, lock)
+    }
+
+    /// Renames the complete entry at `path` (held by `lock`) into place,
+    /// and removes older repository states of the same description that no
+    /// build is using.
+    fn place(&self, path: PathBuf, lock: fs::File) -> EntryInUse {
         let entry = match fs::rename(&path, &self.entry) {
             Ok(()) => EntryInUse {
                 dir: self.entry.clone(),
@@ -336,6 +372,11 @@ impl Incoming {
     pub fn path(&self) -> &Path {
         &self.root
     }
+
+    /// The entry's directory (the root's parent, where its manifest goes).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 /// A cache entry in use by this build: no other build removes it while
@@ -353,6 +394,22 @@ impl EntryInUse {
     /// The prepared root; never to be written to.
     pub fn path(&self) -> &Path {
         &self.root
+    }
+
+    /// The entry's directory: the root and its manifest.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// An entry of this build's alone (not, or not yet, in place): removed
+/// when dropped.
+fn ours(path: PathBuf, lock: fs::File) -> EntryInUse {
+    EntryInUse {
+        root: path.join(ROOT),
+        dir: path,
+        lock,
+        remove_on_drop: true,
     }
 }
 

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rustix::fs::StatVfsMountFlags;
 use rustix::mount::{self as rmount, MountFlags, UnmountFlags};
 
 /// A filesystem could not be mounted.
@@ -101,9 +102,73 @@ pub fn enter_private_namespace() {
             rmount::MountPropagationFlags::DOWNSTREAM | rmount::MountPropagationFlags::REC,
         )
     })();
-    if let Err(e) = entered {
-        tracing::debug!("mounts stay in the host's namespace: {e}");
+    match entered {
+        Ok(()) => {
+            let _ = PRIVATE.set(true);
+        }
+        Err(e) => tracing::debug!("mounts stay in the host's namespace: {e}"),
     }
+}
+
+/// Whether [`enter_private_namespace`] moved this process into a mount
+/// namespace of its own (set once, before any thread starts).
+static PRIVATE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Makes reads below each of `dirs` (where roots are prepared, stored and
+/// read: the temporary directory and the root cache) leave access times as
+/// they are, by binding each directory onto itself with `noatime` in the
+/// build's own mount namespace (the host's view is untouched; the binds go
+/// with the process).
+///
+/// Why: an image filesystem keeps each file's access time, and
+/// `SOURCE_DATE_EPOCH` clamps only the times after it. Under `relatime`
+/// the first read of a file whose access time is not after its
+/// modification time (a symlink dpkg unpacked) moves it to now. A root
+/// cache entry is read whole when it is stored and checked against its
+/// manifest before each use, so without this the access times a warm
+/// build's image keeps would be those of its cache's history, not those
+/// the packages were unpacked with.
+///
+/// Does nothing outside a private namespace (a bind there would be the
+/// host's); a bind the kernel refuses costs only that guarantee, with a
+/// warning.
+pub fn keep_access_times(dirs: &[&Path]) {
+    if PRIVATE.get() != Some(&true) {
+        return;
+    }
+    for dir in dirs {
+        if let Err(e) = bind_without_access_times(dir) {
+            tracing::warn!(
+                "reads below {} may change access times, and so the image's bytes: {e}",
+                dir.display()
+            );
+        }
+    }
+    // The working directory was entered before the binds: below one of
+    // them it is still the directory under it, another mount, and a rename
+    // from a path relative to it to an absolute one would cross mounts.
+    if let Ok(cwd) = std::env::current_dir() {
+        let _ = std::env::set_current_dir(cwd);
+    }
+}
+
+fn bind_without_access_times(dir: &Path) -> rustix::io::Result<()> {
+    rmount::mount_bind_recursive(dir, dir)?;
+    // A remount replaces the bind's flags: keep those the mount had
+    // (`nosuid` and the like, which a user namespace may not drop).
+    let had = rustix::fs::statvfs(dir)?.f_flag;
+    let mut flags = MountFlags::BIND | MountFlags::NOATIME;
+    for (st, flag) in [
+        (StatVfsMountFlags::RDONLY, MountFlags::RDONLY),
+        (StatVfsMountFlags::NOSUID, MountFlags::NOSUID),
+        (StatVfsMountFlags::NODEV, MountFlags::NODEV),
+        (StatVfsMountFlags::NOEXEC, MountFlags::NOEXEC),
+    ] {
+        if had.contains(st) {
+            flags |= flag;
+        }
+    }
+    rmount::mount_remount(dir, flags, "")
 }
 
 /// The mount points at or below `path`, from this process's mountinfo.

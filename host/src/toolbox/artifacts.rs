@@ -369,7 +369,17 @@ impl Partial {
     /// Renames the file onto its final name (replacing whatever was there,
     /// a symlink included) and removes the private directory.
     fn publish(&mut self) -> io::Result<()> {
-        fs::rename(&self.file, self.target.path.join(&self.file_name))?;
+        let to = self.target.path.join(&self.file_name);
+        fs::rename(&self.file, &to).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "moving the finished file from {} to {}: {e}",
+                    self.file.display(),
+                    to.display()
+                ),
+            )
+        })?;
         drop(self.dir.take());
         Ok(())
     }

@@ -57,3 +57,93 @@ pub fn fixtures(test: &str) -> Option<PathBuf> {
     );
     None
 }
+
+/// A registry of the test's own: Debian's `docker-registry` (the CNCF
+/// distribution registry) serving a temporary directory on 127.0.0.1,
+/// stopped when dropped.
+pub struct TestRegistry {
+    child: std::process::Child,
+    /// Where its blobs and manifests are stored.
+    pub storage: PathBuf,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRegistry {
+    /// Starts one; `None`, said on the terminal, when `docker-registry` is
+    /// not installed (`scripts/setup` installs it).
+    pub fn start(test: &str) -> Option<TestRegistry> {
+        let program = "/usr/bin/docker-registry";
+        if !Path::new(program).exists() {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: {program} is not installed (scripts/setup installs docker-registry)"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let storage = dir.path().join("storage");
+        // A free port: bound, then let go for the registry to take.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
+                 delete:\n    enabled: true\nhttp:\n  addr: {address}\n",
+                storage.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(program)
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
+            .spawn()
+            .expect("starting docker-registry");
+        let registry = TestRegistry {
+            child,
+            storage,
+            address,
+            _dir: dir,
+        };
+        // Ready once it answers on its port (at most 10 s).
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&registry.address).is_ok() {
+                return Some(registry);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("docker-registry did not listen on {}", registry.address);
+    }
+
+    /// `oci://127.0.0.1:PORT/REPOSITORY`.
+    pub fn location(&self, repository: &str) -> String {
+        format!("oci://{}/{repository}", self.address)
+    }
+
+    /// The files of the blob `digest` (`sha256:…`) in its storage.
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.storage
+            .join("docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,565 @@
+//! OCI registries: where builder's `oci://` references are parsed, how a
+//! registry client is made (TLS, plain HTTP only on loopback, credentials
+//! from the user's container auth file), and the blocking calls over
+//! `oci-client`'s async protocol that `builder push` and `builder pull`
+//! ([`artifact`]) are made of.
+//!
+//! Why `oci-client` (the ORAS project's Rust client): the distribution
+//! protocol (token auth, chunked uploads, digest checks on every blob
+//! pulled, the referrers API and its tag-schema fallback) is a solved
+//! problem, and this crate is the maintained implementation of it.
+
+pub mod artifact;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+/// A registry location as builder's commands take it:
+/// `oci://HOST[:PORT]/REPOSITORY[:TAG]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OciLocation {
+    /// `HOST[:PORT]`.
+    pub registry: String,
+    /// The repository path.
+    pub repository: String,
+    /// The tag, when one is given.
+    pub tag: Option<String>,
+}
+
+impl std::str::FromStr for OciLocation {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> anyhow::Result<Self> {
+        let rest = text
+            .strip_prefix("oci://")
+            .with_context(|| format!("`{text}`: expected oci://HOST[:PORT]/REPOSITORY[:TAG]"))?;
+        let (registry, path) = rest
+            .split_once('/')
+            .with_context(|| format!("`{text}`: no repository after the host"))?;
+        anyhow::ensure!(!registry.is_empty(), "`{text}`: no registry host");
+        // A tag follows the last `:` after the last `/`.
+        let (repository, tag) = match path.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag.to_string())),
+            _ => (path, None),
+        };
+        let valid_repo = !repository.is_empty()
+            && repository.split('/').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+            });
+        anyhow::ensure!(
+            valid_repo,
+            "`{text}`: `{repository}` is not a repository name (lowercase letters, digits, \
+             `.`, `_`, `-`, parts joined by `/`)"
+        );
+        if let Some(tag) = &tag {
+            let valid = tag.len() <= 128
+                && tag
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && tag
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            anyhow::ensure!(valid, "`{text}`: `{tag}` is not a tag");
+        }
+        Ok(OciLocation {
+            registry: registry.to_string(),
+            repository: repository.to_string(),
+            tag,
+        })
+    }
+}
+
+impl std::fmt::Display for OciLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "oci://{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        Ok(())
+    }
+}
+
+impl OciLocation {
+    /// The reference with `tag` (or this location's tag).
+    fn reference(&self, tag: &str) -> Reference {
+        Reference::with_tag(
+            self.registry.clone(),
+            self.repository.clone(),
+            tag.to_string(),
+        )
+    }
+
+    /// The reference of a manifest by its digest.
+    fn by_digest(&self, digest: &str) -> Reference {
+        Reference::with_digest(
+            self.registry.clone(),
+            self.repository.clone(),
+            digest.to_string(),
+        )
+    }
+
+    /// Whether the host is this machine (plain HTTP is allowed only there).
+    fn is_loopback(&self) -> bool {
+        let host = match self.registry.rsplit_once(':') {
+            Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+            _ => self.registry.as_str(),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// A connection to one registry: the client, its credentials and the
+/// runtime its calls are driven on.
+pub struct Registry {
+    client: Client,
+    auth: RegistryAuth,
+    runtime: tokio::runtime::Runtime,
+    location: OciLocation,
+}
+
+impl Registry {
+    /// A client for `location`'s registry: HTTPS, or plain HTTP when
+    /// `insecure` (refused unless the host is this machine's loopback).
+    /// Credentials come from the container auth file
+    /// ([`credentials_file`]), never from a description.
+    pub fn connect(location: &OciLocation, insecure: bool) -> anyhow::Result<Registry> {
+        anyhow::ensure!(
+            !insecure || location.is_loopback(),
+            "{location}: plain HTTP is allowed only for a registry on this machine \
+             (localhost, 127.0.0.1, ::1); use TLS for `{}`",
+            location.registry
+        );
+        let config = ClientConfig {
+            protocol: if insecure {
+                ClientProtocol::Http
+            } else {
+                ClientProtocol::Https
+            },
+            // Blobs are streamed in chunks; several at once would only
+            // compete for the same link.
+            max_concurrent_upload: 2,
+            max_concurrent_download: 2,
+            connect_timeout: Some(std::time::Duration::from_secs(10)),
+            ..ClientConfig::default()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the registry client")?;
+        Ok(Registry {
+            client: Client::new(config),
+            auth: credentials(&location.registry)?,
+            runtime,
+            location: location.clone(),
+        })
+    }
+
+    /// The location this registry was reached for.
+    pub fn location(&self) -> &OciLocation {
+        &self.location
+    }
+
+    /// Uploads the file at `path` as a blob (streamed in chunks; a blob the
+    /// registry already has is not sent again). Returns its digest and size.
+    pub fn push_file(&self, path: &Path) -> anyhow::Result<(String, u64)> {
+        let image = self.location.reference("builder");
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        if size <= SMALL_BLOB {
+            let data =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let digest = sha256_digest(&data);
+            self.push_bytes_as(&image, data, &digest)?;
+            return Ok((digest, size));
+        }
+        // The digest first: a blob the registry holds is not sent again.
+        let digest = file_digest(path)?;
+        if self.has_blob(&digest)? {
+            return Ok((digest, size));
+        }
+        let file =
+            std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+        let chunks = futures_util::stream::iter(FileChunks { file }).map(|chunk| {
+            chunk.map_err(|e| {
+                oci_client::errors::OciDistributionError::GenericError(Some(e.to_string()))
+            })
+        });
+        let pushed = self
+            .runtime
+            .block_on(self.authorized(&image, oci_client::RegistryOperation::Push))
+            .and_then(|()| {
+                self.runtime
+                    .block_on(self.client.push_blob_stream_chunked(&image, chunks))
+                    .map_err(anyhow::Error::from)
+            })
+            .with_context(|| format!("{}: uploading {}", self.location, path.display()))?;
+        anyhow::ensure!(
+            pushed.blob_digest == digest,
+            "{} changed while it was uploaded",
+            path.display()
+        );
+        Ok((digest, size))
+    }
+
+    /// Uploads `data` as a blob; returns its digest.
+    pub fn push_bytes(&self, data: Vec<u8>) -> anyhow::Result<String> {
+        let digest = sha256_digest(&data);
+        self.push_bytes_as(&self.location.reference("builder"), data, &digest)?;
+        Ok(digest)
+    }
+
+    fn push_bytes_as(&self, image: &Reference, data: Vec<u8>, digest: &str) -> anyhow::Result<()> {
+        if self.has_blob(digest)? {
+            return Ok(());
+        }
+        self.runtime
+            .block_on(async {
+                self.authorized(image, oci_client::RegistryOperation::Push)
+                    .await?;
+                self.client.push_blob(image, data, digest).await?;
+                anyhow::Ok(())
+            })
+            .with_context(|| format!("{}: uploading blob {digest}", self.location))
+    }
+
+    /// Whether the registry holds the blob `digest`.
+    pub fn has_blob(&self, digest: &str) -> anyhow::Result<bool> {
+        let image = self.location.reference("builder");
+        self.runtime
+            .block_on(async {
+                self.authorized(&image, oci_client::RegistryOperation::Pull)
+                    .await?;
+                anyhow::Ok(self.client.blob_exists(&image, digest).await?)
+            })
+            .with_context(|| format!("{}: looking up blob {digest}", self.location))
+    }
+
+    /// Downloads the blob of `descriptor` into `path` (through a partial
+    /// file renamed once the digest checked out: a blob that does not match
+    /// its digest never lands).
+    pub fn pull_to_file(
+        &self,
+        descriptor: &oci_client::manifest::OciDescriptor,
+        path: &Path,
+    ) -> anyhow::Result<()> {
+        let image = self.location.by_digest(&descriptor.digest);
+        let partial = partial_path(path);
+        let result = self.runtime.block_on(async {
+            self.authorized(&image, oci_client::RegistryOperation::Pull)
+                .await?;
+            let file = tokio::fs::File::create(&partial).await?;
+            self.client.pull_blob(&image, descriptor, file).await?;
+            anyhow::Ok(())
+        });
+        match result {
+            Ok(()) => std::fs::rename(&partial, path)
+                .with_context(|| format!("moving {} into place", path.display())),
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                Err(e).with_context(|| {
+                    format!(
+                        "{}: downloading {} into {}",
+                        self.location,
+                        descriptor.digest,
+                        path.display()
+                    )
+                })
+            }
+        }
+    }
+
+    /// Stores `manifest` under `tag`, or by digest alone when `tag` is
+    /// `None`; returns the manifest's digest.
+    pub fn push_manifest(
+        &self,
+        manifest: &oci_client::manifest::OciManifest,
+        tag: Option<&str>,
+    ) -> anyhow::Result<String> {
+        let body = serde_json::to_vec(manifest).context("writing the manifest")?;
+        let digest = sha256_digest(&body);
+        let image = match tag {
+            Some(tag) => self.location.reference(tag),
+            None => self.location.by_digest(&digest),
+        };
+        let content_type = match manifest {
+            oci_client::manifest::OciManifest::Image(_) => {
+                oci_client::manifest::OCI_IMAGE_MEDIA_TYPE
+            }
+            oci_client::manifest::OciManifest::ImageIndex(_) => {
+                oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE
+            }
+        };
+        self.runtime
+            .block_on(async {
+                self.authorized(&image, oci_client::RegistryOperation::Push)
+                    .await?;
+                self.client
+                    .push_manifest_raw(
+                        &image,
+                        body,
+                        content_type.parse().expect("a valid header value"),
+                    )
+                    .await?;
+                anyhow::Ok(())
+            })
+            .with_context(|| format!("{}: storing manifest {digest}", self.location))?;
+        Ok(digest)
+    }
+
+    /// Whether the repository has a manifest tagged `tag`.
+    pub fn has_tag(&self, tag: &str) -> anyhow::Result<bool> {
+        use oci_client::errors::{OciDistributionError as E, OciErrorCode};
+        let image = self.location.reference(tag);
+        let found = self.runtime.block_on(async {
+            self.authorized(&image, oci_client::RegistryOperation::Pull)
+                .await?;
+            anyhow::Ok(self.client.fetch_manifest_digest(&image, &self.auth).await)
+        })?;
+        match found {
+            Ok(_) => Ok(true),
+            Err(E::ImageManifestNotFoundError(_)) | Err(E::ServerError { code: 404, .. }) => {
+                Ok(false)
+            }
+            Err(E::RegistryError { envelope, .. })
+                if envelope.errors.iter().all(|e| {
+                    matches!(
+                        e.code,
+                        OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown
+                    )
+                }) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e).with_context(|| format!("{}: looking up `{tag}`", self.location)),
+        }
+    }
+
+    /// The image manifest `tag` (or digest) names, and its digest.
+    pub fn pull_manifest(
+        &self,
+        tag: &str,
+    ) -> anyhow::Result<(oci_client::manifest::OciImageManifest, String)> {
+        let image = if tag.starts_with("sha256:") {
+            self.location.by_digest(tag)
+        } else {
+            self.location.reference(tag)
+        };
+        self.runtime
+            .block_on(async {
+                self.authorized(&image, oci_client::RegistryOperation::Pull)
+                    .await?;
+                anyhow::Ok(self.client.pull_image_manifest(&image, &self.auth).await?)
+            })
+            .with_context(|| format!("{}: reading the manifest of `{tag}`", self.location))
+    }
+
+    /// The manifests that name `digest` as their subject (the referrers
+    /// API, or its tag schema where the registry lacks it).
+    pub fn referrers(&self, digest: &str) -> anyhow::Result<oci_client::manifest::OciImageIndex> {
+        let image = self.location.by_digest(digest);
+        self.runtime
+            .block_on(async {
+                self.authorized(&image, oci_client::RegistryOperation::Pull)
+                    .await?;
+                anyhow::Ok(self.client.pull_referrers(&image, None).await?)
+            })
+            .with_context(|| format!("{}: listing the referrers of {digest}", self.location))
+    }
+
+    async fn authorized(
+        &self,
+        image: &Reference,
+        operation: oci_client::RegistryOperation,
+    ) -> anyhow::Result<()> {
+        // Anonymous registries need no token; others answer 401 with a
+        // challenge, which `auth` follows.
+        if matches!(self.auth, RegistryAuth::Anonymous) {
+            self.client
+                .store_auth_if_needed(image.resolve_registry(), &self.auth)
+                .await;
+            return Ok(());
+        }
+        self.client.auth(image, &self.auth, operation).await?;
+        Ok(())
+    }
+}
+
+/// Blobs up to this size are read whole; larger ones are streamed.
+const SMALL_BLOB: u64 = 16 << 20;
+/// The chunk a large blob is uploaded in.
+const CHUNK: usize = 8 << 20;
+
+/// A file read in [`CHUNK`]s.
+struct FileChunks {
+    file: std::fs::File,
+}
+
+impl Iterator for FileChunks {
+    type Item = std::io::Result<bytes::Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut buf = vec![0u8; CHUNK];
+        let mut filled = 0;
+        while filled < CHUNK {
+            match self.file.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        if filled == 0 {
+            return None;
+        }
+        buf.truncate(filled);
+        Some(Ok(bytes::Bytes::from(buf)))
+    }
+}
+
+/// `sha256:<hex>` of `data`.
+pub fn sha256_digest(data: &[u8]) -> String {
+    format!("sha256:{}", crate::toolbox::sha256_hex(data))
+}
+
+/// `sha256:<hex>` of the file at `path`.
+pub fn file_digest(path: &Path) -> anyhow::Result<String> {
+    let hex = crate::provenance::file_sha256(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(format!("sha256:{hex}"))
+}
+
+fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    path.with_file_name(name)
+}
+
+/// The container auth file: `REGISTRY_AUTH_FILE`, else
+/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+pub fn credentials_file() -> Option<PathBuf> {
+    if let Some(file) = std::env::var_os("REGISTRY_AUTH_FILE").filter(|f| !f.is_empty()) {
+        return Some(PathBuf::from(file));
+    }
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("config.json"));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".docker/config.json"))
+}
+
+/// The credentials the auth file holds for `registry` (its `auths` entry,
+/// keyed by `HOST[:PORT]`, with or without a scheme), else anonymous.
+fn credentials(registry: &str) -> anyhow::Result<RegistryAuth> {
+    let Some(file) = credentials_file() else {
+        return Ok(RegistryAuth::Anonymous);
+    };
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RegistryAuth::Anonymous),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+    };
+    credentials_in(&text, registry).with_context(|| format!("{}", file.display()))
+}
+
+fn credentials_in(text: &str, registry: &str) -> anyhow::Result<RegistryAuth> {
+    use base64::Engine;
+    let config: serde_json::Value =
+        serde_json::from_str(text).context("not a container auth file (JSON)")?;
+    let Some(auths) = config.get("auths").and_then(|a| a.as_object()) else {
+        return Ok(RegistryAuth::Anonymous);
+    };
+    let entry = auths.iter().find(|(key, _)| {
+        let key = key
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        key.split('/').next() == Some(registry)
+    });
+    let Some((key, entry)) = entry else {
+        return Ok(RegistryAuth::Anonymous);
+    };
+    let Some(encoded) = entry.get("auth").and_then(|a| a.as_str()) else {
+        return Ok(RegistryAuth::Anonymous);
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|d| String::from_utf8(d).ok())
+        .with_context(|| format!("the `auth` of `{key}` is not base64 of USER:PASSWORD"))?;
+    let (user, password) = decoded
+        .split_once(':')
+        .with_context(|| format!("the `auth` of `{key}` is not USER:PASSWORD"))?;
+    Ok(RegistryAuth::Basic(user.to_string(), password.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse_with_and_without_a_tag_and_a_port() {
+        let l: OciLocation = "oci://127.0.0.1:5000/team/golden:v1".parse().unwrap();
+        assert_eq!(l.registry, "127.0.0.1:5000");
+        assert_eq!(l.repository, "team/golden");
+        assert_eq!(l.tag.as_deref(), Some("v1"));
+        assert!(l.is_loopback());
+        assert_eq!(l.to_string(), "oci://127.0.0.1:5000/team/golden:v1");
+        let l: OciLocation = "oci://registry.example/golden".parse().unwrap();
+        assert_eq!(l.tag, None);
+        assert!(!l.is_loopback());
+        assert!("oci://[::1]:5000/a"
+            .parse::<OciLocation>()
+            .unwrap()
+            .is_loopback());
+        for bad in [
+            "docker://h/r:t",
+            "oci://h",
+            "oci://h/",
+            "oci://h/Upper",
+            "oci://h/r:-bad",
+            "oci://h//r",
+        ] {
+            assert!(bad.parse::<OciLocation>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plain_http_is_refused_for_a_remote_host() {
+        let l: OciLocation = "oci://registry.example/golden:v1".parse().unwrap();
+        let err = Registry::connect(&l, true).err().unwrap().to_string();
+        assert!(err.contains("plain HTTP is allowed only"), "{err}");
+    }
+
+    #[test]
+    fn credentials_come_from_the_auths_entry_of_the_registry() {
+        let text = r#"{"auths": {
+            "https://other.example": {"auth": "b3RoZXI6eA=="},
+            "127.0.0.1:5000": {"auth": "YnVpbGRlcjpzM2NyZXQ="}
+        }}"#;
+        match credentials_in(text, "127.0.0.1:5000").unwrap() {
+            RegistryAuth::Basic(user, password) => {
+                assert_eq!((user.as_str(), password.as_str()), ("builder", "s3cret"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            credentials_in(text, "elsewhere:1").unwrap(),
+            RegistryAuth::Anonymous
+        ));
+        let bad = r#"{"auths": {"h:1": {"auth": "!!"}}}"#;
+        assert!(credentials_in(bad, "h:1").is_err());
+    }
+}
