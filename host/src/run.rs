@@ -123,6 +123,17 @@ pub fn run(
         .context("phase `pre-image`")?;
     phases.push(timing("pre-image", pre_image_started.elapsed()));
 
+    // The xz chunks other machines made of this root's images.
+    let xz_shared = match (&report.remote, &request.xz_cache) {
+        (Some(shared), Some(dir)) => Some((shared.xz_tag(), dir.clone())),
+        _ => None,
+    };
+    if let (Some(shared), Some((tag, dir))) = (&report.remote, &xz_shared) {
+        let started = Instant::now();
+        shared.remote.fetch_files(tag, dir);
+        phases.push(timing("remote-xz", started.elapsed()));
+    }
+
     let create_started = Instant::now();
     crate::progress::phase("create");
     let outcome = create::create(
@@ -167,9 +178,13 @@ pub fn run(
             .context("phase `post-image`")?;
         phases.push(timing("post-image", post_image_started.elapsed()));
     }
-    // The root is let go; its cache entry goes to the remote cache.
+    // The root is let go; its cache entry, the packages and the xz chunks
+    // go to the remote cache.
     if let Some(took) = report.share_root() {
         phases.push(timing("share-root", took));
+    }
+    if let (Some(shared), Some((tag, dir))) = (&report.remote, &xz_shared) {
+        shared.remote.store_files(tag, dir, "xz");
     }
     let sbom = outcome.sbom;
     let mut result = RunResult {

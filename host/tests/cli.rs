@@ -1123,18 +1123,20 @@ fn two_cold_builds_of_the_minimal_example_are_identical_attested_and_published()
     for (machine, dir) in dirs.iter().enumerate() {
         let target = dir.path().join("out");
         match (&remote, machine) {
-            (Some(remote), 0) => build_with_caches(
-                dir.path(),
-                &example(),
-                &target,
-                &[
-                    "--signing-key",
-                    ed25519.0.to_str().unwrap(),
-                    "--cache-remote",
-                    remote,
-                    "--cache-remote-insecure",
-                ],
-            ),
+            (Some(remote), 0) => {
+                build_with_caches(
+                    dir.path(),
+                    &example(),
+                    &target,
+                    &[
+                        "--signing-key",
+                        ed25519.0.to_str().unwrap(),
+                        "--cache-remote",
+                        remote,
+                        "--cache-remote-insecure",
+                    ],
+                );
+            }
             _ => run(dir.path(), &target, &ed25519.0),
         }
         outputs.push(target);
@@ -2106,7 +2108,14 @@ fn shared_through_the_remote_cache(registry: &common::TestRegistry, first: &Path
         .tempdir_in("/var/tmp")
         .unwrap();
     let target = machine.path().join("out");
-    build_with_caches(machine.path(), &example(), &target, &args);
+    let out = build_with_caches(machine.path(), &example(), &target, &args);
+    // The tarball's xz chunks come from the registry too.
+    let log = stderr(&out);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("remote cache: pulled files") && l.contains("tag=\"xz-")),
+        "{log}"
+    );
     let done = phases(&target);
     assert!(
         done.contains(&"prepare: remote-root".to_string()),
@@ -2177,6 +2186,12 @@ fn shared_through_the_remote_cache(registry: &common::TestRegistry, first: &Path
     );
     let done = phases(&target);
     assert!(done.contains(&"prepare: bootstrap".to_string()), "{done:?}");
+    // Prepared here, from the packages the registry keeps.
+    assert!(
+        err.lines()
+            .any(|l| l.contains("remote cache: pulled files") && l.contains("tag=\"pool-")),
+        "{err}"
+    );
     assert_same_files(first, &target, 7);
 }
 
@@ -2323,13 +2338,20 @@ fn published_and_fetched_back(target: &Path) {
         !again.join(name).exists(),
         "no file of a blob that did not check out"
     );
-    assert!(!again.join(format!("{name}.partial")).exists());
+    let left: Vec<_> = std::fs::read_dir(&again)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.iter()
+            .all(|n| !n.to_string_lossy().starts_with(".incoming-")),
+        "a partial file was left: {left:?}"
+    );
 }
 
 /// `builder run DESCRIPTION --target-dir TARGET ARGS` as a machine whose
 /// caches and work directories are under `machine`, with
 /// `SOURCE_DATE_EPOCH` set.
-fn build_with_caches(machine: &Path, description: &Path, target: &Path, args: &[&str]) {
+fn build_with_caches(machine: &Path, description: &Path, target: &Path, args: &[&str]) -> Output {
     let tmp = machine.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_builder"))
@@ -2345,6 +2367,7 @@ fn build_with_caches(machine: &Path, description: &Path, target: &Path, args: &[
         .output()
         .unwrap();
     assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    out
 }
 
 /// Every file but the result manifest (which holds timings) is in both

@@ -98,10 +98,23 @@ impl RemoteCache {
             return false;
         };
         let tag = tag_of(cache);
-        match fetch(registry, cache, &tag) {
-            Ok(found) => found,
+        let layer = match root_layer(registry, &tag) {
+            Ok(Some(layer)) => layer,
+            Ok(None) => return false,
             Err(e) => {
-                self.give_up(&format!("pulling `{tag}`"), e);
+                self.give_up(&format!("looking up `{tag}`"), e);
+                return false;
+            }
+        };
+        // The registry answers: what it serves may still be unusable (a blob
+        // that does not match its digest), which costs this entry only.
+        match fetch(registry, cache, &layer) {
+            Ok(()) => {
+                tracing::info!(tag, "remote cache: pulled the prepared root");
+                true
+            }
+            Err(e) => {
+                tracing::warn!("remote cache: not using `{tag}`: {e:#}; preparing the root here");
                 false
             }
         }
@@ -133,17 +146,204 @@ impl RemoteCache {
     }
 }
 
+/// A cache directory's files (`*.EXT` below it) as one artifact: the
+/// package pool a build downloaded into, the xz chunks it made.
+const FILE_SET: &str = "application/vnd.builder.cache-files.v1";
+const FILE_LAYER: &str = "application/vnd.builder.cache-file.v1";
+const TITLE: &str = "org.opencontainers.image.title";
+
+impl RemoteCache {
+    /// Pulls the files of the set `tag` that `dir` lacks into it (each
+    /// checked against its digest; the cache that reads them checks them
+    /// again as it always does). Returns how many it pulled.
+    pub fn fetch_files(&self, tag: &str, dir: &Path) -> usize {
+        let Some(registry) = self.usable() else {
+            return 0;
+        };
+        match fetch_files(registry, tag, dir) {
+            Ok(pulled) => {
+                if pulled > 0 {
+                    tracing::info!(tag, files = pulled, "remote cache: pulled files");
+                }
+                pulled
+            }
+            Err(e) => {
+                self.give_up(&format!("pulling `{tag}`"), e);
+                0
+            }
+        }
+    }
+
+    /// Pushes the files `*.EXT` below `dir` as the set `tag`, when the
+    /// registry's set lacks some of them (keeping those it has).
+    pub fn store_files(&self, tag: &str, dir: &Path, extension: &str) {
+        let Some(registry) = self.usable() else {
+            return;
+        };
+        match store_files(registry, tag, dir, extension) {
+            Ok(0) => {}
+            Ok(pushed) => tracing::info!(tag, files = pushed, "remote cache: pushed files"),
+            Err(e) => self.give_up(&format!("pushing `{tag}`"), e),
+        }
+    }
+}
+
+/// The tag of a file set: `KIND-` and a digest of `key`.
+pub fn file_set_tag(kind: &str, key: &str) -> String {
+    format!(
+        "{kind}-{}",
+        &crate::toolbox::sha256_hex(key.as_bytes())[..32]
+    )
+}
+
+fn fetch_files(registry: &Registry, tag: &str, dir: &Path) -> anyhow::Result<usize> {
+    if !registry.has_tag(tag)? {
+        return Ok(0);
+    }
+    let (manifest, _) = registry.pull_manifest(tag)?;
+    anyhow::ensure!(
+        manifest.artifact_type.as_deref() == Some(FILE_SET),
+        "`{tag}` is not a set of cache files (artifactType {:?})",
+        manifest.artifact_type
+    );
+    let mut pulled = 0;
+    for layer in &manifest.layers {
+        let name = layer
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(TITLE))
+            .filter(|name| relative_name_ok(name))
+            .with_context(|| format!("`{tag}`: a file without a plain relative name"))?;
+        let path = dir.join(name);
+        if path.exists() {
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            crate::caches::private_dir(parent)?;
+        }
+        registry.pull_to_file(layer, &path)?;
+        pulled += 1;
+    }
+    Ok(pulled)
+}
+
+fn store_files(
+    registry: &Registry,
+    tag: &str,
+    dir: &Path,
+    extension: &str,
+) -> anyhow::Result<usize> {
+    let mut local = Vec::new();
+    files_below(dir, dir, extension, &mut local)?;
+    local.sort();
+    let mut layers = if registry.has_tag(tag)? {
+        registry.pull_manifest(tag)?.0.layers
+    } else {
+        Vec::new()
+    };
+    let title = |l: &oci_client::manifest::OciDescriptor| {
+        l.annotations.as_ref().and_then(|a| a.get(TITLE)).cloned()
+    };
+    let known: std::collections::BTreeSet<String> = layers.iter().filter_map(title).collect();
+    let mut pushed = 0;
+    for name in local.iter().filter(|n| !known.contains(*n)) {
+        let (digest, size) = registry.push_file(&dir.join(name))?;
+        layers.push(oci_client::manifest::OciDescriptor {
+            media_type: FILE_LAYER.to_string(),
+            digest,
+            size: size as i64,
+            annotations: Some(std::collections::BTreeMap::from([(
+                TITLE.to_string(),
+                name.clone(),
+            )])),
+            ..Default::default()
+        });
+        pushed += 1;
+    }
+    if pushed == 0 {
+        return Ok(0);
+    }
+    let empty = registry.push_bytes(b"{}".to_vec())?;
+    let manifest = oci_client::manifest::OciImageManifest {
+        schema_version: 2,
+        media_type: Some(oci_client::manifest::OCI_IMAGE_MEDIA_TYPE.to_string()),
+        config: oci_client::manifest::OciDescriptor {
+            media_type: "application/vnd.oci.empty.v1+json".to_string(),
+            digest: empty,
+            size: 2,
+            ..Default::default()
+        },
+        layers,
+        subject: None,
+        artifact_type: Some(FILE_SET.to_string()),
+        annotations: None,
+    };
+    registry.push_manifest(
+        &oci_client::manifest::OciManifest::Image(manifest),
+        Some(tag),
+    )?;
+    Ok(pushed)
+}
+
+/// The regular files `*.EXT` below `dir`, relative to `base`; files being
+/// written (`.incoming-*`) left out.
+fn files_below(
+    base: &Path,
+    dir: &Path,
+    extension: &str,
+    out: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kind = entry.file_type()?;
+        if name.starts_with('.') {
+            continue;
+        }
+        if kind.is_dir() {
+            files_below(base, &entry.path(), extension, out)?;
+        } else if kind.is_file() && name.ends_with(&format!(".{extension}")) {
+            let relative = entry
+                .path()
+                .strip_prefix(base)?
+                .to_string_lossy()
+                .into_owned();
+            if relative_name_ok(&relative) {
+                out.push(relative);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A relative path of plain names (no `..`, no root, no empty part).
+fn relative_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains('\0')
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
 /// The tag of an entry: `root-` and its key.
 fn tag_of(cache: &RootCache) -> String {
     format!("root-{}", cache.key())
 }
 
-fn fetch(registry: &Registry, cache: &RootCache, tag: &str) -> anyhow::Result<bool> {
+/// The layer of the entry tagged `tag`, when the registry has one.
+fn root_layer(
+    registry: &Registry,
+    tag: &str,
+) -> anyhow::Result<Option<oci_client::manifest::OciDescriptor>> {
     if !registry.has_tag(tag)? {
         tracing::debug!(tag, "remote cache: no such entry");
-        return Ok(false);
+        return Ok(None);
     }
-    let started = std::time::Instant::now();
     let (manifest, _) = registry.pull_manifest(tag)?;
     anyhow::ensure!(
         manifest.artifact_type.as_deref() == Some(ROOT_ENTRY),
@@ -158,14 +358,22 @@ fn fetch(registry: &Registry, cache: &RootCache, tag: &str) -> anyhow::Result<bo
         "`{tag}`: a layer of type {}",
         layer.media_type
     );
+    Ok(Some(layer.clone()))
+}
+
+/// Pulls the entry's `layer` into the local root cache.
+fn fetch(
+    registry: &Registry,
+    cache: &RootCache,
+    layer: &oci_client::manifest::OciDescriptor,
+) -> anyhow::Result<()> {
     let incoming = cache.begin()?;
     let archive = incoming.dir().join("entry.tar.zst");
     registry.pull_to_file(layer, &archive)?;
     unpack(&archive, incoming.dir())?;
     std::fs::remove_file(&archive).with_context(|| format!("removing {}", archive.display()))?;
     drop(cache.commit_fetched(incoming));
-    tracing::info!(tag, took = ?started.elapsed(), "remote cache: pulled the prepared root");
-    Ok(true)
+    Ok(())
 }
 
 fn push(registry: &Registry, cache: &RootCache, entry: &Path, tag: &str) -> anyhow::Result<()> {
@@ -367,6 +575,24 @@ fn parse_pax_time(value: &str) -> anyhow::Result<rustix::fs::Timespec> {
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn only_plain_relative_names_are_cache_files() {
+        for good in ["a.deb", "dnf/x86_64/packages/a.rpm", "0f.xz"] {
+            assert!(relative_name_ok(good), "{good}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../a.deb",
+            "a/../../b",
+            "a//b",
+            "./a",
+            "a\0b",
+        ] {
+            assert!(!relative_name_ok(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn posix_header_times_parse() {

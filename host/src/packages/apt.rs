@@ -584,6 +584,10 @@ impl super::PackageManager for Apt<'_> {
         Apt::cleanup(self)
     }
 
+    fn package_pool(&self) -> Option<(std::path::PathBuf, &'static str)> {
+        self.cache.as_ref().map(|c| (c.dir().to_path_buf(), "deb"))
+    }
+
     fn repository_state(&self) -> anyhow::Result<Option<super::RepositoryState>> {
         let mut state = super::RepositoryState::default();
         for repo in self.build_repositories() {

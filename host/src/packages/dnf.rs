@@ -169,6 +169,13 @@ impl PackageTool for Dnf<'_> {
 }
 
 impl PackageManager for Dnf<'_> {
+    fn package_pool(&self) -> Option<(std::path::PathBuf, &'static str)> {
+        // Linked to the pool when packages are kept between builds.
+        std::fs::read_link(&self.cache_dir)
+            .ok()
+            .map(|pool| (pool, "rpm"))
+    }
+
     fn over<'s>(&self, root: &'s RootDir) -> Box<dyn PackageManager + 's> {
         Box::new(Dnf {
             root,

@@ -87,6 +87,10 @@ pub trait PackageManager: PackageTool {
     /// another root of the same build: the root prepared for the root
     /// cache, then the overlay the build goes on in.
     fn over<'s>(&self, root: &'s RootDir) -> Box<dyn PackageManager + 's>;
+    /// The package cache's pool this build downloads into, and the file
+    /// extension of its packages (`deb`, `rpm`); `None` without a package
+    /// cache.
+    fn package_pool(&self) -> Option<(std::path::PathBuf, &'static str)>;
 }
 
 /// The build repositories as the prepared-root cache sees them.

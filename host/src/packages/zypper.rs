@@ -145,6 +145,13 @@ impl PackageTool for Zypper<'_> {
 }
 
 impl PackageManager for Zypper<'_> {
+    fn package_pool(&self) -> Option<(std::path::PathBuf, &'static str)> {
+        // Linked to the pool when packages are kept between builds.
+        std::fs::read_link(&self.cache_dir)
+            .ok()
+            .map(|pool| (pool, "rpm"))
+    }
+
     fn over<'s>(&self, root: &'s RootDir) -> Box<dyn PackageManager + 's> {
         Box::new(Zypper {
             root,

@@ -79,9 +79,28 @@ pub struct PrepareReport {
     pub installed: Vec<LockedPackage>,
     /// With [`LockMode::Record`]: the build repositories as a lock records them.
     pub repositories: Vec<LockedRepository>,
-    /// The root cache entry and the remote cache to share it through, once
-    /// the build lets the root go ([`PrepareReport::share_root`]).
-    pub remote: Option<(crate::caches::remote::RemoteCache, RootCache)>,
+    /// The remote cache and what this build shares through it, once it
+    /// lets the root go ([`PrepareReport::share_root`]).
+    pub remote: Option<Shared>,
+}
+
+/// What a build shares through the remote cache: its root cache entry and
+/// the package pool it downloaded into (xz chunks: [`Shared::xz_tag`]).
+#[derive(Debug)]
+pub struct Shared {
+    /// The connection.
+    pub remote: crate::caches::remote::RemoteCache,
+    /// The root cache entry.
+    pub root: RootCache,
+    /// The package pool, its packages' extension, and its tag.
+    pub pool: Option<(PathBuf, &'static str, String)>,
+}
+
+impl Shared {
+    /// The tag of the xz chunks of this root's images.
+    pub fn xz_tag(&self) -> String {
+        crate::caches::remote::file_set_tag("xz", &self.root.key())
+    }
 }
 
 impl PrepareReport {
@@ -91,10 +110,13 @@ impl PrepareReport {
     /// took, when there is a remote cache.
     pub fn share_root(&mut self) -> Option<Duration> {
         drop(self.layered.take());
-        let (remote, cache) = self.remote.take()?;
+        let shared = self.remote.as_ref()?;
         let started = Instant::now();
         crate::progress::phase("share-root");
-        remote.store_root(&cache);
+        shared.remote.store_root(&shared.root);
+        if let Some((pool, extension, tag)) = &shared.pool {
+            shared.remote.store_files(tag, pool, extension);
+        }
         Some(started.elapsed())
     }
 
@@ -188,10 +210,25 @@ fn prepare_steps(
     };
     if let (Some(spec), Some(cache)) = (&request.remote, &root_cache) {
         let remote = crate::caches::remote::RemoteCache::connect(spec);
-        if !cache.is_stored() {
-            report.timed("remote-root", || Ok(remote.fetch_root(cache)))?;
+        // The pool's tag: its place in the package cache, the same on
+        // every machine.
+        let pool = packages.package_pool().and_then(|(pool, extension)| {
+            let base = request.package_cache.as_deref()?;
+            let place = pool.strip_prefix(base).ok()?.to_string_lossy().into_owned();
+            let tag = crate::caches::remote::file_set_tag("pool", &place);
+            Some((pool, extension, tag))
+        });
+        if !cache.is_stored() && !report.timed("remote-root", || Ok(remote.fetch_root(cache)))? {
+            // Prepared here: the packages from the registry where it has them.
+            if let Some((pool, _, tag)) = &pool {
+                report.timed("remote-packages", || Ok(remote.fetch_files(tag, pool)))?;
+            }
         }
-        report.remote = Some((remote, cache.clone()));
+        report.remote = Some(Shared {
+            remote,
+            root: cache.clone(),
+            pool,
+        });
     }
     let env = ScriptEnv::from_plan(plan);
 

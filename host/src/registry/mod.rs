@@ -249,37 +249,43 @@ impl Registry {
             .with_context(|| format!("{}: looking up blob {digest}", self.location))
     }
 
-    /// Downloads the blob of `descriptor` into `path` (through a partial
-    /// file renamed once the digest checked out: a blob that does not match
-    /// its digest never lands).
+    /// Downloads the blob of `descriptor` into `path`, through a
+    /// temporary file beside it (named as the caches name what is being
+    /// written, so a killed build's is swept) renamed into place once the
+    /// digest checked out: a blob that does not match never lands.
     pub fn pull_to_file(
         &self,
         descriptor: &oci_client::manifest::OciDescriptor,
         path: &Path,
     ) -> anyhow::Result<()> {
         let image = self.location.by_digest(&descriptor.digest);
-        let partial = partial_path(path);
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let partial = crate::caches::incoming_file(dir)
+            .with_context(|| format!("creating a file in {}", dir.display()))?;
         let result = self.runtime.block_on(async {
             self.authorized(&image, oci_client::RegistryOperation::Pull)
                 .await?;
-            let file = tokio::fs::File::create(&partial).await?;
+            let file = tokio::fs::File::from_std(partial.reopen()?);
             self.client.pull_blob(&image, descriptor, file).await?;
             anyhow::Ok(())
         });
         match result {
-            Ok(()) => std::fs::rename(&partial, path)
+            Ok(()) => partial
+                .persist(path)
+                .map(drop)
+                .map_err(|e| e.error)
                 .with_context(|| format!("moving {} into place", path.display())),
-            Err(e) => {
-                let _ = std::fs::remove_file(&partial);
-                Err(e).with_context(|| {
-                    format!(
-                        "{}: downloading {} into {}",
-                        self.location,
-                        descriptor.digest,
-                        path.display()
-                    )
-                })
-            }
+            Err(e) => Err(e).with_context(|| {
+                format!(
+                    "{}: downloading {} into {}",
+                    self.location,
+                    descriptor.digest,
+                    path.display()
+                )
+            }),
         }
     }
 
@@ -441,12 +447,6 @@ pub fn file_digest(path: &Path) -> anyhow::Result<String> {
     let hex = crate::provenance::file_sha256(path)
         .with_context(|| format!("reading {}", path.display()))?;
     Ok(format!("sha256:{hex}"))
-}
-
-fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    path.with_file_name(name)
 }
 
 /// The container auth file: `REGISTRY_AUTH_FILE`, else
