@@ -631,7 +631,8 @@ pub enum DiskFormat {
 /// a seed (`SOURCE_DATE_EPOCH`), the identifiers and times qemu-img draws
 /// or reads from the clock are replaced, before anything reads the file,
 /// by ones derived from the seed and `name` (the artifact's name): the
-/// vmdk's content id, the VHD footer's time stamp and unique id.
+/// vmdk's content id, the VHD footer's time stamp and unique id, the
+/// VHDX headers' GUIDs and sequence numbers and its disk id.
 pub fn convert(
     from: &Path,
     to: &Path,
@@ -655,9 +656,9 @@ pub fn convert(
     match format {
         DiskFormat::Vmdk => stable_vmdk_cid(to, seed, name)?,
         DiskFormat::Vhd | DiskFormat::VhdFixed => stable_vhd_ids(to, seed, name)?,
-        // qcow2 has neither; vhdx's GUIDs are not replaced yet (its headers
-        // and log are checksummed with CRC-32C).
-        DiskFormat::Qcow2 | DiskFormat::Vhdx => {}
+        DiskFormat::Vhdx => stable_vhdx_ids(to, seed, name)?,
+        // qcow2 has neither ids nor times.
+        DiskFormat::Qcow2 => {}
     }
     Ok(())
 }
@@ -767,6 +768,126 @@ fn stable_vhd_ids(vhd: &Path, seed: Option<i64>, name: &str) -> io::Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Where the two VHDX headers are (MS-VHDX 2.2), and their size.
+const VHDX_HEADERS: [u64; 2] = [64 << 10, 128 << 10];
+const VHDX_HEADER_SIZE: usize = 4 << 10;
+/// The region tables (MS-VHDX 2.2.3), each 64 KiB.
+const VHDX_REGION_TABLE: u64 = 192 << 10;
+/// The metadata region's GUID and the Page 83 item's (the disk's id),
+/// as stored (mixed-endian, as Windows lays GUIDs out).
+const VHDX_METADATA_REGION: [u8; 16] =
+    guid_bytes(0x8B7C_A206, 0x4790, 0x4B9A, 0xB8FE_575F_050F_886E);
+const VHDX_PAGE83: [u8; 16] = guid_bytes(0xBECA_12AB, 0xB2E6, 0x4523, 0x93EF_C309_E000_C746);
+
+/// A GUID's 16 bytes as MS-VHDX stores them: the first three fields
+/// little-endian, the last eight bytes in order.
+const fn guid_bytes(a: u32, b: u16, c: u16, d: u64) -> [u8; 16] {
+    let a = a.to_le_bytes();
+    let b = b.to_le_bytes();
+    let c = c.to_le_bytes();
+    let d = d.to_be_bytes();
+    [
+        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d[0], d[1], d[2], d[3], d[4], d[5], d[6],
+        d[7],
+    ]
+}
+
+/// qemu-img draws a VHDX's FileWriteGuid and DataWriteGuid, the headers'
+/// sequence numbers and the disk's id (the Page 83 metadata item) at
+/// random; with a seed they are derived from it and `name` (the two
+/// headers keep their order), and each header's CRC-32C is made again.
+fn stable_vhdx_ids(vhdx: &Path, seed: Option<i64>, name: &str) -> io::Result<()> {
+    let Some(epoch) = seed else {
+        return Ok(());
+    };
+    let file = fs::OpenOptions::new().read(true).write(true).open(vhdx)?;
+    let layout = |what: &str| {
+        io::Error::other(format!(
+            "{}: {what} is not where MS-VHDX puts it (qemu-img wrote another layout)",
+            vhdx.display()
+        ))
+    };
+    let derived = |what: &str| {
+        let hex = super::sha256_hex(format!("builder-vhdx-{what}\0{name}\0{epoch}").as_bytes());
+        hex::decode(&hex[..32]).map_err(io::Error::other)
+    };
+    let mut headers = Vec::new();
+    for offset in VHDX_HEADERS {
+        let mut header = vec![0u8; VHDX_HEADER_SIZE];
+        file.read_exact_at(&mut header, offset)?;
+        if &header[..4] != b"head" {
+            return Err(layout("a header"));
+        }
+        headers.push((offset, header));
+    }
+    // The log: qemu-img writes the BAT through it and, done, marks it empty
+    // (a LogGuid of zero, MS-VHDX 2.3). What is left in it then is never
+    // read, but holds a random LogGuid and sequence number: cleared.
+    let log_empty = headers
+        .iter()
+        .all(|(_, h)| h[48..64].iter().all(|b| *b == 0));
+    if !log_empty {
+        return Err(io::Error::other(format!(
+            "{}: the VHDX log holds entries still to be replayed (qemu-img left it open)",
+            vhdx.display()
+        )));
+    }
+    let (_, header) = &headers[0];
+    let log_length = u64::from(u32::from_le_bytes(
+        header[68..72].try_into().expect("4 bytes"),
+    ));
+    let log_offset = u64::from_le_bytes(header[72..80].try_into().expect("8 bytes"));
+    if log_length > 0 {
+        if log_offset < (1 << 20) || log_length > (256 << 20) {
+            return Err(layout("the log"));
+        }
+        file.write_all_at(&vec![0u8; log_length as usize], log_offset)?;
+    }
+    let sequence = |h: &[u8]| u64::from_le_bytes(h[8..16].try_into().expect("8 bytes"));
+    let first = headers.iter().map(|(_, h)| sequence(h)).min().unwrap_or(0);
+    let (file_write, data_write) = (derived("file-write")?, derived("data-write")?);
+    for (offset, header) in &mut headers {
+        // Sequence numbers from 1, as far apart as qemu-img made them.
+        let renumbered = 1 + (sequence(header) - first);
+        header[8..16].copy_from_slice(&renumbered.to_le_bytes());
+        header[16..32].copy_from_slice(&file_write);
+        header[32..48].copy_from_slice(&data_write);
+        header[4..8].fill(0);
+        let sum = crc32c::crc32c(header);
+        header[4..8].copy_from_slice(&sum.to_le_bytes());
+        file.write_all_at(header, *offset)?;
+    }
+    // The region table gives the metadata region; its table, the Page 83
+    // item (offsets within the region).
+    let mut table = vec![0u8; 64 << 10];
+    file.read_exact_at(&mut table, VHDX_REGION_TABLE)?;
+    if &table[..4] != b"regi" {
+        return Err(layout("the region table"));
+    }
+    let entries = u32::from_le_bytes(table[8..12].try_into().expect("4 bytes")) as usize;
+    let metadata = (0..entries.min(2047))
+        .map(|i| &table[16 + 32 * i..48 + 32 * i])
+        .find(|entry| entry[..16] == VHDX_METADATA_REGION)
+        .map(|entry| u64::from_le_bytes(entry[16..24].try_into().expect("8 bytes")))
+        .ok_or_else(|| layout("the metadata region"))?;
+    let mut items = vec![0u8; 64 << 10];
+    file.read_exact_at(&mut items, metadata)?;
+    if &items[..8] != b"metadata" {
+        return Err(layout("the metadata table"));
+    }
+    let count = u16::from_le_bytes(items[10..12].try_into().expect("2 bytes")) as usize;
+    let page83 = (0..count.min(2047))
+        .map(|i| &items[32 + 32 * i..64 + 32 * i])
+        .find(|entry| entry[..16] == VHDX_PAGE83)
+        .map(|entry| {
+            u64::from(u32::from_le_bytes(
+                entry[16..20].try_into().expect("4 bytes"),
+            ))
+        })
+        .ok_or_else(|| layout("the disk's id (Page 83 item)"))?;
+    file.write_all_at(&derived("disk-id")?, metadata + page83)
 }
 
 /// Copies `from` into `to` at `offset`, seeking over blocks of zeros.
@@ -1513,18 +1634,24 @@ mod tests {
         ] {
             let out = tmp.path().join(format!("disk.{name}"));
             convert(&raw, &out, format, Some(1_700_000_000), name).unwrap();
-            // The same bytes again, seconds later (but vhdx: its GUIDs are
-            // drawn at random).
-            if format != DiskFormat::Vhdx {
+            // The same bytes again, seconds later.
+            {
                 std::thread::sleep(std::time::Duration::from_millis(1100));
                 // Same file name: a vmdk's descriptor names its extent file.
                 let again_dir = tmp.path().join("again");
                 fs::create_dir_all(&again_dir).unwrap();
                 let again = again_dir.join(format!("disk.{name}"));
                 convert(&raw, &again, format, Some(1_700_000_000), name).unwrap();
+                let (a, b) = (fs::read(&out).unwrap(), fs::read(&again).unwrap());
+                let differ: Vec<usize> = (0..a.len().min(b.len()))
+                    .filter(|i| a[*i] != b[*i])
+                    .take(8)
+                    .collect();
                 assert!(
-                    fs::read(&out).unwrap() == fs::read(&again).unwrap(),
-                    "{name}: two conversions differ"
+                    a == b,
+                    "{name}: two conversions differ (lengths {} and {}, first at {differ:?})",
+                    a.len(),
+                    b.len()
                 );
             }
             // A fixed VHD is the raw bytes plus a footer: qemu-img probes it
