@@ -2195,6 +2195,20 @@ fn shared_through_the_remote_cache(registry: &common::TestRegistry, first: &Path
     assert_same_files(first, &target, 7);
 }
 
+/// Each file in `dir` by name, with its SHA-256.
+fn digests_in(dir: &Path) -> BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                sha256_of(&p),
+            )
+        })
+        .collect()
+}
+
 /// `builder push` of the build in `target` to a registry of the test's
 /// own, then: `skopeo inspect` reads the artifact's manifest, with every
 /// file of the build as a titled blob of its digest and the SBOMs as
@@ -2228,16 +2242,7 @@ fn published_and_fetched_back(target: &Path) {
         assert!(out.status.success(), "{}", stderr(out));
     }
     let out = &outs[0];
-    let built: BTreeMap<String, String> = std::fs::read_dir(target)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_str().unwrap().to_string(),
-                sha256_of(&p),
-            )
-        })
-        .collect();
+    let built = digests_in(target);
 
     let skopeo = |reference: &str| -> serde_json::Value {
         let out = Command::new("skopeo")
@@ -2305,17 +2310,7 @@ fn published_and_fetched_back(target: &Path) {
         &["pull", &location, into.to_str().unwrap(), "--insecure"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let fetched: BTreeMap<String, String> = std::fs::read_dir(&into)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_str().unwrap().to_string(),
-                sha256_of(&p),
-            )
-        })
-        .collect();
-    assert_eq!(fetched, built, "pulled back the same files");
+    assert_eq!(digests_in(&into), built, "pulled back the same files");
 
     // A blob whose bytes changed in the registry is never used.
     let (name, hex) = built

@@ -94,6 +94,7 @@ pub(crate) fn build_from(description: PathBuf, profile: Option<&str>) -> Built {
         root: Some(root.clone()),
         source_date_epoch: Some(1_700_000_000),
         memory_root: builder::prepare::memory::MemoryBudget::Auto,
+        remote: None,
         signing_key: None,
     };
     let result = run(&runtime, &plugins, &request)

@@ -67,6 +67,7 @@ fn request(description: PathBuf, target: &Path, root: &Path, profiles: &[&str]) 
         root: Some(root.to_path_buf()),
         source_date_epoch: Some(1_700_000_000),
         memory_root: builder::prepare::memory::MemoryBudget::Auto,
+        remote: None,
         signing_key: None,
     }
 }

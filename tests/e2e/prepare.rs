@@ -61,6 +61,7 @@ fn prepare_in(
             root_cache: root_cache.map(Path::to_path_buf),
             layer_dir: layer_dir.map(Path::to_path_buf),
             memory_root,
+            remote: None,
         },
         &pipeline,
     )

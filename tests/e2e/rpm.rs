@@ -103,6 +103,7 @@ fn build(desc: PathBuf, target: &Path, root: &Path) -> anyhow::Result<builder::r
             root: Some(root.to_path_buf()),
             source_date_epoch: Some(1_700_000_000),
             memory_root: builder::prepare::memory::MemoryBudget::Auto,
+            remote: None,
             signing_key: None,
         },
     )
@@ -491,6 +492,7 @@ fn a_locked_rpm_build_names_the_newer_package_before_installing() {
             root: Some(root.clone()),
             source_date_epoch: Some(1_700_000_000),
             memory_root: builder::prepare::memory::MemoryBudget::Off,
+            remote: None,
             signing_key: None,
         },
     )

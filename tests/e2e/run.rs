@@ -68,6 +68,7 @@ fn run_builds_the_debian_minimal_example() {
         root: None,
         source_date_epoch: Some(1_700_000_000),
         memory_root: builder::prepare::memory::MemoryBudget::Auto,
+        remote: None,
         signing_key: None,
     };
     let result = run(&runtime, &plugins, &request).expect("builder run");

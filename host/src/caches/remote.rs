@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use anyhow::Context;
 
 use crate::prepare::root_cache::RootCache;
-use crate::registry::{OciLocation, Registry};
+use crate::registry::{title_of, titled, Artifact, OciLocation, Registry};
 
 /// The `artifactType` of a prepared-root entry.
 const ROOT_ENTRY: &str = "application/vnd.builder.root-cache.v1";
@@ -150,7 +150,6 @@ impl RemoteCache {
 /// package pool a build downloaded into, the xz chunks it made.
 const FILE_SET: &str = "application/vnd.builder.cache-files.v1";
 const FILE_LAYER: &str = "application/vnd.builder.cache-file.v1";
-const TITLE: &str = "org.opencontainers.image.title";
 
 impl RemoteCache {
     /// Pulls the files of the set `tag` that `dir` lacks into it (each
@@ -208,10 +207,7 @@ fn fetch_files(registry: &Registry, tag: &str, dir: &Path) -> anyhow::Result<usi
     );
     let mut pulled = 0;
     for layer in &manifest.layers {
-        let name = layer
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(TITLE))
+        let name = title_of(layer)
             .filter(|name| relative_name_ok(name))
             .with_context(|| format!("`{tag}`: a file without a plain relative name"))?;
         let path = dir.join(name);
@@ -241,45 +237,25 @@ fn store_files(
     } else {
         Vec::new()
     };
-    let title = |l: &oci_client::manifest::OciDescriptor| {
-        l.annotations.as_ref().and_then(|a| a.get(TITLE)).cloned()
-    };
-    let known: std::collections::BTreeSet<String> = layers.iter().filter_map(title).collect();
+    let known: std::collections::BTreeSet<String> = layers
+        .iter()
+        .filter_map(|l| title_of(l).map(String::from))
+        .collect();
     let mut pushed = 0;
     for name in local.iter().filter(|n| !known.contains(*n)) {
         let (digest, size) = registry.push_file(&dir.join(name))?;
-        layers.push(oci_client::manifest::OciDescriptor {
-            media_type: FILE_LAYER.to_string(),
-            digest,
-            size: size as i64,
-            annotations: Some(std::collections::BTreeMap::from([(
-                TITLE.to_string(),
-                name.clone(),
-            )])),
-            ..Default::default()
-        });
+        layers.push(titled(FILE_LAYER, &digest, size, name));
         pushed += 1;
     }
     if pushed == 0 {
         return Ok(0);
     }
-    let empty = registry.push_bytes(b"{}".to_vec())?;
-    let manifest = oci_client::manifest::OciImageManifest {
-        schema_version: 2,
-        media_type: Some(oci_client::manifest::OCI_IMAGE_MEDIA_TYPE.to_string()),
-        config: oci_client::manifest::OciDescriptor {
-            media_type: "application/vnd.oci.empty.v1+json".to_string(),
-            digest: empty,
-            size: 2,
-            ..Default::default()
+    registry.push_artifact(
+        Artifact {
+            artifact_type: FILE_SET.to_string(),
+            layers,
+            ..Artifact::default()
         },
-        layers,
-        subject: None,
-        artifact_type: Some(FILE_SET.to_string()),
-        annotations: None,
-    };
-    registry.push_manifest(
-        &oci_client::manifest::OciManifest::Image(manifest),
         Some(tag),
     )?;
     Ok(pushed)
@@ -380,31 +356,21 @@ fn push(registry: &Registry, cache: &RootCache, entry: &Path, tag: &str) -> anyh
     let scratch = cache.scratch_file("entry.tar.zst")?;
     pack(entry, scratch.path())?;
     let (digest, size) = registry.push_file(scratch.path())?;
-    let empty = registry.push_bytes(b"{}".to_vec())?;
-    let manifest = oci_client::manifest::OciImageManifest {
-        schema_version: 2,
-        media_type: Some(oci_client::manifest::OCI_IMAGE_MEDIA_TYPE.to_string()),
-        config: oci_client::manifest::OciDescriptor {
-            media_type: "application/vnd.oci.empty.v1+json".to_string(),
-            digest: empty,
-            size: 2,
-            ..Default::default()
+    registry.push_artifact(
+        Artifact {
+            artifact_type: ROOT_ENTRY.to_string(),
+            layers: vec![oci_client::manifest::OciDescriptor {
+                media_type: ROOT_LAYER.to_string(),
+                digest,
+                size: size as i64,
+                ..Default::default()
+            }],
+            subject: None,
+            annotations: std::collections::BTreeMap::from([(
+                KEY_ANNOTATION.to_string(),
+                cache.key(),
+            )]),
         },
-        layers: vec![oci_client::manifest::OciDescriptor {
-            media_type: ROOT_LAYER.to_string(),
-            digest,
-            size: size as i64,
-            ..Default::default()
-        }],
-        subject: None,
-        artifact_type: Some(ROOT_ENTRY.to_string()),
-        annotations: Some(std::collections::BTreeMap::from([(
-            KEY_ANNOTATION.to_string(),
-            cache.key(),
-        )])),
-    };
-    registry.push_manifest(
-        &oci_client::manifest::OciManifest::Image(manifest),
         Some(tag),
     )?;
     Ok(())

@@ -10,21 +10,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use oci_client::manifest::{
-    OciDescriptor, OciImageIndex, OciImageManifest, OciManifest, OCI_IMAGE_INDEX_MEDIA_TYPE,
-    OCI_IMAGE_MEDIA_TYPE,
-};
+use oci_client::manifest::{OciDescriptor, OciImageIndex, OciManifest, OCI_IMAGE_INDEX_MEDIA_TYPE};
 
-use super::{OciLocation, Registry};
+use super::{title_of, titled, Artifact, OciLocation, Registry, TITLE};
 use crate::result::RESULT_FILE;
 
 /// The `artifactType` of a pushed build.
 pub const GOLDEN_IMAGE: &str = "application/vnd.builder.golden-image.v1";
-/// The OCI 1.1 empty descriptor's media type and content: an artifact has
-/// no image configuration.
-const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
-const EMPTY: &[u8] = b"{}";
-const TITLE: &str = "org.opencontainers.image.title";
 
 /// What `push` stored.
 #[derive(Debug)]
@@ -47,7 +39,6 @@ pub fn push(target_dir: &Path, location: &OciLocation, insecure: bool) -> anyhow
     let recorded = crate::result::Recorded::read(target_dir)?;
     let files = build_files(target_dir, &recorded)?;
     let registry = Registry::connect(location, insecure)?;
-    let empty = registry.push_bytes(EMPTY.to_vec())?;
     let mut layers = Vec::new();
     let mut pushed_files = Vec::new();
     for (name, media_type) in &files {
@@ -68,16 +59,17 @@ pub fn push(target_dir: &Path, location: &OciLocation, insecure: bool) -> anyhow
         ),
         ("dev.builder.arch".to_string(), recorded.image.arch.clone()),
     ]);
-    let manifest = artifact_manifest(GOLDEN_IMAGE, &empty, layers.clone(), None, annotations);
-    let manifest_size = serde_json::to_vec(&manifest)?.len() as i64;
-    let digest = registry.push_manifest(&OciManifest::Image(manifest), Some(&tag))?;
-    let subject = OciDescriptor {
-        media_type: OCI_IMAGE_MEDIA_TYPE.to_string(),
-        digest: digest.clone(),
-        size: manifest_size,
-        ..OciDescriptor::default()
-    };
-    let referrers = attach_sboms(&registry, &subject, &empty, &layers)?;
+    let subject = registry.push_artifact(
+        Artifact {
+            artifact_type: GOLDEN_IMAGE.to_string(),
+            layers: layers.clone(),
+            subject: None,
+            annotations,
+        },
+        Some(&tag),
+    )?;
+    let referrers = attach_sboms(&registry, &subject, &layers)?;
+    let digest = subject.digest;
     Ok(Pushed {
         digest,
         files: pushed_files,
@@ -203,7 +195,6 @@ pub fn media_type_of(name: &str, stem: &str) -> String {
 fn attach_sboms(
     registry: &Registry,
     subject: &OciDescriptor,
-    empty: &str,
     layers: &[OciDescriptor],
 ) -> anyhow::Result<Vec<String>> {
     let sboms: Vec<&OciDescriptor> = layers
@@ -215,21 +206,15 @@ fn attach_sboms(
         .collect();
     let mut referrers = Vec::new();
     for sbom in &sboms {
-        let manifest = artifact_manifest(
-            &sbom.media_type,
-            empty,
-            vec![(*sbom).clone()],
-            Some(subject.clone()),
-            BTreeMap::new(),
-        );
-        let size = serde_json::to_vec(&manifest)?.len() as i64;
-        let digest = registry.push_manifest(&OciManifest::Image(manifest), None)?;
-        referrers.push(OciDescriptor {
-            media_type: OCI_IMAGE_MEDIA_TYPE.to_string(),
-            digest,
-            size,
-            ..OciDescriptor::default()
-        });
+        referrers.push(registry.push_artifact(
+            Artifact {
+                artifact_type: sbom.media_type.clone(),
+                layers: vec![(*sbom).clone()],
+                subject: Some(subject.clone()),
+                annotations: BTreeMap::new(),
+            },
+            None,
+        )?);
     }
     if referrers.is_empty() {
         return Ok(Vec::new());
@@ -268,52 +253,15 @@ fn attach_sboms(
     Ok(referrers.into_iter().map(|r| r.digest).collect())
 }
 
-fn artifact_manifest(
-    artifact_type: &str,
-    empty: &str,
-    layers: Vec<OciDescriptor>,
-    subject: Option<OciDescriptor>,
-    annotations: BTreeMap<String, String>,
-) -> OciImageManifest {
-    OciImageManifest {
-        schema_version: 2,
-        media_type: Some(OCI_IMAGE_MEDIA_TYPE.to_string()),
-        config: OciDescriptor {
-            media_type: EMPTY_MEDIA_TYPE.to_string(),
-            digest: empty.to_string(),
-            size: EMPTY.len() as i64,
-            ..OciDescriptor::default()
-        },
-        layers,
-        subject,
-        artifact_type: Some(artifact_type.to_string()),
-        annotations: (!annotations.is_empty()).then_some(annotations),
-    }
-}
-
-fn titled(media_type: &str, digest: &str, size: u64, name: &str) -> OciDescriptor {
-    OciDescriptor {
-        media_type: media_type.to_string(),
-        digest: digest.to_string(),
-        size: size as i64,
-        annotations: Some(BTreeMap::from([(TITLE.to_string(), name.to_string())])),
-        ..OciDescriptor::default()
-    }
-}
-
 /// A layer's title, when it is a plain file name (a pulled artifact never
 /// names a path outside the target directory).
 fn safe_title(layer: &OciDescriptor) -> anyhow::Result<String> {
-    let title = layer
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(TITLE))
-        .context("has no title (org.opencontainers.image.title)")?;
+    let title = title_of(layer).context("has no title (org.opencontainers.image.title)")?;
     anyhow::ensure!(
         is_plain_name(title),
         "its title `{title}` is not a plain file name"
     );
-    Ok(title.clone())
+    Ok(title.to_string())
 }
 
 fn is_plain_name(name: &str) -> bool {

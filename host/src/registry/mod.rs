@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::manifest::{OciDescriptor, OciImageManifest, OciManifest, OCI_IMAGE_MEDIA_TYPE};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
@@ -120,6 +121,46 @@ impl OciLocation {
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback())
     }
+}
+
+/// The annotation that names a blob's file.
+pub const TITLE: &str = "org.opencontainers.image.title";
+/// The OCI 1.1 empty descriptor's media type and content: an artifact has
+/// no image configuration.
+const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+const EMPTY: &[u8] = b"{}";
+
+/// An OCI 1.1 artifact: a manifest of `artifact_type` whose blobs are
+/// `layers`, with an empty configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Artifact {
+    /// What it is (`artifactType`).
+    pub artifact_type: String,
+    /// Its blobs, uploaded before it.
+    pub layers: Vec<OciDescriptor>,
+    /// The manifest it refers to (a referrer's subject).
+    pub subject: Option<OciDescriptor>,
+    /// The manifest's annotations.
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// A blob that is the file `name`.
+pub fn titled(media_type: &str, digest: &str, size: u64, name: &str) -> OciDescriptor {
+    OciDescriptor {
+        media_type: media_type.to_string(),
+        digest: digest.to_string(),
+        size: size as i64,
+        annotations: Some(std::collections::BTreeMap::from([(
+            TITLE.to_string(),
+            name.to_string(),
+        )])),
+        ..OciDescriptor::default()
+    }
+}
+
+/// A blob's file name, when it has one.
+pub fn title_of(layer: &OciDescriptor) -> Option<&str> {
+    layer.annotations.as_ref()?.get(TITLE).map(String::as_str)
 }
 
 /// A connection to one registry: the client, its credentials and the
@@ -253,11 +294,7 @@ impl Registry {
     /// temporary file beside it (named as the caches name what is being
     /// written, so a killed build's is swept) renamed into place once the
     /// digest checked out: a blob that does not match never lands.
-    pub fn pull_to_file(
-        &self,
-        descriptor: &oci_client::manifest::OciDescriptor,
-        path: &Path,
-    ) -> anyhow::Result<()> {
+    pub fn pull_to_file(&self, descriptor: &OciDescriptor, path: &Path) -> anyhow::Result<()> {
         let image = self.location.by_digest(&descriptor.digest);
         let dir = path
             .parent()
@@ -293,7 +330,7 @@ impl Registry {
     /// `None`; returns the manifest's digest.
     pub fn push_manifest(
         &self,
-        manifest: &oci_client::manifest::OciManifest,
+        manifest: &OciManifest,
         tag: Option<&str>,
     ) -> anyhow::Result<String> {
         let body = serde_json::to_vec(manifest).context("writing the manifest")?;
@@ -303,12 +340,8 @@ impl Registry {
             None => self.location.by_digest(&digest),
         };
         let content_type = match manifest {
-            oci_client::manifest::OciManifest::Image(_) => {
-                oci_client::manifest::OCI_IMAGE_MEDIA_TYPE
-            }
-            oci_client::manifest::OciManifest::ImageIndex(_) => {
-                oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE
-            }
+            OciManifest::Image(_) => OCI_IMAGE_MEDIA_TYPE,
+            OciManifest::ImageIndex(_) => oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
         };
         self.runtime
             .block_on(async {
@@ -355,11 +388,41 @@ impl Registry {
         }
     }
 
-    /// The image manifest `tag` (or digest) names, and its digest.
-    pub fn pull_manifest(
+    /// Stores `artifact` (its empty configuration too) under `tag`, or by
+    /// digest alone when `tag` is `None`; returns the manifest's
+    /// descriptor.
+    pub fn push_artifact(
         &self,
-        tag: &str,
-    ) -> anyhow::Result<(oci_client::manifest::OciImageManifest, String)> {
+        artifact: Artifact,
+        tag: Option<&str>,
+    ) -> anyhow::Result<OciDescriptor> {
+        let empty = self.push_bytes(EMPTY.to_vec())?;
+        let manifest = OciImageManifest {
+            schema_version: 2,
+            media_type: Some(OCI_IMAGE_MEDIA_TYPE.to_string()),
+            config: OciDescriptor {
+                media_type: EMPTY_MEDIA_TYPE.to_string(),
+                digest: empty,
+                size: EMPTY.len() as i64,
+                ..OciDescriptor::default()
+            },
+            layers: artifact.layers,
+            subject: artifact.subject,
+            artifact_type: Some(artifact.artifact_type),
+            annotations: (!artifact.annotations.is_empty()).then_some(artifact.annotations),
+        };
+        let size = serde_json::to_vec(&manifest)?.len() as i64;
+        let digest = self.push_manifest(&OciManifest::Image(manifest), tag)?;
+        Ok(OciDescriptor {
+            media_type: OCI_IMAGE_MEDIA_TYPE.to_string(),
+            digest,
+            size,
+            ..OciDescriptor::default()
+        })
+    }
+
+    /// The image manifest `tag` (or digest) names, and its digest.
+    pub fn pull_manifest(&self, tag: &str) -> anyhow::Result<(OciImageManifest, String)> {
         let image = if tag.starts_with("sha256:") {
             self.location.by_digest(tag)
         } else {
