@@ -1137,7 +1137,34 @@ fn two_cold_builds_of_the_minimal_example_are_identical_attested_and_published()
                     ],
                 );
             }
-            _ => run(dir.path(), &target, &ed25519.0),
+            // The cold machine is given a remote cache no one listens
+            // on: it costs the cache, not the build, with one warning.
+            _ => {
+                let closed = std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap();
+                let nowhere = format!("oci://{closed}/builder-cache");
+                let out = build_with_caches(
+                    dir.path(),
+                    &example(),
+                    &target,
+                    &[
+                        "--signing-key",
+                        ed25519.0.to_str().unwrap(),
+                        "--cache-remote",
+                        &nowhere,
+                        "--cache-remote-insecure",
+                    ],
+                );
+                let log = stderr(&out);
+                let warnings: Vec<&str> = log
+                    .lines()
+                    .filter(|l| l.contains("WARN") && l.contains("remote cache"))
+                    .collect();
+                assert_eq!(warnings.len(), 1, "{log}");
+                assert!(warnings[0].contains("local cache only"), "{log}");
+            }
         }
         outputs.push(target);
     }
