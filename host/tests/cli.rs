@@ -1128,13 +1128,7 @@ fn two_cold_builds_of_the_minimal_example_are_identical_attested_and_published()
                     dir.path(),
                     &example(),
                     &target,
-                    &[
-                        "--signing-key",
-                        ed25519.0.to_str().unwrap(),
-                        "--cache-remote",
-                        remote,
-                        "--cache-remote-insecure",
-                    ],
+                    &signed_with_remote(&ed25519.0, remote),
                 );
             }
             // The cold machine is given a remote cache no one listens
@@ -1149,13 +1143,7 @@ fn two_cold_builds_of_the_minimal_example_are_identical_attested_and_published()
                     dir.path(),
                     &example(),
                     &target,
-                    &[
-                        "--signing-key",
-                        ed25519.0.to_str().unwrap(),
-                        "--cache-remote",
-                        &nowhere,
-                        "--cache-remote-insecure",
-                    ],
+                    &signed_with_remote(&ed25519.0, &nowhere),
                 );
                 let log = stderr(&out);
                 let warnings: Vec<&str> = log
@@ -2107,13 +2095,7 @@ fn a_lock_pins_packages_and_names_what_drifted() {
 /// (issue 17).
 fn shared_through_the_remote_cache(registry: &common::TestRegistry, first: &Path, key: &Path) {
     let remote = registry.location("builder-cache");
-    let args = [
-        "--signing-key",
-        key.to_str().unwrap(),
-        "--cache-remote",
-        remote.as_str(),
-        "--cache-remote-insecure",
-    ];
+    let args = signed_with_remote(key, &remote);
     let phases = |target: &Path| -> Vec<String> {
         let result: serde_json::Value =
             serde_json::from_slice(&std::fs::read(target.join("builder.result.json")).unwrap())
@@ -2220,6 +2202,18 @@ fn shared_through_the_remote_cache(registry: &common::TestRegistry, first: &Path
         "{err}"
     );
     assert_same_files(first, &target, 7);
+}
+
+/// `builder run`'s arguments to sign with `key` and use the remote cache
+/// `remote` (a registry of the test's, over plain HTTP).
+fn signed_with_remote<'a>(key: &'a Path, remote: &'a str) -> [&'a str; 5] {
+    [
+        "--signing-key",
+        key.to_str().unwrap(),
+        "--cache-remote",
+        remote,
+        "--cache-remote-insecure",
+    ]
 }
 
 /// Each file in `dir` by name, with its SHA-256.

@@ -867,9 +867,7 @@ fn stable_vhdx_ids(vhdx: &Path, seed: Option<i64>, name: &str) -> io::Result<()>
         return Err(layout("the region table"));
     }
     let entries = u32::from_le_bytes(table[8..12].try_into().expect("4 bytes")) as usize;
-    let metadata = (0..entries.min(2047))
-        .map(|i| &table[16 + 32 * i..48 + 32 * i])
-        .find(|entry| entry[..16] == VHDX_METADATA_REGION)
+    let metadata = vhdx_entry(&table, 16, entries, &VHDX_METADATA_REGION)
         .map(|entry| u64::from_le_bytes(entry[16..24].try_into().expect("8 bytes")))
         .ok_or_else(|| layout("the metadata region"))?;
     let mut items = vec![0u8; 64 << 10];
@@ -878,9 +876,7 @@ fn stable_vhdx_ids(vhdx: &Path, seed: Option<i64>, name: &str) -> io::Result<()>
         return Err(layout("the metadata table"));
     }
     let count = u16::from_le_bytes(items[10..12].try_into().expect("2 bytes")) as usize;
-    let page83 = (0..count.min(2047))
-        .map(|i| &items[32 + 32 * i..64 + 32 * i])
-        .find(|entry| entry[..16] == VHDX_PAGE83)
+    let page83 = vhdx_entry(&items, 32, count, &VHDX_PAGE83)
         .map(|entry| {
             u64::from(u32::from_le_bytes(
                 entry[16..20].try_into().expect("4 bytes"),
@@ -888,6 +884,22 @@ fn stable_vhdx_ids(vhdx: &Path, seed: Option<i64>, name: &str) -> io::Result<()>
         })
         .ok_or_else(|| layout("the disk's id (Page 83 item)"))?;
     file.write_all_at(&derived("disk-id")?, metadata + page83)
+}
+
+/// The entry for `guid` among the `count` 32-byte entries of a VHDX table
+/// (region table or metadata table) that start at `first`, each led by
+/// its GUID.
+fn vhdx_entry<'a>(
+    table: &'a [u8],
+    first: usize,
+    count: usize,
+    guid: &[u8; 16],
+) -> Option<&'a [u8]> {
+    table
+        .get(first..)?
+        .chunks_exact(32)
+        .take(count)
+        .find(|entry| entry[..16] == guid[..])
 }
 
 /// Copies `from` into `to` at `offset`, seeking over blocks of zeros.
