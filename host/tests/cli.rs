@@ -2242,8 +2242,9 @@ fn published_and_fetched_back(target: &Path) {
     };
     let location = format!("{}:v1", registry.location("golden/debian-minimal"));
     let cache = plugin_cache().path();
-    // Two machines pushing the same thing at once both succeed.
-    let pushes: Vec<std::process::Child> = (0..2)
+    // Four machines pushing the same thing at once all succeed (the
+    // registry's momentary refusals while they race are asked again).
+    let pushes: Vec<std::process::Child> = (0..4)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_builder"))
                 .arg("--cache-dir")

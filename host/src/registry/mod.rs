@@ -281,13 +281,14 @@ impl Registry {
     /// Whether the registry holds the blob `digest`.
     pub fn has_blob(&self, digest: &str) -> anyhow::Result<bool> {
         let image = self.location.reference("builder");
-        self.runtime
-            .block_on(async {
+        retrying(|| {
+            self.runtime.block_on(async {
                 self.authorized(&image, oci_client::RegistryOperation::Pull)
                     .await?;
                 anyhow::Ok(self.client.blob_exists(&image, digest).await?)
             })
-            .with_context(|| format!("{}: looking up blob {digest}", self.location))
+        })
+        .with_context(|| format!("{}: looking up blob {digest}", self.location))
     }
 
     /// Downloads the blob of `descriptor` into `path`, through a
@@ -343,20 +344,21 @@ impl Registry {
             OciManifest::Image(_) => OCI_IMAGE_MEDIA_TYPE,
             OciManifest::ImageIndex(_) => oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
         };
-        self.runtime
-            .block_on(async {
+        retrying(|| {
+            self.runtime.block_on(async {
                 self.authorized(&image, oci_client::RegistryOperation::Push)
                     .await?;
                 self.client
                     .push_manifest_raw(
                         &image,
-                        body,
+                        body.clone(),
                         content_type.parse().expect("a valid header value"),
                     )
                     .await?;
                 anyhow::Ok(())
             })
-            .with_context(|| format!("{}: storing manifest {digest}", self.location))?;
+        })
+        .with_context(|| format!("{}: storing manifest {digest}", self.location))?;
         Ok(digest)
     }
 
@@ -441,13 +443,14 @@ impl Registry {
     /// API, or its tag schema where the registry lacks it).
     pub fn referrers(&self, digest: &str) -> anyhow::Result<oci_client::manifest::OciImageIndex> {
         let image = self.location.by_digest(digest);
-        self.runtime
-            .block_on(async {
+        retrying(|| {
+            self.runtime.block_on(async {
                 self.authorized(&image, oci_client::RegistryOperation::Pull)
                     .await?;
                 anyhow::Ok(self.client.pull_referrers(&image, None).await?)
             })
-            .with_context(|| format!("{}: listing the referrers of {digest}", self.location))
+        })
+        .with_context(|| format!("{}: listing the referrers of {digest}", self.location))
     }
 
     async fn authorized(
@@ -465,6 +468,60 @@ impl Registry {
         }
         self.client.auth(image, &self.auth, operation).await?;
         Ok(())
+    }
+}
+
+/// How often a registry call is made while the registry's answer is one
+/// that passes, and the first pause between two tries (doubled each time:
+/// 0.2 + 0.4 + 0.8 + 1.6 s at most).
+const ATTEMPTS: u32 = 5;
+const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `call`, made again after a pause while it fails with an answer that
+/// passes ([`passes`]); the last failure otherwise.
+fn retrying<T>(mut call: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let mut pause = FIRST_PAUSE;
+    for _ in 1..ATTEMPTS {
+        match call() {
+            Err(e) if passes(&e) => {
+                tracing::debug!("registry: {e:#}; asking again in {pause:?}");
+                std::thread::sleep(pause);
+                pause *= 2;
+            }
+            done => return done,
+        }
+    }
+    call()
+}
+
+/// Whether `error` is an answer that passes when asked again: a server
+/// error (5xx), or a manifest refused for a blob the registry does not know.
+///
+/// Every blob is uploaded or found before a manifest naming it is sent, so
+/// both are the registry catching up with another machine pushing the same
+/// blobs at the same moment. Measured with Distribution's registry on a
+/// filesystem, four `builder push` of one build at once, 15 times: 6 of
+/// the 60 pushes failed, with `MANIFEST_BLOB_UNKNOWN` (beside
+/// `DIGEST_INVALID`) for a blob all four had uploaded, or with a 500
+/// (its log: "invalid checksum digest format") on looking up a blob or a
+/// referrers tag; asked again, each call went through.
+fn passes(error: &anyhow::Error) -> bool {
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode};
+    match error.downcast_ref::<E>() {
+        Some(E::RegistryError { envelope, .. }) => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::ManifestBlobUnknown | OciErrorCode::BlobUnknown
+            )
+        }),
+        Some(E::ServerError { code, message, .. }) => {
+            *code >= 500
+                || (*code == 400
+                    && (message.contains("MANIFEST_BLOB_UNKNOWN")
+                        || message.contains("\"BLOB_UNKNOWN\"")))
+        }
+        Some(E::RequestError(e)) => e.status().is_some_and(|s| s.is_server_error()),
+        _ => false,
     }
 }
 
@@ -571,6 +628,30 @@ fn credentials_in(text: &str, registry: &str) -> anyhow::Result<RegistryAuth> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_that_pass_when_asked_again_are_told_apart() {
+        // The answer Distribution's registry gave a concurrent push.
+        let message = r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}]}"#;
+        let server = |code, message: &str| {
+            anyhow::Error::from(oci_client::errors::OciDistributionError::ServerError {
+                code,
+                url: "http://127.0.0.1:5000/v2/a/manifests/sha256:0".into(),
+                message: message.into(),
+            })
+        };
+        assert!(passes(&server(400, message)));
+        assert!(!passes(&server(
+            400,
+            r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#
+        )));
+        assert!(!passes(&server(401, message)));
+        assert!(passes(&server(
+            500,
+            r#"{"errors":[{"code":"UNKNOWN","message":"unknown error","detail":{}}]}"#
+        )));
+        assert!(!passes(&anyhow::anyhow!("MANIFEST_BLOB_UNKNOWN")));
+    }
 
     #[test]
     fn locations_parse_with_and_without_a_tag_and_a_port() {
