@@ -44,7 +44,7 @@ fn example_copy(dir: &Path, extra: &str) -> PathBuf {
 }
 
 fn long_runtime() -> builder::plugins::PluginRuntime {
-    runtime(builder::plugins::RuntimeLimits {
+    builder_tests::runtime_sharing_code(builder::plugins::RuntimeLimits {
         call_timeout: std::time::Duration::from_secs(600),
         ..test_limits()
     })
@@ -97,7 +97,9 @@ fn installed(root: &Path, package: &str) -> bool {
 fn a_debian_build_applies_the_baseline_and_runs_a_python_hook() {
     let tmp = var_tmp("builder-test-ext-");
     let hook = tmp.path().join("python-hook.wasm");
-    builder_tests::build_python_hook(&hook);
+    // The python_hook tests' build: compiled once for both (the runtime
+    // shares their code cache).
+    fs::copy(builder_tests::python_hook(), &hook).unwrap();
     let digest = builder::toolbox::sha256_hex(&fs::read(&hook).unwrap());
     let desc = example_copy(
         tmp.path(),

@@ -3,7 +3,8 @@
 //! described, granted and run by the real host like any Rust plugin.
 //!
 //! The component is built and compiled once per test process (it is large:
-//! the CPython interpreter and its standard library); every test shares it.
+//! the CPython interpreter and its standard library); every test shares it,
+//! and the extensions test loads the same build from the same code cache.
 
 use std::fs;
 use std::sync::{Arc, OnceLock};
@@ -14,7 +15,7 @@ use builder::plugins::{
     PluginError, PluginRuntime, PluginSource, Role, RootChange, Stage, World,
 };
 use builder::rootfs::RootTree;
-use builder_tests::{runtime, test_limits};
+use builder_tests::{runtime_sharing_code, test_limits};
 
 const PRETTY_NAME: &str = "Debian GNU/Linux 12 (bookworm)";
 
@@ -27,16 +28,14 @@ struct Loaded {
 fn python_hook() -> &'static Loaded {
     static LOADED: OnceLock<Loaded> = OnceLock::new();
     LOADED.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let wasm = dir.path().join("python_hook.wasm");
         let started = Instant::now();
-        builder_tests::build_python_hook(&wasm);
+        let wasm = builder_tests::python_hook();
         eprintln!("python-hook: build script took {:.1?}", started.elapsed());
-        let bytes = fs::read(&wasm).unwrap();
-        let runtime = runtime(test_limits());
+        let bytes = fs::read(wasm).unwrap();
+        let runtime = runtime_sharing_code(test_limits());
         let started = Instant::now();
         let plugin = runtime
-            .load(&bytes, PluginSource::File(wasm.clone()))
+            .load(&bytes, PluginSource::File(wasm.to_path_buf()))
             .unwrap_or_else(|e| panic!("loading the Python hook: {e}"));
         eprintln!(
             "python-hook: first load (compile {} MiB, describe) took {:.1?}",

@@ -79,6 +79,42 @@ pub fn build_python_hook(out: &Path) {
     );
 }
 
+/// The Python hook fixture, built once per test process into a private
+/// temporary directory: the tests that load it share these bytes, so a
+/// runtime on [`shared_code_cache`] compiles it once.
+pub fn python_hook() -> &'static Path {
+    static BUILT: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
+    &BUILT
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("a directory for the Python hook");
+            let wasm = dir.path().join("python_hook.wasm");
+            build_python_hook(&wasm);
+            (dir, wasm)
+        })
+        .1
+}
+
+/// A compiled-code cache shared by the runtimes of this test process that
+/// load large components: the Python hook (the CPython interpreter and its
+/// standard library, 18 MiB) takes about a minute of CPU to compile, which
+/// the second test to load it would pay again. Private to this process
+/// (made afresh by each run), so every run still compiles it once.
+pub fn shared_code_cache() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("builder-test-code-")
+            .tempdir()
+            .expect("a directory for compiled plugins")
+    })
+    .path()
+}
+
+/// A runtime with the given limits on [`shared_code_cache`].
+pub fn runtime_sharing_code(limits: RuntimeLimits) -> PluginRuntime {
+    PluginRuntime::new(Some(shared_code_cache()), limits).expect("creating the plugin runtime")
+}
+
 /// A runtime without a compiled-code cache and the given limits.
 pub fn runtime(limits: RuntimeLimits) -> PluginRuntime {
     PluginRuntime::new(None, limits).expect("creating the plugin runtime")
