@@ -796,6 +796,24 @@ pub fn hint(error: &anyhow::Error) -> Option<String> {
     })
 }
 
+/// Whether the command line asks for a command that prepares, creates or
+/// sweeps roots: one that an unprivileged user runs as root of a user
+/// namespace of its own ([`crate::rootfs::userns`]). A command line that
+/// does not parse is left to [`run`] to report.
+pub fn works_on_roots() -> bool {
+    Cli::try_parse().is_ok_and(|cli| {
+        matches!(
+            cli.command,
+            Command::Run(_)
+                | Command::Prepare(_)
+                | Command::Create(_)
+                | Command::Lock(_)
+                | Command::Verify(_)
+                | Command::Gc(_)
+        )
+    })
+}
+
 /// Parse the command line and run it.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();

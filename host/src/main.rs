@@ -3,7 +3,15 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // First, while the process has one thread: the build's mounts are its own.
+    // First, while the process has one thread: run unprivileged, a build
+    // becomes root of a user namespace mapped onto the user's subordinate
+    // ids; then the build's mounts are its own.
+    if builder::cli::works_on_roots() {
+        if let Err(error) = builder::rootfs::userns::enter_if_unprivileged() {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    }
     builder::rootfs::mounts::enter_private_namespace();
     match builder::cli::run() {
         Ok(()) => ExitCode::SUCCESS,

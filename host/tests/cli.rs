@@ -178,6 +178,81 @@ fn a_relative_target_dir_below_the_temporary_directory_is_written() {
     assert_eq!(made.len(), 1, "{made:?}");
 }
 
+/// Run by a user the host gives no subordinate ids (`nobody`, through
+/// `setpriv`), a build stops before anything else with one error that
+/// names the file and the user, and a hint with the command an
+/// administrator runs; `plan`, which needs no namespace, still works
+/// (issue 19).
+#[test]
+fn an_unprivileged_user_without_subordinate_ids_is_told_the_fix() {
+    let nobody = 65534;
+    let has_range = |file: &str| {
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| {
+                let owner = l.split(':').next().unwrap_or_default();
+                owner == "nobody" || owner == nobody.to_string()
+            })
+    };
+    if has_range("/etc/subuid") || has_range("/etc/subgid") {
+        eprintln!("SKIPPED an_unprivileged_user_without_subordinate_ids_is_told_the_fix: nobody has subordinate ids here");
+        return;
+    }
+    // Where `nobody` may run and read it: a copy in a world-readable directory.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let program = dir.path().join("builder");
+    std::fs::copy(env!("CARGO_BIN_EXE_builder"), &program).unwrap();
+    let example = dir.path().join("debian-minimal");
+    std::fs::create_dir(&example).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debian-minimal/config.xml"),
+        example.join("config.xml"),
+    )
+    .unwrap();
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ])
+            .arg(&program)
+            .args(["--cache-dir", "/nonexistent/builder-cache"])
+            .args(args)
+            .current_dir(dir.path())
+            .env("HOME", "/nonexistent")
+            .output()
+            .unwrap()
+    };
+    let out = as_nobody(&["run", "debian-minimal", "--target-dir", "/nonexistent/out"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.starts_with("error: rootless build: /etc/subuid gives user nobody no range of 65536 subordinate user ids"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: an administrator gives the user subordinate ids once: `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 nobody`"),
+        "{err}"
+    );
+    let out = as_nobody(&["plan", "debian-minimal"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 #[test]
 fn bad_input_gets_a_clear_error() {
     let cache = plugin_cache();

@@ -5,8 +5,10 @@
 //! written, and nothing is copied, like mkosi's incremental mode on a
 //! copy-on-write filesystem.
 //!
-//! Where the filesystems allow it, hard links stay hard links when one of them changes
-//! (`index=on`) and directories can be renamed (`redirect_dir=on`).
+//! Directories must be renamable (`redirect_dir=on`) and, where the
+//! filesystems allow it, hard links stay hard links when one of them
+//! changes (`index=on`); where the kernel refuses the first (in a user
+//! namespace), the root is copied instead.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -129,14 +131,14 @@ fn mount_overlay(lower: &Path, layer_dir: &Path, target: &Path) -> anyhow::Resul
         };
         options.push(format!("{key}={text}"));
     }
-    // Hard links kept and directories renamable where the filesystems
-    // allow it (file handles, xattrs), else overlayfs's defaults.
+    // Hard links kept where the filesystems allow it (file handles,
+    // xattrs). Directories must be renamable (package managers rename
+    // them): without `redirect_dir` (refused in a user namespace, as in a
+    // rootless build, and on filesystems without trusted xattrs) a rename
+    // of a directory of the lower layer fails with EXDEV, so the overlay is
+    // refused and the caller copies the root instead.
     let mut refused = None;
-    for extra in [
-        &["index=on", "redirect_dir=on"][..],
-        &["redirect_dir=on"],
-        &[],
-    ] {
+    for extra in [&["index=on", "redirect_dir=on"][..], &["redirect_dir=on"]] {
         let all: Vec<&str> = options
             .iter()
             .map(String::as_str)

@@ -205,6 +205,7 @@ fn prepare_steps(
             plan,
             packages.repository_state()?.as_ref(),
             &plugins.post_bootstrap_fingerprint(),
+            crate::rootfs::sandbox::source_date_epoch_from_env()?,
         )?,
         None => None,
     };

@@ -64,6 +64,7 @@ impl RootCache {
         plan: &BuildPlan,
         repositories: Option<&RepositoryState>,
         post_bootstrap_plugins: &[String],
+        source_date_epoch: Option<i64>,
     ) -> anyhow::Result<Option<Self>> {
         let Some(repositories) = repositories else {
             return Ok(None);
@@ -98,6 +99,16 @@ impl RootCache {
         }
         for plugin in post_bootstrap_plugins {
             feed(&mut description, "post-bootstrap-plugin", plugin.as_bytes());
+        }
+        // The package tools write it into the root (the days of
+        // /etc/shadow's last changes, for one): a root prepared with
+        // another epoch, or none, is another root.
+        if let Some(epoch) = source_date_epoch {
+            feed(
+                &mut description,
+                "source-date-epoch",
+                epoch.to_string().as_bytes(),
+            );
         }
 
         let mut state = Sha256::new();
@@ -552,7 +563,7 @@ mod tests {
         let cache = tmp.path().join("roots");
         let mut plan = plan();
         let lookup = |plan: &BuildPlan, state: &Option<RepositoryState>, hooks: &[String]| {
-            RootCache::lookup(&cache, plan, state.as_ref(), hooks).unwrap()
+            RootCache::lookup(&cache, plan, state.as_ref(), hooks, None).unwrap()
         };
 
         let state = state_of(&mirror);
@@ -573,6 +584,16 @@ mod tests {
         // A post-bootstrap hook (another component, options or grants) is another root.
         let hooked = lookup(&plan, &state, &["abc {} root-read".into()]).unwrap();
         assert_ne!(hooked.base, other.base);
+
+        // Another SOURCE_DATE_EPOCH is another root, the same one the same.
+        let dated = |epoch| {
+            RootCache::lookup(&cache, &plan, state.as_ref(), &[], Some(epoch))
+                .unwrap()
+                .unwrap()
+        };
+        assert_ne!(dated(1_700_000_000).base, other.base);
+        assert_ne!(dated(1_700_000_000).base, dated(1_700_000_001).base);
+        assert_eq!(dated(1_700_000_000).entry, dated(1_700_000_000).entry);
 
         // A repository whose state cannot be read: nothing is cached.
         let gone = state_of(&tmp.path().join("nowhere"));

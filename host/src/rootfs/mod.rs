@@ -12,5 +12,6 @@ pub mod mounts;
 pub mod owned;
 pub mod sandbox;
 pub mod tree;
+pub mod userns;
 
 pub use tree::{EntryMeta, FileKind, RootTree, TreeEntry, Walk};

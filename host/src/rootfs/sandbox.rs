@@ -425,9 +425,14 @@ fn userns() -> Result<&'static OwnedFd, &'static String> {
 fn make_userns() -> std::io::Result<OwnedFd> {
     if !rustix::process::geteuid().is_root() {
         return Err(std::io::Error::other(
-            "builds run as root (rootless builds are not supported yet)",
+            "builds run as root, or as root of a user namespace (which `builder` enters by \
+             itself for the commands that build)",
         ));
     }
+    // Identity maps of every id this process's namespace has: as the
+    // host's root all of them, rootless the user and its subordinate ids.
+    let uid_map = super::userns::identity_map(&std::fs::read_to_string("/proc/self/uid_map")?);
+    let gid_map = super::userns::identity_map(&std::fs::read_to_string("/proc/self/gid_map")?);
     let mut holder = Command::new("sleep");
     holder
         .arg("60")
@@ -445,8 +450,8 @@ fn make_userns() -> std::io::Result<OwnedFd> {
     let result = (|| -> std::io::Result<OwnedFd> {
         let proc = PathBuf::from(format!("/proc/{}", child.id()));
         // Identity maps: every id is itself inside, so files keep their owners.
-        std::fs::write(proc.join("uid_map"), "0 0 4294967295\n")?;
-        std::fs::write(proc.join("gid_map"), "0 0 4294967295\n")?;
+        std::fs::write(proc.join("uid_map"), &uid_map)?;
+        std::fs::write(proc.join("gid_map"), &gid_map)?;
         let ns = std::fs::File::open(proc.join("ns/user"))?;
         Ok(OwnedFd::from(ns))
     })();
