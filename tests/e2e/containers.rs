@@ -133,7 +133,7 @@ fn request(
         options_from_description: false,
         extra_grants: Grants::none(),
         source_date_epoch: epoch,
-        xz_cache: None,
+        xz_cache: crate::xz_cache(),
         size: None,
         vagrant: None,
         settings: container

@@ -63,7 +63,7 @@ fn request(description: PathBuf, target: &Path, root: &Path, profiles: &[&str]) 
         locked: None,
         package_cache: None,
         root_cache: None,
-        xz_cache: None,
+        xz_cache: crate::xz_cache(),
         root: Some(root.to_path_buf()),
         source_date_epoch: Some(1_700_000_000),
         memory_root: builder::prepare::memory::MemoryBudget::Auto,

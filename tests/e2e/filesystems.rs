@@ -36,7 +36,7 @@ fn make(root: &Path, out: &Path, type_name: &str, size: Option<ImageSize>) -> st
             options_from_description: false,
             extra_grants: Grants::none(),
             source_date_epoch: Some(1_700_000_000),
-            xz_cache: None,
+            xz_cache: crate::xz_cache(),
             size,
             vagrant: None,
             settings: Vec::new(),

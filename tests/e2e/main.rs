@@ -4,6 +4,23 @@
 //! `cargo test -p builder-tests --test e2e MODULE::` runs one module; each
 //! module's own header says what it covers.
 
+use std::path::PathBuf;
+
+/// The xz chunk cache every build of this run shares, emptied when the run
+/// starts: many tests compress roots made of the same packages, and a
+/// chunk compressed once is only checked (decompressed) after that. A
+/// build writes the same bytes with the cache as without it
+/// (`host/src/toolbox/xz_chunks.rs`).
+pub(crate) fn xz_cache() -> Option<PathBuf> {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-xz-cache");
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    });
+    Some(dir.clone())
+}
+
 mod baseline_example;
 mod boot;
 mod containers;

@@ -64,7 +64,7 @@ fn run_builds_the_debian_minimal_example() {
         locked: None,
         package_cache: None,
         root_cache: None,
-        xz_cache: None,
+        xz_cache: crate::xz_cache(),
         root: None,
         source_date_epoch: Some(1_700_000_000),
         memory_root: builder::prepare::memory::MemoryBudget::Auto,

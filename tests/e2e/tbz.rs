@@ -30,7 +30,7 @@ fn build(root: &Path, out: &Path, compression: &str, epoch: Option<i64>) -> std:
         options_from_description: false,
         extra_grants: Grants::none(),
         source_date_epoch: epoch,
-        xz_cache: None,
+        xz_cache: crate::xz_cache(),
         size: None,
         vagrant: None,
         settings: Vec::new(),
