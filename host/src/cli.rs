@@ -22,12 +22,14 @@ use crate::plugins::{
 pub struct Cli {
     /// Cache directory shared between builds: compiled plugins (`plugins/`),
     /// downloaded packages (`packages/`), prepared roots (`roots/`) and
-    /// compressed xz chunks (`xz/`).
+    /// compressed xz chunks (`xz/`). Default: /var/cache/builder as root,
+    /// $XDG_CACHE_HOME/builder (~/.cache/builder) without root.
     #[arg(
         long,
         global = true,
         env = "BUILDER_CACHE_DIR",
-        default_value = "/var/cache/builder"
+        default_value_os_t = crate::caches::default_dir(),
+        hide_default_value = true
     )]
     pub cache_dir: PathBuf,
 

@@ -79,6 +79,7 @@ pub fn run(
     let Some(image_type) = selected.image_type.as_ref() else {
         anyhow::bail!("no plugin builds image type `{type_name}`");
     };
+    refuse_what_needs_root(&plan.image_type)?;
     let pipeline = PipelinePlugins::new(runtime, &selected, &plan)?;
     let vagrant = crate::plugins::VagrantConfig::from_plan(&plan)?;
     let mut phases = vec![timing("plan", started.elapsed())];
@@ -214,6 +215,28 @@ pub fn run(
     result.provenance = Some(write_provenance(request, &result)?);
     write_manifest(&request.target_dir, &result)?;
     Ok(result)
+}
+
+/// Refuses, in a rootless build and before anything is installed, an
+/// image type with a filesystem only root can fill (issue 19).
+fn refuse_what_needs_root(image_type: &crate::description::ImageType) -> anyhow::Result<()> {
+    let mut named = vec![("image", image_type.image.as_str())];
+    for key in ["filesystem", "bootfilesystem", "spare_part_fs"] {
+        named.extend(image_type.attributes.get(key).map(|fs| (key, fs)));
+    }
+    for partition in image_type.partitions.iter().flat_map(|p| &p.children) {
+        let fs = partition.attributes.get("filesystem");
+        named.extend(fs.map(|fs| ("<partition filesystem>", fs)));
+    }
+    for (setting, fs) in named {
+        if let Some(why) = crate::toolbox::filesystems::rootless_refusal(fs) {
+            anyhow::bail!(
+                "rootless build: <type image=\"{}\"> {setting}=\"{fs}\": {why}",
+                image_type.image
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The snapshots a build reads: those given, or, for a locked build given

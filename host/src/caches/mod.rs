@@ -33,6 +33,31 @@ pub const PLUGINS: &str = "plugins";
 /// Name prefix of a cache entry or file being written.
 pub const INCOMING: &str = ".incoming-";
 
+/// Where builds keep their caches when no `--cache-dir` is given:
+/// `/var/cache/builder` for root; for a rootless build the user's own,
+/// `$XDG_CACHE_HOME/builder` (`~/.cache/builder`), so that a cache root
+/// made is never one an unprivileged build writes to.
+pub fn default_dir() -> PathBuf {
+    if !crate::rootfs::userns::rootless() {
+        return PathBuf::from("/var/cache/builder");
+    }
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    match (absolute("XDG_CACHE_HOME"), absolute("HOME")) {
+        (Some(cache), _) => cache.join("builder"),
+        (None, Some(home)) => home.join(".cache/builder"),
+        // No home to put it in: a relative directory would be wherever
+        // the build was started.
+        (None, None) => PathBuf::from("/var/tmp").join(format!(
+            "builder-cache-{}",
+            rustix::process::getuid().as_raw()
+        )),
+    }
+}
+
 /// Creates `dir` (and its missing parents) private to this user (mode
 /// 0700) and checks it: refused, with an error that names it and says what
 /// to do, when it is not a directory, belongs to another user, or others
@@ -74,6 +99,13 @@ pub fn check_private(dir: &Path) -> io::Result<()> {
         return refused("it is not a directory (choose another with --cache-dir)".into());
     }
     let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me && crate::rootfs::userns::rootless() {
+        return refused(
+            "it belongs to another user (a cache made by root is never written by a rootless \
+             build); use a directory of your own (--cache-dir, default $XDG_CACHE_HOME/builder)"
+                .into(),
+        );
+    }
     if meta.uid() != me {
         return refused(format!(
             "it belongs to uid {}, not to this user (uid {me}); \

@@ -136,13 +136,25 @@ pub fn keep_access_times(dirs: &[&Path]) {
     if PRIVATE.get() != Some(&true) {
         return;
     }
-    for dir in dirs {
-        if let Err(e) = bind_without_access_times(dir) {
-            tracing::warn!(
-                "reads below {} may change access times, and so the image's bytes: {e}",
-                dir.display()
-            );
-        }
+    let refused: Vec<String> = dirs
+        .iter()
+        .filter_map(|dir| {
+            let e = bind_without_access_times(dir).err()?;
+            Some(format!("{} ({e})", dir.display()))
+        })
+        .collect();
+    if !refused.is_empty() {
+        // In a user namespace the kernel locks a mount's access-time flags.
+        let rootless = if super::userns::rootless() {
+            "rootless build: "
+        } else {
+            ""
+        };
+        tracing::warn!(
+            "{rootless}reads below {} may change access times, so a warm build's ext4 images \
+             may differ from a cold build's in them",
+            refused.join(" and ")
+        );
     }
     // The working directory was entered before the binds: below one of
     // them it is still the directory under it, another mount, and a rename

@@ -53,6 +53,23 @@ pub fn unprivileged() -> bool {
     !rustix::process::geteuid().is_root()
 }
 
+/// Whether this build is rootless: run by an unprivileged user, or by
+/// root of a user namespace that does not map every host id (the one
+/// [`enter_if_unprivileged`] made). Such a build cannot attach loop
+/// devices or mount a filesystem image, and its cache is the user's.
+pub fn rootless() -> bool {
+    unprivileged()
+        || std::fs::read_to_string("/proc/self/uid_map")
+            .map(|map| !maps_every_id(&map))
+            .unwrap_or(false)
+}
+
+/// Whether a `uid_map` is the initial namespace's: every id to itself.
+fn maps_every_id(map: &str) -> bool {
+    let fields: Vec<&str> = map.split_whitespace().collect();
+    fields == ["0", "0", "4294967295"]
+}
+
 /// Becomes root of a new user namespace mapped onto the user's
 /// subordinate ids, when run unprivileged; does nothing as root. Must be
 /// called before any thread starts (a process with threads cannot enter a
@@ -244,6 +261,13 @@ pub fn identity_map(own_map: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_initial_namespace_maps_every_id() {
+        assert!(maps_every_id("         0          0 4294967295\n"));
+        assert!(!maps_every_id("0 1000 1\n1 100000 65536\n"));
+        assert!(!maps_every_id("0 0 65536\n"));
+    }
 
     #[test]
     fn ranges_are_found_by_name_or_id_and_must_be_large_enough() {

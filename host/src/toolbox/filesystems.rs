@@ -108,6 +108,9 @@ pub fn make_hiding(
     options: &FilesystemOptions,
 ) -> Result<(), FilesystemError> {
     let create = check(options)?;
+    if let Some(why) = rootless_refusal(options.fs_type.name()) {
+        return super::invalid(why);
+    }
     let uuid = uuid_of(options);
     let size = || -> std::io::Result<u64> {
         Ok(match options.size_bytes {
@@ -450,6 +453,22 @@ fn fat_invariant(mkfs: &mut Command, epoch: i64) {
 
 /// XFS: mount the new image privately, copy the tree in with everything
 /// `cp -a` keeps, unmount whatever happens.
+/// The filesystems filled by mounting the new image (a loop device), which
+/// a rootless build cannot do: mkfs.xfs fills only from a protofile that
+/// keeps no extended attributes, hard links or times, and Debian 12's
+/// mkfs.btrfs `--rootdir` drops device numbers.
+pub const FILLED_THROUGH_A_MOUNT: [&str; 2] = ["xfs", "btrfs"];
+
+/// Why a rootless build cannot make a `fs` filesystem, when it cannot.
+pub fn rootless_refusal(fs: &str) -> Option<String> {
+    (FILLED_THROUGH_A_MOUNT.contains(&fs) && crate::rootfs::userns::rootless()).then(|| {
+        format!(
+            "a {fs} filesystem is filled through a loop mount, which needs root: \
+             build it as root, or choose ext4, squashfs or erofs for a rootless build"
+        )
+    })
+}
+
 fn fill_through_mount(
     root: &Path,
     hidden: &[PathBuf],
