@@ -663,9 +663,13 @@ pub fn convert(
     Ok(())
 }
 
-/// qemu-img gives a vmdk a random content id (`CID=` and 8 hex digits in
-/// its embedded descriptor); with a seed, it is replaced by one derived
-/// from the seed and the artifact's name, same length, so nothing moves.
+/// qemu-img gives a vmdk a random content id (`CID=` and up to 8 hex
+/// digits in its embedded descriptor); with a seed, it is replaced by one
+/// derived from the seed and the artifact's name. qemu-img draws the id
+/// twice (at creation and on the first write) and rewrites the descriptor
+/// in place, so a shorter second id leaves bytes of the first one after the
+/// text's NUL; the whole descriptor area the header names is therefore
+/// written again: the text with the stable id, then zeros.
 pub(crate) fn stable_vmdk_cid(vmdk: &Path, seed: Option<i64>, file_name: &str) -> io::Result<()> {
     let Some(epoch) = seed else {
         return Ok(());
@@ -674,52 +678,51 @@ pub(crate) fn stable_vmdk_cid(vmdk: &Path, seed: Option<i64>, file_name: &str) -
         .read(true)
         .write(true)
         .open(vmdk)?;
-    // The descriptor follows the sparse header, within the first 64 KiB.
-    let mut head = vec![0u8; 64 << 10];
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read_at(&mut head[filled..], filled as u64)? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    head.truncate(filled);
-    let missing = || {
+    let layout = |what: &str| {
         io::Error::other(format!(
-            "{}: no `CID=` in the vmdk's descriptor (qemu-img wrote another layout)",
+            "{}: {what} (qemu-img wrote another vmdk layout)",
             vmdk.display()
         ))
     };
-    // qemu-img writes the id without leading zeros (`CID=%x`): 1 to 8 digits.
-    let at = (1..head.len().saturating_sub(5))
-        .find(|at| head[at - 1] == b'\n' && &head[*at..at + 4] == b"CID=")
-        .ok_or_else(missing)?;
-    let digits = head[at + 4..]
+    // The sparse extent header: magic `KDMV`, then little-endian fields;
+    // the descriptor's offset and size, in sectors, are at bytes 28 and 36.
+    let mut header = [0u8; 44];
+    file.read_exact_at(&mut header, 0)?;
+    if &header[..4] != b"KDMV" {
+        return Err(layout("no sparse extent header"));
+    }
+    let sectors = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().unwrap());
+    let (offset, size) = (sectors(28), sectors(36));
+    // qemu-img's descriptor is 20 sectors; 128 (64 KiB) bounds the read.
+    if offset == 0 || size == 0 || size > 128 {
+        return Err(layout("no embedded descriptor"));
+    }
+    let mut area = vec![0u8; size as usize * 512];
+    file.read_exact_at(&mut area, offset * 512)?;
+    let text_end = area.iter().position(|b| *b == 0).unwrap_or(area.len());
+    let text = &area[..text_end];
+    let at = (1..text.len().saturating_sub(4))
+        .find(|at| text[at - 1] == b'\n' && &text[*at..at + 4] == b"CID=")
+        .ok_or_else(|| layout("no `CID=` in the descriptor"))?;
+    let digits = text[at + 4..]
         .iter()
         .take_while(|b| b.is_ascii_hexdigit())
         .count();
-    if !(1..=8).contains(&digits) || head.get(at + 4 + digits) != Some(&b'\n') {
-        return Err(missing());
+    if !(1..=8).contains(&digits) || text.get(at + 4 + digits) != Some(&b'\n') {
+        return Err(layout("a `CID=` that is not 1 to 8 hex digits"));
     }
-    // The descriptor text ends at the first NUL; the zeros after it pad its
-    // sectors. A stable id has all 8 digits, so what follows the id moves
-    // by the digits it had fewer, into that padding.
-    let text_end = head[at..]
-        .iter()
-        .position(|b| *b == 0)
-        .map(|p| at + p)
-        .ok_or_else(missing)?;
-    let grow = 8 - digits;
-    if head.len() < text_end + grow || head[text_end..text_end + grow].iter().any(|b| *b != 0) {
+    let cid = &super::sha256_hex(format!("builder-vmdk-cid\0{file_name}\0{epoch}").as_bytes())[..8];
+    let mut stable = text[..at].to_vec();
+    stable.extend_from_slice(format!("CID={cid}").as_bytes());
+    stable.extend_from_slice(&text[at + 4 + digits..]);
+    if stable.len() >= area.len() {
         return Err(io::Error::other(format!(
             "{}: no room in the vmdk's descriptor for an 8-digit `CID=`",
             vmdk.display()
         )));
     }
-    let cid = &super::sha256_hex(format!("builder-vmdk-cid\0{file_name}\0{epoch}").as_bytes())[..8];
-    let mut text = format!("CID={cid}").into_bytes();
-    text.extend_from_slice(&head[at + 4 + digits..text_end]);
-    file.write_all_at(&text, at as u64)
+    stable.resize(area.len(), 0);
+    file.write_all_at(&stable, offset * 512)
 }
 
 /// Seconds from the Unix epoch to VHD's (2000-01-01 00:00:00 UTC).

@@ -790,19 +790,38 @@ impl<R: Read> Read for StopReader<R> {
 
 #[cfg(test)]
 mod tests {
+    /// A vmdk of 4 sectors: qemu-img's sparse header naming a descriptor of
+    /// sectors 1 and 2, the descriptor `text`, then `after` in the text's
+    /// padding, and a sector of other data.
+    fn vmdk_with_descriptor(text: &[u8], after: &[u8]) -> Vec<u8> {
+        let mut bytes = b"KDMV".to_vec();
+        bytes.resize(28, 7);
+        bytes.extend_from_slice(&1u64.to_le_bytes());
+        bytes.extend_from_slice(&2u64.to_le_bytes());
+        bytes.resize(512, 7);
+        bytes.extend_from_slice(text);
+        bytes.push(0);
+        bytes.extend_from_slice(after);
+        bytes.resize(1536, 0);
+        bytes.resize(2048, 9);
+        bytes
+    }
+
     #[test]
-    fn a_short_vmdk_id_becomes_eight_digits_in_the_padding() {
+    fn a_vmdk_id_becomes_eight_stable_digits_and_the_padding_zeros() {
         let dir = tempfile::tempdir().unwrap();
         let vmdk = dir.path().join("d.vmdk");
         let text = b"# Disk DescriptorFile\nversion=1\nCID=abc\nparentCID=ffffffff\n";
-        let mut bytes = vec![1u8; 512];
-        bytes.extend_from_slice(text);
-        bytes.resize(2048, 0);
-        std::fs::write(&vmdk, &bytes).unwrap();
-        disks::stable_vmdk_cid(&vmdk, Some(1_700_000_000), "d.vmdk").unwrap();
+        std::fs::write(&vmdk, vmdk_with_descriptor(text, b"")).unwrap();
+        disks::stable_vmdk_cid(&vmdk, Some(EPOCH), "d.vmdk").unwrap();
         let after = std::fs::read(&vmdk).unwrap();
         assert_eq!(after.len(), 2048);
-        let shown = String::from_utf8_lossy(&after[512..])
+        assert_eq!(after[..512], vmdk_with_descriptor(b"", b"")[..512]);
+        assert!(
+            after[1536..].iter().all(|b| *b == 9),
+            "data after the area moved"
+        );
+        let shown = String::from_utf8_lossy(&after[512..1536])
             .trim_end_matches('\0')
             .to_string();
         let cid = shown.lines().nth(2).unwrap();
@@ -811,15 +830,34 @@ mod tests {
             "{shown}"
         );
         assert!(shown.ends_with("\nparentCID=ffffffff\n"), "{shown:?}");
-        // The same for an id qemu-img wrote with all its digits.
-        let mut full = vec![1u8; 512];
-        full.extend_from_slice(
-            b"# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\n",
+        // The same for an id with all its digits, and for one qemu-img
+        // wrote over a longer one, leaving that one's last bytes behind
+        // the NUL: the result depends on neither.
+        for (text, left) in [
+            (
+                &b"# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\n"[..],
+                &b""[..],
+            ),
+            (
+                &b"# Disk DescriptorFile\nversion=1\nCID=2e39cf\nparentCID=ffffffff\n"[..],
+                &b"\n"[..],
+            ),
+        ] {
+            std::fs::write(&vmdk, vmdk_with_descriptor(text, left)).unwrap();
+            disks::stable_vmdk_cid(&vmdk, Some(EPOCH), "d.vmdk").unwrap();
+            assert_eq!(std::fs::read(&vmdk).unwrap(), after);
+        }
+        // A descriptor with no room for the longer id is refused, unchanged.
+        let mut text = b"# Disk DescriptorFile\nCID=1\n".to_vec();
+        text.resize(1023, b'x');
+        let text = &text[..];
+        std::fs::write(&vmdk, vmdk_with_descriptor(text, b"")).unwrap();
+        let err = disks::stable_vmdk_cid(&vmdk, Some(EPOCH), "d.vmdk").unwrap_err();
+        assert!(err.to_string().contains("no room"), "{err}");
+        assert_eq!(
+            std::fs::read(&vmdk).unwrap(),
+            vmdk_with_descriptor(text, b"")
         );
-        full.resize(2048, 0);
-        std::fs::write(&vmdk, &full).unwrap();
-        disks::stable_vmdk_cid(&vmdk, Some(1_700_000_000), "d.vmdk").unwrap();
-        assert_eq!(std::fs::read(&vmdk).unwrap(), after);
     }
 
     use super::*;
