@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    builder::rootfs::command::complete_path();
     // First, while the process has one thread: run unprivileged, a build
     // becomes root of a user namespace mapped onto the user's subordinate
     // ids; then the build's mounts are its own.

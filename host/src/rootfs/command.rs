@@ -7,6 +7,27 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
 
+/// The directories of the system's administration tools, which an
+/// unprivileged user's `PATH` lacks on Debian and most distributions.
+const SYSTEM_TOOL_DIRS: [&str; 3] = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
+
+/// Adds to `PATH` the system tool directories it lacks: the host tools a
+/// build runs (`mke2fs`, `mkfs.*`, `sfdisk`, `debugfs`, `losetup`) live
+/// there, and a rootless build's user does not have them in its `PATH`.
+/// Call it first thing in `main`, while the process has one thread.
+pub fn complete_path() {
+    let current = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<std::path::PathBuf> = std::env::split_paths(&current).collect();
+    for dir in SYSTEM_TOOL_DIRS {
+        if !dirs.iter().any(|d| d == std::path::Path::new(dir)) {
+            dirs.push(dir.into());
+        }
+    }
+    if let Ok(path) = std::env::join_paths(dirs) {
+        std::env::set_var("PATH", path);
+    }
+}
+
 /// Where builds keep temporary files by default (never bulk data in `/tmp`).
 pub const TEMP_DIR: &str = "/var/tmp";
 /// The variable that moves them elsewhere (a larger disk; a test's own

@@ -120,7 +120,8 @@ static PRIVATE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 /// build's own mount namespace (the host's view is untouched; the binds go
 /// with the process).
 ///
-/// Why: an image filesystem keeps each file's access time, and
+/// Why: an xfs or btrfs image filled through a mount keeps each file's
+/// access time (ext2/3/4 get the epoch as every access time), and
 /// `SOURCE_DATE_EPOCH` clamps only the times after it. Under `relatime`
 /// the first read of a file whose access time is not after its
 /// modification time (a symlink dpkg unpacked) moves it to now. A root
@@ -145,16 +146,21 @@ pub fn keep_access_times(dirs: &[&Path]) {
         .collect();
     if !refused.is_empty() {
         // In a user namespace the kernel locks a mount's access-time flags.
-        let rootless = if super::userns::rootless() {
-            "rootless build: "
+        // Rootless builds make no xfs or btrfs, and ext4 images get the
+        // epoch as every access time whatever the tree has
+        // (`toolbox::filesystems`), so nothing they make keeps these times.
+        if super::userns::rootless() {
+            tracing::debug!(
+                "rootless build: reads below {} may change access times",
+                refused.join(" and ")
+            );
         } else {
-            ""
-        };
-        tracing::warn!(
-            "{rootless}reads below {} may change access times, so a warm build's ext4 images \
-             may differ from a cold build's in them",
-            refused.join(" and ")
-        );
+            tracing::warn!(
+                "reads below {} may change access times, so a warm build's xfs and btrfs \
+                 images may differ from a cold build's in them",
+                refused.join(" and ")
+            );
+        }
     }
     // The working directory was entered before the binds: below one of
     // them it is still the directory under it, another mount, and a rename

@@ -230,6 +230,9 @@ pub fn make_hiding(
     }
     let _hidden = mounts::hide_from(&mut cmd, root, hidden)?;
     command::run(&step, &mut cmd)?;
+    if let (true, Some(epoch)) = (makes_in_place(options.fs_type), options.source_date_epoch) {
+        settle_access_times(out, None, epoch)?;
+    }
     Ok(())
 }
 
@@ -270,6 +273,86 @@ pub fn make_in_place(
     cmd.arg(disk).arg(format!("{}k", size / 1024));
     let _hidden = mounts::hide_from(&mut cmd, root, hidden)?;
     command::run(&format!("{} filesystem", options.fs_type.name()), &mut cmd)?;
+    if let Some(epoch) = options.source_date_epoch {
+        settle_access_times(disk, Some(offset), epoch)?;
+    }
+    Ok(())
+}
+
+/// With `SOURCE_DATE_EPOCH`, gives every inode of the ext2/3/4 filesystem
+/// in `image` (from byte `offset` on) the access time `epoch`, with
+/// `debugfs`.
+///
+/// Why: mke2fs copies each file's access time from the tree and clamps
+/// only those after the epoch, so the image would keep the access times of
+/// the tree's history on this host: a cached root checked or copied moves
+/// them (reads under `relatime`), and a rootless build cannot stop that
+/// with a `noatime` bind (a user namespace locks a mount's access-time
+/// flags). With every access time the epoch, a warm build, a cold one, a
+/// root one and a rootless one write the same bytes. KIWI's images carry
+/// the time of its copy; no reader relies on them.
+///
+/// mke2fs fills a new filesystem's inodes in order, so the used ones are
+/// 1 to the count in use (1 to 10 reserved); that is checked (the first
+/// free inode follows them) before any is written.
+fn settle_access_times(
+    image: &Path,
+    offset: Option<u64>,
+    epoch: i64,
+) -> Result<(), FilesystemError> {
+    const STEP: &str = "ext4 access times: debugfs";
+    // debugfs reads `?offset=` after the file name; a link of the build's
+    // own keeps whatever the image's name holds from being read as options.
+    let dir = command::temp_dir()?;
+    let link = dir.path().join("image");
+    std::os::unix::fs::symlink(std::path::absolute(image)?, &link)?;
+    let device = match offset {
+        Some(offset) => format!("{}?offset={offset}", link.display()),
+        None => link.display().to_string(),
+    };
+    let failed = |why: String| -> FilesystemError {
+        std::io::Error::other(format!("{STEP} {}: {why}", image.display())).into()
+    };
+    let script = dir.path().join("script");
+    fs::write(&script, "stats\nffi\n")?;
+    let mut query = Command::new("debugfs");
+    query.arg("-f").arg(&script).arg(&device);
+    let out = command::run(STEP, &mut query)?;
+    let field = |name: &str| -> Option<u64> {
+        out.lines()
+            .find_map(|line| line.trim().strip_prefix(name))
+            .and_then(|rest| rest.trim().parse().ok())
+    };
+    let (Some(count), Some(free), Some(first_free)) = (
+        field("Inode count:"),
+        field("Free inodes:"),
+        field("Free inode found:"),
+    ) else {
+        return Err(failed(format!(
+            "no inode counts in what it printed:\n{}",
+            command::tail(&out)
+        )));
+    };
+    let used = count - free;
+    if first_free != used + 1 {
+        return Err(failed(format!(
+            "the {used} inodes in use are not 1 to {used} (the first free one is {first_free})"
+        )));
+    }
+    let mut lines = String::new();
+    // The root directory, then every inode after the reserved ones.
+    for inode in std::iter::once(2).chain(11..=used) {
+        lines.push_str(&format!("sif <{inode}> atime @{epoch}\n"));
+    }
+    fs::write(&script, lines)?;
+    let mut write = Command::new("debugfs");
+    write.arg("-w").arg("-f").arg(&script).arg(&device);
+    let out = command::run(STEP, &mut write)?;
+    // debugfs goes on past a failed command and exits 0: its own lines
+    // (the banner, each command echoed) are all it may print.
+    if let Some(line) = out.lines().find(|line| !line.starts_with("debugfs")) {
+        return Err(failed(format!("a command failed: {line}")));
+    }
     Ok(())
 }
 
@@ -764,6 +847,79 @@ mod option_tests {
             .unwrap();
         let text = String::from_utf8_lossy(&listing.stdout);
         assert!(text.contains("RAID stride:              8"), "{text}");
+    }
+
+    /// What `debugfs` says of `path`'s access time in the filesystem at
+    /// `device` (an image, or `disk?offset=N`).
+    fn atime_in(device: &str, path: &str) -> String {
+        let out = Command::new("debugfs")
+            .args(["-R", &format!("stat {path}")])
+            .arg(device)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("atime: "))
+            .unwrap_or_else(|| panic!("{path}: {text}"))
+            .to_string()
+    }
+
+    /// Access times a read on this host moved, or ones from before the
+    /// epoch, do not reach an ext4 image: every inode has the epoch.
+    #[test]
+    fn ext4_access_times_are_the_epoch_whatever_the_tree_had() {
+        let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+        let root = tmp.path().join("root");
+        fs::create_dir_all(root.join("usr/bin")).unwrap();
+        fs::write(root.join("usr/bin/awk"), "awk\n").unwrap();
+        std::os::unix::fs::symlink("awk", root.join("usr/bin/nawk")).unwrap();
+        let set_atimes = |seconds: i64| {
+            for path in ["", "usr", "usr/bin", "usr/bin/awk", "usr/bin/nawk"] {
+                let status = Command::new("touch")
+                    .args(["-a", "-h", "-d", &format!("@{seconds}")])
+                    .arg(root.join(path))
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }
+        };
+        let options = options(FsType::Ext4, &[]);
+        let epoch = "0x6553f100:00000000";
+        // Before the epoch (as dpkg leaves them), then after it (as a read
+        // leaves them): the same bytes, with the epoch everywhere.
+        let mut images = Vec::new();
+        for (n, seconds) in [1_500_000_000, 1_800_000_000].into_iter().enumerate() {
+            set_atimes(seconds);
+            let out = tmp.path().join(format!("ext4-{n}"));
+            make(&root, &out, &options).unwrap();
+            let device = out.display().to_string();
+            for path in ["/", "/usr/bin", "/usr/bin/awk", "/usr/bin/nawk"] {
+                assert!(atime_in(&device, path).starts_with(epoch), "{n} {path}");
+            }
+            images.push(fs::read(&out).unwrap());
+        }
+        assert!(
+            images[0] == images[1],
+            "the tree's access times reached the image"
+        );
+        let fsck = Command::new("e2fsck")
+            .args(["-fn"])
+            .arg(tmp.path().join("ext4-0"))
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stdout)
+        );
+        // The same in a partition of a disk file.
+        set_atimes(1_500_000_000);
+        let disk = tmp.path().join("disk");
+        fs::File::create(&disk).unwrap().set_len(64 << 20).unwrap();
+        make_in_place(&root, &[], &disk, 1 << 20, 32 << 20, &options).unwrap();
+        let device = format!("{}?offset={}", disk.display(), 1 << 20);
+        assert!(atime_in(&device, "/usr/bin/nawk").starts_with(epoch));
+        assert!(atime_in(&device, "/usr/bin/awk").starts_with(epoch));
     }
 
     /// The injections of issue 21 are refused before any tool runs.

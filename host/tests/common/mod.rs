@@ -265,14 +265,15 @@ impl TestUser {
         })
     }
 
-    /// `builder`, to be run as this user, with no supplementary groups and
-    /// `HOME` at `home`.
+    /// `builder`, to be run as this user, with no supplementary groups,
+    /// `HOME` at `home` and the `PATH` Debian gives a user (no `sbin`).
     pub fn builder(&self, home: &Path) -> Command {
         use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(self.programs.path().join("builder"));
         cmd.uid(self.uid)
             .gid(self.gid)
             .env("HOME", home)
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .current_dir(home);
         cmd
     }
