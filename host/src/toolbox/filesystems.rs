@@ -230,7 +230,9 @@ pub fn make_hiding(
     }
     let _hidden = mounts::hide_from(&mut cmd, root, hidden)?;
     command::run(&step, &mut cmd)?;
-    if let (true, Some(epoch)) = (makes_in_place(options.fs_type), options.source_date_epoch) {
+    // mke2fs keeps the tree's access times; the others keep none, or are
+    // filled through a mount above.
+    if let (Mkfs::Ext, Some(epoch)) = (options.fs_type.mkfs(), options.source_date_epoch) {
         settle_access_times(out, None, epoch)?;
     }
     Ok(())
