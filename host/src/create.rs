@@ -107,10 +107,11 @@ pub fn create(
     let target = TargetDir::create(&request.target_dir)
         .with_context(|| format!("creating target directory {}", request.target_dir.display()))?
         .with_xz_cache(xz_cache);
+    let info = plugin.info.for_type(&request.type_name);
     let options = if request.options_from_description {
-        plugin.info.resolve_description_options(&request.options)
+        info.resolve_description_options(&request.options)
     } else {
-        plugin.info.resolve_options(&request.options)
+        info.resolve_options(&request.options)
     }
     .map_err(|e| anyhow!("type `{}`: {e}", request.type_name))?;
     let build = BuildRequest {

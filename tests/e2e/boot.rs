@@ -152,20 +152,31 @@ pub(crate) fn artifact_files(target: &Path) -> Vec<String> {
     names
 }
 
+/// Boots `medium` until the marker; the size of its root.
 fn boot(medium: &Medium, firmware: Firmware, what: &str) -> u64 {
+    marker_number(&boot_marker(medium, firmware, what), "root-size=")
+}
+
+/// Boots `medium` until the marker; the marker's line.
+fn boot_marker(medium: &Medium, firmware: Firmware, what: &str) -> String {
     let report = boot_until(medium, firmware, MARKER, BOOT_LIMIT)
         .unwrap_or_else(|e| panic!("{what} did not boot: {e}"));
     eprintln!("{what}: marker after {:.1} s", report.seconds);
-    let line = report
+    report
         .serial
         .lines()
         .find(|l| l.contains(MARKER))
         .unwrap()
-        .to_string();
-    line.split("root-size=")
+        .to_string()
+}
+
+/// The number after `key` (`root-size=`, `boot=`) in a marker line.
+fn marker_number(line: &str, key: &str) -> u64 {
+    line.split(key)
         .nth(1)
+        .and_then(|s| s.split_whitespace().next())
         .and_then(|s| s.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no root size in {line:?}"))
+        .unwrap_or_else(|| panic!("no {key} in {line:?}"))
 }
 
 /// The filesystem UUID of the partition at `offset` of `disk`.
@@ -415,6 +426,96 @@ fn oem_disk_boots_with_bios_and_efi_and_its_root_grows() {
         efi_root > bios_root + 900 * MIB,
         "the root did not grow: {bios_root} bytes on the disk as built, {efi_root} on one 1 GiB larger"
     );
+
+    // eficsm="false": the same root as a disk for EFI alone, without the
+    // BIOS boot partition (and GRUB's core image), boots with EFI; with
+    // oem-systemsize 200 MiB over the root partition as built, on a disk
+    // 1 GiB larger the root grows by those 200 MiB alone.
+    let root_mib = summary[2].2 / MIB;
+    let efi_only = create_from(
+        &built.root,
+        dir.path(),
+        "oem",
+        &[
+            ("eficsm", "false"),
+            ("format", "raw"),
+            ("oem-systemsize", &(root_mib + 200).to_string()),
+        ],
+    );
+    let table = partitions(&efi_only);
+    let names: Vec<&str> = table["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["p.UEFI", "p.lxroot"], "{table:#}");
+    // No GRUB boot code in the protective MBR.
+    let head = fs::read(&efi_only).unwrap();
+    assert!(head[..440].iter().all(|b| *b == 0));
+    let size = fs::metadata(&efi_only).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&efi_only)
+        .unwrap()
+        .set_len(size + 1024 * MIB)
+        .unwrap();
+    let capped_root = boot(
+        &Medium::Disk {
+            path: efi_only,
+            format: "raw",
+        },
+        Firmware::Efi,
+        "disk without BIOS boot (eficsm=\"false\") with EFI",
+    );
+    let grown = capped_root.saturating_sub(bios_root);
+    assert!(
+        (150 * MIB..=250 * MIB).contains(&grown),
+        "oem-systemsize: the root grew by {grown} bytes, not about 200 MiB"
+    );
+}
+
+/// `builder create` of `type_name` with `options` over the prepared root
+/// `root`, into `dir/out-<type>`; the artifact's path.
+fn create_from(root: &Path, dir: &Path, type_name: &str, options: &[(&str, &str)]) -> PathBuf {
+    use builder::create::{create, CreateRequest};
+    use builder::plugins::{Grants, ImageIdentity};
+    let out = dir.join(format!("out-{type_name}"));
+    let runtime = runtime(builder::plugins::RuntimeLimits {
+        call_timeout: Duration::from_secs(900),
+        ..test_limits()
+    });
+    let plugins = builtin_plugins(&runtime);
+    let outcome = create(
+        &runtime,
+        &plugins,
+        &CreateRequest {
+            root: root.to_path_buf(),
+            target_dir: out.clone(),
+            type_name: type_name.into(),
+            image: ImageIdentity {
+                name: "debian-cloud".into(),
+                version: "1.0.0".into(),
+                arch: "x86_64".into(),
+            },
+            options: options
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            options_from_description: false,
+            extra_grants: Grants::none(),
+            source_date_epoch: Some(1_700_000_000),
+            xz_cache: crate::xz_cache(),
+            size: None,
+            vagrant: None,
+            settings: Vec::new(),
+            files: Vec::new(),
+            package_digests: Default::default(),
+        },
+    )
+    .unwrap_or_else(|e| panic!("creating {type_name} with {options:?}: {e:#}"));
+    assert_eq!(outcome.artifacts.len(), 1);
+    out.join(&outcome.artifacts[0].file_name)
 }
 
 #[test]
@@ -449,6 +550,10 @@ fn bios_profile_is_an_mbr_disk_that_boots() {
     );
 }
 
+/// The live ISO boots from a CD with BIOS and with Secure Boot, and as a
+/// disk: written onto a larger one (a USB stick), its first boot makes the
+/// hybridpersistent `cow` partition after the image, and the second boot
+/// (with Secure Boot this time) counts the first one's boot, kept there.
 #[test]
 fn live_iso_boots_with_bios_and_with_secure_boot() {
     let built = build(Some("iso"));
@@ -485,14 +590,104 @@ fn live_iso_boots_with_bios_and_with_secure_boot() {
             "{}",
             report.serial
         );
-        // Hybrid: the same file boots as a disk (a USB stick).
-        boot(
-            &Medium::Disk {
-                path: iso.clone(),
-                format: "raw",
-            },
-            firmware,
-            &format!("live ISO as a disk with {firmware:?}"),
+        // From a CD, the changes stay in memory.
+        assert!(
+            report.serial.contains("changes stay in memory"),
+            "{}",
+            report.serial
+        );
+    }
+    // Hybrid: the same file, written onto a stick 256 MiB larger, boots as
+    // a disk; the first boot makes the write partition after the image.
+    let stick = built.target.with_file_name("stick.img");
+    fs::copy(&iso, &stick).unwrap();
+    let iso_size = fs::metadata(&iso).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&stick)
+        .unwrap()
+        .set_len(iso_size + 256 * MIB)
+        .unwrap();
+    let on_stick = Medium::WritableDisk(stick.clone());
+    let first = boot_marker(&on_stick, Firmware::Bios, "live ISO on a stick with BIOS");
+    assert_eq!(marker_number(&first, "boot="), 1, "{first}");
+    let table: Value = serde_json::from_str(&tool("sfdisk", &["-J"], &stick)).unwrap();
+    let partitions = table["partitiontable"]["partitions"].as_array().unwrap();
+    let cow = partitions.last().unwrap();
+    let start = cow["start"].as_u64().unwrap() * 512;
+    assert!(start >= iso_size, "{table}");
+    let probe = tool(
+        "blkid",
+        &["-p", "-o", "export", "-O", &start.to_string()],
+        &stick,
+    );
+    assert!(probe.contains("LABEL=cow\n"), "{probe}");
+    assert!(probe.contains("TYPE=ext4\n"), "{probe}");
+    // The second boot, with EFI's Secure Boot, sees the first boot's count.
+    let second = boot_marker(
+        &on_stick,
+        Firmware::SecureBoot,
+        "live ISO on a stick with Secure Boot",
+    );
+    assert_eq!(marker_number(&second, "boot="), 2, "{second}");
+    fs::remove_file(&stick).unwrap();
+}
+
+/// The live ISO with dracut's dmsquash-live as its live system, as KIWI's
+/// own Debian descriptions have it (`dracut-kiwi-live`, which builder
+/// substitutes with `dracut-live` and `parted`): `flags="overlay"` gives an
+/// overlayfs root, and written onto a stick its first boot makes the `cow`
+/// partition that the second boot finds its count in.
+#[test]
+fn live_iso_with_dracut_keeps_its_changes_on_a_stick() {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let description = copy_of_example(dir.path(), "debian-cloud-dracut-live");
+    let config = description.join("config.xml");
+    let text = fs::read_to_string(&config).unwrap();
+    let swapped = text
+        .replace(
+            r#"<package name="initramfs-tools"/>"#,
+            r#"<package name="dracut"/>"#,
+        )
+        .replace(
+            r#"<package name="live-boot"/>"#,
+            r#"<package name="dracut-kiwi-live"/>"#,
+        )
+        .replace(r#"<package name="parted"/>"#, "")
+        // dracut 059's dmsquash-live mounts a squashfs root only.
+        .replace(r#" filesystem="erofs" erofscompression="lz4hc""#, "");
+    assert_ne!(text, swapped);
+    fs::write(&config, swapped).unwrap();
+    let built = build_from(description, Some("iso"));
+    let substituted = &built.result.substituted;
+    assert_eq!(substituted.len(), 1, "{substituted:?}");
+    assert_eq!(substituted[0].installed, ["dracut-live", "parted"]);
+    assert!(built
+        .root
+        .join("usr/lib/dracut/modules.d/91builder-live-cow/module-setup.sh")
+        .exists());
+    let iso = built.target.join("debian-cloud.x86_64-1.0.0.iso");
+    let stick = built.target.with_file_name("stick.img");
+    fs::copy(&iso, &stick).unwrap();
+    let size = fs::metadata(&iso).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&stick)
+        .unwrap()
+        .set_len(size + 256 * MIB)
+        .unwrap();
+    let on_stick = Medium::WritableDisk(stick.clone());
+    for count in [1, 2] {
+        let what = format!("dracut live ISO on a stick, boot {count}");
+        let report = boot_until(&on_stick, Firmware::Bios, MARKER, BOOT_LIMIT)
+            .unwrap_or_else(|e| panic!("{what} did not boot: {e}"));
+        eprintln!("{what}: marker after {:.1} s", report.seconds);
+        let line = report.serial.lines().find(|l| l.contains(MARKER)).unwrap();
+        assert_eq!(marker_number(line, "boot="), count, "{line}");
+        assert!(
+            report.serial.contains("changes are kept on"),
+            "{}",
+            report.serial
         );
     }
 }

@@ -635,13 +635,14 @@ fn kiwis_boot_packages_are_substituted_for_debian() {
     let (packages, live) = substituted("Live");
     assert_eq!(live.len(), 1, "{live:?}");
     assert_eq!(live[0].package, "dracut-kiwi-live");
-    assert_eq!(live[0].installed.as_deref(), Some("dracut-live"));
+    assert_eq!(live[0].installed, ["dracut-live", "parted"]);
     assert!(packages.iter().any(|p| p == "dracut-live"), "{packages:?}");
+    assert!(packages.iter().any(|p| p == "parted"), "{packages:?}");
     let (_, disk) = substituted("Disk");
     let names: Vec<&str> = disk.iter().map(|s| s.package.as_str()).collect();
     assert_eq!(names, ["dracut-kiwi-oem-dump", "dracut-kiwi-oem-repart"]);
     assert!(disk[1].by.contains("systemd-repart"), "{}", disk[1].by);
-    assert!(disk.iter().all(|s| s.installed.is_none()));
+    assert!(disk.iter().all(|s| s.installed.is_empty()));
 }
 
 #[test]

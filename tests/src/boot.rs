@@ -50,12 +50,15 @@ pub enum Medium {
     },
     /// An ISO 9660 image in a CD-ROM drive (AHCI on q35, as `-cdrom`).
     Cdrom(PathBuf),
+    /// A raw disk image on a virtio disk that the machine writes to, as to
+    /// a USB stick (the only medium not under `-snapshot`).
+    WritableDisk(PathBuf),
 }
 
 impl Medium {
     fn path(&self) -> &Path {
         match self {
-            Medium::Disk { path, .. } | Medium::Cdrom(path) => path,
+            Medium::Disk { path, .. } | Medium::Cdrom(path) | Medium::WritableDisk(path) => path,
         }
     }
 }
@@ -92,7 +95,7 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 /// Boots `medium` with qemu-system-x86_64 (q35, TCG, 1 GiB, 1 vCPU, `-snapshot` so
-/// the image is never changed, `-no-reboot`, serial port to a file in a temporary
+/// the image is never changed but for a [`Medium::WritableDisk`], `-no-reboot`, serial port to a file in a temporary
 /// directory, no display, no network; for [`Firmware::Efi`] `OVMF_CODE_4M.fd`
 /// read-only plus a private copy of `OVMF_VARS_4M.fd`) and reads the serial log
 /// every 0.5 s until `marker` appears; qemu is killed then.
@@ -424,6 +427,10 @@ fn qemu_command(
         )),
         Medium::Cdrom(path) => cmd.arg("-drive").arg(format!(
             "file={},format=raw,media=cdrom,if=ide,index=2",
+            drive_path(path)
+        )),
+        Medium::WritableDisk(path) => cmd.arg("-drive").arg(format!(
+            "file={},format=raw,if=virtio,snapshot=off",
             drive_path(path)
         )),
     };

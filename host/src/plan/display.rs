@@ -204,13 +204,16 @@ impl fmt::Display for BuildPlan {
             writeln!(f, "  uninstall: {}", list(&self.packages.uninstall))?;
         }
         for s in &self.packages.substituted {
-            match &s.installed {
-                Some(package) => writeln!(
+            if s.installed.is_empty() {
+                writeln!(f, "  substituted: {} (KIWI's) by {}", s.package, s.by)?;
+            } else {
+                writeln!(
                     f,
-                    "  substituted: {} (KIWI's) by {package}: {}",
-                    s.package, s.by
-                )?,
-                None => writeln!(f, "  substituted: {} (KIWI's) by {}", s.package, s.by)?,
+                    "  substituted: {} (KIWI's) by {}: {}",
+                    s.package,
+                    s.installed.join(" "),
+                    s.by
+                )?;
             }
         }
 

@@ -14,8 +14,10 @@ use crate::description::PackageManager;
 pub struct Substitution {
     /// The package the description names.
     pub package: String,
-    /// The distribution's package installed in its place, if any.
-    pub installed: Option<String>,
+    /// The distribution's packages installed in its place (none when
+    /// builder's own mechanisms do the job).
+    #[serde(default)]
+    pub installed: Vec<String>,
     /// What gives its behaviour in builder's image.
     pub by: String,
 }
@@ -43,48 +45,52 @@ pub fn substitute(
             kept.push(package);
             continue;
         };
-        let (installed, by) = match module {
+        let (installed, by): (&[&str], &str) = match module {
             "oem-repart" => (
-                None,
+                &[],
                 "the oem type's own resize: systemd-repart grows the root partition and \
                  x-systemd.growfs its filesystem at first boot (<oem-resize>)",
             ),
             "live" if with_dracut => (
-                Some("dracut-live"),
-                "dracut's dmsquash-live, which the iso type boots the live root with",
+                &["dracut-live", "parted"],
+                "dracut's dmsquash-live, which the iso type boots the live root with \
+                 (overlayfs for flags=\"overlay\"; its autooverlay module, with parted, \
+                 makes the hybridpersistent write partition)",
             ),
             "live" => (
-                Some("live-boot"),
-                "Debian's live-boot, which the iso type boots the live root with",
+                &["live-boot", "parted"],
+                "Debian's live-boot, which the iso type boots the live root with \
+                 (builder's initrd script, with parted, makes the hybridpersistent \
+                 write partition)",
             ),
             "oem-dump" => (
-                None,
+                &[],
                 "nothing yet: it writes the disk from an installiso or installpxe image, \
                  which builder does not make yet (the oem type names them in a warning)",
             ),
             "overlay" => (
-                None,
+                &[],
                 "nothing yet: it mounts the overlay root of flags=\"overlay\" disks, which \
                  builder does not make yet",
             ),
             "lib" => (
-                None,
+                &[],
                 "nothing: the shell library of KIWI's dracut modules, which builder's own \
                  mechanisms replace",
             ),
             _ => (
-                None,
+                &[],
                 "nothing: a KIWI dracut module builder has no counterpart for",
             ),
         };
         out.push(Substitution {
             package,
-            installed: installed.map(str::to_string),
+            installed: installed.iter().map(|p| p.to_string()).collect(),
             by: by.to_string(),
         });
     }
     // The set stays sorted and without repeats, as the plan makes it.
-    kept.extend(out.iter().filter_map(|s| s.installed.clone()));
+    kept.extend(out.iter().flat_map(|s| s.installed.iter().cloned()));
     kept.sort();
     kept.dedup();
     *packages = kept;
@@ -109,17 +115,20 @@ mod tests {
             "vim",
         ]);
         let done = substitute(PackageManager::Apt, &mut packages);
-        assert_eq!(packages, names(&["dracut", "dracut-live", "vim"]));
-        let summary: Vec<(&str, Option<&str>)> = done
+        assert_eq!(packages, names(&["dracut", "dracut-live", "parted", "vim"]));
+        let summary: Vec<(&str, Vec<&str>)> = done
             .iter()
-            .map(|s| (s.package.as_str(), s.installed.as_deref()))
+            .map(|s| {
+                let installed = s.installed.iter().map(String::as_str).collect();
+                (s.package.as_str(), installed)
+            })
             .collect();
         assert_eq!(
             summary,
             [
-                ("dracut-kiwi-live", Some("dracut-live")),
-                ("dracut-kiwi-oem-dump", None),
-                ("dracut-kiwi-oem-repart", None),
+                ("dracut-kiwi-live", vec!["dracut-live", "parted"]),
+                ("dracut-kiwi-oem-dump", vec![]),
+                ("dracut-kiwi-oem-repart", vec![]),
             ]
         );
         assert!(done[2].by.contains("systemd-repart"), "{}", done[2].by);
@@ -129,8 +138,8 @@ mod tests {
     fn without_dracut_the_live_system_is_live_boot() {
         let mut packages = names(&["initramfs-tools", "dracut-kiwi-live", "live-boot"]);
         let done = substitute(PackageManager::Apt, &mut packages);
-        assert_eq!(packages, names(&["initramfs-tools", "live-boot"]));
-        assert_eq!(done[0].installed.as_deref(), Some("live-boot"));
+        assert_eq!(packages, names(&["initramfs-tools", "live-boot", "parted"]));
+        assert_eq!(done[0].installed, names(&["live-boot", "parted"]));
     }
 
     #[test]

@@ -170,6 +170,36 @@ impl PluginInfo {
         Ok(())
     }
 
+    /// The plugin as it serves image type `type_name`: a plugin that makes
+    /// several types declares an option of one type alone as
+    /// `TYPE:NAME` (the `iso` type's `iso:filesystem` beside the `oem`
+    /// type's `filesystem`). For `type_name` such a spec is named `NAME`,
+    /// in the place of a plain `NAME`; the other types' specs are left out.
+    pub fn for_type(&self, type_name: &str) -> PluginInfo {
+        let own: Vec<&str> = self
+            .options
+            .iter()
+            .filter_map(|spec| spec.name.strip_prefix(type_name)?.strip_prefix(':'))
+            .collect();
+        let options = self
+            .options
+            .iter()
+            .filter_map(|spec| match spec.name.split_once(':') {
+                Some((of, name)) if of == type_name => Some(OptionSpec {
+                    name: name.to_string(),
+                    ..spec.clone()
+                }),
+                Some(_) => None,
+                None if own.contains(&spec.name.as_str()) => None,
+                None => Some(spec.clone()),
+            })
+            .collect();
+        PluginInfo {
+            options,
+            ..self.clone()
+        }
+    }
+
     /// Check `given` options against the specs and fill in defaults; the
     /// result is in spec order.
     pub fn resolve_options(
@@ -357,6 +387,34 @@ mod tests {
         let unknown = [("format".to_string(), "x".to_string())];
         let err = info.resolve_options(&unknown).unwrap_err().to_string();
         assert!(err.contains("not an option of plugin `tbz`"), "{err}");
+    }
+
+    #[test]
+    fn an_option_of_one_type_replaces_the_shared_one_for_that_type_alone() {
+        let choice = |name: &str, choices: &[&str]| OptionSpec {
+            name: name.into(),
+            kind: OptionKind::Choice(choices.iter().map(|c| c.to_string()).collect()),
+            default: Some(choices[0].into()),
+            doc: String::new(),
+        };
+        let info = PluginInfo {
+            role: Role::ImageType(vec!["oem".into(), "iso".into()]),
+            options: vec![
+                choice("filesystem", &["ext4", "xfs"]),
+                choice("format", &["raw"]),
+                choice("iso:filesystem", &["squashfs", "erofs"]),
+            ],
+            ..info()
+        };
+        let names = |info: &PluginInfo| -> Vec<String> {
+            info.options.iter().map(|o| o.name.clone()).collect()
+        };
+        let iso = info.for_type("iso");
+        assert_eq!(names(&iso), ["format", "filesystem"]);
+        let given = [("filesystem".to_string(), "erofs".to_string())];
+        assert!(iso.resolve_options(&given).is_ok());
+        assert!(info.for_type("oem").resolve_options(&given).is_err());
+        assert_eq!(names(&info.for_type("oem")), ["filesystem", "format"]);
     }
 
     #[test]

@@ -178,6 +178,9 @@ pub fn select(
                     message: not_granted(plugin, capability, "an image type is granted by default"),
                 });
             }
+            // The plugin as it serves this type (its options of this type).
+            let mut plugin = plugin.clone();
+            plugin.info = plugin.info.for_type(type_name);
             let options = plugin
                 .info
                 .resolve_description_options(&plan.image_type_options())
@@ -187,7 +190,7 @@ pub fn select(
                 })?;
             Some(ActivePlugin {
                 grants: granted.effective(&plugin.info.capabilities),
-                plugin: plugin.clone(),
+                plugin,
                 options,
                 stages: Vec::new(),
             })

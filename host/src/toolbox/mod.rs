@@ -7,6 +7,7 @@ pub mod disks;
 pub mod filesystems;
 pub mod iso;
 pub mod layout;
+pub mod live;
 pub mod luks;
 pub mod lvm;
 pub mod names;

@@ -115,6 +115,36 @@ pub fn firmware(options: &[builder_sdk::OptionValue]) -> &str {
     }
 }
 
+/// KIWI's `initrd_system`: set in the description, it must be the tool the
+/// image makes its initrd with (builder uses the image's own).
+pub fn check_initrd_system(
+    root: &RootTree,
+    options: &[builder_sdk::OptionValue],
+) -> Result<(), Error> {
+    let asked = options.value("initrd_system").is_some();
+    let has_dracut = ["usr/bin/dracut", "bin/dracut", "usr/sbin/dracut"]
+        .iter()
+        .any(|p| root.stat(p).is_ok());
+    if asked && !has_dracut {
+        return Err(Error::invalid_option(
+            "initrd_system",
+            "initrd_system=\"dracut\": the image has no dracut to make its initrd with \
+             (builder uses the image's own tool): add `dracut` to its packages, or leave \
+             initrd_system out to use initramfs-tools",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether an image for `firmware` on x86_64 boots with BIOS: `bios`
+/// firmware, or EFI firmware with KIWI's `eficsm` (its default).
+pub fn boots_with_bios(
+    options: &[builder_sdk::OptionValue],
+    firmware: &str,
+) -> Result<bool, Error> {
+    Ok(firmware == "bios" || options.flag("eficsm")?)
+}
+
 /// The options both types read: KIWI's `firmware`, `kernelcmdline` and
 /// `<bootloader output_console= input_console= timeout= timeout_style=>`.
 pub fn options() -> Vec<OptionSpec> {
@@ -124,6 +154,18 @@ pub fn options() -> Vec<OptionSpec> {
             &["efi", "uefi", "bios", "ec2", "custom"],
             "efi",
             "efi: boots with EFI and (x86_64) BIOS (oem: GPT); uefi: as efi, with the image's signed shim, GRUB and kernel for Secure Boot; bios: BIOS only (oem: MBR); ec2 and custom: as bios, as KIWI 11 makes them",
+        ),
+        // Unset unless the description sets it.
+        OptionSpec {
+            name: "initrd_system".into(),
+            kind: builder_sdk::OptionKind::Choice(vec!["dracut".into()]),
+            default: None,
+            doc: "The initrd's tool: builder makes it with the image's own tool; `dracut` asks that this be dracut (KIWI's `kiwi` and `none` are not made)".into(),
+        },
+        OptionSpec::boolean(
+            "eficsm",
+            true,
+            "With efi or uefi firmware on x86_64, boot with BIOS as well (false: EFI only, no BIOS boot partition or BIOS boot image)",
         ),
         OptionSpec::choice(
             "bootloader.name",

@@ -4,15 +4,26 @@
 //! El Torito on BIOS (`i386-pc-eltorito`) and EFI (a FAT image with GRUB's
 //! EFI application; with `firmware="uefi"` the image's signed shim and GRUB
 //! for Secure Boot, as on the `oem` disk), and the image is hybrid: it also
-//! boots as a disk.
+//! boots as a disk. With `eficsm="false"` it boots with EFI alone, as KIWI
+//! makes it: no BIOS boot image, no hybrid MBR boot code.
 //!
 //! The live system is the image's own: Debian's `live-boot` (initramfs-tools,
 //! `/live/filesystem.squashfs`, `boot=live`) or dracut's `dmsquash-live`
 //! (`/LiveOS/squashfs.img`, `root=live:CDLABEL=`). GRUB finds the ISO by a
 //! file named after the squashfs's digest, so another disk cannot be taken
 //! for it.
+//!
+//! `filesystem="erofs"` makes the root image erofs instead (under the
+//! squashfs's file name, as KIWI keeps it), for a live system that mounts
+//! it. KIWI's `flags` choose the root's write layer: `overlay` (KIWI's default,
+//! its kiwi-live module) an overlayfs over the read-only root, which
+//! live-boot always uses and dmsquash-live uses with
+//! `rd.live.overlay.overlayfs`; `dmsquash` dmsquash-live's device-mapper
+//! snapshot, which only dracut images have. `hybridpersistent` keeps the
+//! changes in a `cow` partition the first boot makes after the image when
+//! the ISO was written onto a USB stick (the host's `prepare-live-initrd`).
 
-use builder_sdk::boot::{self, GrubPlatform, InitrdOptions};
+use builder_sdk::boot::{self, GrubPlatform, InitrdOptions, LiveOptions};
 use builder_sdk::filesystems::{self, FatOptions};
 use builder_sdk::iso::{self, IsoOptions};
 use builder_sdk::prelude::*;
@@ -30,6 +41,38 @@ pub fn options() -> Vec<OptionSpec> {
             &["uncompressed", "gzip", "lzo", "lz4", "xz", "zstd"],
             "xz",
             "How the root's squashfs is compressed",
+        ),
+        // The oem type's `filesystem` is the root's: this one is the iso's.
+        OptionSpec::choice(
+            "iso:filesystem",
+            &["squashfs", "erofs"],
+            "squashfs",
+            "The read-only root image's filesystem (erofs: live-boot images; dracut 059's \
+             dmsquash-live mounts squashfs only)",
+        ),
+        OptionSpec::text(
+            "erofscompression",
+            None,
+            "How an erofs root image is compressed (`lz4`, `lz4hc,12`, ...; none by default)",
+        ),
+        OptionSpec::choice(
+            "flags",
+            &["overlay", "dmsquash"],
+            "overlay",
+            "The live root's write layer: overlay: an overlayfs over the read-only root; \
+             dmsquash: dracut's dmsquash-live with its device-mapper snapshot (dracut images)",
+        ),
+        OptionSpec::boolean(
+            "hybridpersistent",
+            false,
+            "Keep the live system's changes in a partition labelled `cow` that the first boot \
+             makes after the image when the ISO was written onto a USB stick",
+        ),
+        OptionSpec::choice(
+            "hybridpersistent_filesystem",
+            &["ext4", "xfs"],
+            "ext4",
+            "The filesystem of the hybridpersistent partition",
         ),
     ]
 }
@@ -70,6 +113,8 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         )));
     }
     let efi = firmware != "bios";
+    // `eficsm="false"`: EFI alone, no BIOS boot image and no hybrid MBR.
+    let bios = grub::boots_with_bios(options, firmware)?;
     // Secure Boot: the image's own signed chain, found before anything is made.
     let signed_chain = if firmware == "uefi" {
         Some(secure_boot::Chain::find(root, &request.image.arch)?)
@@ -78,6 +123,39 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     };
     let volid = options.value("volid").unwrap_or("CDROM").to_string();
     let live = live_system(root)?;
+    grub::check_initrd_system(root, options)?;
+    let flags = options.value("flags").unwrap_or("overlay");
+    if flags == "dmsquash" && matches!(live, Live::LiveBoot) {
+        return Err(Error::invalid_option(
+            "flags",
+            "flags=\"dmsquash\" asks for dracut's dmsquash-live and its device-mapper \
+             snapshot, but the root's live system is Debian's live-boot: add `dracut` and \
+             `dracut-live` to the iso's packages, or use flags=\"overlay\"",
+        ));
+    }
+    // The root image's filesystem and hybridpersistent: the host writes
+    // what the live system's initrd needs for them into the root (the
+    // initrd is made again below), refusing what the image cannot boot.
+    let root_fs = options.value("filesystem").unwrap_or("squashfs");
+    let persistent = options.flag("hybridpersistent")?.then(|| {
+        options
+            .value("hybridpersistent_filesystem")
+            .unwrap_or("ext4")
+    });
+    if let Some(fs) = persistent {
+        log::info(&format!(
+            "hybridpersistent: a {fs} write partition on USB sticks"
+        ));
+    }
+    let live_initrd_args = boot::prepare_live_initrd(
+        root,
+        &LiveOptions {
+            volume_id: volid.clone(),
+            root_filesystem: root_fs.to_string(),
+            persistent_filesystem: persistent.map(str::to_string),
+        },
+    )?;
+    let initrd_changed = root_fs != "squashfs" || persistent.is_some();
     let mut menu = Menu::new(request, " (live)")?;
     // `<bootloader-theme>`: its files go next to grub.cfg on the ISO.
     let theme = match options.value("bootloader-theme") {
@@ -89,9 +167,9 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     }
 
     // The initrd the install made already has the live system in it;
-    // only a missing one is made.
+    // only a missing one is made, or one without builder's pieces.
     let mut kernel = grub::newest(boot::kernels(root)?)?;
-    if root.stat(&kernel.initrd).is_err() {
+    if initrd_changed || root.stat(&kernel.initrd).is_err() {
         log::info("making the initrd with the image's own tool");
         kernel = grub::newest(boot::make_initrd(
             root,
@@ -107,23 +185,33 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         secure_boot::check_kernel_signed(root, &kernel.image)?;
     }
 
-    log::info("making the root's squashfs");
+    // KIWI keeps the squashfs file name for an erofs root too (the live
+    // systems look for that name; they mount what blkid finds in it).
+    log::info(&format!("making the root's {root_fs} image"));
     let squashfs = request.artifact_name("squashfs");
     let whole_root = TreePart {
         path: String::new(),
         mount_points: Vec::new(),
+    };
+    let (fs_type, compression) = if root_fs == "erofs" {
+        (FilesystemType::Erofs, options.value("erofscompression"))
+    } else {
+        (
+            FilesystemType::Squashfs,
+            options.value("squashfscompression"),
+        )
     };
     filesystems::make(
         root,
         &whole_root,
         &squashfs,
         &FilesystemOptions {
-            fs_type: FilesystemType::Squashfs,
+            fs_type,
             label: None,
             uuid: None,
             size_bytes: None,
             extra_bytes: 0,
-            compression: options.value("squashfscompression").map(str::to_string),
+            compression: compression.map(str::to_string),
             create_options: Vec::new(),
         },
     )?;
@@ -136,17 +224,24 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         iso_modules.extend(crate::theme::MODULES);
     }
 
-    let (squashfs_path, live_args) = match live {
+    let (squashfs_path, mut live_args) = match live {
         Live::LiveBoot => (
             "live/filesystem.squashfs",
-            "boot=live components".to_string(),
+            vec!["boot=live".to_string(), "components".to_string()],
         ),
         Live::Dmsquash => (
             "LiveOS/squashfs.img",
-            format!("root=live:CDLABEL={volid} rd.live.image"),
+            vec![
+                format!("root=live:CDLABEL={volid}"),
+                "rd.live.image".to_string(),
+            ],
         ),
     };
-    let cmdline = live_args;
+    if matches!(live, Live::Dmsquash) && flags == "overlay" {
+        live_args.push("rd.live.overlay.overlayfs=1".to_string());
+    }
+    live_args.extend(live_initrd_args);
+    let cmdline = live_args.join(" ");
     let cfg = menu.config(&locate, "boot/kernel", "boot/initrd", &cmdline);
 
     let mut files = vec![
@@ -179,19 +274,23 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     }
     let mut intermediates = vec![squashfs];
 
-    let eltorito = request.artifact_name("eltorito.img");
-    boot::make_grub_image(
-        root,
-        &eltorito,
-        GrubPlatform::I386PcEltorito,
-        &early,
-        &grub::modules(true, &iso_modules),
-    )?;
-    files.push(ImageFile {
-        path: "boot/grub/eltorito.img".into(),
-        source: FileSource::Artifact(eltorito.clone()),
-    });
-    intermediates.push(eltorito);
+    let mut bios_boot = None;
+    if bios {
+        let eltorito = request.artifact_name("eltorito.img");
+        boot::make_grub_image(
+            root,
+            &eltorito,
+            GrubPlatform::I386PcEltorito,
+            &early,
+            &grub::modules(true, &iso_modules),
+        )?;
+        files.push(ImageFile {
+            path: "boot/grub/eltorito.img".into(),
+            source: FileSource::Artifact(eltorito.clone()),
+        });
+        intermediates.push(eltorito);
+        bios_boot = Some("boot/grub/eltorito.img".to_string());
+    }
     let mut efi_boot = None;
     if efi {
         let esp_files = match &signed_chain {
@@ -231,11 +330,13 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         efi_boot = Some("boot/efi.img".to_string());
         intermediates.push(fat);
     }
+    // GRUB's hybrid MBR boot code: from a USB stick with BIOS too.
     let hybrid = [
         "usr/lib/grub/i386-pc/boot_hybrid.img",
         "usr/lib/grub2/i386-pc/boot_hybrid.img",
     ]
     .into_iter()
+    .filter(|_| bios)
     .find(|p| root.stat(p).is_ok())
     .map(|p| FileSource::RootFile(p.to_string()));
 
@@ -245,7 +346,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         &request.artifact_name("iso"),
         &IsoOptions {
             volume_id: volid,
-            bios_boot: Some("boot/grub/eltorito.img".into()),
+            bios_boot,
             efi_boot,
             hybrid_mbr: hybrid,
         },

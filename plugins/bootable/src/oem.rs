@@ -9,8 +9,8 @@
 //! Layouts (KIWI's partition names):
 //! - `firmware="efi"` or `"uefi"` (x86_64): GPT with `p.legacy` (BIOS
 //!   boot, 1 MiB), `p.UEFI` (ESP, `efipartsize`, 64 MiB by default) and
-//!   `p.lxroot`: boots with BIOS and with EFI firmware. Other architectures:
-//!   no BIOS boot partition.
+//!   `p.lxroot`: boots with BIOS and with EFI firmware. Other architectures,
+//!   and `eficsm="false"`: no BIOS boot partition, EFI alone.
 //! - `firmware="uefi"`: as `efi`, with the image's own signed chain on the
 //!   ESP for Secure Boot (shim, the distribution's signed GRUB, its signed
 //!   kernel; see `secure_boot.rs`).
@@ -28,8 +28,10 @@
 //! partition (`etc/repart.d/50-builder-root.conf`), `x-systemd.growfs` in
 //! fstab the filesystem; on LVM (GPT disks), systemd-repart grows the LVM
 //! partition and the host's unit (`grow-volume-at-boot`) the physical
-//! volume, the full-size volume and its filesystem. An encrypted root does
-//! not grow yet (a warning says so). `format=` converts the raw disk (qcow2, vmdk,
+//! volume, the full-size volume and its filesystem; `<oem-systemsize>`
+//! caps the growth (`SizeMaxBytes=`), or without resizing is the root
+//! partition's size. An encrypted root does not grow yet (a warning says
+//! so). `format=` converts the raw disk (qcow2, vmdk,
 //! vhdx, vhd, vhd-fixed) or packs it as KIWI does for a cloud or hypervisor
 //! (`gce`: `<name>.<arch>-<version>.tar.gz`; `ova`: `.ova`; `vagrant` with
 //! the type's `<vagrantconfig>`: `.vagrant.libvirt.box` or
@@ -92,6 +94,12 @@ pub fn options() -> Vec<OptionSpec> {
             "oem-resize",
             true,
             "Grow the root partition and filesystem to the disk at first boot",
+        ),
+        OptionSpec::integer(
+            "oem-systemsize",
+            None,
+            "MiB the root partition grows to at first boot (oem-resize), or is made \
+             (without it); by default all of the disk",
         ),
         OptionSpec::boolean(
             "bootpartition",
@@ -389,7 +397,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     let format = disk_format(options.value("format").unwrap_or(""), request, firmware)?;
     let x86 = matches!(request.image.arch.as_str(), "x86_64" | "amd64");
     let efi = firmware != "bios";
-    let bios = x86 && (firmware == "bios" || efi);
+    let bios = x86 && grub::boots_with_bios(options, firmware)?;
     if !x86 && !efi {
         return Err(Error::invalid_option(
             "firmware",
@@ -424,7 +432,13 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             }
         }
     }
+    grub::check_initrd_system(root, options)?;
     let resize = options.flag("oem-resize")?;
+    // KIWI's `oem-systemsize`: the most the root partition grows to.
+    let system_mib = options
+        .integer("oem-systemsize")?
+        .filter(|m| *m > 0)
+        .map(|m| m as u64);
     let label = options.value("rootfs_label").unwrap_or("ROOT").to_string();
     let persistency = Persistency::from_option(options.value("devicepersistency"));
     let by_label = persistency == Persistency::Label;
@@ -568,8 +582,10 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     };
     // With the spare partition last on a disk of a given size, the root
     // takes what the others leave, as with KIWI.
+    // Without resizing at boot, `oem-systemsize` is the root's size now.
     let root_size = match (spare_is_last, disk_size) {
         (true, Some(total)) => Some(total - overhead),
+        _ if !resize => system_mib.map(|mib| mib * MIB),
         _ => None,
     };
 
@@ -793,11 +809,22 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         if root.stat("usr/bin/systemd-repart").is_ok() || root.stat("bin/systemd-repart").is_ok() {
             // systemd-repart grows the last partition of its type; on LVM,
             // the physical volume's, then the host's unit the volume.
-            let conf: &[u8] = match &system {
-                None => b"# Written by builder: grow the root partition to the disk at boot.\n[Partition]\nType=root\n",
-                Some(_) => b"# Written by builder: grow the LVM partition to the disk at boot.\n[Partition]\nType=e6d6d379-f507-44c2-a23c-238f2a3df928\n",
-            };
-            boot::write_file(root, "etc/repart.d/50-builder-root.conf", conf, 0o644)?;
+            let mut conf = match &system {
+                None => "# Written by builder: grow the root partition to the disk at boot.\n[Partition]\nType=root\n",
+                Some(_) => "# Written by builder: grow the LVM partition to the disk at boot.\n[Partition]\nType=e6d6d379-f507-44c2-a23c-238f2a3df928\n",
+            }
+            .to_string();
+            if let Some(mib) = system_mib {
+                // oem-systemsize: no larger (a partition already larger
+                // than that keeps its size, as KIWI leaves it).
+                conf += &format!("SizeMaxBytes={mib}M\n");
+            }
+            boot::write_file(
+                root,
+                "etc/repart.d/50-builder-root.conf",
+                conf.as_bytes(),
+                0o644,
+            )?;
             if let Some(system) = &system {
                 boot::grow_volume_at_boot(root, &root_ids.uuid, &system.group, system.growing())?;
             }

@@ -5,7 +5,7 @@ use wasmtime::component::Resource;
 
 use super::super::grants::Capability;
 use super::super::state::{PluginState, RootHandle};
-use super::super::v0_2_0::latest::boot::{self, GrubPlatform, InitrdOptions, Kernel};
+use super::super::v0_2_0::latest::boot::{self, GrubPlatform, InitrdOptions, Kernel, LiveOptions};
 use super::super::v0_2_0::latest::types::Artifact;
 use super::{CallError, CallResult};
 use crate::toolbox;
@@ -60,6 +60,23 @@ impl boot::Host for PluginState {
         )
         .map_err(|e| CallError::tool("initrd", e))?;
         Ok(kernels.into_iter().map(kernel_to).collect())
+    }
+
+    fn prepare_live_initrd(
+        &mut self,
+        root: Resource<RootHandle>,
+        options: LiveOptions,
+    ) -> CallResult<Vec<String>> {
+        self.need(Capability::Bootloader)?;
+        let tree = self.tree(&root)?;
+        let dir = crate::rootfs::files::RootDir::open(tree.host_path())
+            .map_err(|e| CallError::io("/", e))?;
+        let options = toolbox::live::LiveOptions {
+            volume_id: options.volume_id,
+            root_filesystem: options.root_filesystem,
+            persistent_filesystem: options.persistent_filesystem,
+        };
+        toolbox::live::prepare(&dir, &options).map_err(|e| CallError::tool("live initrd", e))
     }
 
     fn grow_volume_at_boot(
