@@ -210,8 +210,8 @@ fn report_in_marker(description: &Path, report: &str) {
     let marker = description.join("root/etc/systemd/system/builder-boot-marker.service");
     let unit = fs::read_to_string(&marker).unwrap();
     let reported = unit.replace(
-        "echo \"BUILDER-BOOT-OK root-size=",
-        &format!("echo \"BUILDER-BOOT-OK {report} root-size="),
+        "echo \"BUILDER-BOOT-OK boot=",
+        &format!("echo \"BUILDER-BOOT-OK {report} boot="),
     );
     assert_ne!(unit, reported);
     fs::write(&marker, reported).unwrap();
