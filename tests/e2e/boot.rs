@@ -478,20 +478,33 @@ fn oem_disk_boots_with_bios_and_efi_and_its_root_grows() {
 /// `builder create` of `type_name` with `options` over the prepared root
 /// `root`, into `dir/out-<type>`; the artifact's path.
 fn create_from(root: &Path, dir: &Path, type_name: &str, options: &[(&str, &str)]) -> PathBuf {
+    let out = dir.join(format!("out-{type_name}"));
+    let outcome = create_in(root, &out, type_name, options)
+        .unwrap_or_else(|e| panic!("creating {type_name} with {options:?}: {e:#}"));
+    assert_eq!(outcome.artifacts.len(), 1);
+    out.join(&outcome.artifacts[0].file_name)
+}
+
+/// `builder create` of `type_name` with `options` over `root` into `out`.
+fn create_in(
+    root: &Path,
+    out: &Path,
+    type_name: &str,
+    options: &[(&str, &str)],
+) -> anyhow::Result<builder::create::CreateOutcome> {
     use builder::create::{create, CreateRequest};
     use builder::plugins::{Grants, ImageIdentity};
-    let out = dir.join(format!("out-{type_name}"));
     let runtime = runtime(builder::plugins::RuntimeLimits {
         call_timeout: Duration::from_secs(900),
         ..test_limits()
     });
     let plugins = builtin_plugins(&runtime);
-    let outcome = create(
+    create(
         &runtime,
         &plugins,
         &CreateRequest {
             root: root.to_path_buf(),
-            target_dir: out.clone(),
+            target_dir: out.to_path_buf(),
             type_name: type_name.into(),
             image: ImageIdentity {
                 name: "debian-cloud".into(),
@@ -513,9 +526,6 @@ fn create_from(root: &Path, dir: &Path, type_name: &str, options: &[(&str, &str)
             package_digests: Default::default(),
         },
     )
-    .unwrap_or_else(|e| panic!("creating {type_name} with {options:?}: {e:#}"));
-    assert_eq!(outcome.artifacts.len(), 1);
-    out.join(&outcome.artifacts[0].file_name)
 }
 
 #[test]
@@ -599,16 +609,8 @@ fn live_iso_boots_with_bios_and_with_secure_boot() {
     }
     // Hybrid: the same file, written onto a stick 256 MiB larger, boots as
     // a disk; the first boot makes the write partition after the image.
-    let stick = built.target.with_file_name("stick.img");
-    fs::copy(&iso, &stick).unwrap();
+    let (stick, on_stick) = written_onto_a_stick(&iso);
     let iso_size = fs::metadata(&iso).unwrap().len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&stick)
-        .unwrap()
-        .set_len(iso_size + 256 * MIB)
-        .unwrap();
-    let on_stick = Medium::WritableDisk(stick.clone());
     let first = boot_marker(&on_stick, Firmware::Bios, "live ISO on a stick with BIOS");
     assert_eq!(marker_number(&first, "boot="), 1, "{first}");
     let table: Value = serde_json::from_str(&tool("sfdisk", &["-J"], &stick)).unwrap();
@@ -631,6 +633,21 @@ fn live_iso_boots_with_bios_and_with_secure_boot() {
     );
     assert_eq!(marker_number(&second, "boot="), 2, "{second}");
     fs::remove_file(&stick).unwrap();
+}
+
+/// `iso` written onto a USB stick 256 MiB larger than itself (beside it):
+/// the stick's file, and the stick as qemu writes to it.
+fn written_onto_a_stick(iso: &Path) -> (PathBuf, Medium) {
+    let stick = iso.with_file_name("stick.img");
+    fs::copy(iso, &stick).unwrap();
+    let size = fs::metadata(iso).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&stick)
+        .unwrap()
+        .set_len(size + 256 * MIB)
+        .unwrap();
+    (stick.clone(), Medium::WritableDisk(stick))
 }
 
 /// The live ISO with dracut's dmsquash-live as its live system, as KIWI's
@@ -667,16 +684,7 @@ fn live_iso_with_dracut_keeps_its_changes_on_a_stick() {
         .join("usr/lib/dracut/modules.d/91builder-live-cow/module-setup.sh")
         .exists());
     let iso = built.target.join("debian-cloud.x86_64-1.0.0.iso");
-    let stick = built.target.with_file_name("stick.img");
-    fs::copy(&iso, &stick).unwrap();
-    let size = fs::metadata(&iso).unwrap().len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&stick)
-        .unwrap()
-        .set_len(size + 256 * MIB)
-        .unwrap();
-    let on_stick = Medium::WritableDisk(stick.clone());
+    let (_stick, on_stick) = written_onto_a_stick(&iso);
     for count in [1, 2] {
         let what = format!("dracut live ISO on a stick, boot {count}");
         let report = boot_until(&on_stick, Firmware::Bios, MARKER, BOOT_LIMIT)
@@ -694,42 +702,12 @@ fn live_iso_with_dracut_keeps_its_changes_on_a_stick() {
 
 /// `builder create` of `type_name` over a root without a kernel.
 fn create_without_kernel(type_name: &str, options: &[(&str, &str)]) -> String {
-    use builder::create::{create, CreateRequest};
-    use builder::plugins::{Grants, ImageIdentity};
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let root = dir.path().join("root");
     builder_tests::sample_tree(&root);
     let out = dir.path().join("out");
-    let runtime = runtime(test_limits());
-    let plugins = builtin_plugins(&runtime);
-    let err = create(
-        &runtime,
-        &plugins,
-        &CreateRequest {
-            root: root.clone(),
-            target_dir: out.clone(),
-            type_name: type_name.into(),
-            image: ImageIdentity {
-                name: "nokernel".into(),
-                version: "1.0.0".into(),
-                arch: "x86_64".into(),
-            },
-            options: options
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            options_from_description: false,
-            extra_grants: Grants::none(),
-            source_date_epoch: None,
-            xz_cache: crate::xz_cache(),
-            size: None,
-            vagrant: None,
-            settings: Vec::new(),
-            files: Vec::new(),
-            package_digests: Default::default(),
-        },
-    )
-    .expect_err("a root without a kernel cannot boot");
+    let err = create_in(&root, &out, type_name, options)
+        .expect_err("a root without a kernel cannot boot");
     // Nothing half made is left in the target directory.
     let left: Vec<_> = fs::read_dir(&out)
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())

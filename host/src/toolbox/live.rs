@@ -91,16 +91,10 @@ fn dmsquash_mounts_erofs(root: &RootDir) -> bool {
 /// when the image lacks a live system, a tool the initrd runs, or support
 /// for the root's filesystem; nothing is written then.
 pub fn prepare(root: &RootDir, options: &LiveOptions) -> Result<Vec<String>, ToolError> {
+    // It goes on the kernel command line: the ISO's own check keeps it to
+    // A-Z, 0-9 and _.
     let volume_id = options.volume_id.as_str();
-    if volume_id.is_empty()
-        || !volume_id
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-    {
-        return invalid(format!(
-            "`{volume_id}` is not an ISO volume id (A-Z, 0-9, _)"
-        ));
-    }
+    super::options::iso_volume_id(volume_id)?;
     let erofs = match options.root_filesystem.as_str() {
         "squashfs" => false,
         "erofs" => true,
