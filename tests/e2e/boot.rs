@@ -493,7 +493,6 @@ fn create_in(
     options: &[(&str, &str)],
 ) -> anyhow::Result<builder::create::CreateOutcome> {
     use builder::create::{create, CreateRequest};
-    use builder::plugins::{Grants, ImageIdentity};
     let runtime = runtime(builder::plugins::RuntimeLimits {
         call_timeout: Duration::from_secs(900),
         ..test_limits()
@@ -503,27 +502,11 @@ fn create_in(
         &runtime,
         &plugins,
         &CreateRequest {
-            root: root.to_path_buf(),
-            target_dir: out.to_path_buf(),
-            type_name: type_name.into(),
-            image: ImageIdentity {
-                name: "debian-cloud".into(),
-                version: "1.0.0".into(),
-                arch: "x86_64".into(),
-            },
             options: options
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
-            options_from_description: false,
-            extra_grants: Grants::none(),
-            source_date_epoch: Some(1_700_000_000),
-            xz_cache: crate::xz_cache(),
-            size: None,
-            vagrant: None,
-            settings: Vec::new(),
-            files: Vec::new(),
-            package_digests: Default::default(),
+            ..crate::create_request(root, out, type_name)
         },
     )
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use builder::create::{create, CreateRequest};
-use builder::plugins::{ContainerConfig, Grants, ImageIdentity, Setting};
+use builder::plugins::{ContainerConfig, Setting};
 use builder_tests::{
     assert_same_tree, builtin_plugins, runtime, sample_tree, test_limits, tree_listing,
 };
@@ -121,27 +121,12 @@ fn request(
     epoch: Option<i64>,
 ) -> CreateRequest {
     CreateRequest {
-        root: root.to_path_buf(),
-        target_dir: out.to_path_buf(),
-        type_name: type_name.into(),
-        image: ImageIdentity {
-            name: "golden".into(),
-            version: "1.0.0".into(),
-            arch: "x86_64".into(),
-        },
-        options: vec![],
-        options_from_description: false,
-        extra_grants: Grants::none(),
         source_date_epoch: epoch,
-        xz_cache: crate::xz_cache(),
-        size: None,
-        vagrant: None,
         settings: container
             .as_ref()
             .map(container_settings)
             .unwrap_or_default(),
-        files: Vec::new(),
-        package_digests: Default::default(),
+        ..crate::create_request(root, out, type_name)
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use builder::create::{create, CreateRequest};
-use builder::plugins::{Grants, ImageIdentity, ImageSize};
+use builder::plugins::ImageSize;
 use builder_tests::{
     assert_same_tree, builtin_plugins, runtime, sample_tree, test_limits, tree_listing,
 };
@@ -24,24 +24,8 @@ fn make(root: &Path, out: &Path, type_name: &str, size: Option<ImageSize>) -> st
         &runtime,
         &plugins,
         &CreateRequest {
-            root: root.to_path_buf(),
-            target_dir: out.to_path_buf(),
-            type_name: type_name.into(),
-            image: ImageIdentity {
-                name: "golden".into(),
-                version: "1.0.0".into(),
-                arch: "x86_64".into(),
-            },
-            options: vec![],
-            options_from_description: false,
-            extra_grants: Grants::none(),
-            source_date_epoch: Some(1_700_000_000),
-            xz_cache: crate::xz_cache(),
             size,
-            vagrant: None,
-            settings: Vec::new(),
-            files: Vec::new(),
-            package_digests: Default::default(),
+            ..crate::create_request(root, out, type_name)
         },
     )
     .unwrap_or_else(|e| panic!("{type_name}: {e:#}"));

@@ -21,6 +21,37 @@ pub(crate) fn xz_cache() -> Option<PathBuf> {
     Some(dir.clone())
 }
 
+/// A `builder create` request of `type_name` over `root` into `out`, for
+/// the image `golden` 1.0.0 (x86_64) with `SOURCE_DATE_EPOCH` 1700000000,
+/// the run's xz chunk cache and no options: tests change what they need
+/// with struct update syntax.
+pub(crate) fn create_request(
+    root: &std::path::Path,
+    out: &std::path::Path,
+    type_name: &str,
+) -> builder::create::CreateRequest {
+    builder::create::CreateRequest {
+        root: root.to_path_buf(),
+        target_dir: out.to_path_buf(),
+        type_name: type_name.into(),
+        image: builder::plugins::ImageIdentity {
+            name: "golden".into(),
+            version: "1.0.0".into(),
+            arch: "x86_64".into(),
+        },
+        options: Vec::new(),
+        options_from_description: false,
+        extra_grants: builder::plugins::Grants::none(),
+        source_date_epoch: Some(1_700_000_000),
+        xz_cache: xz_cache(),
+        size: None,
+        vagrant: None,
+        settings: Vec::new(),
+        files: Vec::new(),
+        package_digests: Default::default(),
+    }
+}
+
 mod baseline_example;
 mod boot;
 mod containers;

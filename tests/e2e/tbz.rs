@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::Command;
 
 use builder::create::{create, CreateRequest};
-use builder::plugins::{Grants, ImageIdentity};
 use builder::rootfs::{FileKind, RootTree};
 use builder_tests::{builtin_plugins, runtime, sample_tree, test_limits};
 
@@ -18,24 +17,9 @@ fn build(root: &Path, out: &Path, compression: &str, epoch: Option<i64>) -> std:
     let runtime = runtime(test_limits());
     let plugins = builtin_plugins(&runtime);
     let request = CreateRequest {
-        root: root.to_path_buf(),
-        target_dir: out.to_path_buf(),
-        type_name: "tbz".into(),
-        image: ImageIdentity {
-            name: "golden".into(),
-            version: "1.0.0".into(),
-            arch: "x86_64".into(),
-        },
         options: vec![("compression".into(), compression.into())],
-        options_from_description: false,
-        extra_grants: Grants::none(),
         source_date_epoch: epoch,
-        xz_cache: crate::xz_cache(),
-        size: None,
-        vagrant: None,
-        settings: Vec::new(),
-        files: Vec::new(),
-        package_digests: Default::default(),
+        ..crate::create_request(root, out, "tbz")
     };
     let outcome = create(&runtime, &plugins, &request).expect("tbz build");
     assert_eq!(outcome.artifacts.len(), 1);
