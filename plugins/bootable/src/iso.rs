@@ -144,7 +144,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     });
     if let Some(fs) = persistent {
         log::info(&format!(
-            "hybridpersistent: a {fs} write partition on USB sticks"
+            "hybridpersistent: the write partition on USB sticks is {fs}"
         ));
     }
     let live_initrd_args = boot::prepare_live_initrd(
