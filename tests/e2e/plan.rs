@@ -53,6 +53,21 @@ fn description_dirs(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
+/// A fixture directory's path below `root`, and the include root it loads
+/// within: the demo's descriptions share `platforms`/`extensions` with
+/// their siblings through links to `../`, so their parent is theirs.
+fn fixture_place<'a>(root: &Path, dir: &'a Path) -> (String, Option<&'a Path>) {
+    let relative = dir
+        .strip_prefix(root)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let include_root = relative
+        .starts_with("datto/")
+        .then(|| dir.parent().unwrap());
+    (relative, include_root)
+}
+
 fn request(profiles: &[&str], arch: &str) -> PlanRequest {
     PlanRequest {
         profiles: profiles.iter().map(|p| p.to_string()).collect(),
@@ -137,16 +152,7 @@ fn every_fixture_loads_and_plans_for_every_profile() {
     let mut plans = 0;
     let mut rejected = Vec::new();
     for dir in &dirs {
-        let relative = dir
-            .strip_prefix(&root)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        // the demo's descriptions share `platforms`/`extensions` with their
-        // siblings through links to `../`: their parent is the include root
-        let include_root = relative
-            .starts_with("datto/")
-            .then(|| dir.parent().unwrap());
+        let (relative, include_root) = fixture_place(&root, dir);
         let desc = match description::load_within(dir, include_root) {
             Ok(desc) => desc,
             Err(error) => {
@@ -246,17 +252,10 @@ fn kiwi_settings_not_acted_on_are_the_known_gaps_only() {
     let mut warnings = std::collections::BTreeSet::new();
     let mut attached = 0;
     for dir in &dirs {
-        let relative = dir
-            .strip_prefix(&root)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let (relative, include_root) = fixture_place(&root, dir);
         if KIWI_REJECTS.iter().any(|(path, _)| *path == relative) {
             continue;
         }
-        let include_root = relative
-            .starts_with("datto/")
-            .then(|| dir.parent().unwrap());
         let desc = description::load_within(dir, include_root).unwrap();
         let mut runs: Vec<Vec<&str>> = desc
             .profiles
