@@ -54,7 +54,7 @@ pub fn substitute(
             "live" if with_dracut => (
                 &["dracut-live", "parted"],
                 "dracut's dmsquash-live, which the iso type boots the live root with \
-                 (overlayfs for flags=\"overlay\"; its autooverlay module, with parted, \
+                 (overlayfs for flags=\"overlay\"; builder's dracut module, with parted, \
                  makes the hybridpersistent write partition)",
             ),
             "live" => (

@@ -331,14 +331,17 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         intermediates.push(fat);
     }
     // GRUB's hybrid MBR boot code: from a USB stick with BIOS too.
-    let hybrid = [
-        "usr/lib/grub/i386-pc/boot_hybrid.img",
-        "usr/lib/grub2/i386-pc/boot_hybrid.img",
-    ]
-    .into_iter()
-    .filter(|_| bios)
-    .find(|p| root.stat(p).is_ok())
-    .map(|p| FileSource::RootFile(p.to_string()));
+    let hybrid = if bios {
+        [
+            "usr/lib/grub/i386-pc/boot_hybrid.img",
+            "usr/lib/grub2/i386-pc/boot_hybrid.img",
+        ]
+        .into_iter()
+        .find(|p| root.stat(p).is_ok())
+        .map(|p| FileSource::RootFile(p.to_string()))
+    } else {
+        None
+    };
 
     log::info("making the ISO image");
     let iso = iso::make(

@@ -27,9 +27,7 @@ impl boot::Host for PluginState {
         mode: u32,
     ) -> CallResult<()> {
         self.need(Capability::Bootloader)?;
-        let tree = self.tree(&root)?;
-        let dir = crate::rootfs::files::RootDir::open(tree.host_path())
-            .map_err(|e| CallError::io("/", e))?;
+        let dir = self.root_dir(&root)?;
         toolbox::boot::write_boot_file(&dir, &path, &content, mode)
             .map_err(|e| CallError::tool(&path, e))
     }
@@ -68,9 +66,7 @@ impl boot::Host for PluginState {
         options: LiveOptions,
     ) -> CallResult<Vec<String>> {
         self.need(Capability::Bootloader)?;
-        let tree = self.tree(&root)?;
-        let dir = crate::rootfs::files::RootDir::open(tree.host_path())
-            .map_err(|e| CallError::io("/", e))?;
+        let dir = self.root_dir(&root)?;
         let options = toolbox::live::LiveOptions {
             volume_id: options.volume_id,
             root_filesystem: options.root_filesystem,
@@ -87,9 +83,7 @@ impl boot::Host for PluginState {
         volume: String,
     ) -> CallResult<()> {
         self.need(Capability::Bootloader)?;
-        let tree = self.tree(&root)?;
-        let dir = crate::rootfs::files::RootDir::open(tree.host_path())
-            .map_err(|e| CallError::io("/", e))?;
+        let dir = self.root_dir(&root)?;
         toolbox::boot::grow_volume_at_boot(&dir, &partition_uuid, &group, &volume)
             .map_err(|e| CallError::tool(&format!("{group}/{volume}"), e))
     }

@@ -144,6 +144,16 @@ impl PluginState {
         Ok(self.table.get(handle)?.0.clone())
     }
 
+    /// The root behind `handle`, opened for the writes a host function makes
+    /// into it (every path resolved inside the root).
+    pub(crate) fn root_dir(
+        &mut self,
+        handle: &Resource<RootHandle>,
+    ) -> CallResult<crate::rootfs::files::RootDir> {
+        let tree = self.tree(handle)?;
+        crate::rootfs::files::RootDir::open(tree.host_path()).map_err(|e| CallError::io("/", e))
+    }
+
     /// Take a handle of `kind` against the call's limit: an error naming the
     /// limit when the plugin has as many open as it may.
     pub(crate) fn acquire(&mut self, kind: HandleKind) -> CallResult<()> {

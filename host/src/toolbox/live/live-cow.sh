@@ -6,7 +6,7 @@
 #
 # When the live medium (the filesystem labelled LABEL) is a partition of a
 # writable disk, as when the ISO was written onto a USB stick, the root's
-# changes are kept in a partition labelled `cow`. The first boot makes it in
+# changes are kept in a partition of that disk labelled `cow`. The first boot makes it in
 # the free space after the image (at least 64 MiB, else nothing is made),
 # with a FILESYSTEM (ext4, xfs or btrfs); LAYOUT is what the live system
 # reads there: `live-boot` (persistence.conf) or `dmsquash` (LiveOS/overlay
@@ -51,33 +51,38 @@ partitions() {
     done
 }
 
-cow=$("$blkid" -c /dev/null -o device -t LABEL=cow 2> /dev/null | head -n 1)
-if [ -z "$cow" ]; then
-    # The medium's devices: the whole disk, its partitions, or a CD.
-    disk=""
-    i=0
-    while [ "$i" -lt 30 ]; do
-        for device in $("$blkid" -c /dev/null -o device -t LABEL="$label" 2> /dev/null); do
-            name=${device##*/}
-            [ -e "/sys/class/block/$name/partition" ] || continue
-            for d in /sys/block/*; do
-                [ -e "$d/$name/partition" ] && disk=${d##*/}
-            done
+# The disk the medium is a partition of (a CD has no partitions: it is
+# not waited for long).
+disk=""
+i=0
+while [ "$i" -lt 30 ]; do
+    devices=$("$blkid" -c /dev/null -o device -t LABEL="$label" 2> /dev/null)
+    for device in $devices; do
+        name=${device##*/}
+        [ -e "/sys/class/block/$name/partition" ] || continue
+        for d in /sys/block/*; do
+            [ -e "$d/$name/partition" ] && disk=${d##*/}
         done
-        [ -n "$disk" ] && break
-        # A CD has no partitions: nothing to wait for.
-        "$blkid" -c /dev/null -o device -t LABEL="$label" 2> /dev/null | grep -q . && [ "$i" -ge 3 ] && break
-        sleep 1
-        i=$((i + 1))
     done
-    if [ -z "$disk" ]; then
-        say "the live medium is not on a partitioned disk: changes stay in memory"
-        exit 1
-    fi
-    if [ "$(cat "/sys/block/$disk/ro")" != "0" ]; then
-        say "/dev/$disk is read-only: changes stay in memory"
-        exit 1
-    fi
+    [ -n "$disk" ] && break
+    [ -n "$devices" ] && [ "$i" -ge 3 ] && break
+    sleep 1
+    i=$((i + 1))
+done
+if [ -z "$disk" ]; then
+    say "the live medium is not on a partitioned disk: changes stay in memory"
+    exit 1
+fi
+if [ "$(cat "/sys/block/$disk/ro")" != "0" ]; then
+    say "/dev/$disk is read-only: changes stay in memory"
+    exit 1
+fi
+# The `cow` partition of that disk alone, never another disk's.
+cow=""
+for p in $(partitions "$disk"); do
+    [ "$("$blkid" -c /dev/null -o value -s LABEL "/dev/$p" 2> /dev/null)" = cow ] && cow=/dev/$p
+done
+if [ -z "$cow" ]; then
     # The free space after the last partition, in 512-byte sectors.
     free=$("$parted" -s -m "/dev/$disk" unit s print free 2> /dev/null | tail -n 1)
     case "$free" in
