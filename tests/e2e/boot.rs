@@ -633,6 +633,118 @@ fn written_onto_a_stick(iso: &Path) -> (PathBuf, Medium) {
     (stick.clone(), Medium::WritableDisk(stick))
 }
 
+/// KIWI's `installiso`, as 20 of KIWI's own descriptions ask for it: beside
+/// the raw disk, an installation ISO. Booted from a CD on a machine with a
+/// blank disk, its default entry (`installboot="install"`) asks on the
+/// serial console before it destroys the disk's data, writes the disk,
+/// checks it and reboots; the disk then holds the image, boots, and its
+/// root grows to the larger disk.
+#[test]
+fn installation_iso_writes_the_disk_that_then_boots() {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let description = copy_of_example(dir.path(), "debian-cloud-install");
+    with_raw_section(
+        &description,
+        r#"<preferences profiles="raw">
+        <type image="oem" primary="true" filesystem="ext4" firmware="efi" installiso="true" installboot="install" kernelcmdline="console=ttyS0,115200 console=tty0">
+            <bootloader name="grub2" output_console="serial" input_console="serial" timeout="1"/>
+            <oemconfig>
+                <oem-resize>true</oem-resize>
+                <oem-device-filter>/dev/ram</oem-device-filter>
+                <oem-multipath-scan>false</oem-multipath-scan>
+            </oemconfig>
+        </type>
+    "#,
+    );
+    let built = build_from(description, Some("raw"));
+    let files = artifact_files(&built.target);
+    let raw = built.target.join("debian-cloud.x86_64-1.0.0.raw");
+    let iso = built.target.join("debian-cloud.x86_64-1.0.0.install.iso");
+    for name in [&raw, &iso] {
+        let name = name.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(files.contains(&name), "{files:?}");
+    }
+    let extract = |path: &str| {
+        let out = dir.path().join("extracted");
+        let _ = fs::remove_file(&out);
+        tool_output(
+            Command::new("xorriso")
+                .args(["-osirrox", "on", "-indev"])
+                .arg(&iso)
+                .args(["-extract", path])
+                .arg(&out),
+        );
+        fs::read_to_string(&out).unwrap()
+    };
+    let image_size = fs::metadata(&raw).unwrap().len();
+    let conf = extract("/builder-install.conf");
+    assert!(
+        conf.starts_with(&format!(
+            "image=debian-cloud.x86_64-1.0.0.raw.zst\nsize={image_size}\n"
+        )),
+        "{conf}"
+    );
+    assert!(conf.contains("\nfilter=/dev/ram\n"), "{conf}");
+    // KIWI's menu: the hard disk first, the default the one asked for.
+    let cfg = extract("/boot/grub/grub.cfg");
+    assert!(cfg.contains("set default=1\n"), "{cfg}");
+    let entries: Vec<&str> = cfg
+        .lines()
+        .filter_map(|l| l.strip_prefix("menuentry '"))
+        .map(|l| l.split('\'').next().unwrap())
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            "Boot from Hard Disk",
+            "Install debian-cloud",
+            "Failsafe -- Install debian-cloud"
+        ]
+    );
+
+    let target = dir.path().join("machine-disk.raw");
+    fs::File::create(&target)
+        .unwrap()
+        .set_len(image_size + 1024 * MIB)
+        .unwrap();
+    let report = builder_tests::boot::boot_answering(
+        &Medium::CdromAndDisk {
+            iso: iso.clone(),
+            disk: target.clone(),
+        },
+        Firmware::Bios,
+        "builder-install: installed onto /dev/vda; rebooting",
+        BOOT_LIMIT,
+        &[("destroying ALL data on /dev/vda", "y")],
+    )
+    .unwrap_or_else(|e| panic!("the installation ISO did not install: {e}"));
+    eprintln!("installed after {:.1} s", report.seconds);
+    assert!(
+        report
+            .serial
+            .contains("builder-install: reading /dev/vda back"),
+        "{}",
+        report.serial
+    );
+    // The machine's disk begins with the image, byte for byte.
+    let written = tool_output(Command::new("sh").arg("-c").arg(format!(
+        "head -c {image_size} {} | sha256sum && sha256sum < {}",
+        target.display(),
+        raw.display()
+    )));
+    let digests: Vec<&str> = written.lines().map(|l| &l[..64]).collect();
+    assert_eq!(digests[0], digests[1], "{written}");
+    let grown = boot(
+        &Medium::Disk {
+            path: target.clone(),
+            format: "raw",
+        },
+        Firmware::Efi,
+        "the installed disk",
+    );
+    assert!(grown > image_size, "the root did not grow: {grown} bytes");
+}
+
 /// The live ISO with dracut's dmsquash-live as its live system, as KIWI's
 /// own Debian descriptions have it (`dracut-kiwi-live`, which builder
 /// substitutes with `dracut-live` and `parted`): `flags="overlay"` gives an

@@ -219,12 +219,6 @@ const NOT_ACTED_ON_YET: &[&str] = &[
     "editbootinstall",
     // mount options of the root filesystem
     "fsmountoptions",
-    // install media: an ISO that writes the disk, and its settings
-    "installboot",
-    "installiso",
-    "oem-device-filter",
-    "oem-multipath-scan",
-    "oem-skip-verify",
     // the ISO's checksum and a menu entry that checks the medium
     "mediacheck",
     // a read-only root with a writable overlay partition

@@ -51,14 +51,24 @@ pub enum Medium {
     /// An ISO 9660 image in a CD-ROM drive (AHCI on q35, as `-cdrom`).
     Cdrom(PathBuf),
     /// A raw disk image on a virtio disk that the machine writes to, as to
-    /// a USB stick (the only medium not under `-snapshot`).
+    /// a USB stick (not under `-snapshot`).
     WritableDisk(PathBuf),
+    /// An ISO 9660 image in a CD-ROM drive, booted, and a raw disk image on
+    /// a virtio disk that the machine writes to (not under `-snapshot`):
+    /// an installation medium and the disk it installs onto.
+    CdromAndDisk {
+        /// The ISO image.
+        iso: PathBuf,
+        /// The disk's image file.
+        disk: PathBuf,
+    },
 }
 
 impl Medium {
     fn path(&self) -> &Path {
         match self {
             Medium::Disk { path, .. } | Medium::Cdrom(path) | Medium::WritableDisk(path) => path,
+            Medium::CdromAndDisk { iso, .. } => iso,
         }
     }
 }
@@ -95,7 +105,7 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 /// Boots `medium` with qemu-system-x86_64 (q35, TCG, 1 GiB, 1 vCPU, `-snapshot` so
-/// the image is never changed but for a [`Medium::WritableDisk`], `-no-reboot`, serial port to a file in a temporary
+/// the image is never changed but for a [`Medium::WritableDisk`] and the disk of a [`Medium::CdromAndDisk`], `-no-reboot`, serial port to a file in a temporary
 /// directory, no display, no network; for [`Firmware::Efi`] `OVMF_CODE_4M.fd`
 /// read-only plus a private copy of `OVMF_VARS_4M.fd`) and reads the serial log
 /// every 0.5 s until `marker` appears; qemu is killed then.
@@ -433,6 +443,18 @@ fn qemu_command(
             "file={},format=raw,if=virtio,snapshot=off",
             drive_path(path)
         )),
+        // The blank disk boots nothing: the firmware goes on to the CD.
+        Medium::CdromAndDisk { iso, disk } => cmd
+            .arg("-drive")
+            .arg(format!(
+                "file={},format=raw,media=cdrom,if=ide,index=2",
+                drive_path(iso)
+            ))
+            .arg("-drive")
+            .arg(format!(
+                "file={},format=raw,if=virtio,snapshot=off",
+                drive_path(disk)
+            )),
     };
     let stderr = fs::File::create(&stderr_path)
         .map_err(|e| format!("boot: {}: {e}", stderr_path.display()))?;

@@ -65,8 +65,9 @@ pub fn substitute(
             ),
             "oem-dump" => (
                 &[],
-                "nothing yet: it writes the disk from an installiso or installpxe image, \
-                 which builder does not make yet (the oem type names them in a warning)",
+                "builder's installer, which the oem type's installiso puts into the \
+                 installation ISO's initrd: it writes the disk onto the machine's disk \
+                 (installpxe images are not made yet)",
             ),
             "overlay" => (
                 &[],

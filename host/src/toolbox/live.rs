@@ -20,7 +20,8 @@ use crate::rootfs::files::RootDir;
 
 /// The script that makes and readies the `cow` partition.
 const LIVE_COW: &str = include_str!("live/live-cow.sh");
-const INITRAMFS_HOOK: &str = include_str!("live/initramfs-hook.sh");
+/// The initramfs-tools hook template: `@BODY@` says what to copy in.
+pub(super) const INITRAMFS_HOOK: &str = include_str!("live/initramfs-hook.sh");
 const LIVE_PREMOUNT: &str = include_str!("live/live-premount.sh");
 const DRACUT_MODULE_SETUP: &str = include_str!("live/dracut-module-setup.sh");
 const DRACUT_GENRULES: &str = include_str!("live/dracut-genrules.sh");

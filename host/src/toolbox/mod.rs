@@ -5,6 +5,7 @@ pub mod artifacts;
 pub mod boot;
 pub mod disks;
 pub mod filesystems;
+pub mod install;
 pub mod iso;
 pub mod layout;
 pub mod live;

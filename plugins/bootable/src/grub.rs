@@ -249,6 +249,18 @@ impl Menu {
     /// `grub.cfg`: find the boot filesystem, boot `kernel` and `initrd`
     /// (paths on it) with `cmdline` and then the type's `kernelcmdline`.
     pub fn config(&self, locate: &Locate, kernel: &str, initrd: &str, cmdline: &str) -> String {
+        let entry = Entry::Linux {
+            title: self.title.clone(),
+            kernel,
+            initrd,
+            cmdline: cmdline.to_string(),
+        };
+        self.config_of(locate, &[entry], 0)
+    }
+
+    /// `grub.cfg` with `entries`, `default` (an index) the one booted when
+    /// the timeout passes.
+    pub fn config_of(&self, locate: &Locate, entries: &[Entry], default: usize) -> String {
         let mut cfg = String::from("# Written by builder.\n");
         if let Some(theme) = &self.theme {
             cfg.push_str(theme);
@@ -258,21 +270,57 @@ impl Menu {
             cfg.push_str(&format!("set timeout_style={style}\n"));
         }
         cfg.push_str(&format!(
-            "set timeout={}\nset default=0\n{}\n",
+            "set timeout={}\nset default={default}\n{}\n",
             self.timeout,
             locate.search()
         ));
-        let mut cmdline = cmdline.to_string();
-        if let Some(extra) = &self.extra_cmdline {
-            cmdline.push(' ');
-            cmdline.push_str(extra);
+        for entry in entries {
+            cfg.push_str(&self.entry(entry));
         }
-        cfg.push_str(&format!(
-            "menuentry '{}' {{\n    linux /{kernel} {cmdline}\n    initrd /{initrd}\n}}\n",
-            self.title.replace('\'', "")
-        ));
         cfg
     }
+
+    fn entry(&self, entry: &Entry) -> String {
+        match entry {
+            Entry::Linux {
+                title,
+                kernel,
+                initrd,
+                cmdline,
+            } => {
+                let mut cmdline = cmdline.to_string();
+                if let Some(extra) = &self.extra_cmdline {
+                    cmdline.push(' ');
+                    cmdline.push_str(extra);
+                }
+                format!(
+                    "menuentry '{}' {{\n    linux /{kernel} {}\n    initrd /{initrd}\n}}\n",
+                    title.replace('\'', ""),
+                    cmdline
+                )
+            }
+            // EFI: back to the firmware, which boots the next device; BIOS:
+            // the first hard disk's boot code.
+            Entry::HardDisk => "menuentry 'Boot from Hard Disk' {\n    \
+                 if [ \"$grub_platform\" = \"efi\" ]; then\n        exit\n    \
+                 else\n        set root=(hd0)\n        chainloader +1\n    fi\n}\n"
+                .to_string(),
+        }
+    }
+}
+
+/// A boot menu entry.
+pub enum Entry<'a> {
+    /// Boot `kernel` and `initrd` (paths on the boot filesystem) with
+    /// `cmdline` and then the type's `kernelcmdline`.
+    Linux {
+        title: String,
+        kernel: &'a str,
+        initrd: &'a str,
+        cmdline: String,
+    },
+    /// Boot the machine's first hard disk instead.
+    HardDisk,
 }
 
 impl Menu {

@@ -35,7 +35,7 @@ use crate::secure_boot;
 /// Options of the `iso` type alone: KIWI's attributes of `<type>`.
 pub fn options() -> Vec<OptionSpec> {
     vec![
-        OptionSpec::text("volid", Some("CDROM"), "ISO volume id (A-Z, 0-9, _)"),
+        OptionSpec::text("iso:volid", Some("CDROM"), "ISO volume id (A-Z, 0-9, _)"),
         OptionSpec::choice(
             "squashfscompression",
             &["uncompressed", "gzip", "lzo", "lz4", "xz", "zstd"],
@@ -272,17 +272,70 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             source: FileSource::RootFile(source.clone()),
         });
     }
-    let mut intermediates = vec![squashfs];
+    let intermediates = vec![squashfs];
 
+    let boot = Boot {
+        volume_id: volid,
+        early,
+        modules: iso_modules,
+        hard_disk_entry: false,
+        bios,
+        efi,
+        signed_chain: signed_chain.as_ref(),
+    };
+    let iso = assemble(
+        root,
+        request,
+        &request.artifact_name("iso"),
+        &boot,
+        files,
+        intermediates,
+    )?;
+    Ok(vec![iso])
+}
+
+/// How a bootable ISO (the live ISO, the installation ISO) boots.
+pub struct Boot<'a> {
+    /// Its volume id.
+    pub volume_id: String,
+    /// The configuration built into its GRUB images.
+    pub early: String,
+    /// GRUB modules beyond the common ones: `iso9660`, a theme's.
+    pub modules: Vec<&'a str>,
+    /// Its menu has a "Boot from Hard Disk" entry (chainloader, exit).
+    pub hard_disk_entry: bool,
+    /// It boots with BIOS (El Torito, hybrid MBR code).
+    pub bios: bool,
+    /// It boots with EFI (an El Torito EFI image, appended as partition 2).
+    pub efi: bool,
+    /// Secure Boot: the image's signed shim and GRUB in the EFI image.
+    pub signed_chain: Option<&'a secure_boot::Chain>,
+}
+
+/// Makes ISO artifact `file_name` of `files` and the GRUB images `boot`
+/// asks for; removes `intermediates` (artifacts of `files`) afterwards.
+pub fn assemble(
+    root: &RootTree,
+    request: &BuildRequest,
+    file_name: &str,
+    boot: &Boot,
+    mut files: Vec<ImageFile>,
+    mut intermediates: Vec<String>,
+) -> Result<Artifact, Error> {
+    let early = boot.early.as_str();
     let mut bios_boot = None;
-    if bios {
+    if boot.bios {
+        let mut modules = boot.modules.clone();
+        if boot.hard_disk_entry {
+            modules.push("chain");
+        }
         let eltorito = request.artifact_name("eltorito.img");
         boot::make_grub_image(
             root,
             &eltorito,
             GrubPlatform::I386PcEltorito,
-            &early,
-            &grub::modules(true, &iso_modules),
+            early,
+            &grub::modules(true, &modules),
         )?;
         files.push(ImageFile {
             path: "boot/grub/eltorito.img".into(),
@@ -292,18 +345,22 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         bios_boot = Some("boot/grub/eltorito.img".to_string());
     }
     let mut efi_boot = None;
-    if efi {
-        let esp_files = match &signed_chain {
+    if boot.efi {
+        let esp_files = match boot.signed_chain {
             // The distribution's signed shim and GRUB, read from the root.
-            Some(chain) => chain.esp_files("BOOTX64.EFI", &early),
+            Some(chain) => chain.esp_files("BOOTX64.EFI", early),
             None => {
+                let mut modules = boot.modules.clone();
+                if boot.hard_disk_entry {
+                    modules.push("minicmd");
+                }
                 let app = request.artifact_name("efi");
                 boot::make_grub_image(
                     root,
                     &app,
                     GrubPlatform::X8664Efi,
-                    &early,
-                    &grub::modules(false, &iso_modules),
+                    early,
+                    &grub::modules(false, &modules),
                 )?;
                 intermediates.push(app.clone());
                 vec![ImageFile {
@@ -331,7 +388,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         intermediates.push(fat);
     }
     // GRUB's hybrid MBR boot code: from a USB stick with BIOS too.
-    let hybrid = if bios {
+    let hybrid = if boot.bios {
         [
             "usr/lib/grub/i386-pc/boot_hybrid.img",
             "usr/lib/grub2/i386-pc/boot_hybrid.img",
@@ -343,12 +400,12 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         None
     };
 
-    log::info("making the ISO image");
+    log::info(&format!("making the ISO image {file_name}"));
     let iso = iso::make(
         root,
-        &request.artifact_name("iso"),
+        file_name,
         &IsoOptions {
-            volume_id: volid,
+            volume_id: boot.volume_id.clone(),
             bios_boot,
             efi_boot,
             hybrid_mbr: hybrid,
@@ -358,5 +415,5 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     for name in &intermediates {
         artifacts::remove(name)?;
     }
-    Ok(vec![iso])
+    Ok(iso)
 }

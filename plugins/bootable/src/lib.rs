@@ -5,6 +5,7 @@
 //! modules. See `oem.rs` and `iso.rs`.
 
 mod grub;
+mod install;
 mod iso;
 mod layout;
 mod luks;
@@ -30,6 +31,7 @@ impl ImageType for Bootable {
         // One list for both types: the shared ones first, then each type's.
         let mut options = grub::options();
         options.extend(oem::options());
+        options.extend(install::options());
         options.extend(iso::options());
         options
     }

@@ -50,6 +50,7 @@ use builder_sdk::{FileSource, FilesystemOptions, ImageFile, TreePart};
 use builder_sdk::container;
 
 use crate::grub::{self, Locate, Menu};
+use crate::install;
 use crate::layout::{self, Extra, Persistency, MIB};
 use crate::luks;
 use crate::secure_boot;
@@ -383,7 +384,6 @@ const SWAP_LABEL: &str = "SWAP";
 /// KIWI `oem` settings this plugin does not carry out (yet): each set one
 /// is named in a warning instead of being dropped silently.
 const NOT_MADE: &[(&str, &str)] = &[
-    ("installiso", "an installation ISO"),
     ("installpxe", "a PXE installation tarball"),
     ("btrfs_root_is_snapshot", "a btrfs snapshot root"),
 ];
@@ -433,6 +433,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         }
     }
     grub::check_initrd_system(root, options)?;
+    let install_plan = install::plan(root, options)?;
     let resize = options.flag("oem-resize")?;
     // KIWI's `oem-systemsize`: the most the root partition grows to.
     let system_mib = options
@@ -982,20 +983,36 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         artifacts::remove(name)?;
     }
 
-    // 8. The format asked for.
-    match format {
-        Output::Raw => Ok(vec![disk.artifact]),
+    // 8. KIWI's installiso: the raw disk onto an installation ISO.
+    let install_iso = match &install_plan {
+        Some(plan) => Some(install::make_iso(
+            root,
+            request,
+            plan,
+            &raw,
+            &install::Firmware {
+                bios,
+                efi,
+                signed_chain: signed_chain.as_ref(),
+            },
+        )?),
+        None => None,
+    };
+
+    // 9. The format asked for.
+    let mut made = match format {
+        Output::Raw => vec![disk.artifact],
         Output::Convert(format, extension) => {
             log::info(&format!("converting the disk to {extension}"));
             let converted = disks::convert(&raw, &request.artifact_name(extension), format)?;
             artifacts::remove(&raw)?;
-            Ok(vec![converted])
+            vec![converted]
         }
         Output::Pack(packaging, name) => {
             log::info(&format!("packing the disk as {name}"));
             let packed = disks::pack(&raw, &name, &packaging)?;
             artifacts::remove(&raw)?;
-            Ok(vec![packed])
+            vec![packed]
         }
         Output::Container(format, base) => {
             let (file, disk) = match base {
@@ -1022,9 +1039,11 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             artifacts::remove(&file)?;
             let image =
                 container::write(request, format, &settings, &layer_name, &layer?, "the disk")?;
-            Ok(vec![image])
+            vec![image]
         }
-    }
+    };
+    made.extend(install_iso);
+    Ok(made)
 }
 
 /// The layer of a disk in a container image: `disk/` and the artifact

@@ -5,8 +5,10 @@ use wasmtime::component::Resource;
 
 use super::super::grants::Capability;
 use super::super::state::{PluginState, RootHandle};
-use super::super::v0_2_0::latest::boot::{self, GrubPlatform, InitrdOptions, Kernel, LiveOptions};
-use super::super::v0_2_0::latest::types::Artifact;
+use super::super::v0_2_0::latest::boot::{
+    self, GrubPlatform, InitrdOptions, InstallMedia, InstallOptions, Kernel, LiveOptions,
+};
+use super::super::v0_2_0::latest::types::{Artifact, FileSource, ImageFile};
 use super::{CallError, CallResult};
 use crate::toolbox;
 
@@ -73,6 +75,35 @@ impl boot::Host for PluginState {
             persistent_filesystem: options.persistent_filesystem,
         };
         toolbox::live::prepare(&dir, &options).map_err(|e| CallError::tool("live initrd", e))
+    }
+
+    fn prepare_install_initrd(
+        &mut self,
+        root: Resource<RootHandle>,
+        options: InstallOptions,
+    ) -> CallResult<InstallMedia> {
+        self.need(Capability::Bootloader)?;
+        let dir = self.root_dir(&root)?;
+        let options = toolbox::install::InstallOptions {
+            volume_id: options.volume_id,
+            image_file: options.image_file,
+            image_size: options.image_size,
+            image_sha256: options.image_sha256,
+            verify: options.verify,
+            unattended: options.unattended,
+            target: options.target,
+            device_filter: options.device_filter,
+            power_off: options.power_off,
+        };
+        let (kernel_arguments, conf) = toolbox::install::prepare(&dir, &options)
+            .map_err(|e| CallError::tool("installer initrd", e))?;
+        Ok(InstallMedia {
+            kernel_arguments,
+            files: vec![ImageFile {
+                path: toolbox::install::CONF_FILE.to_string(),
+                source: FileSource::Data(conf.into_bytes()),
+            }],
+        })
     }
 
     fn grow_volume_at_boot(
