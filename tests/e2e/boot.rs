@@ -702,20 +702,49 @@ fn installation_iso_writes_the_disk_that_then_boots() {
         ]
     );
 
-    let target = dir.path().join("machine-disk.raw");
+    let target = install_onto_a_blank_disk(
+        &iso,
+        &raw,
+        "rebooting",
+        &[("destroying ALL data on /dev/vda", "y")],
+    );
+    let grown = boot(
+        &Medium::Disk {
+            path: target.clone(),
+            format: "raw",
+        },
+        Firmware::Efi,
+        "the installed disk",
+    );
+    assert!(grown > image_size, "the root did not grow: {grown} bytes");
+}
+
+/// Boots installation ISO `iso` from a CD with BIOS on a machine with a
+/// blank disk 1 GiB larger than the disk image `raw`, typing `answers`,
+/// until the installer says it installed and is `then` (`rebooting`,
+/// `powering off`); checks that the disk begins with `raw`, byte for byte,
+/// and returns the disk's file.
+fn install_onto_a_blank_disk(
+    iso: &Path,
+    raw: &Path,
+    then: &str,
+    answers: &[(&str, &str)],
+) -> PathBuf {
+    let image_size = fs::metadata(raw).unwrap().len();
+    let target = iso.with_file_name("machine-disk.raw");
     fs::File::create(&target)
         .unwrap()
         .set_len(image_size + 1024 * MIB)
         .unwrap();
     let report = builder_tests::boot::boot_answering(
         &Medium::CdromAndDisk {
-            iso: iso.clone(),
+            iso: iso.to_path_buf(),
             disk: target.clone(),
         },
         Firmware::Bios,
-        "builder-install: installed onto /dev/vda; rebooting",
+        &format!("builder-install: installed onto /dev/vda; {then}"),
         BOOT_LIMIT,
-        &[("destroying ALL data on /dev/vda", "y")],
+        answers,
     )
     .unwrap_or_else(|e| panic!("the installation ISO did not install: {e}"));
     eprintln!("installed after {:.1} s", report.seconds);
@@ -726,7 +755,6 @@ fn installation_iso_writes_the_disk_that_then_boots() {
         "{}",
         report.serial
     );
-    // The machine's disk begins with the image, byte for byte.
     let written = tool_output(Command::new("sh").arg("-c").arg(format!(
         "head -c {image_size} {} | sha256sum && sha256sum < {}",
         target.display(),
@@ -734,15 +762,7 @@ fn installation_iso_writes_the_disk_that_then_boots() {
     )));
     let digests: Vec<&str> = written.lines().map(|l| &l[..64]).collect();
     assert_eq!(digests[0], digests[1], "{written}");
-    let grown = boot(
-        &Medium::Disk {
-            path: target.clone(),
-            format: "raw",
-        },
-        Firmware::Efi,
-        "the installed disk",
-    );
-    assert!(grown > image_size, "the root did not grow: {grown} bytes");
+    target
 }
 
 /// The live ISO with dracut's dmsquash-live as its live system, as KIWI's
@@ -1328,7 +1348,9 @@ fn oem_disk_with_an_encrypted_root_boots_with_its_passphrase() {
 }
 
 /// The same disk with dracut instead of initramfs-tools: `make-initrd`
-/// uses whichever tool the image has.
+/// uses whichever tool the image has. It reaches the machine's disk
+/// through its installation ISO, unattended: builder's installer runs in
+/// dracut's initrd (`root=builder-install`, a `pre-mount` hook).
 #[test]
 fn oem_disk_with_a_dracut_initrd_boots() {
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
@@ -1341,18 +1363,39 @@ fn oem_disk_with_a_dracut_initrd_boots() {
     );
     assert_ne!(text, swapped);
     fs::write(&config, swapped).unwrap();
+    // The disk is installed from its installation ISO, unattended: the
+    // installer in dracut's initrd.
+    with_raw_section(
+        &description,
+        r#"<preferences profiles="raw">
+        <type image="oem" primary="true" filesystem="ext4" firmware="efi" installiso="true" installboot="install" kernelcmdline="console=ttyS0,115200 console=tty0">
+            <bootloader name="grub2" output_console="serial" input_console="serial" timeout="1"/>
+            <oemconfig>
+                <oem-resize>true</oem-resize>
+                <oem-unattended>true</oem-unattended>
+            </oemconfig>
+        </type>
+    "#,
+    );
     let built = build_from(description, Some("raw"));
     assert!(!built.root.join("usr/sbin/update-initramfs").exists());
     let conf = fs::read_to_string(built.root.join("etc/dracut.conf.d/90-builder.conf")).unwrap();
     assert!(conf.contains("hostonly=\"no\""), "{conf}");
     assert!(conf.contains(" ext4 "), "{conf}");
+    // Unattended, from a menu whose default installs again: it powers off.
+    let disk = install_onto_a_blank_disk(
+        &built.target.join("debian-cloud.x86_64-1.0.0.install.iso"),
+        &built.target.join("debian-cloud.x86_64-1.0.0.raw"),
+        "powering off",
+        &[],
+    );
     boot(
         &Medium::Disk {
-            path: built.target.join("debian-cloud.x86_64-1.0.0.raw"),
+            path: disk,
             format: "raw",
         },
         Firmware::Bios,
-        "raw disk with a dracut initrd, BIOS",
+        "the disk with a dracut initrd installed from its ISO, BIOS",
     );
 }
 
