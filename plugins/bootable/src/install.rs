@@ -15,7 +15,7 @@
 
 use builder_sdk::boot::{self, InitrdOptions, InstallOptions};
 use builder_sdk::prelude::*;
-use builder_sdk::{FileSource, ImageFile, OptionValue};
+use builder_sdk::{FileSource, ImageFile};
 
 use crate::grub::{self, Entry, Locate, Menu};
 use crate::iso::{assemble, Boot};
@@ -86,9 +86,19 @@ pub struct Plan {
 /// The installation ISO's plan, when `installiso` is set: refused, before
 /// anything is made, when the image has no decompressor for the installer
 /// or asks for what is not made.
-pub fn plan(root: &RootTree, options: &[OptionValue]) -> Result<Option<Plan>, Error> {
+pub fn plan(root: &RootTree, request: &BuildRequest) -> Result<Option<Plan>, Error> {
+    let options = request.options.as_slice();
     if !options.flag("installiso")? {
         return Ok(None);
+    }
+    if !matches!(request.image.arch.as_str(), "x86_64" | "amd64") {
+        return Err(Error::invalid_option(
+            "installiso",
+            format!(
+                "installation ISOs are made for x86_64 only, not {}",
+                request.image.arch
+            ),
+        ));
     }
     if options.flag("oem-multipath-scan")? {
         return Err(Error::invalid_option(

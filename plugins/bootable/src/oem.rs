@@ -433,7 +433,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         }
     }
     grub::check_initrd_system(root, options)?;
-    let install_plan = install::plan(root, options)?;
+    let install_plan = install::plan(root, request)?;
     let resize = options.flag("oem-resize")?;
     // KIWI's `oem-systemsize`: the most the root partition grows to.
     let system_mib = options
