@@ -511,13 +511,22 @@ fn create_in(
     )
 }
 
+/// The `bios` profile: an MBR disk with GRUB for BIOS, and its
+/// installation ISO, which writes it onto a machine's blank disk from a CD
+/// (asking first); that disk then boots.
 #[test]
-fn bios_profile_is_an_mbr_disk_that_boots() {
+fn bios_profile_is_an_mbr_disk_that_boots_after_its_iso_installed_it() {
     let built = build(Some("bios"));
     let name = "debian-cloud.x86_64-1.0.0.raw";
+    let iso_name = "debian-cloud.x86_64-1.0.0.install.iso";
     assert_eq!(
         artifact_files(&built.target),
-        [name.to_string(), format!("{name}.sha256")]
+        [
+            iso_name.to_string(),
+            format!("{iso_name}.sha256"),
+            name.to_string(),
+            format!("{name}.sha256")
+        ]
     );
     let disk = built.target.join(name);
     let table = partitions(&disk);
@@ -533,13 +542,62 @@ fn bios_profile_is_an_mbr_disk_that_boots() {
     assert!(bytes[512..1024].iter().any(|b| *b != 0));
     let fstab = fs::read_to_string(built.root.join("etc/fstab")).unwrap();
     assert!(!fstab.contains("/boot/efi"), "{fstab}");
+
+    // KIWI's installiso, as 20 of KIWI's own descriptions ask for it: the
+    // installation ISO carries the disk and the installer's settings, and
+    // its menu is KIWI's, the default the one `installboot` asks for.
+    let iso = built.target.join(iso_name);
+    let extract = |path: &str| {
+        let out = built.target.join("extracted");
+        let _ = fs::remove_file(&out);
+        tool_output(
+            Command::new("xorriso")
+                .args(["-osirrox", "on", "-indev"])
+                .arg(&iso)
+                .args(["-extract", path])
+                .arg(&out),
+        );
+        let text = fs::read_to_string(&out).unwrap();
+        fs::remove_file(&out).unwrap();
+        text
+    };
+    let image_size = fs::metadata(&disk).unwrap().len();
+    let conf = extract("/builder-install.conf");
+    assert!(
+        conf.starts_with(&format!("image={name}.zst\nsize={image_size}\n")),
+        "{conf}"
+    );
+    assert!(conf.contains("\nverify=true\nunattended=false\n"), "{conf}");
+    let cfg = extract("/boot/grub/grub.cfg");
+    assert!(cfg.contains("set default=1\n"), "{cfg}");
+    let entries: Vec<&str> = cfg
+        .lines()
+        .filter_map(|l| l.strip_prefix("menuentry '"))
+        .map(|l| l.split('\'').next().unwrap())
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            "Boot from Hard Disk",
+            "Install debian-cloud",
+            "Failsafe -- Install debian-cloud"
+        ]
+    );
+    // From a CD onto a blank disk, the question answered on the serial
+    // console; the machine's disk then boots.
+    let installed = install_onto_a_blank_disk(
+        &iso,
+        &disk,
+        "rebooting",
+        &[("destroying ALL data on /dev/vda", "y")],
+    );
     boot(
         &Medium::Disk {
-            path: disk,
+            path: installed,
             format: "raw",
         },
         Firmware::Bios,
-        "MBR raw disk with BIOS",
+        "MBR disk installed from its ISO, BIOS",
     );
 }
 
@@ -631,92 +689,6 @@ fn written_onto_a_stick(iso: &Path) -> (PathBuf, Medium) {
         .set_len(size + 256 * MIB)
         .unwrap();
     (stick.clone(), Medium::WritableDisk(stick))
-}
-
-/// KIWI's `installiso`, as 20 of KIWI's own descriptions ask for it: beside
-/// the raw disk, an installation ISO. Booted from a CD on a machine with a
-/// blank disk, its default entry (`installboot="install"`) asks on the
-/// serial console before it destroys the disk's data, writes the disk,
-/// checks it and reboots; the disk then holds the image, boots, and its
-/// root grows to the larger disk.
-#[test]
-fn installation_iso_writes_the_disk_that_then_boots() {
-    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-    let description = copy_of_example(dir.path(), "debian-cloud-install");
-    with_raw_section(
-        &description,
-        r#"<preferences profiles="raw">
-        <type image="oem" primary="true" filesystem="ext4" firmware="efi" installiso="true" installboot="install" kernelcmdline="console=ttyS0,115200 console=tty0">
-            <bootloader name="grub2" output_console="serial" input_console="serial" timeout="1"/>
-            <oemconfig>
-                <oem-resize>true</oem-resize>
-                <oem-device-filter>/dev/ram</oem-device-filter>
-                <oem-multipath-scan>false</oem-multipath-scan>
-            </oemconfig>
-        </type>
-    "#,
-    );
-    let built = build_from(description, Some("raw"));
-    let files = artifact_files(&built.target);
-    let raw = built.target.join("debian-cloud.x86_64-1.0.0.raw");
-    let iso = built.target.join("debian-cloud.x86_64-1.0.0.install.iso");
-    for name in [&raw, &iso] {
-        let name = name.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(files.contains(&name), "{files:?}");
-    }
-    let extract = |path: &str| {
-        let out = dir.path().join("extracted");
-        let _ = fs::remove_file(&out);
-        tool_output(
-            Command::new("xorriso")
-                .args(["-osirrox", "on", "-indev"])
-                .arg(&iso)
-                .args(["-extract", path])
-                .arg(&out),
-        );
-        fs::read_to_string(&out).unwrap()
-    };
-    let image_size = fs::metadata(&raw).unwrap().len();
-    let conf = extract("/builder-install.conf");
-    assert!(
-        conf.starts_with(&format!(
-            "image=debian-cloud.x86_64-1.0.0.raw.zst\nsize={image_size}\n"
-        )),
-        "{conf}"
-    );
-    assert!(conf.contains("\nfilter=/dev/ram\n"), "{conf}");
-    // KIWI's menu: the hard disk first, the default the one asked for.
-    let cfg = extract("/boot/grub/grub.cfg");
-    assert!(cfg.contains("set default=1\n"), "{cfg}");
-    let entries: Vec<&str> = cfg
-        .lines()
-        .filter_map(|l| l.strip_prefix("menuentry '"))
-        .map(|l| l.split('\'').next().unwrap())
-        .collect();
-    assert_eq!(
-        entries,
-        [
-            "Boot from Hard Disk",
-            "Install debian-cloud",
-            "Failsafe -- Install debian-cloud"
-        ]
-    );
-
-    let target = install_onto_a_blank_disk(
-        &iso,
-        &raw,
-        "rebooting",
-        &[("destroying ALL data on /dev/vda", "y")],
-    );
-    let grown = boot(
-        &Medium::Disk {
-            path: target.clone(),
-            format: "raw",
-        },
-        Firmware::Efi,
-        "the installed disk",
-    );
-    assert!(grown > image_size, "the root did not grow: {grown} bytes");
 }
 
 /// Boots installation ISO `iso` from a CD with BIOS on a machine with a
