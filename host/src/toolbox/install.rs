@@ -228,17 +228,7 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn root_with(paths: &[&str]) -> (tempfile::TempDir, RootDir) {
-        let dir = tempfile::tempdir().unwrap();
-        for path in paths {
-            let full = dir.path().join(path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(&full, "").unwrap();
-        }
-        let root = RootDir::open(dir.path()).unwrap();
-        (dir, root)
-    }
+    use crate::toolbox::test_support::root_with;
 
     fn options(image: &str) -> InstallOptions {
         InstallOptions {

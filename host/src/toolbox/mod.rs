@@ -19,6 +19,24 @@ pub mod xz_chunks;
 
 pub use artifacts::{ArtifactInfo, ArtifactWriter, Compression, FileArtifact, TargetDir};
 
+/// What the toolbox's tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::rootfs::files::RootDir;
+
+    /// A root in a temporary directory holding empty files at `paths`.
+    pub fn root_with(paths: &[&str]) -> (tempfile::TempDir, RootDir) {
+        let dir = tempfile::tempdir().unwrap();
+        for path in paths {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(&full, "").unwrap();
+        }
+        let root = RootDir::open(dir.path()).unwrap();
+        (dir, root)
+    }
+}
+
 use sha2::{Digest, Sha256};
 
 use crate::rootfs::command::CommandError;

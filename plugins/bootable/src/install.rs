@@ -18,7 +18,7 @@ use builder_sdk::prelude::*;
 use builder_sdk::{FileSource, ImageFile};
 
 use crate::grub::{self, Entry, Locate, Menu};
-use crate::iso::{assemble, Boot};
+use crate::iso::{assemble, boot_files, Boot};
 use crate::secure_boot;
 
 /// KIWI's failsafe kernel options.
@@ -222,28 +222,11 @@ pub fn make_iso(
     let shown = if failsafe { 3 } else { 2 };
     let cfg = menu.config_of(&locate, &entries[..shown], default);
 
-    let mut files = vec![
-        ImageFile {
-            path: marker.clone(),
-            source: FileSource::Data(Vec::new()),
-        },
-        ImageFile {
-            path: "boot/kernel".into(),
-            source: FileSource::RootFile(kernel.image.clone()),
-        },
-        ImageFile {
-            path: "boot/initrd".into(),
-            source: FileSource::RootFile(kernel.initrd.clone()),
-        },
-        ImageFile {
-            path: "boot/grub/grub.cfg".into(),
-            source: FileSource::Data(cfg.into_bytes()),
-        },
-        ImageFile {
-            path: image.clone(),
-            source: FileSource::Artifact(image.clone()),
-        },
-    ];
+    let mut files = boot_files(&marker, &kernel, cfg);
+    files.push(ImageFile {
+        path: image.clone(),
+        source: FileSource::Artifact(image.clone()),
+    });
     files.extend(media.files);
     let boot = Boot {
         volume_id: volid,

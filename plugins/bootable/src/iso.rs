@@ -23,7 +23,7 @@
 //! changes in a `cow` partition the first boot makes after the image when
 //! the ISO was written onto a USB stick (the host's `prepare-live-initrd`).
 
-use builder_sdk::boot::{self, GrubPlatform, InitrdOptions, LiveOptions};
+use builder_sdk::boot::{self, GrubPlatform, InitrdOptions, Kernel, LiveOptions};
 use builder_sdk::filesystems::{self, FatOptions};
 use builder_sdk::iso::{self, IsoOptions};
 use builder_sdk::prelude::*;
@@ -244,28 +244,11 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     let cmdline = live_args.join(" ");
     let cfg = menu.config(&locate, "boot/kernel", "boot/initrd", &cmdline);
 
-    let mut files = vec![
-        ImageFile {
-            path: marker.clone(),
-            source: FileSource::Data(Vec::new()),
-        },
-        ImageFile {
-            path: "boot/kernel".into(),
-            source: FileSource::RootFile(kernel.image.clone()),
-        },
-        ImageFile {
-            path: "boot/initrd".into(),
-            source: FileSource::RootFile(kernel.initrd.clone()),
-        },
-        ImageFile {
-            path: "boot/grub/grub.cfg".into(),
-            source: FileSource::Data(cfg.into_bytes()),
-        },
-        ImageFile {
-            path: squashfs_path.into(),
-            source: FileSource::Artifact(squashfs.clone()),
-        },
-    ];
+    let mut files = boot_files(&marker, &kernel, cfg);
+    files.push(ImageFile {
+        path: squashfs_path.into(),
+        source: FileSource::Artifact(squashfs.clone()),
+    });
     for (below, source) in theme.iter().flat_map(|t| &t.files) {
         files.push(ImageFile {
             path: format!("boot/grub/{below}"),
@@ -292,6 +275,29 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         intermediates,
     )?;
     Ok(vec![iso])
+}
+
+/// The files a bootable ISO starts with: the empty `marker` GRUB finds it
+/// by, `kernel` as `boot/kernel` and `boot/initrd`, and `grub_cfg`.
+pub fn boot_files(marker: &str, kernel: &Kernel, grub_cfg: String) -> Vec<ImageFile> {
+    vec![
+        ImageFile {
+            path: marker.to_string(),
+            source: FileSource::Data(Vec::new()),
+        },
+        ImageFile {
+            path: "boot/kernel".into(),
+            source: FileSource::RootFile(kernel.image.clone()),
+        },
+        ImageFile {
+            path: "boot/initrd".into(),
+            source: FileSource::RootFile(kernel.initrd.clone()),
+        },
+        ImageFile {
+            path: "boot/grub/grub.cfg".into(),
+            source: FileSource::Data(grub_cfg.into_bytes()),
+        },
+    ]
 }
 
 /// How a bootable ISO (the live ISO, the installation ISO) boots.
