@@ -392,6 +392,19 @@ pub fn uuid(request: &BuildRequest, what: &str) -> String {
     )
 }
 
+/// The newest kernel, its initrd made again with the image's own tool
+/// (after builder's pieces for it were written into the root).
+pub fn remake_initrd(root: &RootTree) -> Result<Kernel, Error> {
+    newest(builder_sdk::boot::make_initrd(
+        root,
+        &builder_sdk::boot::InitrdOptions {
+            filesystems: Vec::new(),
+            luks: false,
+            lvm: false,
+        },
+    )?)
+}
+
 /// The newest kernel of those `make-initrd` returned.
 pub fn newest(kernels: Vec<Kernel>) -> Result<Kernel, Error> {
     kernels

@@ -13,7 +13,7 @@
 //! `oem-skip-verify`) and reboots; after an unattended install from a menu
 //! whose default installs again, it powers off instead.
 
-use builder_sdk::boot::{self, InitrdOptions, InstallOptions};
+use builder_sdk::boot::{self, InstallOptions};
 use builder_sdk::prelude::*;
 use builder_sdk::{FileSource, ImageFile};
 
@@ -186,14 +186,7 @@ pub fn make_iso(
         },
     )?;
     log::info("making the installer's initrd with the image's own tool");
-    let kernel = grub::newest(boot::make_initrd(
-        root,
-        &InitrdOptions {
-            filesystems: Vec::new(),
-            luks: false,
-            lvm: false,
-        },
-    )?)?;
+    let kernel = grub::remake_initrd(root)?;
     if firmware.signed_chain.is_some() {
         secure_boot::check_kernel_signed(root, &kernel.image)?;
     }

@@ -23,7 +23,7 @@
 //! changes in a `cow` partition the first boot makes after the image when
 //! the ISO was written onto a USB stick (the host's `prepare-live-initrd`).
 
-use builder_sdk::boot::{self, GrubPlatform, InitrdOptions, Kernel, LiveOptions};
+use builder_sdk::boot::{self, GrubPlatform, Kernel, LiveOptions};
 use builder_sdk::filesystems::{self, FatOptions};
 use builder_sdk::iso::{self, IsoOptions};
 use builder_sdk::prelude::*;
@@ -171,14 +171,7 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
     let mut kernel = grub::newest(boot::kernels(root)?)?;
     if initrd_changed || root.stat(&kernel.initrd).is_err() {
         log::info("making the initrd with the image's own tool");
-        kernel = grub::newest(boot::make_initrd(
-            root,
-            &InitrdOptions {
-                filesystems: Vec::new(),
-                luks: false,
-                lvm: false,
-            },
-        )?)?;
+        kernel = grub::remake_initrd(root)?;
     }
 
     if signed_chain.is_some() {
