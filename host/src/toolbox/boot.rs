@@ -315,12 +315,13 @@ pub struct InitrdOptions {
 
 /// The image's own initrd tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum InitrdTool {
+pub(crate) enum InitrdTool {
     InitramfsTools,
     Dracut,
 }
 
-fn initrd_tool(tree: &RootTree) -> Option<(InitrdTool, &'static str)> {
+/// The image's initrd tool and its path in the root, if it has one.
+pub(crate) fn initrd_tool(tree: &RootTree) -> Option<(InitrdTool, &'static str)> {
     [
         ("usr/sbin/update-initramfs", InitrdTool::InitramfsTools),
         ("sbin/update-initramfs", InitrdTool::InitramfsTools),

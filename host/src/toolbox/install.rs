@@ -11,8 +11,10 @@
 //! `builder-install.conf`, `key=value` lines the script reads without
 //! running them.
 
-use super::{invalid, ToolError};
+use super::boot::{initrd_tool, InitrdTool};
+use super::{has_program, invalid, ToolError};
 use crate::rootfs::files::RootDir;
+use crate::rootfs::RootTree;
 
 const INSTALLER: &str = include_str!("install/installer.sh");
 const INITRAMFS_PREMOUNT: &str = include_str!("install/initramfs-premount.sh");
@@ -57,34 +59,6 @@ pub struct InstallOptions {
     pub device_filter: Option<String>,
     /// Power off when done instead of rebooting.
     pub power_off: bool,
-}
-
-/// The initrd tool the installer is wired into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Initrd {
-    InitramfsTools,
-    Dracut,
-}
-
-fn initrd_of(root: &RootDir) -> Option<Initrd> {
-    let has = |rel: &str| root.exists(rel).unwrap_or(false);
-    if ["usr/sbin/update-initramfs", "sbin/update-initramfs"]
-        .iter()
-        .any(|p| has(p))
-    {
-        Some(Initrd::InitramfsTools)
-    } else if has("usr/lib/dracut/modules.d") {
-        Some(Initrd::Dracut)
-    } else {
-        None
-    }
-}
-
-/// Whether `root` has the program `name` in a directory of `PATH`.
-fn has_program(root: &RootDir, name: &str) -> bool {
-    ["usr/bin", "bin", "usr/sbin", "sbin"]
-        .iter()
-        .any(|dir| root.exists(&format!("{dir}/{name}")).unwrap_or(false))
 }
 
 /// A regular expression for the configuration file: one line, no
@@ -145,7 +119,9 @@ pub fn prepare(
             check_pattern(what, pattern)?;
         }
     }
-    let Some(initrd) = initrd_of(root) else {
+    // The tool make-initrd will run, found the same way.
+    let tree = RootTree::open(root.host_path())?;
+    let Some((initrd, _)) = initrd_tool(&tree) else {
         return invalid(
             "installiso: the image has no initrd tool to run the installer in: add \
              initramfs-tools or dracut",
@@ -160,7 +136,7 @@ pub fn prepare(
 
     let mut arguments = Vec::new();
     match initrd {
-        Initrd::InitramfsTools => {
+        InitrdTool::InitramfsTools => {
             let body = format!(
                 "# installiso: builder-install and what it runs.\n\
                  copy_file script /{INSTALLER_PATH} /sbin/builder-install\n\
@@ -181,7 +157,7 @@ pub fn prepare(
                 0o755,
             )?;
         }
-        Initrd::Dracut => {
+        InitrdTool::Dracut => {
             for (file, text) in [
                 (
                     "module-setup.sh",
@@ -245,7 +221,7 @@ mod tests {
     }
 
     const INITRAMFS_TOOLS: &str = "usr/sbin/update-initramfs";
-    const DRACUT: &str = "usr/lib/dracut/modules.d/90base/module-setup.sh";
+    const DRACUT: &str = "usr/bin/dracut";
 
     #[test]
     fn initramfs_tools_gets_a_hook_and_a_premount_script() {

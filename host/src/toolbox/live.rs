@@ -127,15 +127,10 @@ pub fn prepare(root: &RootDir, options: &LiveOptions) -> Result<Vec<String>, Too
         );
     }
     if let Some(fs) = persistent {
-        let has_tool = |name: &str| {
-            ["usr/sbin", "sbin", "usr/bin", "bin"]
-                .iter()
-                .any(|dir| root.exists(&format!("{dir}/{name}")).unwrap_or(false))
-        };
         let mkfs = format!("mkfs.{fs}");
         let missing: Vec<&str> = [("parted", "parted"), (mkfs.as_str(), mkfs_package(fs))]
             .into_iter()
-            .filter(|(tool, _)| !has_tool(tool))
+            .filter(|(tool, _)| !super::has_program(root, tool))
             .map(|(_, package)| package)
             .collect();
         if !missing.is_empty() {

@@ -40,6 +40,14 @@ pub(crate) mod test_support {
 use sha2::{Digest, Sha256};
 
 use crate::rootfs::command::CommandError;
+use crate::rootfs::files::RootDir;
+
+/// Whether `root` has the program `name` in a directory of `PATH`.
+pub(crate) fn has_program(root: &RootDir, name: &str) -> bool {
+    ["usr/bin", "bin", "usr/sbin", "sbin"]
+        .iter()
+        .any(|dir| root.exists(&format!("{dir}/{name}")).unwrap_or(false))
+}
 
 /// Why a toolbox primitive failed.
 #[derive(Debug, thiserror::Error)]

@@ -18,7 +18,7 @@ use builder_sdk::prelude::*;
 use builder_sdk::{FileSource, ImageFile};
 
 use crate::grub::{self, Entry, Locate, Menu};
-use crate::iso::{assemble, boot_files, Boot};
+use crate::iso::{assemble, boot_files, Boot, Firmware};
 use crate::secure_boot;
 
 /// KIWI's failsafe kernel options.
@@ -132,20 +132,14 @@ pub fn plan(root: &RootTree, request: &BuildRequest) -> Result<Option<Plan>, Err
     Ok(Some(plan))
 }
 
-/// How the installation ISO boots: as the disk does.
-pub struct Firmware<'a> {
-    pub bios: bool,
-    pub efi: bool,
-    pub signed_chain: Option<&'a secure_boot::Chain>,
-}
-
-/// Makes `NAME.install.iso` holding the raw disk artifact `raw`.
+/// Makes `NAME.install.iso` holding the raw disk artifact `raw`, booting
+/// with `firmware` as the disk does.
 pub fn make_iso(
     root: &RootTree,
     request: &BuildRequest,
     plan: &Plan,
-    raw: &str,
-    firmware: &Firmware,
+    raw: &Artifact,
+    firmware: Firmware,
 ) -> Result<Artifact, Error> {
     let options = request.options.as_slice();
     log::info("making the installation ISO");
@@ -166,17 +160,17 @@ pub fn make_iso(
 
     // The disk, compressed; the installer checks what it wrote against
     // the raw disk's digest.
-    let image = format!("{raw}.{}", plan.extension);
+    let image = format!("{}.{}", raw.file_name, plan.extension);
     let writer = artifacts::create(&image, plan.compression)?;
-    let size = writer.append_artifact(raw)?;
-    ArtifactWriter::finish(writer)?;
+    writer.append_artifact(&raw.file_name)?;
+    let compressed = ArtifactWriter::finish(writer)?;
     let media = boot::prepare_install_initrd(
         root,
         &InstallOptions {
             volume_id: volid.clone(),
             image_file: image.clone(),
-            image_size: size,
-            image_sha256: artifacts::sha256(raw)?,
+            image_size: raw.size,
+            image_sha256: raw.sha256.clone(),
             verify: !options.flag("oem-skip-verify")?,
             unattended,
             target: options.value("oem-unattended-id").map(str::to_string),
@@ -191,8 +185,7 @@ pub fn make_iso(
         secure_boot::check_kernel_signed(root, &kernel.image)?;
     }
 
-    let digest = artifacts::sha256(&image)?;
-    let marker = format!("/.disk/builder-{}", &digest[..16]);
+    let marker = format!("/.disk/builder-{}", &compressed.sha256[..16]);
     let locate = Locate::File(&marker);
     let menu = Menu::new(request, "")?;
     let cmdline = media.kernel_arguments.join(" ");
@@ -226,9 +219,7 @@ pub fn make_iso(
         early: grub::early_config(&locate, false),
         modules: vec!["iso9660"],
         hard_disk_entry: true,
-        bios: firmware.bios,
-        efi: firmware.efi,
-        signed_chain: firmware.signed_chain,
+        firmware,
     };
     assemble(
         root,

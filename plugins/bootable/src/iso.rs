@@ -255,9 +255,11 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
         early,
         modules: iso_modules,
         hard_disk_entry: false,
-        bios,
-        efi,
-        signed_chain: signed_chain.as_ref(),
+        firmware: Firmware {
+            bios,
+            efi,
+            signed_chain: signed_chain.as_ref(),
+        },
     };
     let iso = assemble(
         root,
@@ -303,9 +305,16 @@ pub struct Boot<'a> {
     pub modules: Vec<&'a str>,
     /// Its menu has a "Boot from Hard Disk" entry (chainloader, exit).
     pub hard_disk_entry: bool,
-    /// It boots with BIOS (El Torito, hybrid MBR code).
+    /// The firmware it boots with.
+    pub firmware: Firmware<'a>,
+}
+
+/// The firmware a bootable ISO boots with.
+#[derive(Clone, Copy)]
+pub struct Firmware<'a> {
+    /// BIOS (El Torito, hybrid MBR code).
     pub bios: bool,
-    /// It boots with EFI (an El Torito EFI image, appended as partition 2).
+    /// EFI (an El Torito EFI image, appended as partition 2).
     pub efi: bool,
     /// Secure Boot: the image's signed shim and GRUB in the EFI image.
     pub signed_chain: Option<&'a secure_boot::Chain>,
@@ -323,7 +332,7 @@ pub fn assemble(
 ) -> Result<Artifact, Error> {
     let early = boot.early.as_str();
     let mut bios_boot = None;
-    if boot.bios {
+    if boot.firmware.bios {
         let mut modules = boot.modules.clone();
         if boot.hard_disk_entry {
             modules.push("chain");
@@ -344,8 +353,8 @@ pub fn assemble(
         bios_boot = Some("boot/grub/eltorito.img".to_string());
     }
     let mut efi_boot = None;
-    if boot.efi {
-        let esp_files = match boot.signed_chain {
+    if boot.firmware.efi {
+        let esp_files = match boot.firmware.signed_chain {
             // The distribution's signed shim and GRUB, read from the root.
             Some(chain) => chain.esp_files("BOOTX64.EFI", early),
             None => {
@@ -387,7 +396,7 @@ pub fn assemble(
         intermediates.push(fat);
     }
     // GRUB's hybrid MBR boot code: from a USB stick with BIOS too.
-    let hybrid = if boot.bios {
+    let hybrid = if boot.firmware.bios {
         [
             "usr/lib/grub/i386-pc/boot_hybrid.img",
             "usr/lib/grub2/i386-pc/boot_hybrid.img",

@@ -989,8 +989,8 @@ pub fn build(root: &RootTree, request: &BuildRequest) -> Result<Vec<Artifact>, E
             root,
             request,
             plan,
-            &raw,
-            &install::Firmware {
+            &disk.artifact,
+            crate::iso::Firmware {
                 bios,
                 efi,
                 signed_chain: signed_chain.as_ref(),
